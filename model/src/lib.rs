@@ -1,0 +1,11 @@
+//! Tandem's domain types. Everything here compiles for the server and for the browser (WASM), so
+//! the rules they carry (what a role may do, what a valid email looks like) are the same on both.
+
+pub mod account;
+pub mod role;
+pub mod timefmt;
+pub mod validation;
+
+pub use account::{DisplayName, Email, Password, SessionUser, UserStatus, UserSummary};
+pub use role::{Permission, Role};
+pub use validation::FieldError;
