@@ -1,1 +1,68 @@
-pub fn placeholder(){}
+//! Tandem's admin console: pages (one per file), components and server functions.
+
+pub mod api;
+pub mod components;
+pub mod error;
+pub mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+
+use crate::components::settings_layout::SettingsLayout;
+use crate::pages::{
+    accept_invite::AcceptInvitePage, connected_apps::ConnectedAppsPage, login::LoginPage, not_found::NotFound,
+    setup::SetupPage, shell::Shell, users::UsersPage,
+};
+
+/// Where a signed-in user lands.
+pub const HOME_PATH: &str = "/settings/integrations/connected-apps";
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light"/>
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/tandem.css"/>
+        <Title formatter=|title: String| {
+            if title.is_empty() { "Tandem".to_string() } else { format!("{title} | Tandem") }
+        }/>
+        <Router>
+            <Routes fallback=|| view! { <NotFound/> }>
+                <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                <Route path=path!("/setup") view=SetupPage ssr=SsrMode::Async/>
+                <Route path=path!("/invite/:token") view=AcceptInvitePage ssr=SsrMode::Async/>
+                <ParentRoute path=path!("") view=Shell ssr=SsrMode::Async>
+                    <ParentRoute path=path!("/settings") view=SettingsLayout ssr=SsrMode::Async>
+                        <Route
+                            path=path!("/integrations/connected-apps")
+                            view=ConnectedAppsPage
+                            ssr=SsrMode::Async
+                        />
+                        <Route path=path!("/users") view=UsersPage ssr=SsrMode::Async/>
+                    </ParentRoute>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,124 @@
+//! Server-side plumbing shared by the server functions: the engine handle, the caller's session,
+//! role checks, cookies and status codes.
+
+use engine::accounts::{LoggedIn, SESSION_MAX_MS};
+use engine::secret::Token;
+use engine::{AccountError, Accounts};
+use http::header::{HeaderValue, SET_COOKIE};
+use http::StatusCode;
+use leptos::prelude::*;
+use leptos_axum::ResponseOptions;
+use model::{FieldError, Permission, SessionUser};
+
+use crate::error::AppError;
+
+/// The name of the session cookie.
+pub const SESSION_COOKIE: &str = "tandem_session";
+
+/// What server functions and pages reach through Leptos context.
+#[derive(Clone)]
+pub struct ServerContext {
+    pub accounts: Accounts,
+    /// Where browsers reach Tandem, e.g. `http://127.0.0.1:3000` (links in invitations).
+    pub public_url: String,
+    /// Mark cookies `Secure` (when Tandem is served over HTTPS).
+    pub secure_cookies: bool,
+}
+
+/// What the session middleware found for this request.
+#[derive(Clone, Debug, Default)]
+pub struct CurrentSession {
+    pub user: Option<SessionUser>,
+    pub token: Option<Token>,
+}
+
+pub fn context() -> Result<ServerContext, AppError> {
+    use_context::<ServerContext>().ok_or_else(|| {
+        tracing::error!("ServerContext is missing from the Leptos context");
+        fail(AppError::Internal)
+    })
+}
+
+pub fn session() -> CurrentSession {
+    use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<CurrentSession>().cloned())
+        .unwrap_or_default()
+}
+
+pub fn require_user() -> Result<SessionUser, AppError> {
+    session().user.ok_or_else(|| fail(AppError::Unauthenticated))
+}
+
+/// The caller, when their role allows `permission`; else a 403 that says why.
+pub fn require(permission: Permission) -> Result<SessionUser, AppError> {
+    let user = require_user()?;
+    if user.can(permission) {
+        Ok(user)
+    } else {
+        tracing::warn!(user_id = %user.id, ?permission, "refused: missing permission");
+        Err(fail(AppError::Forbidden(permission.denied_reason().to_string())))
+    }
+}
+
+/// Sets the response status for `error` and hands it back.
+pub fn fail(error: AppError) -> AppError {
+    if let Some(response) = use_context::<ResponseOptions>() {
+        response.set_status(StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    }
+    error
+}
+
+/// Maps an engine error to what the browser may see (logging the cause) and sets the status.
+pub fn account_error(error: AccountError) -> AppError {
+    let mapped = match error {
+        AccountError::Invalid(errors) => AppError::Invalid(errors),
+        AccountError::WrongCredentials => AppError::WrongCredentials(error.to_string()),
+        AccountError::Throttled { retry_after_secs } => AppError::TooManyAttempts {
+            message: error.to_string(),
+            retry_after_secs,
+        },
+        AccountError::EmailTaken => AppError::Invalid(vec![FieldError::new("email", error.to_string())]),
+        AccountError::UserNotFound | AccountError::InviteInvalid => AppError::NotFound(error.to_string()),
+        AccountError::SetupDone | AccountError::LastSuperAdmin | AccountError::RemoveSelf => {
+            AppError::Conflict(error.to_string())
+        }
+        AccountError::Hash(_) | AccountError::Store(_) => {
+            tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "account operation failed");
+            AppError::Internal
+        }
+    };
+    fail(mapped)
+}
+
+/// Sets the session cookie for a fresh login.
+pub fn start_session(ctx: &ServerContext, logged_in: &LoggedIn) {
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        logged_in.token.expose(),
+        SESSION_MAX_MS / 1000,
+        if ctx.secure_cookies { "; Secure" } else { "" }
+    );
+    set_cookie(&cookie);
+}
+
+pub fn end_session(ctx: &ServerContext) {
+    let cookie = format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        if ctx.secure_cookies { "; Secure" } else { "" }
+    );
+    set_cookie(&cookie);
+}
+
+fn set_cookie(cookie: &str) {
+    if let (Some(response), Ok(value)) = (use_context::<ResponseOptions>(), HeaderValue::from_str(cookie)) {
+        response.append_header(SET_COOKIE, value);
+    }
+}
+
+/// Where to go after login: a local path from the login form, never another site.
+pub fn local_path_or_home(next: Option<String>) -> String {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path,
+        _ => crate::HOME_PATH.to_string(),
+    }
+}

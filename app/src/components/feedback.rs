@@ -1,0 +1,43 @@
+//! Messages shown to the user: error banners and per-field messages.
+
+use leptos::prelude::*;
+
+use crate::error::AppError;
+
+/// The error of the latest submission of an action, if it failed.
+pub fn last_error<T, S>(value: S) -> Signal<Option<AppError>>
+where
+    T: Send + Sync + 'static,
+    S: With<Value = Option<Result<T, AppError>>> + Send + Sync + 'static,
+{
+    Signal::derive(move || value.with(|v| v.as_ref().and_then(|result| result.as_ref().err().cloned())))
+}
+
+/// A banner with the error's message; `role="alert"` so screen readers announce it. Field errors
+/// are left to [`FieldMessage`] beside their controls.
+#[component]
+pub fn ErrorBanner(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoView {
+    move || {
+        error.get().filter(|e| !matches!(e, AppError::Invalid(_))).map(|e| {
+            view! {
+                <div class="alert alert-error" role="alert">
+                    {e.to_string()}
+                </div>
+            }
+        })
+    }
+}
+
+/// The message for one field, under its control.
+#[component]
+pub fn FieldMessage(#[prop(into)] error: Signal<Option<AppError>>, field: &'static str) -> impl IntoView {
+    move || {
+        error.get().and_then(|e| e.field(field)).map(|message| {
+            view! {
+                <p class="field-error" id=format!("{field}-error")>
+                    {message}
+                </p>
+            }
+        })
+    }
+}

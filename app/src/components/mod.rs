@@ -1,0 +1,4 @@
+pub mod feedback;
+pub mod icons;
+pub mod settings_layout;
+pub mod top_nav;

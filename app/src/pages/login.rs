@@ -1,0 +1,48 @@
+//! Log in.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos::form::ActionForm;
+use leptos_router::hooks::use_query_map;
+
+use super::auth_card::AuthCard;
+use crate::api::auth::Login;
+use crate::components::feedback::{last_error, ErrorBanner, FieldMessage};
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let login = ServerAction::<Login>::new();
+    let error = last_error(login.value());
+    let next = use_query_map().with_untracked(|q| q.get("next").unwrap_or_default());
+    view! {
+        <Title text="Log in"/>
+        <AuthCard heading="Log in to Tandem">
+            <ActionForm action=login>
+                <ErrorBanner error/>
+                <input type="hidden" name="next" value=next/>
+                <div class="field">
+                    <label for="email">"Email"</label>
+                    <input id="email" name="email" type="email" autocomplete="username" required=true/>
+                    <FieldMessage error field="email"/>
+                </div>
+                <div class="field">
+                    <label for="password">"Password"</label>
+                    <input
+                        id="password"
+                        name="password"
+                        type="password"
+                        autocomplete="current-password"
+                        required=true
+                    />
+                    <FieldMessage error field="password"/>
+                </div>
+                <button type="submit" class="btn btn-primary btn-block" disabled=move || login.pending().get()>
+                    "Log in"
+                </button>
+            </ActionForm>
+            <p class="auth-footnote">
+                "No account yet? Ask a Super Admin of your Tandem to invite you."
+            </p>
+        </AuthCard>
+    }
+}

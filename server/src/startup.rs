@@ -1,0 +1,199 @@
+//! `Application`: opens the store, binds the listener and wires the router. Tests build it on
+//! port 0 with their own database.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use app::api::ssr::ServerContext;
+use app::{shell, App};
+use axum::extract::{FromRef, Request, State};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use engine::{AccountError, Accounts, Store, StoreError};
+use http::{HeaderName, HeaderValue, StatusCode};
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::config::Config;
+use crate::middleware;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("could not create the Super Admin from TANDEM_ADMIN_EMAIL/TANDEM_ADMIN_PASSWORD: {0}")]
+    Admin(#[source] AccountError),
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the web server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub context: ServerContext,
+    /// `scheme://host[:port]` of the public URL, for the same-origin check.
+    pub public_origin: String,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    accounts: Accounts,
+    store: Store,
+    local_addr: SocketAddr,
+    public_url: String,
+}
+
+impl Application {
+    /// Opens and migrates the database (a failed migration stops here), creates the start-up
+    /// admin when asked, and binds the listener. Nothing is served until [`Application::run`].
+    pub async fn build(config: Config) -> Result<Application, StartupError> {
+        let store = Store::open(config.database_url.as_deref(), &config.data_dir).await?;
+        store.migrate().await?;
+        tracing::info!(backend = ?store.backend(), "database ready");
+        let accounts = Accounts::new(store.clone());
+        if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
+            if accounts.ensure_admin(email, password).await.map_err(StartupError::Admin)? {
+                tracing::info!("Super Admin created from TANDEM_ADMIN_EMAIL");
+            }
+        }
+
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr: config.addr, source })?;
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.addr, source })?;
+        let public_url = config
+            .public_url
+            .clone()
+            .map(|u| u.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| {
+                let host = if local_addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { local_addr.ip().to_string() };
+                format!("http://{host}:{}", local_addr.port())
+            });
+
+        let leptos_options = LeptosOptions::builder()
+            .output_name("tandem")
+            .site_root(config.site_root.to_string_lossy().to_string())
+            .site_pkg_dir("pkg")
+            .site_addr(local_addr)
+            .build();
+        let context = ServerContext {
+            accounts: accounts.clone(),
+            public_url: public_url.clone(),
+            secure_cookies: public_url.starts_with("https://"),
+        };
+        let state = AppState {
+            leptos_options,
+            context,
+            public_origin: origin_of(&public_url),
+        };
+        Ok(Application {
+            listener,
+            router: router(state),
+            accounts,
+            store,
+            local_addr,
+            public_url,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Where browsers reach this instance.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// Serves until `shutdown` completes, with the engine task beside the web server; then lets
+    /// in-flight requests finish, stops the engine task and closes the database.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
+        let (stop_engine, engine_stopped) = watch::channel(false);
+        let engine = tokio::spawn(engine::worker::run(self.accounts.clone(), engine_stopped));
+        tracing::info!(url = %self.public_url, "Tandem is listening");
+        let served = axum::serve(self.listener, self.router.into_make_service())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = stop_engine.send(true);
+        let _ = engine.await;
+        self.store.close().await;
+        tracing::info!("Tandem stopped");
+        served.map_err(StartupError::Serve)
+    }
+}
+
+fn origin_of(url: &str) -> String {
+    let scheme_end = url.find("://").map(|i| i + 3).unwrap_or(0);
+    match url[scheme_end..].find('/') {
+        Some(i) => url[..scheme_end + i].to_string(),
+        None => url.to_string(),
+    }
+}
+
+fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let context = state.context.clone();
+    let options = state.leptos_options.clone();
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/{*fn_name}", get(server_fn_handler).post(server_fn_handler))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(context.clone()),
+            move || shell(options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::guard))
+        .layer(security_header("x-frame-options", "DENY"))
+        .layer(security_header("x-content-type-options", "nosniff"))
+        .layer(security_header("referrer-policy", "same-origin"))
+        .with_state(state)
+}
+
+fn security_header(name: &'static str, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(HeaderName::from_static(name), HeaderValue::from_static(value))
+}
+
+async fn server_fn_handler(State(state): State<AppState>, request: Request) -> impl IntoResponse {
+    handle_server_fns_with_context(move || provide_context(state.context.clone()), request).await
+}
+
+/// 200 once the server is up and its database answers.
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.context.accounts.store().ping().await {
+        Ok(()) => (StatusCode::OK, "ok"),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database not answering");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn origins() {
+        assert_eq!(super::origin_of("https://tandem.example.com/sub"), "https://tandem.example.com");
+        assert_eq!(super::origin_of("http://127.0.0.1:3000"), "http://127.0.0.1:3000");
+    }
+}
