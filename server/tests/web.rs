@@ -1,0 +1,208 @@
+//! The console over HTTP: first run, login, roles, sessions and the same-origin rule, against
+//! SQLite and Postgres.
+
+mod common;
+
+use common::{TestApp, PASSWORD};
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+on_both_backends!(health_answers_when_ready);
+async fn health_answers_when_ready(app: &TestApp) {
+    let r = app.get(&app.browser(), "/healthz").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "ok");
+}
+
+on_both_backends!(first_run_leads_to_setup_then_never_again);
+async fn first_run_leads_to_setup_then_never_again(app: &TestApp) {
+    let visitor = app.browser();
+    for path in ["/", "/login", "/settings/users"] {
+        let r = app.get(&visitor, path).await;
+        assert!(r.status().is_redirection(), "{path}: {}", r.status());
+        let to = location(&r);
+        assert!(to == "/setup" || to == "/login", "{path} -> {to}");
+    }
+    let page = app.get(&visitor, "/setup").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Create Super Admin"), "setup page renders on the server");
+
+    let admin = app.browser();
+    let r = app
+        .call(&admin, "setup", &[("name", "Ada Admin"), ("email", "ada@example.com"), ("password", PASSWORD)])
+        .await;
+    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+    assert!(cookie.starts_with("tandem_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+
+    // Setup is over: the page sends people to log in and the endpoint refuses.
+    assert_eq!(location(&app.get(&visitor, "/setup").await), "/login");
+    let again = app
+        .call(&visitor, "setup", &[("name", "Eve"), ("email", "eve@example.com"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(again.status(), 409);
+    assert!(again.text().await.unwrap().contains("already has a Super Admin"));
+
+    // The admin's session renders the console.
+    let users = app.get(&admin, "/settings/users").await;
+    assert_eq!(users.status(), 200);
+    let html = users.text().await.unwrap();
+    assert!(html.contains("Users &amp; permissions") || html.contains("Users & permissions"));
+    assert!(html.contains("ada@example.com"));
+    assert!(html.contains("Invite user"));
+}
+
+on_both_backends!(signed_out_visitors_are_sent_to_login_and_back);
+async fn signed_out_visitors_are_sent_to_login_and_back(app: &TestApp) {
+    app.admin().await;
+    let visitor = app.browser();
+    let r = app.get(&visitor, "/settings/users").await;
+    assert_eq!(location(&r), "/login?next=/settings/users");
+    let r = app.call(&visitor, "users", &[]).await;
+    assert_eq!(r.status(), 401);
+
+    let login = app
+        .call(&visitor, "login", &[("email", "ada@example.com"), ("password", PASSWORD), ("next", "/settings/users")])
+        .await;
+    assert!(login.status().is_success() || login.status().is_redirection(), "{}", login.status());
+    assert_eq!(location(&login), "/settings/users");
+    assert_eq!(app.get(&visitor, "/settings/users").await.status(), 200);
+    // Signed in, the login page is pointless: straight to the console.
+    assert_eq!(location(&app.get(&visitor, "/login").await), app::HOME_PATH);
+
+    // `next` never leads off-site.
+    let other = app.browser();
+    let r = app
+        .call(&other, "login", &[("email", "ada@example.com"), ("password", PASSWORD), ("next", "//evil.example")])
+        .await;
+    assert_eq!(location(&r), app::HOME_PATH);
+
+    let out = app.call(&visitor, "logout", &[]).await;
+    assert!(out.headers().get("set-cookie").unwrap().to_str().unwrap().contains("Max-Age=0"));
+    assert!(app.get(&visitor, "/settings/users").await.status().is_redirection());
+}
+
+on_both_backends!(wrong_passwords_get_a_clear_error_then_throttled);
+async fn wrong_passwords_get_a_clear_error_then_throttled(app: &TestApp) {
+    app.admin().await;
+    let visitor = app.browser();
+    for _ in 0..4 {
+        let r = app.call(&visitor, "login", &[("email", "ada@example.com"), ("password", "not the password")]).await;
+        assert_eq!(r.status(), 401);
+        assert!(r.text().await.unwrap().contains("That email and password don't match an account."));
+    }
+    let r = app.call(&visitor, "login", &[("email", "ada@example.com"), ("password", "not the password")]).await;
+    assert_eq!(r.status(), 429);
+    assert!(r.text().await.unwrap().contains("Too many failed attempts. Try again in 30 seconds."));
+    let r = app.call(&visitor, "login", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!(r.status(), 429, "the right password waits out the lock too");
+}
+
+on_both_backends!(viewers_see_but_cannot_change);
+async fn viewers_see_but_cannot_change(app: &TestApp) {
+    let admin = app.admin().await;
+    let viewer = app.invited(&admin, "vic@example.com", "viewer").await;
+
+    let page = app.get(&viewer, "/settings/users").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Only a Super Admin can invite users or change permissions."));
+    assert!(html.contains("ada@example.com"), "viewers can look");
+
+    let r = app.call(&viewer, "invite_user", &[("email", "x@example.com"), ("role", "super_admin")]).await;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("Only a Super Admin can invite users or change permissions."));
+    let users: serde_json::Value = app.call(&admin, "users", &[]).await.json().await.unwrap();
+    let vic_id = users.as_array().unwrap().iter().find(|u| u["email"] == "vic@example.com").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app.call(&viewer, "change_role", &[("user_id", &vic_id), ("role", "super_admin")]).await;
+    assert_eq!(r.status(), 403, "a viewer cannot promote themselves");
+    let r = app.call(&viewer, "remove_user", &[("user_id", &vic_id)]).await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(app.call(&admin, "users", &[]).await.json::<serde_json::Value>().await.unwrap().as_array().unwrap().len(), 2);
+
+    // The Super Admin promotes Vic; Vic's old session ends so the new role applies at once.
+    let r = app.call(&admin, "change_role", &[("user_id", &vic_id), ("role", "app_marketplace_access")]).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.call(&viewer, "users", &[]).await.status(), 401);
+}
+
+on_both_backends!(invalid_input_names_the_field);
+async fn invalid_input_names_the_field(app: &TestApp) {
+    let admin = app.admin().await;
+    let r = app.call(&admin, "invite_user", &[("email", "not an email"), ("role", "viewer")]).await;
+    assert_eq!(r.status(), 422);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["Invalid"][0]["field"], "email", "{body}");
+    let r = app.call(&admin, "invite_user", &[("email", "ok@example.com"), ("role", "owner")]).await;
+    assert_eq!(r.status(), 422);
+    // A malformed request (missing argument) is refused without storing anything.
+    let r = app.call(&admin, "invite_user", &[("email", "ok@example.com")]).await;
+    assert!(r.status().is_client_error() || r.status().is_server_error(), "{}", r.status());
+    let users: serde_json::Value = app.call(&admin, "users", &[]).await.json().await.unwrap();
+    assert_eq!(users.as_array().unwrap().len(), 1);
+}
+
+on_both_backends!(cross_site_requests_are_refused);
+async fn cross_site_requests_are_refused(app: &TestApp) {
+    let admin = app.admin().await;
+    let forged = admin
+        .post(format!("{}/api/invite_user", app.url))
+        .header("origin", "http://evil.example")
+        .form(&[("email", "mallory@example.com"), ("role", "super_admin")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let no_origin = admin
+        .post(format!("{}/api/invite_user", app.url))
+        .form(&[("email", "mallory@example.com"), ("role", "super_admin")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_origin.status(), 403);
+    let users: serde_json::Value = app.call(&admin, "users", &[]).await.json().await.unwrap();
+    assert_eq!(users.as_array().unwrap().len(), 1, "nothing was invited");
+}
+
+#[tokio::test]
+async fn start_up_admin_comes_from_the_environment() {
+    let app = TestApp::spawn_with(engine::store::Backend::Sqlite, |config| {
+        config.admin_email = Some("ops@example.com".into());
+        config.admin_password = Some(PASSWORD.into());
+    })
+    .await;
+    let visitor = app.browser();
+    assert_eq!(location(&app.get(&visitor, "/settings/users").await), "/login?next=/settings/users");
+    let r = app.call(&visitor, "login", &[("email", "ops@example.com"), ("password", PASSWORD)]).await;
+    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_migration_stops_start_up() {
+    use engine::store::scratch::ScratchDatabase;
+    use sqlx::Connection;
+    let db = ScratchDatabase::create(engine::store::Backend::Sqlite).await.unwrap();
+    // A database migrated by some other (newer or foreign) schema: Tandem must refuse it.
+    let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+    sqlx::query("UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = 1")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let config = server::Config::for_tests(std::env::temp_dir(), Some(db.url.clone()));
+    let err = server::Application::build(config).await.err().expect("start-up must fail");
+    assert!(err.to_string().contains("migrations failed"), "{err}");
+    db.destroy().await;
+}
