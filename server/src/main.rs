@@ -1,5 +1,5 @@
 use clap::Parser;
-use server::{telemetry, Application, Config};
+use tandem::{telemetry, Application, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

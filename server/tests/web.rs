@@ -201,8 +201,8 @@ async fn a_failed_migration_stops_start_up() {
         .await
         .unwrap();
     conn.close().await.unwrap();
-    let config = server::Config::for_tests(std::env::temp_dir(), Some(db.url.clone()));
-    let err = server::Application::build(config).await.err().expect("start-up must fail");
+    let config = tandem::Config::for_tests(std::env::temp_dir(), Some(db.url.clone()));
+    let err = tandem::Application::build(config).await.err().expect("start-up must fail");
     assert!(err.to_string().contains("migrations failed"), "{err}");
     db.destroy().await;
 }

@@ -14,7 +14,7 @@ pub fn ConnectedAppsPage() -> impl IntoView {
                 <h1>"Connected apps"</h1>
                 <p class="lede">"Apps you've installed to sync deals, contacts and companies with HubSpot."</p>
             </div>
-            <a class="btn btn-primary" href="/marketplace">"Visit App Marketplace"</a>
+            <a class="btn btn-secondary" href="/marketplace">"Visit App Marketplace"</a>
         </header>
         <section class="empty-state" aria-labelledby="no-apps">
             <AppsIllustration/>

@@ -5,7 +5,7 @@
 
 use engine::store::scratch::ScratchDatabase;
 use engine::store::Backend;
-use server::{Application, Config};
+use tandem::{Application, Config};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 

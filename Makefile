@@ -1,0 +1,27 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both install what they need.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+
+.PHONY: run test tools build test-rust test-e2e
+
+## run: build the release site and start Tandem at http://127.0.0.1:3000 (TANDEM_ADDR to change)
+run: build
+	./target/release/tandem --site-root target/site
+
+## test: every test (Rust on SQLite and Postgres, then Chromium end-to-end)
+test: test-rust test-e2e
+
+tools:
+	scripts/ensure-tools.sh
+
+build: tools
+	cargo leptos build --release
+
+test-rust: tools
+	scripts/ensure-postgres.sh
+	cargo test --workspace --exclude frontend
+
+test-e2e: build
+	scripts/ensure-tools.sh browser
+	cd end2end && npx playwright test
