@@ -1,0 +1,142 @@
+//! The control API for tests and demos, under `/_sandbox/` (never part of the emulated API):
+//! reset, seed, edit a record "as a user of that app" at a chosen time, faults, rate limit, token
+//! expiry.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::faults::FaultConfig;
+use crate::hubspot::data::{apply, ObjectType};
+use crate::hubspot::{self, HubSpot};
+use crate::time::now_ms;
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SeedRequest {
+    pub deals: usize,
+    pub contacts: usize,
+    pub companies: usize,
+    pub seed: u64,
+}
+
+#[derive(Deserialize)]
+pub struct EditRequest {
+    pub properties: Map<String, Value>,
+    /// When the user made the edit (Unix ms); now when absent.
+    pub timestamp: Option<i64>,
+}
+
+#[derive(Deserialize)]
+pub struct RateLimitRequest {
+    pub per_ten_seconds: u32,
+}
+
+pub fn hubspot_routes(hubspot: Arc<HubSpot>) -> Router {
+    Router::new()
+        .route("/_sandbox/reset", post(hs_reset))
+        .route("/_sandbox/seed", post(hs_seed))
+        .route("/_sandbox/summary", get(hs_summary))
+        .route("/_sandbox/faults", get(hs_faults).put(hs_set_faults))
+        .route("/_sandbox/rate-limit", put(hs_rate_limit))
+        .route("/_sandbox/expire-tokens", post(hs_expire_tokens))
+        .route("/_sandbox/objects/{object_type}", post(hs_create_as_user))
+        .route("/_sandbox/objects/{object_type}/{id}", patch(hs_edit_as_user))
+        .with_state(hubspot)
+}
+
+async fn hs_reset(State(hubspot): State<Arc<HubSpot>>) -> StatusCode {
+    tracing::info!("sandbox reset");
+    hubspot.reset();
+    StatusCode::NO_CONTENT
+}
+
+async fn hs_seed(State(hubspot): State<Arc<HubSpot>>, Json(req): Json<SeedRequest>) -> Json<Value> {
+    let started = std::time::Instant::now();
+    hubspot::seed::generate(&mut hubspot.write(), req.deals, req.contacts, req.companies, req.seed, now_ms());
+    tracing::info!(deals = req.deals, contacts = req.contacts, companies = req.companies, "sandbox seeded");
+    Json(json!({"seeded": {"deals": req.deals, "contacts": req.contacts, "companies": req.companies}, "ms": started.elapsed().as_millis() as u64}))
+}
+
+async fn hs_summary(State(hubspot): State<Arc<HubSpot>>) -> Json<Value> {
+    let data = hubspot.read();
+    let counts: Map<String, Value> = ObjectType::ALL
+        .iter()
+        .map(|o| {
+            let live = data.records(*o).filter(|r| !r.archived).count();
+            let archived = data.records(*o).filter(|r| r.archived).count();
+            (o.name().to_string(), json!({"live": live, "archived": archived}))
+        })
+        .collect();
+    Json(json!({"portalId": data.portal_id, "records": counts, "pipelines": data.pipelines.len()}))
+}
+
+async fn hs_faults(State(hubspot): State<Arc<HubSpot>>) -> Json<FaultConfig> {
+    Json(hubspot.faults.get())
+}
+
+async fn hs_set_faults(State(hubspot): State<Arc<HubSpot>>, Json(config): Json<FaultConfig>) -> Json<FaultConfig> {
+    hubspot.faults.set(config);
+    Json(hubspot.faults.get())
+}
+
+async fn hs_rate_limit(State(hubspot): State<Arc<HubSpot>>, Json(req): Json<RateLimitRequest>) -> StatusCode {
+    tracing::warn!(per_ten_seconds = req.per_ten_seconds, "sandbox rate limit changed");
+    hubspot.set_rate_limit(req.per_ten_seconds);
+    StatusCode::NO_CONTENT
+}
+
+async fn hs_expire_tokens(State(hubspot): State<Arc<HubSpot>>) -> Json<Value> {
+    let n = hubspot.oauth.expire_access_tokens();
+    tracing::warn!(tokens = n, "sandbox expired every access token");
+    Json(json!({"expired": n}))
+}
+
+fn bad(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({"message": message}))).into_response()
+}
+
+/// Creates a record as a user of HubSpot would, at a chosen time.
+async fn hs_create_as_user(
+    State(hubspot): State<Arc<HubSpot>>,
+    Path(raw): Path<String>,
+    Json(req): Json<EditRequest>,
+) -> Response {
+    let Some(object) = ObjectType::parse(&raw) else { return bad(format!("unknown object type {raw}")) };
+    let mut data = hubspot.write();
+    let properties = match hubspot::objects_validate(&data, object, None, &req.properties) {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let id = data.insert_record(object, properties, req.timestamp.unwrap_or_else(now_ms), "CRM_UI");
+    (StatusCode::CREATED, Json(json!({"id": id.to_string()}))).into_response()
+}
+
+/// Edits a record as a user of HubSpot would, at a chosen time (property history and the
+/// modification date follow that time).
+async fn hs_edit_as_user(
+    State(hubspot): State<Arc<HubSpot>>,
+    Path((raw, id)): Path<(String, u64)>,
+    Json(req): Json<EditRequest>,
+) -> Response {
+    let Some(object) = ObjectType::parse(&raw) else { return bad(format!("unknown object type {raw}")) };
+    let mut data = hubspot.write();
+    let Some(existing) = data.records.get(&object).and_then(|m| m.get(&id)).cloned() else {
+        return (StatusCode::NOT_FOUND, Json(json!({"message": format!("no {raw} with id {id}")}))).into_response();
+    };
+    let properties: BTreeMap<String, String> = match hubspot::objects_validate(&data, object, Some(&existing), &req.properties) {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    if let Some(record) = data.records.get_mut(&object).and_then(|m| m.get_mut(&id)) {
+        apply(record, properties, req.timestamp.unwrap_or_else(now_ms), "CRM_UI");
+    }
+    StatusCode::NO_CONTENT.into_response()
+}

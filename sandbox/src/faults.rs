@@ -1,0 +1,89 @@
+//! Faults a test or demo can switch on: a share of requests answering 429 / 500 / 503, added
+//! latency, dropped connections, and every token treated as expired. Off by default; every fault
+//! served is logged.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use axum::response::Response;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FaultConfig {
+    /// Share of API requests (0.0–1.0) answered 429.
+    pub rate_429: f64,
+    pub rate_500: f64,
+    pub rate_503: f64,
+    /// Share of API requests whose connection drops before a response.
+    pub rate_drop: f64,
+    /// Added to every API request.
+    pub latency_ms: u64,
+    /// Every access token is refused as expired.
+    pub expire_tokens: bool,
+}
+
+/// What to do with one request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fault {
+    Status(StatusCode),
+    Drop,
+}
+
+#[derive(Clone, Default)]
+pub struct Faults(Arc<RwLock<FaultConfig>>);
+
+impl Faults {
+    pub fn get(&self) -> FaultConfig {
+        self.0.read().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    pub fn set(&self, config: FaultConfig) {
+        tracing::warn!(?config, "sandbox faults changed");
+        if let Ok(mut c) = self.0.write() {
+            *c = config;
+        }
+    }
+
+    pub fn tokens_expired(&self) -> bool {
+        self.get().expire_tokens
+    }
+
+    /// Waits the configured latency, then draws this request's fault, if any.
+    pub async fn draw(&self) -> Option<Fault> {
+        let config = self.get();
+        if config.latency_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(config.latency_ms)).await;
+        }
+        let roll: f64 = rand::thread_rng().gen();
+        let mut edge = 0.0;
+        for (rate, fault) in [
+            (config.rate_drop, Fault::Drop),
+            (config.rate_429, Fault::Status(StatusCode::TOO_MANY_REQUESTS)),
+            (config.rate_500, Fault::Status(StatusCode::INTERNAL_SERVER_ERROR)),
+            (config.rate_503, Fault::Status(StatusCode::SERVICE_UNAVAILABLE)),
+        ] {
+            edge += rate;
+            if roll < edge {
+                tracing::warn!(?fault, "sandbox fault injected");
+                return Some(fault);
+            }
+        }
+        None
+    }
+}
+
+/// A response whose body fails at once: the client sees the connection close mid-response.
+pub fn dropped_connection() -> Response {
+    let failing = futures_util::stream::once(async {
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "sandbox fault: connection dropped"))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .body(Body::from_stream(failing))
+        .unwrap_or_default()
+}

@@ -1,0 +1,238 @@
+//! What the HubSpot sandbox stores: the portal's pipelines, property definitions and CRM records.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::oauth::OAuthData;
+use crate::time::now_ms;
+
+/// A CRM object type by its name and its type id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectType {
+    Contacts,
+    Companies,
+    Deals,
+}
+
+impl ObjectType {
+    pub const ALL: [ObjectType; 3] = [ObjectType::Contacts, ObjectType::Companies, ObjectType::Deals];
+
+    /// Accepts `deals`, `deal`, `0-3` and the like, as HubSpot does.
+    pub fn parse(s: &str) -> Option<ObjectType> {
+        match s.to_ascii_lowercase().as_str() {
+            "contacts" | "contact" | "0-1" => Some(ObjectType::Contacts),
+            "companies" | "company" | "0-2" => Some(ObjectType::Companies),
+            "deals" | "deal" | "0-3" => Some(ObjectType::Deals),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectType::Contacts => "contacts",
+            ObjectType::Companies => "companies",
+            ObjectType::Deals => "deals",
+        }
+    }
+
+    pub fn type_id(self) -> &'static str {
+        match self {
+            ObjectType::Contacts => "0-1",
+            ObjectType::Companies => "0-2",
+            ObjectType::Deals => "0-3",
+        }
+    }
+
+    /// The OAuth scope a read or a write needs.
+    pub fn scope(self, write: bool) -> String {
+        format!("crm.objects.{}.{}", self.name(), if write { "write" } else { "read" })
+    }
+
+    /// Properties returned when a request names none.
+    pub fn default_properties(self) -> &'static [&'static str] {
+        match self {
+            ObjectType::Contacts => &["firstname", "lastname", "email"],
+            ObjectType::Companies => &["name", "domain"],
+            ObjectType::Deals => &["dealname", "amount", "closedate", "pipeline", "dealstage"],
+        }
+    }
+}
+
+/// One value a property held, and when.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Change {
+    pub value: String,
+    pub timestamp: i64,
+    pub source_type: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Record {
+    pub id: u64,
+    pub properties: BTreeMap<String, String>,
+    /// Newest first, as HubSpot lists `propertiesWithHistory`.
+    pub history: BTreeMap<String, Vec<Change>>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub archived: bool,
+    pub archived_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Stage {
+    pub id: String,
+    pub label: String,
+    pub display_order: i32,
+    /// 0.0–1.0 as a string, e.g. "0.2".
+    pub probability: String,
+    pub is_closed: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub archived: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Pipeline {
+    pub id: String,
+    pub label: String,
+    pub display_order: i32,
+    pub stages: Vec<Stage>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub archived: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PropertyOption {
+    pub label: String,
+    pub value: String,
+    pub display_order: i32,
+    pub hidden: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PropertyDef {
+    pub name: String,
+    pub label: String,
+    /// string, number, date, datetime, enumeration, bool, phone_number
+    pub kind: String,
+    pub field_type: String,
+    pub group_name: String,
+    pub description: String,
+    pub options: Vec<PropertyOption>,
+    pub hubspot_defined: bool,
+    pub read_only: bool,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Owner {
+    pub id: String,
+    pub user_id: u64,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+/// The whole portal, persisted as one snapshot.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HubData {
+    pub portal_id: u64,
+    pub next_id: u64,
+    pub pipelines: Vec<Pipeline>,
+    pub properties: BTreeMap<ObjectType, Vec<PropertyDef>>,
+    pub records: BTreeMap<ObjectType, BTreeMap<u64, Record>>,
+    pub owners: Vec<Owner>,
+    pub oauth: OAuthData,
+}
+
+impl HubData {
+    pub fn new(portal_id: u64) -> HubData {
+        let mut data = HubData {
+            portal_id,
+            next_id: 1000,
+            pipelines: Vec::new(),
+            properties: BTreeMap::new(),
+            records: BTreeMap::new(),
+            owners: Vec::new(),
+            oauth: OAuthData::default(),
+        };
+        super::seed::install_defaults(&mut data);
+        data
+    }
+
+    pub fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub fn property(&self, object: ObjectType, name: &str) -> Option<&PropertyDef> {
+        self.properties.get(&object).and_then(|defs| defs.iter().find(|d| d.name == name))
+    }
+
+    pub fn pipeline(&self, id: &str) -> Option<&Pipeline> {
+        self.pipelines.iter().find(|p| p.id == id && !p.archived)
+    }
+
+    pub fn records(&self, object: ObjectType) -> impl Iterator<Item = &Record> {
+        self.records.get(&object).into_iter().flat_map(|m| m.values())
+    }
+
+    /// Creates a record with `properties` set at `at` (the values were checked by the caller).
+    pub fn insert_record(&mut self, object: ObjectType, properties: BTreeMap<String, String>, at: i64, source: &str) -> u64 {
+        let id = self.next_id();
+        let mut record = Record {
+            id,
+            properties: BTreeMap::new(),
+            history: BTreeMap::new(),
+            created_at: at,
+            updated_at: at,
+            archived: false,
+            archived_at: None,
+        };
+        let mut all = properties;
+        all.insert("hs_object_id".into(), id.to_string());
+        all.insert("createdate".into(), crate::time::iso_ms(at));
+        if object == ObjectType::Deals {
+            all.entry("pipeline".into()).or_insert_with(|| "default".into());
+        }
+        apply(&mut record, all, at, source);
+        self.records.entry(object).or_default().insert(id, record);
+        id
+    }
+}
+
+/// Sets properties on a record at `at`, keeping history and the modification date. An empty value
+/// clears the property.
+pub fn apply(record: &mut Record, properties: BTreeMap<String, String>, at: i64, source: &str) {
+    for (name, value) in properties {
+        let unchanged = record.properties.get(&name) == Some(&value) || (value.is_empty() && !record.properties.contains_key(&name));
+        if unchanged {
+            continue;
+        }
+        record
+            .history
+            .entry(name.clone())
+            .or_default()
+            .insert(0, Change { value: value.clone(), timestamp: at, source_type: source.to_string() });
+        if value.is_empty() {
+            record.properties.remove(&name);
+        } else {
+            record.properties.insert(name, value);
+        }
+    }
+    record.updated_at = record.updated_at.max(at);
+    let modified = crate::time::iso_ms(record.updated_at);
+    record.properties.insert("hs_lastmodifieddate".into(), modified.clone());
+    record
+        .history
+        .entry("hs_lastmodifieddate".into())
+        .or_default()
+        .insert(0, Change { value: modified, timestamp: record.updated_at, source_type: "CALCULATED".into() });
+}
+
+pub fn now() -> i64 {
+    now_ms()
+}

@@ -1,0 +1,439 @@
+//! The HubSpot sandbox: HubSpot's real paths at the root (`/oauth/authorize`, `/oauth/v1/token`,
+//! `/crm/v3/...`), its error shape (`status`, `message`, `correlationId`, `category`) and its
+//! per-app ten-second rate limit.
+
+pub mod data;
+mod objects;
+mod pipelines;
+pub mod seed;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use axum::extract::{Form, Path, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::faults::{dropped_connection, Fault, Faults};
+use crate::oauth::{self, AccessToken, OAuthClient, OAuthConfig, OAuthServer, SandboxUser, TokenError};
+use crate::persist::Snapshots;
+use crate::time::now_ms;
+use data::HubData;
+
+pub use objects::validate as objects_validate;
+
+pub const ACCESS_TOKEN_TTL_SECS: i64 = 1800;
+pub const RATE_WINDOW_MS: i64 = 10_000;
+
+#[derive(Clone, Debug)]
+pub struct HubSpotConfig {
+    pub portal_id: u64,
+    pub clients: Vec<OAuthClient>,
+    pub user: SandboxUser,
+    /// Requests per app per ten seconds; 0 turns the limit off.
+    pub rate_limit: u32,
+    /// Requests per app per day.
+    pub daily_limit: u32,
+}
+
+impl HubSpotConfig {
+    pub fn new(clients: Vec<OAuthClient>) -> HubSpotConfig {
+        HubSpotConfig {
+            portal_id: 24_681_357,
+            clients,
+            user: SandboxUser {
+                email: "admin@hubspot-sandbox.example".into(),
+                password: "sandbox".into(),
+                name: "Sandbox Admin".into(),
+            },
+            rate_limit: 110,
+            daily_limit: 250_000,
+        }
+    }
+}
+
+pub struct HubSpot {
+    config: HubSpotConfig,
+    data: RwLock<HubData>,
+    pub oauth: OAuthServer,
+    pub faults: Faults,
+    limiter: Mutex<HashMap<String, (VecDeque<i64>, u64)>>,
+    dirty: AtomicBool,
+    rate_limit: std::sync::atomic::AtomicU32,
+}
+
+impl HubSpot {
+    /// A portal from a snapshot, or a fresh one.
+    pub fn new(config: HubSpotConfig, saved: Option<HubData>) -> Arc<HubSpot> {
+        let mut data = saved.unwrap_or_else(|| HubData::new(config.portal_id));
+        let oauth_data = std::mem::take(&mut data.oauth);
+        let oauth = OAuthServer::new(
+            OAuthConfig {
+                provider: "HubSpot",
+                clients: config.clients.clone(),
+                user: config.user.clone(),
+                access_ttl_secs: ACCESS_TOKEN_TTL_SECS,
+                rotate_refresh_tokens: false,
+                implied_scopes: vec!["oauth".into()],
+                token_prefix: "CJ",
+            },
+            oauth_data,
+        );
+        Arc::new(HubSpot {
+            rate_limit: std::sync::atomic::AtomicU32::new(config.rate_limit),
+            config,
+            data: RwLock::new(data),
+            oauth,
+            faults: Faults::default(),
+            limiter: Mutex::new(HashMap::new()),
+            dirty: AtomicBool::new(false),
+        })
+    }
+
+    pub fn read(&self) -> RwLockReadGuard<'_, HubData> {
+        self.data.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn write(&self) -> RwLockWriteGuard<'_, HubData> {
+        self.dirty.store(true, Ordering::Relaxed);
+        self.data.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_rate_limit(&self, per_ten_seconds: u32) {
+        self.rate_limit.store(per_ten_seconds, Ordering::Relaxed);
+    }
+
+    pub fn reset(&self) {
+        let mut data = self.write();
+        *data = HubData::new(self.config.portal_id);
+        if let Ok(mut l) = self.limiter.lock() {
+            l.clear();
+        }
+    }
+
+    /// Counts a request of `app` against the ten-second window; `Err` holds the 429.
+    fn count_request(&self, app: &str) -> Result<(u32, u32), Response> {
+        let max = self.rate_limit.load(Ordering::Relaxed);
+        let now = now_ms();
+        let mut limiter = self.limiter.lock().unwrap_or_else(|p| p.into_inner());
+        let (window, daily) = limiter.entry(app.to_string()).or_default();
+        while window.front().is_some_and(|t| *t <= now - RATE_WINDOW_MS) {
+            window.pop_front();
+        }
+        if max > 0 && window.len() as u32 >= max {
+            return Err(rate_limited("TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit."));
+        }
+        window.push_back(now);
+        *daily += 1;
+        Ok((max.saturating_sub(window.len() as u32), self.config.daily_limit.saturating_sub(*daily as u32)))
+    }
+}
+
+impl Snapshots for HubSpot {
+    type Data = HubData;
+
+    fn take_dirty(&self) -> Option<HubData> {
+        if !self.dirty.swap(false, Ordering::Relaxed) && !self.oauth.take_dirty() {
+            return None;
+        }
+        let mut data = self.read().clone();
+        data.oauth = self.oauth.snapshot();
+        Some(data)
+    }
+}
+
+pub fn router(hubspot: Arc<HubSpot>) -> Router {
+    let authorize = Router::new()
+        .route("/oauth/authorize", get(oauth::authorize))
+        .route("/oauth/authorize/login", post(oauth::login))
+        .route("/oauth/authorize/decision", post(oauth::decide))
+        .with_state(hubspot.oauth.clone());
+    let api = Router::new()
+        .route("/crm/v3/objects/{object_type}", get(objects::list).post(objects::create))
+        .route(
+            "/crm/v3/objects/{object_type}/{id}",
+            get(objects::get_one).patch(objects::update).delete(objects::archive),
+        )
+        .route("/crm/v3/pipelines/{object_type}", get(pipelines::list))
+        .route("/crm/v3/pipelines/{object_type}/{pipeline_id}", get(pipelines::get_one))
+        .route("/crm/v3/pipelines/{object_type}/{pipeline_id}/stages", get(pipelines::stages))
+        .route("/crm/v3/properties/{object_type}", get(pipelines::properties))
+        .route("/crm/v3/owners", get(pipelines::owners))
+        .route("/account-info/v3/details", get(account_details))
+        .layer(from_fn_with_state(hubspot.clone(), api_guard))
+        .with_state(hubspot.clone());
+    let tokens = Router::new()
+        .route("/oauth/v1/token", post(token))
+        .route("/oauth/v1/access-tokens/{token}", get(access_token_info))
+        .route("/oauth/v1/refresh-tokens/{token}", get(refresh_token_info).delete(revoke_refresh_token))
+        .with_state(hubspot.clone());
+    authorize
+        .merge(api)
+        .merge(tokens)
+        .merge(crate::control::hubspot_routes(hubspot))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", "Unable to route request: no such path.") })
+}
+
+// ---- Errors in HubSpot's shape ----
+
+pub fn correlation_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+pub fn error(status: StatusCode, category: &str, message: impl Into<String>) -> Response {
+    (status, Json(json!({"status": "error", "message": message.into(), "correlationId": correlation_id(), "category": category})))
+        .into_response()
+}
+
+fn rate_limited(policy: &str, message: &str) -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        Json(json!({
+            "status": "error",
+            "message": message,
+            "errorType": "RATE_LIMIT",
+            "correlationId": correlation_id(),
+            "policyName": policy,
+            "category": "RATE_LIMITS",
+        })),
+    )
+        .into_response()
+}
+
+/// A 400 listing invalid property values as HubSpot does.
+pub fn invalid_properties(problems: Vec<Value>) -> Response {
+    let list = serde_json::to_string(&problems).unwrap_or_default();
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({
+            "status": "error",
+            "message": format!("Property values were not valid: {list}"),
+            "correlationId": correlation_id(),
+            "category": "VALIDATION_ERROR",
+        })),
+    )
+        .into_response()
+}
+
+/// 403 when the token lacks `scope`.
+pub fn require_scope(token: &AccessToken, scope: &str) -> Result<(), Response> {
+    if token.grant.scopes.iter().any(|s| s == scope) {
+        return Ok(());
+    }
+    Err((
+        StatusCode::FORBIDDEN,
+        Json(json!({
+            "status": "error",
+            "message": "This app hasn't been granted all required scopes to make this call. Read more about required scopes here: https://developers.hubspot.com/scopes.",
+            "correlationId": correlation_id(),
+            "errors": [{"message": "One or more of the following scopes are required.", "context": {"requiredGranularScopes": [scope]}}],
+            "links": {"scopes": "https://developers.hubspot.com/scopes"},
+            "category": "MISSING_SCOPES",
+        })),
+    )
+        .into_response())
+}
+
+/// Faults, authentication and the rate limit, for every CRM and account call.
+async fn api_guard(State(hubspot): State<Arc<HubSpot>>, mut request: Request, next: Next) -> Response {
+    match hubspot.faults.draw().await {
+        Some(Fault::Drop) => return dropped_connection(),
+        Some(Fault::Status(StatusCode::TOO_MANY_REQUESTS)) => {
+            return rate_limited("TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit.")
+        }
+        Some(Fault::Status(status)) => return error(status, "INTERNAL_ERROR", "internal error"),
+        None => {}
+    }
+    let Some(token) = oauth::bearer(request.headers()) else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_AUTHENTICATION",
+            "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+        );
+    };
+    let access = match hubspot.oauth.access(&token) {
+        Ok(access) if !hubspot.faults.tokens_expired() => access,
+        Ok(_) | Err(true) => {
+            return error(StatusCode::UNAUTHORIZED, "EXPIRED_AUTHENTICATION", "The OAuth token used to make this call expired.")
+        }
+        Err(false) => {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_AUTHENTICATION",
+                "Authentication credentials not found. The access token is unknown or was revoked.",
+            )
+        }
+    };
+    let (remaining, daily_remaining) = match hubspot.count_request(&access.grant.client_id) {
+        Ok(counts) => counts,
+        Err(response) => return response,
+    };
+    request.extensions_mut().insert(access);
+    let mut response = next.run(request).await;
+    let max = hubspot.rate_limit.load(Ordering::Relaxed);
+    let headers = response.headers_mut();
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    };
+    set("x-hubspot-ratelimit-daily", hubspot.config.daily_limit.to_string());
+    set("x-hubspot-ratelimit-daily-remaining", daily_remaining.to_string());
+    if max > 0 {
+        set("x-hubspot-ratelimit-interval-milliseconds", RATE_WINDOW_MS.to_string());
+        set("x-hubspot-ratelimit-max", max.to_string());
+        set("x-hubspot-ratelimit-remaining", remaining.to_string());
+    }
+    response
+}
+
+async fn account_details(State(hubspot): State<Arc<HubSpot>>, Extension(_token): Extension<AccessToken>) -> Response {
+    let portal_id = hubspot.read().portal_id;
+    Json(json!({
+        "portalId": portal_id,
+        "accountType": "SANDBOX",
+        "timeZone": "US/Eastern",
+        "companyCurrency": "USD",
+        "additionalCurrencies": [],
+        "utcOffset": "-05:00",
+        "utcOffsetMilliseconds": -18_000_000,
+        "uiDomain": "app.hubspot.com",
+        "dataHostingLocation": "na1",
+    }))
+    .into_response()
+}
+
+// ---- Tokens ----
+
+#[derive(Deserialize)]
+struct TokenForm {
+    grant_type: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    redirect_uri: Option<String>,
+    code: Option<String>,
+    code_verifier: Option<String>,
+    refresh_token: Option<String>,
+}
+
+fn token_error(e: TokenError) -> Response {
+    let (status, message, oauth_error) = match e {
+        TokenError::InvalidClient => ("BAD_CLIENT_ID", "missing or invalid client_id or client_secret".to_string(), "invalid_client"),
+        TokenError::InvalidGrant(m) if m.contains("refresh") => ("BAD_REFRESH_TOKEN", m.to_string(), "invalid_grant"),
+        TokenError::InvalidGrant(m) => ("BAD_AUTH_CODE", m.to_string(), "invalid_grant"),
+        TokenError::InvalidRequest(m) => ("BAD_REQUEST", m.to_string(), "invalid_request"),
+        TokenError::UnsupportedGrantType => ("BAD_GRANT_TYPE", "unsupported grant_type".to_string(), "unsupported_grant_type"),
+    };
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({
+            "status": status,
+            "message": message,
+            "correlationId": correlation_id(),
+            "error": oauth_error,
+            "error_description": message,
+        })),
+    )
+        .into_response()
+}
+
+/// POST /oauth/v1/token: `authorization_code` and `refresh_token` grants, form-encoded.
+async fn token(State(hubspot): State<Arc<HubSpot>>, Form(form): Form<TokenForm>) -> Response {
+    let client_id = form.client_id.unwrap_or_default();
+    if let Err(e) = hubspot.oauth.authenticate_client(&client_id, form.client_secret.as_deref().unwrap_or_default()) {
+        return token_error(e);
+    }
+    let issued = match form.grant_type.as_deref() {
+        Some("authorization_code") => match form.code.as_deref() {
+            None => Err(TokenError::InvalidRequest("missing code")),
+            Some(code) => hubspot.oauth.exchange_code(&client_id, form.redirect_uri.as_deref(), code, form.code_verifier.as_deref()),
+        },
+        Some("refresh_token") => match form.refresh_token.as_deref() {
+            None => Err(TokenError::InvalidRequest("missing refresh_token")),
+            Some(refresh) => hubspot.oauth.refresh(&client_id, refresh),
+        },
+        _ => Err(TokenError::UnsupportedGrantType),
+    };
+    match issued {
+        Err(e) => token_error(e),
+        Ok(issued) => Json(json!({
+            "token_type": "bearer",
+            "token_use": "access_token",
+            "access_token": issued.access_token,
+            "refresh_token": issued.refresh_token,
+            "expires_in": issued.expires_in,
+            "hub_id": hubspot.config.portal_id,
+            "user_id": 9_100_001,
+            "scopes": issued.grant.scopes,
+        }))
+        .into_response(),
+    }
+}
+
+/// GET /oauth/v1/access-tokens/{token}
+async fn access_token_info(State(hubspot): State<Arc<HubSpot>>, Path(token): Path<String>) -> Response {
+    match hubspot.oauth.access(&token) {
+        Ok(access) => Json(json!({
+            "token": token,
+            "user": access.grant.user_email,
+            "hub_domain": "sandbox-portal.example",
+            "scopes": access.grant.scopes,
+            "hub_id": hubspot.config.portal_id,
+            "app_id": 1_234_567,
+            "expires_in": ((access.expires_at - now_ms()) / 1000).max(0),
+            "user_id": 9_100_001,
+            "token_type": "access",
+        }))
+        .into_response(),
+        Err(_) => error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", "Token not found or expired."),
+    }
+}
+
+async fn refresh_token_info(State(hubspot): State<Arc<HubSpot>>, Path(token): Path<String>) -> Response {
+    match hubspot.oauth.refresh_grant(&token) {
+        Some(grant) => Json(json!({
+            "token": token,
+            "user": grant.user_email,
+            "hub_domain": "sandbox-portal.example",
+            "scopes": grant.scopes,
+            "hub_id": hubspot.config.portal_id,
+            "client_id": grant.client_id,
+            "user_id": 9_100_001,
+            "token_type": "refresh",
+        }))
+        .into_response(),
+        None => error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", "Refresh token not found."),
+    }
+}
+
+/// DELETE /oauth/v1/refresh-tokens/{token}: revokes it (204).
+async fn revoke_refresh_token(State(hubspot): State<Arc<HubSpot>>, Path(token): Path<String>) -> Response {
+    if hubspot.oauth.revoke_refresh(&token) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", "Refresh token not found.")
+    }
+}
+
+/// The query string as (name, value) pairs; repeated names and comma lists both work.
+pub fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(raw.unwrap_or_default()).unwrap_or_default()
+}
+
+pub fn query_list(pairs: &[(String, String)], name: &str) -> Vec<String> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k == name)
+        .flat_map(|(_, v)| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect::<Vec<_>>())
+        .collect()
+}
+
+pub fn query_one<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}

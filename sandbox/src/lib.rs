@@ -1,0 +1,95 @@
+//! Emulators of HubSpot and Pipedrive for Tandem's demo and tests: their real paths at the root of
+//! a loopback server, their request and response shapes, errors and rate limits, with state that
+//! survives restarts and a control API (`/_sandbox/...`) for seeding, edits and faults.
+
+pub mod control;
+pub mod faults;
+pub mod hubspot;
+pub mod oauth;
+pub mod persist;
+pub mod time;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use hubspot::{HubSpot, HubSpotConfig};
+pub use oauth::{OAuthClient, SandboxUser};
+
+/// Tandem's OAuth app as the sandboxes know it out of the box (`make run`).
+pub const DEMO_CLIENT_ID: &str = "tandem-sandbox-client";
+pub const DEMO_CLIENT_SECRET: &str = "tandem-sandbox-secret";
+
+/// The demo client, allowed to redirect back to Tandem at `tandem_url`.
+pub fn demo_client(provider: &str, tandem_url: &str) -> OAuthClient {
+    OAuthClient {
+        client_id: DEMO_CLIENT_ID.into(),
+        client_secret: DEMO_CLIENT_SECRET.into(),
+        redirect_uris: vec![format!("{}/oauth/callback/{provider}", tandem_url.trim_end_matches('/'))],
+    }
+}
+
+/// A sandbox serving on loopback until stopped.
+pub struct RunningSandbox {
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningSandbox {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops serving and writes the last snapshot.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error(transparent)]
+    State(#[from] persist::PersistError),
+    #[error("could not listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// Starts the HubSpot sandbox on `addr` (port 0 for any), loading `state_file` when it exists.
+pub async fn start_hubspot(
+    config: HubSpotConfig,
+    addr: SocketAddr,
+    state_file: Option<PathBuf>,
+) -> Result<(Arc<HubSpot>, RunningSandbox), SandboxError> {
+    let saved = match &state_file {
+        Some(path) => persist::load(path)?,
+        None => None,
+    };
+    let hubspot = HubSpot::new(config, saved);
+    let listener = TcpListener::bind(addr).await.map_err(|source| SandboxError::Bind { addr, source })?;
+    let addr = listener.local_addr().map_err(|source| SandboxError::Bind { addr, source })?;
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = Vec::new();
+    let router = hubspot::router(hubspot.clone());
+    let mut serve_stop = stopped.clone();
+    tasks.push(tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = serve_stop.changed().await;
+        };
+        if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+            tracing::error!(error = %e, "the HubSpot sandbox stopped serving");
+        }
+    }));
+    if let Some(path) = state_file {
+        tasks.push(tokio::spawn(persist::run_writer(hubspot.clone(), path, stopped)));
+    }
+    tracing::info!(%addr, "HubSpot (Sandbox) listening");
+    Ok((hubspot, RunningSandbox { addr, stop, tasks }))
+}

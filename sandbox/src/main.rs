@@ -1,0 +1,56 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use sandbox::{demo_client, start_hubspot, HubSpotConfig};
+
+/// HubSpot and Pipedrive emulators for Tandem's demo and tests.
+#[derive(Parser)]
+#[command(name = "tandem-sandbox", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HubSpot sandbox (HubSpot's real paths at the root).
+    Hubspot {
+        #[arg(long, env = "SANDBOX_HUBSPOT_ADDR", default_value = "127.0.0.1:4101")]
+        addr: SocketAddr,
+        /// Snapshot file that keeps the portal across restarts.
+        #[arg(long, env = "SANDBOX_HUBSPOT_STATE", default_value = "data/sandbox-hubspot.json")]
+        state: PathBuf,
+        /// Where Tandem runs: its OAuth callback there is registered for the demo client.
+        #[arg(long, env = "TANDEM_PUBLIC_URL", default_value = "http://127.0.0.1:3000")]
+        tandem_url: String,
+        /// Requests per app per ten seconds (HubSpot's default is 110); 0 turns the limit off.
+        #[arg(long, env = "SANDBOX_HUBSPOT_RATE_LIMIT", default_value_t = 110)]
+        rate_limit: u32,
+        /// Seed this many deals, contacts and companies when the portal is new.
+        #[arg(long, default_value_t = 25)]
+        seed: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_target(false)
+        .init();
+    match Cli::parse().command {
+        Command::Hubspot { addr, state, tandem_url, rate_limit, seed } => {
+            let fresh = !state.exists();
+            let mut config = HubSpotConfig::new(vec![demo_client("hubspot", &tandem_url)]);
+            config.rate_limit = rate_limit;
+            let (hubspot, running) = start_hubspot(config, addr, Some(state)).await?;
+            if fresh && seed > 0 {
+                sandbox::hubspot::seed::generate(&mut hubspot.write(), seed, seed, seed, 1, sandbox::time::now_ms());
+            }
+            tokio::signal::ctrl_c().await?;
+            running.stop().await;
+        }
+    }
+    Ok(())
+}

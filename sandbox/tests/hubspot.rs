@@ -1,0 +1,468 @@
+//! The HubSpot sandbox over real HTTP, checked against HubSpot's OpenAPI specs (each test names the
+//! operations it covers by their `operationId`).
+
+use std::net::SocketAddr;
+
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
+use sandbox::{start_hubspot, HubSpot, HubSpotConfig, OAuthClient, RunningSandbox};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+const REDIRECT: &str = "http://127.0.0.1:9/oauth/callback/hubspot";
+const SCOPES: &str = "crm.objects.deals.read crm.objects.deals.write crm.objects.contacts.read";
+
+struct Sandbox {
+    url: String,
+    hubspot: Arc<HubSpot>,
+    running: RunningSandbox,
+    http: reqwest::Client,
+}
+
+fn client() -> OAuthClient {
+    OAuthClient { client_id: "app-1".into(), client_secret: "secret-1".into(), redirect_uris: vec![REDIRECT.into()] }
+}
+
+async fn start_with(state: Option<std::path::PathBuf>) -> Sandbox {
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let (hubspot, running) = start_hubspot(HubSpotConfig::new(vec![client()]), addr, state).await.unwrap();
+    Sandbox {
+        url: running.url(),
+        hubspot,
+        running,
+        http: reqwest::Client::builder().redirect(Policy::none()).build().unwrap(),
+    }
+}
+
+async fn start() -> Sandbox {
+    start_with(None).await
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} in {html}")) + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_string()
+}
+
+fn query_value(location: &str, name: &str) -> Option<String> {
+    let query = location.split_once('?')?.1;
+    query.split('&').find_map(|pair| pair.strip_prefix(&format!("{name}=")).map(str::to_string))
+}
+
+impl Sandbox {
+    /// The user logs in on the authorization page and answers the consent page; returns where the
+    /// browser is sent.
+    async fn authorize(&self, extra: &[(&str, &str)], allow: bool) -> String {
+        let mut params = vec![("client_id", "app-1"), ("redirect_uri", REDIRECT), ("scope", SCOPES), ("state", "st-42")];
+        params.extend_from_slice(extra);
+        let page = self.http.get(format!("{}/oauth/authorize", self.url)).query(&params).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("Log in to HubSpot (Sandbox)"), "{html}");
+        let mut form: Vec<(&str, &str)> = params.clone();
+        form.push(("email", "admin@hubspot-sandbox.example"));
+        form.push(("password", "sandbox"));
+        let consent = self.http.post(format!("{}/oauth/authorize/login", self.url)).form(&form).send().await.unwrap();
+        assert_eq!(consent.status(), 200);
+        let html = consent.text().await.unwrap();
+        assert!(html.contains("crm.objects.deals.write") && html.contains(">Allow<") && html.contains(">Deny<"), "{html}");
+        let pending = hidden(&html, "pending");
+        let decision = if allow { "allow" } else { "deny" };
+        let r = self
+            .http
+            .post(format!("{}/oauth/authorize/decision", self.url))
+            .form(&[("pending", pending.as_str()), ("decision", decision)])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_redirection(), "{}", r.status());
+        r.headers()["location"].to_str().unwrap().to_string()
+    }
+
+    async fn token(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http.post(format!("{}/oauth/v1/token", self.url)).form(form).send().await.unwrap()
+    }
+
+    /// A fresh access token through the whole authorization-code flow.
+    async fn connect(&self) -> (String, String) {
+        let location = self.authorize(&[], true).await;
+        let code = query_value(&location, "code").unwrap();
+        let r = self
+            .token(&[("grant_type", "authorization_code"), ("client_id", "app-1"), ("client_secret", "secret-1"), ("redirect_uri", REDIRECT), ("code", &code)])
+            .await;
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        (body["access_token"].as_str().unwrap().into(), body["refresh_token"].as_str().unwrap().into())
+    }
+
+    fn api(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.url)).bearer_auth(token)
+    }
+
+    async fn create_deal(&self, token: &str, properties: Value) -> Value {
+        let r = self.api(reqwest::Method::POST, "/crm/v3/objects/deals", token).json(&json!({"properties": properties})).send().await.unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        r.json().await.unwrap()
+    }
+}
+
+/// GET /oauth/authorize (the oauth2 authorizationUrl) and `post-/oauth/v1/token_create`,
+/// `get-/oauth/v1/access-tokens/{token}_get`.
+#[tokio::test]
+async fn authorization_code_flow_issues_tokens_once() {
+    let s = start().await;
+    let location = s.authorize(&[], true).await;
+    assert!(location.starts_with(REDIRECT), "{location}");
+    assert_eq!(query_value(&location, "state").as_deref(), Some("st-42"));
+    let code = query_value(&location, "code").unwrap();
+
+    let form = [("grant_type", "authorization_code"), ("client_id", "app-1"), ("client_secret", "secret-1"), ("redirect_uri", REDIRECT), ("code", code.as_str())];
+    let r = s.token(&form).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(body["expires_in"], 1800);
+    assert!(body["refresh_token"].as_str().is_some_and(|t| !t.is_empty()));
+    let access = body["access_token"].as_str().unwrap();
+
+    // A code works once.
+    let again = s.token(&form).await;
+    assert_eq!(again.status(), 400);
+    let err: Value = again.json().await.unwrap();
+    assert_eq!((err["status"].as_str(), err["error"].as_str()), (Some("BAD_AUTH_CODE"), Some("invalid_grant")));
+    assert!(err["correlationId"].as_str().is_some());
+
+    let info: Value = s.http.get(format!("{}/oauth/v1/access-tokens/{access}", s.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(info["hub_id"], 24_681_357);
+    assert_eq!(info["user"], "admin@hubspot-sandbox.example");
+    let scopes: Vec<&str> = info["scopes"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(scopes.contains(&"oauth") && scopes.contains(&"crm.objects.deals.write"), "{scopes:?}");
+    assert!(info["expires_in"].as_i64().unwrap() > 1700);
+    s.running.stop().await;
+}
+
+#[tokio::test]
+async fn deny_wrong_login_wrong_redirect_and_wrong_secret_are_refused() {
+    let s = start().await;
+    let location = s.authorize(&[], false).await;
+    assert_eq!(query_value(&location, "error").as_deref(), Some("access_denied"));
+    assert_eq!(query_value(&location, "state").as_deref(), Some("st-42"));
+    assert!(query_value(&location, "code").is_none());
+
+    let bad_login = s
+        .http
+        .post(format!("{}/oauth/authorize/login", s.url))
+        .form(&[("client_id", "app-1"), ("redirect_uri", REDIRECT), ("email", "admin@hubspot-sandbox.example"), ("password", "nope")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_login.status(), 401);
+    assert!(bad_login.text().await.unwrap().contains("don't match the sandbox account"));
+
+    // An unregistered redirect URI is answered on the page, never redirected to.
+    let r = s
+        .http
+        .get(format!("{}/oauth/authorize", s.url))
+        .query(&[("client_id", "app-1"), ("redirect_uri", "https://evil.example/cb"), ("scope", SCOPES)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("location").is_none());
+    assert!(r.text().await.unwrap().contains("does not match the app's registered redirect URLs"));
+
+    let code = query_value(&s.authorize(&[], true).await, "code").unwrap();
+    let r = s.token(&[("grant_type", "authorization_code"), ("client_id", "app-1"), ("client_secret", "wrong"), ("redirect_uri", REDIRECT), ("code", &code)]).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
+    s.running.stop().await;
+}
+
+/// PKCE (RFC 7636, S256) on `post-/oauth/v1/token_create`.
+#[tokio::test]
+async fn pkce_verifier_must_match_the_challenge() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let s = start().await;
+    let verifier = "a-long-random-verifier-string-with-enough-entropy-0123456789";
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let pkce = [("code_challenge", challenge.as_str()), ("code_challenge_method", "S256")];
+
+    let code = query_value(&s.authorize(&pkce, true).await, "code").unwrap();
+    let base = [("grant_type", "authorization_code"), ("client_id", "app-1"), ("client_secret", "secret-1"), ("redirect_uri", REDIRECT), ("code", code.as_str())];
+    let mut wrong = base.to_vec();
+    wrong.push(("code_verifier", "not-the-verifier"));
+    let r = s.token(&wrong).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+
+    let code = query_value(&s.authorize(&pkce, true).await, "code").unwrap();
+    let r = s
+        .token(&[("grant_type", "authorization_code"), ("client_id", "app-1"), ("client_secret", "secret-1"), ("redirect_uri", REDIRECT), ("code", &code), ("code_verifier", verifier)])
+        .await;
+    assert_eq!(r.status(), 200);
+    s.running.stop().await;
+}
+
+/// `post-/oauth/v1/token_create` (refresh_token grant), `get-/oauth/v1/refresh-tokens/{token}_get`,
+/// `delete-/oauth/v1/refresh-tokens/{token}_archive`.
+#[tokio::test]
+async fn refresh_tokens_refresh_until_revoked() {
+    let s = start().await;
+    let (access, refresh) = s.connect().await;
+    let form = [("grant_type", "refresh_token"), ("client_id", "app-1"), ("client_secret", "secret-1"), ("refresh_token", refresh.as_str())];
+    let r = s.token(&form).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_ne!(body["access_token"].as_str().unwrap(), access);
+    assert_eq!(body["refresh_token"].as_str().unwrap(), refresh, "HubSpot keeps the refresh token");
+
+    let info: Value = s.http.get(format!("{}/oauth/v1/refresh-tokens/{refresh}", s.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(info["client_id"], "app-1");
+
+    let revoked = s.http.delete(format!("{}/oauth/v1/refresh-tokens/{refresh}", s.url)).send().await.unwrap();
+    assert_eq!(revoked.status(), 204);
+    let r = s.token(&form).await;
+    assert_eq!(r.status(), 400);
+    let err: Value = r.json().await.unwrap();
+    assert_eq!((err["status"].as_str(), err["error"].as_str()), (Some("BAD_REFRESH_TOKEN"), Some("invalid_grant")));
+    s.running.stop().await;
+}
+
+/// `post-/crm/v3/objects/0-3_create`, `get-/crm/v3/objects/0-3/{dealId}_getById`,
+/// `patch-/crm/v3/objects/0-3/{dealId}_update`, `delete-/crm/v3/objects/0-3/{dealId}_archive`.
+#[tokio::test]
+async fn deals_are_created_read_updated_and_archived() {
+    use reqwest::Method;
+    let s = start().await;
+    let (token, _) = s.connect().await;
+    let created = s
+        .create_deal(&token, json!({"dealname": "Acme renewal", "amount": "1500", "pipeline": "default", "dealstage": "qualifiedtobuy"}))
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["properties"]["dealname"], "Acme renewal");
+    assert_eq!(created["properties"]["hs_object_id"], id.as_str());
+    assert!(created["properties"]["createdate"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(created["archived"], false);
+
+    // By name and by type id; unset requested properties come back as null.
+    let got: Value = s.api(Method::GET, &format!("/crm/v3/objects/0-3/{id}?properties=dealname,closedate"), &token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(got["properties"]["dealname"], "Acme renewal");
+    assert_eq!(got["properties"]["closedate"], Value::Null);
+    assert!(got["properties"].get("amount").is_none(), "only what was asked for");
+
+    let r = s.api(Method::PATCH, &format!("/crm/v3/objects/deals/{id}"), &token).json(&json!({"properties": {"amount": 2000}})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let updated: Value = r.json().await.unwrap();
+    assert_eq!(updated["properties"]["amount"], "2000", "values are strings");
+    let history: Value = s
+        .api(Method::GET, &format!("/crm/v3/objects/deals/{id}?propertiesWithHistory=amount"), &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let amounts: Vec<&str> = history["propertiesWithHistory"]["amount"].as_array().unwrap().iter().map(|h| h["value"].as_str().unwrap()).collect();
+    assert_eq!(amounts, ["2000", "1500"], "newest first");
+
+    let r = s.api(Method::DELETE, &format!("/crm/v3/objects/deals/{id}"), &token).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let r = s.api(Method::GET, &format!("/crm/v3/objects/deals/{id}"), &token).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.json::<Value>().await.unwrap()["category"], "OBJECT_NOT_FOUND");
+    let archived: Value = s.api(Method::GET, &format!("/crm/v3/objects/deals/{id}?archived=true"), &token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(archived["archived"], true);
+    assert!(archived["archivedAt"].as_str().is_some());
+    s.running.stop().await;
+}
+
+/// `get-/crm/v3/objects/0-3_getPage`: `limit` (≤ 100) and the `after` cursor.
+#[tokio::test]
+async fn deal_lists_page_with_after() {
+    use reqwest::Method;
+    let s = start().await;
+    sandbox::hubspot::seed::generate(&mut s.hubspot.write(), 25, 0, 0, 7, sandbox::time::now_ms());
+    let (token, _) = s.connect().await;
+    let mut seen = Vec::new();
+    let mut path = "/crm/v3/objects/deals?limit=10".to_string();
+    loop {
+        let page: Value = s.api(Method::GET, &path, &token).send().await.unwrap().json().await.unwrap();
+        let results = page["results"].as_array().unwrap();
+        assert!(results.len() <= 10);
+        seen.extend(results.iter().map(|r| r["id"].as_str().unwrap().to_string()));
+        match page["paging"]["next"]["after"].as_str() {
+            Some(after) => path = format!("/crm/v3/objects/deals?limit=10&after={after}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 25);
+    let mut unique = seen.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), 25, "no record twice");
+    let r = s.api(Method::GET, "/crm/v3/objects/deals?limit=101", &token).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["category"], "VALIDATION_ERROR");
+    s.running.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_properties_and_stages_are_refused_as_hubspot_does() {
+    use reqwest::Method;
+    let s = start().await;
+    let (token, _) = s.connect().await;
+    let cases = [
+        (json!({"dealname": "x", "no_such_property": "1"}), "PROPERTY_DOESNT_EXIST"),
+        (json!({"dealname": "x", "amount": "lots"}), "INVALID_DECIMAL"),
+        (json!({"dealname": "x", "pipeline": "default", "dealstage": "1294825"}), "INVALID_OPTION"),
+        (json!({"dealname": "x", "hs_object_id": "5"}), "READ_ONLY_VALUE"),
+    ];
+    for (properties, code) in cases {
+        let r = s.api(Method::POST, "/crm/v3/objects/deals", &token).json(&json!({"properties": properties})).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{properties}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["category"], "VALIDATION_ERROR");
+        assert!(body["message"].as_str().unwrap().contains(code), "{body}");
+    }
+    let r = s
+        .api(Method::POST, "/crm/v3/objects/deals", &token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let live: Value = s.http.get(format!("{}/_sandbox/summary", s.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(live["records"]["deals"]["live"], 0, "nothing was stored");
+    s.running.stop().await;
+}
+
+#[tokio::test]
+async fn missing_unknown_and_expired_tokens_and_scopes() {
+    use reqwest::Method;
+    let s = start().await;
+    let r = s.http.get(format!("{}/crm/v3/objects/deals", s.url)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap()["category"], "INVALID_AUTHENTICATION");
+    let r = s.api(Method::GET, "/crm/v3/objects/deals", "made-up").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    let (token, _) = s.connect().await;
+    // The grant has no companies scope.
+    let r = s.api(Method::GET, "/crm/v3/objects/companies", &token).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["category"], "MISSING_SCOPES");
+    assert_eq!(body["errors"][0]["context"]["requiredGranularScopes"][0], "crm.objects.companies.read");
+
+    s.http.post(format!("{}/_sandbox/expire-tokens", s.url)).send().await.unwrap();
+    let r = s.api(Method::GET, "/crm/v3/objects/deals", &token).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap()["category"], "EXPIRED_AUTHENTICATION");
+    s.running.stop().await;
+}
+
+#[tokio::test]
+async fn the_ten_second_limit_answers_429_with_hubspots_body_and_headers() {
+    use reqwest::Method;
+    let s = start().await;
+    let (token, _) = s.connect().await;
+    let r = s.http.put(format!("{}/_sandbox/rate-limit", s.url)).json(&json!({"per_ten_seconds": 3})).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    for remaining in [2, 1, 0] {
+        let r = s.api(Method::GET, "/crm/v3/objects/deals", &token).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-hubspot-ratelimit-max"], "3");
+        assert_eq!(r.headers()["x-hubspot-ratelimit-interval-milliseconds"], "10000");
+        assert_eq!(r.headers()["x-hubspot-ratelimit-remaining"], remaining.to_string().as_str());
+    }
+    let r = s.api(Method::GET, "/crm/v3/objects/deals", &token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!((body["errorType"].as_str(), body["policyName"].as_str()), (Some("RATE_LIMIT"), Some("TEN_SECONDLY_ROLLING")));
+    s.running.stop().await;
+}
+
+#[tokio::test]
+async fn injected_faults_answer_errors_or_drop_the_connection() {
+    use reqwest::Method;
+    let s = start().await;
+    let (token, _) = s.connect().await;
+    let set = |faults: Value| s.http.put(format!("{}/_sandbox/faults", s.url)).json(&faults).send();
+    set(json!({"rate_503": 1.0})).await.unwrap();
+    assert_eq!(s.api(Method::GET, "/crm/v3/objects/deals", &token).send().await.unwrap().status(), 503);
+    set(json!({"rate_drop": 1.0})).await.unwrap();
+    let dropped = async { s.api(Method::GET, "/crm/v3/objects/deals", &token).send().await?.bytes().await };
+    assert!(dropped.await.is_err(), "the connection must fail");
+    set(json!({})).await.unwrap();
+    assert_eq!(s.api(Method::GET, "/crm/v3/objects/deals", &token).send().await.unwrap().status(), 200);
+    s.running.stop().await;
+}
+
+/// Edits "as a user of HubSpot" at a chosen time, seen through `propertiesWithHistory`.
+#[tokio::test]
+async fn user_edits_carry_their_timestamp() {
+    use reqwest::Method;
+    let s = start().await;
+    let (token, _) = s.connect().await;
+    let id = s.create_deal(&token, json!({"dealname": "Globex"})).await["id"].as_str().unwrap().to_string();
+    let at = sandbox::time::now_ms() + 60_000;
+    let r = s
+        .http
+        .patch(format!("{}/_sandbox/objects/deals/{id}", s.url))
+        .json(&json!({"properties": {"dealname": "Globex (edited)"}, "timestamp": at}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let got: Value = s
+        .api(Method::GET, &format!("/crm/v3/objects/deals/{id}?propertiesWithHistory=dealname"), &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["properties"]["hs_lastmodifieddate"], sandbox::time::iso_ms(at).as_str());
+    let newest = &got["propertiesWithHistory"]["dealname"][0];
+    assert_eq!((newest["value"].as_str(), newest["sourceType"].as_str()), (Some("Globex (edited)"), Some("CRM_UI")));
+    s.running.stop().await;
+}
+
+/// `get-/crm/v3/pipelines/{objectType}_getAll`, `get-/crm/v3/properties/{objectType}_getAll`.
+#[tokio::test]
+async fn pipelines_and_properties_describe_the_portal() {
+    use reqwest::Method;
+    let s = start().await;
+    let (token, _) = s.connect().await;
+    let pipelines: Value = s.api(Method::GET, "/crm/v3/pipelines/deals", &token).send().await.unwrap().json().await.unwrap();
+    let sales = &pipelines["results"][0];
+    assert_eq!(sales["label"], "Sales Pipeline");
+    let won = sales["stages"].as_array().unwrap().iter().find(|st| st["id"] == "closedwon").unwrap();
+    assert_eq!((won["metadata"]["probability"].as_str(), won["metadata"]["isClosed"].as_str()), (Some("1.0"), Some("true")));
+    assert_eq!(pipelines["results"][1]["label"], "Partner Deals");
+
+    let props: Value = s.api(Method::GET, "/crm/v3/properties/deals", &token).send().await.unwrap().json().await.unwrap();
+    let stage = props["results"].as_array().unwrap().iter().find(|p| p["name"] == "dealstage").unwrap();
+    assert_eq!(stage["type"], "enumeration");
+    assert!(stage["options"].as_array().unwrap().iter().any(|o| o["value"] == "closedwon"));
+    s.running.stop().await;
+}
+
+#[tokio::test]
+async fn the_portal_and_its_tokens_survive_a_restart() {
+    use reqwest::Method;
+    let dir = std::env::temp_dir().join(format!("sandbox-test-{}", uuid::Uuid::new_v4().simple()));
+    let file = dir.join("hubspot.json");
+    let s = start_with(Some(file.clone())).await;
+    let (token, _) = s.connect().await;
+    let id = s.create_deal(&token, json!({"dealname": "Survivor"})).await["id"].as_str().unwrap().to_string();
+    s.running.stop().await;
+
+    let s = start_with(Some(file)).await;
+    let got = s.api(Method::GET, &format!("/crm/v3/objects/deals/{id}"), &token).send().await.unwrap();
+    assert_eq!(got.status(), 200, "the token and the deal were kept");
+    assert_eq!(got.json::<Value>().await.unwrap()["properties"]["dealname"], "Survivor");
+    s.running.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
