@@ -13,7 +13,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::faults::FaultConfig;
+use crate::faults::{FaultConfig, Faults};
+use crate::oauth::OAuthServer;
 use crate::hubspot::data::{apply, ObjectType};
 use crate::hubspot::{self, HubSpot};
 use crate::time::now_ms;
@@ -36,26 +37,65 @@ pub struct EditRequest {
 
 #[derive(Deserialize)]
 pub struct RateLimitRequest {
-    pub per_ten_seconds: u32,
+    /// Requests per window (HubSpot: per ten seconds; Pipedrive: per two seconds); 0 = off.
+    pub limit: u32,
+}
+
+/// What every sandbox lets tests control.
+pub trait Controlled: Send + Sync + 'static {
+    fn faults(&self) -> &Faults;
+    fn oauth(&self) -> &OAuthServer;
+    /// Back to the freshly installed account (registered apps and their tokens stay).
+    fn reset(&self);
+    /// The provider's short-window request limit; 0 turns it off.
+    fn set_rate_limit(&self, limit: u32);
+}
+
+/// Reset, faults, rate limit and token expiry, the same for every sandbox.
+pub fn common_routes<S: Controlled>(sandbox: Arc<S>) -> Router {
+    Router::new()
+        .route("/_sandbox/reset", post(reset::<S>))
+        .route("/_sandbox/faults", get(faults::<S>).put(set_faults::<S>))
+        .route("/_sandbox/rate-limit", put(rate_limit::<S>))
+        .route("/_sandbox/expire-tokens", post(expire_tokens::<S>))
+        .with_state(sandbox)
+}
+
+async fn reset<S: Controlled>(State(sandbox): State<Arc<S>>) -> StatusCode {
+    tracing::info!("sandbox reset");
+    sandbox.reset();
+    StatusCode::NO_CONTENT
+}
+
+async fn faults<S: Controlled>(State(sandbox): State<Arc<S>>) -> Json<FaultConfig> {
+    Json(sandbox.faults().get())
+}
+
+async fn set_faults<S: Controlled>(State(sandbox): State<Arc<S>>, Json(config): Json<FaultConfig>) -> Json<FaultConfig> {
+    sandbox.faults().set(config);
+    Json(sandbox.faults().get())
+}
+
+async fn rate_limit<S: Controlled>(State(sandbox): State<Arc<S>>, Json(req): Json<RateLimitRequest>) -> StatusCode {
+    tracing::warn!(limit = req.limit, "sandbox rate limit changed");
+    sandbox.set_rate_limit(req.limit);
+    StatusCode::NO_CONTENT
+}
+
+async fn expire_tokens<S: Controlled>(State(sandbox): State<Arc<S>>) -> Json<Value> {
+    let n = sandbox.oauth().expire_access_tokens();
+    tracing::warn!(tokens = n, "sandbox expired every access token");
+    Json(json!({"expired": n}))
 }
 
 pub fn hubspot_routes(hubspot: Arc<HubSpot>) -> Router {
     Router::new()
-        .route("/_sandbox/reset", post(hs_reset))
         .route("/_sandbox/seed", post(hs_seed))
         .route("/_sandbox/summary", get(hs_summary))
-        .route("/_sandbox/faults", get(hs_faults).put(hs_set_faults))
-        .route("/_sandbox/rate-limit", put(hs_rate_limit))
-        .route("/_sandbox/expire-tokens", post(hs_expire_tokens))
         .route("/_sandbox/objects/{object_type}", post(hs_create_as_user))
         .route("/_sandbox/objects/{object_type}/{id}", patch(hs_edit_as_user))
-        .with_state(hubspot)
-}
-
-async fn hs_reset(State(hubspot): State<Arc<HubSpot>>) -> StatusCode {
-    tracing::info!("sandbox reset");
-    hubspot.reset();
-    StatusCode::NO_CONTENT
+        .with_state(hubspot.clone())
+        .merge(common_routes(hubspot))
 }
 
 async fn hs_seed(State(hubspot): State<Arc<HubSpot>>, Json(req): Json<SeedRequest>) -> Json<Value> {
@@ -76,27 +116,6 @@ async fn hs_summary(State(hubspot): State<Arc<HubSpot>>) -> Json<Value> {
         })
         .collect();
     Json(json!({"portalId": data.portal_id, "records": counts, "pipelines": data.pipelines.len()}))
-}
-
-async fn hs_faults(State(hubspot): State<Arc<HubSpot>>) -> Json<FaultConfig> {
-    Json(hubspot.faults.get())
-}
-
-async fn hs_set_faults(State(hubspot): State<Arc<HubSpot>>, Json(config): Json<FaultConfig>) -> Json<FaultConfig> {
-    hubspot.faults.set(config);
-    Json(hubspot.faults.get())
-}
-
-async fn hs_rate_limit(State(hubspot): State<Arc<HubSpot>>, Json(req): Json<RateLimitRequest>) -> StatusCode {
-    tracing::warn!(per_ten_seconds = req.per_ten_seconds, "sandbox rate limit changed");
-    hubspot.set_rate_limit(req.per_ten_seconds);
-    StatusCode::NO_CONTENT
-}
-
-async fn hs_expire_tokens(State(hubspot): State<Arc<HubSpot>>) -> Json<Value> {
-    let n = hubspot.oauth.expire_access_tokens();
-    tracing::warn!(tokens = n, "sandbox expired every access token");
-    Json(json!({"expired": n}))
 }
 
 fn bad(message: String) -> Response {

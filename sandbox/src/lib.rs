@@ -7,6 +7,7 @@ pub mod faults;
 pub mod hubspot;
 pub mod oauth;
 pub mod persist;
+pub mod pipedrive;
 pub mod time;
 
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use hubspot::{HubSpot, HubSpotConfig};
+pub use pipedrive::{Pipedrive, PipedriveConfig};
 pub use oauth::{OAuthClient, SandboxUser};
 
 /// Tandem's OAuth app as the sandboxes know it out of the box (`make run`).
@@ -68,28 +70,61 @@ pub async fn start_hubspot(
     addr: SocketAddr,
     state_file: Option<PathBuf>,
 ) -> Result<(Arc<HubSpot>, RunningSandbox), SandboxError> {
-    let saved = match &state_file {
+    let saved = load(&state_file)?;
+    let listener = bind(addr).await?;
+    let hubspot = HubSpot::new(config, saved);
+    let running = serve("HubSpot", listener, hubspot::router(hubspot.clone()), hubspot.clone(), state_file)?;
+    Ok((hubspot, running))
+}
+
+/// Starts the Pipedrive sandbox on `addr`; its tokens name it as their `api_domain`.
+pub async fn start_pipedrive(
+    mut config: PipedriveConfig,
+    addr: SocketAddr,
+    state_file: Option<PathBuf>,
+) -> Result<(Arc<Pipedrive>, RunningSandbox), SandboxError> {
+    let saved = load(&state_file)?;
+    let listener = bind(addr).await?;
+    let local = listener.local_addr().map_err(|source| SandboxError::Bind { addr, source })?;
+    config.api_domain = format!("http://{local}");
+    let pipedrive = Pipedrive::new(config, saved);
+    let running = serve("Pipedrive", listener, pipedrive::router(pipedrive.clone()), pipedrive.clone(), state_file)?;
+    Ok((pipedrive, running))
+}
+
+fn load<T: serde::de::DeserializeOwned>(state_file: &Option<PathBuf>) -> Result<Option<T>, SandboxError> {
+    Ok(match state_file {
         Some(path) => persist::load(path)?,
         None => None,
-    };
-    let hubspot = HubSpot::new(config, saved);
-    let listener = TcpListener::bind(addr).await.map_err(|source| SandboxError::Bind { addr, source })?;
-    let addr = listener.local_addr().map_err(|source| SandboxError::Bind { addr, source })?;
+    })
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, SandboxError> {
+    TcpListener::bind(addr).await.map_err(|source| SandboxError::Bind { addr, source })
+}
+
+fn serve<S: persist::Snapshots>(
+    name: &'static str,
+    listener: TcpListener,
+    router: axum::Router,
+    state: Arc<S>,
+    state_file: Option<PathBuf>,
+) -> Result<RunningSandbox, SandboxError> {
+    let addr = listener.local_addr().map_err(|source| SandboxError::Bind { addr: "0.0.0.0:0".parse().expect("literal"), source })?;
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
-    let router = hubspot::router(hubspot.clone());
     let mut serve_stop = stopped.clone();
     tasks.push(tokio::spawn(async move {
         let shutdown = async move {
             let _ = serve_stop.changed().await;
         };
         if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
-            tracing::error!(error = %e, "the HubSpot sandbox stopped serving");
+            tracing::error!(error = %e, sandbox = name, "the sandbox stopped serving");
         }
     }));
     if let Some(path) = state_file {
-        tasks.push(tokio::spawn(persist::run_writer(hubspot.clone(), path, stopped)));
+        tasks.push(tokio::spawn(persist::run_writer(state, path, stopped)));
     }
-    tracing::info!(%addr, "HubSpot (Sandbox) listening");
-    Ok((hubspot, RunningSandbox { addr, stop, tasks }))
+    tracing::info!(%addr, "{name} (Sandbox) listening");
+    Ok(RunningSandbox { addr, stop, tasks })
 }

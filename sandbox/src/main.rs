@@ -2,7 +2,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use sandbox::{demo_client, start_hubspot, HubSpotConfig};
+use sandbox::{demo_client, start_hubspot, start_pipedrive, HubSpotConfig, PipedriveConfig};
 
 /// HubSpot and Pipedrive emulators for Tandem's demo and tests.
 #[derive(Parser)]
@@ -31,6 +31,23 @@ enum Command {
         #[arg(long, default_value_t = 25)]
         seed: usize,
     },
+    /// Serve the Pipedrive sandbox (Pipedrive's real paths at the root).
+    Pipedrive {
+        #[arg(long, env = "SANDBOX_PIPEDRIVE_ADDR", default_value = "127.0.0.1:4102")]
+        addr: SocketAddr,
+        /// Snapshot file that keeps the company across restarts.
+        #[arg(long, env = "SANDBOX_PIPEDRIVE_STATE", default_value = "data/sandbox-pipedrive.json")]
+        state: PathBuf,
+        /// Where Tandem runs: its OAuth callback there is registered for the demo client.
+        #[arg(long, env = "TANDEM_PUBLIC_URL", default_value = "http://127.0.0.1:3000")]
+        tandem_url: String,
+        /// Requests per token per two seconds; 0 turns the limit off.
+        #[arg(long, env = "SANDBOX_PIPEDRIVE_BURST_LIMIT", default_value_t = 80)]
+        burst_limit: u32,
+        /// Seed this many deals when the company is new.
+        #[arg(long, default_value_t = 25)]
+        seed: usize,
+    },
 }
 
 #[tokio::main]
@@ -48,9 +65,34 @@ async fn main() -> anyhow::Result<()> {
             if fresh && seed > 0 {
                 sandbox::hubspot::seed::generate(&mut hubspot.write(), seed, seed, seed, 1, sandbox::time::now_ms());
             }
-            tokio::signal::ctrl_c().await?;
+            shutdown_signal().await;
+            running.stop().await;
+        }
+        Command::Pipedrive { addr, state, tandem_url, burst_limit, seed } => {
+            let fresh = !state.exists();
+            let mut config = PipedriveConfig::new(vec![demo_client("pipedrive", &tandem_url)]);
+            config.burst_limit = burst_limit;
+            let (pipedrive, running) = start_pipedrive(config, addr, Some(state)).await?;
+            if fresh && seed > 0 {
+                sandbox::pipedrive::seed::generate(&mut pipedrive.write(), seed, 1, sandbox::time::now_ms());
+            }
+            shutdown_signal().await;
             running.stop().await;
         }
     }
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match terminate.as_mut() {
+                Some(signal) => { signal.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
 }

@@ -367,7 +367,7 @@ async fn the_ten_second_limit_answers_429_with_hubspots_body_and_headers() {
     use reqwest::Method;
     let s = start().await;
     let (token, _) = s.connect().await;
-    let r = s.http.put(format!("{}/_sandbox/rate-limit", s.url)).json(&json!({"per_ten_seconds": 3})).send().await.unwrap();
+    let r = s.http.put(format!("{}/_sandbox/rate-limit", s.url)).json(&json!({"limit": 3})).send().await.unwrap();
     assert_eq!(r.status(), 204);
     for remaining in [2, 1, 0] {
         let r = s.api(Method::GET, "/crm/v3/objects/deals", &token).send().await.unwrap();

@@ -135,6 +135,24 @@ impl HubSpot {
     }
 }
 
+impl crate::control::Controlled for HubSpot {
+    fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    fn oauth(&self) -> &OAuthServer {
+        &self.oauth
+    }
+
+    fn reset(&self) {
+        HubSpot::reset(self)
+    }
+
+    fn set_rate_limit(&self, limit: u32) {
+        HubSpot::set_rate_limit(self, limit)
+    }
+}
+
 impl Snapshots for HubSpot {
     type Data = HubData;
 

@@ -1,0 +1,469 @@
+//! API v2 deals: list (cursor, filters, `updated_since`, sorting), get, create, update, soft
+//! delete; the v1 changelog; and the control routes that act as a Pipedrive user.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::{Extension, Json, Router};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::data::{Deal, PdData};
+use super::{failure, ok, require_scope, Pipedrive};
+use crate::hubspot::{query_one, query_pairs};
+use crate::oauth::AccessToken;
+use crate::time::{iso_seconds, now_ms, parse_rfc3339};
+
+pub const MAX_LIMIT: usize = 500;
+
+fn opt_time(t: Option<i64>) -> Value {
+    t.map(|t| Value::String(iso_seconds(t))).unwrap_or(Value::Null)
+}
+
+pub fn deal_json(d: &Deal) -> Value {
+    json!({
+        "id": d.id, "title": d.title, "creator_user_id": d.owner_id, "owner_id": d.owner_id,
+        "person_id": d.person_id, "org_id": d.org_id, "pipeline_id": d.pipeline_id, "stage_id": d.stage_id,
+        "value": d.value, "currency": d.currency,
+        "add_time": iso_seconds(d.add_time), "update_time": iso_seconds(d.update_time),
+        "stage_change_time": opt_time(d.stage_change_time), "status": d.status,
+        "is_archived": false, "archive_time": null, "is_deleted": d.is_deleted,
+        "probability": d.probability, "lost_reason": d.lost_reason, "visible_to": d.visible_to,
+        "close_time": opt_time(d.close_time), "won_time": opt_time(d.won_time), "lost_time": opt_time(d.lost_time),
+        "expected_close_date": d.expected_close_date, "label_ids": d.label_ids,
+        "origin": "API", "origin_id": null, "channel": null, "channel_id": null,
+        "custom_fields": d.custom_fields,
+    })
+}
+
+fn sort_key(d: &Deal, field: &str) -> i64 {
+    match field {
+        "update_time" => d.update_time,
+        "add_time" => d.add_time,
+        _ => d.id as i64,
+    }
+}
+
+fn encode_cursor(field: &str, value: i64, direction: &str, id: u64) -> String {
+    let raw = json!({"field": field, "fieldValue": value, "sortDirection": direction, "id": id}).to_string();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_cursor(cursor: &str) -> Option<(i64, u64)> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let v: Value = serde_json::from_slice(&raw).ok()?;
+    Some((v["fieldValue"].as_i64()?, v["id"].as_u64()?))
+}
+
+fn invalid(message: &str) -> Response {
+    failure(StatusCode::BAD_REQUEST, &format!("Validation failed: {message}"))
+}
+
+/// GET /api/v2/deals (`getDeals`)
+pub async fn list(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>, RawQuery(raw): RawQuery) -> Response {
+    if let Err(r) = require_scope(&token, "deals:read") {
+        return r;
+    }
+    let q = query_pairs(raw.as_deref());
+    let number = |name: &str| query_one(&q, name).map(|v| v.parse::<u64>().map_err(|_| invalid(&format!("{name}: must be an integer"))));
+    let limit = match query_one(&q, "limit").map(str::parse::<usize>) {
+        None => 100,
+        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
+        Some(_) => return invalid(&format!("limit: must be an integer from 1 to {MAX_LIMIT}")),
+    };
+    let sort_by = query_one(&q, "sort_by").unwrap_or("id");
+    if !matches!(sort_by, "id" | "update_time" | "add_time") {
+        return invalid("sort_by: must be one of id, update_time, add_time");
+    }
+    let direction = query_one(&q, "sort_direction").unwrap_or("asc");
+    if !matches!(direction, "asc" | "desc") {
+        return invalid("sort_direction: must be asc or desc");
+    }
+    let mut filters = Vec::new();
+    for name in ["owner_id", "pipeline_id", "stage_id", "person_id", "org_id"] {
+        match number(name) {
+            Some(Err(r)) => return r,
+            Some(Ok(v)) => filters.push((name, v)),
+            None => {}
+        }
+    }
+    let since = match query_one(&q, "updated_since").map(|s| parse_rfc3339(s).ok_or(())) {
+        Some(Err(())) => return invalid("updated_since: must be an RFC 3339 date-time, e.g. 2025-01-01T10:20:00Z"),
+        other => other.map(Result::unwrap_or_default),
+    };
+    let until = match query_one(&q, "updated_until").map(|s| parse_rfc3339(s).ok_or(())) {
+        Some(Err(())) => return invalid("updated_until: must be an RFC 3339 date-time"),
+        other => other.map(Result::unwrap_or_default),
+    };
+    let statuses: Vec<&str> = query_one(&q, "status").map(|s| s.split(',').collect()).unwrap_or_default();
+    let ids: Option<Vec<u64>> = query_one(&q, "ids").map(|s| s.split(',').filter_map(|i| i.trim().parse().ok()).collect());
+    let after = match query_one(&q, "cursor").map(decode_cursor) {
+        Some(None) => return invalid("cursor: not a cursor this API returned"),
+        other => other.flatten(),
+    };
+    let data = pd.read();
+    let mut matching: Vec<&Deal> = data
+        .deals
+        .values()
+        .filter(|d| {
+            let status_ok = if statuses.is_empty() { !d.is_deleted } else { statuses.contains(&d.status.as_str()) };
+            let field = |name: &str| match name {
+                "owner_id" => Some(d.owner_id),
+                "pipeline_id" => Some(d.pipeline_id),
+                "stage_id" => Some(d.stage_id),
+                "person_id" => d.person_id,
+                "org_id" => d.org_id,
+                _ => None,
+            };
+            status_ok
+                && filters.iter().all(|(name, v)| field(name) == Some(*v))
+                && since.is_none_or(|t| d.update_time >= t)
+                && until.is_none_or(|t| d.update_time < t)
+                && ids.as_ref().is_none_or(|ids| ids.contains(&d.id))
+        })
+        .collect();
+    matching.sort_by_key(|d| (sort_key(d, sort_by), d.id));
+    if direction == "desc" {
+        matching.reverse();
+    }
+    let start = match after {
+        None => 0,
+        Some(key) => matching
+            .iter()
+            .position(|d| {
+                let k = (sort_key(d, sort_by), d.id);
+                if direction == "asc" { k > key } else { k < key }
+            })
+            .unwrap_or(matching.len()),
+    };
+    let page: Vec<&Deal> = matching[start..].iter().take(limit).copied().collect();
+    let next = (start + page.len() < matching.len())
+        .then(|| page.last().map(|d| encode_cursor(sort_by, sort_key(d, sort_by), direction, d.id)))
+        .flatten();
+    Json(json!({
+        "success": true,
+        "data": page.iter().map(|d| deal_json(d)).collect::<Vec<_>>(),
+        "additional_data": {"next_cursor": next},
+    }))
+    .into_response()
+}
+
+fn deal_id(raw: &str) -> Result<u64, Response> {
+    raw.parse::<u64>().map_err(|_| invalid("id: must be an integer"))
+}
+
+/// GET /api/v2/deals/{id} (`getDeal`)
+pub async fn get_one(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>, Path(raw): Path<String>) -> Response {
+    if let Err(r) = require_scope(&token, "deals:read") {
+        return r;
+    }
+    let id = match deal_id(&raw) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match pd.read().deals.get(&id) {
+        Some(d) => ok(deal_json(d)),
+        None => failure(StatusCode::NOT_FOUND, "Deal not found"),
+    }
+}
+
+/// Applies the fields of a create or update body to `deal`, checking each; logs changes.
+fn apply_body(data: &mut PdData, deal: &mut Deal, body: &Map<String, Value>, creating: bool, at: i64, actor: u64, source: &str) -> Result<(), Response> {
+    let before = deal.clone();
+    for (key, value) in body {
+        match key.as_str() {
+            "title" => match value.as_str().map(str::trim) {
+                Some(t) if !t.is_empty() => deal.title = t.to_string(),
+                _ => return Err(invalid("title: must be a non-empty string")),
+            },
+            "value" => deal.value = value.as_f64().ok_or_else(|| invalid("value: must be a number"))?,
+            "currency" => deal.currency = value.as_str().ok_or_else(|| invalid("currency: must be a string"))?.to_string(),
+            "owner_id" => {
+                let id = value.as_u64().ok_or_else(|| invalid("owner_id: must be an integer"))?;
+                if !data.users.iter().any(|u| u.id == id) {
+                    return Err(invalid("owner_id: no such user"));
+                }
+                deal.owner_id = id;
+            }
+            "pipeline_id" => deal.pipeline_id = value.as_u64().ok_or_else(|| invalid("pipeline_id: must be an integer"))?,
+            "stage_id" => deal.stage_id = value.as_u64().ok_or_else(|| invalid("stage_id: must be an integer"))?,
+            "person_id" => deal.person_id = value.as_u64(),
+            "org_id" => deal.org_id = value.as_u64(),
+            "status" => match value.as_str() {
+                Some(s @ ("open" | "won" | "lost")) => deal.status = s.to_string(),
+                _ => return Err(invalid("status: must be one of open, won, lost")),
+            },
+            "probability" => deal.probability = value.as_f64(),
+            "lost_reason" => deal.lost_reason = value.as_str().map(str::to_string),
+            "visible_to" => deal.visible_to = value.as_i64().ok_or_else(|| invalid("visible_to: must be an integer"))?,
+            "expected_close_date" => match value {
+                Value::Null => deal.expected_close_date = None,
+                Value::String(s) if parse_rfc3339(&format!("{s}T00:00:00Z")).is_some() => deal.expected_close_date = Some(s.clone()),
+                _ => return Err(invalid("expected_close_date: must be a date like 2025-01-31")),
+            },
+            "label_ids" => {
+                deal.label_ids = serde_json::from_value(value.clone()).map_err(|_| invalid("label_ids: must be an array of integers"))?
+            }
+            "custom_fields" => {
+                let fields = value.as_object().ok_or_else(|| invalid("custom_fields: must be an object"))?;
+                for (field_key, field_value) in fields {
+                    let Some(def) = data.deal_fields.iter().find(|f| f.is_custom && &f.key == field_key) else {
+                        return Err(invalid(&format!("custom_fields: unknown field {field_key}")));
+                    };
+                    if def.field_type == "enum" && !field_value.is_null() {
+                        let known = def.options.iter().flatten().any(|o| o["id"] == *field_value);
+                        if !known {
+                            return Err(invalid(&format!("custom_fields.{field_key}: not one of the field's options")));
+                        }
+                    }
+                    if field_value.is_null() {
+                        deal.custom_fields.remove(field_key);
+                    } else {
+                        deal.custom_fields.insert(field_key.clone(), field_value.clone());
+                    }
+                }
+            }
+            _ => return Err(invalid(&format!("{key}: unknown field"))),
+        }
+    }
+    if creating && !body.contains_key("title") {
+        return Err(invalid("title: is required"));
+    }
+    // Pipeline and stage must agree; a pipeline alone puts the deal in its first stage.
+    let stage_given = body.contains_key("stage_id");
+    if stage_given {
+        let stage = data.live_stage(deal.stage_id).ok_or_else(|| invalid("stage_id: no such stage"))?;
+        if body.contains_key("pipeline_id") && stage.pipeline_id != deal.pipeline_id {
+            return Err(invalid("stage_id: the stage does not belong to pipeline_id"));
+        }
+        deal.pipeline_id = stage.pipeline_id;
+    } else if body.contains_key("pipeline_id") || creating {
+        let pipeline = if body.contains_key("pipeline_id") {
+            deal.pipeline_id
+        } else {
+            data.pipelines.values().filter(|p| !p.is_deleted).min_by_key(|p| p.order_nr).map(|p| p.id).unwrap_or(1)
+        };
+        if data.live_stage(deal.stage_id).map(|s| s.pipeline_id) != Some(pipeline) {
+            deal.stage_id = data.first_stage(pipeline).map(|s| s.id).ok_or_else(|| invalid("pipeline_id: no such pipeline"))?;
+        }
+        deal.pipeline_id = pipeline;
+    }
+    if deal.stage_id != before.stage_id && !creating {
+        deal.stage_change_time = Some(at);
+    }
+    if deal.status != before.status {
+        match deal.status.as_str() {
+            "won" => (deal.won_time, deal.close_time) = (Some(at), Some(at)),
+            "lost" => (deal.lost_time, deal.close_time) = (Some(at), Some(at)),
+            _ => deal.close_time = None,
+        }
+    }
+    deal.update_time = at;
+    if !creating {
+        let pairs: [(&str, Option<String>, Option<String>); 6] = [
+            ("title", Some(before.title.clone()), Some(deal.title.clone())),
+            ("value", Some(before.value.to_string()), Some(deal.value.to_string())),
+            ("stage_id", Some(before.stage_id.to_string()), Some(deal.stage_id.to_string())),
+            ("pipeline_id", Some(before.pipeline_id.to_string()), Some(deal.pipeline_id.to_string())),
+            ("status", Some(before.status.clone()), Some(deal.status.clone())),
+            ("expected_close_date", before.expected_close_date.clone(), deal.expected_close_date.clone()),
+        ];
+        for (field, old, new) in pairs {
+            data.log_change(deal.id, field, old, new, actor, at, source);
+        }
+    }
+    Ok(())
+}
+
+fn blank_deal(id: u64, owner: u64, at: i64) -> Deal {
+    Deal {
+        id,
+        title: String::new(),
+        owner_id: owner,
+        person_id: None,
+        org_id: None,
+        pipeline_id: 0,
+        stage_id: 0,
+        value: 0.0,
+        currency: "USD".into(),
+        add_time: at,
+        update_time: at,
+        stage_change_time: None,
+        status: "open".into(),
+        is_deleted: false,
+        probability: None,
+        lost_reason: None,
+        visible_to: 3,
+        close_time: None,
+        won_time: None,
+        lost_time: None,
+        expected_close_date: None,
+        label_ids: Vec::new(),
+        custom_fields: BTreeMap::new(),
+    }
+}
+
+fn create_deal(pd: &Pipedrive, body: &Map<String, Value>, at: i64, source: &str) -> Result<Deal, Response> {
+    let mut data = pd.write();
+    let owner = data.users.first().map(|u| u.id).unwrap_or_default();
+    let mut deal = blank_deal(0, owner, at);
+    apply_body(&mut data, &mut deal, body, true, at, owner, source)?;
+    deal.id = data.next_id();
+    data.deals.insert(deal.id, deal.clone());
+    Ok(deal)
+}
+
+fn update_deal(pd: &Pipedrive, id: u64, body: &Map<String, Value>, at: i64, source: &str) -> Result<Deal, Response> {
+    let mut data = pd.write();
+    let mut deal = data.deals.get(&id).filter(|d| !d.is_deleted).cloned().ok_or_else(|| failure(StatusCode::NOT_FOUND, "Deal not found"))?;
+    let actor = data.users.first().map(|u| u.id).unwrap_or_default();
+    apply_body(&mut data, &mut deal, body, false, at, actor, source)?;
+    data.deals.insert(id, deal.clone());
+    Ok(deal)
+}
+
+fn json_body(body: Result<Json<Value>, axum::extract::rejection::JsonRejection>) -> Result<Map<String, Value>, Response> {
+    match body {
+        Ok(Json(Value::Object(map))) => Ok(map),
+        Ok(_) => Err(invalid("the body must be a JSON object")),
+        Err(e) => Err(failure(StatusCode::BAD_REQUEST, &format!("Invalid JSON body: {e}"))),
+    }
+}
+
+/// POST /api/v2/deals (`addDeal`): 200 with the deal.
+pub async fn create(
+    State(pd): State<Arc<Pipedrive>>,
+    Extension(token): Extension<AccessToken>,
+    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Err(r) = require_scope(&token, "deals:full") {
+        return r;
+    }
+    match json_body(body).and_then(|b| create_deal(&pd, &b, now_ms(), "api")) {
+        Ok(deal) => ok(deal_json(&deal)),
+        Err(r) => r,
+    }
+}
+
+/// PATCH /api/v2/deals/{id} (`updateDeal`)
+pub async fn update(
+    State(pd): State<Arc<Pipedrive>>,
+    Extension(token): Extension<AccessToken>,
+    Path(raw): Path<String>,
+    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Err(r) = require_scope(&token, "deals:full") {
+        return r;
+    }
+    let result = deal_id(&raw).and_then(|id| json_body(body).and_then(|b| update_deal(&pd, id, &b, now_ms(), "api")));
+    match result {
+        Ok(deal) => ok(deal_json(&deal)),
+        Err(r) => r,
+    }
+}
+
+/// DELETE /api/v2/deals/{id} (`deleteDeal`): a soft delete.
+pub async fn delete(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>, Path(raw): Path<String>) -> Response {
+    if let Err(r) = require_scope(&token, "deals:full") {
+        return r;
+    }
+    let id = match deal_id(&raw) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let mut data = pd.write();
+    match data.deals.get_mut(&id).filter(|d| !d.is_deleted) {
+        None => failure(StatusCode::NOT_FOUND, "Deal not found"),
+        Some(deal) => {
+            deal.is_deleted = true;
+            deal.status = "deleted".into();
+            deal.update_time = now_ms();
+            ok(json!({"id": id}))
+        }
+    }
+}
+
+/// GET /api/v1/deals/{id}/changelog (`getDealChangelog`)
+pub async fn changelog(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>, Path(raw): Path<String>) -> Response {
+    if let Err(r) = require_scope(&token, "deals:read") {
+        return r;
+    }
+    let id = match deal_id(&raw) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let data = pd.read();
+    if !data.deals.contains_key(&id) {
+        return failure(StatusCode::NOT_FOUND, "Deal not found");
+    }
+    let entries: Vec<Value> = data
+        .changelog
+        .get(&id)
+        .into_iter()
+        .flatten()
+        .rev()
+        .map(|c| {
+            json!({
+                "field_key": c.field_key, "old_value": c.old_value, "new_value": c.new_value,
+                "actor_user_id": c.actor_user_id, "time": iso_seconds(c.time).replace('T', " ").trim_end_matches('Z'),
+                "change_source": c.change_source, "change_source_user_agent": null, "is_bulk_update_flag": false,
+            })
+        })
+        .collect();
+    Json(json!({"success": true, "data": entries, "additional_data": {"next_cursor": null}})).into_response()
+}
+
+// ---- Control: acting as a Pipedrive user ----
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SeedRequest {
+    deals: usize,
+    seed: u64,
+}
+
+#[derive(Deserialize)]
+struct UserEdit {
+    fields: Map<String, Value>,
+    timestamp: Option<i64>,
+}
+
+pub fn control_routes(pd: Arc<Pipedrive>) -> Router {
+    Router::new()
+        .route("/_sandbox/seed", post(seed))
+        .route("/_sandbox/summary", get(summary))
+        .route("/_sandbox/deals", post(create_as_user))
+        .route("/_sandbox/deals/{id}", patch(edit_as_user))
+        .with_state(pd)
+}
+
+async fn seed(State(pd): State<Arc<Pipedrive>>, Json(req): Json<SeedRequest>) -> Json<Value> {
+    super::seed::generate(&mut pd.write(), req.deals, req.seed, now_ms());
+    tracing::info!(deals = req.deals, "sandbox seeded");
+    Json(json!({"seeded": {"deals": req.deals}}))
+}
+
+async fn summary(State(pd): State<Arc<Pipedrive>>) -> Json<Value> {
+    let data = pd.read();
+    let live = data.deals.values().filter(|d| !d.is_deleted).count();
+    Json(json!({"companyId": data.company_id, "deals": {"live": live, "deleted": data.deals.len() - live}, "pipelines": data.pipelines.len()}))
+}
+
+async fn create_as_user(State(pd): State<Arc<Pipedrive>>, Json(req): Json<UserEdit>) -> Response {
+    match create_deal(&pd, &req.fields, req.timestamp.unwrap_or_else(now_ms), "app") {
+        Ok(deal) => (StatusCode::CREATED, Json(json!({"id": deal.id}))).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn edit_as_user(State(pd): State<Arc<Pipedrive>>, Path(id): Path<u64>, Json(req): Json<UserEdit>) -> Response {
+    match update_deal(&pd, id, &req.fields, req.timestamp.unwrap_or_else(now_ms), "app") {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(r) => r,
+    }
+}

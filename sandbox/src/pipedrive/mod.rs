@@ -1,0 +1,465 @@
+//! The Pipedrive sandbox: Pipedrive's real paths at the root (`/oauth/authorize`, `/oauth/token`,
+//! `/api/v1/...`, `/api/v2/...`), its `{success, data, additional_data}` envelopes and error
+//! shape, and its rate limits (a two-second burst window per token and a daily budget spent by
+//! each operation's token cost).
+
+pub mod data;
+mod deals;
+pub mod seed;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use axum::extract::{Form, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::faults::{dropped_connection, Fault, Faults};
+use crate::oauth::{self, AccessToken, OAuthClient, OAuthConfig, OAuthServer, SandboxUser, TokenError};
+use crate::persist::Snapshots;
+use crate::time::{iso_seconds, now_ms};
+use data::{PdData, Pipeline, Stage};
+
+pub const ACCESS_TOKEN_TTL_SECS: i64 = 3599;
+pub const BURST_WINDOW_MS: i64 = 2_000;
+
+#[derive(Clone, Debug)]
+pub struct PipedriveConfig {
+    pub company_id: u64,
+    pub clients: Vec<OAuthClient>,
+    pub user: SandboxUser,
+    /// Requests per token per two seconds; 0 turns the limit off.
+    pub burst_limit: u32,
+    /// Token budget per company per day (each operation costs its `x-token-cost`).
+    pub daily_tokens: u64,
+    /// The sandbox's own URL, returned as `api_domain` with tokens.
+    pub api_domain: String,
+}
+
+impl PipedriveConfig {
+    pub fn new(clients: Vec<OAuthClient>) -> PipedriveConfig {
+        PipedriveConfig {
+            company_id: 7_701_234,
+            clients,
+            user: SandboxUser {
+                email: "dana@pipedrive-sandbox.example".into(),
+                password: "sandbox".into(),
+                name: "Dana Whitfield".into(),
+            },
+            burst_limit: 80,
+            daily_tokens: 300_000,
+            api_domain: String::new(),
+        }
+    }
+}
+
+pub struct Pipedrive {
+    config: PipedriveConfig,
+    data: RwLock<PdData>,
+    pub oauth: OAuthServer,
+    pub faults: Faults,
+    burst: Mutex<HashMap<String, VecDeque<i64>>>,
+    spent_today: Mutex<u64>,
+    burst_limit: AtomicU32,
+    dirty: AtomicBool,
+}
+
+impl Pipedrive {
+    pub fn new(config: PipedriveConfig, saved: Option<PdData>) -> Arc<Pipedrive> {
+        let mut data = saved.unwrap_or_else(|| seed::fresh(config.company_id));
+        let oauth_data = std::mem::take(&mut data.oauth);
+        let oauth = OAuthServer::new(
+            OAuthConfig {
+                provider: "Pipedrive",
+                clients: config.clients.clone(),
+                user: config.user.clone(),
+                access_ttl_secs: ACCESS_TOKEN_TTL_SECS,
+                rotate_refresh_tokens: true,
+                implied_scopes: vec!["base".into()],
+                token_prefix: "v1u:",
+            },
+            oauth_data,
+        );
+        Arc::new(Pipedrive {
+            burst_limit: AtomicU32::new(config.burst_limit),
+            config,
+            data: RwLock::new(data),
+            oauth,
+            faults: Faults::default(),
+            burst: Mutex::new(HashMap::new()),
+            spent_today: Mutex::new(0),
+            dirty: AtomicBool::new(false),
+        })
+    }
+
+    pub fn read(&self) -> RwLockReadGuard<'_, PdData> {
+        self.data.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn write(&self) -> RwLockWriteGuard<'_, PdData> {
+        self.dirty.store(true, Ordering::Relaxed);
+        self.data.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_api_domain(&mut self, url: String) {
+        self.config.api_domain = url;
+    }
+
+    /// Counts a request of `cost` tokens; `Err` is the 429.
+    fn count_request(&self, token: &str, cost: u64) -> Result<(u32, u32, u64), Response> {
+        let max = self.burst_limit.load(Ordering::Relaxed);
+        let now = now_ms();
+        let mut burst = self.burst.lock().unwrap_or_else(|p| p.into_inner());
+        let window = burst.entry(token.to_string()).or_default();
+        while window.front().is_some_and(|t| *t <= now - BURST_WINDOW_MS) {
+            window.pop_front();
+        }
+        let mut spent = self.spent_today.lock().unwrap_or_else(|p| p.into_inner());
+        if (max > 0 && window.len() as u32 >= max) || *spent + cost > self.config.daily_tokens {
+            return Err(failure(StatusCode::TOO_MANY_REQUESTS, "Request over limit"));
+        }
+        window.push_back(now);
+        *spent += cost;
+        Ok((max, max.saturating_sub(window.len() as u32), self.config.daily_tokens - *spent))
+    }
+}
+
+impl crate::control::Controlled for Pipedrive {
+    fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    fn oauth(&self) -> &OAuthServer {
+        &self.oauth
+    }
+
+    fn reset(&self) {
+        *self.write() = seed::fresh(self.config.company_id);
+        self.burst.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        *self.spent_today.lock().unwrap_or_else(|p| p.into_inner()) = 0;
+    }
+
+    fn set_rate_limit(&self, limit: u32) {
+        self.burst_limit.store(limit, Ordering::Relaxed);
+    }
+}
+
+impl Snapshots for Pipedrive {
+    type Data = PdData;
+
+    fn take_dirty(&self) -> Option<PdData> {
+        if !self.dirty.swap(false, Ordering::Relaxed) && !self.oauth.take_dirty() {
+            return None;
+        }
+        let mut data = self.read().clone();
+        data.oauth = self.oauth.snapshot();
+        Some(data)
+    }
+}
+
+pub fn router(pipedrive: Arc<Pipedrive>) -> Router {
+    let authorize = Router::new()
+        .route("/oauth/authorize", get(oauth::authorize))
+        .route("/oauth/authorize/login", post(oauth::login))
+        .route("/oauth/authorize/decision", post(oauth::decide))
+        .with_state(pipedrive.oauth.clone());
+    let api = Router::new()
+        .route("/api/v2/deals", get(deals::list).post(deals::create))
+        .route("/api/v2/deals/{id}", get(deals::get_one).patch(deals::update).delete(deals::delete))
+        .route("/api/v2/pipelines", get(list_pipelines))
+        .route("/api/v2/pipelines/{id}", get(get_pipeline))
+        .route("/api/v2/stages", get(list_stages))
+        .route("/api/v2/stages/{id}", get(get_stage))
+        .route("/api/v1/dealFields", get(deal_fields))
+        .route("/api/v1/deals/{id}/changelog", get(deals::changelog))
+        .route("/api/v1/users/me", get(users_me))
+        .layer(from_fn_with_state(pipedrive.clone(), api_guard))
+        .with_state(pipedrive.clone());
+    let tokens = Router::new()
+        .route("/oauth/token", post(token))
+        .route("/oauth/token/", post(token))
+        .with_state(pipedrive.clone());
+    authorize
+        .merge(api)
+        .merge(tokens)
+        .merge(deals::control_routes(pipedrive.clone()))
+        .merge(crate::control::common_routes(pipedrive))
+        .fallback(|| async { failure(StatusCode::NOT_FOUND, "Unknown method .") })
+}
+
+// ---- Envelopes and errors in Pipedrive's shape ----
+
+pub fn failure(status: StatusCode, error: &str) -> Response {
+    (
+        status,
+        Json(json!({
+            "success": false,
+            "error": error,
+            "errorCode": status.as_u16(),
+            "error_info": "Please check developers.pipedrive.com for more information about Pipedrive API.",
+            "data": null,
+            "additional_data": null,
+        })),
+    )
+        .into_response()
+}
+
+pub fn ok(data: Value) -> Response {
+    Json(json!({"success": true, "data": data})).into_response()
+}
+
+/// The scopes that allow a call: a `:full` scope covers its `:read`.
+pub fn require_scope(token: &AccessToken, read: &str) -> Result<(), Response> {
+    let full = read.replace(":read", ":full");
+    if token.grant.scopes.iter().any(|s| s == read || s == &full || s == "admin") {
+        Ok(())
+    } else {
+        Err(failure(StatusCode::FORBIDDEN, "Scope and URL mismatch"))
+    }
+}
+
+/// The token cost of an operation (the spec's `x-token-cost`).
+fn token_cost(method: &Method, path: &str) -> u64 {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("GET", ["api", "v2", "deals"]) => 10,
+        ("GET", ["api", "v2", "pipelines" | "stages"]) => 5,
+        ("GET", ["api", "v1", "dealFields"]) => 20,
+        ("GET", ["api", "v1", "deals", _, "changelog"]) => 20,
+        ("GET", ["api", "v1", "users", "me"]) => 2,
+        ("GET", _) => 1,
+        ("POST" | "PATCH" | "PUT", _) => 5,
+        ("DELETE", _) => 3,
+        _ => 1,
+    }
+}
+
+async fn api_guard(State(pipedrive): State<Arc<Pipedrive>>, mut request: Request, next: Next) -> Response {
+    match pipedrive.faults.draw().await {
+        Some(Fault::Drop) => return dropped_connection(),
+        Some(Fault::Status(status)) => return failure(status, status.canonical_reason().unwrap_or("error")),
+        None => {}
+    }
+    let Some(token) = oauth::bearer(request.headers()) else {
+        return failure(StatusCode::UNAUTHORIZED, "unauthorized access");
+    };
+    let access = match pipedrive.oauth.access(&token) {
+        Ok(access) if !pipedrive.faults.tokens_expired() => access,
+        Ok(_) | Err(true) => return failure(StatusCode::UNAUTHORIZED, "Access token expired"),
+        Err(false) => return failure(StatusCode::UNAUTHORIZED, "unauthorized access"),
+    };
+    let cost = token_cost(request.method(), request.uri().path());
+    let (limit, remaining, daily_left) = match pipedrive.count_request(&token, cost) {
+        Ok(counts) => counts,
+        Err(response) => return response,
+    };
+    request.extensions_mut().insert(access);
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    set_header(headers, "x-ratelimit-limit", limit.to_string());
+    set_header(headers, "x-ratelimit-remaining", remaining.to_string());
+    set_header(headers, "x-ratelimit-reset", "2".to_string());
+    set_header(headers, "x-daily-requests-left", daily_left.to_string());
+    response
+}
+
+fn set_header(headers: &mut HeaderMap, name: &'static str, value: String) {
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(name, v);
+    }
+}
+
+// ---- Tokens (HTTP Basic client authentication) ----
+
+#[derive(Deserialize)]
+struct TokenForm {
+    grant_type: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    refresh_token: Option<String>,
+    code_verifier: Option<String>,
+}
+
+fn basic_client(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let (id, secret) = String::from_utf8(decoded).ok()?.split_once(':').map(|(a, b)| (a.to_string(), b.to_string()))?;
+    Some((id, secret))
+}
+
+fn token_error(e: TokenError) -> Response {
+    let (status, error, description) = match e {
+        TokenError::InvalidClient => (StatusCode::UNAUTHORIZED, "invalid_client", "Invalid client credentials".to_string()),
+        TokenError::InvalidGrant(m) => (StatusCode::BAD_REQUEST, "invalid_grant", m.to_string()),
+        TokenError::InvalidRequest(m) => (StatusCode::BAD_REQUEST, "invalid_request", m.to_string()),
+        TokenError::UnsupportedGrantType => (StatusCode::BAD_REQUEST, "unsupported_grant_type", "Unsupported grant type".to_string()),
+    };
+    (status, Json(json!({"success": false, "error": error, "error_description": description, "message": description}))).into_response()
+}
+
+/// POST /oauth/token (`get-tokens` and `refresh-tokens`).
+async fn token(State(pipedrive): State<Arc<Pipedrive>>, headers: HeaderMap, Form(form): Form<TokenForm>) -> Response {
+    let Some((client_id, secret)) = basic_client(&headers) else {
+        return token_error(TokenError::InvalidClient);
+    };
+    if let Err(e) = pipedrive.oauth.authenticate_client(&client_id, &secret) {
+        return token_error(e);
+    }
+    let issued = match form.grant_type.as_deref().unwrap_or("authorization_code") {
+        "authorization_code" => match form.code.as_deref() {
+            None => Err(TokenError::InvalidRequest("missing code")),
+            Some(code) => pipedrive.oauth.exchange_code(&client_id, form.redirect_uri.as_deref(), code, form.code_verifier.as_deref()),
+        },
+        "refresh_token" => match form.refresh_token.as_deref() {
+            None => Err(TokenError::InvalidRequest("missing refresh_token")),
+            Some(refresh) => pipedrive.oauth.refresh(&client_id, refresh),
+        },
+        _ => Err(TokenError::UnsupportedGrantType),
+    };
+    match issued {
+        Err(e) => token_error(e),
+        Ok(issued) => Json(json!({
+            "access_token": issued.access_token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+            "refresh_token": issued.refresh_token,
+            "scope": issued.grant.scopes.join(","),
+            "api_domain": pipedrive.config.api_domain,
+        }))
+        .into_response(),
+    }
+}
+
+// ---- Users, pipelines, stages, deal fields ----
+
+async fn users_me(State(pipedrive): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>) -> Response {
+    let data = pipedrive.read();
+    let user = data.users.iter().find(|u| u.email == token.grant.user_email).or(data.users.first());
+    let Some(user) = user else { return failure(StatusCode::NOT_FOUND, "User not found or not accessible.") };
+    ok(json!({
+        "id": user.id, "name": user.name, "email": user.email, "lang": 1, "locale": "en_US",
+        "timezone_name": "Europe/Berlin", "timezone_offset": "+01:00", "default_currency": "USD",
+        "icon_url": null, "active_flag": true, "is_deleted": false, "is_admin": 1, "role_id": 1, "activated": true,
+        "last_login": "2026-01-01 09:00:00", "created": "2024-01-01 09:00:00", "modified": null, "has_created_company": true,
+        "access": [{"app": "sales", "admin": true, "permission_set_id": "sandbox-admin"}],
+        "company_id": data.company_id, "company_name": data.company_name, "company_domain": data.company_domain,
+        "company_country": "DE", "company_industry": "Software", "language": {"language_code": "en", "country_code": "US"},
+        "phone": null, "is_you": true,
+    }))
+}
+
+fn pipeline_json(p: &Pipeline) -> Value {
+    json!({
+        "id": p.id, "name": p.name, "order_nr": p.order_nr, "is_deleted": p.is_deleted,
+        "is_deal_probability_enabled": p.is_deal_probability_enabled,
+        "add_time": iso_seconds(p.add_time), "update_time": iso_seconds(p.update_time),
+    })
+}
+
+fn stage_json(s: &Stage) -> Value {
+    json!({
+        "id": s.id, "order_nr": s.order_nr, "name": s.name, "is_deleted": s.is_deleted,
+        "deal_probability": s.deal_probability, "pipeline_id": s.pipeline_id,
+        "is_deal_rot_enabled": s.is_deal_rot_enabled, "days_to_rotten": s.days_to_rotten,
+        "add_time": iso_seconds(s.add_time), "update_time": iso_seconds(s.update_time),
+    })
+}
+
+fn list_envelope(items: Vec<Value>) -> Response {
+    Json(json!({"success": true, "data": items, "additional_data": {"next_cursor": null}})).into_response()
+}
+
+/// GET /api/v2/pipelines (`getPipelines`)
+async fn list_pipelines(State(pipedrive): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>) -> Response {
+    if let Err(r) = require_scope(&token, "deals:read") {
+        return r;
+    }
+    let data = pipedrive.read();
+    list_envelope(data.pipelines.values().filter(|p| !p.is_deleted).map(pipeline_json).collect())
+}
+
+/// GET /api/v2/pipelines/{id} (`getPipeline`)
+async fn get_pipeline(State(pipedrive): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>, Path(id): Path<String>) -> Response {
+    if let Err(r) = require_scope(&token, "deals:read") {
+        return r;
+    }
+    let data = pipedrive.read();
+    match id.parse::<u64>().ok().and_then(|id| data.pipelines.get(&id)) {
+        Some(p) => ok(pipeline_json(p)),
+        None => failure(StatusCode::NOT_FOUND, "Pipeline not found"),
+    }
+}
+
+#[derive(Deserialize)]
+struct StageQuery {
+    pipeline_id: Option<u64>,
+}
+
+/// GET /api/v2/stages (`getStages`), optionally for one pipeline.
+async fn list_stages(
+    State(pipedrive): State<Arc<Pipedrive>>,
+    Extension(token): Extension<AccessToken>,
+    query: Result<axum::extract::Query<StageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(r) = require_scope(&token, "deals:read") {
+        return r;
+    }
+    let Ok(axum::extract::Query(query)) = query else {
+        return failure(StatusCode::BAD_REQUEST, "Validation failed: pipeline_id: must be an integer");
+    };
+    let data = pipedrive.read();
+    let mut stages: Vec<&Stage> = data
+        .stages
+        .values()
+        .filter(|s| !s.is_deleted && query.pipeline_id.is_none_or(|p| s.pipeline_id == p))
+        .collect();
+    stages.sort_by_key(|s| (s.pipeline_id, s.order_nr));
+    list_envelope(stages.into_iter().map(stage_json).collect())
+}
+
+/// GET /api/v2/stages/{id} (`getStage`)
+async fn get_stage(State(pipedrive): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>, Path(id): Path<String>) -> Response {
+    if let Err(r) = require_scope(&token, "deals:read") {
+        return r;
+    }
+    let data = pipedrive.read();
+    match id.parse::<u64>().ok().and_then(|id| data.stages.get(&id)) {
+        Some(s) => ok(stage_json(s)),
+        None => failure(StatusCode::NOT_FOUND, "Stage not found"),
+    }
+}
+
+/// GET /api/v1/dealFields (`getDealFields`)
+async fn deal_fields(State(pipedrive): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>) -> Response {
+    if let Err(r) = require_scope(&token, "deals:read") {
+        return r;
+    }
+    let data = pipedrive.read();
+    let fields: Vec<Value> = data
+        .deal_fields
+        .iter()
+        .map(|f| {
+            json!({
+                "id": f.id, "key": f.key, "name": f.name, "order_nr": f.order_nr, "field_type": f.field_type,
+                "add_time": "2024-01-01 09:00:00", "update_time": "2024-01-01 09:00:00",
+                "active_flag": true, "edit_flag": f.is_custom, "index_visible_flag": true, "details_visible_flag": true,
+                "add_visible_flag": true, "important_flag": false, "bulk_edit_allowed": true, "searchable_flag": false,
+                "filtering_allowed": true, "sortable_flag": true, "mandatory_flag": f.key == "title", "options": f.options,
+            })
+        })
+        .collect();
+    Json(json!({
+        "success": true,
+        "data": fields,
+        "additional_data": {"pagination": {"start": 0, "limit": 500, "more_items_in_collection": false}},
+    }))
+    .into_response()
+}
