@@ -5,9 +5,9 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: run test tools build test-rust test-e2e
 
-## run: build the release site and start Tandem at http://127.0.0.1:3000 (TANDEM_ADDR to change)
+## run: build, then start Tandem at http://127.0.0.1:3000 with the HubSpot and Pipedrive sandboxes
 run: build
-	./target/release/tandem --site-root target/site
+	scripts/run.sh
 
 ## test: every test (Rust on SQLite and Postgres, then Chromium end-to-end)
 test: test-rust test-e2e
@@ -17,6 +17,7 @@ tools:
 
 build: tools
 	cargo leptos build --release
+	cargo build --release -p sandbox
 
 test-rust: tools
 	scripts/ensure-postgres.sh
