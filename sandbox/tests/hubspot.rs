@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 const REDIRECT: &str = "http://127.0.0.1:9/oauth/callback/hubspot";
-const SCOPES: &str = "crm.objects.deals.read crm.objects.deals.write crm.objects.contacts.read";
+const SCOPES: &str = "crm.objects.deals.read crm.objects.deals.write crm.objects.contacts.read crm.schemas.deals.write";
 
 struct Sandbox {
     url: String,
@@ -465,4 +465,171 @@ async fn the_portal_and_its_tokens_survive_a_restart() {
     assert_eq!(got.json::<Value>().await.unwrap()["properties"]["dealname"], "Survivor");
     s.running.stop().await;
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `post-/crm/v3/objects/0-3/search_doSearch`: filter groups, operators, sorts, paging, the cap.
+#[tokio::test]
+async fn search_filters_sorts_and_pages() {
+    use reqwest::Method;
+    let s = start().await;
+    let (token, _) = s.connect().await;
+    // Many searches in a row: lift the limits (their own test is below).
+    s.http.put(format!("{}/_sandbox/rate-limit", s.url)).json(&json!({"limit": 0})).send().await.unwrap();
+    let t0 = sandbox::time::now_ms() - 3_600_000;
+    for (i, (name, amount, stage)) in [("Alpha", 100, "closedwon"), ("Beta", 250, "qualifiedtobuy"), ("Gamma", 900, "closedwon"), ("Delta", 50, "contractsent")]
+        .iter()
+        .enumerate()
+    {
+        let r = s
+            .http
+            .post(format!("{}/_sandbox/objects/deals", s.url))
+            .json(&json!({"properties": {"dealname": name, "amount": amount.to_string(), "dealstage": stage}, "timestamp": t0 + i as i64 * 60_000}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let search = |body: Value| s.api(Method::POST, "/crm/v3/objects/deals/search", &token).json(&body).send();
+
+    // (stage = closedwon AND amount > 500) OR dealname = beta
+    let r = search(json!({
+        "filterGroups": [
+            {"filters": [{"propertyName": "dealstage", "operator": "EQ", "value": "closedwon"}, {"propertyName": "amount", "operator": "GT", "value": "500"}]},
+            {"filters": [{"propertyName": "dealname", "operator": "EQ", "value": "beta"}]}
+        ],
+        "sorts": [{"propertyName": "amount", "direction": "DESCENDING"}],
+        "properties": ["dealname", "amount"]
+    }))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["total"], 2);
+    let names: Vec<&str> = body["results"].as_array().unwrap().iter().map(|d| d["properties"]["dealname"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Gamma", "Beta"]);
+
+    // Incremental reads: modified since a time, oldest first, two at a time.
+    let since = (t0 + 30_000).to_string();
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut body = json!({
+            "filterGroups": [{"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": since}]}],
+            "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+            "properties": ["dealname"], "limit": 2
+        });
+        if let Some(a) = &after {
+            body["after"] = json!(a);
+        }
+        let page: Value = search(body).await.unwrap().json().await.unwrap();
+        assert_eq!(page["total"], 3);
+        seen.extend(page["results"].as_array().unwrap().iter().map(|d| d["properties"]["dealname"].as_str().unwrap().to_string()));
+        match page["paging"]["next"]["after"].as_str() {
+            Some(a) => after = Some(a.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["Beta", "Gamma", "Delta"]);
+
+    for (operator, extra, expected) in [
+        ("IN", json!({"values": ["closedwon", "contractsent"]}), 3),
+        ("NOT_IN", json!({"values": ["closedwon"]}), 2),
+        ("BETWEEN", json!({"value": "100", "highValue": "250"}), 2),
+        ("HAS_PROPERTY", json!({}), 4),
+        ("NOT_HAS_PROPERTY", json!({}), 0),
+    ] {
+        let property = if operator == "BETWEEN" { "amount" } else { "dealstage" };
+        let mut filter = json!({"propertyName": property, "operator": operator});
+        filter.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let body: Value = search(json!({"filterGroups": [{"filters": [filter]}]})).await.unwrap().json().await.unwrap();
+        assert_eq!(body["total"], expected, "{operator}");
+    }
+    let tokens: Value = search(json!({"filterGroups": [{"filters": [{"propertyName": "dealname", "operator": "CONTAINS_TOKEN", "value": "gam*"}]}]})).await.unwrap().json().await.unwrap();
+    assert_eq!(tokens["total"], 1);
+
+    assert_eq!(search(json!({"limit": 201})).await.unwrap().status(), 400);
+    assert_eq!(search(json!({"after": "9990", "limit": 20})).await.unwrap().status(), 400, "the 10,000-result cap");
+    let six: Vec<Value> = (0..6).map(|_| json!({"filters": [{"propertyName": "dealname", "operator": "HAS_PROPERTY"}]})).collect();
+    assert_eq!(search(json!({"filterGroups": six})).await.unwrap().status(), 400);
+    s.running.stop().await;
+}
+
+#[tokio::test]
+async fn search_allows_five_requests_a_second() {
+    use reqwest::Method;
+    let s = start().await;
+    let (token, _) = s.connect().await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let r = s.api(Method::POST, "/crm/v3/objects/deals/search", &token).json(&json!({})).send().await.unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(&statuses[..5], &[200; 5]);
+    assert_eq!(statuses[5], 429);
+    s.running.stop().await;
+}
+
+/// The batch endpoints (`..._batch/read_read`, `_create_create`, `_update_update`, `_upsert_upsert`,
+/// `_archive_archive`) and `post-/crm/v3/properties/{objectType}_create`.
+#[tokio::test]
+async fn batches_report_per_item_errors_and_upsert_on_a_unique_property() {
+    use reqwest::Method;
+    let s = start().await;
+    let (token, _) = s.connect().await;
+    let call = |path: &str, body: Value| s.api(Method::POST, path, &token).json(&body).send();
+
+    let r = call(
+        "/crm/v3/objects/deals/batch/create",
+        json!({"inputs": [{"properties": {"dealname": "One"}}, {"properties": {"dealname": "Two", "amount": "oops"}}, {"properties": {"dealname": "Three"}}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 207);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!((body["results"].as_array().unwrap().len(), body["numErrors"].as_u64()), (2, Some(1)));
+    assert_eq!(body["status"], "COMPLETE");
+    let ids: Vec<String> = body["results"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+
+    let r = call("/crm/v3/objects/deals/batch/read", json!({"properties": ["dealname"], "inputs": [{"id": ids[0]}, {"id": "424242"}]})).await.unwrap();
+    assert_eq!(r.status(), 207);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["results"][0]["properties"]["dealname"], "One");
+    assert_eq!(body["errors"][0]["category"], "OBJECT_NOT_FOUND");
+    assert_eq!(body["errors"][0]["context"]["ids"][0], "424242");
+
+    let r = call("/crm/v3/objects/deals/batch/update", json!({"inputs": [{"id": ids[1], "properties": {"amount": "75"}}]})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["results"][0]["properties"]["amount"], "75");
+
+    let too_many: Vec<Value> = (0..101).map(|i| json!({"properties": {"dealname": format!("d{i}")}})).collect();
+    assert_eq!(call("/crm/v3/objects/deals/batch/create", json!({"inputs": too_many})).await.unwrap().status(), 400);
+
+    // A unique property of our own makes upserts idempotent.
+    let r = call(
+        "/crm/v3/properties/deals",
+        json!({"name": "tandem_id", "label": "Tandem ID", "type": "string", "fieldType": "text", "groupName": "dealinformation", "hasUniqueValue": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    let again = call(
+        "/crm/v3/properties/deals",
+        json!({"name": "tandem_id", "label": "Tandem ID", "type": "string", "fieldType": "text", "groupName": "dealinformation"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.status(), 409);
+    let upsert = json!({"inputs": [{"idProperty": "tandem_id", "id": "t-1", "properties": {"dealname": "Upserted"}}]});
+    let first: Value = call("/crm/v3/objects/deals/batch/upsert", upsert.clone()).await.unwrap().json().await.unwrap();
+    let second: Value = call("/crm/v3/objects/deals/batch/upsert", upsert).await.unwrap().json().await.unwrap();
+    assert_eq!((first["results"][0]["new"].as_bool(), second["results"][0]["new"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(first["results"][0]["id"], second["results"][0]["id"]);
+    let not_unique = call("/crm/v3/objects/deals/batch/upsert", json!({"inputs": [{"idProperty": "dealname", "id": "x", "properties": {}}]})).await.unwrap();
+    assert_eq!(not_unique.status(), 400);
+
+    let r = call("/crm/v3/objects/deals/batch/archive", json!({"inputs": [{"id": ids[0]}]})).await.unwrap();
+    assert_eq!(r.status(), 204);
+    let summary: Value = s.http.get(format!("{}/_sandbox/summary", s.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!((summary["records"]["deals"]["live"].as_u64(), summary["records"]["deals"]["archived"].as_u64()), (Some(2), Some(1)));
+    s.running.stop().await;
 }

@@ -124,6 +124,9 @@ pub struct PropertyDef {
     pub options: Vec<PropertyOption>,
     pub hubspot_defined: bool,
     pub read_only: bool,
+    /// `hasUniqueValue`: usable as an upsert key.
+    #[serde(default)]
+    pub unique: bool,
     pub created_at: i64,
 }
 

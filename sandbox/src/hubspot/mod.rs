@@ -2,9 +2,11 @@
 //! `/crm/v3/...`), its error shape (`status`, `message`, `correlationId`, `category`) and its
 //! per-app ten-second rate limit.
 
+mod batch;
 pub mod data;
 mod objects;
 mod pipelines;
+mod search;
 pub mod seed;
 
 use std::collections::{HashMap, VecDeque};
@@ -30,6 +32,7 @@ pub use objects::validate as objects_validate;
 
 pub const ACCESS_TOKEN_TTL_SECS: i64 = 1800;
 pub const RATE_WINDOW_MS: i64 = 10_000;
+pub const SEARCH_PER_SECOND: usize = 5;
 
 #[derive(Clone, Debug)]
 pub struct HubSpotConfig {
@@ -64,6 +67,7 @@ pub struct HubSpot {
     pub oauth: OAuthServer,
     pub faults: Faults,
     limiter: Mutex<HashMap<String, (VecDeque<i64>, u64)>>,
+    search_limiter: Mutex<HashMap<String, VecDeque<i64>>>,
     dirty: AtomicBool,
     rate_limit: std::sync::atomic::AtomicU32,
 }
@@ -92,6 +96,7 @@ impl HubSpot {
             oauth,
             faults: Faults::default(),
             limiter: Mutex::new(HashMap::new()),
+            search_limiter: Mutex::new(HashMap::new()),
             dirty: AtomicBool::new(false),
         })
     }
@@ -132,6 +137,26 @@ impl HubSpot {
         window.push_back(now);
         *daily += 1;
         Ok((max.saturating_sub(window.len() as u32), self.config.daily_limit.saturating_sub(*daily as u32)))
+    }
+}
+
+impl HubSpot {
+    /// Search has its own limit: five requests per second per app (when limits are on).
+    fn count_search(&self, app: &str) -> Result<(), Response> {
+        if self.rate_limit.load(Ordering::Relaxed) == 0 {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut limiter = self.search_limiter.lock().unwrap_or_else(|p| p.into_inner());
+        let window = limiter.entry(app.to_string()).or_default();
+        while window.front().is_some_and(|t| *t <= now - 1000) {
+            window.pop_front();
+        }
+        if window.len() >= SEARCH_PER_SECOND {
+            return Err(rate_limited("SECONDLY", "You have reached your secondly limit."));
+        }
+        window.push_back(now);
+        Ok(())
     }
 }
 
@@ -178,10 +203,16 @@ pub fn router(hubspot: Arc<HubSpot>) -> Router {
             "/crm/v3/objects/{object_type}/{id}",
             get(objects::get_one).patch(objects::update).delete(objects::archive),
         )
+        .route("/crm/v3/objects/{object_type}/search", post(search::search))
+        .route("/crm/v3/objects/{object_type}/batch/read", post(batch::read))
+        .route("/crm/v3/objects/{object_type}/batch/create", post(batch::create))
+        .route("/crm/v3/objects/{object_type}/batch/update", post(batch::update))
+        .route("/crm/v3/objects/{object_type}/batch/upsert", post(batch::upsert))
+        .route("/crm/v3/objects/{object_type}/batch/archive", post(batch::archive))
         .route("/crm/v3/pipelines/{object_type}", get(pipelines::list))
         .route("/crm/v3/pipelines/{object_type}/{pipeline_id}", get(pipelines::get_one))
         .route("/crm/v3/pipelines/{object_type}/{pipeline_id}/stages", get(pipelines::stages))
-        .route("/crm/v3/properties/{object_type}", get(pipelines::properties))
+        .route("/crm/v3/properties/{object_type}", get(pipelines::properties).post(pipelines::create_property))
         .route("/crm/v3/owners", get(pipelines::owners))
         .route("/account-info/v3/details", get(account_details))
         .layer(from_fn_with_state(hubspot.clone(), api_guard))

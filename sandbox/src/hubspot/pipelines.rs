@@ -136,7 +136,7 @@ pub async fn properties(
                 "hidden": false,
                 "formField": !p.read_only,
                 "displayOrder": -1,
-                "hasUniqueValue": p.name == "hs_object_id",
+                "hasUniqueValue": p.unique || p.name == "hs_object_id",
                 "createdAt": iso_ms(p.created_at),
                 "updatedAt": iso_ms(p.created_at),
                 "archived": false,
@@ -165,4 +165,78 @@ pub async fn owners(State(hubspot): State<Arc<HubSpot>>, Extension(token): Exten
         })
         .collect();
     Ok(Json(json!({ "results": results })).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PropertyCreate {
+    name: String,
+    label: String,
+    #[serde(rename = "type")]
+    kind: String,
+    field_type: String,
+    group_name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    options: Vec<Value>,
+    #[serde(default)]
+    has_unique_value: bool,
+}
+
+/// POST /crm/v3/properties/{objectType} (`post-/crm/v3/properties/{objectType}_create`): 201.
+pub async fn create_property(
+    State(hubspot): State<Arc<HubSpot>>,
+    Path(raw): Path<String>,
+    Extension(token): Extension<AccessToken>,
+    body: Result<Json<PropertyCreate>, axum::extract::rejection::JsonRejection>,
+) -> Reply {
+    let object = ObjectType::parse(&raw)
+        .ok_or_else(|| error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", format!("Unable to infer object type from: {raw}")))?;
+    require_scope(&token, &format!("crm.schemas.{}.write", object.name()))?;
+    let Json(input) = body.map_err(|e| error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", format!("Invalid input JSON: {e}")))?;
+    const KINDS: [&str; 7] = ["bool", "date", "datetime", "enumeration", "number", "phone_number", "string"];
+    let name_ok = !input.name.is_empty() && input.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !name_ok || !KINDS.contains(&input.kind.as_str()) {
+        return Err(error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "name must be lowercase letters, digits and _; type must be one of bool, date, datetime, enumeration, number, phone_number, string"));
+    }
+    let mut data = hubspot.write();
+    if data.property(object, &input.name).is_some() {
+        return Err(error(StatusCode::CONFLICT, "OBJECT_ALREADY_EXISTS", format!("Property named '{}' already exists.", input.name)));
+    }
+    let options = input
+        .options
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| {
+            Some(super::data::PropertyOption {
+                label: o.get("label")?.as_str()?.to_string(),
+                value: o.get("value")?.as_str()?.to_string(),
+                display_order: o.get("displayOrder").and_then(Value::as_i64).unwrap_or(i as i64) as i32,
+                hidden: o.get("hidden").and_then(Value::as_bool).unwrap_or(false),
+            })
+        })
+        .collect();
+    let def = super::data::PropertyDef {
+        name: input.name,
+        label: input.label,
+        kind: input.kind,
+        field_type: input.field_type,
+        group_name: input.group_name,
+        description: input.description,
+        options,
+        hubspot_defined: false,
+        read_only: false,
+        unique: input.has_unique_value,
+        created_at: crate::time::now_ms(),
+    };
+    let out = json!({
+        "name": def.name, "label": def.label, "type": def.kind, "fieldType": def.field_type, "groupName": def.group_name,
+        "description": def.description, "hasUniqueValue": def.unique, "hubspotDefined": false,
+        "options": def.options.iter().map(|o| json!({"label": o.label, "value": o.value, "displayOrder": o.display_order, "hidden": o.hidden})).collect::<Vec<_>>(),
+        "createdAt": iso_ms(def.created_at), "updatedAt": iso_ms(def.created_at), "archived": false,
+        "modificationMetadata": {"archivable": true, "readOnlyDefinition": false, "readOnlyValue": false},
+    });
+    data.properties.entry(object).or_default().push(def);
+    Ok((StatusCode::CREATED, Json(out)).into_response())
 }

@@ -32,6 +32,7 @@ fn prop(name: &str, label: &str, kind: &str, field_type: &str, group: &str) -> P
         options: Vec::new(),
         hubspot_defined: true,
         read_only: false,
+        unique: false,
         created_at: 0,
     }
 }

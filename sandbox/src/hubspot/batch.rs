@@ -1,0 +1,240 @@
+//! Batch endpoints: read, create, update, upsert and archive, at most 100 inputs, answering 207
+//! with per-item errors when some inputs fail.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::data::{apply, ObjectType};
+use super::objects::{record_json, validate};
+use super::{error, require_scope, HubSpot};
+use crate::oauth::AccessToken;
+use crate::time::{iso_ms, now_ms};
+
+pub const MAX_INPUTS: usize = 100;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchInput {
+    inputs: Vec<Map<String, Value>>,
+    #[serde(default)]
+    properties: Vec<String>,
+    #[serde(default)]
+    properties_with_history: Vec<String>,
+    id_property: Option<String>,
+}
+
+fn bad(message: impl Into<String>) -> Response {
+    error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
+}
+
+/// One failed input, in HubSpot's `StandardError` shape.
+fn item_error(category: &str, message: String, context: Value) -> Value {
+    json!({"status": "error", "category": category, "message": message, "context": context, "errors": [], "links": {}})
+}
+
+/// The batch answer: `ok_status` when every input worked, else 207 with the errors.
+fn batch_response(ok_status: StatusCode, results: Vec<Value>, errors: Vec<Value>, started: i64) -> Response {
+    let status = if errors.is_empty() { ok_status } else { StatusCode::MULTI_STATUS };
+    let mut body = json!({
+        "status": "COMPLETE",
+        "results": results,
+        "requestedAt": iso_ms(started),
+        "startedAt": iso_ms(started),
+        "completedAt": iso_ms(now_ms()),
+    });
+    if !errors.is_empty() {
+        body["numErrors"] = json!(errors.len());
+        body["errors"] = Value::Array(errors);
+    }
+    (status, Json(body)).into_response()
+}
+
+fn parse(raw: &str, body: Result<Json<BatchInput>, axum::extract::rejection::JsonRejection>) -> Result<(ObjectType, BatchInput), Response> {
+    let object = ObjectType::parse(raw).ok_or_else(|| bad(format!("Unable to infer object type from: {raw}")))?;
+    let Json(input) = body.map_err(|e| bad(format!("Invalid input JSON: {e}")))?;
+    if input.inputs.len() > MAX_INPUTS {
+        return Err(bad(format!("Batch input limit exceeded: at most {MAX_INPUTS} inputs, got {}", input.inputs.len())));
+    }
+    Ok((object, input))
+}
+
+fn input_id(input: &Map<String, Value>) -> Option<String> {
+    input.get("id").map(|v| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
+}
+
+fn input_properties(input: &Map<String, Value>) -> Map<String, Value> {
+    input.get("properties").and_then(Value::as_object).cloned().unwrap_or_default()
+}
+
+/// POST /crm/v3/objects/{objectType}/batch/read (`post-/crm/v3/objects/0-3/batch/read_read`)
+pub async fn read(
+    State(hubspot): State<Arc<HubSpot>>,
+    Path(raw): Path<String>,
+    Extension(token): Extension<AccessToken>,
+    body: Result<Json<BatchInput>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, Response> {
+    let (object, input) = parse(&raw, body)?;
+    require_scope(&token, &object.scope(false))?;
+    let started = now_ms();
+    let data = hubspot.read();
+    let (mut results, mut missing) = (Vec::new(), Vec::new());
+    for item in &input.inputs {
+        let id = input_id(item).unwrap_or_default();
+        let found = match input.id_property.as_deref() {
+            None | Some("hs_object_id") => id.parse::<u64>().ok().and_then(|n| data.records.get(&object)?.get(&n)),
+            Some(property) => data.records(object).find(|r| r.properties.get(property) == Some(&id)),
+        };
+        match found.filter(|r| !r.archived) {
+            Some(record) => results.push(record_json(record, object, &input.properties, &input.properties_with_history)),
+            None => missing.push(id),
+        }
+    }
+    let errors = if missing.is_empty() {
+        Vec::new()
+    } else {
+        vec![item_error(
+            "OBJECT_NOT_FOUND",
+            format!("Could not get some {} objects, they may be deleted or not exist. Check that ids are valid.", object.name().to_uppercase()),
+            json!({"ids": missing}),
+        )]
+    };
+    Ok(batch_response(StatusCode::OK, results, errors, started))
+}
+
+/// POST /crm/v3/objects/{objectType}/batch/create (`post-/crm/v3/objects/0-3/batch/create_create`): 201.
+pub async fn create(
+    State(hubspot): State<Arc<HubSpot>>,
+    Path(raw): Path<String>,
+    Extension(token): Extension<AccessToken>,
+    body: Result<Json<BatchInput>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, Response> {
+    let (object, input) = parse(&raw, body)?;
+    require_scope(&token, &object.scope(true))?;
+    let started = now_ms();
+    let mut data = hubspot.write();
+    let (mut results, mut errors) = (Vec::new(), Vec::new());
+    for (index, item) in input.inputs.iter().enumerate() {
+        let properties = input_properties(item);
+        match validate(&data, object, None, &properties) {
+            Err(_) => errors.push(item_error("VALIDATION_ERROR", format!("Input {index} has invalid property values"), json!({"index": [index.to_string()]}))),
+            Ok(values) => {
+                let id = data.insert_record(object, values, now_ms(), "INTEGRATION");
+                let wanted: Vec<String> = properties.keys().cloned().collect();
+                results.push(record_json(&data.records[&object][&id], object, &wanted, &[]));
+            }
+        }
+    }
+    Ok(batch_response(StatusCode::CREATED, results, errors, started))
+}
+
+/// POST /crm/v3/objects/{objectType}/batch/update (`post-/crm/v3/objects/0-3/batch/update_update`)
+pub async fn update(
+    State(hubspot): State<Arc<HubSpot>>,
+    Path(raw): Path<String>,
+    Extension(token): Extension<AccessToken>,
+    body: Result<Json<BatchInput>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, Response> {
+    let (object, input) = parse(&raw, body)?;
+    require_scope(&token, &object.scope(true))?;
+    let started = now_ms();
+    let mut data = hubspot.write();
+    let (mut results, mut errors) = (Vec::new(), Vec::new());
+    for item in &input.inputs {
+        let id = input_id(item).unwrap_or_default();
+        let properties = input_properties(item);
+        let existing = id.parse::<u64>().ok().and_then(|n| data.records.get(&object)?.get(&n)).filter(|r| !r.archived).cloned();
+        let Some(existing) = existing else {
+            errors.push(item_error("OBJECT_NOT_FOUND", format!("Object {id} not found"), json!({"ids": [id]})));
+            continue;
+        };
+        match validate(&data, object, Some(&existing), &properties) {
+            Err(_) => errors.push(item_error("VALIDATION_ERROR", format!("Object {id} has invalid property values"), json!({"ids": [id]}))),
+            Ok(values) => {
+                if let Some(record) = data.records.get_mut(&object).and_then(|m| m.get_mut(&existing.id)) {
+                    apply(record, values, now_ms(), "INTEGRATION");
+                    results.push(record_json(record, object, &properties.keys().cloned().collect::<Vec<_>>(), &[]));
+                }
+            }
+        }
+    }
+    Ok(batch_response(StatusCode::OK, results, errors, started))
+}
+
+/// POST /crm/v3/objects/{objectType}/batch/upsert (`post-/crm/v3/objects/0-3/batch/upsert_upsert`):
+/// matches on a unique property (`idProperty`), creating what is missing; each result says `new`.
+pub async fn upsert(
+    State(hubspot): State<Arc<HubSpot>>,
+    Path(raw): Path<String>,
+    Extension(token): Extension<AccessToken>,
+    body: Result<Json<BatchInput>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, Response> {
+    let (object, input) = parse(&raw, body)?;
+    require_scope(&token, &object.scope(true))?;
+    let started = now_ms();
+    let mut data = hubspot.write();
+    let (mut results, mut errors) = (Vec::new(), Vec::new());
+    for item in &input.inputs {
+        let Some(id_property) = item.get("idProperty").and_then(Value::as_str).map(str::to_string).or(input.id_property.clone()) else {
+            return Err(bad("upsert needs an idProperty naming a unique property"));
+        };
+        let unique = data.property(object, &id_property).is_some_and(|p| p.unique) || (object == ObjectType::Contacts && id_property == "email");
+        if !unique {
+            return Err(bad(format!("{id_property} is not a unique property and cannot be used as idProperty")));
+        }
+        let key = input_id(item).unwrap_or_default();
+        let mut properties = input_properties(item);
+        properties.insert(id_property.clone(), Value::String(key.clone()));
+        let existing = data.records(object).find(|r| !r.archived && r.properties.get(&id_property) == Some(&key)).cloned();
+        match validate(&data, object, existing.as_ref(), &properties) {
+            Err(_) => errors.push(item_error("VALIDATION_ERROR", format!("Input {key} has invalid property values"), json!({"ids": [key]}))),
+            Ok(values) => {
+                let wanted: Vec<String> = properties.keys().cloned().collect();
+                let (id, new) = match existing {
+                    Some(record) => {
+                        if let Some(r) = data.records.get_mut(&object).and_then(|m| m.get_mut(&record.id)) {
+                            apply(r, values, now_ms(), "INTEGRATION");
+                        }
+                        (record.id, false)
+                    }
+                    None => (data.insert_record(object, values, now_ms(), "INTEGRATION"), true),
+                };
+                let mut result = record_json(&data.records[&object][&id], object, &wanted, &[]);
+                result["new"] = json!(new);
+                results.push(result);
+            }
+        }
+    }
+    Ok(batch_response(StatusCode::OK, results, errors, started))
+}
+
+/// POST /crm/v3/objects/{objectType}/batch/archive (`post-/crm/v3/objects/0-3/batch/archive_archive`): 204.
+pub async fn archive(
+    State(hubspot): State<Arc<HubSpot>>,
+    Path(raw): Path<String>,
+    Extension(token): Extension<AccessToken>,
+    body: Result<Json<BatchInput>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, Response> {
+    let (object, input) = parse(&raw, body)?;
+    require_scope(&token, &object.scope(true))?;
+    let now = now_ms();
+    let mut data = hubspot.write();
+    for item in &input.inputs {
+        if let Some(record) = input_id(item).and_then(|id| id.parse::<u64>().ok()).and_then(|n| data.records.get_mut(&object)?.get_mut(&n)) {
+            if !record.archived {
+                record.archived = true;
+                record.archived_at = Some(now);
+                record.updated_at = now;
+            }
+        }
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
