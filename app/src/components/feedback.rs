@@ -41,3 +41,35 @@ pub fn FieldMessage(#[prop(into)] error: Signal<Option<AppError>>, field: &'stat
         })
     }
 }
+
+/// A labelled input with its hint and its error message underneath.
+#[component]
+pub fn TextField(
+    /// The input's `name` (the server function argument) and `id`.
+    name: &'static str,
+    label: &'static str,
+    #[prop(default = "text")] kind: &'static str,
+    #[prop(optional)] autocomplete: &'static str,
+    #[prop(optional, into)] hint: Option<String>,
+    #[prop(optional)] min_length: Option<usize>,
+    #[prop(into)] error: Signal<Option<AppError>>,
+) -> impl IntoView {
+    let hint_id = format!("{name}-hint");
+    let described_by = hint.as_ref().map(|_| hint_id.clone());
+    view! {
+        <div class="field">
+            <label for=name>{label}</label>
+            <input
+                id=name
+                name=name
+                type=kind
+                autocomplete=(!autocomplete.is_empty()).then_some(autocomplete)
+                minlength=min_length.map(|n| n.to_string())
+                required=true
+                aria-describedby=described_by
+            />
+            {hint.map(|hint| view! { <p class="hint" id=hint_id>{hint}</p> })}
+            <FieldMessage error field=name/>
+        </div>
+    }
+}

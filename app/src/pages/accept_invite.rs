@@ -8,7 +8,7 @@ use model::Password;
 
 use super::auth_card::AuthCard;
 use crate::api::auth::{get_invitation, AcceptInvite};
-use crate::components::feedback::{last_error, ErrorBanner, FieldMessage};
+use crate::components::feedback::{last_error, ErrorBanner, TextField};
 
 #[component]
 pub fn AcceptInvitePage() -> impl IntoView {
@@ -46,24 +46,16 @@ pub fn AcceptInvitePage() -> impl IntoView {
                                     <ActionForm action=accept>
                                         <ErrorBanner error/>
                                         <input type="hidden" name="token" value=token/>
-                                        <div class="field">
-                                            <label for="name">"Your name"</label>
-                                            <input id="name" name="name" type="text" autocomplete="name" required=true/>
-                                            <FieldMessage error field="name"/>
-                                        </div>
-                                        <div class="field">
-                                            <label for="password">"Password"</label>
-                                            <input
-                                                id="password"
-                                                name="password"
-                                                type="password"
-                                                autocomplete="new-password"
-                                                minlength=Password::MIN_CHARS.to_string()
-                                                required=true
-                                            />
-                                            <p class="hint">{format!("At least {} characters.", Password::MIN_CHARS)}</p>
-                                            <FieldMessage error field="password"/>
-                                        </div>
+                                        <TextField name="name" label="Your name" autocomplete="name" error/>
+                                        <TextField
+                                            name="password"
+                                            label="Password"
+                                            kind="password"
+                                            autocomplete="new-password"
+                                            min_length=Password::MIN_CHARS
+                                            hint=format!("At least {} characters.", Password::MIN_CHARS)
+                                            error
+                                        />
                                         <button
                                             type="submit"
                                             class="btn btn-primary btn-block"

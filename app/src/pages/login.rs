@@ -7,7 +7,7 @@ use leptos_router::hooks::use_query_map;
 
 use super::auth_card::AuthCard;
 use crate::api::auth::Login;
-use crate::components::feedback::{last_error, ErrorBanner, FieldMessage};
+use crate::components::feedback::{last_error, ErrorBanner, TextField};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -20,22 +20,8 @@ pub fn LoginPage() -> impl IntoView {
             <ActionForm action=login>
                 <ErrorBanner error/>
                 <input type="hidden" name="next" value=next/>
-                <div class="field">
-                    <label for="email">"Email"</label>
-                    <input id="email" name="email" type="email" autocomplete="username" required=true/>
-                    <FieldMessage error field="email"/>
-                </div>
-                <div class="field">
-                    <label for="password">"Password"</label>
-                    <input
-                        id="password"
-                        name="password"
-                        type="password"
-                        autocomplete="current-password"
-                        required=true
-                    />
-                    <FieldMessage error field="password"/>
-                </div>
+                <TextField name="email" label="Email" kind="email" autocomplete="username" error/>
+                <TextField name="password" label="Password" kind="password" autocomplete="current-password" error/>
                 <button type="submit" class="btn btn-primary btn-block" disabled=move || login.pending().get()>
                     "Log in"
                 </button>

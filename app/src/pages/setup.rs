@@ -7,7 +7,7 @@ use model::Password;
 
 use super::auth_card::AuthCard;
 use crate::api::auth::SetupAdmin;
-use crate::components::feedback::{last_error, ErrorBanner, FieldMessage};
+use crate::components::feedback::{last_error, ErrorBanner, TextField};
 
 #[component]
 pub fn SetupPage() -> impl IntoView {
@@ -21,32 +21,17 @@ pub fn SetupPage() -> impl IntoView {
         >
             <ActionForm action=setup>
                 <ErrorBanner error/>
-                <div class="field">
-                    <label for="name">"Your name"</label>
-                    <input id="name" name="name" type="text" autocomplete="name" required=true/>
-                    <FieldMessage error field="name"/>
-                </div>
-                <div class="field">
-                    <label for="email">"Work email"</label>
-                    <input id="email" name="email" type="email" autocomplete="username" required=true/>
-                    <FieldMessage error field="email"/>
-                </div>
-                <div class="field">
-                    <label for="password">"Password"</label>
-                    <input
-                        id="password"
-                        name="password"
-                        type="password"
-                        autocomplete="new-password"
-                        minlength=Password::MIN_CHARS.to_string()
-                        required=true
-                        aria-describedby="password-hint"
-                    />
-                    <p class="hint" id="password-hint">
-                        {format!("At least {} characters.", Password::MIN_CHARS)}
-                    </p>
-                    <FieldMessage error field="password"/>
-                </div>
+                <TextField name="name" label="Your name" autocomplete="name" error/>
+                <TextField name="email" label="Work email" kind="email" autocomplete="username" error/>
+                <TextField
+                    name="password"
+                    label="Password"
+                    kind="password"
+                    autocomplete="new-password"
+                    min_length=Password::MIN_CHARS
+                    hint=format!("At least {} characters.", Password::MIN_CHARS)
+                    error
+                />
                 <button type="submit" class="btn btn-primary btn-block" disabled=move || setup.pending().get()>
                     "Create Super Admin"
                 </button>

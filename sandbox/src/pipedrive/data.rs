@@ -79,6 +79,37 @@ pub struct Deal {
     pub custom_fields: BTreeMap<String, Value>,
 }
 
+impl Deal {
+    /// An open deal with nothing set yet.
+    pub fn new(id: u64, owner_id: u64, at: i64) -> Deal {
+        Deal {
+            id,
+            title: String::new(),
+            owner_id,
+            person_id: None,
+            org_id: None,
+            pipeline_id: 0,
+            stage_id: 0,
+            value: 0.0,
+            currency: "USD".into(),
+            add_time: at,
+            update_time: at,
+            stage_change_time: None,
+            status: "open".into(),
+            is_deleted: false,
+            probability: None,
+            lost_reason: None,
+            visible_to: 3,
+            close_time: None,
+            won_time: None,
+            lost_time: None,
+            expected_close_date: None,
+            label_ids: Vec::new(),
+            custom_fields: BTreeMap::new(),
+        }
+    }
+}
+
 /// One entry of a deal's changelog.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Change {

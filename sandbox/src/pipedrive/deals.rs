@@ -1,7 +1,6 @@
 //! API v2 deals: list (cursor, filters, `updated_since`, sorting), get, create, update, soft
 //! delete; the v1 changelog; and the control routes that act as a Pipedrive user.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
@@ -280,38 +279,10 @@ fn apply_body(data: &mut PdData, deal: &mut Deal, body: &Map<String, Value>, cre
     Ok(())
 }
 
-fn blank_deal(id: u64, owner: u64, at: i64) -> Deal {
-    Deal {
-        id,
-        title: String::new(),
-        owner_id: owner,
-        person_id: None,
-        org_id: None,
-        pipeline_id: 0,
-        stage_id: 0,
-        value: 0.0,
-        currency: "USD".into(),
-        add_time: at,
-        update_time: at,
-        stage_change_time: None,
-        status: "open".into(),
-        is_deleted: false,
-        probability: None,
-        lost_reason: None,
-        visible_to: 3,
-        close_time: None,
-        won_time: None,
-        lost_time: None,
-        expected_close_date: None,
-        label_ids: Vec::new(),
-        custom_fields: BTreeMap::new(),
-    }
-}
-
 fn create_deal(pd: &Pipedrive, body: &Map<String, Value>, at: i64, source: &str) -> Result<Deal, Response> {
     let mut data = pd.write();
     let owner = data.users.first().map(|u| u.id).unwrap_or_default();
-    let mut deal = blank_deal(0, owner, at);
+    let mut deal = Deal::new(0, owner, at);
     apply_body(&mut data, &mut deal, body, true, at, owner, source)?;
     deal.id = data.next_id();
     data.deals.insert(deal.id, deal.clone());

@@ -106,33 +106,14 @@ pub fn generate(data: &mut PdData, deals: usize, seed: u64, at: i64) {
         let (stage_id, pipeline_id) = stages[rng.gen_range(0..stages.len())];
         let mut custom_fields = BTreeMap::new();
         custom_fields.insert(LEAD_SOURCE_KEY.to_string(), json!([101, 102, 103][rng.gen_range(0..3)]));
-        data.deals.insert(
-            id,
-            Deal {
-                id,
-                title: format!("{} deal #{i}", NAMES[rng.gen_range(0..NAMES.len())]),
-                owner_id: owners[rng.gen_range(0..owners.len())],
-                person_id: None,
-                org_id: None,
-                pipeline_id,
-                stage_id,
-                value: f64::from(rng.gen_range(5..500) * 100),
-                currency: "USD".into(),
-                add_time: at,
-                update_time: at,
-                stage_change_time: None,
-                status: "open".into(),
-                is_deleted: false,
-                probability: None,
-                lost_reason: None,
-                visible_to: 3,
-                close_time: None,
-                won_time: None,
-                lost_time: None,
-                expected_close_date: Some(crate::time::iso_seconds(at + rng.gen_range(1..120) * 86_400_000)[..10].to_string()),
-                label_ids: Vec::new(),
-                custom_fields,
-            },
-        );
+        let owner = owners[rng.gen_range(0..owners.len())];
+        let mut deal = Deal::new(id, owner, at);
+        deal.title = format!("{} deal #{i}", NAMES[rng.gen_range(0..NAMES.len())]);
+        deal.pipeline_id = pipeline_id;
+        deal.stage_id = stage_id;
+        deal.value = f64::from(rng.gen_range(5..500) * 100);
+        deal.expected_close_date = Some(crate::time::iso_seconds(at + rng.gen_range(1..120) * 86_400_000)[..10].to_string());
+        deal.custom_fields = custom_fields;
+        data.deals.insert(id, deal);
     }
 }
