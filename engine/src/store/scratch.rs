@@ -21,7 +21,7 @@ pub struct ScratchDatabase {
 
 enum Cleanup {
     Sqlite(PathBuf),
-    Postgres { admin: PgConnectOptions, name: String },
+    Postgres { admin: Box<PgConnectOptions>, name: String },
 }
 
 impl ScratchDatabase {
@@ -64,7 +64,7 @@ impl ScratchDatabase {
         Ok(ScratchDatabase {
             url,
             store,
-            cleanup: Some(Cleanup::Postgres { admin, name }),
+            cleanup: Some(Cleanup::Postgres { admin: Box::new(admin), name }),
         })
     }
 

@@ -152,17 +152,9 @@ impl PdData {
     }
 
     /// Records a field change of a deal in its changelog.
-    pub fn log_change(&mut self, deal_id: u64, field: &str, old: Option<String>, new: Option<String>, actor: u64, time: i64, source: &str) {
-        if old == new {
-            return;
+    pub fn log_change(&mut self, deal_id: u64, change: Change) {
+        if change.old_value != change.new_value {
+            self.changelog.entry(deal_id).or_default().push(change);
         }
-        self.changelog.entry(deal_id).or_default().push(Change {
-            field_key: field.into(),
-            old_value: old,
-            new_value: new,
-            actor_user_id: actor,
-            time,
-            change_source: source.into(),
-        });
     }
 }

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::data::{Deal, PdData};
+use super::data::{Change, Deal, PdData};
 use super::{failure, ok, require_scope, Pipedrive};
 use crate::hubspot::{query_one, query_pairs};
 use crate::oauth::AccessToken;
@@ -272,8 +272,16 @@ fn apply_body(data: &mut PdData, deal: &mut Deal, body: &Map<String, Value>, cre
             ("status", Some(before.status.clone()), Some(deal.status.clone())),
             ("expected_close_date", before.expected_close_date.clone(), deal.expected_close_date.clone()),
         ];
-        for (field, old, new) in pairs {
-            data.log_change(deal.id, field, old, new, actor, at, source);
+        for (field, old_value, new_value) in pairs {
+            let change = Change {
+                field_key: field.into(),
+                old_value,
+                new_value,
+                actor_user_id: actor,
+                time: at,
+                change_source: source.into(),
+            };
+            data.log_change(deal.id, change);
         }
     }
     Ok(())
