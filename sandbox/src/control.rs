@@ -58,6 +58,7 @@ pub fn common_routes<S: Controlled>(sandbox: Arc<S>) -> Router {
         .route("/_sandbox/faults", get(faults::<S>).put(set_faults::<S>))
         .route("/_sandbox/rate-limit", put(rate_limit::<S>))
         .route("/_sandbox/expire-tokens", post(expire_tokens::<S>))
+        .route("/_sandbox/tokens", post(mint_token::<S>))
         .with_state(sandbox)
 }
 
@@ -86,6 +87,27 @@ async fn expire_tokens<S: Controlled>(State(sandbox): State<Arc<S>>) -> Json<Val
     let n = sandbox.oauth().expire_access_tokens();
     tracing::warn!(tokens = n, "sandbox expired every access token");
     Json(json!({"expired": n}))
+}
+
+#[derive(Deserialize)]
+pub struct MintRequest {
+    pub client_id: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// Tokens for a registered app without the browser flow.
+async fn mint_token<S: Controlled>(State(sandbox): State<Arc<S>>, Json(req): Json<MintRequest>) -> Response {
+    match sandbox.oauth().mint(&req.client_id, req.scopes) {
+        None => bad(format!("no registered app with client_id {:?}", req.client_id)),
+        Some(issued) => Json(json!({
+            "access_token": issued.access_token,
+            "refresh_token": issued.refresh_token,
+            "expires_in": issued.expires_in,
+            "scopes": issued.grant.scopes,
+        }))
+        .into_response(),
+    }
 }
 
 pub fn hubspot_routes(hubspot: Arc<HubSpot>) -> Router {

@@ -212,6 +212,15 @@ impl OAuthServer {
         Ok(self.issue(grant, keep))
     }
 
+    /// Issues tokens without the browser flow (control API: tests, demos, benchmarks).
+    pub fn mint(&self, client_id: &str, scopes: Vec<String>) -> Option<Issued> {
+        self.client(client_id)?;
+        let mut all = self.config.implied_scopes.clone();
+        all.extend(scopes.into_iter().filter(|s| !self.config.implied_scopes.contains(s)));
+        let grant = Grant { client_id: client_id.to_string(), scopes: all, user_email: self.config.user.email.clone() };
+        Some(self.issue(grant, None))
+    }
+
     pub fn revoke_refresh(&self, refresh_token: &str) -> bool {
         self.with(|d| d.refresh_tokens.remove(refresh_token).is_some())
     }

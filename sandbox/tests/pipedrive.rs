@@ -268,3 +268,17 @@ async fn bad_input_scopes_tokens_and_limits_answer_as_pipedrive_does() {
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "Request over limit");
     s.running.stop().await;
 }
+
+/// The control API mints tokens for a registered app (tests, demos, benchmarks), never for others.
+#[tokio::test]
+async fn control_api_mints_tokens_for_registered_apps_only() {
+    let s = start().await;
+    let r = s.http.post(format!("{}/_sandbox/tokens", s.url)).json(&json!({"client_id": "pd-app", "scopes": ["deals:read"]})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let token = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    assert_eq!(s.api(Method::GET, "/api/v2/deals", &token).send().await.unwrap().status(), 200);
+    assert_eq!(s.api(Method::POST, "/api/v2/deals", &token).json(&json!({"title": "x"})).send().await.unwrap().status(), 403);
+    let r = s.http.post(format!("{}/_sandbox/tokens", s.url)).json(&json!({"client_id": "stranger"})).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    s.running.stop().await;
+}
