@@ -633,3 +633,61 @@ async fn batches_report_per_item_errors_and_upsert_on_a_unique_property() {
     assert_eq!((summary["records"]["deals"]["live"].as_u64(), summary["records"]["deals"]["archived"].as_u64()), (Some(2), Some(1)));
     s.running.stop().await;
 }
+
+/// Associations v4: `..._createDefault` (single and batch), `..._getPage`, `..._archive`, batch read.
+#[tokio::test]
+async fn default_associations_link_deals_contacts_and_companies() {
+    use reqwest::Method;
+    let s = start().await;
+    let r: Value = s
+        .http
+        .post(format!("{}/_sandbox/tokens", s.url))
+        .json(&json!({"client_id": "app-1", "scopes": ["crm.objects.deals.read", "crm.objects.deals.write", "crm.objects.contacts.read", "crm.objects.contacts.write"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = r["access_token"].as_str().unwrap().to_string();
+    let deal = s.create_deal(&token, json!({"dealname": "Linked"})).await["id"].as_str().unwrap().to_string();
+    let mut contacts = Vec::new();
+    for email in ["a@x.example", "b@x.example"] {
+        let r = s.api(Method::POST, "/crm/v3/objects/contacts", &token).json(&json!({"properties": {"email": email}})).send().await.unwrap();
+        contacts.push(r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
+    }
+
+    let r = s.api(Method::PUT, &format!("/crm/v4/objects/deals/{deal}/associations/default/contacts/{}", contacts[0]), &token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["results"][0]["associationSpec"]["associationTypeId"], 3);
+    let r = s
+        .api(Method::POST, "/crm/v4/associations/contacts/deals/batch/associate/default", &token)
+        .json(&json!({"inputs": [{"from": {"id": contacts[1]}, "to": {"id": deal}}, {"from": {"id": "999999"}, "to": {"id": deal}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 207, "the missing contact fails alone");
+
+    // Seen from the deal and from a contact.
+    let listed: Value = s.api(Method::GET, &format!("/crm/v4/objects/deals/{deal}/associations/contacts"), &token).send().await.unwrap().json().await.unwrap();
+    let ids: Vec<String> = listed["results"].as_array().unwrap().iter().map(|r| r["toObjectId"].to_string()).collect();
+    assert_eq!(ids, contacts);
+    let back: Value = s.api(Method::GET, &format!("/crm/v4/objects/contacts/{}/associations/deals", contacts[0]), &token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(back["results"][0]["associationTypes"][0]["typeId"], 4);
+
+    let r = s.api(Method::DELETE, &format!("/crm/v4/objects/deals/{deal}/associations/contacts/{}", contacts[0]), &token).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let read: Value = s
+        .api(Method::POST, "/crm/v4/associations/deals/contacts/batch/read", &token)
+        .json(&json!({"inputs": [{"id": deal}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["results"][0]["to"].as_array().unwrap().len(), 1);
+    assert_eq!(read["results"][0]["to"][0]["toObjectId"].to_string(), contacts[1]);
+    s.running.stop().await;
+}

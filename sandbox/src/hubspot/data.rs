@@ -148,6 +148,8 @@ pub struct HubData {
     pub properties: BTreeMap<ObjectType, Vec<PropertyDef>>,
     pub records: BTreeMap<ObjectType, BTreeMap<u64, Record>>,
     pub owners: Vec<Owner>,
+    #[serde(default)]
+    pub associations: Vec<super::associations::Association>,
     pub oauth: OAuthData,
 }
 
@@ -160,6 +162,7 @@ impl HubData {
             properties: BTreeMap::new(),
             records: BTreeMap::new(),
             owners: Vec::new(),
+            associations: Vec::new(),
             oauth: OAuthData::default(),
         };
         super::seed::install_defaults(&mut data);

@@ -2,6 +2,7 @@
 //! `/crm/v3/...`), its error shape (`status`, `message`, `correlationId`, `category`) and its
 //! per-app ten-second rate limit.
 
+pub mod associations;
 mod batch;
 pub mod data;
 mod objects;
@@ -209,6 +210,17 @@ pub fn router(hubspot: Arc<HubSpot>) -> Router {
         .route("/crm/v3/objects/{object_type}/batch/update", post(batch::update))
         .route("/crm/v3/objects/{object_type}/batch/upsert", post(batch::upsert))
         .route("/crm/v3/objects/{object_type}/batch/archive", post(batch::archive))
+        .route(
+            "/crm/v4/objects/{from_type}/{from_id}/associations/default/{to_type}/{to_id}",
+            axum::routing::put(associations::create_default),
+        )
+        .route("/crm/v4/objects/{from_type}/{from_id}/associations/{to_type}", get(associations::list))
+        .route(
+            "/crm/v4/objects/{from_type}/{from_id}/associations/{to_type}/{to_id}",
+            axum::routing::delete(associations::remove),
+        )
+        .route("/crm/v4/associations/{from_type}/{to_type}/batch/associate/default", post(associations::batch_create_default))
+        .route("/crm/v4/associations/{from_type}/{to_type}/batch/read", post(associations::batch_read))
         .route("/crm/v3/pipelines/{object_type}", get(pipelines::list))
         .route("/crm/v3/pipelines/{object_type}/{pipeline_id}", get(pipelines::get_one))
         .route("/crm/v3/pipelines/{object_type}/{pipeline_id}/stages", get(pipelines::stages))
