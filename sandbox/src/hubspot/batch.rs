@@ -10,7 +10,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::data::{apply, ObjectType};
+use super::data::{apply, HubData, ObjectType};
 use super::objects::{record_json, validate};
 use super::{error, require_scope, HubSpot};
 use crate::oauth::AccessToken;
@@ -53,6 +53,26 @@ fn batch_response(ok_status: StatusCode, results: Vec<Value>, errors: Vec<Value>
         body["errors"] = Value::Array(errors);
     }
     (status, Json(body)).into_response()
+}
+
+/// Runs `each` on every input of a write batch under one lock: `Ok(Ok(result))` or `Ok(Err(error))`
+/// per input; `Err` refuses the whole batch.
+fn write_batch(
+    hubspot: &HubSpot,
+    input: &BatchInput,
+    ok_status: StatusCode,
+    mut each: impl FnMut(&mut HubData, usize, &Map<String, Value>) -> Result<Result<Value, Value>, Response>,
+) -> Result<Response, Response> {
+    let started = now_ms();
+    let mut data = hubspot.write();
+    let (mut results, mut errors) = (Vec::new(), Vec::new());
+    for (index, item) in input.inputs.iter().enumerate() {
+        match each(&mut data, index, item)? {
+            Ok(result) => results.push(result),
+            Err(error) => errors.push(error),
+        }
+    }
+    Ok(batch_response(ok_status, results, errors, started))
 }
 
 fn parse(raw: &str, body: Result<Json<BatchInput>, axum::extract::rejection::JsonRejection>) -> Result<(ObjectType, BatchInput), Response> {
@@ -119,21 +139,17 @@ pub async fn create(
 ) -> Result<Response, Response> {
     let (object, input) = parse(&raw, body)?;
     require_scope(&token, &object.scope(true))?;
-    let started = now_ms();
-    let mut data = hubspot.write();
-    let (mut results, mut errors) = (Vec::new(), Vec::new());
-    for (index, item) in input.inputs.iter().enumerate() {
+    write_batch(&hubspot, &input, StatusCode::CREATED, |data, index, item| {
         let properties = input_properties(item);
-        match validate(&data, object, None, &properties) {
-            Err(_) => errors.push(item_error("VALIDATION_ERROR", format!("Input {index} has invalid property values"), json!({"index": [index.to_string()]}))),
+        Ok(match validate(data, object, None, &properties) {
+            Err(_) => Err(item_error("VALIDATION_ERROR", format!("Input {index} has invalid property values"), json!({"index": [index.to_string()]}))),
             Ok(values) => {
                 let id = data.insert_record(object, values, now_ms(), "INTEGRATION");
                 let wanted: Vec<String> = properties.keys().cloned().collect();
-                results.push(record_json(&data.records[&object][&id], object, &wanted, &[]));
+                Ok(record_json(&data.records[&object][&id], object, &wanted, &[]))
             }
-        }
-    }
-    Ok(batch_response(StatusCode::CREATED, results, errors, started))
+        })
+    })
 }
 
 /// POST /crm/v3/objects/{objectType}/batch/update (`post-/crm/v3/objects/0-3/batch/update_update`)
@@ -145,28 +161,21 @@ pub async fn update(
 ) -> Result<Response, Response> {
     let (object, input) = parse(&raw, body)?;
     require_scope(&token, &object.scope(true))?;
-    let started = now_ms();
-    let mut data = hubspot.write();
-    let (mut results, mut errors) = (Vec::new(), Vec::new());
-    for item in &input.inputs {
+    write_batch(&hubspot, &input, StatusCode::OK, |data, _, item| {
         let id = input_id(item).unwrap_or_default();
         let properties = input_properties(item);
         let existing = id.parse::<u64>().ok().and_then(|n| data.records.get(&object)?.get(&n)).filter(|r| !r.archived).cloned();
         let Some(existing) = existing else {
-            errors.push(item_error("OBJECT_NOT_FOUND", format!("Object {id} not found"), json!({"ids": [id]})));
-            continue;
+            return Ok(Err(item_error("OBJECT_NOT_FOUND", format!("Object {id} not found"), json!({"ids": [id]}))));
         };
-        match validate(&data, object, Some(&existing), &properties) {
-            Err(_) => errors.push(item_error("VALIDATION_ERROR", format!("Object {id} has invalid property values"), json!({"ids": [id]}))),
-            Ok(values) => {
-                if let Some(record) = data.records.get_mut(&object).and_then(|m| m.get_mut(&existing.id)) {
-                    apply(record, values, now_ms(), "INTEGRATION");
-                    results.push(record_json(record, object, &properties.keys().cloned().collect::<Vec<_>>(), &[]));
-                }
-            }
-        }
-    }
-    Ok(batch_response(StatusCode::OK, results, errors, started))
+        let values = match validate(data, object, Some(&existing), &properties) {
+            Err(_) => return Ok(Err(item_error("VALIDATION_ERROR", format!("Object {id} has invalid property values"), json!({"ids": [id]})))),
+            Ok(values) => values,
+        };
+        let record = data.records.get_mut(&object).and_then(|m| m.get_mut(&existing.id)).expect("checked above");
+        apply(record, values, now_ms(), "INTEGRATION");
+        Ok(Ok(record_json(record, object, &properties.keys().cloned().collect::<Vec<_>>(), &[])))
+    })
 }
 
 /// POST /crm/v3/objects/{objectType}/batch/upsert (`post-/crm/v3/objects/0-3/batch/upsert_upsert`):
@@ -179,10 +188,7 @@ pub async fn upsert(
 ) -> Result<Response, Response> {
     let (object, input) = parse(&raw, body)?;
     require_scope(&token, &object.scope(true))?;
-    let started = now_ms();
-    let mut data = hubspot.write();
-    let (mut results, mut errors) = (Vec::new(), Vec::new());
-    for item in &input.inputs {
+    write_batch(&hubspot, &input, StatusCode::OK, |data, _, item| {
         let Some(id_property) = item.get("idProperty").and_then(Value::as_str).map(str::to_string).or(input.id_property.clone()) else {
             return Err(bad("upsert needs an idProperty naming a unique property"));
         };
@@ -194,26 +200,24 @@ pub async fn upsert(
         let mut properties = input_properties(item);
         properties.insert(id_property.clone(), Value::String(key.clone()));
         let existing = data.records(object).find(|r| !r.archived && r.properties.get(&id_property) == Some(&key)).cloned();
-        match validate(&data, object, existing.as_ref(), &properties) {
-            Err(_) => errors.push(item_error("VALIDATION_ERROR", format!("Input {key} has invalid property values"), json!({"ids": [key]}))),
-            Ok(values) => {
-                let wanted: Vec<String> = properties.keys().cloned().collect();
-                let (id, new) = match existing {
-                    Some(record) => {
-                        if let Some(r) = data.records.get_mut(&object).and_then(|m| m.get_mut(&record.id)) {
-                            apply(r, values, now_ms(), "INTEGRATION");
-                        }
-                        (record.id, false)
-                    }
-                    None => (data.insert_record(object, values, now_ms(), "INTEGRATION"), true),
-                };
-                let mut result = record_json(&data.records[&object][&id], object, &wanted, &[]);
-                result["new"] = json!(new);
-                results.push(result);
+        let values = match validate(data, object, existing.as_ref(), &properties) {
+            Err(_) => return Ok(Err(item_error("VALIDATION_ERROR", format!("Input {key} has invalid property values"), json!({"ids": [key]})))),
+            Ok(values) => values,
+        };
+        let (id, new) = match existing {
+            Some(record) => {
+                if let Some(r) = data.records.get_mut(&object).and_then(|m| m.get_mut(&record.id)) {
+                    apply(r, values, now_ms(), "INTEGRATION");
+                }
+                (record.id, false)
             }
-        }
-    }
-    Ok(batch_response(StatusCode::OK, results, errors, started))
+            None => (data.insert_record(object, values, now_ms(), "INTEGRATION"), true),
+        };
+        let wanted: Vec<String> = properties.keys().cloned().collect();
+        let mut result = record_json(&data.records[&object][&id], object, &wanted, &[]);
+        result["new"] = json!(new);
+        Ok(Ok(result))
+    })
 }
 
 /// POST /crm/v3/objects/{objectType}/batch/archive (`post-/crm/v3/objects/0-3/batch/archive_archive`): 204.
