@@ -11,11 +11,16 @@ use http::{header, Method, StatusCode};
 
 use crate::startup::AppState;
 
-/// Paths anyone may request without a session.
-fn is_public(path: &str) -> bool {
+/// Paths served to anyone as they are: assets, server functions (which check the session
+/// themselves), invitation links and the health check.
+fn is_open(path: &str) -> bool {
     const PREFIXES: [&str; 3] = ["/pkg/", "/api/", "/invite/"];
-    const EXACT: [&str; 4] = ["/healthz", "/favicon.svg", "/login", "/setup"];
-    EXACT.contains(&path) || PREFIXES.iter().any(|p| path.starts_with(p))
+    ["/healthz", "/favicon.svg"].contains(&path) || PREFIXES.iter().any(|p| path.starts_with(p))
+}
+
+/// Paths anyone may request without a session: the open ones and the sign-in pages.
+fn is_public(path: &str) -> bool {
+    is_open(path) || ["/login", "/setup"].contains(&path)
 }
 
 pub async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
@@ -103,7 +108,7 @@ async fn page_redirect(state: &AppState, uri: &http::Uri, signed_in: bool) -> Op
     if matches!(path, "/" | "/settings" | "/settings/") {
         return Some(Redirect::to(if signed_in { app::HOME_PATH } else { "/login" }).into_response());
     }
-    if path.starts_with("/pkg/") || path.starts_with("/api/") || path.starts_with("/invite/") || path == "/healthz" {
+    if is_open(path) {
         return None;
     }
     let needs_setup = match state.context.accounts.needs_setup().await {

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::oauth::OAuthData;
-use crate::time::now_ms;
 
 /// A CRM object type by its name and its type id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -237,8 +236,4 @@ pub fn apply(record: &mut Record, properties: BTreeMap<String, String>, at: i64,
         .entry("hs_lastmodifieddate".into())
         .or_default()
         .insert(0, Change { value: modified, timestamp: record.updated_at, source_type: "CALCULATED".into() });
-}
-
-pub fn now() -> i64 {
-    now_ms()
 }

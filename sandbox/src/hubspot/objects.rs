@@ -144,6 +144,18 @@ fn find<'a>(data: &'a HubData, object: ObjectType, id: &str, id_property: Option
     }
 }
 
+/// The `properties` object of a create or update body.
+fn properties_of(body: Result<Json<Value>, axum::extract::rejection::JsonRejection>) -> Result<Map<String, Value>, Response> {
+    let Json(body) = body.map_err(|e| error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", format!("Invalid input JSON: {e}")))?;
+    match body {
+        Value::Object(mut fields) => match fields.remove("properties") {
+            Some(Value::Object(properties)) => Ok(properties),
+            _ => Err(error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Invalid input JSON: the request body must have an object `properties`")),
+        },
+        _ => Err(error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Invalid input JSON: the request body must be an object")),
+    }
+}
+
 /// POST /crm/v3/objects/{objectType} (`post-/crm/v3/objects/0-3_create`): 201 with the record.
 pub async fn create(
     State(hubspot): State<Arc<HubSpot>>,
@@ -153,10 +165,7 @@ pub async fn create(
 ) -> Reply {
     let object = object_type(&raw_type)?;
     require_scope(&token, &object.scope(true))?;
-    let Json(body) = body.map_err(|e| error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", format!("Invalid input JSON: {e}")))?;
-    let input = body.get("properties").and_then(Value::as_object).ok_or_else(|| {
-        error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Invalid input JSON: the request body must have an object `properties`")
-    })?;
+    let input = &properties_of(body)?;
     let mut data = hubspot.write();
     let properties = validate(&data, object, None, input)?;
     let id = data.insert_record(object, properties, now_ms(), "INTEGRATION");
@@ -174,10 +183,7 @@ pub async fn update(
 ) -> Reply {
     let object = object_type(&raw_type)?;
     require_scope(&token, &object.scope(true))?;
-    let Json(body) = body.map_err(|e| error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", format!("Invalid input JSON: {e}")))?;
-    let input = body.get("properties").and_then(Value::as_object).ok_or_else(|| {
-        error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Invalid input JSON: the request body must have an object `properties`")
-    })?;
+    let input = &properties_of(body)?;
     let q = query_pairs(raw.as_deref());
     let mut data = hubspot.write();
     let record_id = find(&data, object, &id, query_one(&q, "idProperty"))
