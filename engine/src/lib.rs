@@ -2,13 +2,20 @@
 //!
 //! - [`store`]: the one storage seam (SQLite or Postgres); all SQL lives there.
 //! - [`accounts`]: users, roles, sessions, invitations and login throttling.
+//! - [`connectors`]: one module per provider (HubSpot, Pipedrive): hosts, scopes, account calls.
+//! - [`connections`]: installing apps over OAuth, sealed credentials and their refresh, the audit log.
+//! - [`crypto`]: encryption at rest for stored credentials.
 //! - [`worker`]: the background task that runs beside the web server.
 
 pub mod accounts;
 pub mod clock;
+pub mod connections;
+pub mod connectors;
+pub mod crypto;
 pub mod secret;
 pub mod store;
 pub mod worker;
 
 pub use accounts::{AccountError, Accounts};
+pub use connections::{ConnectionError, Connections};
 pub use store::{Store, StoreError};

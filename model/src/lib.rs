@@ -2,6 +2,7 @@
 //! the rules they carry (what a role may do, what a valid email looks like) are the same on both.
 
 pub mod account;
+pub mod apps;
 pub mod role;
 pub mod timefmt;
 pub mod validation;

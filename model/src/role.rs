@@ -18,6 +18,8 @@ pub enum Permission {
     ManageApps,
     /// Invite users, change roles, remove users.
     ManageUsers,
+    /// Read the audit log.
+    ViewAuditLog,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -63,7 +65,7 @@ impl Role {
     pub fn allows(self, permission: Permission) -> bool {
         match permission {
             Permission::ManageApps => matches!(self, Role::SuperAdmin | Role::AppMarketplaceAccess),
-            Permission::ManageUsers => self == Role::SuperAdmin,
+            Permission::ManageUsers | Permission::ViewAuditLog => self == Role::SuperAdmin,
         }
     }
 }
@@ -76,6 +78,7 @@ impl Permission {
                 "You need the Super Admin or App Marketplace Access permission to change apps and syncs."
             }
             Permission::ManageUsers => "Only a Super Admin can invite users or change permissions.",
+            Permission::ViewAuditLog => "Only a Super Admin can see the audit log.",
         }
     }
 }

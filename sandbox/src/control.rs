@@ -59,6 +59,8 @@ pub fn common_routes<S: Controlled>(sandbox: Arc<S>) -> Router {
         .route("/_sandbox/rate-limit", put(rate_limit::<S>))
         .route("/_sandbox/expire-tokens", post(expire_tokens::<S>))
         .route("/_sandbox/tokens", post(mint_token::<S>))
+        .route("/_sandbox/revoke-tokens", post(revoke_tokens::<S>))
+        .route("/_sandbox/oauth-stats", get(oauth_stats::<S>))
         .with_state(sandbox)
 }
 
@@ -87,6 +89,18 @@ async fn expire_tokens<S: Controlled>(State(sandbox): State<Arc<S>>) -> Json<Val
     let n = sandbox.oauth().expire_access_tokens();
     tracing::warn!(tokens = n, "sandbox expired every access token");
     Json(json!({"expired": n}))
+}
+
+/// Revokes every token, as when the account's admin removes the app on the provider's side.
+async fn revoke_tokens<S: Controlled>(State(sandbox): State<Arc<S>>) -> Json<Value> {
+    let n = sandbox.oauth().revoke_all();
+    tracing::warn!(refresh_tokens = n, "sandbox revoked every token");
+    Json(json!({"revoked": n}))
+}
+
+/// Token requests answered so far, by grant.
+async fn oauth_stats<S: Controlled>(State(sandbox): State<Arc<S>>) -> Json<crate::oauth::GrantStats> {
+    Json(sandbox.oauth().stats())
 }
 
 #[derive(Deserialize)]

@@ -12,6 +12,7 @@ pub mod oauth;
 pub mod persist;
 pub mod pipedrive;
 pub mod time;
+pub mod walk;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

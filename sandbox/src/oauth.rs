@@ -110,6 +110,17 @@ pub struct OAuthServer {
     config: Arc<OAuthConfig>,
     data: Arc<Mutex<OAuthData>>,
     dirty: Arc<std::sync::atomic::AtomicBool>,
+    stats: Arc<Mutex<GrantStats>>,
+}
+
+/// How many token requests of each grant the server answered (control API: tests check that a
+/// client refreshes once, not once per caller).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GrantStats {
+    pub authorization_code: u64,
+    pub refresh_token: u64,
+    pub refused: u64,
+    pub revoked: u64,
 }
 
 fn random_token(prefix: &str) -> String {
@@ -120,7 +131,7 @@ fn random_token(prefix: &str) -> String {
 
 impl OAuthServer {
     pub fn new(config: OAuthConfig, data: OAuthData) -> OAuthServer {
-        OAuthServer { config: Arc::new(config), data: Arc::new(Mutex::new(data)), dirty: Arc::default() }
+        OAuthServer { config: Arc::new(config), data: Arc::new(Mutex::new(data)), dirty: Arc::default(), stats: Arc::default() }
     }
 
     pub fn snapshot(&self) -> OAuthData {
@@ -174,6 +185,18 @@ impl OAuthServer {
         code: &str,
         code_verifier: Option<&str>,
     ) -> Result<Issued, TokenError> {
+        let result = self.exchange_code_inner(client_id, redirect_uri, code, code_verifier);
+        self.count(|s| if result.is_ok() { s.authorization_code += 1 } else { s.refused += 1 });
+        result
+    }
+
+    fn exchange_code_inner(
+        &self,
+        client_id: &str,
+        redirect_uri: Option<&str>,
+        code: &str,
+        code_verifier: Option<&str>,
+    ) -> Result<Issued, TokenError> {
         let now = now_ms();
         let code = self
             .with(|d| d.codes.remove(code))
@@ -199,6 +222,12 @@ impl OAuthServer {
 
     /// Uses a refresh token (rotating it when the provider does).
     pub fn refresh(&self, client_id: &str, refresh_token: &str) -> Result<Issued, TokenError> {
+        let result = self.refresh_inner(client_id, refresh_token);
+        self.count(|s| if result.is_ok() { s.refresh_token += 1 } else { s.refused += 1 });
+        result
+    }
+
+    fn refresh_inner(&self, client_id: &str, refresh_token: &str) -> Result<Issued, TokenError> {
         let grant = self
             .with(|d| d.refresh_tokens.get(refresh_token).cloned())
             .ok_or(TokenError::InvalidGrant("missing or unknown refresh token"))?;
@@ -222,7 +251,30 @@ impl OAuthServer {
     }
 
     pub fn revoke_refresh(&self, refresh_token: &str) -> bool {
-        self.with(|d| d.refresh_tokens.remove(refresh_token).is_some())
+        let revoked = self.with(|d| d.refresh_tokens.remove(refresh_token).is_some());
+        if revoked {
+            self.count(|s| s.revoked += 1);
+        }
+        revoked
+    }
+
+    /// Revokes every refresh token and access token, as when the account's admin removes the app
+    /// on the provider's side: the next refresh is answered `invalid_grant`.
+    pub fn revoke_all(&self) -> usize {
+        self.with(|d| {
+            let n = d.refresh_tokens.len();
+            d.refresh_tokens.clear();
+            d.access_tokens.clear();
+            n
+        })
+    }
+
+    pub fn stats(&self) -> GrantStats {
+        *self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn count(&self, f: impl FnOnce(&mut GrantStats)) {
+        f(&mut self.stats.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
     pub fn refresh_grant(&self, refresh_token: &str) -> Option<Grant> {

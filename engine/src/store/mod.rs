@@ -3,8 +3,11 @@
 //! written once in the dialect both backends accept (`$n` parameters, `BIGINT` Unix milliseconds,
 //! `TEXT` ids) and [`on_pool!`] runs it against whichever pool is open.
 
+mod audit;
+mod connections;
 mod invites;
 mod login_attempts;
+mod oauth_states;
 pub mod scratch;
 mod sessions;
 mod users;
@@ -18,7 +21,10 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use audit::AuditRow;
+pub use connections::{AuthorizedAccount, ConnectionRow};
 pub use invites::InviteRow;
+pub use oauth_states::{NewOAuthState, OAuthStateRow};
 pub use sessions::SessionRow;
 pub use users::{NewUser, UserRow};
 

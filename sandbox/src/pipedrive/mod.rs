@@ -185,6 +185,7 @@ pub fn router(pipedrive: Arc<Pipedrive>) -> Router {
     let tokens = Router::new()
         .route("/oauth/token", post(token))
         .route("/oauth/token/", post(token))
+        .route("/oauth/revoke", post(revoke))
         .with_state(pipedrive.clone());
     authorize
         .merge(api)
@@ -303,6 +304,34 @@ fn token_error(e: TokenError) -> Response {
         TokenError::UnsupportedGrantType => (StatusCode::BAD_REQUEST, "unsupported_grant_type", "Unsupported grant type".to_string()),
     };
     (status, Json(json!({"success": false, "error": error, "error_description": description, "message": description}))).into_response()
+}
+
+#[derive(Deserialize)]
+struct RevokeForm {
+    token: Option<String>,
+    token_type_hint: Option<String>,
+}
+
+/// POST /oauth/revoke: revokes a refresh token (and with it the app's access), HTTP Basic client
+/// auth. Pipedrive answers 200 with an empty body.
+async fn revoke(State(pipedrive): State<Arc<Pipedrive>>, headers: HeaderMap, Form(form): Form<RevokeForm>) -> Response {
+    let Some((client_id, secret)) = basic_client(&headers) else {
+        return token_error(TokenError::InvalidClient);
+    };
+    if let Err(e) = pipedrive.oauth.authenticate_client(&client_id, &secret) {
+        return token_error(e);
+    }
+    let Some(token) = form.token.filter(|t| !t.is_empty()) else {
+        return token_error(TokenError::InvalidRequest("missing token"));
+    };
+    if form.token_type_hint.as_deref().is_some_and(|h| h != "refresh_token") {
+        return token_error(TokenError::InvalidRequest("only refresh tokens can be revoked"));
+    }
+    if pipedrive.oauth.refresh_grant(&token).is_some_and(|g| g.client_id != client_id) {
+        return token_error(TokenError::InvalidGrant("refresh token was issued to another client"));
+    }
+    pipedrive.oauth.revoke_refresh(&token);
+    StatusCode::OK.into_response()
 }
 
 /// POST /oauth/token (`get-tokens` and `refresh-tokens`).

@@ -1,0 +1,164 @@
+//! Connected provider accounts and their sealed credentials.
+
+use super::{on_pool, Result, Store};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ConnectionRow {
+    pub id: String,
+    pub provider: String,
+    pub account_id: String,
+    pub account_name: String,
+    pub account_domain: Option<String>,
+    pub api_base: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub scopes: String,
+    /// Sealed; see `crypto::SecretBox`.
+    pub access_token: Option<String>,
+    pub refresh_token: Option<String>,
+    pub access_expires_at: Option<i64>,
+    pub installed_by: Option<String>,
+    pub installed_by_name: String,
+    pub installed_at: i64,
+    pub updated_at: i64,
+}
+
+/// An account just authorized, with its sealed tokens.
+#[derive(Debug)]
+pub struct AuthorizedAccount<'a> {
+    pub id: &'a str,
+    pub provider: &'a str,
+    pub account_id: &'a str,
+    pub account_name: &'a str,
+    pub account_domain: Option<&'a str>,
+    pub api_base: &'a str,
+    pub scopes: &'a str,
+    pub access_token: &'a str,
+    pub refresh_token: &'a str,
+    pub access_expires_at: i64,
+    pub user_id: &'a str,
+    pub user_name: &'a str,
+}
+
+const COLUMNS: &str = "id, provider, account_id, account_name, account_domain, api_base, status, status_reason, scopes, \
+     access_token, refresh_token, access_expires_at, installed_by, installed_by_name, installed_at, updated_at";
+
+impl Store {
+    /// Records an authorization: a new connection, or fresh credentials for the connection that
+    /// already holds this provider account (reconnecting it, or reinstalling it after an
+    /// uninstall, which keeps its sync settings and history). Answers the connection's id.
+    pub async fn save_authorized_account(&self, a: &AuthorizedAccount<'_>, now: i64) -> Result<String> {
+        let sql = "INSERT INTO connections (id, provider, account_id, account_name, account_domain, api_base, status, \
+                       status_reason, scopes, access_token, refresh_token, access_expires_at, refresh_claimed_until, \
+                       installed_by, installed_by_name, installed_at, updated_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, 'connected', NULL, $7, $8, $9, $10, NULL, $11, $12, $13, $13) \
+                   ON CONFLICT (provider, account_id) DO UPDATE SET \
+                       account_name = excluded.account_name, account_domain = excluded.account_domain, \
+                       api_base = excluded.api_base, scopes = excluded.scopes, \
+                       access_token = excluded.access_token, refresh_token = excluded.refresh_token, \
+                       access_expires_at = excluded.access_expires_at, refresh_claimed_until = NULL, \
+                       installed_by = CASE WHEN connections.status = 'uninstalled' THEN excluded.installed_by ELSE connections.installed_by END, \
+                       installed_by_name = CASE WHEN connections.status = 'uninstalled' THEN excluded.installed_by_name ELSE connections.installed_by_name END, \
+                       installed_at = CASE WHEN connections.status = 'uninstalled' THEN excluded.installed_at ELSE connections.installed_at END, \
+                       status = 'connected', status_reason = NULL, updated_at = excluded.updated_at \
+                   RETURNING id";
+        let id: (String,) = on_pool!(self, |pool| sqlx::query_as(sql)
+            .bind(a.id)
+            .bind(a.provider)
+            .bind(a.account_id)
+            .bind(a.account_name)
+            .bind(a.account_domain)
+            .bind(a.api_base)
+            .bind(a.scopes)
+            .bind(a.access_token)
+            .bind(a.refresh_token)
+            .bind(a.access_expires_at)
+            .bind(a.user_id)
+            .bind(a.user_name)
+            .bind(now)
+            .fetch_one(pool)
+            .await)?;
+        Ok(id.0)
+    }
+
+    pub async fn connection(&self, id: &str) -> Result<Option<ConnectionRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM connections WHERE id = $1");
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, ConnectionRow>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await)?)
+    }
+
+    /// Every connection, installed apps and uninstalled ones, oldest first.
+    pub async fn connections(&self) -> Result<Vec<ConnectionRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM connections ORDER BY installed_at, id");
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, ConnectionRow>(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await)?)
+    }
+
+    /// Takes the refresh lease when nobody holds it: true when this caller may refresh.
+    pub async fn claim_refresh(&self, id: &str, now: i64, until: i64) -> Result<bool> {
+        let n = on_pool!(self, exec |pool| sqlx::query(
+            "UPDATE connections SET refresh_claimed_until = $3 \
+             WHERE id = $1 AND status = 'connected' AND (refresh_claimed_until IS NULL OR refresh_claimed_until < $2)"
+        )
+        .bind(id)
+        .bind(now)
+        .bind(until)
+        .execute(pool)
+        .await)?;
+        Ok(n == 1)
+    }
+
+    pub async fn release_refresh(&self, id: &str) -> Result<()> {
+        on_pool!(self, exec |pool| sqlx::query("UPDATE connections SET refresh_claimed_until = NULL WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await)?;
+        Ok(())
+    }
+
+    /// Stores refreshed (sealed) tokens and releases the refresh lease.
+    pub async fn save_refreshed_tokens(&self, id: &str, access: &str, refresh: &str, expires_at: i64, now: i64) -> Result<()> {
+        on_pool!(self, exec |pool| sqlx::query(
+            "UPDATE connections SET access_token = $2, refresh_token = $3, access_expires_at = $4, \
+                 refresh_claimed_until = NULL, updated_at = $5 \
+             WHERE id = $1 AND status = 'connected'"
+        )
+        .bind(id)
+        .bind(access)
+        .bind(refresh)
+        .bind(expires_at)
+        .bind(now)
+        .execute(pool)
+        .await)?;
+        Ok(())
+    }
+
+    /// Marks a connected account as needing the admin to reconnect it; true when this call
+    /// changed it (so the change is recorded once).
+    pub async fn mark_needs_reconnection(&self, id: &str, reason: &str, now: i64) -> Result<bool> {
+        let n = on_pool!(self, exec |pool| sqlx::query(
+            "UPDATE connections SET status = 'needs_reconnection', status_reason = $2, refresh_claimed_until = NULL, \
+                 updated_at = $3 \
+             WHERE id = $1 AND status = 'connected'"
+        )
+        .bind(id)
+        .bind(reason)
+        .bind(now)
+        .execute(pool)
+        .await)?;
+        Ok(n == 1)
+    }
+
+    /// Deletes the credentials and marks the connection uninstalled (its settings and history
+    /// stay). True when this call changed it.
+    pub async fn uninstall_connection(&self, id: &str, now: i64) -> Result<bool> {
+        let n = on_pool!(self, exec |pool| sqlx::query(
+            "UPDATE connections SET status = 'uninstalled', status_reason = NULL, access_token = NULL, \
+                 refresh_token = NULL, access_expires_at = NULL, refresh_claimed_until = NULL, updated_at = $2 \
+             WHERE id = $1 AND status <> 'uninstalled'"
+        )
+        .bind(id)
+        .bind(now)
+        .execute(pool)
+        .await)?;
+        Ok(n == 1)
+    }
+}

@@ -1,0 +1,378 @@
+//! Installing apps over OAuth against the sandboxes (real HTTP), each test on SQLite and Postgres:
+//! state tampering, replay and session binding, PKCE, token refresh (ahead of expiry, once for
+//! many callers), `invalid_grant`, reconnect, uninstall, and what the store keeps.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use engine::clock::{now_ms, MINUTE_MS};
+use engine::connections::{CallbackParams, Connections, STATE_TTL_MS};
+use engine::connectors::{hubspot, pipedrive, ProviderConfig};
+use engine::crypto::SecretBox;
+use engine::secret::Token;
+use engine::store::scratch::ScratchDatabase;
+use engine::store::{Backend, NewOAuthState};
+use engine::{Accounts, ConnectionError};
+use model::apps::{ConnectionStatus, InstallResult};
+use model::SessionUser;
+use sandbox::walk::{consent, Decision};
+use sandbox::{demo_client, HubSpotConfig, PipedriveConfig, RunningSandbox, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
+use serde_json::Value;
+
+const TANDEM_URL: &str = "http://127.0.0.1:3999";
+const PD_USER: (&str, &str) = ("dana@pipedrive-sandbox.example", "sandbox");
+const HS_USER: (&str, &str) = ("admin@hubspot-sandbox.example", "sandbox");
+
+struct Env {
+    connections: Connections,
+    admin: SessionUser,
+    session: Token,
+    hubspot: RunningSandbox,
+    pipedrive: RunningSandbox,
+    http: reqwest::Client,
+}
+
+async fn start_sandboxes(hubspot_portal: u64) -> (RunningSandbox, RunningSandbox) {
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let mut hs_config = HubSpotConfig::new(vec![demo_client("hubspot", TANDEM_URL)]);
+    hs_config.portal_id = hubspot_portal;
+    let (_, hubspot) = sandbox::start_hubspot(hs_config, any, None).await.expect("HubSpot sandbox");
+    let (_, pipedrive) = sandbox::start_pipedrive(PipedriveConfig::new(vec![demo_client("pipedrive", TANDEM_URL)]), any, None)
+        .await
+        .expect("Pipedrive sandbox");
+    (hubspot, pipedrive)
+}
+
+fn providers(hubspot: &RunningSandbox, pipedrive: &RunningSandbox) -> Vec<ProviderConfig> {
+    let id = || Some(DEMO_CLIENT_ID.to_string());
+    let secret = || Some(DEMO_CLIENT_SECRET.to_string());
+    vec![
+        hubspot::config(&hubspot.url(), &hubspot.url(), id(), secret()),
+        pipedrive::config(&pipedrive.url(), id(), secret()),
+    ]
+}
+
+async fn with_env<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(Env) -> Fut,
+    Fut: Future<Output = Env>,
+{
+    let db = ScratchDatabase::create(backend).await.expect("scratch database");
+    let accounts = Accounts::new(db.store.clone());
+    let logged_in = accounts.create_first_admin("Ada Admin", "ada@example.com", "correct horse battery").await.expect("admin");
+    let (hubspot, pipedrive) = start_sandboxes(24_681_357).await;
+    let connections = Connections::new(db.store.clone(), SecretBox::random(), providers(&hubspot, &pipedrive), TANDEM_URL);
+    let env = Env {
+        connections,
+        admin: logged_in.user,
+        session: logged_in.token,
+        hubspot,
+        pipedrive,
+        http: reqwest::Client::new(),
+    };
+    let env = test(env).await;
+    env.hubspot.stop().await;
+    env.pipedrive.stop().await;
+    db.destroy().await;
+}
+
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::with_env(engine::store::Backend::Sqlite, super::$name).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::with_env(engine::store::Backend::Postgres, super::$name).await
+            }
+        }
+    };
+}
+
+/// The query parameters of the redirect back to Tandem.
+fn callback(location: &str) -> CallbackParams {
+    assert!(location.starts_with(TANDEM_URL), "redirected to {location}");
+    let url = reqwest::Url::parse(location).expect("redirect URL");
+    let get = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    CallbackParams { code: get("code"), state: get("state"), error: get("error"), error_description: get("error_description") }
+}
+
+impl Env {
+    async fn authorize(&self, app: &str, reconnect: Option<&str>, decision: Decision) -> CallbackParams {
+        let url = self.connections.start(&self.admin, &self.session, app, reconnect).await.expect("start install");
+        let (email, password) = if app == "hubspot" { HS_USER } else { PD_USER };
+        callback(&consent(&url, email, password, decision).await.expect("consent pages"))
+    }
+
+    async fn complete(&self, app: &str, params: &CallbackParams) -> (InstallResult, Option<String>) {
+        let done = self.connections.complete(app, Some((&self.admin, &self.session)), params).await.expect("complete");
+        (done.result, done.connection_id)
+    }
+
+    async fn install(&self, app: &str) -> String {
+        let params = self.authorize(app, None, Decision::Allow).await;
+        let (result, id) = self.complete(app, &params).await;
+        assert_eq!(result, InstallResult::Installed);
+        id.expect("connection id")
+    }
+
+    async fn control(&self, sandbox: &RunningSandbox, path: &str) -> Value {
+        let r = if path.ends_with("stats") {
+            self.http.get(format!("{}{path}", sandbox.url())).send().await
+        } else {
+            self.http.post(format!("{}{path}", sandbox.url())).send().await
+        };
+        r.expect("control API").json().await.expect("json")
+    }
+
+    async fn refreshes(&self, sandbox: &RunningSandbox) -> u64 {
+        self.control(sandbox, "/_sandbox/oauth-stats").await["refresh_token"].as_u64().expect("count")
+    }
+
+    async fn audit_actions(&self) -> Vec<String> {
+        let page = self.connections.audit_page(None, 50).await.expect("audit");
+        page.entries.into_iter().map(|e| e.action).collect()
+    }
+}
+
+on_both_backends!(installs_pipedrive_and_keeps_tokens_sealed);
+async fn installs_pipedrive_and_keeps_tokens_sealed(env: Env) -> Env {
+    let id = env.install("pipedrive").await;
+    let list = env.connections.list().await.unwrap();
+    assert_eq!(list.len(), 1);
+    let c = &list[0];
+    assert_eq!((c.id.as_str(), c.provider.as_str(), c.provider_name.as_str()), (id.as_str(), "pipedrive", "Pipedrive (Sandbox)"));
+    assert_eq!(c.status, ConnectionStatus::Connected);
+    assert_eq!(c.account_id, "7701234");
+    assert_eq!(c.installed_by, "Ada Admin");
+    assert!(c.scopes.iter().any(|s| s == "deals:full"), "{:?}", c.scopes);
+
+    // The token works against the account's API, and the store never holds it in the clear.
+    let token = env.connections.access_token(&id).await.unwrap();
+    let me = env.http.get(format!("{}/api/v1/users/me", token.api_base)).bearer_auth(&token.token).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    let row = env.connections.store().connection(&id).await.unwrap().unwrap();
+    let (stored_access, stored_refresh) = (row.access_token.unwrap(), row.refresh_token.unwrap());
+    assert!(!stored_access.contains(&token.token) && !stored_refresh.contains(&token.token));
+    assert!(stored_access.starts_with("v1:") && stored_refresh.starts_with("v1:"));
+    assert!(!format!("{token:?}").contains(&token.token), "Debug must not show the token");
+
+    let audit = env.connections.audit_page(None, 10).await.unwrap();
+    assert_eq!(audit.entries.len(), 1);
+    assert_eq!(audit.entries[0].action, "app.installed");
+    assert!(audit.entries[0].summary.starts_with("Installed Pipedrive (Sandbox) for "), "{}", audit.entries[0].summary);
+    assert!(audit.entries[0].actor.contains("Ada Admin"));
+    env
+}
+
+on_both_backends!(deny_stores_nothing);
+async fn deny_stores_nothing(env: Env) -> Env {
+    let params = env.authorize("pipedrive", None, Decision::Deny).await;
+    assert_eq!(params.error.as_deref(), Some("access_denied"));
+    assert_eq!(env.complete("pipedrive", &params).await, (InstallResult::Denied, None));
+    assert!(env.connections.list().await.unwrap().is_empty());
+    assert!(env.audit_actions().await.is_empty());
+    env
+}
+
+on_both_backends!(tampered_and_replayed_states_are_refused);
+async fn tampered_and_replayed_states_are_refused(env: Env) -> Env {
+    let params = env.authorize("pipedrive", None, Decision::Allow).await;
+    let mut tampered = params.clone();
+    tampered.state = params.state.clone().map(|s| format!("{s}x"));
+    assert_eq!(env.complete("pipedrive", &tampered).await, (InstallResult::StateInvalid, None));
+    let mut missing = params.clone();
+    missing.state = None;
+    assert_eq!(env.complete("pipedrive", &missing).await, (InstallResult::StateInvalid, None));
+    // A state issued for Pipedrive is not accepted at HubSpot's callback.
+    let (result, _) = env.complete("pipedrive", &params).await;
+    assert_eq!(result, InstallResult::Installed, "the genuine state still works once");
+    // Replaying the same callback is refused and stores nothing more.
+    assert_eq!(env.complete("pipedrive", &params).await, (InstallResult::StateInvalid, None));
+    assert_eq!(env.connections.list().await.unwrap().len(), 1);
+    assert_eq!(env.audit_actions().await, vec!["app.installed"]);
+
+    let for_pipedrive = env.authorize("pipedrive", None, Decision::Allow).await;
+    assert_eq!(env.complete("hubspot", &for_pipedrive).await, (InstallResult::StateInvalid, None));
+    env
+}
+
+on_both_backends!(state_is_bound_to_the_session_and_expires);
+async fn state_is_bound_to_the_session_and_expires(env: Env) -> Env {
+    let params = env.authorize("pipedrive", None, Decision::Allow).await;
+    let other = Token::generate();
+    let done = env.connections.complete("pipedrive", Some((&env.admin, &other)), &params).await.unwrap();
+    assert_eq!(done.result, InstallResult::OtherSession);
+    let signed_out = env.connections.complete("pipedrive", None, &params).await.unwrap();
+    assert_eq!(signed_out.result, InstallResult::StateInvalid, "the first attempt used the state up");
+
+    // A state older than ten minutes is refused.
+    let state = Token::generate();
+    let now = now_ms();
+    env.connections
+        .store()
+        .insert_oauth_state(
+            &NewOAuthState {
+                state_hash: &state.digest(),
+                session_hash: &env.session.digest(),
+                user_id: &env.admin.id,
+                provider: "pipedrive",
+                connection_id: None,
+                pkce_verifier: "unused",
+                expires_at: now - 1,
+            },
+            now - STATE_TTL_MS - 1,
+        )
+        .await
+        .unwrap();
+    let expired = CallbackParams { code: Some("c".into()), state: Some(state.expose().into()), ..Default::default() };
+    assert_eq!(env.complete("pipedrive", &expired).await, (InstallResult::StateExpired, None));
+    assert!(env.connections.list().await.unwrap().is_empty());
+    env
+}
+
+on_both_backends!(pkce_verifier_must_match_the_challenge);
+async fn pkce_verifier_must_match_the_challenge(env: Env) -> Env {
+    // Two sign-ins; the code of the first is presented with the state (and so the verifier) of
+    // the second. The provider refuses the exchange and nothing is stored.
+    let first = env.authorize("pipedrive", None, Decision::Allow).await;
+    let second = env.authorize("pipedrive", None, Decision::Allow).await;
+    let swapped = CallbackParams { code: first.code.clone(), state: second.state.clone(), ..Default::default() };
+    assert_eq!(env.complete("pipedrive", &swapped).await, (InstallResult::ExchangeFailed, None));
+    assert!(env.connections.list().await.unwrap().is_empty());
+    assert_eq!(env.control(&env.pipedrive, "/_sandbox/oauth-stats").await["authorization_code"], 0);
+    env
+}
+
+on_both_backends!(refreshes_ahead_of_expiry);
+async fn refreshes_ahead_of_expiry(env: Env) -> Env {
+    let id = env.install("hubspot").await;
+    let first = env.connections.access_token(&id).await.unwrap();
+    assert!(first.expires_at > now_ms() + 25 * MINUTE_MS, "HubSpot tokens last 30 minutes");
+    assert_eq!(env.connections.access_token(&id).await.unwrap().token, first.token, "no refresh while fresh");
+    assert_eq!(env.refreshes(&env.hubspot).await, 0);
+
+    // Four minutes before expiry, the token is refreshed first.
+    let later = env.connections.access_token_at(&id, first.expires_at - 4 * MINUTE_MS).await.unwrap();
+    assert_ne!(later.token, first.token);
+    assert_eq!(env.refreshes(&env.hubspot).await, 1);
+    let deals = env.http.get(format!("{}/crm/v3/objects/deals?limit=1", later.api_base)).bearer_auth(&later.token).send().await.unwrap();
+    assert_eq!(deals.status(), 200);
+    env
+}
+
+on_both_backends!(concurrent_callers_share_one_refresh);
+async fn concurrent_callers_share_one_refresh(env: Env) -> Env {
+    let id = env.install("pipedrive").await;
+    let first = env.connections.access_token(&id).await.unwrap();
+    let near_expiry = first.expires_at - MINUTE_MS;
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let (connections, id) = (env.connections.clone(), id.clone());
+            tokio::spawn(async move { connections.access_token_at(&id, near_expiry).await })
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for handle in handles {
+        tokens.push(handle.await.expect("task").expect("token").token);
+    }
+    assert!(tokens.iter().all(|t| t == &tokens[0] && t != &first.token), "every caller gets the one new token");
+    assert_eq!(env.refreshes(&env.pipedrive).await, 1, "one call to the provider");
+    // Pipedrive rotated the refresh token; the stored one is the new one and works.
+    let again = env.connections.access_token_at(&id, now_ms() + 60 * MINUTE_MS).await.unwrap();
+    assert_ne!(again.token, tokens[0]);
+    assert_eq!(env.refreshes(&env.pipedrive).await, 2);
+    env
+}
+
+on_both_backends!(invalid_grant_needs_reconnection_without_retrying);
+async fn invalid_grant_needs_reconnection_without_retrying(env: Env) -> Env {
+    let id = env.install("pipedrive").await;
+    let first = env.connections.access_token(&id).await.unwrap();
+    env.control(&env.pipedrive, "/_sandbox/revoke-tokens").await;
+
+    let near_expiry = first.expires_at - MINUTE_MS;
+    let err = env.connections.access_token_at(&id, near_expiry).await.unwrap_err();
+    assert!(matches!(err, ConnectionError::NeedsReconnection(_)), "{err:?}");
+    let c = env.connections.get(&id).await.unwrap();
+    assert_eq!(c.status, ConnectionStatus::NeedsReconnection);
+    assert!(c.status_reason.unwrap().contains("no longer accepts Tandem's authorization"));
+    let stats = env.control(&env.pipedrive, "/_sandbox/oauth-stats").await;
+    assert_eq!(stats["refused"], 1);
+
+    // Later calls fail at once: no retry storm against the provider.
+    for _ in 0..5 {
+        assert!(matches!(env.connections.access_token(&id).await, Err(ConnectionError::NeedsReconnection(_))));
+    }
+    assert_eq!(env.control(&env.pipedrive, "/_sandbox/oauth-stats").await["refused"], 1);
+    assert_eq!(env.audit_actions().await, vec!["app.needs_reconnection", "app.installed"]);
+
+    // Reconnect: the same connection, connected again.
+    let params = env.authorize("pipedrive", Some(&id), Decision::Allow).await;
+    assert_eq!(env.complete("pipedrive", &params).await, (InstallResult::Reconnected, Some(id.clone())));
+    assert_eq!(env.connections.get(&id).await.unwrap().status, ConnectionStatus::Connected);
+    assert!(env.connections.access_token(&id).await.is_ok());
+    assert_eq!(env.audit_actions().await[0], "app.reconnected");
+    env
+}
+
+on_both_backends!(uninstall_revokes_and_keeps_the_connection_for_reinstall);
+async fn uninstall_revokes_and_keeps_the_connection_for_reinstall(env: Env) -> Env {
+    let id = env.install("pipedrive").await;
+    let done = env.connections.uninstall(&env.admin, &id).await.unwrap();
+    assert_eq!(done.revoke_failed, None);
+    assert_eq!(env.control(&env.pipedrive, "/_sandbox/oauth-stats").await["revoked"], 1);
+    let row = env.connections.store().connection(&id).await.unwrap().unwrap();
+    assert_eq!(row.status, "uninstalled");
+    assert!(row.access_token.is_none() && row.refresh_token.is_none(), "credentials deleted");
+    assert!(matches!(env.connections.access_token(&id).await, Err(ConnectionError::Uninstalled)));
+    // Uninstalling twice changes nothing.
+    env.connections.uninstall(&env.admin, &id).await.unwrap();
+
+    // Installing the same account again revives the same connection (its settings and history).
+    assert_eq!(env.install("pipedrive").await, id);
+    assert_eq!(env.audit_actions().await, vec!["app.installed", "app.uninstalled", "app.installed"]);
+    env
+}
+
+on_both_backends!(one_hubspot_account_at_a_time);
+async fn one_hubspot_account_at_a_time(env: Env) -> Env {
+    let id = env.install("hubspot").await;
+    let c = env.connections.get(&id).await.unwrap();
+    assert_eq!((c.provider_name.as_str(), c.account_id.as_str()), ("HubSpot (Sandbox)", "24681357"));
+
+    // Another portal (a second HubSpot sandbox) is refused while the first is installed.
+    let (other_hubspot, other_pipedrive) = start_sandboxes(99_000_001).await;
+    let other = Connections::new(
+        env.connections.store().clone(),
+        SecretBox::random(),
+        providers(&other_hubspot, &other_pipedrive),
+        TANDEM_URL,
+    );
+    let url = other.start(&env.admin, &env.session, "hubspot", None).await.unwrap();
+    let params = callback(&consent(&url, HS_USER.0, HS_USER.1, Decision::Allow).await.unwrap());
+    let done = other.complete("hubspot", Some((&env.admin, &env.session)), &params).await.unwrap();
+    assert_eq!(done.result, InstallResult::HubSpotTaken);
+    assert_eq!(env.connections.list().await.unwrap().len(), 1);
+    other_hubspot.stop().await;
+    other_pipedrive.stop().await;
+    env
+}
+
+#[tokio::test]
+async fn unconfigured_provider_says_what_to_set() {
+    let db = ScratchDatabase::create(Backend::Sqlite).await.unwrap();
+    let accounts = Accounts::new(db.store.clone());
+    let admin = accounts.create_first_admin("Ada Admin", "ada@example.com", "correct horse battery").await.unwrap();
+    let providers = vec![pipedrive::config(pipedrive::OAUTH_URL, None, None)];
+    let connections = Connections::new(db.store.clone(), SecretBox::random(), providers, TANDEM_URL);
+    let listing = connections.listing("pipedrive").unwrap();
+    assert!(!listing.sandbox);
+    assert!(listing.unavailable.as_deref().unwrap().contains("TANDEM_PIPEDRIVE_CLIENT_ID"));
+    let err = connections.start(&admin.user, &admin.token, "pipedrive", None).await.unwrap_err();
+    assert!(matches!(err, ConnectionError::Unavailable(_)));
+    assert!(matches!(connections.start(&admin.user, &admin.token, "salesforce", None).await, Err(ConnectionError::UnknownApp(_))));
+    db.destroy().await;
+}

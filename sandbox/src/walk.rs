@@ -1,0 +1,70 @@
+//! Walks a sandbox's authorization pages as a browser would (log in, then **Allow** or **Deny**),
+//! for tests of OAuth clients that run without a browser. Answers the redirect back to the app.
+
+use reqwest::redirect::Policy;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WalkError {
+    #[error("HTTP: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("the authorization URL is not valid: {0}")]
+    Url(String),
+    #[error("the sandbox answered {status} on {page}: {body}")]
+    Page { page: &'static str, status: u16, body: String },
+}
+
+/// The sandbox user's decision on the consent page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Deny,
+}
+
+/// Opens `authorize_url`, logs in as `email`/`password`, answers the consent page, and returns
+/// the `Location` the sandbox redirects to (the app's redirect URI with `code` or `error`, and
+/// `state`).
+pub async fn consent(authorize_url: &str, email: &str, password: &str, decision: Decision) -> Result<String, WalkError> {
+    let http = reqwest::Client::builder().redirect(Policy::none()).build()?;
+    let url = reqwest::Url::parse(authorize_url).map_err(|e| WalkError::Url(e.to_string()))?;
+    let origin = url.origin().ascii_serialization();
+    let page = http.get(url.clone()).send().await?;
+    check("the sign-in page", page.status().as_u16(), &page.text().await?)?;
+    let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    form.push(("email".into(), email.into()));
+    form.push(("password".into(), password.into()));
+    let consent = http.post(format!("{origin}/oauth/authorize/login")).form(&form).send().await?;
+    let status = consent.status().as_u16();
+    let html = consent.text().await?;
+    check("the log-in form", status, &html)?;
+    let pending = hidden_value(&html, "pending").ok_or(WalkError::Page { page: "the consent page", status, body: html.clone() })?;
+    let answer = match decision {
+        Decision::Allow => "allow",
+        Decision::Deny => "deny",
+    };
+    let redirect = http
+        .post(format!("{origin}/oauth/authorize/decision"))
+        .form(&[("pending", pending.as_str()), ("decision", answer)])
+        .send()
+        .await?;
+    let location = redirect.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_string);
+    match location {
+        Some(location) => Ok(location),
+        None => Err(WalkError::Page { page: "the consent decision", status: redirect.status().as_u16(), body: redirect.text().await? }),
+    }
+}
+
+fn check(page: &'static str, status: u16, body: &str) -> Result<(), WalkError> {
+    if status == 200 {
+        Ok(())
+    } else {
+        Err(WalkError::Page { page, status, body: body.chars().take(500).collect() })
+    }
+}
+
+/// The value of a hidden form field.
+pub fn hidden_value(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].to_string())
+}
