@@ -1,12 +1,34 @@
 #!/usr/bin/env bash
-# Starts the release build of Tandem for the browser tests: a fresh data folder each run, so the
-# tests start at the first-run page. Playwright waits for /healthz, then stops it.
+# Starts the release build of Tandem for the browser tests, with both sandboxes beside it (on the
+# next two ports): a fresh data folder each run, so the tests start at the first-run page.
+# Playwright waits for /healthz, then stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${1:-3100}
+hubspot_port=$((port + 1))
+pipedrive_port=$((port + 2))
 data=$(mktemp -d -t tandem-e2e-XXXXXX)
-trap 'rm -rf "$data"' EXIT
-./target/release/tandem --addr "127.0.0.1:$port" --data-dir "$data" --site-root target/site --log "${RUST_LOG:-warn}" &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT INT TERM
-wait $server
+pids=()
+stop_all() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$data"
+}
+trap stop_all EXIT INT TERM
+
+export TANDEM_PUBLIC_URL="http://127.0.0.1:$port"
+./target/release/tandem-sandbox hubspot --addr "127.0.0.1:$hubspot_port" --state "$data/hubspot.json" & pids+=($!)
+./target/release/tandem-sandbox pipedrive --addr "127.0.0.1:$pipedrive_port" --state "$data/pipedrive.json" & pids+=($!)
+for p in "$hubspot_port" "$pipedrive_port"; do
+  for _ in $(seq 1 100); do
+    curl -fs -o /dev/null "http://127.0.0.1:$p/_sandbox/faults" && break
+    sleep 0.1
+  done
+done
+
+export TANDEM_HUBSPOT_APP_URL="http://127.0.0.1:$hubspot_port" TANDEM_HUBSPOT_API_URL="http://127.0.0.1:$hubspot_port"
+export TANDEM_PIPEDRIVE_OAUTH_URL="http://127.0.0.1:$pipedrive_port"
+export TANDEM_HUBSPOT_CLIENT_ID=tandem-sandbox-client TANDEM_HUBSPOT_CLIENT_SECRET=tandem-sandbox-secret
+export TANDEM_PIPEDRIVE_CLIENT_ID=tandem-sandbox-client TANDEM_PIPEDRIVE_CLIENT_SECRET=tandem-sandbox-secret
+./target/release/tandem --addr "127.0.0.1:$port" --data-dir "$data" --site-root target/site --log "${RUST_LOG:-warn}" & pids+=($!)
+wait -n

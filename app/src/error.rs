@@ -26,6 +26,9 @@ pub enum AppError {
     Internal,
     #[error("Tandem could not be reached ({0}). Check your connection and try again.")]
     Transport(String),
+    /// A provider (HubSpot, an app) failed or could not be reached.
+    #[error("{0}")]
+    Provider(String),
 }
 
 fn summary(errors: &[FieldError]) -> String {
@@ -47,7 +50,7 @@ impl AppError {
             AppError::Invalid(_) => 422,
             AppError::TooManyAttempts { .. } => 429,
             AppError::Internal => 500,
-            AppError::Transport(_) => 502,
+            AppError::Transport(_) | AppError::Provider(_) => 502,
         }
     }
 

@@ -1,5 +1,8 @@
 //! Tandem's admin console: pages (one per file), components and server functions.
 
+// Leptos views are deeply nested types.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod components;
 pub mod error;
@@ -12,12 +15,15 @@ use leptos_router::{path, SsrMode};
 
 use crate::components::settings_layout::SettingsLayout;
 use crate::pages::{
-    accept_invite::AcceptInvitePage, connected_apps::ConnectedAppsPage, login::LoginPage, not_found::NotFound,
+    accept_invite::AcceptInvitePage, app_page::AppPage, audit_log::AuditLogPage, connected_app::ConnectedAppPage,
+    connected_apps::ConnectedAppsPage, login::LoginPage, marketplace::MarketplacePage, not_found::NotFound,
     setup::SetupPage, shell::Shell, users::UsersPage,
 };
 
+/// Settings › Integrations › Connected apps; each app's page is below it.
+pub const CONNECTED_APPS_PATH: &str = "/settings/integrations/connected-apps";
 /// Where a signed-in user lands.
-pub const HOME_PATH: &str = "/settings/integrations/connected-apps";
+pub const HOME_PATH: &str = CONNECTED_APPS_PATH;
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -59,13 +65,21 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/setup") view=SetupPage ssr=SsrMode::Async/>
                 <Route path=path!("/invite/:token") view=AcceptInvitePage ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=Shell ssr=SsrMode::Async>
+                    <Route path=path!("/marketplace") view=MarketplacePage ssr=SsrMode::Async/>
+                    <Route path=path!("/marketplace/:app") view=AppPage ssr=SsrMode::Async/>
                     <ParentRoute path=path!("/settings") view=SettingsLayout ssr=SsrMode::Async>
                         <Route
                             path=path!("/integrations/connected-apps")
                             view=ConnectedAppsPage
                             ssr=SsrMode::Async
                         />
+                        <Route
+                            path=path!("/integrations/connected-apps/:app")
+                            view=ConnectedAppPage
+                            ssr=SsrMode::Async
+                        />
                         <Route path=path!("/users") view=UsersPage ssr=SsrMode::Async/>
+                        <Route path=path!("/audit-log") view=AuditLogPage ssr=SsrMode::Async/>
                     </ParentRoute>
                 </ParentRoute>
             </Routes>

@@ -95,6 +95,12 @@ impl SecretBox {
     }
 }
 
+/// A fresh random key as 64 hex digits (what `TANDEM_SECRET_KEY` takes).
+pub fn generate_key_text() -> String {
+    let key: [u8; 32] = ChaCha20Poly1305::generate_key(&mut OsRng).into();
+    hex::encode(key)
+}
+
 fn parse_key(text: &str) -> Option<[u8; 32]> {
     let text = text.trim();
     let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -268,6 +268,9 @@ async fn concurrent_callers_share_one_refresh(env: Env) -> Env {
     let id = env.install("pipedrive").await;
     let first = env.connections.access_token(&id).await.unwrap();
     let near_expiry = first.expires_at - MINUTE_MS;
+    // A slow token endpoint: every caller asks while the one refresh is in flight.
+    let faults = env.http.put(format!("{}/_sandbox/faults", env.pipedrive.url())).json(&serde_json::json!({"latency_ms": 300}));
+    assert_eq!(faults.send().await.unwrap().status(), 200);
     let handles: Vec<_> = (0..8)
         .map(|_| {
             let (connections, id) = (env.connections.clone(), id.clone());
@@ -280,6 +283,7 @@ async fn concurrent_callers_share_one_refresh(env: Env) -> Env {
     }
     assert!(tokens.iter().all(|t| t == &tokens[0] && t != &first.token), "every caller gets the one new token");
     assert_eq!(env.refreshes(&env.pipedrive).await, 1, "one call to the provider");
+    env.http.put(format!("{}/_sandbox/faults", env.pipedrive.url())).json(&serde_json::json!({})).send().await.unwrap();
     // Pipedrive rotated the refresh token; the stored one is the new one and works.
     let again = env.connections.access_token_at(&id, now_ms() + 60 * MINUTE_MS).await.unwrap();
     assert_ne!(again.token, tokens[0]);

@@ -52,12 +52,18 @@ impl Faults {
         self.get().expire_tokens
     }
 
+    /// Waits the configured latency (token endpoints are slow too, but never fail by fault).
+    pub async fn delay(&self) {
+        let latency = self.get().latency_ms;
+        if latency > 0 {
+            tokio::time::sleep(Duration::from_millis(latency)).await;
+        }
+    }
+
     /// Waits the configured latency, then draws this request's fault, if any.
     pub async fn draw(&self) -> Option<Fault> {
+        self.delay().await;
         let config = self.get();
-        if config.latency_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(config.latency_ms)).await;
-        }
         let roll: f64 = rand::thread_rng().gen();
         let mut edge = 0.0;
         for (rate, fault) in [

@@ -39,6 +39,43 @@ pub struct Config {
     #[arg(long, env = "TANDEM_ADMIN_PASSWORD", hide_env_values = true, requires = "admin_email")]
     pub admin_password: Option<String>,
 
+    /// Key that encrypts stored credentials (OAuth tokens): 64 hex digits or 32 bytes in base64,
+    /// e.g. from `openssl rand -hex 32`. Without it Tandem creates `secret.key` (mode 0600) in the
+    /// data folder at first start. Instances sharing a Postgres database must all use the same key.
+    #[arg(long, env = "TANDEM_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Client id of Tandem's OAuth app registered with HubSpot (its redirect URL:
+    /// <public URL>/oauth/callback/hubspot).
+    #[arg(long, env = "TANDEM_HUBSPOT_CLIENT_ID")]
+    pub hubspot_client_id: Option<String>,
+
+    /// Client secret of Tandem's HubSpot OAuth app.
+    #[arg(long, env = "TANDEM_HUBSPOT_CLIENT_SECRET", hide_env_values = true)]
+    pub hubspot_client_secret: Option<String>,
+
+    /// Where HubSpot admins sign in and authorize apps (the HubSpot sandbox for demos).
+    #[arg(long, env = "TANDEM_HUBSPOT_APP_URL", default_value = engine::connectors::hubspot::APP_URL)]
+    pub hubspot_app_url: String,
+
+    /// HubSpot's API host, including its token endpoint.
+    #[arg(long, env = "TANDEM_HUBSPOT_API_URL", default_value = engine::connectors::hubspot::API_URL)]
+    pub hubspot_api_url: String,
+
+    /// Client id of Tandem's OAuth app registered with Pipedrive (its callback URL:
+    /// <public URL>/oauth/callback/pipedrive).
+    #[arg(long, env = "TANDEM_PIPEDRIVE_CLIENT_ID")]
+    pub pipedrive_client_id: Option<String>,
+
+    /// Client secret of Tandem's Pipedrive OAuth app.
+    #[arg(long, env = "TANDEM_PIPEDRIVE_CLIENT_SECRET", hide_env_values = true)]
+    pub pipedrive_client_secret: Option<String>,
+
+    /// Pipedrive's OAuth server (authorization, tokens, revocation). Each token names its
+    /// company's API host.
+    #[arg(long, env = "TANDEM_PIPEDRIVE_OAUTH_URL", default_value = engine::connectors::pipedrive::OAUTH_URL)]
+    pub pipedrive_oauth_url: String,
+
     /// Folder holding the compiled site (`pkg/` with the WASM, JS and CSS), as built by
     /// `cargo leptos build`.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
@@ -50,7 +87,22 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration for tests: a free port on loopback, everything else default.
+    /// The providers Tandem connects to, as configured.
+    pub fn providers(&self) -> Vec<engine::connectors::ProviderConfig> {
+        use engine::connectors::{hubspot, pipedrive};
+        vec![
+            hubspot::config(
+                &self.hubspot_app_url,
+                &self.hubspot_api_url,
+                self.hubspot_client_id.clone(),
+                self.hubspot_client_secret.clone(),
+            ),
+            pipedrive::config(&self.pipedrive_oauth_url, self.pipedrive_client_id.clone(), self.pipedrive_client_secret.clone()),
+        ]
+    }
+
+    /// A configuration for tests: a free port on loopback, a random secret key, everything else
+    /// default.
     pub fn for_tests(data_dir: PathBuf, database_url: Option<String>) -> Config {
         Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -59,6 +111,14 @@ impl Config {
             public_url: None,
             admin_email: None,
             admin_password: None,
+            secret_key: Some(engine::crypto::generate_key_text()),
+            hubspot_client_id: None,
+            hubspot_client_secret: None,
+            hubspot_app_url: engine::connectors::hubspot::APP_URL.into(),
+            hubspot_api_url: engine::connectors::hubspot::API_URL.into(),
+            pipedrive_client_id: None,
+            pipedrive_client_secret: None,
+            pipedrive_oauth_url: engine::connectors::pipedrive::OAUTH_URL.into(),
             site_root: PathBuf::from("target/site"),
             log: "warn".into(),
         }

@@ -1,7 +1,11 @@
 //! Tandem's server: configuration, the router and its middleware, and start-up.
 
+// Leptos views are deeply nested types.
+#![recursion_limit = "256"]
+
 pub mod config;
 mod middleware;
+mod oauth;
 pub mod startup;
 pub mod telemetry;
 

@@ -10,7 +10,8 @@ use axum::extract::{FromRef, Request, State};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use engine::{AccountError, Accounts, Store, StoreError};
+use engine::crypto::SecretBox;
+use engine::{AccountError, Accounts, Connections, Store, StoreError};
 use http::{HeaderName, HeaderValue, StatusCode};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
@@ -26,6 +27,8 @@ use crate::middleware;
 pub enum StartupError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the secret key for stored credentials is unusable: {0}")]
+    Key(#[from] engine::crypto::KeyError),
     #[error("could not create the Super Admin from TANDEM_ADMIN_EMAIL/TANDEM_ADMIN_PASSWORD: {0}")]
     Admin(#[source] AccountError),
     #[error("could not listen on {addr}: {source}")]
@@ -70,6 +73,7 @@ impl Application {
         store.migrate().await?;
         tracing::info!(backend = ?store.backend(), "database ready");
         let accounts = Accounts::new(store.clone());
+        let secrets = SecretBox::load(config.secret_key.as_deref(), &config.data_dir)?;
         if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
             if accounts.ensure_admin(email, password).await.map_err(StartupError::Admin)? {
                 tracing::info!("Super Admin created from TANDEM_ADMIN_EMAIL");
@@ -95,8 +99,16 @@ impl Application {
             .site_pkg_dir("pkg")
             .site_addr(local_addr)
             .build();
+        for provider in config.providers() {
+            match provider.unavailable() {
+                None => tracing::info!(provider = %provider.display_name(), authorize = %provider.authorize_url, "provider configured"),
+                Some(_) => tracing::info!(provider = %provider.display_name(), "provider has no OAuth client configured; installing it is disabled"),
+            }
+        }
+        let connections = Connections::new(store.clone(), secrets, config.providers(), &public_url);
         let context = ServerContext {
             accounts: accounts.clone(),
+            connections,
             public_url: public_url.clone(),
             secure_cookies: public_url.starts_with("https://"),
         };
@@ -155,6 +167,7 @@ fn router(state: AppState) -> Router {
     let options = state.leptos_options.clone();
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/oauth/callback/{provider}", get(crate::oauth::callback))
         .route("/api/{*fn_name}", get(server_fn_handler).post(server_fn_handler))
         .leptos_routes_with_context(
             &state,

@@ -3,7 +3,7 @@
 
 use engine::accounts::{LoggedIn, SESSION_MAX_MS};
 use engine::secret::Token;
-use engine::{AccountError, Accounts};
+use engine::{AccountError, Accounts, ConnectionError, Connections};
 use http::header::{HeaderValue, SET_COOKIE};
 use http::StatusCode;
 use leptos::prelude::*;
@@ -19,6 +19,7 @@ pub const SESSION_COOKIE: &str = "tandem_session";
 #[derive(Clone)]
 pub struct ServerContext {
     pub accounts: Accounts,
+    pub connections: Connections,
     /// Where browsers reach Tandem, e.g. `http://127.0.0.1:3000` (links in invitations).
     pub public_url: String,
     /// Mark cookies `Secure` (when Tandem is served over HTTPS).
@@ -84,6 +85,25 @@ pub fn account_error(error: AccountError) -> AppError {
         }
         AccountError::Hash(_) | AccountError::Store(_) => {
             tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "account operation failed");
+            AppError::Internal
+        }
+    };
+    fail(mapped)
+}
+
+/// Maps a connections error to what the browser may see (logging the cause) and sets the status.
+pub fn connection_error(error: ConnectionError) -> AppError {
+    let mapped = match error {
+        ConnectionError::UnknownApp(_) | ConnectionError::NotFound => AppError::NotFound(error.to_string()),
+        ConnectionError::Unavailable(_) | ConnectionError::NeedsReconnection(_) | ConnectionError::Uninstalled => {
+            AppError::Conflict(error.to_string())
+        }
+        ConnectionError::Token { .. } => {
+            tracing::warn!(error = %error, "provider token request failed");
+            AppError::Provider(error.to_string())
+        }
+        ConnectionError::Store(_) => {
+            tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "connection operation failed");
             AppError::Internal
         }
     };

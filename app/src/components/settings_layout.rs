@@ -15,6 +15,9 @@ pub fn SettingsLayout() -> impl IntoView {
                         <li>
                             <A href="/settings/users">"Users & permissions"</A>
                         </li>
+                        <li>
+                            <A href="/settings/audit-log">"Audit log"</A>
+                        </li>
                     </ul>
                 </div>
                 <div class="settings-nav-section">

@@ -1,12 +1,23 @@
-//! Settings › Integrations › Connected apps.
+//! Settings › Integrations › Connected apps: the HubSpot account every sync runs against, and the
+//! installed apps with their accounts and status.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use model::apps::{ConnectionStatus, ConnectionSummary, HUBSPOT};
+use model::{timefmt, Permission};
 
+use super::shell::Me;
+use crate::api::apps::connections;
+use crate::components::feedback::ErrorBanner;
 use crate::components::icons::AppsIllustration;
+use crate::components::install_button::InstallButton;
+
+const HUBSPOT_NOTE: &str = "hubspot-note";
 
 #[component]
 pub fn ConnectedAppsPage() -> impl IntoView {
+    let list = Resource::new(|| (), |_| connections());
+    let me = Me::get();
     view! {
         <Title text="Connected apps"/>
         <header class="page-header">
@@ -16,14 +27,131 @@ pub fn ConnectedAppsPage() -> impl IntoView {
             </div>
             <a class="btn btn-secondary" href="/marketplace">"Visit App Marketplace"</a>
         </header>
-        <section class="empty-state" aria-labelledby="no-apps">
-            <AppsIllustration/>
-            <h2 id="no-apps">"No apps connected yet"</h2>
-            <p>
-                "Open the App Marketplace, install the app your sales team uses, then set up a sync. "
-                "Installed apps appear here with their connection status."
-            </p>
-            <a class="btn btn-primary" href="/marketplace">"Visit App Marketplace"</a>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let can_manage = me.await.ok().flatten().is_some_and(|u| u.can(Permission::ManageApps));
+                match list.await {
+                    Err(error) => view! { <ErrorBanner error=Signal::stored(Some(error))/> }.into_any(),
+                    Ok(list) => {
+                        let (hubspot, apps): (Vec<_>, Vec<_>) = list.into_iter().partition(|c| c.provider == HUBSPOT);
+                        let hubspot = hubspot.into_iter().find(|c| c.status != ConnectionStatus::Uninstalled);
+                        view! {
+                            <HubSpotCard hubspot can_manage/>
+                            <AppsTable apps/>
+                        }
+                            .into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
+
+pub fn status_badge(status: ConnectionStatus) -> impl IntoView {
+    let class = match status {
+        ConnectionStatus::Connected => "badge badge-success",
+        ConnectionStatus::NeedsReconnection => "badge badge-error",
+        ConnectionStatus::Uninstalled => "badge badge-muted",
+    };
+    view! { <span class=class>{status.label()}</span> }
+}
+
+#[component]
+fn HubSpotCard(hubspot: Option<ConnectionSummary>, can_manage: bool) -> impl IntoView {
+    let href = format!("{}/{HUBSPOT}", crate::CONNECTED_APPS_PATH);
+    match hubspot {
+        Some(c) => view! {
+            <section class="card hubspot-card" aria-labelledby="hubspot-heading">
+                <img class="app-logo" src="/apps/hubspot.svg" alt="" width="48" height="48"/>
+                <div class="grow">
+                    <h2 id="hubspot-heading">
+                        <a href=href>{c.provider_name.clone()}</a>
+                        {status_badge(c.status)}
+                    </h2>
+                    <p class="app-card-meta">
+                        {format!("{} · portal {}", c.account_name, c.account_id)}
+                    </p>
+                    <p class="hint">
+                        {format!("Connected by {} on {}. Every sync runs against this HubSpot account.", c.installed_by, timefmt::date(c.installed_at))}
+                    </p>
+                </div>
+            </section>
+        }
+        .into_any(),
+        None => {
+            let reason = (!can_manage).then(|| Permission::ManageApps.denied_reason().to_string());
+            view! {
+                <section class="card hubspot-card needs-hubspot" aria-labelledby="hubspot-heading">
+                    <img class="app-logo" src="/apps/hubspot.svg" alt="" width="48" height="48"/>
+                    <div class="grow">
+                        <h2 id="hubspot-heading">"Connect HubSpot"</h2>
+                        <p id=HUBSPOT_NOTE>
+                            "Syncs need a HubSpot account: connect the HubSpot account that apps should sync with, then install apps from the Marketplace."
+                            {reason.clone().map(|r| view! { <span class="hint">" " {r}</span> })}
+                        </p>
+                    </div>
+                    <InstallButton app=HUBSPOT label="Connect HubSpot" disabled_reason=reason described_by=HUBSPOT_NOTE/>
+                </section>
+            }
+            .into_any()
+        }
+    }
+}
+
+#[component]
+fn AppsTable(apps: Vec<ConnectionSummary>) -> impl IntoView {
+    if apps.is_empty() {
+        return view! {
+            <section class="empty-state" aria-labelledby="no-apps">
+                <AppsIllustration/>
+                <h2 id="no-apps">"No apps connected yet"</h2>
+                <p>
+                    "Open the App Marketplace, install the app your sales team uses, then set up a sync. "
+                    "Installed apps appear here with their connection status."
+                </p>
+                <a class="btn btn-primary" href="/marketplace">"Visit App Marketplace"</a>
+            </section>
+        }
+        .into_any();
+    }
+    view! {
+        <section class="card" aria-labelledby="installed-apps">
+            <h2 id="installed-apps">"Installed apps"</h2>
+            <table class="table">
+                <thead>
+                    <tr>
+                        <th scope="col">"App"</th>
+                        <th scope="col">"Account"</th>
+                        <th scope="col">"Status"</th>
+                        <th scope="col">"Installed by"</th>
+                        <th scope="col">"Installed"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {apps
+                        .into_iter()
+                        .map(|c| {
+                            let href = format!("{}/{}", crate::CONNECTED_APPS_PATH, c.provider);
+                            view! {
+                                <tr>
+                                    <th scope="row">
+                                        <img class="app-logo app-logo-small" src=format!("/apps/{}.svg", c.provider) alt="" width="24" height="24"/>
+                                        <a href=href>{c.provider_name.clone()}</a>
+                                    </th>
+                                    <td>
+                                        {c.account_name.clone()}
+                                        <span class="hint block">{format!("Company {}", c.account_id)}</span>
+                                    </td>
+                                    <td>{status_badge(c.status)}</td>
+                                    <td>{c.installed_by.clone()}</td>
+                                    <td>{timefmt::date(c.installed_at)}</td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
         </section>
     }
+    .into_any()
 }

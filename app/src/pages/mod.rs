@@ -1,7 +1,11 @@
 pub mod accept_invite;
+pub mod app_page;
+pub mod audit_log;
 pub mod auth_card;
+pub mod connected_app;
 pub mod connected_apps;
 pub mod login;
+pub mod marketplace;
 pub mod not_found;
 pub mod setup;
 pub mod shell;

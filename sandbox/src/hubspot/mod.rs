@@ -406,6 +406,7 @@ fn token_error(e: TokenError) -> Response {
 
 /// POST /oauth/v1/token: `authorization_code` and `refresh_token` grants, form-encoded.
 async fn token(State(hubspot): State<Arc<HubSpot>>, Form(form): Form<TokenForm>) -> Response {
+    hubspot.faults.delay().await;
     let client_id = form.client_id.unwrap_or_default();
     if let Err(e) = hubspot.oauth.authenticate_client(&client_id, form.client_secret.as_deref().unwrap_or_default()) {
         return token_error(e);

@@ -336,6 +336,7 @@ async fn revoke(State(pipedrive): State<Arc<Pipedrive>>, headers: HeaderMap, For
 
 /// POST /oauth/token (`get-tokens` and `refresh-tokens`).
 async fn token(State(pipedrive): State<Arc<Pipedrive>>, headers: HeaderMap, Form(form): Form<TokenForm>) -> Response {
+    pipedrive.faults.delay().await;
     let Some((client_id, secret)) = basic_client(&headers) else {
         return token_error(TokenError::InvalidClient);
     };

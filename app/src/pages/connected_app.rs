@@ -1,0 +1,249 @@
+//! One app under Settings › Integrations › Connected apps: the outcome of an install, each
+//! connected account with its status, **Reconnect** and **Uninstall**.
+
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+use model::apps::{ConnectionStatus, ConnectionSummary, InstallResult, HUBSPOT};
+use model::{timefmt, Permission};
+
+use super::connected_apps::status_badge;
+use super::shell::Me;
+use crate::api::apps::{connections, get_provider_info, ProviderInfo, UninstallApp};
+use crate::components::feedback::{last_error, ErrorBanner};
+use crate::components::install_button::InstallButton;
+
+const READ_ONLY_NOTE: &str = "apps-read-only";
+
+#[component]
+pub fn ConnectedAppPage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let key = move || params.with(|p| p.get("app").unwrap_or_default());
+    let uninstall = ServerAction::<UninstallApp>::new();
+    let info = Resource::new(key, get_provider_info);
+    let list = Resource::new(move || uninstall.version().get(), |_| connections());
+    let me = Me::get();
+    let result = move || query.with(|q| q.get("result").and_then(|r| InstallResult::parse(&r)));
+    let uninstall_error = last_error(uninstall.value());
+    view! {
+        <nav class="breadcrumb" aria-label="Breadcrumb">
+            <a href=crate::CONNECTED_APPS_PATH>"Connected apps"</a>
+        </nav>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let can_manage = me.await.ok().flatten().is_some_and(|u| u.can(Permission::ManageApps));
+                let info = match info.await {
+                    Ok(info) => info,
+                    Err(error) => {
+                        return view! {
+                            <Title text="App not found"/>
+                            <ErrorBanner error=Signal::stored(Some(error))/>
+                        }
+                            .into_any();
+                    }
+                };
+                let list = list.await;
+                let name = info.name.clone();
+                let banner = result()
+                    .map(|r| {
+                        let class = if r.is_success() { "alert alert-success" } else { "alert alert-error" };
+                        let role = if r.is_success() { "status" } else { "alert" };
+                        view! { <div class=class role=role>{r.message(&name)}</div> }
+                    });
+                let done = move || {
+                    uninstall
+                        .value()
+                        .get()
+                        .and_then(Result::ok)
+                        .map(|message| view! { <div class="alert alert-success" role="status">{message}</div> })
+                };
+                view! {
+                    <Title text=info.name.clone()/>
+                    <Header info=info.clone() list=list.clone().unwrap_or_default() can_manage/>
+                    {(!can_manage)
+                        .then(|| view! { <p class="notice" id=READ_ONLY_NOTE role="note">{Permission::ManageApps.denied_reason()}</p> })}
+                    {banner}
+                    {done}
+                    <ErrorBanner error=uninstall_error/>
+                    {match list {
+                        Err(error) => view! { <ErrorBanner error=Signal::stored(Some(error))/> }.into_any(),
+                        Ok(list) => view! { <Accounts info list uninstall can_manage/> }.into_any(),
+                    }}
+                }
+                    .into_any()
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Header(info: ProviderInfo, list: Vec<ConnectionSummary>, can_manage: bool) -> impl IntoView {
+    let active = list.iter().any(|c| c.provider == info.key && c.status != ConnectionStatus::Uninstalled);
+    let reason = if can_manage { info.unavailable.clone() } else { Some(Permission::ManageApps.denied_reason().to_string()) };
+    // HubSpot: one account at a time. Apps: several accounts may be installed.
+    let install = if info.key == HUBSPOT {
+        (!active).then_some("Connect HubSpot")
+    } else if active {
+        Some("Install another account")
+    } else {
+        Some("Install app")
+    };
+    view! {
+        <header class="app-header">
+            <img class="app-logo app-logo-large" src=info.logo.clone() alt="" width="72" height="72"/>
+            <div class="app-header-text">
+                <h1>{info.name.clone()}</h1>
+                <p class="lede">
+                    {if info.key == HUBSPOT {
+                        "The HubSpot account every sync runs against."
+                    } else {
+                        "Accounts of this app connected to Tandem."
+                    }}
+                </p>
+            </div>
+            <div class="app-header-actions">
+                {install
+                    .map(|label| {
+                        let class = if active { "btn btn-secondary" } else { "btn btn-primary" };
+                        view! {
+                            <InstallButton
+                                app=info.key.clone()
+                                label
+                                class
+                                disabled_reason=reason.clone()
+                                described_by=READ_ONLY_NOTE
+                            />
+                        }
+                    })}
+                {info
+                    .in_marketplace
+                    .then(|| view! { <a class="manage-link" href=format!("/marketplace/{}", info.key)>"View in App Marketplace"</a> })}
+            </div>
+        </header>
+    }
+}
+
+#[component]
+fn Accounts(
+    info: ProviderInfo,
+    list: Vec<ConnectionSummary>,
+    uninstall: ServerAction<UninstallApp>,
+    can_manage: bool,
+) -> impl IntoView {
+    let accounts: Vec<ConnectionSummary> = list.into_iter().filter(|c| c.provider == info.key).collect();
+    if accounts.is_empty() {
+        return view! {
+            <section class="empty-state">
+                <h2>"Not installed"</h2>
+                <p>{format!("{} is not connected to Tandem yet. Install it to set up a sync.", info.name)}</p>
+            </section>
+        }
+        .into_any();
+    }
+    accounts
+        .into_iter()
+        .map(|c| view! { <AccountCard c uninstall can_manage/> })
+        .collect_view()
+        .into_any()
+}
+
+#[component]
+fn AccountCard(c: ConnectionSummary, uninstall: ServerAction<UninstallApp>, can_manage: bool) -> impl IntoView {
+    let heading_id = format!("account-{}", c.id);
+    let reason = (!can_manage).then(|| Permission::ManageApps.denied_reason().to_string());
+    let kind = if c.provider == HUBSPOT { "Portal" } else { "Company" };
+    let confirm = format!(
+        "Uninstall {} for {}? Tandem revokes its access and deletes its credentials. Syncs with this account pause; their settings and history are kept.",
+        c.provider_name, c.account_name
+    );
+    let active = c.status != ConnectionStatus::Uninstalled;
+    let (labelled_by, connection_attr, reconnect_id, uninstall_id) = (heading_id.clone(), c.id.clone(), c.id.clone(), c.id.clone());
+    let provider = c.provider.clone();
+    let scopes = c.scopes.clone();
+    view! {
+        <section class="card account-card" aria-labelledby=labelled_by data-connection=connection_attr>
+            <div class="account-card-header">
+                <h2 id=heading_id>{c.account_name.clone()} {status_badge(c.status)}</h2>
+                {active
+                    .then(|| {
+                        let class = if c.status == ConnectionStatus::NeedsReconnection {
+                            "btn btn-primary"
+                        } else {
+                            "btn btn-secondary btn-small"
+                        };
+                        view! {
+                            <InstallButton
+                                app=provider.clone()
+                                reconnect=reconnect_id.clone()
+                                label="Reconnect"
+                                class
+                                disabled_reason=reason.clone()
+                                described_by=READ_ONLY_NOTE
+                            />
+                        }
+                    })}
+            </div>
+            {c.status_reason
+                .clone()
+                .filter(|_| c.status == ConnectionStatus::NeedsReconnection)
+                .map(|r| view! { <p class="notice" role="note">{r}</p> })}
+            <dl class="facts">
+                <div>
+                    <dt>{kind}</dt>
+                    <dd>{c.account_id.clone()}</dd>
+                </div>
+                {c.account_domain
+                    .clone()
+                    .map(|d| view! { <div><dt>"Domain"</dt><dd>{d}</dd></div> })}
+                <div>
+                    <dt>"Installed by"</dt>
+                    <dd>{c.installed_by.clone()}</dd>
+                </div>
+                <div>
+                    <dt>"Installed"</dt>
+                    <dd>{timefmt::date_time(c.installed_at)}</dd>
+                </div>
+                <div>
+                    <dt>{if active { "Last authorized" } else { "Uninstalled" }}</dt>
+                    <dd>{timefmt::date_time(c.updated_at)}</dd>
+                </div>
+            </dl>
+            {active
+                .then(|| {
+                    view! {
+                        <details class="scopes">
+                            <summary>{format!("Permissions granted ({})", scopes.len())}</summary>
+                            <ul class="plain-list">
+                                {scopes.iter().map(|s| view! { <li><code>{s.clone()}</code></li> }).collect_view()}
+                            </ul>
+                        </details>
+                    }
+                })}
+            {(!active)
+                .then(|| {
+                    view! {
+                        <p class="hint">
+                            "Uninstalled: Tandem holds no credentials for this account. Its sync settings and history are kept; installing the same account again resumes them."
+                        </p>
+                    }
+                })}
+            {(active && can_manage)
+                .then(|| {
+                    view! {
+                        <details class="confirm">
+                            <summary class="link-danger">"Uninstall"</summary>
+                            <div class="confirm-panel confirm-panel-left">
+                                <p>{confirm}</p>
+                                <ActionForm action=uninstall>
+                                    <input type="hidden" name="connection_id" value=uninstall_id.clone()/>
+                                    <button type="submit" class="btn btn-danger btn-small">"Uninstall app"</button>
+                                </ActionForm>
+                            </div>
+                        </details>
+                    }
+                })}
+        </section>
+    }
+}

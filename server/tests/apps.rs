@@ -1,0 +1,181 @@
+//! Installing an app over HTTP, as a browser does it: Install app, the sandbox's sign-in and
+//! consent pages, the redirect back, the app's page; refusals for Viewers, tampered and replayed
+//! callbacks; the audit log; uninstall. Against SQLite and Postgres.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::TestApp;
+use engine::store::Backend;
+use sandbox::walk::{consent, Decision};
+use sandbox::{demo_client, HubSpotConfig, PipedriveConfig, RunningSandbox, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
+use serde_json::Value;
+
+struct Setup {
+    app: TestApp,
+    hubspot: RunningSandbox,
+    pipedrive: RunningSandbox,
+}
+
+/// Tandem on a port chosen first (the sandboxes register its callback URL), both sandboxes, and
+/// Tandem configured to use them.
+async fn start(backend: Backend) -> Setup {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let tandem_url = format!("http://127.0.0.1:{port}");
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let (_, hubspot) = sandbox::start_hubspot(HubSpotConfig::new(vec![demo_client("hubspot", &tandem_url)]), any, None).await.unwrap();
+    let (_, pipedrive) =
+        sandbox::start_pipedrive(PipedriveConfig::new(vec![demo_client("pipedrive", &tandem_url)]), any, None).await.unwrap();
+    let (hs, pd) = (hubspot.url(), pipedrive.url());
+    let app = TestApp::spawn_with(backend, move |config| {
+        config.addr = SocketAddr::from(([127, 0, 0, 1], port));
+        config.hubspot_app_url = hs.clone();
+        config.hubspot_api_url = hs;
+        config.pipedrive_oauth_url = pd;
+        for (id, secret) in [
+            (&mut config.hubspot_client_id, &mut config.hubspot_client_secret),
+            (&mut config.pipedrive_client_id, &mut config.pipedrive_client_secret),
+        ] {
+            *id = Some(DEMO_CLIENT_ID.into());
+            *secret = Some(DEMO_CLIENT_SECRET.into());
+        }
+    })
+    .await;
+    Setup { app, hubspot, pipedrive }
+}
+
+macro_rules! with_sandboxes {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                let s = super::start(engine::store::Backend::Sqlite).await;
+                super::$name(&s).await;
+                super::stop(s).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                let s = super::start(engine::store::Backend::Postgres).await;
+                super::$name(&s).await;
+                super::stop(s).await;
+            }
+        }
+    };
+}
+
+async fn stop(s: Setup) {
+    s.app.stop().await;
+    s.hubspot.stop().await;
+    s.pipedrive.stop().await;
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+}
+
+/// Install app → the provider's pages → back to Tandem: the redirect Tandem answers.
+async fn install(s: &Setup, browser: &reqwest::Client, app: &str, decision: Decision) -> (String, String) {
+    let r = s.app.call(browser, "start_install", &[("app", app)]).await;
+    assert_eq!(r.status(), 200, "start_install");
+    let authorize: String = r.json().await.unwrap();
+    let (email, password) = if app == "hubspot" {
+        ("admin@hubspot-sandbox.example", "sandbox")
+    } else {
+        ("dana@pipedrive-sandbox.example", "sandbox")
+    };
+    let callback = consent(&authorize, email, password, decision).await.expect("consent");
+    let back = browser.get(&callback).send().await.unwrap();
+    assert!(back.status().is_redirection(), "callback answered {}", back.status());
+    (callback, location(&back))
+}
+
+with_sandboxes!(install_allow_then_uninstall);
+async fn install_allow_then_uninstall(s: &Setup) {
+    let admin = s.app.admin().await;
+    let r = s.app.call(&admin, "start_install", &[("app", "pipedrive")]).await;
+    let authorize: String = r.json().await.unwrap();
+    let expected_redirect = format!("redirect_uri={}", url_encode(&format!("{}/oauth/callback/pipedrive", s.app.url)));
+    assert!(authorize.starts_with(&format!("{}/oauth/authorize?", s.pipedrive.url())), "{authorize}");
+    for part in ["response_type=code", "code_challenge_method=S256", "code_challenge=", "state=", &expected_redirect] {
+        assert!(authorize.contains(part), "{part} missing from {authorize}");
+    }
+
+    let (callback, landed) = install(s, &admin, "pipedrive", Decision::Allow).await;
+    assert!(landed.starts_with("/settings/integrations/connected-apps/pipedrive?result=installed&connection="), "{landed}");
+    let page = s.app.get(&admin, &landed).await.text().await.unwrap();
+    assert!(page.contains("Pipedrive (Sandbox) is connected"), "success message on the app's page");
+    assert!(page.contains("Sandbox Sales Co"), "the account's name");
+    assert!(page.contains("Connected"));
+
+    // The same callback again is refused.
+    let replay = admin.get(&callback).send().await.unwrap();
+    assert!(location(&replay).ends_with("result=state_invalid"), "{}", location(&replay));
+
+    // Connections say who and what, never a credential.
+    let r = s.app.call(&admin, "connections", &[]).await;
+    let text = r.text().await.unwrap();
+    assert!(!text.contains("v1u:") && !text.to_lowercase().contains("token"), "{text}");
+    let list: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(list[0]["status"], "Connected");
+    assert_eq!(list[0]["installed_by"], "Ada Admin");
+    let id = list[0]["id"].as_str().unwrap().to_string();
+
+    let listing = s.app.get(&admin, "/settings/integrations/connected-apps").await.text().await.unwrap();
+    assert!(listing.contains("Pipedrive (Sandbox)") && listing.contains("Connect HubSpot"), "apps table and the HubSpot step");
+
+    let r = s.app.call(&admin, "uninstall_app", &[("connection_id", &id)]).await;
+    assert_eq!(r.status(), 200);
+    let message: String = r.json().await.unwrap();
+    assert!(message.contains("uninstalled and its access revoked"), "{message}");
+    let list: Value = s.app.call(&admin, "connections", &[]).await.json().await.unwrap();
+    assert_eq!(list[0]["status"], "Uninstalled");
+
+    let audit: Value = s.app.call(&admin, "audit_log", &[]).await.json().await.unwrap();
+    let actions: Vec<&str> = audit["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, vec!["app.uninstalled", "app.installed"]);
+}
+
+with_sandboxes!(deny_tamper_and_roles);
+async fn deny_tamper_and_roles(s: &Setup) {
+    let admin = s.app.admin().await;
+    let (_, landed) = install(s, &admin, "pipedrive", Decision::Deny).await;
+    assert_eq!(landed, "/settings/integrations/connected-apps/pipedrive?result=denied");
+    let page = s.app.get(&admin, &landed).await.text().await.unwrap();
+    assert!(page.contains("access was denied"), "the page explains the denial");
+
+    let forged = admin.get(format!("{}/oauth/callback/pipedrive?code=abc&state=forged", s.app.url)).send().await.unwrap();
+    assert_eq!(location(&forged), "/settings/integrations/connected-apps/pipedrive?result=state_invalid");
+    let unknown = admin.get(format!("{}/oauth/callback/salesforce?code=abc&state=x", s.app.url)).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    let list: Value = s.app.call(&admin, "connections", &[]).await.json().await.unwrap();
+    assert_eq!(list, serde_json::json!([]), "nothing stored");
+
+    // A Viewer sees the Marketplace but cannot install, uninstall or read the audit log.
+    let viewer = s.app.invited(&admin, "vic@example.com", "viewer").await;
+    let r = s.app.call(&viewer, "catalogue", &[]).await;
+    assert_eq!(r.status(), 200);
+    let r = s.app.call(&viewer, "start_install", &[("app", "pipedrive")]).await;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("App Marketplace Access"));
+    assert_eq!(s.app.call(&viewer, "uninstall_app", &[("connection_id", "x")]).await.status(), 403);
+    assert_eq!(s.app.call(&viewer, "audit_log", &[]).await.status(), 403);
+    let page = s.app.get(&viewer, "/marketplace/pipedrive").await.text().await.unwrap();
+    assert!(page.contains("Install app") && page.contains("You need the Super Admin or App Marketplace Access permission"));
+
+    // App Marketplace Access may install; a signed-out visitor may not even list apps.
+    let installer = s.app.invited(&admin, "ami@example.com", "app_marketplace_access").await;
+    let (_, landed) = install(s, &installer, "hubspot", Decision::Allow).await;
+    assert!(landed.contains("result=installed"), "{landed}");
+    assert_eq!(s.app.call(&s.app.browser(), "catalogue", &[]).await.status(), 401);
+    assert_eq!(s.app.call(&admin, "start_install", &[("app", "salesforce")]).await.status(), 404);
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
