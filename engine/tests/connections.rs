@@ -25,6 +25,8 @@ const HS_USER: (&str, &str) = ("admin@hubspot-sandbox.example", "sandbox");
 
 struct Env {
     connections: Connections,
+    /// Another Tandem instance on the same database and key (its own in-process locks).
+    other_instance: Connections,
     admin: SessionUser,
     session: Token,
     hubspot: RunningSandbox,
@@ -61,9 +63,12 @@ where
     let accounts = Accounts::new(db.store.clone());
     let logged_in = accounts.create_first_admin("Ada Admin", "ada@example.com", "correct horse battery").await.expect("admin");
     let (hubspot, pipedrive) = start_sandboxes(24_681_357).await;
-    let connections = Connections::new(db.store.clone(), SecretBox::random(), providers(&hubspot, &pipedrive), TANDEM_URL);
+    let secrets = SecretBox::random();
+    let connections = Connections::new(db.store.clone(), secrets.clone(), providers(&hubspot, &pipedrive), TANDEM_URL);
+    let other_instance = Connections::new(db.store.clone(), secrets, providers(&hubspot, &pipedrive), TANDEM_URL);
     let env = Env {
         connections,
+        other_instance,
         admin: logged_in.user,
         session: logged_in.token,
         hubspot,
@@ -271,9 +276,11 @@ async fn concurrent_callers_share_one_refresh(env: Env) -> Env {
     // A slow token endpoint: every caller asks while the one refresh is in flight.
     let faults = env.http.put(format!("{}/_sandbox/faults", env.pipedrive.url())).json(&serde_json::json!({"latency_ms": 300}));
     assert_eq!(faults.send().await.unwrap().status(), 200);
+    // Callers on two instances: the in-process lock serialises each, the store's lease both.
     let handles: Vec<_> = (0..8)
-        .map(|_| {
-            let (connections, id) = (env.connections.clone(), id.clone());
+        .map(|i| {
+            let instance = if i % 2 == 0 { &env.connections } else { &env.other_instance };
+            let (connections, id) = (instance.clone(), id.clone());
             tokio::spawn(async move { connections.access_token_at(&id, near_expiry).await })
         })
         .collect();
