@@ -3,7 +3,9 @@
 
 pub mod account;
 pub mod apps;
+pub mod automap;
 pub mod role;
+pub mod sync;
 pub mod timefmt;
 pub mod validation;
 
