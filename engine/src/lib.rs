@@ -5,6 +5,7 @@
 //! - [`connectors`]: one module per provider (HubSpot, Pipedrive): hosts, scopes, account calls.
 //! - [`connections`]: installing apps over OAuth, sealed credentials and their refresh, the audit log.
 //! - [`crypto`]: encryption at rest for stored credentials.
+//! - [`syncs`]: sync setup: live schemas, validated settings saved as versions, on/pause/off.
 //! - [`worker`]: the background task that runs beside the web server.
 
 pub mod accounts;
@@ -14,6 +15,7 @@ pub mod connectors;
 pub mod crypto;
 pub mod secret;
 pub mod store;
+pub mod syncs;
 pub mod worker;
 
 pub use accounts::{AccountError, Accounts};

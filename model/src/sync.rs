@@ -129,6 +129,48 @@ pub struct SyncSettings {
     pub fields: Vec<FieldMapping>,
 }
 
+/// Whether a sync runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SyncStatus {
+    On,
+    Paused,
+    Off,
+}
+
+impl SyncStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncStatus::On => "on",
+            SyncStatus::Paused => "paused",
+            SyncStatus::Off => "off",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SyncStatus> {
+        [SyncStatus::On, SyncStatus::Paused, SyncStatus::Off].into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SyncStatus::On => "Syncing",
+            SyncStatus::Paused => "Paused",
+            SyncStatus::Off => "Off",
+        }
+    }
+}
+
+/// A sync as the console lists it: its settings in force and who saved them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncSummary {
+    pub id: String,
+    pub connection_id: String,
+    pub status: SyncStatus,
+    pub version: i64,
+    pub saved_by: String,
+    pub saved_at: i64,
+    pub settings: SyncSettings,
+}
+
 /// What kind of values a field holds, as far as mapping and filtering care.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum FieldKind {

@@ -62,3 +62,105 @@ pub async fn revoke(http: &reqwest::Client, config: &ProviderConfig, refresh_tok
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+#[derive(Deserialize)]
+struct Results<T> {
+    results: Vec<T>,
+}
+
+#[derive(Deserialize)]
+struct PipelineJson {
+    id: String,
+    label: String,
+    #[serde(default)]
+    stages: Vec<StageJson>,
+}
+
+#[derive(Deserialize)]
+struct StageJson {
+    id: String,
+    label: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PropertyJson {
+    name: String,
+    label: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    field_type: String,
+    #[serde(default)]
+    options: Vec<OptionJson>,
+    #[serde(default)]
+    modification_metadata: Option<ModificationJson>,
+    #[serde(default)]
+    calculated: bool,
+    #[serde(default)]
+    hubspot_defined: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct OptionJson {
+    label: String,
+    value: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ModificationJson {
+    #[serde(default)]
+    read_only_value: bool,
+}
+
+/// Properties the stage grid handles, never mapped as fields.
+const GRID_PROPERTIES: [&str; 2] = ["pipeline", "dealstage"];
+
+/// Deal pipelines with their stages, and deal properties (`GET /crm/v3/pipelines/deals`,
+/// `GET /crm/v3/properties/deals`).
+pub async fn deal_schema(http: &reqwest::Client, api_base: &str, token: &str) -> Result<model::sync::SideSchema, ConnectorError> {
+    use model::sync::{FieldInfo, FieldKind, FieldOption, PipelineInfo, SideSchema, StageInfo};
+    let pipelines: Results<PipelineJson> =
+        fetch_json(Provider::HubSpot, http.get(format!("{api_base}/crm/v3/pipelines/deals")).bearer_auth(token)).await?;
+    let properties: Results<PropertyJson> =
+        fetch_json(Provider::HubSpot, http.get(format!("{api_base}/crm/v3/properties/deals")).bearer_auth(token)).await?;
+    let pipelines = pipelines
+        .results
+        .into_iter()
+        .map(|p| PipelineInfo {
+            id: p.id,
+            name: p.label,
+            stages: p.stages.into_iter().map(|s| StageInfo { id: s.id, name: s.label }).collect(),
+        })
+        .collect();
+    let fields = properties
+        .results
+        .into_iter()
+        .filter(|p| !GRID_PROPERTIES.contains(&p.name.as_str()))
+        .map(|p| {
+            let kind = match (p.kind.as_str(), p.field_type.as_str()) {
+                _ if p.name == "hubspot_owner_id" => FieldKind::Owner,
+                ("bool", _) | (_, "booleancheckbox") => FieldKind::Bool,
+                ("number", _) => FieldKind::Number,
+                ("date" | "datetime", _) => FieldKind::Date,
+                ("enumeration", _) => FieldKind::Enum,
+                _ => FieldKind::Text,
+            };
+            let read_only = p.calculated || p.modification_metadata.is_some_and(|m| m.read_only_value);
+            FieldInfo {
+                options: if kind == FieldKind::Enum {
+                    p.options.into_iter().map(|o| FieldOption { value: o.value, label: o.label }).collect()
+                } else {
+                    Vec::new()
+                },
+                key: p.name,
+                label: p.label,
+                kind,
+                read_only,
+                custom: p.hubspot_defined == Some(false),
+            }
+        })
+        .collect();
+    Ok(SideSchema { pipelines, fields })
+}

@@ -103,3 +103,128 @@ pub async fn revoke(http: &reqwest::Client, config: &ProviderConfig, refresh_tok
         .form(&[("token", refresh_token), ("token_type_hint", "refresh_token")]);
     send(Provider::Pipedrive, request).await
 }
+
+#[derive(Deserialize)]
+struct List<T> {
+    data: Option<Vec<T>>,
+}
+
+#[derive(Deserialize)]
+struct PipelineJson {
+    id: u64,
+    name: String,
+    #[serde(default)]
+    is_deleted: bool,
+}
+
+#[derive(Deserialize)]
+struct StageJson {
+    id: u64,
+    name: String,
+    pipeline_id: u64,
+    #[serde(default)]
+    order_nr: i64,
+    #[serde(default)]
+    is_deleted: bool,
+}
+
+#[derive(Deserialize)]
+struct FieldJson {
+    key: String,
+    name: String,
+    field_type: String,
+    #[serde(default)]
+    options: Option<Vec<OptionJson>>,
+    #[serde(default)]
+    edit_flag: bool,
+}
+
+#[derive(Deserialize)]
+struct OptionJson {
+    id: serde_json::Value,
+    label: String,
+}
+
+/// Pipedrive keeps won and lost as a deal's status, not as stages; the stage grid offers them as
+/// the last two stages of every pipeline.
+pub const WON: &str = "won";
+pub const LOST: &str = "lost";
+
+/// Fields the stage grid and associations handle, never mapped as fields.
+const NOT_MAPPABLE: [&str; 7] = ["pipeline_id", "stage_id", "status", "person_id", "org_id", "id", "currency"];
+/// Fields Pipedrive maintains itself.
+const READ_ONLY: [&str; 8] =
+    ["add_time", "update_time", "stage_change_time", "won_time", "lost_time", "close_time", "creator_user_id", "probability"];
+
+/// Pipelines with their stages (plus Won and Lost) and deal fields (`GET /api/v2/pipelines`,
+/// `GET /api/v2/stages`, `GET /api/v1/dealFields`).
+pub async fn deal_schema(http: &reqwest::Client, api_base: &str, token: &str) -> Result<model::sync::SideSchema, ConnectorError> {
+    use model::sync::{FieldInfo, FieldKind, FieldOption, PipelineInfo, SideSchema, StageInfo};
+    let api_base = api_base.trim_end_matches('/');
+    let pipelines: List<PipelineJson> =
+        fetch_json(Provider::Pipedrive, http.get(format!("{api_base}/api/v2/pipelines")).bearer_auth(token)).await?;
+    let stages: List<StageJson> = fetch_json(
+        Provider::Pipedrive,
+        http.get(format!("{api_base}/api/v2/stages")).query(&[("limit", "500")]).bearer_auth(token),
+    )
+    .await?;
+    let fields: List<FieldJson> =
+        fetch_json(Provider::Pipedrive, http.get(format!("{api_base}/api/v1/dealFields")).bearer_auth(token)).await?;
+    let mut stages: Vec<StageJson> = stages.data.unwrap_or_default().into_iter().filter(|s| !s.is_deleted).collect();
+    stages.sort_by_key(|s| (s.pipeline_id, s.order_nr));
+    let pipelines = pipelines
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| !p.is_deleted)
+        .map(|p| {
+            let mut own: Vec<StageInfo> = stages
+                .iter()
+                .filter(|s| s.pipeline_id == p.id)
+                .map(|s| StageInfo { id: s.id.to_string(), name: s.name.clone() })
+                .collect();
+            if !own.is_empty() {
+                own.push(StageInfo { id: WON.into(), name: "Won".into() });
+                own.push(StageInfo { id: LOST.into(), name: "Lost".into() });
+            }
+            PipelineInfo { id: p.id.to_string(), name: p.name, stages: own }
+        })
+        .collect();
+    let fields = fields
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| !NOT_MAPPABLE.contains(&f.key.as_str()))
+        .filter_map(|f| {
+            let kind = match f.field_type.as_str() {
+                "varchar" | "text" | "varchar_auto" | "phone" | "address" => FieldKind::Text,
+                "monetary" | "double" | "int" => FieldKind::Number,
+                "date" | "daterange" => FieldKind::Date,
+                "enum" | "set" | "varchar_options" => FieldKind::Enum,
+                "user" => FieldKind::Owner,
+                _ => return None,
+            };
+            let options = f
+                .options
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| FieldOption {
+                    value: match o.id {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    },
+                    label: o.label,
+                })
+                .collect();
+            Some(FieldInfo {
+                read_only: READ_ONLY.contains(&f.key.as_str()),
+                custom: f.edit_flag && f.key.len() == 40,
+                key: f.key,
+                label: f.name,
+                kind,
+                options,
+            })
+        })
+        .collect();
+    Ok(SideSchema { pipelines, fields })
+}

@@ -10,6 +10,7 @@ mod login_attempts;
 mod oauth_states;
 pub mod scratch;
 mod sessions;
+mod syncs;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ pub use connections::{AuthorizedAccount, ConnectionRow};
 pub use invites::InviteRow;
 pub use oauth_states::{NewOAuthState, OAuthStateRow};
 pub use sessions::SessionRow;
+pub use syncs::SyncRow;
 pub use users::{NewUser, UserRow};
 
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations");

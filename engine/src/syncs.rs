@@ -1,0 +1,160 @@
+//! Sync setup: reading both providers' pipelines, stages and deal fields live, validating and
+//! saving sync settings (every save a new version, recorded in the audit log), and turning syncs
+//! on, pausing and off. The sync engine obeys what is saved here.
+
+use model::apps::{ConnectionStatus, ObjectKind, HUBSPOT};
+use model::sync::{Schemas, SyncSettings, SyncStatus, SyncSummary};
+use model::{FieldError, SessionUser};
+
+use crate::clock::now_ms;
+use crate::connections::{ConnectionError, Connections};
+use crate::connectors::{self, ConnectorError, Provider};
+use crate::secret::new_id;
+use crate::store::{StoreError, SyncRow};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("Connect HubSpot first: every sync runs against a HubSpot account.")]
+    NoHubSpot,
+    #[error("That connection does not exist or is not an app.")]
+    NotFound,
+    #[error("the settings are not valid ({} problems)", .0.len())]
+    Invalid(Vec<FieldError>),
+    /// The provider refused to show something (missing permission).
+    #[error("{provider} refused to show its {what} to the connected account ({message}). Reconnect with an account that may read them.")]
+    Forbidden { provider: String, what: &'static str, message: String },
+    #[error("{0}")]
+    Provider(String),
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn object_key(object: ObjectKind) -> &'static str {
+    match object {
+        ObjectKind::Contact => "contact",
+        ObjectKind::Company => "company",
+        ObjectKind::Deal => "deal",
+    }
+}
+
+#[derive(Clone)]
+pub struct Syncs {
+    connections: Connections,
+}
+
+impl Syncs {
+    pub fn new(connections: Connections) -> Syncs {
+        Syncs { connections }
+    }
+
+    /// Both sides' deal pipelines (with stages) and fields, read now from the providers.
+    pub async fn schemas(&self, app_connection: &str) -> Result<Schemas, SyncError> {
+        let app = self.connections.get(app_connection).await.map_err(|e| match e {
+            ConnectionError::NotFound => SyncError::NotFound,
+            other => other.into(),
+        })?;
+        if app.provider == HUBSPOT {
+            return Err(SyncError::NotFound);
+        }
+        let hubspot = self
+            .connections
+            .list()
+            .await?
+            .into_iter()
+            .find(|c| c.provider == HUBSPOT && c.status != ConnectionStatus::Uninstalled)
+            .ok_or(SyncError::NoHubSpot)?;
+        let (hub_token, app_token) = (self.connections.access_token(&hubspot.id).await?, self.connections.access_token(&app.id).await?);
+        let http = connectors::http_client();
+        let app_provider = Provider::parse(&app.provider).ok_or(SyncError::NotFound)?;
+        let (hub_schema, app_schema) = tokio::join!(
+            connectors::hubspot::deal_schema(&http, &hub_token.api_base, &hub_token.token),
+            async {
+                match app_provider {
+                    Provider::Pipedrive => connectors::pipedrive::deal_schema(&http, &app_token.api_base, &app_token.token).await,
+                    Provider::HubSpot => unreachable!("HubSpot is not an app"),
+                }
+            }
+        );
+        Ok(Schemas {
+            app_name: app.provider_name.clone(),
+            hubspot: hub_schema.map_err(|e| schema_error(e, &hubspot.provider_name))?,
+            app: app_schema.map_err(|e| schema_error(e, &app.provider_name))?,
+        })
+    }
+
+    /// Validates `settings` against both providers as they are now and saves them as the next
+    /// version (turning the sync on when it is new).
+    pub async fn save(&self, user: &SessionUser, app_connection: &str, settings: &SyncSettings) -> Result<SyncSummary, SyncError> {
+        let schemas = self.schemas(app_connection).await?;
+        settings.validate(&schemas).map_err(SyncError::Invalid)?;
+        let json = serde_json::to_string(settings).map_err(|e| SyncError::Provider(e.to_string()))?;
+        let store = self.connections.store();
+        let (id, version) = store
+            .save_sync_settings(&new_id(), app_connection, object_key(settings.object), &json, &user.id, &user.name, now_ms())
+            .await?;
+        let app = self.connections.get(app_connection).await?;
+        self.connections
+            .audit(
+                Some(user),
+                "sync.saved",
+                Some(&id),
+                format!(
+                    "Saved the {} sync settings (version {version}) for {} {}",
+                    settings.object.label().to_lowercase(),
+                    app.provider_name,
+                    app.account_name
+                ),
+            )
+            .await?;
+        let row = store.sync(&id).await?.ok_or(SyncError::NotFound)?;
+        summary(&row)
+    }
+
+    pub async fn list(&self) -> Result<Vec<SyncSummary>, SyncError> {
+        self.connections.store().syncs().await?.iter().map(summary).collect()
+    }
+
+    /// Turns a sync on, pauses it or turns it off (its settings and history stay).
+    pub async fn set_status(&self, user: &SessionUser, sync_id: &str, status: SyncStatus) -> Result<SyncSummary, SyncError> {
+        let store = self.connections.store();
+        let row = store.sync(sync_id).await?.ok_or(SyncError::NotFound)?;
+        if store.set_sync_status(sync_id, status.as_str(), now_ms()).await? {
+            let verb = match status {
+                SyncStatus::On => "Turned on",
+                SyncStatus::Paused => "Paused",
+                SyncStatus::Off => "Turned off",
+            };
+            let app = self.connections.get(&row.connection_id).await?;
+            self.connections
+                .audit(Some(user), "sync.status", Some(sync_id), format!("{verb} the {} sync for {} {}", row.object, app.provider_name, app.account_name))
+                .await?;
+        }
+        let row = store.sync(sync_id).await?.ok_or(SyncError::NotFound)?;
+        summary(&row)
+    }
+}
+
+fn summary(row: &SyncRow) -> Result<SyncSummary, SyncError> {
+    let settings: SyncSettings = serde_json::from_str(&row.settings)
+        .map_err(|e| SyncError::Provider(format!("stored settings of sync {} are unreadable: {e}", row.id)))?;
+    Ok(SyncSummary {
+        id: row.id.clone(),
+        connection_id: row.connection_id.clone(),
+        status: SyncStatus::parse(&row.status).unwrap_or(SyncStatus::Paused),
+        version: row.version,
+        saved_by: row.saved_by_name.clone(),
+        saved_at: row.saved_at,
+        settings,
+    })
+}
+
+fn schema_error(e: ConnectorError, provider: &str) -> SyncError {
+    match e {
+        ConnectorError::Refused { status: 403, message, .. } => {
+            SyncError::Forbidden { provider: provider.to_string(), what: "pipelines, stages or deal fields", message }
+        }
+        other => SyncError::Provider(format!("{provider} could not be read: {other}")),
+    }
+}
