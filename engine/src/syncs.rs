@@ -10,7 +10,7 @@ use crate::clock::now_ms;
 use crate::connections::{ConnectionError, Connections};
 use crate::connectors::{self, ConnectorError, Provider};
 use crate::secret::new_id;
-use crate::store::{StoreError, SyncRow};
+use crate::store::{NewSettingsVersion, StoreError, SyncRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -92,7 +92,17 @@ impl Syncs {
         let json = serde_json::to_string(settings).map_err(|e| SyncError::Provider(e.to_string()))?;
         let store = self.connections.store();
         let (id, version) = store
-            .save_sync_settings(&new_id(), app_connection, object_key(settings.object), &json, &user.id, &user.name, now_ms())
+            .save_sync_settings(
+                &NewSettingsVersion {
+                    new_id: &new_id(),
+                    connection_id: app_connection,
+                    object: object_key(settings.object),
+                    settings: &json,
+                    user_id: &user.id,
+                    user_name: &user.name,
+                },
+                now_ms(),
+            )
             .await?;
         let app = self.connections.get(app_connection).await?;
         self.connections

@@ -27,7 +27,7 @@ pub use connections::{AuthorizedAccount, ConnectionRow};
 pub use invites::InviteRow;
 pub use oauth_states::{NewOAuthState, OAuthStateRow};
 pub use sessions::SessionRow;
-pub use syncs::SyncRow;
+pub use syncs::{NewSettingsVersion, SyncRow};
 pub use users::{NewUser, UserRow};
 
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations");

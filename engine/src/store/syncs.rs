@@ -16,6 +16,19 @@ pub struct SyncRow {
     pub saved_at: i64,
 }
 
+/// A version of a sync's settings about to be saved.
+#[derive(Clone, Copy)]
+pub struct NewSettingsVersion<'a> {
+    /// The id the sync gets if this is its first version.
+    pub new_id: &'a str,
+    pub connection_id: &'a str,
+    pub object: &'a str,
+    /// JSON.
+    pub settings: &'a str,
+    pub user_id: &'a str,
+    pub user_name: &'a str,
+}
+
 const SELECT: &str = "SELECT s.id, s.connection_id, s.object, s.status, s.version, s.created_at, s.updated_at, \
          v.settings, v.saved_by_name, v.saved_at \
      FROM syncs s JOIN sync_settings v ON v.sync_id = s.id AND v.version = s.version";
@@ -23,16 +36,8 @@ const SELECT: &str = "SELECT s.id, s.connection_id, s.object, s.status, s.versio
 impl Store {
     /// Saves `settings` as the next version of the sync of `object` for `connection_id` (creating
     /// the sync, turned on, when it is the first), in one transaction. Answers (sync id, version).
-    pub async fn save_sync_settings(
-        &self,
-        new_id: &str,
-        connection_id: &str,
-        object: &str,
-        settings: &str,
-        user_id: &str,
-        user_name: &str,
-        now: i64,
-    ) -> Result<(String, i64)> {
+    pub async fn save_sync_settings(&self, v: &NewSettingsVersion<'_>, now: i64) -> Result<(String, i64)> {
+        let NewSettingsVersion { new_id, connection_id, object, settings, user_id, user_name } = *v;
         macro_rules! save {
             ($pool:expr) => {{
                 let mut tx = $pool.begin().await?;
