@@ -17,7 +17,7 @@ use crate::components::settings_layout::SettingsLayout;
 use crate::pages::{
     accept_invite::AcceptInvitePage, app_page::AppPage, audit_log::AuditLogPage, connected_app::ConnectedAppPage,
     connected_apps::ConnectedAppsPage, login::LoginPage, marketplace::MarketplacePage, not_found::NotFound,
-    setup::SetupPage, shell::Shell, users::UsersPage,
+    setup::SetupPage, shell::Shell, sync_setup::SyncSetupPage, users::UsersPage,
 };
 
 /// Settings › Integrations › Connected apps; each app's page is below it.
@@ -76,6 +76,11 @@ pub fn App() -> impl IntoView {
                         <Route
                             path=path!("/integrations/connected-apps/:app")
                             view=ConnectedAppPage
+                            ssr=SsrMode::Async
+                        />
+                        <Route
+                            path=path!("/integrations/connected-apps/:app/:connection/sync")
+                            view=SyncSetupPage
                             ssr=SsrMode::Async
                         />
                         <Route path=path!("/users") view=UsersPage ssr=SsrMode::Async/>

@@ -260,6 +260,80 @@ pub struct Schemas {
     pub app: SideSchema,
 }
 
+impl PipelineMapping {
+    /// Pairs the stages that read alike (see [`crate::automap`]), leaving every existing pair as
+    /// it is. Answers how many pairs it added.
+    pub fn auto_map(&mut self, schemas: &Schemas) -> usize {
+        let (Some(hub), Some(app)) = (schemas.hubspot.pipeline(&self.hubspot_pipeline), schemas.app.pipeline(&self.app_pipeline)) else {
+            return 0;
+        };
+        let taken_hub: HashSet<String> = self.stages.iter().map(|p| p.hubspot_stage.clone()).collect();
+        let taken_app: HashSet<String> = self.stages.iter().map(|p| p.app_stage.clone()).collect();
+        let proposals = crate::automap::auto_map(&refs(&hub.stages), &refs(&app.stages), &taken_hub, &taken_app);
+        let added = proposals.len();
+        self.stages.extend(proposals.into_iter().map(|p| StagePair { hubspot_stage: p.hubspot_stage, app_stage: p.app_stage, auto: true }));
+        // Keep the grid in HubSpot's stage order.
+        let order = |id: &str| hub.stages.iter().position(|s| s.id == id).unwrap_or(usize::MAX);
+        self.stages.sort_by_key(|p| order(&p.hubspot_stage));
+        added
+    }
+
+    /// The app stage paired with a HubSpot stage, if any.
+    pub fn app_stage_for(&self, hubspot_stage: &str) -> Option<&StagePair> {
+        self.stages.iter().find(|p| p.hubspot_stage == hubspot_stage)
+    }
+
+    /// Pairs (or unpairs, with `None`) a HubSpot stage by hand.
+    pub fn set_stage(&mut self, hubspot_stage: &str, app_stage: Option<String>) {
+        self.stages.retain(|p| p.hubspot_stage != hubspot_stage);
+        if let Some(app_stage) = app_stage.filter(|s| !s.is_empty()) {
+            self.stages.push(StagePair { hubspot_stage: hubspot_stage.to_string(), app_stage, auto: false });
+        }
+    }
+}
+
+fn refs(stages: &[StageInfo]) -> Vec<crate::automap::StageName<'_>> {
+    stages.iter().map(|s| crate::automap::StageName { id: &s.id, name: &s.name }).collect()
+}
+
+/// The mappings a new deal sync starts with (name, amount, close date, owner), where both sides
+/// have the fields.
+pub fn default_field_mappings(object: ObjectKind, schemas: &Schemas) -> Vec<FieldMapping> {
+    let pairs: &[(&str, &str)] = match object {
+        ObjectKind::Deal => &[("dealname", "title"), ("amount", "value"), ("closedate", "expected_close_date"), ("hubspot_owner_id", "user_id")],
+        ObjectKind::Contact => &[("firstname", "first_name"), ("lastname", "last_name"), ("email", "email"), ("phone", "phone")],
+        ObjectKind::Company => &[("name", "name"), ("domain", "website")],
+    };
+    pairs
+        .iter()
+        .filter(|(h, a)| schemas.hubspot.field(h).is_some() && schemas.app.field(a).is_some())
+        .map(|(h, a)| FieldMapping { hubspot_property: h.to_string(), app_field: a.to_string(), direction: SyncDirection::TwoWay, values: vec![] })
+        .collect()
+}
+
+impl SyncSettings {
+    /// What a new sync of `object` starts with: two-way, conflicts to HubSpot, the first pipeline
+    /// of each side paired and Auto-mapped, the default field mappings.
+    pub fn new_for(object: ObjectKind, schemas: &Schemas) -> SyncSettings {
+        let mut pipelines = Vec::new();
+        if object == ObjectKind::Deal {
+            if let (Some(hub), Some(app)) = (schemas.hubspot.pipelines.first(), schemas.app.pipelines.iter().find(|p| !p.stages.is_empty())) {
+                let mut mapping = PipelineMapping { hubspot_pipeline: hub.id.clone(), app_pipeline: app.id.clone(), stages: vec![] };
+                mapping.auto_map(schemas);
+                pipelines.push(mapping);
+            }
+        }
+        SyncSettings {
+            object,
+            direction: SyncDirection::TwoWay,
+            pipelines,
+            filters: vec![],
+            conflict_rule: ConflictRule::DefaultToHubSpot,
+            fields: default_field_mappings(object, schemas),
+        }
+    }
+}
+
 /// Whether values flow from HubSpot to the app (`to_app`) and from the app to HubSpot.
 fn flows(direction: SyncDirection) -> (bool, bool) {
     match direction {
@@ -596,6 +670,26 @@ mod tests {
         s.fields.truncate(2);
         s.fields.push(FieldMapping { hubspot_property: "closedate".into(), app_field: "expected_close_date".into(), direction: SyncDirection::TwoWay, values: vec![] });
         assert_eq!(s.validate(&schemas()), Ok(()));
+    }
+
+    #[test]
+    fn new_settings_start_auto_mapped_and_valid() {
+        let s = SyncSettings::new_for(ObjectKind::Deal, &schemas());
+        assert_eq!(s.pipelines.len(), 1);
+        let pairs: Vec<(&str, &str, bool)> =
+            s.pipelines[0].stages.iter().map(|p| (p.hubspot_stage.as_str(), p.app_stage.as_str(), p.auto)).collect();
+        assert_eq!(pairs, vec![("won", "won", true)]);
+        let fields: Vec<&str> = s.fields.iter().map(|f| f.hubspot_property.as_str()).collect();
+        assert_eq!(fields, vec!["dealname", "amount", "closedate"]);
+        assert_eq!(s.validate(&schemas()), Ok(()));
+
+        // A manual choice stays when Auto-map runs again.
+        let mut mapping = s.pipelines[0].clone();
+        mapping.set_stage("s1", Some("12".into()));
+        mapping.set_stage("won", None);
+        mapping.auto_map(&schemas());
+        let pairs: Vec<(&str, &str, bool)> = mapping.stages.iter().map(|p| (p.hubspot_stage.as_str(), p.app_stage.as_str(), p.auto)).collect();
+        assert_eq!(pairs, vec![("s1", "12", false), ("won", "won", true)]);
     }
 
     #[test]

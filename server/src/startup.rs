@@ -108,6 +108,7 @@ impl Application {
         let connections = Connections::new(store.clone(), secrets, config.providers(), &public_url);
         let context = ServerContext {
             accounts: accounts.clone(),
+            syncs: engine::syncs::Syncs::new(connections.clone()),
             connections,
             public_url: public_url.clone(),
             secure_cookies: public_url.starts_with("https://"),

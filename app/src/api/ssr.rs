@@ -3,6 +3,7 @@
 
 use engine::accounts::{LoggedIn, SESSION_MAX_MS};
 use engine::secret::Token;
+use engine::syncs::{SyncError, Syncs};
 use engine::{AccountError, Accounts, ConnectionError, Connections};
 use http::header::{HeaderValue, SET_COOKIE};
 use http::StatusCode;
@@ -20,6 +21,7 @@ pub const SESSION_COOKIE: &str = "tandem_session";
 pub struct ServerContext {
     pub accounts: Accounts,
     pub connections: Connections,
+    pub syncs: Syncs,
     /// Where browsers reach Tandem, e.g. `http://127.0.0.1:3000` (links in invitations).
     pub public_url: String,
     /// Mark cookies `Secure` (when Tandem is served over HTTPS).
@@ -108,6 +110,24 @@ pub fn connection_error(error: ConnectionError) -> AppError {
         }
     };
     fail(mapped)
+}
+
+/// Maps a sync setup error to what the browser may see and sets the status.
+pub fn sync_error(error: SyncError) -> AppError {
+    match error {
+        SyncError::Connection(e) => connection_error(e),
+        SyncError::Invalid(errors) => fail(AppError::Invalid(errors)),
+        SyncError::NotFound => fail(AppError::NotFound(error.to_string())),
+        SyncError::NoHubSpot => fail(AppError::Conflict(error.to_string())),
+        SyncError::Forbidden { .. } | SyncError::Provider(_) => {
+            tracing::warn!(error = %error, "a provider could not be read for sync setup");
+            fail(AppError::Provider(error.to_string()))
+        }
+        SyncError::Store(_) => {
+            tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "sync operation failed");
+            fail(AppError::Internal)
+        }
+    }
 }
 
 /// Sets the session cookie for a fresh login.

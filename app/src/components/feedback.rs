@@ -30,9 +30,9 @@ pub fn ErrorBanner(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoVi
 
 /// The message for one field, under its control.
 #[component]
-pub fn FieldMessage(#[prop(into)] error: Signal<Option<AppError>>, field: &'static str) -> impl IntoView {
+pub fn FieldMessage(#[prop(into)] error: Signal<Option<AppError>>, #[prop(into)] field: String) -> impl IntoView {
     move || {
-        error.get().and_then(|e| e.field(field)).map(|message| {
+        error.get().and_then(|e| e.field(&field)).map(|message| {
             view! {
                 <p class="field-error" id=format!("{field}-error")>
                     {message}

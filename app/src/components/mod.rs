@@ -1,5 +1,9 @@
 pub mod feedback;
+pub mod field_mappings;
 pub mod icons;
 pub mod install_button;
 pub mod settings_layout;
+pub mod stage_grid;
+pub mod sync_filters;
+pub mod sync_state;
 pub mod top_nav;

@@ -11,6 +11,8 @@ use model::{timefmt, Permission};
 use super::connected_apps::status_badge;
 use super::shell::Me;
 use crate::api::apps::{connections, get_provider_info, ProviderInfo, UninstallApp};
+use crate::api::syncs::{list_syncs, SetSyncStatus};
+use model::sync::{SyncStatus, SyncSummary};
 use crate::components::feedback::{last_error, ErrorBanner};
 use crate::components::install_button::InstallButton;
 
@@ -22,11 +24,27 @@ pub fn ConnectedAppPage() -> impl IntoView {
     let query = use_query_map();
     let key = move || params.with(|p| p.get("app").unwrap_or_default());
     let uninstall = ServerAction::<UninstallApp>::new();
+    let set_status = ServerAction::<SetSyncStatus>::new();
+    let syncs = Resource::new(move || set_status.version().get(), |_| list_syncs());
     let info = Resource::new(key, get_provider_info);
     let list = Resource::new(move || uninstall.version().get(), |_| connections());
     let me = Me::get();
     let result = move || query.with(|q| q.get("result").and_then(|r| InstallResult::parse(&r)));
     let uninstall_error = last_error(uninstall.value());
+    let status_error = last_error(set_status.value());
+    let saved = move || {
+        query.with(|q| {
+            let object = q.get("saved")?;
+            let version = q.get("version").unwrap_or_default();
+            let label = match object.as_str() {
+                "deal" => "Deal",
+                "contact" => "Contact",
+                "company" => "Company",
+                _ => return None,
+            };
+            Some(format!("{label} sync saved as version {version} and turned on."))
+        })
+    };
     view! {
         <nav class="breadcrumb" aria-label="Breadcrumb">
             <a href=crate::CONNECTED_APPS_PATH>"Connected apps"</a>
@@ -45,6 +63,7 @@ pub fn ConnectedAppPage() -> impl IntoView {
                     }
                 };
                 let list = list.await;
+                let syncs = syncs.await.unwrap_or_default();
                 let name = info.name.clone();
                 let banner = result()
                     .map(|r| {
@@ -66,10 +85,12 @@ pub fn ConnectedAppPage() -> impl IntoView {
                         .then(|| view! { <p class="notice" id=READ_ONLY_NOTE role="note">{Permission::ManageApps.denied_reason()}</p> })}
                     {banner}
                     {done}
+                    {saved().map(|m| view! { <div class="alert alert-success" role="status">{m}</div> })}
                     <ErrorBanner error=uninstall_error/>
+                    <ErrorBanner error=status_error/>
                     {match list {
                         Err(error) => view! { <ErrorBanner error=Signal::stored(Some(error))/> }.into_any(),
-                        Ok(list) => view! { <Accounts info list uninstall can_manage/> }.into_any(),
+                        Ok(list) => view! { <Accounts info list syncs uninstall set_status can_manage/> }.into_any(),
                     }}
                 }
                     .into_any()
@@ -129,7 +150,9 @@ fn Header(info: ProviderInfo, list: Vec<ConnectionSummary>, can_manage: bool) ->
 fn Accounts(
     info: ProviderInfo,
     list: Vec<ConnectionSummary>,
+    syncs: Vec<SyncSummary>,
     uninstall: ServerAction<UninstallApp>,
+    set_status: ServerAction<SetSyncStatus>,
     can_manage: bool,
 ) -> impl IntoView {
     let accounts: Vec<ConnectionSummary> = list.into_iter().filter(|c| c.provider == info.key).collect();
@@ -144,13 +167,25 @@ fn Accounts(
     }
     accounts
         .into_iter()
-        .map(|c| view! { <AccountCard c uninstall can_manage/> })
+        .map(|c| {
+            let own: Vec<SyncSummary> = syncs.iter().filter(|s| s.connection_id == c.id).cloned().collect();
+            view! { <AccountCard c syncs=own uninstall set_status can_manage/> }
+        })
         .collect_view()
         .into_any()
 }
 
 #[component]
-fn AccountCard(c: ConnectionSummary, uninstall: ServerAction<UninstallApp>, can_manage: bool) -> impl IntoView {
+fn AccountCard(
+    c: ConnectionSummary,
+    syncs: Vec<SyncSummary>,
+    uninstall: ServerAction<UninstallApp>,
+    set_status: ServerAction<SetSyncStatus>,
+    can_manage: bool,
+) -> impl IntoView {
+    let setup_href = format!("{}/{}/{}/sync", crate::CONNECTED_APPS_PATH, c.provider, c.id);
+    let setup_label = if syncs.is_empty() { "Set up sync" } else { "Sync more data" };
+    let is_app = c.provider != HUBSPOT && c.status == ConnectionStatus::Connected;
     let heading_id = format!("account-{}", c.id);
     let reason = (!can_manage).then(|| Permission::ManageApps.denied_reason().to_string());
     let kind = if c.provider == HUBSPOT { "Portal" } else { "Company" };
@@ -221,6 +256,24 @@ fn AccountCard(c: ConnectionSummary, uninstall: ServerAction<UninstallApp>, can_
                         </details>
                     }
                 })}
+            {is_app
+                .then(|| {
+                    view! {
+                        <div class="syncs">
+                            <div class="syncs-header">
+                                <h3>"Syncs"</h3>
+                                <a class="btn btn-primary btn-small" href=setup_href.clone()>{setup_label}</a>
+                            </div>
+                            {syncs.is_empty().then(|| view! { <p class="hint">"Nothing syncs with this account yet."</p> })}
+                            <ul class="plain-list sync-list">
+                                {syncs
+                                    .iter()
+                                    .map(|s| view! { <SyncLine s=s.clone() href=setup_href.clone() set_status can_manage/> })
+                                    .collect_view()}
+                            </ul>
+                        </div>
+                    }
+                })}
             {(!active)
                 .then(|| {
                     view! {
@@ -245,5 +298,52 @@ fn AccountCard(c: ConnectionSummary, uninstall: ServerAction<UninstallApp>, can_
                     }
                 })}
         </section>
+    }
+}
+
+#[component]
+fn SyncLine(s: SyncSummary, href: String, set_status: ServerAction<SetSyncStatus>, can_manage: bool) -> impl IntoView {
+    let object = crate::pages::sync_setup::object_key(s.settings.object);
+    let badge = match s.status {
+        SyncStatus::On => "badge badge-success",
+        SyncStatus::Paused => "badge badge-warning",
+        SyncStatus::Off => "badge badge-muted",
+    };
+    let actions: Vec<(&'static str, SyncStatus)> = match s.status {
+        SyncStatus::On => vec![("Pause", SyncStatus::Paused), ("Turn off", SyncStatus::Off)],
+        SyncStatus::Paused => vec![("Resume", SyncStatus::On), ("Turn off", SyncStatus::Off)],
+        SyncStatus::Off => vec![("Turn on", SyncStatus::On)],
+    };
+    let reason = (!can_manage).then(|| Permission::ManageApps.denied_reason());
+    view! {
+        <li class="sync-line" data-object=object>
+            <strong>{format!("{} sync", s.settings.object.label())}</strong>
+            <span class=badge>{s.status.label()}</span>
+            <span class="hint">
+                {format!(" Version {} · saved by {} on {}", s.version, s.saved_by, timefmt::date_time(s.saved_at))}
+            </span>
+            <span class="sync-actions">
+                <a href=format!("{href}?object={object}")>{if can_manage { "Edit" } else { "View settings" }}</a>
+                {actions
+                    .into_iter()
+                    .map(|(label, status)| {
+                        let id = s.id.clone();
+                        view! {
+                            <button
+                                type="button"
+                                class="btn-link"
+                                disabled=!can_manage
+                                title=reason
+                                on:click=move |_| {
+                                    set_status.dispatch(SetSyncStatus { sync_id: id.clone(), status: status.as_str().to_string() });
+                                }
+                            >
+                                {label}
+                            </button>
+                        }
+                    })
+                    .collect_view()}
+            </span>
+        </li>
     }
 }

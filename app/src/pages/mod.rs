@@ -9,4 +9,5 @@ pub mod marketplace;
 pub mod not_found;
 pub mod setup;
 pub mod shell;
+pub mod sync_setup;
 pub mod users;

@@ -1,0 +1,39 @@
+//! Sync setup: both providers' pipelines, stages and fields; saving settings; on, pause, off.
+
+use leptos::prelude::*;
+use model::sync::{Schemas, SyncSettings, SyncSummary};
+
+use crate::error::AppError;
+
+/// Both sides' deal pipelines (with stages) and fields, read live from the providers.
+#[server(endpoint = "sync_schemas")]
+pub async fn sync_schemas(connection_id: String) -> Result<Schemas, AppError> {
+    use super::ssr;
+    ssr::require_user()?;
+    ssr::context()?.syncs.schemas(&connection_id).await.map_err(ssr::sync_error)
+}
+
+#[server(endpoint = "syncs")]
+pub async fn list_syncs() -> Result<Vec<SyncSummary>, AppError> {
+    use super::ssr;
+    ssr::require_user()?;
+    ssr::context()?.syncs.list().await.map_err(ssr::sync_error)
+}
+
+/// Validates and saves the settings as a new version; a new sync is turned on.
+#[server(endpoint = "save_sync", input = server_fn::codec::Json)]
+pub async fn save_sync(connection_id: String, settings: SyncSettings) -> Result<SyncSummary, AppError> {
+    use super::ssr;
+    let user = ssr::require(model::Permission::ManageApps)?;
+    ssr::context()?.syncs.save(&user, &connection_id, &settings).await.map_err(ssr::sync_error)
+}
+
+/// `on`, `paused` or `off`.
+#[server(endpoint = "set_sync_status")]
+pub async fn set_sync_status(sync_id: String, status: String) -> Result<SyncSummary, AppError> {
+    use super::ssr;
+    let user = ssr::require(model::Permission::ManageApps)?;
+    let status = model::sync::SyncStatus::parse(&status)
+        .ok_or_else(|| ssr::fail(AppError::Invalid(vec![model::FieldError::new("status", "Choose on, paused or off.")])))?;
+    ssr::context()?.syncs.set_status(&user, &sync_id, status).await.map_err(ssr::sync_error)
+}
