@@ -185,7 +185,14 @@ fn AccountCard(
 ) -> impl IntoView {
     let setup_href = format!("{}/{}/{}/sync", crate::CONNECTED_APPS_PATH, c.provider, c.id);
     let setup_label = if syncs.is_empty() { "Set up sync" } else { "Sync more data" };
-    let is_app = c.provider != HUBSPOT && c.status == ConnectionStatus::Connected;
+    let is_app = c.provider != HUBSPOT;
+    let connected = c.status == ConnectionStatus::Connected;
+    // Syncs of an account that needs reconnection (or was uninstalled) do not run.
+    let held = match c.status {
+        ConnectionStatus::Connected => None,
+        ConnectionStatus::NeedsReconnection => Some("Paused until reconnected"),
+        ConnectionStatus::Uninstalled => Some("Paused: app uninstalled"),
+    };
     let heading_id = format!("account-{}", c.id);
     let reason = (!can_manage).then(|| Permission::ManageApps.denied_reason().to_string());
     let kind = if c.provider == HUBSPOT { "Portal" } else { "Company" };
@@ -262,13 +269,14 @@ fn AccountCard(
                         <div class="syncs">
                             <div class="syncs-header">
                                 <h3>"Syncs"</h3>
-                                <a class="btn btn-primary btn-small" href=setup_href.clone()>{setup_label}</a>
+                                {connected
+                                    .then(|| view! { <a class="btn btn-primary btn-small" href=setup_href.clone()>{setup_label}</a> })}
                             </div>
                             {syncs.is_empty().then(|| view! { <p class="hint">"Nothing syncs with this account yet."</p> })}
                             <ul class="plain-list sync-list">
                                 {syncs
                                     .iter()
-                                    .map(|s| view! { <SyncLine s=s.clone() href=setup_href.clone() set_status can_manage/> })
+                                    .map(|s| view! { <SyncLine s=s.clone() href=setup_href.clone() set_status can_manage held/> })
                                     .collect_view()}
                             </ul>
                         </div>
@@ -302,7 +310,14 @@ fn AccountCard(
 }
 
 #[component]
-fn SyncLine(s: SyncSummary, href: String, set_status: ServerAction<SetSyncStatus>, can_manage: bool) -> impl IntoView {
+fn SyncLine(
+    s: SyncSummary,
+    href: String,
+    set_status: ServerAction<SetSyncStatus>,
+    can_manage: bool,
+    /// Why the sync cannot run whatever its status (its account's connection).
+    held: Option<&'static str>,
+) -> impl IntoView {
     let object = crate::pages::sync_setup::object_key(s.settings.object);
     let badge = match s.status {
         SyncStatus::On => "badge badge-success",
@@ -319,6 +334,7 @@ fn SyncLine(s: SyncSummary, href: String, set_status: ServerAction<SetSyncStatus
         <li class="sync-line" data-object=object>
             <strong>{format!("{} sync", s.settings.object.label())}</strong>
             <span class=badge>{s.status.label()}</span>
+            {held.filter(|_| s.status == SyncStatus::On).map(|h| view! { <span class="badge badge-error">{h}</span> })}
             <span class="hint">
                 {format!(" Version {} · saved by {} on {}", s.version, s.saved_by, timefmt::date_time(s.saved_at))}
             </span>
