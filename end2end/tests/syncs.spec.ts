@@ -73,13 +73,15 @@ test('set up a deals sync with Auto-map, a manual stage, two pipelines, a filter
   await expect(first.getByLabel('Closed Won')).toHaveValue('won');
   await expect(first.getByLabel('Closed Lost')).toHaveValue('lost');
   await expect(first.getByText('Auto-mapped')).toHaveCount(4);
-  await expect(first.getByText('Deals in this stage will not sync.')).toHaveCount(3);
+  await expect(first.locator('.field-warning')).toHaveCount(3);
+  await expect(first.locator('.field-warning').first()).toHaveText(/^\d+ deals? in this stage will not sync\.$/);
+  await expect(first.getByText(/Pipedrive \(Sandbox\) stages not mapped, whose deals will not sync to HubSpot: Contact Made \(\d+ deals?\)/)).toBeVisible();
 
   // One manual choice; Auto-map again leaves it alone.
   await first.getByLabel('Contract Sent').selectOption({ label: 'Proposal Made' });
   await first.getByRole('button', { name: 'Auto-map' }).click();
   await expect(first.getByLabel('Contract Sent')).toHaveValue('14');
-  await expect(first.getByText('Deals in this stage will not sync.')).toHaveCount(2);
+  await expect(first.locator('.field-warning')).toHaveCount(2);
 
   // Another pipeline pair.
   await page.getByRole('button', { name: 'Map another pipeline' }).click();
@@ -103,11 +105,18 @@ test('set up a deals sync with Auto-map, a manual stage, two pipelines, a filter
   await expect(page.getByRole('heading', { name: 'Field mappings' })).toBeVisible();
   await expect(page.getByLabel('HubSpot property of mapping 1')).toHaveValue('dealname');
   await expect(page.getByLabel('App field of mapping 1')).toHaveValue('title');
+  // A mapping between two dropdowns, with its values.
+  await page.getByRole('button', { name: 'Add mapping' }).click();
+  const n = await page.locator('.field-table > tbody > tr:not(.values-row)').count();
+  await page.getByLabel(`HubSpot property of mapping ${n}`).selectOption({ label: 'Deal Type' });
+  await page.getByLabel(`App field of mapping ${n}`).selectOption({ label: 'Lead source (custom)' });
+  await page.getByLabel('New Business').selectOption({ label: 'Website' });
   await page.getByRole('button', { name: 'Next' }).click();
 
   await expect(page.getByRole('heading', { name: 'Review' })).toBeVisible();
   await expect(page.getByText('Sales Pipeline ↔ Sales: 5 of 7 HubSpot stages mapped')).toBeVisible();
   await expect(page.getByText('Value is greater than 1000')).toBeVisible();
+  await expect(page.getByText('Deal Type ↔ Lead source')).toBeVisible();
   await page.screenshot({ path: 'test-results/sync-review.png', fullPage: true });
   await page.getByRole('button', { name: 'Save and turn on' }).click();
 
@@ -128,6 +137,8 @@ test('set up a deals sync with Auto-map, a manual stage, two pipelines, a filter
   await expect(page.getByRole('group', { name: 'Pipeline pair 2' }).getByLabel('Intro Call')).toHaveValue('21');
   await expect(page.getByRole('group', { name: 'Filter 1' }).getByLabel('Value', { exact: true })).toHaveValue('1000');
   await expect(page.getByLabel('When both change')).toHaveValue('app');
+  await page.getByRole('button', { name: 'Next' }).click();
+  await expect(page.getByLabel('New Business')).toHaveValue('101');
   expect(errors).toEqual([]);
 });
 
@@ -148,6 +159,25 @@ test('a one-way sync locks the conflict rule to its source', async ({ page }) =>
   expect(errors).toEqual([]);
 });
 
+test('a new HubSpot pipeline for synced deals maps every stage', async ({ page }) => {
+  const errors = watchConsole(page);
+  await signInAdmin(page);
+  await page.goto(appPage);
+  await page.locator('.sync-line[data-object="deal"]').getByRole('link', { name: 'Edit' }).click();
+  await hydrated(page);
+  await expect(page.getByLabel('New HubSpot pipeline')).toHaveValue('Sales (from Pipedrive (Sandbox))');
+  await page.getByRole('button', { name: 'Create a HubSpot pipeline for synced deals' }).click();
+  await expect(page.getByText('Created the HubSpot pipeline Sales (from Pipedrive (Sandbox)) with the same stages')).toBeVisible();
+  const first = page.getByRole('group', { name: 'Pipeline pair 1' });
+  await expect(first.getByLabel('Select a HubSpot pipeline').locator('option:checked')).toHaveText('Sales (from Pipedrive (Sandbox))');
+  await expect(first.getByText('Auto-mapped')).toHaveCount(7);
+  await expect(first.locator('.field-warning')).toHaveCount(0);
+  // Creating it twice is refused beside the name.
+  await page.getByRole('button', { name: 'Create a HubSpot pipeline for synced deals' }).click();
+  await expect(page.locator('[id="label-error"]')).toHaveText('HubSpot already has a pipeline called Sales (from Pipedrive (Sandbox)).');
+  expect(errors).toEqual([]);
+});
+
 test('an invalid mapping is refused with its error beside the control', async ({ page }) => {
   const errors = watchConsole(page);
   await signInAdmin(page);
@@ -156,7 +186,7 @@ test('an invalid mapping is refused with its error beside the control', async ({
   await hydrated(page);
   await page.getByRole('button', { name: 'Next' }).click();
   await page.getByRole('button', { name: 'Add mapping' }).click();
-  const n = await page.locator('.field-table tbody tr').count();
+  const n = await page.locator('.field-table > tbody > tr:not(.values-row)').count();
   await page.getByLabel(`HubSpot property of mapping ${n}`).selectOption({ label: 'Amount' });
   await page.getByLabel(`App field of mapping ${n}`).selectOption({ label: 'Title' });
   await page.getByRole('button', { name: 'Next' }).click();

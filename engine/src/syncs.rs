@@ -58,13 +58,7 @@ impl Syncs {
         if app.provider == HUBSPOT {
             return Err(SyncError::NotFound);
         }
-        let hubspot = self
-            .connections
-            .list()
-            .await?
-            .into_iter()
-            .find(|c| c.provider == HUBSPOT && c.status != ConnectionStatus::Uninstalled)
-            .ok_or(SyncError::NoHubSpot)?;
+        let hubspot = self.hubspot_connection().await?;
         let (hub_token, app_token) = (self.connections.access_token(&hubspot.id).await?, self.connections.access_token(&app.id).await?);
         let http = connectors::http_client();
         let app_provider = Provider::parse(&app.provider).ok_or(SyncError::NotFound)?;
@@ -120,6 +114,95 @@ impl Syncs {
             .await?;
         let row = store.sync(&id).await?.ok_or(SyncError::NotFound)?;
         summary(&row)
+    }
+
+    /// Creates a HubSpot pipeline for synced deals whose stages mirror the app pipeline's (its
+    /// won and lost stages become closed ones), so every stage maps one to one.
+    pub async fn create_hubspot_pipeline(
+        &self,
+        user: &SessionUser,
+        app_connection: &str,
+        app_pipeline: &str,
+        label: &str,
+    ) -> Result<model::sync::PipelineInfo, SyncError> {
+        let label = label.trim();
+        if label.is_empty() {
+            return Err(SyncError::Invalid(vec![FieldError::new("label", "Name the new pipeline.")]));
+        }
+        let schemas = self.schemas(app_connection).await?;
+        if schemas.hubspot.pipelines.iter().any(|p| p.name.eq_ignore_ascii_case(label)) {
+            return Err(SyncError::Invalid(vec![FieldError::new("label", format!("HubSpot already has a pipeline called {label}."))]));
+        }
+        let source = schemas
+            .app
+            .pipeline(app_pipeline)
+            .ok_or_else(|| SyncError::Invalid(vec![FieldError::new("app_pipeline", "Choose a pipeline that still exists.")]))?;
+        let stages: Vec<(String, bool, bool)> = source
+            .stages
+            .iter()
+            .map(|s| {
+                let won = s.id == connectors::pipedrive::WON;
+                let lost = s.id == connectors::pipedrive::LOST;
+                (s.name.clone(), won || lost, won)
+            })
+            .collect();
+        let hubspot = self.hubspot_connection().await?;
+        let token = self.connections.access_token(&hubspot.id).await?;
+        let created = connectors::hubspot::create_pipeline(&connectors::http_client(), &token.api_base, &token.token, label, &stages)
+            .await
+            .map_err(|e| match e {
+                ConnectorError::Refused { status: 403, message, .. } => SyncError::Forbidden {
+                    provider: hubspot.provider_name.clone(),
+                    what: "pipelines (creating one needs the crm.schemas.deals.write permission)",
+                    message,
+                },
+                other => SyncError::Provider(other.to_string()),
+            })?;
+        self.connections
+            .audit(
+                Some(user),
+                "hubspot.pipeline_created",
+                Some(&hubspot.id),
+                format!("Created the HubSpot pipeline {} for deals synced from {} ({})", created.name, schemas.app_name, source.name),
+            )
+            .await?;
+        Ok(created)
+    }
+
+    /// How many deals each stage of the two pipelines holds, read from both providers (the
+    /// setup shows what unmapped stages keep from syncing).
+    pub async fn stage_counts(
+        &self,
+        app_connection: &str,
+        hubspot_pipeline: &str,
+        app_pipeline: &str,
+    ) -> Result<model::sync::StageCounts, SyncError> {
+        let schemas = self.schemas(app_connection).await?;
+        let hub_stages: Vec<String> = schemas
+            .hubspot
+            .pipeline(hubspot_pipeline)
+            .map(|p| p.stages.iter().map(|s| s.id.clone()).collect())
+            .unwrap_or_default();
+        let hubspot = self.hubspot_connection().await?;
+        let (hub_token, app_token) = (self.connections.access_token(&hubspot.id).await?, self.connections.access_token(app_connection).await?);
+        let http = connectors::http_client();
+        let (hub, app) = tokio::join!(
+            connectors::hubspot::count_deals_in_stages(&http, &hub_token.api_base, &hub_token.token, hubspot_pipeline, &hub_stages),
+            connectors::pipedrive::count_deals_in_stages(&http, &app_token.api_base, &app_token.token, app_pipeline)
+        );
+        Ok(model::sync::StageCounts {
+            hubspot: hub.map_err(|e| schema_error(e, &hubspot.provider_name))?,
+            app: app.map_err(|e| schema_error(e, &schemas.app_name))?,
+        })
+    }
+
+    async fn hubspot_connection(&self) -> Result<model::apps::ConnectionSummary, SyncError> {
+        self.connections
+            .list()
+            .await?
+            .into_iter()
+            .find(|c| c.provider == HUBSPOT && c.status != ConnectionStatus::Uninstalled)
+            .ok_or(SyncError::NoHubSpot)
     }
 
     pub async fn list(&self) -> Result<Vec<SyncSummary>, SyncError> {

@@ -94,3 +94,53 @@ async fn settings_are_validated_versioned_and_audited(env: Env) -> Env {
     assert_eq!(&actions[..3], &["sync.status", "sync.saved", "sync.saved"]);
     env
 }
+
+on_both_backends!(a_hubspot_pipeline_for_synced_deals_maps_one_to_one);
+async fn a_hubspot_pipeline_for_synced_deals_maps_one_to_one(env: Env) -> Env {
+    let syncs = Syncs::new(env.connections.clone());
+    env.install("hubspot").await;
+    let pipedrive = env.install("pipedrive").await;
+    let created = syncs.create_hubspot_pipeline(&env.admin, &pipedrive, "1", "Sales (from Pipedrive)").await.unwrap();
+    let names: Vec<&str> = created.stages.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, vec!["Qualified", "Contact Made", "Meeting Scheduled", "Proposal Made", "Negotiations Started", "Won", "Lost"]);
+
+    let schemas = syncs.schemas(&pipedrive).await.unwrap();
+    assert!(schemas.hubspot.pipeline(&created.id).is_some(), "HubSpot now lists it");
+    let mut mapping = PipelineMapping { hubspot_pipeline: created.id.clone(), app_pipeline: "1".into(), stages: vec![] };
+    assert_eq!(mapping.auto_map(&schemas), 7, "every stage pairs with its namesake");
+
+    match syncs.create_hubspot_pipeline(&env.admin, &pipedrive, "1", "sales (FROM pipedrive)").await {
+        Err(SyncError::Invalid(errors)) => assert_eq!(errors[0].field, "label"),
+        other => panic!("a second pipeline of that name: {other:?}"),
+    }
+    assert_eq!(env.audit_actions().await[0], "hubspot.pipeline_created");
+    env
+}
+
+on_both_backends!(stage_counts_say_what_unmapped_stages_hold_back);
+async fn stage_counts_say_what_unmapped_stages_hold_back(env: Env) -> Env {
+    let syncs = Syncs::new(env.connections.clone());
+    env.install("hubspot").await;
+    let pipedrive = env.install("pipedrive").await;
+    for (name, stage) in [("A", "closedwon"), ("B", "closedwon"), ("C", "appointmentscheduled")] {
+        let deal = serde_json::json!({"properties": {"dealname": name, "pipeline": "default", "dealstage": stage}});
+        let r = env.http.post(format!("{}/_sandbox/objects/deals", env.hubspot.url())).json(&deal).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    for (title, fields) in [
+        ("X", serde_json::json!({"title": "X", "pipeline_id": 1, "stage_id": 12})),
+        ("Y", serde_json::json!({"title": "Y", "pipeline_id": 1, "stage_id": 12})),
+        ("Z", serde_json::json!({"title": "Z", "pipeline_id": 1, "stage_id": 13, "status": "won"})),
+    ] {
+        let r = env.http.post(format!("{}/_sandbox/deals", env.pipedrive.url())).json(&serde_json::json!({"fields": fields})).send().await.unwrap();
+        assert_eq!(r.status(), 201, "{title}: {}", r.text().await.unwrap());
+    }
+    let counts = syncs.stage_counts(&pipedrive, "default", "1").await.unwrap();
+    assert_eq!(counts.hubspot_count("closedwon"), 2);
+    assert_eq!(counts.hubspot_count("appointmentscheduled"), 1);
+    assert_eq!(counts.hubspot_count("contractsent"), 0);
+    assert_eq!(counts.app_count("12"), 2);
+    assert_eq!(counts.app_count("won"), 1, "won deals count under Won, whatever their stage");
+    assert_eq!(counts.app_count("13"), 0);
+    env
+}

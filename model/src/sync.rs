@@ -252,6 +252,23 @@ impl SideSchema {
     }
 }
 
+/// How many deals sit in each stage of a pair of pipelines, on each side (stage id, count).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageCounts {
+    pub hubspot: Vec<(String, u64)>,
+    pub app: Vec<(String, u64)>,
+}
+
+impl StageCounts {
+    pub fn hubspot_count(&self, stage: &str) -> u64 {
+        self.hubspot.iter().find(|(id, _)| id == stage).map(|(_, n)| *n).unwrap_or(0)
+    }
+
+    pub fn app_count(&self, stage: &str) -> u64 {
+        self.app.iter().find(|(id, _)| id == stage).map(|(_, n)| *n).unwrap_or(0)
+    }
+}
+
 /// Both sides, for validating a sync between them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Schemas {

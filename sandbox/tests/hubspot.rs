@@ -449,6 +449,53 @@ async fn pipelines_and_properties_describe_the_portal() {
     s.running.stop().await;
 }
 
+/// `post-/crm/v3/pipelines/{objectType}_create`, `..._update`, `..._archive` and
+/// `.../stages_create`: a pipeline for synced deals, with probabilities and closed stages.
+#[tokio::test]
+async fn pipelines_are_created_renamed_and_archived() {
+    use reqwest::Method;
+    let s = start().await;
+    let (token, _) = s.connect().await;
+    let body = json!({"label": "Synced from Pipedrive", "displayOrder": 5, "stages": [
+        {"label": "Qualified", "displayOrder": 0, "metadata": {"probability": "0.1"}},
+        {"label": "Won", "displayOrder": 1, "metadata": {"probability": "1.0", "isClosed": "true"}},
+    ]});
+    let created = s.api(Method::POST, "/crm/v3/pipelines/deals", &token).json(&body).send().await.unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["stages"][1]["metadata"]["isClosed"], "true");
+    let again = s.api(Method::POST, "/crm/v3/pipelines/deals", &token).json(&body).send().await.unwrap();
+    assert_eq!(again.status(), 409, "labels are unique");
+    let missing = json!({"label": "Bad", "displayOrder": 1, "stages": [{"label": "X", "displayOrder": 0, "metadata": {}}]});
+    let r = s.api(Method::POST, "/crm/v3/pipelines/deals", &token).json(&missing).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("probability"));
+
+    let stage = s
+        .api(Method::POST, &format!("/crm/v3/pipelines/deals/{id}/stages"), &token)
+        .json(&json!({"label": "Lost", "displayOrder": 2, "metadata": {"probability": "0.0", "isClosed": "true"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stage.status(), 201);
+    let renamed: Value = s
+        .api(Method::PATCH, &format!("/crm/v3/pipelines/deals/{id}"), &token)
+        .json(&json!({"label": "Pipedrive deals"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((renamed["label"].as_str(), renamed["stages"].as_array().unwrap().len()), (Some("Pipedrive deals"), 3));
+    let gone = s.api(Method::DELETE, &format!("/crm/v3/pipelines/deals/{id}"), &token).send().await.unwrap();
+    assert_eq!(gone.status(), 204);
+    let list: Value = s.api(Method::GET, "/crm/v3/pipelines/deals", &token).send().await.unwrap().json().await.unwrap();
+    assert!(list["results"].as_array().unwrap().iter().all(|p| p["id"] != id.as_str()));
+    s.running.stop().await;
+}
+
 #[tokio::test]
 async fn the_portal_and_its_tokens_survive_a_restart() {
     use reqwest::Method;

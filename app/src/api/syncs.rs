@@ -1,7 +1,7 @@
 //! Sync setup: both providers' pipelines, stages and fields; saving settings; on, pause, off.
 
 use leptos::prelude::*;
-use model::sync::{Schemas, SyncSettings, SyncSummary};
+use model::sync::{PipelineInfo, Schemas, StageCounts, SyncSettings, SyncSummary};
 
 use crate::error::AppError;
 
@@ -36,4 +36,28 @@ pub async fn set_sync_status(sync_id: String, status: String) -> Result<SyncSumm
     let status = model::sync::SyncStatus::parse(&status)
         .ok_or_else(|| ssr::fail(AppError::Invalid(vec![model::FieldError::new("status", "Choose on, paused or off.")])))?;
     ssr::context()?.syncs.set_status(&user, &sync_id, status).await.map_err(ssr::sync_error)
+}
+
+/// Creates a HubSpot pipeline for synced deals whose stages mirror the app pipeline's.
+#[server(endpoint = "create_hubspot_pipeline")]
+pub async fn create_hubspot_pipeline(connection_id: String, app_pipeline: String, label: String) -> Result<PipelineInfo, AppError> {
+    use super::ssr;
+    let user = ssr::require(model::Permission::ManageApps)?;
+    ssr::context()?
+        .syncs
+        .create_hubspot_pipeline(&user, &connection_id, &app_pipeline, &label)
+        .await
+        .map_err(ssr::sync_error)
+}
+
+/// How many deals each stage of a pair of pipelines holds, on both sides.
+#[server(endpoint = "stage_counts")]
+pub async fn count_stage_deals(connection_id: String, hubspot_pipeline: String, app_pipeline: String) -> Result<StageCounts, AppError> {
+    use super::ssr;
+    ssr::require_user()?;
+    ssr::context()?
+        .syncs
+        .stage_counts(&connection_id, &hubspot_pipeline, &app_pipeline)
+        .await
+        .map_err(ssr::sync_error)
 }

@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 use model::apps::SyncDirection;
-use model::sync::{FieldInfo, FieldMapping};
+use model::sync::{FieldInfo, FieldKind, FieldMapping, ValuePair};
 
 use super::feedback::FieldMessage;
 use super::sync_state::SetupState;
@@ -165,5 +165,111 @@ fn MappingRow(state: SetupState, i: usize) -> impl IntoView {
                 </button>
             </td>
         </tr>
+        <ValueMap state i/>
+    }
+}
+
+/// For two dropdown fields: which value means which. Values with the same label pair up by
+/// themselves; the admin can change any pair.
+#[component]
+fn ValueMap(state: SetupState, i: usize) -> impl IntoView {
+    let app = state.app_name();
+    let fields = Memo::new(move |_| {
+        let m = state.settings.with(|s| s.fields.get(i).map(|m| (m.hubspot_property.clone(), m.app_field.clone())))?;
+        state.schemas.with_value(|s| {
+            let hub = s.hubspot.field(&m.0)?.clone();
+            let other = s.app.field(&m.1)?.clone();
+            (hub.kind == FieldKind::Enum && other.kind == FieldKind::Enum).then_some((hub, other))
+        })
+    });
+    // Pair same-labelled values when a mapping between two dropdowns has none yet.
+    Effect::new(move |_| {
+        if let Some((hub, other)) = fields.get() {
+            let empty = state.settings.with_untracked(|s| s.fields.get(i).is_some_and(|m| m.values.is_empty()));
+            if empty {
+                let pairs: Vec<ValuePair> = hub
+                    .options
+                    .iter()
+                    .filter_map(|h| {
+                        other
+                            .options
+                            .iter()
+                            .find(|a| a.label.trim().eq_ignore_ascii_case(h.label.trim()))
+                            .map(|a| ValuePair { hubspot: h.value.clone(), app: a.value.clone() })
+                    })
+                    .collect();
+                if !pairs.is_empty() {
+                    state.settings.update(|s| {
+                        if let Some(m) = s.fields.get_mut(i) {
+                            m.values = pairs;
+                        }
+                    });
+                }
+            }
+        }
+    });
+    move || {
+        let (hub, other) = fields.get()?;
+        let app = app.clone();
+        let current = state.settings.with_untracked(|s| s.fields.get(i).map(|m| m.values.clone()).unwrap_or_default());
+        Some(view! {
+            <tr class="values-row">
+                <td colspan="4">
+                    <details open=true>
+                        <summary>{format!("Dropdown values: {} ↔ {}", hub.label, other.label)}</summary>
+                        <table class="table value-table">
+                            <thead>
+                                <tr>
+                                    <th scope="col">"HubSpot value"</th>
+                                    <th scope="col">{format!("{app} value")}</th>
+                                </tr>
+                            </thead>
+                            <tbody>
+                                {hub.options
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(j, h)| {
+                                        let id = format!("field-{i}-value-{j}");
+                                        let chosen = current.iter().find(|p| p.hubspot == h.value).map(|p| p.app.clone()).unwrap_or_default();
+                                        let hub_value = h.value.clone();
+                                        view! {
+                                            <tr>
+                                                <th scope="row"><label for=id.clone()>{h.label.clone()}</label></th>
+                                                <td>
+                                                    <select
+                                                        id=id
+                                                        disabled=!state.can_manage
+                                                        on:change=move |ev| {
+                                                            let v = event_target_value(&ev);
+                                                            let hub_value = hub_value.clone();
+                                                            state.settings.update(|s| {
+                                                                if let Some(m) = s.fields.get_mut(i) {
+                                                                    m.values.retain(|p| p.hubspot != hub_value);
+                                                                    if !v.is_empty() {
+                                                                        m.values.push(ValuePair { hubspot: hub_value, app: v });
+                                                                    }
+                                                                }
+                                                            });
+                                                        }
+                                                    >
+                                                        <option value="" selected=chosen.is_empty()>"No match (left empty)"</option>
+                                                        {other
+                                                            .options
+                                                            .iter()
+                                                            .map(|a| view! { <option value=a.value.clone() selected=a.value == chosen>{a.label.clone()}</option> })
+                                                            .collect_view()}
+                                                    </select>
+                                                </td>
+                                            </tr>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </tbody>
+                        </table>
+                        <FieldMessage error=state.error field=format!("fields.{i}.values")/>
+                    </details>
+                </td>
+            </tr>
+        })
     }
 }

@@ -3,7 +3,9 @@
 //! whose deals will not sync.
 
 use leptos::prelude::*;
-use model::sync::{PipelineMapping, SyncSettings};
+use model::sync::{PipelineMapping, StageCounts, SyncSettings};
+
+use crate::api::syncs::count_stage_deals;
 
 use super::feedback::FieldMessage;
 use super::sync_state::SetupState;
@@ -45,7 +47,10 @@ pub fn PipelineMappings(state: SetupState) -> impl IntoView {
                 )}
             </p>
             <FieldMessage error=state.error field="pipelines"/>
-            {move || (0..count.get()).map(|i| view! { <PipelineCard state i/> }).collect_view()}
+            {move || {
+                state.schemas_version.track();
+                (0..count.get()).map(|i| view! { <PipelineCard state i/> }).collect_view()
+            }}
             <button type="button" class="btn btn-secondary" on:click=add disabled=!state.can_manage>
                 "Map another pipeline"
             </button>
@@ -158,6 +163,19 @@ fn StageTable(state: SetupState, i: usize) -> impl IntoView {
     let app = state.app_name();
     // Only this pair's changes redraw its grid.
     let this = Memo::new(move |_| state.settings.with(|s| s.pipelines.get(i).cloned()));
+    let pair = Memo::new(move |_| this.get().map(|m| (m.hubspot_pipeline, m.app_pipeline)));
+    // Read in the browser only: the counts take a few searches and must not hold up the page.
+    let counts: LocalResource<Option<StageCounts>> = LocalResource::new(move || {
+        let key = pair.get();
+        let connection = state.connection.get_value();
+        async move {
+            let (hub, app) = key?;
+            count_stage_deals(connection, hub, app).await.ok()
+        }
+    });
+    let count_of = move |hub_side: bool, stage: String| {
+        counts.get().flatten().map(|c| if hub_side { c.hubspot_count(&stage) } else { c.app_count(&stage) })
+    };
     move || {
         let Some(mapping) = this.get() else {
             return ().into_any();
@@ -236,7 +254,18 @@ fn StageTable(state: SetupState, i: usize) -> impl IntoView {
                                         </div>
                                         {pair
                                             .is_none()
-                                            .then(|| view! { <p class="field-warning">"Deals in this stage will not sync."</p> })}
+                                            .then(|| {
+                                                let stage = stage.id.clone();
+                                                view! {
+                                                    <p class="field-warning">
+                                                        {move || match count_of(true, stage.clone()) {
+                                                            Some(1) => "1 deal in this stage will not sync.".to_string(),
+                                                            Some(n) => format!("{n} deals in this stage will not sync."),
+                                                            None => "Deals in this stage will not sync.".to_string(),
+                                                        }}
+                                                    </p>
+                                                }
+                                            })}
                                         {error_index
                                             .map(|j| view! { <FieldMessage error=state.error field=format!("pipelines.{i}.stages.{j}")/> })}
                                     </td>
@@ -257,6 +286,34 @@ fn StageTable(state: SetupState, i: usize) -> impl IntoView {
                         </p>
                     }
                 })}
+            {
+                let unmapped_app: Vec<(String, String)> = other
+                    .stages
+                    .iter()
+                    .filter(|s| !mapping.stages.iter().any(|p| p.app_stage == s.id))
+                    .map(|s| (s.id.clone(), s.name.clone()))
+                    .collect();
+                let app = app.clone();
+                (!unmapped_app.is_empty())
+                    .then(|| {
+                        view! {
+                            <p class="hint app-unmapped">
+                                {move || {
+                                    let list = unmapped_app
+                                        .iter()
+                                        .map(|(id, name)| match count_of(false, id.clone()) {
+                                            Some(1) => format!("{name} (1 deal)"),
+                                            Some(n) => format!("{name} ({n} deals)"),
+                                            None => name.clone(),
+                                        })
+                                        .collect::<Vec<_>>()
+                                        .join(", ");
+                                    format!("{app} stages not mapped, whose deals will not sync to HubSpot: {list}.")
+                                }}
+                            </p>
+                        }
+                    })
+            }
             <FieldMessage error=state.error field=format!("pipelines.{i}.stages")/>
         }
         .into_any()

@@ -10,6 +10,10 @@ use crate::error::AppError;
 pub struct SetupState {
     pub settings: RwSignal<SyncSettings>,
     pub schemas: StoredValue<Schemas>,
+    /// Bumped when `schemas` changes (a pipeline was created), so lists of options redraw.
+    pub schemas_version: RwSignal<u32>,
+    /// The app connection being set up.
+    pub connection: StoredValue<String>,
     pub error: Signal<Option<AppError>>,
     /// A short status line (e.g. what Auto-map did), announced politely.
     pub note: RwSignal<Option<String>>,

@@ -10,7 +10,9 @@ use model::sync::{ConflictRule, Schemas, SyncSettings, SyncSummary};
 use model::Permission;
 
 use super::shell::Me;
-use crate::api::syncs::{list_syncs, sync_schemas, SaveSync};
+use crate::api::syncs::{list_syncs, sync_schemas, CreateHubspotPipeline, SaveSync};
+use crate::components::feedback::FieldMessage;
+use model::sync::PipelineMapping;
 use crate::components::feedback::{last_error, ErrorBanner};
 use crate::components::field_mappings::FieldMappings;
 use crate::components::stage_grid::PipelineMappings;
@@ -129,7 +131,15 @@ fn Wizard(
     let schemas = StoredValue::new(schemas);
     let save = ServerAction::<SaveSync>::new();
     let error = last_error(save.value());
-    let state = SetupState { settings, schemas, error, note: RwSignal::new(None), can_manage };
+    let state = SetupState {
+        settings,
+        schemas,
+        schemas_version: RwSignal::new(0),
+        connection: StoredValue::new(connection.clone()),
+        error,
+        note: RwSignal::new(None),
+        can_manage,
+    };
     let synced: Vec<ObjectKind> = existing.iter().map(|s| s.settings.object).collect();
     let heading = if editing.is_some() {
         format!("Edit the {} sync with {app}", settings.with_untracked(|s| s.object.label().to_lowercase()))
@@ -346,6 +356,7 @@ fn RulesStep(state: SetupState, step: RwSignal<Step>) -> impl IntoView {
                         <p>
                             "Deals are never matched or merged with existing ones: every synced deal is created anew on the other side. To keep synced deals apart from the ones you already have, create a new HubSpot pipeline for them and pick it below."
                         </p>
+                        <NewPipeline state/>
                     </section>
                     <PipelineMappings state/>
                 }
@@ -474,5 +485,89 @@ fn Review(state: SetupState) -> impl IntoView {
                 )}
             </p>
         </section>
+    }
+}
+
+/// Creates a HubSpot pipeline mirroring the first pair's app pipeline, and maps it.
+#[component]
+fn NewPipeline(state: SetupState) -> impl IntoView {
+    let create = ServerAction::<CreateHubspotPipeline>::new();
+    let error = last_error(create.value());
+    let source = move || {
+        let app_pipeline = state.settings.with(|s| s.pipelines.first().map(|p| p.app_pipeline.clone()));
+        state.schemas.with_value(|s| {
+            app_pipeline
+                .and_then(|id| s.app.pipeline(&id).cloned())
+                .or_else(|| s.app.pipelines.iter().find(|p| !p.stages.is_empty()).cloned())
+        })
+    };
+    let app = state.app_name();
+    let default_name = {
+        let app = app.clone();
+        move || source().map(|p| format!("{} (from {app})", p.name)).unwrap_or_default()
+    };
+    let name = RwSignal::new(default_name());
+    Effect::new(move |_| {
+        if let Some(Ok(created)) = create.value().get() {
+            let id = created.id.clone();
+            let label = created.name.clone();
+            state.schemas.update_value(|s| {
+                if s.hubspot.pipeline(&id).is_none() {
+                    s.hubspot.pipelines.push(created.clone());
+                }
+            });
+            // Untracked: this effect must run once per creation, not again when it updates the settings.
+            let app_pipeline = untrack(source).map(|p| p.id).unwrap_or_default();
+            state.settings.update(|s| {
+                let mut mapping = PipelineMapping { hubspot_pipeline: id.clone(), app_pipeline, stages: vec![] };
+                state.schemas.with_value(|schemas| mapping.auto_map(schemas));
+                match s.pipelines.first_mut() {
+                    Some(first) => *first = mapping,
+                    None => s.pipelines.push(mapping),
+                }
+            });
+            state.schemas_version.update(|v| *v += 1);
+            state.note.set(Some(format!("Created the HubSpot pipeline {label} and mapped its stages.")));
+        }
+    });
+    let created_note = move || {
+        create.value().get().and_then(Result::ok).map(|p| {
+            view! {
+                <p class="alert alert-success" role="status">
+                    {format!("Created the HubSpot pipeline {} with the same stages; it is mapped below.", p.name)}
+                </p>
+            }
+        })
+    };
+    view! {
+        <div class="form-row new-pipeline">
+            <div class="field grow">
+                <label for="new-pipeline-name">"New HubSpot pipeline"</label>
+                <input
+                    id="new-pipeline-name"
+                    type="text"
+                    prop:value=move || name.get()
+                    on:input=move |ev| name.set(event_target_value(&ev))
+                    disabled=!state.can_manage
+                />
+                <FieldMessage error field="label"/>
+            </div>
+            <button
+                type="button"
+                class="btn btn-secondary"
+                disabled=move || !state.can_manage || create.pending().get()
+                on:click=move |_| {
+                    create.dispatch(CreateHubspotPipeline {
+                        connection_id: state.connection.get_value(),
+                        app_pipeline: source().map(|p| p.id).unwrap_or_default(),
+                        label: name.get_untracked(),
+                    });
+                }
+            >
+                "Create a HubSpot pipeline for synced deals"
+            </button>
+        </div>
+        {created_note}
+        <ErrorBanner error/>
     }
 }

@@ -16,6 +16,7 @@ pub const SCOPES: &[(&str, &str)] = &[
     ("crm.objects.companies.read", "Read companies to sync them to the app"),
     ("crm.objects.companies.write", "Create and update companies synced from the app"),
     ("crm.schemas.deals.read", "Read deal pipelines, stages and properties for the mappings"),
+    ("crm.schemas.deals.write", "Create a HubSpot pipeline for synced deals, when you ask for one"),
 ];
 
 /// HubSpot's endpoints under `app_url` (where admins log in) and `api_url`.
@@ -163,4 +164,83 @@ pub async fn deal_schema(http: &reqwest::Client, api_base: &str, token: &str) ->
         })
         .collect();
     Ok(SideSchema { pipelines, fields })
+}
+
+/// Creates a deal pipeline whose stages are `stages` in order (`POST /crm/v3/pipelines/deals`).
+/// Each stage is (label, closed, won): closed stages get probability 1.0 when won, else 0.0; open
+/// stages rise evenly.
+pub async fn create_pipeline(
+    http: &reqwest::Client,
+    api_base: &str,
+    token: &str,
+    label: &str,
+    stages: &[(String, bool, bool)],
+) -> Result<model::sync::PipelineInfo, ConnectorError> {
+    let open = stages.iter().filter(|(_, closed, _)| !closed).count().max(1);
+    let mut step = 0;
+    let inputs: Vec<serde_json::Value> = stages
+        .iter()
+        .enumerate()
+        .map(|(i, (name, closed, won))| {
+            let probability = if *closed {
+                if *won { "1.0".to_string() } else { "0.0".to_string() }
+            } else {
+                step += 1;
+                format!("{:.1}", (step as f64 / (open + 1) as f64 * 10.0).round() / 10.0)
+            };
+            serde_json::json!({
+                "label": name,
+                "displayOrder": i,
+                "metadata": {"probability": probability, "isClosed": closed.to_string()},
+            })
+        })
+        .collect();
+    let body = serde_json::json!({"label": label, "displayOrder": 99, "stages": inputs});
+    let created: PipelineJson =
+        fetch_json(Provider::HubSpot, http.post(format!("{api_base}/crm/v3/pipelines/deals")).bearer_auth(token).json(&body)).await?;
+    Ok(model::sync::PipelineInfo {
+        id: created.id,
+        name: created.label,
+        stages: created.stages.into_iter().map(|s| model::sync::StageInfo { id: s.id, name: s.label }).collect(),
+    })
+}
+
+#[derive(Deserialize)]
+struct SearchTotal {
+    total: u64,
+}
+
+/// How many deals sit in each of `stages` of `pipeline` (one search per stage, paced under
+/// HubSpot's five searches a second).
+pub async fn count_deals_in_stages(
+    http: &reqwest::Client,
+    api_base: &str,
+    token: &str,
+    pipeline: &str,
+    stages: &[String],
+) -> Result<Vec<(String, u64)>, ConnectorError> {
+    let mut counts = Vec::new();
+    for (i, stage) in stages.iter().enumerate() {
+        if i > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(220)).await;
+        }
+        let body = serde_json::json!({
+            "filterGroups": [{"filters": [
+                {"propertyName": "pipeline", "operator": "EQ", "value": pipeline},
+                {"propertyName": "dealstage", "operator": "EQ", "value": stage},
+            ]}],
+            "properties": ["dealstage"],
+            "limit": 1,
+        });
+        let request = || http.post(format!("{api_base}/crm/v3/objects/deals/search")).bearer_auth(token).json(&body);
+        let found: SearchTotal = match fetch_json(Provider::HubSpot, request()).await {
+            Err(ConnectorError::Refused { status: 429, .. }) => {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                fetch_json(Provider::HubSpot, request()).await?
+            }
+            other => other?,
+        };
+        counts.push((stage.clone(), found.total));
+    }
+    Ok(counts)
 }

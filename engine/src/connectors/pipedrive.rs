@@ -228,3 +228,57 @@ pub async fn deal_schema(http: &reqwest::Client, api_base: &str, token: &str) ->
         .collect();
     Ok(SideSchema { pipelines, fields })
 }
+
+#[derive(Deserialize)]
+struct DealPage {
+    data: Option<Vec<DealStage>>,
+    additional_data: Option<Paging>,
+}
+
+#[derive(Deserialize)]
+struct DealStage {
+    stage_id: Option<u64>,
+    status: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Paging {
+    next_cursor: Option<String>,
+}
+
+/// How many deals of `pipeline` sit in each stage (open deals by stage; won and lost deals under
+/// [`WON`] and [`LOST`]), paging through `GET /api/v2/deals`.
+pub async fn count_deals_in_stages(
+    http: &reqwest::Client,
+    api_base: &str,
+    token: &str,
+    pipeline: &str,
+) -> Result<Vec<(String, u64)>, ConnectorError> {
+    let api_base = api_base.trim_end_matches('/');
+    let mut counts: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = vec![("pipeline_id", pipeline.to_string()), ("limit", "500".to_string()), ("status", "open,won,lost".to_string())];
+        if let Some(c) = &cursor {
+            query.push(("cursor", c.clone()));
+        }
+        let page: DealPage =
+            fetch_json(Provider::Pipedrive, http.get(format!("{api_base}/api/v2/deals")).query(&query).bearer_auth(token)).await?;
+        for deal in page.data.unwrap_or_default() {
+            let key = match deal.status.as_deref() {
+                Some("won") => WON.to_string(),
+                Some("lost") => LOST.to_string(),
+                _ => match deal.stage_id {
+                    Some(id) => id.to_string(),
+                    None => continue,
+                },
+            };
+            *counts.entry(key).or_default() += 1;
+        }
+        cursor = page.additional_data.and_then(|a| a.next_cursor);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    Ok(counts.into_iter().collect())
+}

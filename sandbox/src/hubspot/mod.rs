@@ -221,9 +221,12 @@ pub fn router(hubspot: Arc<HubSpot>) -> Router {
         )
         .route("/crm/v4/associations/{from_type}/{to_type}/batch/associate/default", post(associations::batch_create_default))
         .route("/crm/v4/associations/{from_type}/{to_type}/batch/read", post(associations::batch_read))
-        .route("/crm/v3/pipelines/{object_type}", get(pipelines::list))
-        .route("/crm/v3/pipelines/{object_type}/{pipeline_id}", get(pipelines::get_one))
-        .route("/crm/v3/pipelines/{object_type}/{pipeline_id}/stages", get(pipelines::stages))
+        .route("/crm/v3/pipelines/{object_type}", get(pipelines::list).post(pipelines::create))
+        .route(
+            "/crm/v3/pipelines/{object_type}/{pipeline_id}",
+            get(pipelines::get_one).patch(pipelines::update).delete(pipelines::archive),
+        )
+        .route("/crm/v3/pipelines/{object_type}/{pipeline_id}/stages", get(pipelines::stages).post(pipelines::create_stage))
         .route("/crm/v3/properties/{object_type}", get(pipelines::properties).post(pipelines::create_property))
         .route("/crm/v3/owners", get(pipelines::owners))
         .route("/account-info/v3/details", get(account_details))

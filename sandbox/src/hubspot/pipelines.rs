@@ -240,3 +240,168 @@ pub async fn create_property(
     data.properties.entry(object).or_default().push(def);
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
+
+// ---- Pipelines and stages: write side ----
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageInput {
+    label: Option<String>,
+    display_order: Option<i32>,
+    #[serde(default)]
+    metadata: serde_json::Map<String, Value>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineInput {
+    label: Option<String>,
+    display_order: Option<i32>,
+    stages: Option<Vec<StageInput>>,
+}
+
+fn write_scope(token: &AccessToken) -> Result<(), Response> {
+    require_scope(token, "crm.schemas.deals.write")
+}
+
+fn invalid(message: impl Into<String>) -> Response {
+    error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
+}
+
+/// A stage from its input: deals stages need `metadata.probability` (0.0–1.0); `isClosed` is
+/// "true" for won/lost stages.
+fn new_stage(input: StageInput, order: i32, now: i64) -> Result<Stage, Response> {
+    let label = input.label.filter(|l| !l.trim().is_empty()).ok_or_else(|| invalid("Stage label is required"))?;
+    let probability = input
+        .metadata
+        .get("probability")
+        .map(|p| match p {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .ok_or_else(|| invalid(format!("Stage {label} is missing required metadata: probability")))?;
+    if !probability.parse::<f64>().is_ok_and(|p| (0.0..=1.0).contains(&p)) {
+        return Err(invalid(format!("Stage {label}: probability must be a number between 0.0 and 1.0")));
+    }
+    let is_closed = input.metadata.get("isClosed").is_some_and(|c| c == "true" || c == &Value::Bool(true));
+    Ok(Stage {
+        id: uuid::Uuid::new_v4().to_string(),
+        label,
+        display_order: input.display_order.unwrap_or(order),
+        probability,
+        is_closed,
+        created_at: now,
+        updated_at: now,
+        archived: false,
+    })
+}
+
+/// POST /crm/v3/pipelines/{objectType} (`..._create`): 201 with the pipeline.
+pub async fn create(
+    State(hubspot): State<Arc<HubSpot>>,
+    Path(raw): Path<String>,
+    Extension(token): Extension<AccessToken>,
+    body: Result<Json<PipelineInput>, axum::extract::rejection::JsonRejection>,
+) -> Reply {
+    deals_only(&raw)?;
+    write_scope(&token)?;
+    let Json(input) = body.map_err(|e| invalid(format!("Invalid input JSON: {e}")))?;
+    let label = input.label.filter(|l| !l.trim().is_empty()).ok_or_else(|| invalid("Pipeline label is required"))?;
+    let stages = input.stages.ok_or_else(|| invalid("Pipeline stages are required"))?;
+    if stages.is_empty() {
+        return Err(invalid("A pipeline needs at least one stage"));
+    }
+    let now = crate::time::now_ms();
+    let mut seen = std::collections::HashSet::new();
+    let mut built = Vec::new();
+    for (i, s) in stages.into_iter().enumerate() {
+        let stage = new_stage(s, i as i32, now)?;
+        if !seen.insert(stage.label.to_lowercase()) {
+            return Err(invalid(format!("Stage labels must be unique within a pipeline: {}", stage.label)));
+        }
+        built.push(stage);
+    }
+    let mut data = hubspot.write();
+    if data.pipelines.iter().any(|p| !p.archived && p.label.eq_ignore_ascii_case(&label)) {
+        return Err(error(StatusCode::CONFLICT, "CONFLICT", format!("A pipeline with label {label} already exists")));
+    }
+    let pipeline = Pipeline {
+        id: uuid::Uuid::new_v4().to_string(),
+        label,
+        display_order: input.display_order.unwrap_or(data.pipelines.len() as i32),
+        stages: built,
+        created_at: now,
+        updated_at: now,
+        archived: false,
+    };
+    let out = pipeline_json(&pipeline);
+    data.pipelines.push(pipeline);
+    Ok((StatusCode::CREATED, Json(out)).into_response())
+}
+
+/// PATCH /crm/v3/pipelines/{objectType}/{pipelineId} (`..._update`): label and display order.
+pub async fn update(
+    State(hubspot): State<Arc<HubSpot>>,
+    Path((raw, id)): Path<(String, String)>,
+    Extension(token): Extension<AccessToken>,
+    body: Result<Json<PipelineInput>, axum::extract::rejection::JsonRejection>,
+) -> Reply {
+    deals_only(&raw)?;
+    write_scope(&token)?;
+    let Json(input) = body.map_err(|e| invalid(format!("Invalid input JSON: {e}")))?;
+    let mut data = hubspot.write();
+    let pipeline = data.pipelines.iter_mut().find(|p| p.id == id && !p.archived).ok_or_else(|| pipeline_not_found(&id))?;
+    if let Some(label) = input.label.filter(|l| !l.trim().is_empty()) {
+        pipeline.label = label;
+    }
+    if let Some(order) = input.display_order {
+        pipeline.display_order = order;
+    }
+    pipeline.updated_at = crate::time::now_ms();
+    Ok(Json(pipeline_json(pipeline)).into_response())
+}
+
+/// DELETE /crm/v3/pipelines/{objectType}/{pipelineId} (`..._archive`): 204. With
+/// `validateReferencesBeforeDelete=true`, a pipeline that still holds deals is refused.
+pub async fn archive(
+    State(hubspot): State<Arc<HubSpot>>,
+    Path((raw, id)): Path<(String, String)>,
+    Extension(token): Extension<AccessToken>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Reply {
+    deals_only(&raw)?;
+    write_scope(&token)?;
+    let validate = super::query_one(&super::query_pairs(query.as_deref()), "validateReferencesBeforeDelete") == Some("true");
+    let mut data = hubspot.write();
+    let in_use = data.records(ObjectType::Deals).any(|r| !r.archived && r.properties.get("pipeline").is_some_and(|p| p == &id));
+    let pipeline = data.pipelines.iter_mut().find(|p| p.id == id && !p.archived).ok_or_else(|| pipeline_not_found(&id))?;
+    if validate && in_use {
+        return Err(error(StatusCode::CONFLICT, "CONFLICT", format!("Pipeline {id} still has deals; move them first")));
+    }
+    pipeline.archived = true;
+    pipeline.updated_at = crate::time::now_ms();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// POST /crm/v3/pipelines/{objectType}/{pipelineId}/stages (`.../stages_create`): 201.
+pub async fn create_stage(
+    State(hubspot): State<Arc<HubSpot>>,
+    Path((raw, id)): Path<(String, String)>,
+    Extension(token): Extension<AccessToken>,
+    body: Result<Json<StageInput>, axum::extract::rejection::JsonRejection>,
+) -> Reply {
+    deals_only(&raw)?;
+    write_scope(&token)?;
+    let Json(input) = body.map_err(|e| invalid(format!("Invalid input JSON: {e}")))?;
+    let mut data = hubspot.write();
+    let pipeline = data.pipelines.iter_mut().find(|p| p.id == id && !p.archived).ok_or_else(|| pipeline_not_found(&id))?;
+    let now = crate::time::now_ms();
+    let stage = new_stage(input, pipeline.stages.len() as i32, now)?;
+    if pipeline.stages.iter().any(|s| !s.archived && s.label.eq_ignore_ascii_case(&stage.label)) {
+        return Err(invalid(format!("Stage labels must be unique within a pipeline: {}", stage.label)));
+    }
+    let out = stage_json(&stage);
+    pipeline.stages.push(stage);
+    pipeline.updated_at = now;
+    Ok((StatusCode::CREATED, Json(out)).into_response())
+}
