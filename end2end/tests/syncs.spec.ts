@@ -241,3 +241,27 @@ test('a Viewer sees the settings but cannot save them', async ({ page, browser }
   await context.close();
   expect(errors).toEqual([]);
 });
+
+test('Sync more data adds a contacts sync beside the deals sync', async ({ page }) => {
+  const errors = watchConsole(page);
+  await signInAdmin(page);
+  await page.goto(appPage);
+  await hydrated(page);
+  await page.getByRole('link', { name: 'Sync more data' }).click();
+  await expect(page.getByRole('heading', { name: 'Sync more data with Pipedrive (Sandbox)' })).toBeVisible();
+  await hydrated(page);
+  await expect(page.locator('label[for="object-deal"]')).toContainText('Already synced');
+  await page.getByRole('radio', { name: 'Contacts', exact: true }).check();
+  await page.getByRole('button', { name: 'Next' }).click();
+  await expect(page).toHaveURL(/\/sync\?object=contact$/);
+  await expect(page.getByRole('heading', { name: 'Map pipelines and deal stages' })).toHaveCount(0);
+  await page.getByRole('button', { name: 'Next' }).click();
+  await expect(page.getByLabel('HubSpot property of mapping 3')).toHaveValue('email');
+  await expect(page.getByLabel('App field of mapping 3')).toHaveValue('email');
+  await page.getByRole('button', { name: 'Next' }).click();
+  await page.getByRole('button', { name: 'Save and turn on' }).click();
+  await expect(page.getByRole('status')).toHaveText('Contact sync saved as version 1 and turned on.');
+  await expect(page.locator('.sync-line[data-object="contact"]')).toContainText('Syncing');
+  await expect(page.locator('.sync-line[data-object="deal"]')).toContainText('Syncing');
+  expect(errors).toEqual([]);
+});

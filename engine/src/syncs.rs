@@ -49,8 +49,9 @@ impl Syncs {
         Syncs { connections }
     }
 
-    /// Both sides' deal pipelines (with stages) and fields, read now from the providers.
-    pub async fn schemas(&self, app_connection: &str) -> Result<Schemas, SyncError> {
+    /// Both sides' fields for `object` (and for deals the pipelines with their stages), read now
+    /// from the providers.
+    pub async fn schemas(&self, app_connection: &str, object: ObjectKind) -> Result<Schemas, SyncError> {
         let app = self.connections.get(app_connection).await.map_err(|e| match e {
             ConnectionError::NotFound => SyncError::NotFound,
             other => other.into(),
@@ -63,10 +64,10 @@ impl Syncs {
         let http = connectors::http_client();
         let app_provider = Provider::parse(&app.provider).ok_or(SyncError::NotFound)?;
         let (hub_schema, app_schema) = tokio::join!(
-            connectors::hubspot::deal_schema(&http, &hub_token.api_base, &hub_token.token),
+            connectors::hubspot::schema(&http, &hub_token.api_base, &hub_token.token, object),
             async {
                 match app_provider {
-                    Provider::Pipedrive => connectors::pipedrive::deal_schema(&http, &app_token.api_base, &app_token.token).await,
+                    Provider::Pipedrive => connectors::pipedrive::schema(&http, &app_token.api_base, &app_token.token, object).await,
                     Provider::HubSpot => unreachable!("HubSpot is not an app"),
                 }
             }
@@ -81,7 +82,7 @@ impl Syncs {
     /// Validates `settings` against both providers as they are now and saves them as the next
     /// version (turning the sync on when it is new).
     pub async fn save(&self, user: &SessionUser, app_connection: &str, settings: &SyncSettings) -> Result<SyncSummary, SyncError> {
-        let schemas = self.schemas(app_connection).await?;
+        let schemas = self.schemas(app_connection, settings.object).await?;
         settings.validate(&schemas).map_err(SyncError::Invalid)?;
         let json = serde_json::to_string(settings).map_err(|e| SyncError::Provider(e.to_string()))?;
         let store = self.connections.store();
@@ -129,7 +130,7 @@ impl Syncs {
         if label.is_empty() {
             return Err(SyncError::Invalid(vec![FieldError::new("label", "Name the new pipeline.")]));
         }
-        let schemas = self.schemas(app_connection).await?;
+        let schemas = self.schemas(app_connection, ObjectKind::Deal).await?;
         if schemas.hubspot.pipelines.iter().any(|p| p.name.eq_ignore_ascii_case(label)) {
             return Err(SyncError::Invalid(vec![FieldError::new("label", format!("HubSpot already has a pipeline called {label}."))]));
         }
@@ -177,7 +178,7 @@ impl Syncs {
         hubspot_pipeline: &str,
         app_pipeline: &str,
     ) -> Result<model::sync::StageCounts, SyncError> {
-        let schemas = self.schemas(app_connection).await?;
+        let schemas = self.schemas(app_connection, ObjectKind::Deal).await?;
         let hub_stages: Vec<String> = schemas
             .hubspot
             .pipeline(hubspot_pipeline)

@@ -19,11 +19,11 @@ on_both_backends!(schemas_are_read_live_and_auto_mapped);
 async fn schemas_are_read_live_and_auto_mapped(env: Env) -> Env {
     let syncs = Syncs::new(env.connections.clone());
     let pipedrive = env.install("pipedrive").await;
-    assert!(matches!(syncs.schemas(&pipedrive).await, Err(SyncError::NoHubSpot)), "HubSpot comes first");
+    assert!(matches!(syncs.schemas(&pipedrive, ObjectKind::Deal).await, Err(SyncError::NoHubSpot)), "HubSpot comes first");
     let hubspot = env.install("hubspot").await;
-    assert!(matches!(syncs.schemas(&hubspot).await, Err(SyncError::NotFound)), "HubSpot is not an app");
+    assert!(matches!(syncs.schemas(&hubspot, ObjectKind::Deal).await, Err(SyncError::NotFound)), "HubSpot is not an app");
 
-    let schemas = syncs.schemas(&pipedrive).await.unwrap();
+    let schemas = syncs.schemas(&pipedrive, ObjectKind::Deal).await.unwrap();
     assert_eq!(schemas.app_name, "Pipedrive (Sandbox)");
     let sales = schemas.hubspot.pipelines.iter().find(|p| p.name == "Sales Pipeline").expect("HubSpot's default pipeline");
     assert_eq!(sales.stages.len(), 7);
@@ -46,7 +46,7 @@ async fn settings_are_validated_versioned_and_audited(env: Env) -> Env {
     let syncs = Syncs::new(env.connections.clone());
     env.install("hubspot").await;
     let pipedrive = env.install("pipedrive").await;
-    let schemas = syncs.schemas(&pipedrive).await.unwrap();
+    let schemas = syncs.schemas(&pipedrive, ObjectKind::Deal).await.unwrap();
     let (hub, app) = (&schemas.hubspot.pipelines[0], &schemas.app.pipelines[0]);
     let mut settings = SyncSettings {
         object: ObjectKind::Deal,
@@ -104,7 +104,7 @@ async fn a_hubspot_pipeline_for_synced_deals_maps_one_to_one(env: Env) -> Env {
     let names: Vec<&str> = created.stages.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, vec!["Qualified", "Contact Made", "Meeting Scheduled", "Proposal Made", "Negotiations Started", "Won", "Lost"]);
 
-    let schemas = syncs.schemas(&pipedrive).await.unwrap();
+    let schemas = syncs.schemas(&pipedrive, ObjectKind::Deal).await.unwrap();
     assert!(schemas.hubspot.pipeline(&created.id).is_some(), "HubSpot now lists it");
     let mut mapping = PipelineMapping { hubspot_pipeline: created.id.clone(), app_pipeline: "1".into(), stages: vec![] };
     assert_eq!(mapping.auto_map(&schemas), 7, "every stage pairs with its namesake");
@@ -142,5 +142,34 @@ async fn stage_counts_say_what_unmapped_stages_hold_back(env: Env) -> Env {
     assert_eq!(counts.app_count("12"), 2);
     assert_eq!(counts.app_count("won"), 1, "won deals count under Won, whatever their stage");
     assert_eq!(counts.app_count("13"), 0);
+    env
+}
+
+on_both_backends!(contacts_and_companies_have_their_own_fields);
+async fn contacts_and_companies_have_their_own_fields(env: Env) -> Env {
+    let syncs = Syncs::new(env.connections.clone());
+    env.install("hubspot").await;
+    let pipedrive = env.install("pipedrive").await;
+
+    let contacts = syncs.schemas(&pipedrive, ObjectKind::Contact).await.unwrap();
+    assert!(contacts.hubspot.pipelines.is_empty() && contacts.app.pipelines.is_empty());
+    assert!(contacts.hubspot.field("email").is_some() && contacts.app.field("email").is_some());
+    assert!(contacts.app.fields.iter().any(|f| f.label == "Contact type" && f.custom && !f.options.is_empty()));
+    let settings = SyncSettings::new_for(ObjectKind::Contact, &contacts);
+    let pairs: Vec<(&str, &str)> = settings.fields.iter().map(|m| (m.hubspot_property.as_str(), m.app_field.as_str())).collect();
+    assert_eq!(
+        pairs,
+        vec![("firstname", "first_name"), ("lastname", "last_name"), ("email", "email"), ("phone", "phone"), ("hubspot_owner_id", "owner_id")]
+    );
+    let saved = syncs.save(&env.admin, &pipedrive, &settings).await.unwrap();
+    assert_eq!((saved.version, saved.settings.object), (1, ObjectKind::Contact));
+
+    let companies = syncs.schemas(&pipedrive, ObjectKind::Company).await.unwrap();
+    let settings = SyncSettings::new_for(ObjectKind::Company, &companies);
+    let pairs: Vec<(&str, &str)> = settings.fields.iter().map(|m| (m.hubspot_property.as_str(), m.app_field.as_str())).collect();
+    assert_eq!(pairs[..2], [("name", "name"), ("hubspot_owner_id", "owner_id")]);
+    assert!(pairs.iter().any(|(h, a)| *h == "industry" && a.len() == 40), "the custom Industry field pairs with HubSpot's: {pairs:?}");
+    syncs.save(&env.admin, &pipedrive, &settings).await.unwrap();
+    assert_eq!(syncs.list().await.unwrap().len(), 2);
     env
 }

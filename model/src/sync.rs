@@ -313,19 +313,41 @@ fn refs(stages: &[StageInfo]) -> Vec<crate::automap::StageName<'_>> {
     stages.iter().map(|s| crate::automap::StageName { id: &s.id, name: &s.name }).collect()
 }
 
-/// The mappings a new deal sync starts with (name, amount, close date, owner), where both sides
-/// have the fields.
+/// The mappings a new sync starts with (deals: name, amount, close date, owner; contacts: names,
+/// email, phone, owner; companies: name, address, owner), where both sides have the fields.
 pub fn default_field_mappings(object: ObjectKind, schemas: &Schemas) -> Vec<FieldMapping> {
     let pairs: &[(&str, &str)] = match object {
         ObjectKind::Deal => &[("dealname", "title"), ("amount", "value"), ("closedate", "expected_close_date"), ("hubspot_owner_id", "user_id")],
-        ObjectKind::Contact => &[("firstname", "first_name"), ("lastname", "last_name"), ("email", "email"), ("phone", "phone")],
-        ObjectKind::Company => &[("name", "name"), ("domain", "website")],
+        ObjectKind::Contact => &[
+            ("firstname", "first_name"),
+            ("lastname", "last_name"),
+            ("email", "email"),
+            ("phone", "phone"),
+            ("hubspot_owner_id", "owner_id"),
+        ],
+        ObjectKind::Company => &[("name", "name"), ("address", "address"), ("hubspot_owner_id", "owner_id")],
     };
-    pairs
+    let mut mappings: Vec<FieldMapping> = pairs
         .iter()
         .filter(|(h, a)| schemas.hubspot.field(h).is_some() && schemas.app.field(a).is_some())
         .map(|(h, a)| FieldMapping { hubspot_property: h.to_string(), app_field: a.to_string(), direction: SyncDirection::TwoWay, values: vec![] })
-        .collect()
+        .collect();
+    // The app's custom fields that carry the name of a HubSpot property (“Industry” ↔ “Industry”).
+    for field in schemas.app.fields.iter().filter(|f| f.custom && !f.read_only) {
+        let twin = schemas.hubspot.fields.iter().find(|h| {
+            !h.read_only && h.label.trim().eq_ignore_ascii_case(field.label.trim()) && h.kind.flows_into(field.kind) && field.kind.flows_into(h.kind)
+        });
+        let taken = mappings.iter().any(|m| Some(m.hubspot_property.as_str()) == twin.map(|t| t.key.as_str()) || m.app_field == field.key);
+        if let (Some(twin), false) = (twin, taken) {
+            mappings.push(FieldMapping {
+                hubspot_property: twin.key.clone(),
+                app_field: field.key.clone(),
+                direction: SyncDirection::TwoWay,
+                values: vec![],
+            });
+        }
+    }
+    mappings
 }
 
 impl SyncSettings {
@@ -707,6 +729,19 @@ mod tests {
         mapping.auto_map(&schemas());
         let pairs: Vec<(&str, &str, bool)> = mapping.stages.iter().map(|p| (p.hubspot_stage.as_str(), p.app_stage.as_str(), p.auto)).collect();
         assert_eq!(pairs, vec![("s1", "12", false), ("won", "won", true)]);
+    }
+
+    #[test]
+    fn custom_fields_pair_with_their_namesakes() {
+        let mut schemas = schemas();
+        schemas.hubspot.fields.push(FieldInfo { label: "Industry".into(), ..field("industry", FieldKind::Text) });
+        let custom = FieldInfo { label: "industry ".into(), custom: true, ..field("a1b2c3", FieldKind::Text) };
+        schemas.app.fields.push(custom);
+        let numeric = FieldInfo { label: "Amount".into(), custom: true, ..field("d4e5f6", FieldKind::Number) };
+        schemas.app.fields.push(numeric);
+        let mappings = default_field_mappings(ObjectKind::Company, &schemas);
+        let pairs: Vec<(&str, &str)> = mappings.iter().map(|m| (m.hubspot_property.as_str(), m.app_field.as_str())).collect();
+        assert_eq!(pairs, vec![("industry", "a1b2c3"), ("amount", "d4e5f6")]);
     }
 
     #[test]

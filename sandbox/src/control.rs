@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use crate::faults::{FaultConfig, Faults};
 use crate::oauth::OAuthServer;
-use crate::hubspot::data::{apply, ObjectType};
+use crate::hubspot::data::ObjectType;
 use crate::hubspot::{self, HubSpot};
 use crate::time::now_ms;
 
@@ -190,8 +190,6 @@ async fn hs_edit_as_user(
         Ok(p) => p,
         Err(response) => return response,
     };
-    if let Some(record) = data.records.get_mut(&object).and_then(|m| m.get_mut(&id)) {
-        apply(record, properties, req.timestamp.unwrap_or_else(now_ms), "CRM_UI");
-    }
+    data.update_record(object, id, properties, req.timestamp.unwrap_or_else(now_ms), "CRM_UI");
     StatusCode::NO_CONTENT.into_response()
 }

@@ -77,7 +77,9 @@ pub async fn start_hubspot(
     let saved = load(&state_file)?;
     let listener = bind(addr).await?;
     let hubspot = HubSpot::new(config, saved);
-    let running = serve("HubSpot", listener, hubspot::router(hubspot.clone()), hubspot.clone(), state_file)?;
+    let mut running = serve("HubSpot", listener, hubspot::router(hubspot.clone()), hubspot.clone(), state_file)?;
+    let stopped = running.stop.subscribe();
+    running.tasks.push(tokio::spawn(hubspot::webhooks::deliver(hubspot.clone(), stopped)));
     Ok((hubspot, running))
 }
 

@@ -24,8 +24,12 @@ fn client() -> OAuthClient {
 }
 
 async fn start_with(state: Option<std::path::PathBuf>) -> Sandbox {
+    start_configured(HubSpotConfig::new(vec![client()]), state).await
+}
+
+async fn start_configured(config: HubSpotConfig, state: Option<std::path::PathBuf>) -> Sandbox {
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let (hubspot, running) = start_hubspot(HubSpotConfig::new(vec![client()]), addr, state).await.unwrap();
+    let (hubspot, running) = start_hubspot(config, addr, state).await.unwrap();
     Sandbox {
         url: running.url(),
         hubspot,
@@ -736,5 +740,118 @@ async fn default_associations_link_deals_contacts_and_companies() {
         .unwrap();
     assert_eq!(read["results"][0]["to"].as_array().unwrap().len(), 1);
     assert_eq!(read["results"][0]["to"][0]["toObjectId"].to_string(), contacts[1]);
+    s.running.stop().await;
+}
+
+/// A local target URL that records what HubSpot delivers, failing the first `fail_first` requests.
+struct Receiver {
+    url: String,
+    got: Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>,
+}
+
+async fn receiver(fail_first: usize) -> Receiver {
+    use axum::routing::post;
+    let got: Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>> = Arc::default();
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (store, count) = (got.clone(), calls.clone());
+    let app = axum::Router::new().route(
+        "/hooks/hubspot",
+        post(move |headers: axum::http::HeaderMap, body: String| {
+            let (store, count) = (store.clone(), count.clone());
+            async move {
+                if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < fail_first {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                }
+                store.lock().unwrap().push((headers, body));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/hubspot", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Receiver { url, got }
+}
+
+/// `put-/webhooks/v3/{appId}/settings_configure`, `post-/webhooks/v3/{appId}/subscriptions_create`,
+/// `get-/webhooks/v3/{appId}/subscriptions_getAll`, `patch-..._update`, `delete-..._archive`, and
+/// delivery: batched events, signed (v3), retried after a failure.
+#[tokio::test]
+async fn webhooks_deliver_signed_batches_and_retry() {
+    use reqwest::Method;
+    let mut config = HubSpotConfig::new(vec![client()]);
+    config.webhook_retry_base_ms = 50;
+    let s = start_configured(config, None).await;
+    let target = receiver(1).await;
+    let key = "hapikey=tandem-sandbox-developer-key";
+    let app = "/webhooks/v3/1234567";
+
+    let r = s.http.put(format!("{}{app}/settings", s.url)).json(&json!({"targetUrl": target.url, "throttling": {"maxConcurrentRequests": 10}})).send().await.unwrap();
+    assert_eq!(r.status(), 401, "the developer key is required");
+    let r = s.http.put(format!("{}{app}/settings?{key}", s.url)).json(&json!({"targetUrl": target.url, "throttling": {"maxConcurrentRequests": 10}})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    for (event, property) in [("deal.creation", None), ("deal.propertyChange", Some("dealname")), ("deal.deletion", None)] {
+        let mut body = json!({"eventType": event, "active": true});
+        if let Some(p) = property {
+            body["propertyName"] = json!(p);
+        }
+        let r = s.http.post(format!("{}{app}/subscriptions?{key}", s.url)).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 201, "{event}");
+    }
+    let bad = s.http.post(format!("{}{app}/subscriptions?{key}", s.url)).json(&json!({"eventType": "deal.propertyChange"})).send().await.unwrap();
+    assert_eq!(bad.status(), 400, "propertyChange needs a propertyName");
+    let list: Value = s.http.get(format!("{}{app}/subscriptions?{key}", s.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["results"].as_array().unwrap().len(), 3);
+
+    let (token, _) = s.connect().await;
+    let id = s.create_deal(&token, json!({"dealname": "Hooked", "amount": "10"})).await["id"].as_str().unwrap().to_string();
+    let r = s.api(Method::PATCH, &format!("/crm/v3/objects/deals/{id}"), &token).json(&json!({"properties": {"dealname": "Renamed", "amount": "20"}})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = s.api(Method::DELETE, &format!("/crm/v3/objects/deals/{id}"), &token).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+
+    // Wait (bounded) for the three events; the first attempt was refused and retried.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let events: Vec<Value> = loop {
+        let all: Vec<Value> = target
+            .got
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|(_, body)| serde_json::from_str::<Vec<Value>>(body).unwrap())
+            .collect();
+        if all.len() >= 3 || std::time::Instant::now() > deadline {
+            break all;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let kinds: Vec<&str> = events.iter().map(|e| e["subscriptionType"].as_str().unwrap()).collect();
+    assert_eq!(kinds, vec!["deal.creation", "deal.propertyChange", "deal.deletion"], "{events:?}");
+    assert_eq!(events[1]["propertyName"], "dealname", "amount has no subscription");
+    assert_eq!(events[1]["propertyValue"], "Renamed");
+    assert!(events.iter().all(|e| e["objectId"].as_u64().map(|n| n.to_string()).as_deref() == Some(id.as_str())));
+    assert!(events.iter().all(|e| e["portalId"] == 24_681_357 && e["appId"] == 1_234_567));
+    assert!(events.iter().any(|e| e["attemptNumber"] == 1), "the refused batch came again: {events:?}");
+
+    // The signature: base64(HMAC-SHA256(client secret, method + URI + body + timestamp)).
+    {
+        let got = target.got.lock().unwrap();
+        let (headers, body) = &got[0];
+        let timestamp = headers["x-hubspot-request-timestamp"].to_str().unwrap();
+        let expected = sandbox::hubspot::webhooks::signature_v3("secret-1", "POST", &target.url, body, timestamp);
+        assert_eq!(headers["x-hubspot-signature-v3"].to_str().unwrap(), expected);
+    }
+    let stats: Value = s.http.get(format!("{}/_sandbox/webhooks", s.url)).send().await.unwrap().json().await.unwrap();
+    assert!(stats["failed_attempts"].as_u64().unwrap() >= 1);
+
+    // Pausing the subscriptions stops delivery.
+    for sub in list["results"].as_array().unwrap() {
+        let r = s.http.patch(format!("{}{app}/subscriptions/{}?{key}", s.url, sub["id"].as_str().unwrap())).json(&json!({"active": false})).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    s.create_deal(&token, json!({"dealname": "Quiet"})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let delivered: usize = target.got.lock().unwrap().iter().map(|(_, b)| serde_json::from_str::<Vec<Value>>(b).unwrap().len()).sum();
+    assert_eq!(delivered, 3);
     s.running.stop().await;
 }

@@ -70,6 +70,54 @@ impl Sandbox {
     fn api(&self, method: Method, path: &str, token: &str) -> reqwest::RequestBuilder {
         self.http.request(method, format!("{}{path}", self.url)).bearer_auth(token)
     }
+
+    /// An access token with `scope`, through the consent flow.
+    async fn bearer(&self, scope: &str) -> String {
+        self.connect(scope).await["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// The status and JSON body of an API call (`body` for POST and PATCH).
+    async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let request = self.api(method, path, token);
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        let r = request.send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    /// Every page of a v2 list, following `next_cursor`.
+    async fn all_pages(&self, path: &str, token: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let url = match &cursor {
+                None => path.to_string(),
+                Some(c) => format!("{path}{sep}cursor={c}"),
+            };
+            let (status, page) = self.call(Method::GET, &url, token, None).await;
+            assert_eq!(status, 200, "{page}");
+            items.extend(page["data"].as_array().unwrap().iter().cloned());
+            match page["additional_data"]["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return items,
+            }
+        }
+    }
+}
+
+fn ids(items: &[Value]) -> Vec<u64> {
+    items.iter().map(|i| i["id"].as_u64().unwrap()).collect()
+}
+
+/// A 400 in Pipedrive's error shape whose message mentions `expected`.
+fn assert_refused(status: u16, body: &Value, expected: &str) {
+    assert_eq!(status, 400, "{body}");
+    assert_eq!((body["success"].as_bool(), body["errorCode"].as_u64()), (Some(false), Some(400)), "{body}");
+    assert!(body["error"].as_str().unwrap().contains(expected), "{body}");
+    assert!(body["error_info"].is_string() && body["data"].is_null(), "{body}");
 }
 
 /// `authorize`, `get-tokens` and `refresh-tokens` (v1 spec, oauth server): Basic client auth,
@@ -281,4 +329,361 @@ async fn control_api_mints_tokens_for_registered_apps_only() {
     let r = s.http.post(format!("{}/_sandbox/tokens", s.url)).json(&json!({"client_id": "stranger"})).send().await.unwrap();
     assert_eq!(r.status(), 400);
     s.running.stop().await;
+}
+
+const CONTACT_TYPE_KEY: &str = "dfdd6544a7ece4ff9397896b0109b1cea522ef3d";
+const INDUSTRY_KEY: &str = "ec881dc64d14d2f5e539e2f56f36625bb4a2be70";
+
+/// `addPerson`, `getPerson`, `updatePerson`, `deletePerson` and `getPersons` (v2): the v2 person
+/// shape, a name split into first and last, a primary email, and a soft delete after which the
+/// person is neither listed nor fetched.
+#[tokio::test]
+async fn persons_lifecycle_with_soft_delete() {
+    let s = start().await;
+    let token = s.bearer("contacts:full").await;
+    let body = json!({
+        "name": "Mira van der Berg", "org_id": 101, "visible_to": 7,
+        "emails": [{"value": "mira@northwind.example", "label": "work"}, {"value": "mira@home.example", "label": "home"}],
+        "phones": [{"value": "+49 30 5550 1299", "primary": true, "label": "mobile"}],
+        "custom_fields": {CONTACT_TYPE_KEY: 112},
+    });
+    let (status, created) = s.call(Method::POST, "/api/v2/persons", &token, Some(body)).await;
+    assert_eq!(status, 200, "{created}");
+    let person = &created["data"];
+    let id = person["id"].as_u64().unwrap();
+    assert_eq!((person["first_name"].as_str(), person["last_name"].as_str()), (Some("Mira"), Some("van der Berg")));
+    assert_eq!((person["org_id"].as_u64(), person["owner_id"].as_u64(), person["visible_to"].as_i64()), (Some(101), Some(13_540_001), Some(7)));
+    assert_eq!(person["emails"][0], json!({"value": "mira@northwind.example", "primary": true, "label": "work"}));
+    assert_eq!(person["emails"][1]["primary"], false);
+    assert_eq!(person["phones"][0]["label"], "mobile");
+    assert_eq!(person["custom_fields"][CONTACT_TYPE_KEY], 112);
+    assert_eq!(person["is_deleted"], false);
+    assert!(person["add_time"].as_str().unwrap().ends_with('Z') && person["update_time"] == person["add_time"]);
+
+    let (status, got) = s.call(Method::GET, &format!("/api/v2/persons/{id}"), &token, None).await;
+    assert_eq!((status, &got["data"]), (200, person));
+
+    let patch = json!({"name": "Mira Berg", "org_id": null, "phones": [], "custom_fields": {CONTACT_TYPE_KEY: null}});
+    let (status, updated) = s.call(Method::PATCH, &format!("/api/v2/persons/{id}"), &token, Some(patch)).await;
+    assert_eq!(status, 200, "{updated}");
+    let updated = &updated["data"];
+    assert_eq!((updated["name"].as_str(), updated["last_name"].as_str()), (Some("Mira Berg"), Some("Berg")));
+    assert_eq!((updated["org_id"].clone(), updated["phones"].clone()), (Value::Null, json!([])));
+    assert_eq!(updated["custom_fields"], json!({}));
+    assert_eq!(updated["emails"], person["emails"], "fields not sent stay");
+
+    let (status, deleted) = s.call(Method::DELETE, &format!("/api/v2/persons/{id}"), &token, None).await;
+    assert_eq!((status, deleted), (200, json!({"success": true, "data": {"id": id}})));
+    let (status, gone) = s.call(Method::GET, &format!("/api/v2/persons/{id}"), &token, None).await;
+    assert_eq!((status, gone["success"].as_bool(), gone["error"].as_str()), (404, Some(false), Some("Person not found")));
+    let (status, _) = s.call(Method::PATCH, &format!("/api/v2/persons/{id}"), &token, Some(json!({"name": "x"}))).await;
+    assert_eq!(status, 404);
+    let (status, _) = s.call(Method::DELETE, &format!("/api/v2/persons/{id}"), &token, None).await;
+    assert_eq!(status, 404);
+    let listed = s.all_pages("/api/v2/persons?limit=500", &token).await;
+    assert_eq!(listed.len(), 12, "the twelve seeded persons, not the deleted one");
+    assert!(!ids(&listed).contains(&id));
+    let summary: Value = s.http.get(format!("{}/_sandbox/summary", s.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(summary["persons"], json!({"live": 12, "deleted": 1}));
+    s.running.stop().await;
+}
+
+/// `getPersons` (v2): `limit`, `cursor`, `updated_since`, `sort_by`/`sort_direction`, the
+/// `org_id`, `owner_id` and `deal_id` filters; persons and deals from the control API's seed.
+#[tokio::test]
+async fn person_lists_page_by_cursor_and_filter_by_update_time() {
+    let s = start().await;
+    let r = s.http.post(format!("{}/_sandbox/seed", s.url)).json(&json!({"organizations": 3, "persons": 40, "deals": 30, "seed": 9})).send().await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["seeded"], json!({"deals": 30, "persons": 40, "organizations": 3}));
+    let token = s.bearer("contacts:read deals:read").await;
+
+    let all = s.all_pages("/api/v2/persons?limit=7", &token).await;
+    let all_ids = ids(&all);
+    assert_eq!(all_ids.len(), 52, "12 seeded and 40 generated");
+    assert!(all_ids.windows(2).all(|w| w[0] < w[1]), "sorted by id, no repeats");
+    let desc = ids(&s.all_pages("/api/v2/persons?limit=9&sort_by=add_time&sort_direction=desc", &token).await);
+    assert_eq!(desc.len(), 52);
+    assert_eq!(desc.first(), all_ids.last(), "the newest first");
+    let orgs = ids(&s.all_pages("/api/v2/organizations?limit=5", &token).await);
+    assert_eq!(orgs.len(), 13);
+    for person in &all {
+        let org = person["org_id"].as_u64().expect("every seeded person has an organization");
+        assert!(orgs.contains(&org));
+        let email = person["emails"][0]["value"].as_str().unwrap();
+        assert!(email.contains('@') && email.ends_with(".example"), "{email}");
+    }
+
+    let at_northwind = s.all_pages("/api/v2/persons?org_id=101", &token).await;
+    assert!(at_northwind.iter().all(|p| p["org_id"] == 101));
+    assert_eq!(at_northwind.iter().take(2).map(|p| p["name"].as_str().unwrap()).collect::<Vec<_>>(), ["Anna Keller", "Jonas Weber"]);
+    let rays = s.all_pages("/api/v2/persons?owner_id=13540002&limit=500", &token).await;
+    assert!(!rays.is_empty() && rays.iter().all(|p| p["owner_id"] == 13_540_002));
+
+    // Generated deals named after a seeded company are linked to it and one of its persons.
+    let deals = s.all_pages("/api/v2/deals?limit=500", &token).await;
+    let linked = deals.iter().find(|d| d["person_id"].is_u64()).expect("a linked deal");
+    let (deal_id, person_id) = (linked["id"].as_u64().unwrap(), linked["person_id"].as_u64().unwrap());
+    assert_eq!(ids(&s.all_pages(&format!("/api/v2/persons?deal_id={deal_id}"), &token).await), [person_id]);
+    let (_, person) = s.call(Method::GET, &format!("/api/v2/persons/{person_id}"), &token, None).await;
+    assert_eq!(person["data"]["org_id"], linked["org_id"]);
+
+    // A user edits one person a little later than the seed: the latest update.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let edited = all_ids[20];
+    let r = s.http.patch(format!("{}/_sandbox/persons/{edited}", s.url)).json(&json!({"fields": {"name": "Edited In Pipedrive"}})).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let since = sandbox::time::iso_seconds(sandbox::time::now_ms() - 60_000);
+    let recent = s.all_pages(&format!("/api/v2/persons?updated_since={since}&sort_by=update_time"), &token).await;
+    // The generated persons were added now too; the edit makes `edited` the latest.
+    assert_eq!(recent.last().unwrap()["id"].as_u64(), Some(edited));
+    assert!(ids(&recent).iter().all(|id| *id >= 1000), "seeded persons are from 2025");
+    let until = s.all_pages("/api/v2/persons?updated_until=2025-02-01T00:00:00Z", &token).await;
+    assert_eq!(until.len(), 12);
+
+    for bad in ["limit=501", "limit=0", "sort_by=name", "updated_since=yesterday", "cursor=nope", "org_id=x"] {
+        let (status, body) = s.call(Method::GET, &format!("/api/v2/persons?{bad}"), &token, None).await;
+        assert_refused(status, &body, "Validation failed");
+    }
+    s.running.stop().await;
+}
+
+/// `addOrganization`, `getOrganization`, `updateOrganization`, `deleteOrganization` and
+/// `getOrganizations` (v2), and the control API's `POST /_sandbox/organizations`.
+#[tokio::test]
+async fn organizations_lifecycle_with_soft_delete() {
+    let s = start().await;
+    let token = s.bearer("contacts:full").await;
+    let seeded = s.all_pages("/api/v2/organizations", &token).await;
+    assert_eq!(seeded.len(), 10);
+    assert_eq!(seeded[0]["name"], "Northwind Traders");
+    assert_eq!(seeded[0]["custom_fields"][INDUSTRY_KEY], "Wholesale");
+    assert_eq!(seeded[0]["address"]["value"], "Friedrichstraße 68, 10117 Berlin, Germany");
+
+    let body = json!({"name": "Globex Corporation", "owner_id": 13_540_002, "address": {"value": "1 Globex Plaza, Cypress Creek", "country": "USA"},
+                      "website": "https://globex.example", "employee_count": 250, "custom_fields": {INDUSTRY_KEY: "Energy"}});
+    let (status, created) = s.call(Method::POST, "/api/v2/organizations", &token, Some(body)).await;
+    assert_eq!(status, 200, "{created}");
+    let org = &created["data"];
+    let id = org["id"].as_u64().unwrap();
+    assert_eq!((org["owner_id"].as_u64(), org["address"].clone()), (Some(13_540_002), json!({"value": "1 Globex Plaza, Cypress Creek"})));
+    assert_eq!((org["employee_count"].as_i64(), org["industry"].clone(), org["is_deleted"].as_bool()), (Some(250), Value::Null, Some(false)));
+    assert_eq!(org["custom_fields"], json!({INDUSTRY_KEY: "Energy"}));
+    let (status, got) = s.call(Method::GET, &format!("/api/v2/organizations/{id}"), &token, None).await;
+    assert_eq!((status, &got["data"]), (200, org));
+
+    let (status, updated) = s.call(Method::PATCH, &format!("/api/v2/organizations/{id}"), &token, Some(json!({"name": "Globex Corp", "address": null}))).await;
+    assert_eq!(status, 200);
+    assert_eq!((updated["data"]["name"].as_str(), updated["data"]["address"].clone()), (Some("Globex Corp"), Value::Null));
+    assert_eq!(updated["data"]["website"], "https://globex.example");
+
+    // A person joins it, then it is deleted: gone from lists and gets, and no longer linkable.
+    let (status, _) = s.call(Method::POST, "/api/v2/persons", &token, Some(json!({"name": "Hank Scorpio", "org_id": id}))).await;
+    assert_eq!(status, 200);
+    let (status, deleted) = s.call(Method::DELETE, &format!("/api/v2/organizations/{id}"), &token, None).await;
+    assert_eq!((status, deleted), (200, json!({"success": true, "data": {"id": id}})));
+    let (status, gone) = s.call(Method::GET, &format!("/api/v2/organizations/{id}"), &token, None).await;
+    assert_eq!((status, gone["error"].as_str()), (404, Some("Organization not found")));
+    assert_eq!(s.all_pages("/api/v2/organizations", &token).await.len(), 10);
+    let (status, body) = s.call(Method::POST, "/api/v2/persons", &token, Some(json!({"name": "Late Joiner", "org_id": id}))).await;
+    assert_refused(status, &body, "org_id");
+
+    let r = s.http.post(format!("{}/_sandbox/organizations", s.url)).json(&json!({"fields": {"name": "Made In The App"}, "timestamp": 1_700_000_000_000_i64})).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let made = r.json::<Value>().await.unwrap()["id"].as_u64().unwrap();
+    let (_, got) = s.call(Method::GET, &format!("/api/v2/organizations/{made}"), &token, None).await;
+    assert_eq!(got["data"]["update_time"], "2023-11-14T22:13:20Z");
+    s.running.stop().await;
+}
+
+/// `addPerson`, `updatePerson` and `addOrganization` (v2) refuse bad input with 400 in
+/// Pipedrive's error shape and store nothing: an organization that does not exist, a missing name,
+/// unknown fields and custom field values that are not the field's options.
+#[tokio::test]
+async fn bad_person_and_organization_input_is_refused() {
+    let s = start().await;
+    let token = s.bearer("contacts:full").await;
+    for (body, expected) in [
+        (json!({"name": "Nobody's Contact", "org_id": 999_999}), "org_id"),
+        (json!({"org_id": 101}), "name: is required"),
+        (json!({"name": "  "}), "name"),
+        (json!({"name": "x", "owner_id": 42}), "owner_id"),
+        (json!({"name": "x", "emails": "a@b.example"}), "emails"),
+        (json!({"name": "x", "emails": [{"label": "work"}]}), "emails.value"),
+        (json!({"name": "x", "phones": [{"value": "1", "primary": true}, {"value": "2", "primary": true}]}), "primary"),
+        (json!({"name": "x", "visible_to": 2}), "visible_to"),
+        (json!({"name": "x", "custom_fields": {CONTACT_TYPE_KEY: 999}}), "options"),
+        (json!({"name": "x", "custom_fields": {INDUSTRY_KEY: "Energy"}}), "unknown field"),
+        (json!({"name": "x", "job_title": "CEO"}), "unknown field"),
+    ] {
+        let (status, err) = s.call(Method::POST, "/api/v2/persons", &token, Some(body.clone())).await;
+        assert_refused(status, &err, expected);
+    }
+    let (status, err) = s.call(Method::PATCH, "/api/v2/persons/201", &token, Some(json!({"org_id": 424_242}))).await;
+    assert_refused(status, &err, "org_id");
+    for (body, expected) in [
+        (json!({"address": {"value": "x"}}), "name: is required"),
+        (json!({"name": "x", "address": "Main St 1"}), "address"),
+        (json!({"name": "x", "custom_fields": {INDUSTRY_KEY: 7}}), "must be a string"),
+    ] {
+        let (status, err) = s.call(Method::POST, "/api/v2/organizations", &token, Some(body)).await;
+        assert_refused(status, &err, expected);
+    }
+    let (status, _) = s.call(Method::GET, "/api/v2/persons/abc", &token, None).await;
+    assert_eq!(status, 400);
+    let summary: Value = s.http.get(format!("{}/_sandbox/summary", s.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!((summary["persons"]["live"].as_u64(), summary["organizations"]["live"].as_u64()), (Some(12), Some(10)), "nothing was stored");
+    let (_, anna) = s.call(Method::GET, "/api/v2/persons/201", &token, None).await;
+    assert_eq!(anna["data"]["org_id"], 101, "a refused update changes nothing");
+    s.running.stop().await;
+}
+
+/// The spec's scopes for persons, organizations and their fields: reading needs `contacts:read`
+/// (or `:full`), writing `contacts:full`; a deals-only token gets 403.
+#[tokio::test]
+async fn contacts_need_contacts_scopes() {
+    let s = start().await;
+    let deals_only = s.bearer("deals:full").await;
+    for path in ["/api/v2/persons", "/api/v2/persons/201", "/api/v2/organizations", "/api/v2/organizations/101", "/api/v1/personFields", "/api/v1/organizationFields"] {
+        let (status, body) = s.call(Method::GET, path, &deals_only, None).await;
+        assert_eq!((status, body["error"].as_str()), (403, Some("Scope and URL mismatch")), "{path}");
+    }
+    let read_only = s.bearer("contacts:read").await;
+    let (status, _) = s.call(Method::GET, "/api/v2/persons/201", &read_only, None).await;
+    assert_eq!(status, 200);
+    for (method, path) in [(Method::POST, "/api/v2/persons"), (Method::PATCH, "/api/v2/persons/201"), (Method::DELETE, "/api/v2/organizations/101")] {
+        let (status, body) = s.call(method, path, &read_only, Some(json!({"name": "x"}))).await;
+        assert_eq!((status, body["success"].as_bool()), (403, Some(false)), "{path}");
+    }
+    let (status, _) = s.call(Method::GET, "/api/v1/dealFields", &read_only, None).await;
+    assert_eq!(status, 403, "contacts scopes do not read deal fields");
+    let (status, _) = s.call(Method::GET, "/api/v1/personFields", &s.bearer("contact-fields:full").await, None).await;
+    assert_eq!(status, 200);
+    s.running.stop().await;
+}
+
+/// `getPersonFields` and `getOrganizationFields` (v1): built-in fields by name and the custom ones
+/// under 40-character keys, in `getDealFields`' shape; each list costs 20 tokens.
+#[tokio::test]
+async fn person_and_organization_fields_list_custom_fields() {
+    let s = start().await;
+    let token = s.bearer("contacts:read").await;
+    let r = s.api(Method::GET, "/api/v1/personFields", &token).send().await.unwrap();
+    let before: u64 = r.headers()["x-daily-requests-left"].to_str().unwrap().parse().unwrap();
+    let fields: Value = r.json().await.unwrap();
+    assert_eq!(fields["additional_data"]["pagination"]["more_items_in_collection"], false);
+    let by_key = |fields: &Value, key: &str| fields["data"].as_array().unwrap().iter().find(|f| f["key"] == key).cloned().unwrap();
+    assert_eq!(by_key(&fields, "email")["field_type"], "varchar");
+    assert_eq!(by_key(&fields, "org_id")["field_type"], "org");
+    assert_eq!(by_key(&fields, "owner_id")["field_type"], "user");
+    assert_eq!(by_key(&fields, "name")["mandatory_flag"], true);
+    let contact_type = fields["data"].as_array().unwrap().iter().find(|f| f["name"] == "Contact type").unwrap();
+    assert_eq!(contact_type["key"].as_str().unwrap().len(), 40);
+    assert_eq!(contact_type["key"], CONTACT_TYPE_KEY);
+    assert_eq!((contact_type["field_type"].as_str(), contact_type["edit_flag"].as_bool()), (Some("enum"), Some(true)));
+    assert_eq!(contact_type["options"][1], json!({"id": 112, "label": "Partner"}));
+
+    let r = s.api(Method::GET, "/api/v1/organizationFields", &token).send().await.unwrap();
+    let after: u64 = r.headers()["x-daily-requests-left"].to_str().unwrap().parse().unwrap();
+    assert_eq!(before - after, 20, "x-token-cost 20");
+    let fields: Value = r.json().await.unwrap();
+    assert_eq!(by_key(&fields, "address")["field_type"], "address");
+    let industry = fields["data"].as_array().unwrap().iter().find(|f| f["name"] == "Industry").unwrap();
+    assert_eq!((industry["key"].as_str().unwrap().len(), industry["field_type"].as_str()), (40, Some("varchar")));
+    assert_eq!(industry["key"], INDUSTRY_KEY);
+    s.running.stop().await;
+}
+
+/// `addPipeline`, `updatePipeline`, `deletePipeline`, `addStage`, `updateStage` and `deleteStage`
+/// (v2, the `admin` scope): soft deletes, a stage with deals cannot be deleted, deleted stages and
+/// pipelines leave `getStages` and `getPipelines`.
+#[tokio::test]
+async fn pipelines_and_stages_add_update_delete() {
+    let s = start().await;
+    let deals_full = s.bearer("deals:full").await;
+    let (status, body) = s.call(Method::POST, "/api/v2/pipelines", &deals_full, Some(json!({"name": "Partners"}))).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("Scope and URL mismatch")), "the spec asks for admin");
+    let admin = s.bearer("admin").await;
+
+    let (status, created) = s.call(Method::POST, "/api/v2/pipelines", &admin, Some(json!({"name": "Partners"}))).await;
+    assert_eq!(status, 200, "{created}");
+    let pipeline = created["data"]["id"].as_u64().unwrap();
+    assert_eq!((created["data"]["order_nr"].as_i64(), created["data"]["is_deal_probability_enabled"].as_bool()), (Some(2), Some(false)));
+    let (status, err) = s.call(Method::POST, "/api/v2/deals", &admin, Some(json!({"title": "x", "pipeline_id": pipeline}))).await;
+    assert_refused(status, &err, "no stages");
+
+    let (status, first) = s.call(Method::POST, "/api/v2/stages", &admin, Some(json!({"name": "Intro", "pipeline_id": pipeline, "deal_probability": 20}))).await;
+    assert_eq!(status, 200, "{first}");
+    let first = first["data"].clone();
+    assert_eq!((first["order_nr"].as_i64(), first["deal_probability"].as_i64(), first["is_deleted"].as_bool()), (Some(1), Some(20), Some(false)));
+    let (_, second) = s.call(Method::POST, "/api/v2/stages", &admin, Some(json!({"name": "Signed", "pipeline_id": pipeline}))).await;
+    let second = second["data"].clone();
+    assert_eq!((second["order_nr"].as_i64(), second["deal_probability"].as_i64()), (Some(2), Some(100)));
+    let (first_id, second_id) = (first["id"].as_u64().unwrap(), second["id"].as_u64().unwrap());
+    for (body, expected) in [
+        (json!({"name": "x"}), "pipeline_id: is required"),
+        (json!({"pipeline_id": pipeline}), "name: is required"),
+        (json!({"name": "x", "pipeline_id": 999}), "no such pipeline"),
+        (json!({"name": "x", "pipeline_id": pipeline, "deal_probability": 101}), "deal_probability"),
+    ] {
+        let (status, err) = s.call(Method::POST, "/api/v2/stages", &admin, Some(body)).await;
+        assert_refused(status, &err, expected);
+    }
+
+    let patch = json!({"name": "Introduction", "is_deal_rot_enabled": true, "days_to_rotten": 14});
+    let (status, updated) = s.call(Method::PATCH, &format!("/api/v2/stages/{first_id}"), &admin, Some(patch)).await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!((updated["data"]["name"].as_str(), updated["data"]["days_to_rotten"].as_i64()), (Some("Introduction"), Some(14)));
+    let (status, renamed) = s.call(Method::PATCH, &format!("/api/v2/pipelines/{pipeline}"), &admin, Some(json!({"name": "Partner deals", "is_deal_probability_enabled": true}))).await;
+    assert_eq!((status, renamed["data"]["name"].as_str(), renamed["data"]["is_deal_probability_enabled"].as_bool()), (200, Some("Partner deals"), Some(true)));
+    let stages = s.all_pages(&format!("/api/v2/stages?pipeline_id={pipeline}"), &admin).await;
+    assert_eq!(stages.iter().map(|st| st["name"].as_str().unwrap()).collect::<Vec<_>>(), ["Introduction", "Signed"]);
+
+    // A deal in the first stage keeps it (and the pipeline) from being deleted.
+    let (status, deal) = s.call(Method::POST, "/api/v2/deals", &admin, Some(json!({"title": "Partner deal", "pipeline_id": pipeline}))).await;
+    assert_eq!((status, deal["data"]["stage_id"].as_u64()), (200, Some(first_id)));
+    let (status, err) = s.call(Method::DELETE, &format!("/api/v2/stages/{first_id}"), &admin, None).await;
+    assert_refused(status, &err, "still has 1 deal");
+    let (status, err) = s.call(Method::DELETE, &format!("/api/v2/pipelines/{pipeline}"), &admin, None).await;
+    assert_refused(status, &err, "still has 1 deal");
+    let deal_id = deal["data"]["id"].as_u64().unwrap();
+    let (status, _) = s.call(Method::DELETE, &format!("/api/v2/deals/{deal_id}"), &admin, None).await;
+    assert_eq!(status, 200);
+
+    let (status, deleted) = s.call(Method::DELETE, &format!("/api/v2/stages/{first_id}"), &admin, None).await;
+    assert_eq!((status, deleted), (200, json!({"success": true, "data": {"id": first_id}})));
+    let (_, got) = s.call(Method::GET, &format!("/api/v2/stages/{first_id}"), &admin, None).await;
+    assert_eq!(got["data"]["is_deleted"], true);
+    assert_eq!(ids(&s.all_pages(&format!("/api/v2/stages?pipeline_id={pipeline}"), &admin).await), [second_id]);
+    let (status, _) = s.call(Method::PATCH, &format!("/api/v2/stages/{first_id}"), &admin, Some(json!({"name": "x"}))).await;
+    assert_eq!(status, 404);
+
+    let (status, deleted) = s.call(Method::DELETE, &format!("/api/v2/pipelines/{pipeline}"), &admin, None).await;
+    assert_eq!((status, deleted), (200, json!({"success": true, "data": {"id": pipeline}})));
+    let (_, got) = s.call(Method::GET, &format!("/api/v2/pipelines/{pipeline}"), &admin, None).await;
+    assert_eq!(got["data"]["is_deleted"], true);
+    let names: Vec<String> = s.all_pages("/api/v2/pipelines", &admin).await.iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names, ["Sales", "Renewals"]);
+    let (_, stage) = s.call(Method::GET, &format!("/api/v2/stages/{second_id}"), &admin, None).await;
+    assert_eq!(stage["data"]["is_deleted"], true, "a deleted pipeline's stages go with it");
+
+    // The last pipeline cannot go: Renewals (no deals) can, Sales then cannot.
+    let (status, _) = s.call(Method::DELETE, "/api/v2/pipelines/2", &admin, None).await;
+    assert_eq!(status, 200);
+    let (status, err) = s.call(Method::DELETE, "/api/v2/pipelines/1", &admin, None).await;
+    assert_refused(status, &err, "only pipeline");
+    s.running.stop().await;
+}
+
+/// A snapshot saved before persons and organizations existed still loads, with the built-in
+/// person and organization fields and no persons or organizations.
+#[test]
+fn snapshots_from_before_contacts_still_load() {
+    let mut saved = serde_json::to_value(sandbox::pipedrive::seed::fresh(1)).unwrap();
+    for key in ["persons", "organizations", "person_fields", "organization_fields"] {
+        saved.as_object_mut().unwrap().remove(key);
+    }
+    let data: sandbox::pipedrive::data::PdData = serde_json::from_value(saved).unwrap();
+    assert!(data.persons.is_empty() && data.organizations.is_empty());
+    assert!(data.person_fields.iter().any(|f| f.key == CONTACT_TYPE_KEY));
+    assert!(data.organization_fields.iter().any(|f| f.key == INDUSTRY_KEY));
 }

@@ -7,10 +7,10 @@ use crate::error::AppError;
 
 /// Both sides' deal pipelines (with stages) and fields, read live from the providers.
 #[server(endpoint = "sync_schemas")]
-pub async fn sync_schemas(connection_id: String) -> Result<Schemas, AppError> {
+pub async fn sync_schemas(connection_id: String, object: model::apps::ObjectKind) -> Result<Schemas, AppError> {
     use super::ssr;
     ssr::require_user()?;
-    ssr::context()?.syncs.schemas(&connection_id).await.map_err(ssr::sync_error)
+    ssr::context()?.syncs.schemas(&connection_id, object).await.map_err(ssr::sync_error)
 }
 
 #[server(endpoint = "syncs")]

@@ -10,6 +10,7 @@ use model::sync::{ConflictRule, Schemas, SyncSettings, SyncSummary};
 use model::Permission;
 
 use super::shell::Me;
+use crate::api::apps::get_provider_info;
 use crate::api::syncs::{list_syncs, sync_schemas, CreateHubspotPipeline, SaveSync};
 use crate::components::feedback::FieldMessage;
 use model::sync::PipelineMapping;
@@ -63,19 +64,23 @@ fn parse_object(s: &str) -> Option<ObjectKind> {
     ObjectKind::ALL.into_iter().find(|o| object_key(*o) == s)
 }
 
-/// Objects whose app-side records this version of Tandem can read (Pipedrive persons and
-/// organizations come with their connector).
-fn supported(object: ObjectKind) -> bool {
-    object == ObjectKind::Deal
-}
-
 #[component]
 pub fn SyncSetupPage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let connection = move || params.with(|p| p.get("connection").unwrap_or_default());
     let app_key = move || params.with(|p| p.get("app").unwrap_or_default());
-    let schemas = Resource::new(connection, sync_schemas);
+    let object = move || query.with(|q| q.get("object")).and_then(|o| parse_object(&o));
+    let schemas = Resource::new(
+        move || (connection(), object()),
+        |(connection, object)| async move {
+            match object {
+                Some(object) => sync_schemas(connection, object).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
+    let info = Resource::new(app_key, get_provider_info);
     let syncs = Resource::new(|| (), |_| list_syncs());
     let me = Me::get();
     view! {
@@ -92,6 +97,8 @@ pub fn SyncSetupPage() -> impl IntoView {
                     .into_iter()
                     .filter(|s| s.connection_id == connection())
                     .collect();
+                let app_name = info.await.map(|i| i.name).unwrap_or_default();
+                let base = format!("{}/{}/{}/sync", crate::CONNECTED_APPS_PATH, app_key(), connection());
                 match schemas.await {
                     Err(error) => {
                         view! {
@@ -101,9 +108,11 @@ pub fn SyncSetupPage() -> impl IntoView {
                         }
                             .into_any()
                     }
-                    Ok(schemas) => {
-                        let object = query.with_untracked(|q| q.get("object")).and_then(|o| parse_object(&o));
-                        view! { <Wizard schemas existing object can_manage connection=connection() app_key=app_key()/> }.into_any()
+                    Ok(None) => view! { <ObjectStep app_name existing base can_manage/> }.into_any(),
+                    Ok(Some(schemas)) => {
+                        let object = object().unwrap_or(ObjectKind::Deal);
+                        view! { <Wizard schemas existing object can_manage connection=connection() app_key=app_key() base/> }
+                            .into_any()
                     }
                 }
             })}
@@ -111,22 +120,42 @@ pub fn SyncSetupPage() -> impl IntoView {
     }
 }
 
+/// The numbered steps across the top.
+#[component]
+fn Steps(#[prop(into)] current: Signal<Step>) -> impl IntoView {
+    view! {
+        <ol class="steps" aria-label="Steps">
+            {Step::ALL
+                .into_iter()
+                .enumerate()
+                .map(|(n, s)| {
+                    view! {
+                        <li class:current=move || current.get() == s aria-current=move || (current.get() == s).then_some("step")>
+                            <span class="step-number">{n + 1}</span>
+                            {s.label()}
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ol>
+    }
+}
+
 #[component]
 fn Wizard(
     schemas: Schemas,
     existing: Vec<SyncSummary>,
-    object: Option<ObjectKind>,
+    object: ObjectKind,
     can_manage: bool,
     connection: String,
     app_key: String,
+    /// The setup's own address (the object step).
+    base: String,
 ) -> impl IntoView {
     let app = schemas.app_name.clone();
-    let editing = object.and_then(|o| existing.iter().find(|s| s.settings.object == o).cloned());
-    let start = editing
-        .as_ref()
-        .map(|s| s.settings.clone())
-        .unwrap_or_else(|| SyncSettings::new_for(object.unwrap_or(ObjectKind::Deal), &schemas));
-    let step = RwSignal::new(if object.is_some() { Step::Rules } else { Step::Object });
+    let editing = existing.iter().find(|s| s.settings.object == object).cloned();
+    let start = editing.as_ref().map(|s| s.settings.clone()).unwrap_or_else(|| SyncSettings::new_for(object, &schemas));
+    let step = RwSignal::new(Step::Rules);
     let settings = RwSignal::new(start);
     let schemas = StoredValue::new(schemas);
     let save = ServerAction::<SaveSync>::new();
@@ -140,14 +169,15 @@ fn Wizard(
         note: RwSignal::new(None),
         can_manage,
     };
-    let synced: Vec<ObjectKind> = existing.iter().map(|s| s.settings.object).collect();
     let heading = if editing.is_some() {
-        format!("Edit the {} sync with {app}", settings.with_untracked(|s| s.object.label().to_lowercase()))
-    } else if synced.is_empty() {
+        format!("Edit the {} sync with {app}", object.label().to_lowercase())
+    } else if existing.is_empty() {
         format!("Set up sync with {app}")
     } else {
         format!("Sync more data with {app}")
     };
+    // A new sync can go back to choosing its object; an existing one keeps its object.
+    let back_to_objects = editing.is_none().then_some(base);
 
     // After a save: back to the app's page, which says what happened. After a refusal: to the
     // first step with a problem.
@@ -178,26 +208,12 @@ fn Wizard(
                 {version_note.map(|n| view! { <p class="lede">{n}</p> })}
             </div>
         </header>
-        <ol class="steps" aria-label="Steps">
-            {Step::ALL
-                .into_iter()
-                .enumerate()
-                .map(|(n, s)| {
-                    view! {
-                        <li class:current=move || step.get() == s aria-current=move || (step.get() == s).then_some("step")>
-                            <span class="step-number">{n + 1}</span>
-                            {s.label()}
-                        </li>
-                    }
-                })
-                .collect_view()}
-        </ol>
+        <Steps current=step/>
         {(!can_manage).then(|| view! { <p class="notice" role="note">{Permission::ManageApps.denied_reason()}</p> })}
         <p class="visually-hidden" role="status">{move || state.note.get()}</p>
         <ErrorBanner error/>
         {move || match step.get() {
-            Step::Object => view! { <ObjectStep state synced=synced.clone() step/> }.into_any(),
-            Step::Rules => view! { <RulesStep state step/> }.into_any(),
+            Step::Object | Step::Rules => view! { <RulesStep state step back=back_to_objects.clone()/> }.into_any(),
             Step::Fields => view! {
                 <FieldMappings state/>
                 <nav class="step-actions">
@@ -229,18 +245,24 @@ fn Wizard(
     }
 }
 
+/// **Choose an object to sync**: each object says whether it already syncs; deals without
+/// contacts or companies get the recommendation and why.
 #[component]
-fn ObjectStep(state: SetupState, synced: Vec<ObjectKind>, step: RwSignal<Step>) -> impl IntoView {
-    let app = state.app_name();
-    let chosen = move || state.settings.with(|s| s.object);
-    let choose = move |object: ObjectKind| {
-        if chosen() != object {
-            let fresh = state.schemas.with_value(|schemas| SyncSettings::new_for(object, schemas));
-            state.settings.set(fresh);
-        }
-    };
+fn ObjectStep(app_name: String, existing: Vec<SyncSummary>, base: String, can_manage: bool) -> impl IntoView {
+    let synced: Vec<ObjectKind> = existing.iter().map(|s| s.settings.object).collect();
+    let first_free = ObjectKind::ALL.into_iter().find(|o| !synced.contains(o)).unwrap_or(ObjectKind::Deal);
+    let chosen = RwSignal::new(if synced.is_empty() { ObjectKind::Deal } else { first_free });
     let has_people = synced.iter().any(|o| matches!(o, ObjectKind::Contact | ObjectKind::Company));
+    let navigate = use_navigate();
+    let heading = if synced.is_empty() { format!("Set up sync with {app_name}") } else { format!("Sync more data with {app_name}") };
+    let next = move |_| navigate(&format!("{base}?object={}", object_key(chosen.get_untracked())), Default::default());
     view! {
+        <header class="page-header">
+            <div>
+                <h1>{heading}</h1>
+            </div>
+        </header>
+        <Steps current=Signal::stored(Step::Object)/>
         <section class="card" aria-labelledby="object-heading">
             <h2 id="object-heading">"Choose an object to sync"</h2>
             <fieldset class="object-choices">
@@ -249,50 +271,41 @@ fn ObjectStep(state: SetupState, synced: Vec<ObjectKind>, step: RwSignal<Step>) 
                     .into_iter()
                     .map(|object| {
                         let already = synced.contains(&object);
-                        let available = supported(object);
                         let id = format!("object-{}", object_key(object));
                         let label_for = id.clone();
                         view! {
-                            <label class="object-choice" class:disabled=!available for=label_for>
+                            <label class="object-choice" for=label_for>
                                 <input
                                     type="radio"
                                     name="object"
                                     id=id
                                     value=object_key(object)
-                                    checked=move || chosen() == object
-                                    disabled=!available || !state.can_manage
-                                    on:change=move |_| choose(object)
+                                    checked=move || chosen.get() == object
+                                    on:change=move |_| chosen.set(object)
                                 />
                                 <strong>{object.plural()}</strong>
                                 {already.then(|| view! { <span class="badge badge-success">"Already synced"</span> })}
-                                {(!available)
-                                    .then(|| {
-                                        view! {
-                                            <span class="hint block">
-                                                "Not available yet: this version of Tandem syncs deals; contacts and companies come with the next connector release."
-                                            </span>
-                                        }
-                                    })}
                             </label>
                         }
                     })
                     .collect_view()}
             </fieldset>
             {move || {
-                (chosen() == ObjectKind::Deal && !has_people)
+                (chosen.get() == ObjectKind::Deal && !has_people)
                     .then(|| {
                         view! {
                             <p class="notice" role="note">
                                 {format!(
-                                    "Deals can sync on their own, but setting up contacts and companies first is recommended: a deal's associations with its contacts and companies are only created on the other side for records that sync. In {app}, those are the deal's person and organization."
+                                    "Deals can sync on their own, but setting up contacts and companies first is recommended: a deal's associations with its contacts and companies are only created on the other side for records that sync. In {app_name}, those are the deal's person and organization."
                                 )}
                             </p>
                         }
                     })
             }}
+            {(!can_manage).then(|| view! { <p class="hint">"You can look at the settings; saving needs the App Marketplace Access permission."</p> })}
         </section>
         <nav class="step-actions">
-            <button type="button" class="btn btn-primary" on:click=move |_| step.set(Step::Rules)>"Next"</button>
+            <button type="button" class="btn btn-primary" on:click=next>"Next"</button>
         </nav>
     }
 }
@@ -306,7 +319,7 @@ fn direction_key(d: SyncDirection) -> &'static str {
 }
 
 #[component]
-fn RulesStep(state: SetupState, step: RwSignal<Step>) -> impl IntoView {
+fn RulesStep(state: SetupState, step: RwSignal<Step>, back: Option<String>) -> impl IntoView {
     let app = state.app_name();
     let direction = move || state.settings.with(|s| s.direction);
     let one_way = move || direction() != SyncDirection::TwoWay;
@@ -398,7 +411,7 @@ fn RulesStep(state: SetupState, step: RwSignal<Step>) -> impl IntoView {
             </div>
         </section>
         <nav class="step-actions">
-            <button type="button" class="btn btn-secondary" on:click=move |_| step.set(Step::Object)>"Back"</button>
+            {back.map(|href| view! { <a class="btn btn-secondary" href=href>"Back"</a> })}
             <button type="button" class="btn btn-primary" on:click=move |_| step.set(Step::Fields)>"Next"</button>
         </nav>
     }

@@ -118,14 +118,28 @@ struct ModificationJson {
 /// Properties the stage grid handles, never mapped as fields.
 const GRID_PROPERTIES: [&str; 2] = ["pipeline", "dealstage"];
 
-/// Deal pipelines with their stages, and deal properties (`GET /crm/v3/pipelines/deals`,
-/// `GET /crm/v3/properties/deals`).
-pub async fn deal_schema(http: &reqwest::Client, api_base: &str, token: &str) -> Result<model::sync::SideSchema, ConnectorError> {
+/// An object's properties, and for deals the pipelines with their stages
+/// (`GET /crm/v3/properties/{objectType}`, `GET /crm/v3/pipelines/deals`).
+pub async fn schema(
+    http: &reqwest::Client,
+    api_base: &str,
+    token: &str,
+    object: model::apps::ObjectKind,
+) -> Result<model::sync::SideSchema, ConnectorError> {
+    use model::apps::ObjectKind;
     use model::sync::{FieldInfo, FieldKind, FieldOption, PipelineInfo, SideSchema, StageInfo};
-    let pipelines: Results<PipelineJson> =
-        fetch_json(Provider::HubSpot, http.get(format!("{api_base}/crm/v3/pipelines/deals")).bearer_auth(token)).await?;
+    let path = match object {
+        ObjectKind::Deal => "deals",
+        ObjectKind::Contact => "contacts",
+        ObjectKind::Company => "companies",
+    };
+    let pipelines: Results<PipelineJson> = if object == ObjectKind::Deal {
+        fetch_json(Provider::HubSpot, http.get(format!("{api_base}/crm/v3/pipelines/deals")).bearer_auth(token)).await?
+    } else {
+        Results { results: Vec::new() }
+    };
     let properties: Results<PropertyJson> =
-        fetch_json(Provider::HubSpot, http.get(format!("{api_base}/crm/v3/properties/deals")).bearer_auth(token)).await?;
+        fetch_json(Provider::HubSpot, http.get(format!("{api_base}/crm/v3/properties/{path}")).bearer_auth(token)).await?;
     let pipelines = pipelines
         .results
         .into_iter()

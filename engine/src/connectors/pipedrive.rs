@@ -151,25 +151,41 @@ pub const WON: &str = "won";
 pub const LOST: &str = "lost";
 
 /// Fields the stage grid and associations handle, never mapped as fields.
-const NOT_MAPPABLE: [&str; 7] = ["pipeline_id", "stage_id", "status", "person_id", "org_id", "id", "currency"];
+const NOT_MAPPABLE: [&str; 8] = ["pipeline_id", "stage_id", "status", "person_id", "org_id", "id", "currency", "visible_to"];
 /// Fields Pipedrive maintains itself.
 const READ_ONLY: [&str; 8] =
     ["add_time", "update_time", "stage_change_time", "won_time", "lost_time", "close_time", "creator_user_id", "probability"];
 
-/// Pipelines with their stages (plus Won and Lost) and deal fields (`GET /api/v2/pipelines`,
-/// `GET /api/v2/stages`, `GET /api/v1/dealFields`).
-pub async fn deal_schema(http: &reqwest::Client, api_base: &str, token: &str) -> Result<model::sync::SideSchema, ConnectorError> {
+/// The fields of deals (`GET /api/v1/dealFields`), persons (`personFields`) or organizations
+/// (`organizationFields`), and for deals the pipelines with their stages plus Won and Lost
+/// (`GET /api/v2/pipelines`, `GET /api/v2/stages`).
+pub async fn schema(
+    http: &reqwest::Client,
+    api_base: &str,
+    token: &str,
+    object: model::apps::ObjectKind,
+) -> Result<model::sync::SideSchema, ConnectorError> {
+    use model::apps::ObjectKind;
     use model::sync::{FieldInfo, FieldKind, FieldOption, PipelineInfo, SideSchema, StageInfo};
     let api_base = api_base.trim_end_matches('/');
-    let pipelines: List<PipelineJson> =
-        fetch_json(Provider::Pipedrive, http.get(format!("{api_base}/api/v2/pipelines")).bearer_auth(token)).await?;
-    let stages: List<StageJson> = fetch_json(
-        Provider::Pipedrive,
-        http.get(format!("{api_base}/api/v2/stages")).query(&[("limit", "500")]).bearer_auth(token),
-    )
-    .await?;
+    let fields_path = match object {
+        ObjectKind::Deal => "dealFields",
+        ObjectKind::Contact => "personFields",
+        ObjectKind::Company => "organizationFields",
+    };
+    let (pipelines, stages): (List<PipelineJson>, List<StageJson>) = if object == ObjectKind::Deal {
+        let pipelines = fetch_json(Provider::Pipedrive, http.get(format!("{api_base}/api/v2/pipelines")).bearer_auth(token)).await?;
+        let stages = fetch_json(
+            Provider::Pipedrive,
+            http.get(format!("{api_base}/api/v2/stages")).query(&[("limit", "500")]).bearer_auth(token),
+        )
+        .await?;
+        (pipelines, stages)
+    } else {
+        (List { data: None }, List { data: None })
+    };
     let fields: List<FieldJson> =
-        fetch_json(Provider::Pipedrive, http.get(format!("{api_base}/api/v1/dealFields")).bearer_auth(token)).await?;
+        fetch_json(Provider::Pipedrive, http.get(format!("{api_base}/api/v1/{fields_path}")).bearer_auth(token)).await?;
     let mut stages: Vec<StageJson> = stages.data.unwrap_or_default().into_iter().filter(|s| !s.is_deleted).collect();
     stages.sort_by_key(|s| (s.pipeline_id, s.order_nr));
     let pipelines = pipelines
@@ -197,7 +213,7 @@ pub async fn deal_schema(http: &reqwest::Client, api_base: &str, token: &str) ->
         .filter(|f| !NOT_MAPPABLE.contains(&f.key.as_str()))
         .filter_map(|f| {
             let kind = match f.field_type.as_str() {
-                "varchar" | "text" | "varchar_auto" | "phone" | "address" => FieldKind::Text,
+                "varchar" | "text" | "varchar_auto" | "phone" | "address" | "email" => FieldKind::Text,
                 "monetary" | "double" | "int" => FieldKind::Number,
                 "date" | "daterange" => FieldKind::Date,
                 "enum" | "set" | "varchar_options" => FieldKind::Enum,

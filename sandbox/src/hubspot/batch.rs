@@ -10,7 +10,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::data::{apply, HubData, ObjectType};
+use super::data::{HubData, ObjectType};
 use super::objects::{record_json, validate};
 use super::{error, require_scope, HubSpot};
 use crate::oauth::AccessToken;
@@ -172,9 +172,8 @@ pub async fn update(
             Err(_) => return Ok(Err(item_error("VALIDATION_ERROR", format!("Object {id} has invalid property values"), json!({"ids": [id]})))),
             Ok(values) => values,
         };
-        let record = data.records.get_mut(&object).and_then(|m| m.get_mut(&existing.id)).expect("checked above");
-        apply(record, values, now_ms(), "INTEGRATION");
-        Ok(Ok(record_json(record, object, &properties.keys().cloned().collect::<Vec<_>>(), &[])))
+        data.update_record(object, existing.id, values, now_ms(), "INTEGRATION");
+        Ok(Ok(record_json(&data.records[&object][&existing.id], object, &properties.keys().cloned().collect::<Vec<_>>(), &[])))
     })
 }
 
@@ -206,9 +205,7 @@ pub async fn upsert(
         };
         let (id, new) = match existing {
             Some(record) => {
-                if let Some(r) = data.records.get_mut(&object).and_then(|m| m.get_mut(&record.id)) {
-                    apply(r, values, now_ms(), "INTEGRATION");
-                }
+                data.update_record(object, record.id, values, now_ms(), "INTEGRATION");
                 (record.id, false)
             }
             None => (data.insert_record(object, values, now_ms(), "INTEGRATION"), true),
@@ -232,12 +229,8 @@ pub async fn archive(
     let now = now_ms();
     let mut data = hubspot.write();
     for item in &input.inputs {
-        if let Some(record) = input_id(item).and_then(|id| id.parse::<u64>().ok()).and_then(|n| data.records.get_mut(&object)?.get_mut(&n)) {
-            if !record.archived {
-                record.archived = true;
-                record.archived_at = Some(now);
-                record.updated_at = now;
-            }
+        if let Some(id) = input_id(item).and_then(|id| id.parse::<u64>().ok()) {
+            data.archive_record(object, id, now);
         }
     }
     Ok(StatusCode::NO_CONTENT.into_response())

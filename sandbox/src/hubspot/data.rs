@@ -150,6 +150,11 @@ pub struct HubData {
     #[serde(default)]
     pub associations: Vec<super::associations::Association>,
     pub oauth: OAuthData,
+    #[serde(default)]
+    pub webhooks: super::webhooks::WebhookConfig,
+    /// Changes waiting for webhook delivery (recorded only while webhooks are set up).
+    #[serde(skip)]
+    pub outbox: Vec<super::webhooks::ObjectEvent>,
 }
 
 impl HubData {
@@ -163,6 +168,8 @@ impl HubData {
             owners: Vec::new(),
             associations: Vec::new(),
             oauth: OAuthData::default(),
+            webhooks: Default::default(),
+            outbox: Vec::new(),
         };
         super::seed::install_defaults(&mut data);
         data
@@ -205,13 +212,48 @@ impl HubData {
         }
         apply(&mut record, all, at, source);
         self.records.entry(object).or_default().insert(id, record);
+        self.record_event(object, id, super::webhooks::EventKind::Creation, at, source);
         id
+    }
+
+    /// Sets properties on a live record (see [`apply`]) and records a `propertyChange` event per
+    /// changed property. False when there is no such record.
+    pub fn update_record(&mut self, object: ObjectType, id: u64, properties: BTreeMap<String, String>, at: i64, source: &str) -> bool {
+        let Some(record) = self.records.get_mut(&object).and_then(|m| m.get_mut(&id)) else {
+            return false;
+        };
+        let changed = apply(record, properties, at, source);
+        for (name, value) in changed {
+            self.record_event(object, id, super::webhooks::EventKind::PropertyChange { name, value }, at, source);
+        }
+        true
+    }
+
+    /// Archives a live record and records a `deletion` event; false when it was not live.
+    pub fn archive_record(&mut self, object: ObjectType, id: u64, at: i64) -> bool {
+        match self.records.get_mut(&object).and_then(|m| m.get_mut(&id)) {
+            Some(record) if !record.archived => {
+                record.archived = true;
+                record.archived_at = Some(at);
+                record.updated_at = at;
+                self.record_event(object, id, super::webhooks::EventKind::Deletion, at, "INTEGRATION");
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn record_event(&mut self, object: ObjectType, object_id: u64, kind: super::webhooks::EventKind, at: i64, source: &str) {
+        if self.webhooks.delivering() {
+            self.outbox.push(super::webhooks::ObjectEvent { object, object_id, kind, occurred_at: at, source: source.to_string() });
+        }
     }
 }
 
 /// Sets properties on a record at `at`, keeping history and the modification date. An empty value
-/// clears the property.
-pub fn apply(record: &mut Record, properties: BTreeMap<String, String>, at: i64, source: &str) {
+/// clears the property. Answers the properties that changed, with their new values.
+pub fn apply(record: &mut Record, properties: BTreeMap<String, String>, at: i64, source: &str) -> Vec<(String, String)> {
+    let mut changed = Vec::new();
     for (name, value) in properties {
         let unchanged = record.properties.get(&name) == Some(&value) || (value.is_empty() && !record.properties.contains_key(&name));
         if unchanged {
@@ -222,6 +264,7 @@ pub fn apply(record: &mut Record, properties: BTreeMap<String, String>, at: i64,
             .entry(name.clone())
             .or_default()
             .insert(0, Change { value: value.clone(), timestamp: at, source_type: source.to_string() });
+        changed.push((name.clone(), value.clone()));
         if value.is_empty() {
             record.properties.remove(&name);
         } else {
@@ -236,4 +279,5 @@ pub fn apply(record: &mut Record, properties: BTreeMap<String, String>, at: i64,
         .entry("hs_lastmodifieddate".into())
         .or_default()
         .insert(0, Change { value: modified, timestamp: record.updated_at, source_type: "CALCULATED".into() });
+    changed
 }

@@ -9,6 +9,7 @@ mod objects;
 mod pipelines;
 mod search;
 pub mod seed;
+pub mod webhooks;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +45,12 @@ pub struct HubSpotConfig {
     pub rate_limit: u32,
     /// Requests per app per day.
     pub daily_limit: u32,
+    /// The id of the app (Tandem) whose webhooks the portal delivers.
+    pub app_id: u64,
+    /// Delivery attempts per webhook batch before it is dropped.
+    pub webhook_max_attempts: u32,
+    /// Wait before the first retry; doubled for each further one.
+    pub webhook_retry_base_ms: u64,
 }
 
 impl HubSpotConfig {
@@ -58,6 +65,9 @@ impl HubSpotConfig {
             },
             rate_limit: 110,
             daily_limit: 250_000,
+            app_id: 1_234_567,
+            webhook_max_attempts: 5,
+            webhook_retry_base_ms: 1_000,
         }
     }
 }
@@ -71,6 +81,7 @@ pub struct HubSpot {
     search_limiter: Mutex<HashMap<String, VecDeque<i64>>>,
     dirty: AtomicBool,
     rate_limit: std::sync::atomic::AtomicU32,
+    pub webhook_stats: webhooks::DeliveryStats,
 }
 
 impl HubSpot {
@@ -99,6 +110,7 @@ impl HubSpot {
             limiter: Mutex::new(HashMap::new()),
             search_limiter: Mutex::new(HashMap::new()),
             dirty: AtomicBool::new(false),
+            webhook_stats: webhooks::DeliveryStats::default(),
         })
     }
 
@@ -108,6 +120,11 @@ impl HubSpot {
 
     pub fn write(&self) -> RwLockWriteGuard<'_, HubData> {
         self.dirty.store(true, Ordering::Relaxed);
+        self.data.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The data without marking it changed (the webhook outbox is not part of the snapshot).
+    pub(crate) fn data_quiet(&self) -> RwLockWriteGuard<'_, HubData> {
         self.data.write().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -240,6 +257,7 @@ pub fn router(hubspot: Arc<HubSpot>) -> Router {
     authorize
         .merge(api)
         .merge(tokens)
+        .merge(webhooks::routes(hubspot.clone()))
         .merge(crate::control::hubspot_routes(hubspot))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", "Unable to route request: no such path.") })
 }
@@ -450,7 +468,7 @@ async fn access_token_info(State(hubspot): State<Arc<HubSpot>>, Path(token): Pat
             "hub_domain": "sandbox-portal.example",
             "scopes": access.grant.scopes,
             "hub_id": hubspot.config.portal_id,
-            "app_id": 1_234_567,
+            "app_id": hubspot.config.app_id,
             "expires_in": ((access.expires_at - now_ms()) / 1000).max(0),
             "user_id": 9_100_001,
             "token_type": "access",

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
 
-use super::data::{apply, HubData, ObjectType, Record};
+use super::data::{HubData, ObjectType, Record};
 use super::{error, invalid_properties, query_list, query_one, query_pairs, require_scope, HubSpot};
 use crate::oauth::AccessToken;
 use crate::time::{iso_ms, now_ms, parse_hubspot_time};
@@ -192,11 +192,10 @@ pub async fn update(
         .ok_or_else(|| not_found(&id))?;
     let existing = data.records[&object][&record_id].clone();
     let properties = validate(&data, object, Some(&existing), input)?;
-    let Some(record) = data.records.get_mut(&object).and_then(|m| m.get_mut(&record_id)) else {
+    if !data.update_record(object, record_id, properties, now_ms(), "INTEGRATION") {
         return Err(not_found(&id));
-    };
-    apply(record, properties, now_ms(), "INTEGRATION");
-    Ok(Json(record_json(record, object, &input.keys().cloned().collect::<Vec<_>>(), &[])).into_response())
+    }
+    Ok(Json(record_json(&data.records[&object][&record_id], object, &input.keys().cloned().collect::<Vec<_>>(), &[])).into_response())
 }
 
 /// DELETE /crm/v3/objects/{objectType}/{id} (`delete-/crm/v3/objects/0-3/{dealId}_archive`): 204.
@@ -209,13 +208,8 @@ pub async fn archive(
     require_scope(&token, &object.scope(true))?;
     let mut data = hubspot.write();
     // Archiving an unknown or archived record answers 204 too, as HubSpot does.
-    if let Some(record) = id.parse::<u64>().ok().and_then(|n| data.records.get_mut(&object)?.get_mut(&n)) {
-        if !record.archived {
-            let now = now_ms();
-            record.archived = true;
-            record.archived_at = Some(now);
-            record.updated_at = now;
-        }
+    if let Ok(n) = id.parse::<u64>() {
+        data.archive_record(object, n, now_ms());
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -1,4 +1,5 @@
-//! What the Pipedrive sandbox stores: the company's users, pipelines, stages, deal fields and deals.
+//! What the Pipedrive sandbox stores: the company's users, pipelines, stages, the field definitions
+//! of deals, persons and organizations, and the deals, persons and organizations themselves.
 
 use std::collections::BTreeMap;
 
@@ -39,6 +40,8 @@ pub struct Stage {
     pub update_time: i64,
 }
 
+/// A field definition of deals, persons or organizations (`dealFields`, `personFields`,
+/// `organizationFields` share the shape).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DealField {
     pub id: u64,
@@ -110,6 +113,111 @@ impl Deal {
     }
 }
 
+/// One of a person's emails or phones (`PersonItemEmail`, `PersonItemPhone`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ContactPoint {
+    pub value: String,
+    pub primary: bool,
+    pub label: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Person {
+    pub id: u64,
+    pub name: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub owner_id: u64,
+    pub org_id: Option<u64>,
+    pub emails: Vec<ContactPoint>,
+    pub phones: Vec<ContactPoint>,
+    pub add_time: i64,
+    pub update_time: i64,
+    pub is_deleted: bool,
+    pub visible_to: i64,
+    pub label_ids: Vec<u64>,
+    pub custom_fields: BTreeMap<String, Value>,
+}
+
+impl Person {
+    /// A person with nothing set yet.
+    pub fn new(id: u64, owner_id: u64, at: i64) -> Person {
+        Person {
+            id,
+            name: String::new(),
+            first_name: String::new(),
+            last_name: String::new(),
+            owner_id,
+            org_id: None,
+            emails: Vec::new(),
+            phones: Vec::new(),
+            add_time: at,
+            update_time: at,
+            is_deleted: false,
+            visible_to: 3,
+            label_ids: Vec::new(),
+            custom_fields: BTreeMap::new(),
+        }
+    }
+
+    /// Sets `name` and splits it as Pipedrive does: the first word is the first name, the rest the last.
+    pub fn set_name(&mut self, name: &str) {
+        let name = name.trim();
+        self.name = name.to_string();
+        let (first, last) = name.split_once(char::is_whitespace).unwrap_or((name, ""));
+        self.first_name = first.to_string();
+        self.last_name = last.trim().to_string();
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Organization {
+    pub id: u64,
+    pub name: String,
+    pub owner_id: u64,
+    /// The address as one line (`address.value`).
+    pub address: Option<String>,
+    #[serde(default)]
+    pub website: Option<String>,
+    #[serde(default)]
+    pub linkedin: Option<String>,
+    #[serde(default)]
+    pub industry: Option<i64>,
+    #[serde(default)]
+    pub annual_revenue: Option<i64>,
+    #[serde(default)]
+    pub employee_count: Option<i64>,
+    pub add_time: i64,
+    pub update_time: i64,
+    pub is_deleted: bool,
+    pub visible_to: i64,
+    pub label_ids: Vec<u64>,
+    pub custom_fields: BTreeMap<String, Value>,
+}
+
+impl Organization {
+    /// An organization with nothing set yet.
+    pub fn new(id: u64, owner_id: u64, at: i64) -> Organization {
+        Organization {
+            id,
+            name: String::new(),
+            owner_id,
+            address: None,
+            website: None,
+            linkedin: None,
+            industry: None,
+            annual_revenue: None,
+            employee_count: None,
+            add_time: at,
+            update_time: at,
+            is_deleted: false,
+            visible_to: 3,
+            label_ids: Vec::new(),
+            custom_fields: BTreeMap::new(),
+        }
+    }
+}
+
 /// One entry of a deal's changelog.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Change {
@@ -133,6 +241,15 @@ pub struct PdData {
     pub deal_fields: Vec<DealField>,
     pub deals: BTreeMap<u64, Deal>,
     pub changelog: BTreeMap<u64, Vec<Change>>,
+    /// Person field definitions; snapshots from before persons existed get the built-in ones.
+    #[serde(default = "super::seed::person_fields")]
+    pub person_fields: Vec<DealField>,
+    #[serde(default = "super::seed::organization_fields")]
+    pub organization_fields: Vec<DealField>,
+    #[serde(default)]
+    pub persons: BTreeMap<u64, Person>,
+    #[serde(default)]
+    pub organizations: BTreeMap<u64, Organization>,
     pub oauth: OAuthData,
 }
 
@@ -149,6 +266,14 @@ impl PdData {
     /// The first stage of a pipeline (where deals land when no stage is given).
     pub fn first_stage(&self, pipeline_id: u64) -> Option<&Stage> {
         self.stages.values().filter(|s| s.pipeline_id == pipeline_id && !s.is_deleted).min_by_key(|s| s.order_nr)
+    }
+
+    pub fn live_person(&self, id: u64) -> Option<&Person> {
+        self.persons.get(&id).filter(|p| !p.is_deleted)
+    }
+
+    pub fn live_organization(&self, id: u64) -> Option<&Organization> {
+        self.organizations.get(&id).filter(|o| !o.is_deleted)
     }
 
     /// Records a field change of a deal in its changelog.

@@ -8,17 +8,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Extension, Json, Router};
-use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::data::{Change, Deal, PdData};
-use super::{failure, ok, require_scope, Pipedrive};
-use crate::hubspot::{query_one, query_pairs};
+use super::fields::apply_custom_fields;
+use super::listing::{list_response, ListQuery, Record};
+use super::{failure, invalid, json_body, ok, parse_id, require_scope, Pipedrive};
 use crate::oauth::AccessToken;
 use crate::time::{iso_seconds, now_ms, parse_rfc3339};
-
-pub const MAX_LIMIT: usize = 500;
 
 fn opt_time(t: Option<i64>) -> Value {
     t.map(|t| Value::String(iso_seconds(t))).unwrap_or(Value::Null)
@@ -40,27 +38,16 @@ pub fn deal_json(d: &Deal) -> Value {
     })
 }
 
-fn sort_key(d: &Deal, field: &str) -> i64 {
-    match field {
-        "update_time" => d.update_time,
-        "add_time" => d.add_time,
-        _ => d.id as i64,
+impl Record for Deal {
+    fn id(&self) -> u64 {
+        self.id
     }
-}
-
-fn encode_cursor(field: &str, value: i64, direction: &str, id: u64) -> String {
-    let raw = json!({"field": field, "fieldValue": value, "sortDirection": direction, "id": id}).to_string();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-}
-
-fn decode_cursor(cursor: &str) -> Option<(i64, u64)> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    let v: Value = serde_json::from_slice(&raw).ok()?;
-    Some((v["fieldValue"].as_i64()?, v["id"].as_u64()?))
-}
-
-fn invalid(message: &str) -> Response {
-    failure(StatusCode::BAD_REQUEST, &format!("Validation failed: {message}"))
+    fn add_time(&self) -> i64 {
+        self.add_time
+    }
+    fn update_time(&self) -> i64 {
+        self.update_time
+    }
 }
 
 /// GET /api/v2/deals (`getDeals`)
@@ -68,92 +55,30 @@ pub async fn list(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<
     if let Err(r) = require_scope(&token, "deals:read") {
         return r;
     }
-    let q = query_pairs(raw.as_deref());
-    let number = |name: &str| query_one(&q, name).map(|v| v.parse::<u64>().map_err(|_| invalid(&format!("{name}: must be an integer"))));
-    let limit = match query_one(&q, "limit").map(str::parse::<usize>) {
-        None => 100,
-        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
-        Some(_) => return invalid(&format!("limit: must be an integer from 1 to {MAX_LIMIT}")),
+    let query = match ListQuery::parse(raw.as_deref(), &["owner_id", "pipeline_id", "stage_id", "person_id", "org_id"]) {
+        Ok(q) => q,
+        Err(r) => return r,
     };
-    let sort_by = query_one(&q, "sort_by").unwrap_or("id");
-    if !matches!(sort_by, "id" | "update_time" | "add_time") {
-        return invalid("sort_by: must be one of id, update_time, add_time");
-    }
-    let direction = query_one(&q, "sort_direction").unwrap_or("asc");
-    if !matches!(direction, "asc" | "desc") {
-        return invalid("sort_direction: must be asc or desc");
-    }
-    let mut filters = Vec::new();
-    for name in ["owner_id", "pipeline_id", "stage_id", "person_id", "org_id"] {
-        match number(name) {
-            Some(Err(r)) => return r,
-            Some(Ok(v)) => filters.push((name, v)),
-            None => {}
-        }
-    }
-    let since = match query_one(&q, "updated_since").map(|s| parse_rfc3339(s).ok_or(())) {
-        Some(Err(())) => return invalid("updated_since: must be an RFC 3339 date-time, e.g. 2025-01-01T10:20:00Z"),
-        other => other.map(Result::unwrap_or_default),
-    };
-    let until = match query_one(&q, "updated_until").map(|s| parse_rfc3339(s).ok_or(())) {
-        Some(Err(())) => return invalid("updated_until: must be an RFC 3339 date-time"),
-        other => other.map(Result::unwrap_or_default),
-    };
-    let statuses: Vec<&str> = query_one(&q, "status").map(|s| s.split(',').collect()).unwrap_or_default();
-    let ids: Option<Vec<u64>> = query_one(&q, "ids").map(|s| s.split(',').filter_map(|i| i.trim().parse().ok()).collect());
-    let after = match query_one(&q, "cursor").map(decode_cursor) {
-        Some(None) => return invalid("cursor: not a cursor this API returned"),
-        other => other.flatten(),
-    };
+    let statuses: Vec<&str> = query.get("status").map(|s| s.split(',').collect()).unwrap_or_default();
     let data = pd.read();
-    let mut matching: Vec<&Deal> = data
+    let matching: Vec<&Deal> = data
         .deals
         .values()
         .filter(|d| {
             let status_ok = if statuses.is_empty() { !d.is_deleted } else { statuses.contains(&d.status.as_str()) };
-            let field = |name: &str| match name {
-                "owner_id" => Some(d.owner_id),
-                "pipeline_id" => Some(d.pipeline_id),
-                "stage_id" => Some(d.stage_id),
-                "person_id" => d.person_id,
-                "org_id" => d.org_id,
-                _ => None,
-            };
             status_ok
-                && filters.iter().all(|(name, v)| field(name) == Some(*v))
-                && since.is_none_or(|t| d.update_time >= t)
-                && until.is_none_or(|t| d.update_time < t)
-                && ids.as_ref().is_none_or(|ids| ids.contains(&d.id))
+                && query.keeps(*d, |name, v| match name {
+                    "owner_id" => d.owner_id == v,
+                    "pipeline_id" => d.pipeline_id == v,
+                    "stage_id" => d.stage_id == v,
+                    "person_id" => d.person_id == Some(v),
+                    "org_id" => d.org_id == Some(v),
+                    _ => false,
+                })
         })
         .collect();
-    matching.sort_by_key(|d| (sort_key(d, sort_by), d.id));
-    if direction == "desc" {
-        matching.reverse();
-    }
-    let start = match after {
-        None => 0,
-        Some(key) => matching
-            .iter()
-            .position(|d| {
-                let k = (sort_key(d, sort_by), d.id);
-                if direction == "asc" { k > key } else { k < key }
-            })
-            .unwrap_or(matching.len()),
-    };
-    let page: Vec<&Deal> = matching[start..].iter().take(limit).copied().collect();
-    let next = (start + page.len() < matching.len())
-        .then(|| page.last().map(|d| encode_cursor(sort_by, sort_key(d, sort_by), direction, d.id)))
-        .flatten();
-    Json(json!({
-        "success": true,
-        "data": page.iter().map(|d| deal_json(d)).collect::<Vec<_>>(),
-        "additional_data": {"next_cursor": next},
-    }))
-    .into_response()
-}
-
-fn deal_id(raw: &str) -> Result<u64, Response> {
-    raw.parse::<u64>().map_err(|_| invalid("id: must be an integer"))
+    let (page, next) = query.page(matching);
+    list_response(page.into_iter().map(deal_json).collect(), next)
 }
 
 /// GET /api/v2/deals/{id} (`getDeal`)
@@ -161,7 +86,7 @@ pub async fn get_one(State(pd): State<Arc<Pipedrive>>, Extension(token): Extensi
     if let Err(r) = require_scope(&token, "deals:read") {
         return r;
     }
-    let id = match deal_id(&raw) {
+    let id = match parse_id(&raw) {
         Ok(id) => id,
         Err(r) => return r,
     };
@@ -208,25 +133,7 @@ fn apply_body(data: &mut PdData, deal: &mut Deal, body: &Map<String, Value>, cre
             "label_ids" => {
                 deal.label_ids = serde_json::from_value(value.clone()).map_err(|_| invalid("label_ids: must be an array of integers"))?
             }
-            "custom_fields" => {
-                let fields = value.as_object().ok_or_else(|| invalid("custom_fields: must be an object"))?;
-                for (field_key, field_value) in fields {
-                    let Some(def) = data.deal_fields.iter().find(|f| f.is_custom && &f.key == field_key) else {
-                        return Err(invalid(&format!("custom_fields: unknown field {field_key}")));
-                    };
-                    if def.field_type == "enum" && !field_value.is_null() {
-                        let known = def.options.iter().flatten().any(|o| o["id"] == *field_value);
-                        if !known {
-                            return Err(invalid(&format!("custom_fields.{field_key}: not one of the field's options")));
-                        }
-                    }
-                    if field_value.is_null() {
-                        deal.custom_fields.remove(field_key);
-                    } else {
-                        deal.custom_fields.insert(field_key.clone(), field_value.clone());
-                    }
-                }
-            }
+            "custom_fields" => apply_custom_fields(&data.deal_fields, &mut deal.custom_fields, value)?,
             _ => return Err(invalid(&format!("{key}: unknown field"))),
         }
     }
@@ -248,7 +155,13 @@ fn apply_body(data: &mut PdData, deal: &mut Deal, body: &Map<String, Value>, cre
             data.pipelines.values().filter(|p| !p.is_deleted).min_by_key(|p| p.order_nr).map(|p| p.id).unwrap_or(1)
         };
         if data.live_stage(deal.stage_id).map(|s| s.pipeline_id) != Some(pipeline) {
-            deal.stage_id = data.first_stage(pipeline).map(|s| s.id).ok_or_else(|| invalid("pipeline_id: no such pipeline"))?;
+            deal.stage_id = match data.first_stage(pipeline) {
+                Some(stage) => stage.id,
+                None if data.pipelines.get(&pipeline).is_some_and(|p| !p.is_deleted) => {
+                    return Err(invalid("pipeline_id: the pipeline has no stages"));
+                }
+                None => return Err(invalid("pipeline_id: no such pipeline")),
+            };
         }
         deal.pipeline_id = pipeline;
     }
@@ -306,14 +219,6 @@ fn update_deal(pd: &Pipedrive, id: u64, body: &Map<String, Value>, at: i64, sour
     Ok(deal)
 }
 
-fn json_body(body: Result<Json<Value>, axum::extract::rejection::JsonRejection>) -> Result<Map<String, Value>, Response> {
-    match body {
-        Ok(Json(Value::Object(map))) => Ok(map),
-        Ok(_) => Err(invalid("the body must be a JSON object")),
-        Err(e) => Err(failure(StatusCode::BAD_REQUEST, &format!("Invalid JSON body: {e}"))),
-    }
-}
-
 /// POST /api/v2/deals (`addDeal`): 200 with the deal.
 pub async fn create(
     State(pd): State<Arc<Pipedrive>>,
@@ -339,7 +244,7 @@ pub async fn update(
     if let Err(r) = require_scope(&token, "deals:full") {
         return r;
     }
-    let result = deal_id(&raw).and_then(|id| json_body(body).and_then(|b| update_deal(&pd, id, &b, now_ms(), "api")));
+    let result = parse_id(&raw).and_then(|id| json_body(body).and_then(|b| update_deal(&pd, id, &b, now_ms(), "api")));
     match result {
         Ok(deal) => ok(deal_json(&deal)),
         Err(r) => r,
@@ -351,7 +256,7 @@ pub async fn delete(State(pd): State<Arc<Pipedrive>>, Extension(token): Extensio
     if let Err(r) = require_scope(&token, "deals:full") {
         return r;
     }
-    let id = match deal_id(&raw) {
+    let id = match parse_id(&raw) {
         Ok(id) => id,
         Err(r) => return r,
     };
@@ -372,7 +277,7 @@ pub async fn changelog(State(pd): State<Arc<Pipedrive>>, Extension(token): Exten
     if let Err(r) = require_scope(&token, "deals:read") {
         return r;
     }
-    let id = match deal_id(&raw) {
+    let id = match parse_id(&raw) {
         Ok(id) => id,
         Err(r) => return r,
     };
@@ -403,6 +308,8 @@ pub async fn changelog(State(pd): State<Arc<Pipedrive>>, Extension(token): Exten
 #[serde(default)]
 struct SeedRequest {
     deals: usize,
+    persons: usize,
+    organizations: usize,
     seed: u64,
 }
 
@@ -421,16 +328,31 @@ pub fn control_routes(pd: Arc<Pipedrive>) -> Router {
         .with_state(pd)
 }
 
+/// `POST /_sandbox/seed` (`{"organizations": N, "persons": N, "deals": N, "seed": S}`): organizations
+/// first, then persons linked to them, then deals.
 async fn seed(State(pd): State<Arc<Pipedrive>>, Json(req): Json<SeedRequest>) -> Json<Value> {
-    super::seed::generate(&mut pd.write(), req.deals, req.seed, now_ms());
-    tracing::info!(deals = req.deals, "sandbox seeded");
-    Json(json!({"seeded": {"deals": req.deals}}))
+    let at = now_ms();
+    {
+        let mut data = pd.write();
+        super::seed::generate_contacts(&mut data, req.organizations, req.persons, req.seed, at);
+        super::seed::generate(&mut data, req.deals, req.seed, at);
+    }
+    tracing::info!(deals = req.deals, persons = req.persons, organizations = req.organizations, "sandbox seeded");
+    Json(json!({"seeded": {"deals": req.deals, "persons": req.persons, "organizations": req.organizations}}))
 }
 
 async fn summary(State(pd): State<Arc<Pipedrive>>) -> Json<Value> {
     let data = pd.read();
     let live = data.deals.values().filter(|d| !d.is_deleted).count();
-    Json(json!({"companyId": data.company_id, "deals": {"live": live, "deleted": data.deals.len() - live}, "pipelines": data.pipelines.len()}))
+    let persons = data.persons.values().filter(|p| !p.is_deleted).count();
+    let organizations = data.organizations.values().filter(|o| !o.is_deleted).count();
+    Json(json!({
+        "companyId": data.company_id,
+        "deals": {"live": live, "deleted": data.deals.len() - live},
+        "persons": {"live": persons, "deleted": data.persons.len() - persons},
+        "organizations": {"live": organizations, "deleted": data.organizations.len() - organizations},
+        "pipelines": data.pipelines.len(),
+    }))
 }
 
 async fn create_as_user(State(pd): State<Arc<Pipedrive>>, Json(req): Json<UserEdit>) -> Response {

@@ -3,15 +3,21 @@
 //! shape, and its rate limits (a two-second burst window per token and a daily budget spent by
 //! each operation's token cost).
 
+mod contacts;
 pub mod data;
 mod deals;
+mod fields;
+mod listing;
+mod organizations;
+mod persons;
+mod pipelines;
 pub mod seed;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use axum::extract::{Form, Path, Request, State};
+use axum::extract::{Form, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
@@ -24,8 +30,8 @@ use serde_json::{json, Value};
 use crate::faults::{dropped_connection, Fault, Faults};
 use crate::oauth::{self, AccessToken, OAuthClient, OAuthConfig, OAuthServer, SandboxUser, TokenError};
 use crate::persist::Snapshots;
-use crate::time::{iso_seconds, now_ms};
-use data::{PdData, Pipeline, Stage};
+use crate::time::now_ms;
+use data::{Organization, PdData, Person};
 
 pub const ACCESS_TOKEN_TTL_SECS: i64 = 3599;
 pub const BURST_WINDOW_MS: i64 = 2_000;
@@ -173,11 +179,26 @@ pub fn router(pipedrive: Arc<Pipedrive>) -> Router {
     let api = Router::new()
         .route("/api/v2/deals", get(deals::list).post(deals::create))
         .route("/api/v2/deals/{id}", get(deals::get_one).patch(deals::update).delete(deals::delete))
-        .route("/api/v2/pipelines", get(list_pipelines))
-        .route("/api/v2/pipelines/{id}", get(get_pipeline))
-        .route("/api/v2/stages", get(list_stages))
-        .route("/api/v2/stages/{id}", get(get_stage))
-        .route("/api/v1/dealFields", get(deal_fields))
+        .route("/api/v2/persons", get(contacts::list::<Person>).post(contacts::create::<Person>))
+        .route(
+            "/api/v2/persons/{id}",
+            get(contacts::get_one::<Person>).patch(contacts::update::<Person>).delete(contacts::delete::<Person>),
+        )
+        .route("/api/v2/organizations", get(contacts::list::<Organization>).post(contacts::create::<Organization>))
+        .route(
+            "/api/v2/organizations/{id}",
+            get(contacts::get_one::<Organization>).patch(contacts::update::<Organization>).delete(contacts::delete::<Organization>),
+        )
+        .route("/api/v2/pipelines", get(pipelines::list_pipelines).post(pipelines::add_pipeline))
+        .route(
+            "/api/v2/pipelines/{id}",
+            get(pipelines::get_pipeline).patch(pipelines::update_pipeline).delete(pipelines::delete_pipeline),
+        )
+        .route("/api/v2/stages", get(pipelines::list_stages).post(pipelines::add_stage))
+        .route("/api/v2/stages/{id}", get(pipelines::get_stage).patch(pipelines::update_stage).delete(pipelines::delete_stage))
+        .route("/api/v1/dealFields", get(fields::deal_fields))
+        .route("/api/v1/personFields", get(fields::person_fields))
+        .route("/api/v1/organizationFields", get(fields::organization_fields))
         .route("/api/v1/deals/{id}/changelog", get(deals::changelog))
         .route("/api/v1/users/me", get(users_me))
         .layer(from_fn_with_state(pipedrive.clone(), api_guard))
@@ -191,6 +212,7 @@ pub fn router(pipedrive: Arc<Pipedrive>) -> Router {
         .merge(api)
         .merge(tokens)
         .merge(deals::control_routes(pipedrive.clone()))
+        .merge(contacts::control_routes(pipedrive.clone()))
         .merge(crate::control::common_routes(pipedrive))
         .fallback(|| async { failure(StatusCode::NOT_FOUND, "Unknown method .") })
 }
@@ -226,13 +248,41 @@ pub fn require_scope(token: &AccessToken, read: &str) -> Result<(), Response> {
     }
 }
 
+/// The scopes that allow a call when the spec lists them one by one (`admin` always does).
+pub fn require_any_scope(token: &AccessToken, scopes: &[&str]) -> Result<(), Response> {
+    if token.grant.scopes.iter().any(|s| s == "admin" || scopes.contains(&s.as_str())) {
+        Ok(())
+    } else {
+        Err(failure(StatusCode::FORBIDDEN, "Scope and URL mismatch"))
+    }
+}
+
+/// A 400 for a body or query that does not validate.
+pub fn invalid(message: &str) -> Response {
+    failure(StatusCode::BAD_REQUEST, &format!("Validation failed: {message}"))
+}
+
+/// A path id, which must be an integer.
+pub fn parse_id(raw: &str) -> Result<u64, Response> {
+    raw.parse::<u64>().map_err(|_| invalid("id: must be an integer"))
+}
+
+/// A JSON object body, or the 400 Pipedrive answers.
+pub fn json_body(body: Result<Json<Value>, axum::extract::rejection::JsonRejection>) -> Result<serde_json::Map<String, Value>, Response> {
+    match body {
+        Ok(Json(Value::Object(map))) => Ok(map),
+        Ok(_) => Err(invalid("the body must be a JSON object")),
+        Err(e) => Err(failure(StatusCode::BAD_REQUEST, &format!("Invalid JSON body: {e}"))),
+    }
+}
+
 /// The token cost of an operation (the spec's `x-token-cost`).
 fn token_cost(method: &Method, path: &str) -> u64 {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method.as_str(), segments.as_slice()) {
-        ("GET", ["api", "v2", "deals"]) => 10,
+        ("GET", ["api", "v2", "deals" | "persons" | "organizations"]) => 10,
         ("GET", ["api", "v2", "pipelines" | "stages"]) => 5,
-        ("GET", ["api", "v1", "dealFields"]) => 20,
+        ("GET", ["api", "v1", "dealFields" | "personFields" | "organizationFields"]) => 20,
         ("GET", ["api", "v1", "deals", _, "changelog"]) => 20,
         ("GET", ["api", "v1", "users", "me"]) => 2,
         ("GET", _) => 1,
@@ -368,7 +418,7 @@ async fn token(State(pipedrive): State<Arc<Pipedrive>>, headers: HeaderMap, Form
     }
 }
 
-// ---- Users, pipelines, stages, deal fields ----
+// ---- Users ----
 
 async fn users_me(State(pipedrive): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>) -> Response {
     let data = pipedrive.read();
@@ -384,112 +434,4 @@ async fn users_me(State(pipedrive): State<Arc<Pipedrive>>, Extension(token): Ext
         "company_country": "DE", "company_industry": "Software", "language": {"language_code": "en", "country_code": "US"},
         "phone": null, "is_you": true,
     }))
-}
-
-fn pipeline_json(p: &Pipeline) -> Value {
-    json!({
-        "id": p.id, "name": p.name, "order_nr": p.order_nr, "is_deleted": p.is_deleted,
-        "is_deal_probability_enabled": p.is_deal_probability_enabled,
-        "add_time": iso_seconds(p.add_time), "update_time": iso_seconds(p.update_time),
-    })
-}
-
-fn stage_json(s: &Stage) -> Value {
-    json!({
-        "id": s.id, "order_nr": s.order_nr, "name": s.name, "is_deleted": s.is_deleted,
-        "deal_probability": s.deal_probability, "pipeline_id": s.pipeline_id,
-        "is_deal_rot_enabled": s.is_deal_rot_enabled, "days_to_rotten": s.days_to_rotten,
-        "add_time": iso_seconds(s.add_time), "update_time": iso_seconds(s.update_time),
-    })
-}
-
-fn list_envelope(items: Vec<Value>) -> Response {
-    Json(json!({"success": true, "data": items, "additional_data": {"next_cursor": null}})).into_response()
-}
-
-/// GET /api/v2/pipelines (`getPipelines`)
-async fn list_pipelines(State(pipedrive): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>) -> Response {
-    if let Err(r) = require_scope(&token, "deals:read") {
-        return r;
-    }
-    let data = pipedrive.read();
-    list_envelope(data.pipelines.values().filter(|p| !p.is_deleted).map(pipeline_json).collect())
-}
-
-/// GET /api/v2/pipelines/{id} (`getPipeline`)
-async fn get_pipeline(State(pipedrive): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>, Path(id): Path<String>) -> Response {
-    if let Err(r) = require_scope(&token, "deals:read") {
-        return r;
-    }
-    let data = pipedrive.read();
-    match id.parse::<u64>().ok().and_then(|id| data.pipelines.get(&id)) {
-        Some(p) => ok(pipeline_json(p)),
-        None => failure(StatusCode::NOT_FOUND, "Pipeline not found"),
-    }
-}
-
-#[derive(Deserialize)]
-struct StageQuery {
-    pipeline_id: Option<u64>,
-}
-
-/// GET /api/v2/stages (`getStages`), optionally for one pipeline.
-async fn list_stages(
-    State(pipedrive): State<Arc<Pipedrive>>,
-    Extension(token): Extension<AccessToken>,
-    query: Result<axum::extract::Query<StageQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    if let Err(r) = require_scope(&token, "deals:read") {
-        return r;
-    }
-    let Ok(axum::extract::Query(query)) = query else {
-        return failure(StatusCode::BAD_REQUEST, "Validation failed: pipeline_id: must be an integer");
-    };
-    let data = pipedrive.read();
-    let mut stages: Vec<&Stage> = data
-        .stages
-        .values()
-        .filter(|s| !s.is_deleted && query.pipeline_id.is_none_or(|p| s.pipeline_id == p))
-        .collect();
-    stages.sort_by_key(|s| (s.pipeline_id, s.order_nr));
-    list_envelope(stages.into_iter().map(stage_json).collect())
-}
-
-/// GET /api/v2/stages/{id} (`getStage`)
-async fn get_stage(State(pipedrive): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>, Path(id): Path<String>) -> Response {
-    if let Err(r) = require_scope(&token, "deals:read") {
-        return r;
-    }
-    let data = pipedrive.read();
-    match id.parse::<u64>().ok().and_then(|id| data.stages.get(&id)) {
-        Some(s) => ok(stage_json(s)),
-        None => failure(StatusCode::NOT_FOUND, "Stage not found"),
-    }
-}
-
-/// GET /api/v1/dealFields (`getDealFields`)
-async fn deal_fields(State(pipedrive): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>) -> Response {
-    if let Err(r) = require_scope(&token, "deals:read") {
-        return r;
-    }
-    let data = pipedrive.read();
-    let fields: Vec<Value> = data
-        .deal_fields
-        .iter()
-        .map(|f| {
-            json!({
-                "id": f.id, "key": f.key, "name": f.name, "order_nr": f.order_nr, "field_type": f.field_type,
-                "add_time": "2024-01-01 09:00:00", "update_time": "2024-01-01 09:00:00",
-                "active_flag": true, "edit_flag": f.is_custom, "index_visible_flag": true, "details_visible_flag": true,
-                "add_visible_flag": true, "important_flag": false, "bulk_edit_allowed": true, "searchable_flag": false,
-                "filtering_allowed": true, "sortable_flag": true, "mandatory_flag": f.key == "title", "options": f.options,
-            })
-        })
-        .collect();
-    Json(json!({
-        "success": true,
-        "data": fields,
-        "additional_data": {"pagination": {"start": 0, "limit": 500, "more_items_in_collection": false}},
-    }))
-    .into_response()
 }

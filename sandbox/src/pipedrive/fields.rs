@@ -1,0 +1,86 @@
+//! API v1 field definitions (`getDealFields`, `getPersonFields`, `getOrganizationFields`, one
+//! shape for all three) and the check of a v2 body's `custom_fields` against them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{json, Value};
+
+use super::data::{DealField, PdData};
+use super::{invalid, require_any_scope, Pipedrive};
+use crate::oauth::AccessToken;
+
+/// The fields in `getDealFields`'s shape, with v1 pagination (all on one page).
+fn fields_response(fields: &[DealField]) -> Response {
+    let fields: Vec<Value> = fields
+        .iter()
+        .map(|f| {
+            json!({
+                "id": f.id, "key": f.key, "name": f.name, "order_nr": f.order_nr, "field_type": f.field_type,
+                "add_time": "2024-01-01 09:00:00", "update_time": "2024-01-01 09:00:00",
+                "last_updated_by_user_id": null, "created_by_user_id": null,
+                "active_flag": true, "edit_flag": f.is_custom, "index_visible_flag": true, "details_visible_flag": true,
+                "add_visible_flag": true, "important_flag": false, "bulk_edit_allowed": true, "searchable_flag": false,
+                "filtering_allowed": true, "sortable_flag": true, "mandatory_flag": matches!(f.key.as_str(), "title" | "name"),
+                "options": f.options,
+            })
+        })
+        .collect();
+    Json(json!({
+        "success": true,
+        "data": fields,
+        "additional_data": {"pagination": {"start": 0, "limit": 500, "more_items_in_collection": false}},
+    }))
+    .into_response()
+}
+
+fn list_fields(pd: &Pipedrive, token: &AccessToken, scopes: &[&str], pick: fn(&PdData) -> &[DealField]) -> Response {
+    if let Err(r) = require_any_scope(token, scopes) {
+        return r;
+    }
+    fields_response(pick(&pd.read()))
+}
+
+/// GET /api/v1/dealFields (`getDealFields`)
+pub async fn deal_fields(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>) -> Response {
+    list_fields(&pd, &token, &["deals:read", "deals:full", "deal-fields:full", "admin"], |d| &d.deal_fields)
+}
+
+/// GET /api/v1/personFields (`getPersonFields`)
+pub async fn person_fields(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>) -> Response {
+    list_fields(&pd, &token, &["contacts:read", "contacts:full", "contact-fields:full", "admin"], |d| &d.person_fields)
+}
+
+/// GET /api/v1/organizationFields (`getOrganizationFields`)
+pub async fn organization_fields(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>) -> Response {
+    list_fields(&pd, &token, &["contacts:read", "contacts:full", "contact-fields:full", "admin"], |d| &d.organization_fields)
+}
+
+/// Applies a v2 body's `custom_fields` object to `target`: keys must be custom fields among
+/// `defs`, enum values one of the field's option ids, text values strings; `null` clears.
+pub fn apply_custom_fields(defs: &[DealField], target: &mut BTreeMap<String, Value>, value: &Value) -> Result<(), Response> {
+    let fields = value.as_object().ok_or_else(|| invalid("custom_fields: must be an object"))?;
+    for (key, field_value) in fields {
+        let Some(def) = defs.iter().find(|f| f.is_custom && &f.key == key) else {
+            return Err(invalid(&format!("custom_fields: unknown field {key}")));
+        };
+        if field_value.is_null() {
+            target.remove(key);
+            continue;
+        }
+        match def.field_type.as_str() {
+            "enum" if !def.options.iter().flatten().any(|o| o["id"] == *field_value) => {
+                return Err(invalid(&format!("custom_fields.{key}: not one of the field's options")));
+            }
+            "varchar" | "text" | "varchar_auto" | "phone" if !field_value.is_string() => {
+                return Err(invalid(&format!("custom_fields.{key}: must be a string")));
+            }
+            _ => {}
+        }
+        target.insert(key.clone(), field_value.clone());
+    }
+    Ok(())
+}
