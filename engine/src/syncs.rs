@@ -252,3 +252,20 @@ fn schema_error(e: ConnectorError, provider: &str) -> SyncError {
         other => SyncError::Provider(format!("{provider} could not be read: {other}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_to_show_stages_says_it_is_a_permission() {
+        let refused = ConnectorError::Refused { provider: "Pipedrive", status: 403, message: "Scope and URL mismatch".into() };
+        let message = schema_error(refused, "Pipedrive (Sandbox)").to_string();
+        assert_eq!(
+            message,
+            "Pipedrive (Sandbox) refused to show its pipelines, stages or deal fields to the connected account (Scope and URL mismatch). Reconnect with an account that may read them."
+        );
+        let down = ConnectorError::Refused { provider: "Pipedrive", status: 503, message: "Service Unavailable".into() };
+        assert!(matches!(schema_error(down, "Pipedrive (Sandbox)"), SyncError::Provider(m) if m.contains("could not be read")));
+    }
+}
