@@ -94,7 +94,9 @@ pub async fn start_pipedrive(
     let local = listener.local_addr().map_err(|source| SandboxError::Bind { addr, source })?;
     config.api_domain = format!("http://{local}");
     let pipedrive = Pipedrive::new(config, saved);
-    let running = serve("Pipedrive", listener, pipedrive::router(pipedrive.clone()), pipedrive.clone(), state_file)?;
+    let mut running = serve("Pipedrive", listener, pipedrive::router(pipedrive.clone()), pipedrive.clone(), state_file)?;
+    let stopped = running.stop.subscribe();
+    running.tasks.push(tokio::spawn(pipedrive::webhooks::deliver(pipedrive.clone(), stopped)));
     Ok((pipedrive, running))
 }
 

@@ -20,9 +20,15 @@ struct Sandbox {
 }
 
 async fn start() -> Sandbox {
+    start_with(|_| {}).await
+}
+
+async fn start_with(adjust: impl FnOnce(&mut PipedriveConfig)) -> Sandbox {
     let client = OAuthClient { client_id: "pd-app".into(), client_secret: "pd-secret".into(), redirect_uris: vec![REDIRECT.into()] };
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let (pipedrive, running) = start_pipedrive(PipedriveConfig::new(vec![client]), addr, None).await.unwrap();
+    let mut config = PipedriveConfig::new(vec![client]);
+    adjust(&mut config);
+    let (pipedrive, running) = start_pipedrive(config, addr, None).await.unwrap();
     Sandbox { url: running.url(), pipedrive, running, http: reqwest::Client::builder().redirect(Policy::none()).build().unwrap() }
 }
 
@@ -686,4 +692,91 @@ fn snapshots_from_before_contacts_still_load() {
     assert!(data.persons.is_empty() && data.organizations.is_empty());
     assert!(data.person_fields.iter().any(|f| f.key == CONTACT_TYPE_KEY));
     assert!(data.organization_fields.iter().any(|f| f.key == INDUSTRY_KEY));
+}
+
+/// What a subscription URL received: the Authorization header and the body, per request.
+type Deliveries = Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>;
+
+/// A local subscription URL that records deliveries, failing the first `fail_first`.
+async fn receiver(fail_first: usize) -> (String, Deliveries) {
+    use axum::routing::post;
+    let got: Deliveries = Arc::default();
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (store, count) = (got.clone(), calls.clone());
+    let app = axum::Router::new().route(
+        "/hooks/pipedrive",
+        post(move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
+            let (store, count) = (store.clone(), count.clone());
+            async move {
+                if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < fail_first {
+                    return axum::http::StatusCode::BAD_GATEWAY;
+                }
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
+                store.lock().unwrap().push((auth, body));
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/pipedrive", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
+
+/// `addWebhook`, `getWebhooks`, `deleteWebhook` (v1, `admin` scope) and delivery: one v2.0 payload
+/// (`data`, `previous`, `meta`) per event, with HTTP Basic auth, retried after a failure.
+#[tokio::test]
+async fn webhooks_deliver_v2_payloads_with_basic_auth() {
+    let s = start_with(|c| c.webhook_retry_base_ms = 50).await;
+    let (url, got) = receiver(1).await;
+    let plain = s.connect("deals:full").await;
+    let plain = plain["access_token"].as_str().unwrap();
+    let hook = json!({"subscription_url": url, "event_action": "*", "event_object": "deal", "name": "Tandem", "http_auth_user": "tandem", "http_auth_password": "hook-secret", "version": "2.0"});
+    let refused = s.api(Method::POST, "/api/v1/webhooks", plain).json(&hook).send().await.unwrap();
+    assert_eq!(refused.status(), 403, "webhooks need the admin scope");
+
+    let admin = s.connect("deals:full admin").await;
+    let token = admin["access_token"].as_str().unwrap();
+    let bad = s.api(Method::POST, "/api/v1/webhooks", token).json(&json!({"subscription_url": url, "event_action": "sometimes", "event_object": "deal", "name": "x"})).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let created = s.api(Method::POST, "/api/v1/webhooks", token).json(&hook).send().await.unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let hook_id = created["data"]["id"].as_u64().unwrap();
+    assert_eq!(created["data"]["http_auth_password"], "******", "the password is never echoed");
+    let list: Value = s.api(Method::GET, "/api/v1/webhooks", token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+
+    let deal: Value = s.api(Method::POST, "/api/v2/deals", token).json(&json!({"title": "Hooked"})).send().await.unwrap().json().await.unwrap();
+    let id = deal["data"]["id"].as_u64().unwrap();
+    let r = s.api(Method::PATCH, &format!("/api/v2/deals/{id}"), token).json(&json!({"title": "Renamed"})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = s.api(Method::DELETE, &format!("/api/v2/deals/{id}"), token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while got.lock().unwrap().len() < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let deliveries = got.lock().unwrap().clone();
+    let actions: Vec<&str> = deliveries.iter().map(|(_, b)| b["meta"]["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, vec!["create", "change", "delete"]);
+    let expected_auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("tandem:hook-secret"));
+    assert!(deliveries.iter().all(|(auth, _)| auth.as_deref() == Some(expected_auth.as_str())));
+    let (_, change) = &deliveries[1];
+    assert_eq!(change["data"]["title"], "Renamed");
+    assert_eq!(change["previous"]["title"], "Hooked", "previous holds the old values of what changed");
+    assert!(change["previous"].get("value").is_none(), "and only what changed");
+    assert_eq!(change["meta"]["entity"], "deal");
+    assert_eq!(change["meta"]["entity_id"], id.to_string());
+    assert_eq!(change["meta"]["version"], "2.0");
+    assert_eq!(deliveries[0].1["meta"]["attempt"], 2, "the first delivery was refused once and retried");
+    assert!(deliveries[2].1["data"].is_null() && deliveries[2].1["previous"]["title"] == "Renamed");
+
+    let r = s.api(Method::DELETE, &format!("/api/v1/webhooks/{hook_id}"), token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    s.api(Method::POST, "/api/v2/deals", token).json(&json!({"title": "Quiet"})).send().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(got.lock().unwrap().len(), 3, "no webhook, no delivery");
+    s.running.stop().await;
 }

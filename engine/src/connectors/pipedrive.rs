@@ -13,6 +13,7 @@ pub const SCOPES: &[(&str, &str)] = &[
     ("deals:full", "Read, create and update deals, pipelines and stages"),
     ("contacts:full", "Read, create and update persons and organizations"),
     ("users:read", "Identify the Pipedrive company and match deal owners"),
+    ("admin", "Register webhooks, so changes reach Tandem within seconds"),
 ];
 
 pub fn config(oauth_url: &str, client_id: Option<String>, client_secret: Option<String>) -> ProviderConfig {

@@ -25,6 +25,8 @@ use crate::time::{now_ms, parse_rfc3339};
 pub trait Contact: Record + Clone + Send + Sync + 'static {
     /// The 404 message.
     const NOT_FOUND: &'static str;
+    /// The webhook `event_object` (`person`, `organization`).
+    const ENTITY: &'static str;
     /// The integer filters of the list operation.
     const FILTERS: &'static [&'static str];
     fn blank(owner_id: u64, at: i64) -> Self;
@@ -134,6 +136,7 @@ fn create_record<T: Contact>(pd: &Pipedrive, body: &Map<String, Value>, at: i64)
     record.apply(&data, body, true)?;
     record.set_id(data.next_id());
     T::all_mut(&mut data).insert(record.id(), record.clone());
+    data.emit(T::ENTITY, record.id(), None, Some(record.to_json()), at, "api");
     Ok(record)
 }
 
@@ -142,9 +145,11 @@ fn update_record<T: Contact>(pd: &Pipedrive, id: u64, body: &Map<String, Value>,
     let Some(mut record) = T::all(&data).get(&id).filter(|r| !r.is_deleted()).cloned() else {
         return Err(failure(StatusCode::NOT_FOUND, T::NOT_FOUND));
     };
+    let before = record.to_json();
     record.apply(&data, body, false)?;
     record.touch(at);
     T::all_mut(&mut data).insert(id, record.clone());
+    data.emit(T::ENTITY, id, Some(before), Some(record.to_json()), at, "api");
     Ok(record)
 }
 
@@ -188,7 +193,10 @@ pub async fn delete<T: Contact>(State(pd): State<Arc<Pipedrive>>, Extension(toke
     let mut data = pd.write();
     match T::all_mut(&mut data).get_mut(&id).filter(|r| !r.is_deleted()) {
         Some(record) => {
-            record.mark_deleted(now_ms());
+            let before = record.to_json();
+            let now = now_ms();
+            record.mark_deleted(now);
+            data.emit(T::ENTITY, id, Some(before), None, now, "api");
             ok(json!({"id": id}))
         }
         None => failure(StatusCode::NOT_FOUND, T::NOT_FOUND),

@@ -251,6 +251,11 @@ pub struct PdData {
     #[serde(default)]
     pub organizations: BTreeMap<u64, Organization>,
     pub oauth: OAuthData,
+    #[serde(default)]
+    pub webhooks: Vec<super::webhooks::Webhook>,
+    /// Changes waiting for webhook delivery (recorded only while webhooks exist).
+    #[serde(skip)]
+    pub outbox: Vec<super::webhooks::PdEvent>,
 }
 
 impl PdData {

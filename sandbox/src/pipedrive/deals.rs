@@ -207,6 +207,7 @@ fn create_deal(pd: &Pipedrive, body: &Map<String, Value>, at: i64, source: &str)
     apply_body(&mut data, &mut deal, body, true, at, owner, source)?;
     deal.id = data.next_id();
     data.deals.insert(deal.id, deal.clone());
+    data.emit("deal", deal.id, None, Some(deal_json(&deal)), at, source);
     Ok(deal)
 }
 
@@ -214,8 +215,10 @@ fn update_deal(pd: &Pipedrive, id: u64, body: &Map<String, Value>, at: i64, sour
     let mut data = pd.write();
     let mut deal = data.deals.get(&id).filter(|d| !d.is_deleted).cloned().ok_or_else(|| failure(StatusCode::NOT_FOUND, "Deal not found"))?;
     let actor = data.users.first().map(|u| u.id).unwrap_or_default();
+    let before = deal_json(&deal);
     apply_body(&mut data, &mut deal, body, false, at, actor, source)?;
     data.deals.insert(id, deal.clone());
+    data.emit("deal", id, Some(before), Some(deal_json(&deal)), at, source);
     Ok(deal)
 }
 
@@ -264,9 +267,12 @@ pub async fn delete(State(pd): State<Arc<Pipedrive>>, Extension(token): Extensio
     match data.deals.get_mut(&id).filter(|d| !d.is_deleted) {
         None => failure(StatusCode::NOT_FOUND, "Deal not found"),
         Some(deal) => {
+            let before = deal_json(deal);
+            let now = now_ms();
             deal.is_deleted = true;
             deal.status = "deleted".into();
-            deal.update_time = now_ms();
+            deal.update_time = now;
+            data.emit("deal", id, Some(before), None, now, "api");
             ok(json!({"id": id}))
         }
     }

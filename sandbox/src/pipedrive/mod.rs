@@ -11,6 +11,7 @@ mod listing;
 mod organizations;
 mod persons;
 mod pipelines;
+pub mod webhooks;
 pub mod seed;
 
 use std::collections::{HashMap, VecDeque};
@@ -47,6 +48,10 @@ pub struct PipedriveConfig {
     pub daily_tokens: u64,
     /// The sandbox's own URL, returned as `api_domain` with tokens.
     pub api_domain: String,
+    /// Delivery attempts per webhook event (Pipedrive retries a failed delivery three times).
+    pub webhook_max_attempts: u32,
+    /// Wait before the first retry; doubled for each further one.
+    pub webhook_retry_base_ms: u64,
 }
 
 impl PipedriveConfig {
@@ -62,6 +67,8 @@ impl PipedriveConfig {
             burst_limit: 80,
             daily_tokens: 300_000,
             api_domain: String::new(),
+            webhook_max_attempts: 4,
+            webhook_retry_base_ms: 1_000,
         }
     }
 }
@@ -75,6 +82,7 @@ pub struct Pipedrive {
     spent_today: Mutex<u64>,
     burst_limit: AtomicU32,
     dirty: AtomicBool,
+    pub webhook_stats: webhooks::DeliveryStats,
 }
 
 impl Pipedrive {
@@ -102,6 +110,7 @@ impl Pipedrive {
             burst: Mutex::new(HashMap::new()),
             spent_today: Mutex::new(0),
             dirty: AtomicBool::new(false),
+            webhook_stats: webhooks::DeliveryStats::default(),
         })
     }
 
@@ -111,6 +120,11 @@ impl Pipedrive {
 
     pub fn write(&self) -> RwLockWriteGuard<'_, PdData> {
         self.dirty.store(true, Ordering::Relaxed);
+        self.data.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The data without marking it changed (the webhook outbox is not part of the snapshot).
+    pub(crate) fn data_quiet(&self) -> RwLockWriteGuard<'_, PdData> {
         self.data.write().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -201,6 +215,8 @@ pub fn router(pipedrive: Arc<Pipedrive>) -> Router {
         .route("/api/v1/organizationFields", get(fields::organization_fields))
         .route("/api/v1/deals/{id}/changelog", get(deals::changelog))
         .route("/api/v1/users/me", get(users_me))
+        .route("/api/v1/webhooks", get(webhooks::list).post(webhooks::add))
+        .route("/api/v1/webhooks/{id}", axum::routing::delete(webhooks::delete))
         .layer(from_fn_with_state(pipedrive.clone(), api_guard))
         .with_state(pipedrive.clone());
     let tokens = Router::new()
@@ -213,6 +229,7 @@ pub fn router(pipedrive: Arc<Pipedrive>) -> Router {
         .merge(tokens)
         .merge(deals::control_routes(pipedrive.clone()))
         .merge(contacts::control_routes(pipedrive.clone()))
+        .merge(Router::new().route("/_sandbox/webhooks", get(webhooks::stats)).with_state(pipedrive.clone()))
         .merge(crate::control::common_routes(pipedrive))
         .fallback(|| async { failure(StatusCode::NOT_FOUND, "Unknown method .") })
 }
@@ -285,6 +302,8 @@ fn token_cost(method: &Method, path: &str) -> u64 {
         ("GET", ["api", "v1", "dealFields" | "personFields" | "organizationFields"]) => 20,
         ("GET", ["api", "v1", "deals", _, "changelog"]) => 20,
         ("GET", ["api", "v1", "users", "me"]) => 2,
+        ("GET" | "POST", ["api", "v1", "webhooks"]) => 10,
+        ("DELETE", ["api", "v1", "webhooks", _]) => 6,
         ("GET", _) => 1,
         ("POST" | "PATCH" | "PUT", _) => 5,
         ("DELETE", _) => 3,

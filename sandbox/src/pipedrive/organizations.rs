@@ -49,6 +49,7 @@ fn address(value: &Value) -> Result<Option<String>, Response> {
 
 impl Contact for Organization {
     const NOT_FOUND: &'static str = "Organization not found";
+    const ENTITY: &'static str = "organization";
     const FILTERS: &'static [&'static str] = &["owner_id"];
 
     fn blank(owner_id: u64, at: i64) -> Organization {

@@ -65,6 +65,7 @@ fn contact_points(value: &Value, key: &str) -> Result<Vec<ContactPoint>, Respons
 
 impl Contact for Person {
     const NOT_FOUND: &'static str = "Person not found";
+    const ENTITY: &'static str = "person";
     const FILTERS: &'static [&'static str] = &["owner_id", "org_id", "deal_id"];
 
     fn blank(owner_id: u64, at: i64) -> Person {

@@ -185,6 +185,8 @@ pub fn fresh(company_id: u64) -> PdData {
         persons: BTreeMap::new(),
         organizations: BTreeMap::new(),
         oauth: OAuthData::default(),
+        webhooks: Vec::new(),
+        outbox: Vec::new(),
     };
     let pipelines: [(&str, &[(&str, i64)]); 2] = [
         ("Sales", &[("Qualified", 10), ("Contact Made", 20), ("Meeting Scheduled", 40), ("Proposal Made", 60), ("Negotiations Started", 80)]),
