@@ -22,7 +22,11 @@ async fn mint(http: &reqwest::Client, base: &str, scopes: &[&str]) -> String {
 }
 
 /// Sends `REQUESTS` requests from `CONCURRENCY` workers; prints and returns requests per second.
-async fn hammer(label: &str, make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync + 'static) -> f64 {
+async fn hammer(label: &str, make: impl Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static) -> f64 {
+    hammer_n(label, REQUESTS, make).await
+}
+
+async fn hammer_n(label: &str, requests: usize, make: impl Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static) -> f64 {
     let http = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build().unwrap();
     let make = Arc::new(make);
     let next = Arc::new(AtomicUsize::new(0));
@@ -31,8 +35,12 @@ async fn hammer(label: &str, make: impl Fn(&reqwest::Client) -> reqwest::Request
         .map(|_| {
             let (http, make, next) = (http.clone(), make.clone(), next.clone());
             tokio::spawn(async move {
-                while next.fetch_add(1, Ordering::Relaxed) < REQUESTS {
-                    let response = make(&http).send().await.expect("request");
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= requests {
+                        break;
+                    }
+                    let response = make(&http, i).send().await.expect("request");
                     assert!(response.status().is_success(), "{}", response.status());
                     response.bytes().await.expect("body");
                 }
@@ -42,55 +50,130 @@ async fn hammer(label: &str, make: impl Fn(&reqwest::Client) -> reqwest::Request
     for w in workers {
         w.await.unwrap();
     }
-    let rate = REQUESTS as f64 / started.elapsed().as_secs_f64();
-    println!("{label:<48} {rate:>8.0} requests/s  ({REQUESTS} requests, {CONCURRENCY} connections)");
+    let rate = requests as f64 / started.elapsed().as_secs_f64();
+    println!("{label:<56} {rate:>8.0} requests/s  ({requests} requests, {CONCURRENCY} connections)");
     rate
 }
 
-#[tokio::main]
-async fn main() {
-    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let http = reqwest::Client::new();
+/// This process's resident memory now and at its peak, in MB (Linux).
+fn rss() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()).map(|kb| kb / 1024).unwrap_or(0)
+    };
+    format!("RSS {} MB, peak {} MB", field("VmRSS:"), field("VmHWM:"))
+}
 
+/// Ids spread over the store, so that paging starts all over it.
+fn spread(first: u64, n: usize, count: usize) -> Vec<u64> {
+    (0..count).map(|i| first + (i as u64 * 7919) % n as u64).collect()
+}
+
+fn pd_cursor(id: u64) -> String {
+    use base64::Engine as _;
+    let raw = json!({"field": "id", "fieldValue": id, "sortDirection": "asc", "id": id}).to_string();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+/// The HubSpot sandbox with `deals` seeded deals: list, batch read and search.
+async fn hubspot_at(http: &reqwest::Client, deals: usize, large: bool) {
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let mut config = HubSpotConfig::new(vec![client()]);
     config.rate_limit = 0;
     let (hubspot, hs) = start_hubspot(config, addr, None).await.unwrap();
-    sandbox::hubspot::seed::generate(&mut hubspot.write(), 1_000, 1_000, 1_000, 1, sandbox::time::now_ms());
+    let started = Instant::now();
+    sandbox::hubspot::seed::generate(&mut hubspot.write(), deals, if large { 0 } else { 1_000 }, if large { 0 } else { 1_000 }, 1, sandbox::time::now_ms());
+    let seeded = started.elapsed();
     let base = hs.url();
-    let token = mint(&http, &base, &["crm.objects.deals.read", "crm.objects.deals.write"]).await;
-    let ids: Vec<Value> = {
-        let page: Value = http.get(format!("{base}/crm/v3/objects/deals?limit=100")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
-        page["results"].as_array().unwrap().iter().map(|r| json!({"id": r["id"]})).collect()
+    let token = mint(http, &base, &["crm.objects.deals.read", "crm.objects.deals.write"]).await;
+    let first: u64 = {
+        let page: Value = http.get(format!("{base}/crm/v3/objects/deals?limit=1")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        page["results"][0]["id"].as_str().unwrap().parse().unwrap()
     };
-    println!("HubSpot (Sandbox), 1,000 deals, limits off");
+    println!("HubSpot (Sandbox), {deals} deals, limits off (seeded in {:.2} s; {})", seeded.as_secs_f64(), rss());
+    let afters = Arc::new(spread(first, deals, 997));
     for limit in [10, 100] {
-        let (b, t) = (base.clone(), token.clone());
-        hammer(&format!("  GET /crm/v3/objects/deals?limit={limit}"), move |c| {
-            c.get(format!("{b}/crm/v3/objects/deals?limit={limit}")).bearer_auth(&t)
+        let (b, t, afters) = (base.clone(), token.clone(), afters.clone());
+        let label = if large { format!("  GET /crm/v3/objects/deals?limit={limit}&after=(spread)") } else { format!("  GET /crm/v3/objects/deals?limit={limit}") };
+        hammer(&label, move |c, i| {
+            let after = if large { format!("&after={}", afters[i % afters.len()]) } else { String::new() };
+            c.get(format!("{b}/crm/v3/objects/deals?limit={limit}{after}")).bearer_auth(&t)
         })
         .await;
     }
     for n in [10, 100] {
         let (b, t) = (base.clone(), token.clone());
-        let body = json!({"properties": ["dealname", "amount", "dealstage"], "inputs": ids[..n]});
-        hammer(&format!("  POST /crm/v3/objects/deals/batch/read ({n} ids)"), move |c| {
-            c.post(format!("{b}/crm/v3/objects/deals/batch/read")).bearer_auth(&t).json(&body)
+        let bodies: Arc<Vec<Value>> = Arc::new(
+            (0..64)
+                .map(|k| {
+                    let ids: Vec<Value> = spread(first + k * 13, deals, n).iter().map(|id| json!({"id": id.to_string()})).collect();
+                    json!({"properties": ["dealname", "amount", "dealstage"], "inputs": ids})
+                })
+                .collect(),
+        );
+        hammer(&format!("  POST /crm/v3/objects/deals/batch/read ({n} ids)"), move |c, i| {
+            c.post(format!("{b}/crm/v3/objects/deals/batch/read")).bearer_auth(&t).json(&bodies[i % bodies.len()])
+        })
+        .await;
+    }
+    if large {
+        let (b, t) = (base.clone(), token.clone());
+        let body = json!({"filterGroups": [{"filters": [{"propertyName": "amount", "operator": "GT", "value": "40000"}]}], "limit": 100});
+        hammer_n("  POST /crm/v3/objects/deals/search (amount > 40000, 100)", 64, move |c, _| {
+            c.post(format!("{b}/crm/v3/objects/deals/search")).bearer_auth(&t).json(&body)
         })
         .await;
     }
     hs.stop().await;
+    drop(hubspot);
+}
 
+/// The Pipedrive sandbox with `deals` seeded deals: list by id (the default) and by update time.
+async fn pipedrive_at(http: &reqwest::Client, deals: usize, large: bool) {
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let mut config = PipedriveConfig::new(vec![client()]);
     config.burst_limit = 0;
     config.daily_tokens = u64::MAX / 2;
     let (pipedrive, pd) = start_pipedrive(config, addr, None).await.unwrap();
-    sandbox::pipedrive::seed::generate(&mut pipedrive.write(), 1_000, 1, sandbox::time::now_ms());
+    let started = Instant::now();
+    sandbox::pipedrive::seed::generate(&mut pipedrive.write(), deals, 1, sandbox::time::now_ms());
+    let seeded = started.elapsed();
     let base = pd.url();
-    let token = mint(&http, &base, &["deals:full"]).await;
-    println!("Pipedrive (Sandbox), 1,000 deals, limits off");
+    let token = mint(http, &base, &["deals:full"]).await;
+    println!("Pipedrive (Sandbox), {deals} deals, limits off (seeded in {:.2} s; {})", seeded.as_secs_f64(), rss());
+    let first = pipedrive.read().deals.keys().next().copied().unwrap_or(0);
+    let cursors = Arc::new(spread(first, deals, 997).into_iter().map(pd_cursor).collect::<Vec<_>>());
     for limit in [10, 100, 500] {
+        let (b, t, cursors) = (base.clone(), token.clone(), cursors.clone());
+        let label = if large { format!("  GET /api/v2/deals?limit={limit}&cursor=(spread)") } else { format!("  GET /api/v2/deals?limit={limit}") };
+        hammer(&label, move |c, i| {
+            let cursor = if large { format!("&cursor={}", cursors[i % cursors.len()]) } else { String::new() };
+            c.get(format!("{b}/api/v2/deals?limit={limit}{cursor}")).bearer_auth(&t)
+        })
+        .await;
+    }
+    if large {
         let (b, t) = (base.clone(), token.clone());
-        hammer(&format!("  GET /api/v2/deals?limit={limit}"), move |c| c.get(format!("{b}/api/v2/deals?limit={limit}")).bearer_auth(&t)).await;
+        hammer_n("  GET /api/v2/deals?limit=100&sort_by=update_time", 200, move |c, _| {
+            c.get(format!("{b}/api/v2/deals?limit=100&sort_by=update_time")).bearer_auth(&t)
+        })
+        .await;
     }
     pd.stop().await;
+    drop(pipedrive);
+}
+
+#[tokio::main]
+async fn main() {
+    let http = reqwest::Client::new();
+    let sizes: Vec<usize> = match std::env::var("SANDBOX_BENCH_SIZES") {
+        Ok(s) => s.split(',').filter_map(|n| n.trim().parse().ok()).collect(),
+        Err(_) => vec![1_000, 100_000, 1_000_000],
+    };
+    for &deals in &sizes {
+        hubspot_at(&http, deals, deals > 1_000).await;
+    }
+    for &deals in &sizes {
+        pipedrive_at(&http, deals, deals > 1_000).await;
+    }
 }

@@ -8,6 +8,7 @@
 pub mod control;
 pub mod faults;
 pub mod hubspot;
+pub mod json;
 pub mod oauth;
 pub mod persist;
 pub mod pipedrive;

@@ -11,6 +11,15 @@ pub fn now_ms() -> i64 {
 
 /// `2019-10-30T03:30:17.883Z`, as HubSpot writes timestamps.
 pub fn iso_ms(unix_ms: i64) -> String {
+    let mut buf = [0u8; 24];
+    match crate::json::format_iso(unix_ms, true, &mut buf) {
+        Some(text) => text.to_string(),
+        None => iso_ms_slow(unix_ms),
+    }
+}
+
+/// [`iso_ms`] through the `time` crate, for any year.
+pub(crate) fn iso_ms_slow(unix_ms: i64) -> String {
     let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
@@ -26,6 +35,15 @@ pub fn iso_ms(unix_ms: i64) -> String {
 
 /// `2021-01-01T00:00:00Z`, as Pipedrive's API v2 writes timestamps.
 pub fn iso_seconds(unix_ms: i64) -> String {
+    let mut buf = [0u8; 24];
+    match crate::json::format_iso(unix_ms, false, &mut buf) {
+        Some(text) => text.to_string(),
+        None => iso_seconds_slow(unix_ms),
+    }
+}
+
+/// [`iso_seconds`] through the `time` crate, for any year.
+pub(crate) fn iso_seconds_slow(unix_ms: i64) -> String {
     let t = OffsetDateTime::from_unix_timestamp(unix_ms.div_euclid(1000)).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",

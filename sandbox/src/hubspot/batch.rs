@@ -7,14 +7,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::data::{HubData, ObjectType};
-use super::objects::{record_json, validate};
+use super::objects::{record_json, validate, Fields};
 use super::{error, require_scope, HubSpot};
 use crate::oauth::AccessToken;
-use crate::time::{iso_ms, now_ms};
+use crate::json::IsoMs;
+use crate::time::now_ms;
 
 pub const MAX_INPUTS: usize = 100;
 
@@ -38,21 +39,33 @@ fn item_error(category: &str, message: String, context: Value) -> Value {
     json!({"status": "error", "category": category, "message": message, "context": context, "errors": [], "links": {}})
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchBody<R> {
+    status: &'static str,
+    results: R,
+    requested_at: IsoMs,
+    started_at: IsoMs,
+    completed_at: IsoMs,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    num_errors: Option<usize>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<Value>,
+}
+
 /// The batch answer: `ok_status` when every input worked, else 207 with the errors.
-fn batch_response(ok_status: StatusCode, results: Vec<Value>, errors: Vec<Value>, started: i64) -> Response {
+fn batch_response<R: Serialize>(ok_status: StatusCode, results: R, errors: Vec<Value>, started: i64) -> Response {
     let status = if errors.is_empty() { ok_status } else { StatusCode::MULTI_STATUS };
-    let mut body = json!({
-        "status": "COMPLETE",
-        "results": results,
-        "requestedAt": iso_ms(started),
-        "startedAt": iso_ms(started),
-        "completedAt": iso_ms(now_ms()),
-    });
-    if !errors.is_empty() {
-        body["numErrors"] = json!(errors.len());
-        body["errors"] = Value::Array(errors);
-    }
-    (status, Json(body)).into_response()
+    let body = BatchBody {
+        status: "COMPLETE",
+        results,
+        requested_at: IsoMs(started),
+        started_at: IsoMs(started),
+        completed_at: IsoMs(now_ms()),
+        num_errors: (!errors.is_empty()).then_some(errors.len()),
+        errors,
+    };
+    crate::json::respond(status, &body)
 }
 
 /// Runs `each` on every input of a write batch under one lock: `Ok(Ok(result))` or `Ok(Err(error))`
@@ -105,6 +118,7 @@ pub async fn read(
     let (object, input) = parse(&raw, body)?;
     require_scope(&token, &object.scope(false))?;
     let started = now_ms();
+    let fields = Fields::new(object, &input.properties, &input.properties_with_history);
     let data = hubspot.read();
     let (mut results, mut missing) = (Vec::new(), Vec::new());
     for item in &input.inputs {
@@ -114,7 +128,7 @@ pub async fn read(
             Some(property) => data.records(object).find(|r| r.properties.get(property) == Some(&id)),
         };
         match found.filter(|r| !r.archived) {
-            Some(record) => results.push(record_json(record, object, &input.properties, &input.properties_with_history)),
+            Some(record) => results.push(fields.view(record)),
             None => missing.push(id),
         }
     }

@@ -259,10 +259,11 @@ pub fn apply(record: &mut Record, properties: BTreeMap<String, String>, at: i64,
         if unchanged {
             continue;
         }
+        // A new history starts at capacity one: most properties never change again.
         record
             .history
             .entry(name.clone())
-            .or_default()
+            .or_insert_with(|| Vec::with_capacity(1))
             .insert(0, Change { value: value.clone(), timestamp: at, source_type: source.to_string() });
         changed.push((name.clone(), value.clone()));
         if value.is_empty() {
@@ -277,7 +278,7 @@ pub fn apply(record: &mut Record, properties: BTreeMap<String, String>, at: i64,
     record
         .history
         .entry("hs_lastmodifieddate".into())
-        .or_default()
+        .or_insert_with(|| Vec::with_capacity(1))
         .insert(0, Change { value: modified, timestamp: record.updated_at, source_type: "CALCULATED".into() });
     changed
 }

@@ -199,13 +199,36 @@ impl crate::control::Controlled for HubSpot {
 impl Snapshots for HubSpot {
     type Data = HubData;
 
-    fn take_dirty(&self) -> Option<HubData> {
-        if !self.dirty.swap(false, Ordering::Relaxed) && !self.oauth.take_dirty() {
-            return None;
+    fn take_dirty(&self) -> bool {
+        // Both flags are cleared: one snapshot covers both.
+        let data = self.dirty.swap(false, Ordering::Relaxed);
+        let oauth = self.oauth.take_dirty();
+        data || oauth
+    }
+
+    fn write_snapshot(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        out.write_all(b"{\"records\":{")?;
+        for (i, object) in data::ObjectType::ALL.into_iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            crate::persist::write_map_chunked(out, object.name(), &|f| f(self.read().records.get(&object)))?;
         }
-        let mut data = self.read().clone();
-        data.oauth = self.oauth.snapshot();
-        Some(data)
+        out.write_all(b"}")?;
+        let data = self.read();
+        // Every field but the records, written under one lock (a new field fails to compile here).
+        let HubData { portal_id, next_id, pipelines, properties, records: _, owners, associations, oauth: _, webhooks, outbox: _ } = &*data;
+        use crate::persist::write_field;
+        write_field(out, "portal_id", portal_id)?;
+        write_field(out, "next_id", next_id)?;
+        write_field(out, "pipelines", pipelines)?;
+        write_field(out, "properties", properties)?;
+        write_field(out, "owners", owners)?;
+        write_field(out, "associations", associations)?;
+        write_field(out, "webhooks", webhooks)?;
+        drop(data);
+        write_field(out, "oauth", &self.oauth.snapshot())?;
+        out.write_all(b"}")
     }
 }
 

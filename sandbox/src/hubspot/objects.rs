@@ -9,12 +9,15 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
 use serde_json::{json, Map, Value};
 
 use super::data::{HubData, ObjectType, Record};
 use super::{error, invalid_properties, query_list, query_one, query_pairs, require_scope, HubSpot};
 use crate::oauth::AccessToken;
-use crate::time::{iso_ms, now_ms, parse_hubspot_time};
+use crate::json::IsoMs;
+use crate::time::{now_ms, parse_hubspot_time};
 
 pub const MAX_PAGE: usize = 100;
 const ALWAYS: [&str; 3] = ["hs_object_id", "createdate", "hs_lastmodifieddate"];
@@ -31,44 +34,154 @@ fn not_found(id: &str) -> Response {
     error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", format!("resource not found: no object with id {id}"))
 }
 
-/// A record as the API returns it: the requested properties (null when unset) and the always-on
-/// ones; history when asked.
-pub fn record_json(record: &Record, object: ObjectType, wanted: &[String], with_history: &[String]) -> Value {
-    let mut properties = Map::new();
-    let defaults: Vec<String> = object.default_properties().iter().map(|s| s.to_string()).collect();
-    let wanted = if wanted.is_empty() { &defaults } else { wanted };
-    for name in wanted.iter().map(String::as_str).chain(ALWAYS) {
-        properties.insert(name.to_string(), record.properties.get(name).map(|v| Value::String(v.clone())).unwrap_or(Value::Null));
-    }
-    let mut out = json!({
-        "id": record.id.to_string(),
-        "properties": properties,
-        "createdAt": iso_ms(record.created_at),
-        "updatedAt": iso_ms(record.updated_at),
-        "archived": record.archived,
-    });
-    if let Some(at) = record.archived_at {
-        out["archivedAt"] = json!(iso_ms(at));
-    }
-    if !with_history.is_empty() {
-        let history: Map<String, Value> = with_history
-            .iter()
-            .map(|name| {
-                let entries: Vec<Value> = record
-                    .history
-                    .get(name)
-                    .map(|h| {
-                        h.iter()
-                            .map(|c| json!({"value": c.value, "timestamp": iso_ms(c.timestamp), "sourceType": c.source_type}))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                (name.clone(), Value::Array(entries))
-            })
-            .collect();
-        out["propertiesWithHistory"] = Value::Object(history);
+/// Which properties (and histories) a request asks for, worked out once per request: the named
+/// ones, or the object's defaults when none are named, then the always-on ones; no repeats.
+pub struct Fields<'a> {
+    names: Vec<&'a str>,
+    history: Vec<&'a str>,
+}
+
+fn dedup<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for name in names {
+        if !out.contains(&name) {
+            out.push(name);
+        }
     }
     out
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(object: ObjectType, wanted: &'a [String], with_history: &'a [String]) -> Fields<'a> {
+        let names = if wanted.is_empty() {
+            dedup(object.default_properties().iter().copied().chain(ALWAYS))
+        } else {
+            dedup(wanted.iter().map(String::as_str).chain(ALWAYS))
+        };
+        Fields { names, history: dedup(with_history.iter().map(String::as_str)) }
+    }
+
+    /// `record` as the API returns it, serialized straight from the store.
+    pub fn view<'r>(&'r self, record: &'r Record) -> RecordView<'r> {
+        RecordView { record, fields: self }
+    }
+}
+
+/// A record as the API returns it: the requested properties (null when unset) and the always-on
+/// ones; history when asked.
+pub struct RecordView<'r> {
+    record: &'r Record,
+    fields: &'r Fields<'r>,
+}
+
+struct PropertiesView<'r>(&'r Record, &'r [&'r str]);
+struct HistoryView<'r>(&'r Record, &'r [&'r str]);
+struct ChangesView<'r>(&'r [super::data::Change]);
+
+impl Serialize for PropertiesView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.1.len()))?;
+        for name in self.1 {
+            map.serialize_entry(name, &self.0.properties.get(*name))?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for ChangesView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for c in self.0 {
+            seq.serialize_element(&ChangeOut { value: &c.value, timestamp: IsoMs(c.timestamp), source_type: &c.source_type })?;
+        }
+        seq.end()
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangeOut<'a> {
+    value: &'a str,
+    timestamp: IsoMs,
+    source_type: &'a str,
+}
+
+impl Serialize for HistoryView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.1.len()))?;
+        for name in self.1 {
+            map.serialize_entry(name, &ChangesView(self.0.history.get(*name).map(Vec::as_slice).unwrap_or_default()))?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for RecordView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.record;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("id", &U64Text(r.id))?;
+        map.serialize_entry("properties", &PropertiesView(r, &self.fields.names))?;
+        map.serialize_entry("createdAt", &IsoMs(r.created_at))?;
+        map.serialize_entry("updatedAt", &IsoMs(r.updated_at))?;
+        map.serialize_entry("archived", &r.archived)?;
+        if let Some(at) = r.archived_at {
+            map.serialize_entry("archivedAt", &IsoMs(at))?;
+        }
+        if !self.fields.history.is_empty() {
+            map.serialize_entry("propertiesWithHistory", &HistoryView(r, &self.fields.history))?;
+        }
+        map.end()
+    }
+}
+
+/// A number written as a JSON string (record ids).
+pub struct U64Text(pub u64);
+
+impl Serialize for U64Text {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut buf = itoa_buf(self.0);
+        s.serialize_str(buf.as_str())
+    }
+}
+
+/// Decimal digits of `n` without allocating.
+pub struct Digits {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Digits {
+    pub fn as_str(&mut self) -> &str {
+        std::str::from_utf8(&self.buf[self.start..]).unwrap_or("0")
+    }
+}
+
+pub fn itoa_buf(mut n: u64) -> Digits {
+    let mut buf = [0u8; 20];
+    let mut start = 20;
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    Digits { buf, start }
+}
+
+/// A record as the API returns it, as a JSON value (for answers that add to it).
+pub fn record_json(record: &Record, object: ObjectType, wanted: &[String], with_history: &[String]) -> Value {
+    let fields = Fields::new(object, wanted, with_history);
+    serde_json::to_value(fields.view(record)).unwrap_or(Value::Null)
+}
+
+#[derive(Serialize)]
+struct Page<'a> {
+    results: Vec<RecordView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paging: Option<Value>,
 }
 
 /// GET /crm/v3/objects/{objectType} (`get-/crm/v3/objects/0-3_getPage`)
@@ -110,13 +223,13 @@ pub async fn list(
         .take(limit + 1)
         .collect();
     let more = page.len() > limit;
-    let results: Vec<Value> = page.iter().take(limit).map(|r| record_json(r, object, &wanted, &history)).collect();
-    let mut body = json!({ "results": results });
-    if more {
+    let fields = Fields::new(object, &wanted, &history);
+    let paging = more.then(|| {
         let last = page[limit - 1].id.to_string();
-        body["paging"] = json!({"next": {"after": last, "link": format!("?after={last}")}});
-    }
-    Ok(Json(body).into_response())
+        json!({"next": {"after": last, "link": format!("?after={last}")}})
+    });
+    let body = Page { results: page.iter().take(limit).map(|r| fields.view(r)).collect(), paging };
+    Ok(crate::json::ok(&body))
 }
 
 /// GET /crm/v3/objects/{objectType}/{id} (`get-/crm/v3/objects/0-3/{dealId}_getById`)
@@ -134,7 +247,8 @@ pub async fn get_one(
     let record = find(&data, object, &id, query_one(&q, "idProperty"))
         .filter(|r| r.archived == archived)
         .ok_or_else(|| not_found(&id))?;
-    Ok(Json(record_json(record, object, &query_list(&q, "properties"), &query_list(&q, "propertiesWithHistory"))).into_response())
+    let (wanted, history) = (query_list(&q, "properties"), query_list(&q, "propertiesWithHistory"));
+    Ok(crate::json::ok(&Fields::new(object, &wanted, &history).view(record)))
 }
 
 fn find<'a>(data: &'a HubData, object: ObjectType, id: &str, id_property: Option<&str>) -> Option<&'a Record> {

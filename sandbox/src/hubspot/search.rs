@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::{Extension, Json};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::data::{HubData, ObjectType, Record};
-use super::objects::record_json;
+use super::objects::{Fields, RecordView};
 use super::{error, require_scope, HubSpot};
 use crate::oauth::AccessToken;
 use crate::time::parse_hubspot_time;
@@ -124,6 +124,14 @@ fn sort_spec(v: &Value) -> Option<(String, bool)> {
     }
 }
 
+#[derive(Serialize)]
+struct SearchPage<'a> {
+    total: usize,
+    results: Vec<RecordView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paging: Option<Value>,
+}
+
 pub async fn search(
     State(hubspot): State<Arc<HubSpot>>,
     Path(raw): Path<String>,
@@ -193,11 +201,12 @@ pub async fn search(
         a.id.cmp(&b.id)
     });
     let total = hits.len();
-    let results: Vec<Value> = hits.iter().skip(after).take(limit).map(|r| record_json(r, object, &req.properties, &[])).collect();
-    let mut body = json!({"total": total, "results": results});
+    let fields = Fields::new(object, &req.properties, &[]);
     let next = after + limit;
-    if next < total {
-        body["paging"] = json!({"next": {"after": next.to_string(), "link": format!("?after={next}")}});
-    }
-    Ok(Json(body).into_response())
+    let body = SearchPage {
+        total,
+        results: hits.iter().skip(after).take(limit).map(|r| fields.view(r)).collect(),
+        paging: (next < total).then(|| json!({"next": {"after": next.to_string(), "link": format!("?after={next}")}})),
+    };
+    Ok(crate::json::ok(&body))
 }

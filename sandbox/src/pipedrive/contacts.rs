@@ -40,8 +40,15 @@ pub trait Contact: Record + Clone + Send + Sync + 'static {
     fn matches(&self, data: &PdData, name: &str, value: u64) -> bool;
     /// Applies the fields of an add or update body, checking each.
     fn apply(&mut self, data: &PdData, body: &Map<String, Value>, creating: bool) -> Result<(), Response>;
-    /// The record in the API v2 shape.
-    fn to_json(&self) -> Value;
+    /// The record in the API v2 shape, serialized straight from the store.
+    type View<'a>: serde::Serialize
+    where
+        Self: 'a;
+    fn view(&self) -> Self::View<'_>;
+    /// The record in the API v2 shape, as a JSON value.
+    fn to_json(&self) -> Value {
+        serde_json::to_value(self.view()).unwrap_or(Value::Null)
+    }
 }
 
 // ---- Checks shared by persons and organizations ----
@@ -106,12 +113,8 @@ pub async fn list<T: Contact>(State(pd): State<Arc<Pipedrive>>, Extension(token)
         Err(r) => return r,
     };
     let data = pd.read();
-    let matching: Vec<&T> = T::all(&data)
-        .values()
-        .filter(|r| !r.is_deleted() && query.keeps(*r, |name, v| r.matches(&data, name, v)))
-        .collect();
-    let (page, next) = query.page(matching);
-    list_response(page.into_iter().map(T::to_json).collect(), next)
+    let (page, next) = query.page(T::all(&data), |r| !r.is_deleted() && query.keeps(r, |name, v| r.matches(&data, name, v)));
+    list_response(page.into_iter().map(T::view).collect::<Vec<_>>(), next)
 }
 
 /// GET /api/v2/persons/{id} (`getPerson`), GET /api/v2/organizations/{id} (`getOrganization`)
@@ -124,7 +127,7 @@ pub async fn get_one<T: Contact>(State(pd): State<Arc<Pipedrive>>, Extension(tok
         Err(r) => return r,
     };
     match T::all(&pd.read()).get(&id).filter(|r| !r.is_deleted()) {
-        Some(r) => ok(r.to_json()),
+        Some(r) => crate::json::ok(&super::listing::Data { success: true, data: r.view() }),
         None => failure(StatusCode::NOT_FOUND, T::NOT_FOUND),
     }
 }

@@ -1,6 +1,7 @@
 //! API v2 deals: list (cursor, filters, `updated_since`, sorting), get, create, update, soft
 //! delete; the v1 changelog; and the control routes that act as a Pipedrive user.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
@@ -8,34 +9,91 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Extension, Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::data::{Change, Deal, PdData};
 use super::fields::apply_custom_fields;
-use super::listing::{list_response, ListQuery, Record};
+use super::listing::{list_response, Data, ListQuery, Record};
 use super::{failure, invalid, json_body, ok, parse_id, require_scope, Pipedrive};
 use crate::oauth::AccessToken;
+use crate::json::IsoSeconds;
 use crate::time::{iso_seconds, now_ms, parse_rfc3339};
 
-fn opt_time(t: Option<i64>) -> Value {
-    t.map(|t| Value::String(iso_seconds(t))).unwrap_or(Value::Null)
+/// A deal in the API v2 shape, serialized straight from the store.
+#[derive(Serialize)]
+pub struct DealView<'a> {
+    id: u64,
+    title: &'a str,
+    creator_user_id: u64,
+    owner_id: u64,
+    person_id: Option<u64>,
+    org_id: Option<u64>,
+    pipeline_id: u64,
+    stage_id: u64,
+    value: f64,
+    currency: &'a str,
+    add_time: IsoSeconds,
+    update_time: IsoSeconds,
+    stage_change_time: Option<IsoSeconds>,
+    status: &'a str,
+    is_archived: bool,
+    archive_time: Option<()>,
+    is_deleted: bool,
+    probability: Option<f64>,
+    lost_reason: Option<&'a str>,
+    visible_to: i64,
+    close_time: Option<IsoSeconds>,
+    won_time: Option<IsoSeconds>,
+    lost_time: Option<IsoSeconds>,
+    expected_close_date: Option<&'a str>,
+    label_ids: &'a [u64],
+    origin: &'static str,
+    origin_id: Option<()>,
+    channel: Option<()>,
+    channel_id: Option<()>,
+    custom_fields: &'a BTreeMap<String, Value>,
+}
+
+impl<'a> DealView<'a> {
+    pub fn of(d: &'a Deal) -> DealView<'a> {
+        DealView {
+            id: d.id,
+            title: &d.title,
+            creator_user_id: d.owner_id,
+            owner_id: d.owner_id,
+            person_id: d.person_id,
+            org_id: d.org_id,
+            pipeline_id: d.pipeline_id,
+            stage_id: d.stage_id,
+            value: d.value,
+            currency: &d.currency,
+            add_time: IsoSeconds(d.add_time),
+            update_time: IsoSeconds(d.update_time),
+            stage_change_time: d.stage_change_time.map(IsoSeconds),
+            status: &d.status,
+            is_archived: false,
+            archive_time: None,
+            is_deleted: d.is_deleted,
+            probability: d.probability,
+            lost_reason: d.lost_reason.as_deref(),
+            visible_to: d.visible_to,
+            close_time: d.close_time.map(IsoSeconds),
+            won_time: d.won_time.map(IsoSeconds),
+            lost_time: d.lost_time.map(IsoSeconds),
+            expected_close_date: d.expected_close_date.as_deref(),
+            label_ids: &d.label_ids,
+            origin: "API",
+            origin_id: None,
+            channel: None,
+            channel_id: None,
+            custom_fields: &d.custom_fields,
+        }
+    }
 }
 
 pub fn deal_json(d: &Deal) -> Value {
-    json!({
-        "id": d.id, "title": d.title, "creator_user_id": d.owner_id, "owner_id": d.owner_id,
-        "person_id": d.person_id, "org_id": d.org_id, "pipeline_id": d.pipeline_id, "stage_id": d.stage_id,
-        "value": d.value, "currency": d.currency,
-        "add_time": iso_seconds(d.add_time), "update_time": iso_seconds(d.update_time),
-        "stage_change_time": opt_time(d.stage_change_time), "status": d.status,
-        "is_archived": false, "archive_time": null, "is_deleted": d.is_deleted,
-        "probability": d.probability, "lost_reason": d.lost_reason, "visible_to": d.visible_to,
-        "close_time": opt_time(d.close_time), "won_time": opt_time(d.won_time), "lost_time": opt_time(d.lost_time),
-        "expected_close_date": d.expected_close_date, "label_ids": d.label_ids,
-        "origin": "API", "origin_id": null, "channel": null, "channel_id": null,
-        "custom_fields": d.custom_fields,
-    })
+    serde_json::to_value(DealView::of(d)).unwrap_or(Value::Null)
 }
 
 impl Record for Deal {
@@ -61,24 +119,19 @@ pub async fn list(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<
     };
     let statuses: Vec<&str> = query.get("status").map(|s| s.split(',').collect()).unwrap_or_default();
     let data = pd.read();
-    let matching: Vec<&Deal> = data
-        .deals
-        .values()
-        .filter(|d| {
-            let status_ok = if statuses.is_empty() { !d.is_deleted } else { statuses.contains(&d.status.as_str()) };
-            status_ok
-                && query.keeps(*d, |name, v| match name {
-                    "owner_id" => d.owner_id == v,
-                    "pipeline_id" => d.pipeline_id == v,
-                    "stage_id" => d.stage_id == v,
-                    "person_id" => d.person_id == Some(v),
-                    "org_id" => d.org_id == Some(v),
-                    _ => false,
-                })
-        })
-        .collect();
-    let (page, next) = query.page(matching);
-    list_response(page.into_iter().map(deal_json).collect(), next)
+    let (page, next) = query.page(&data.deals, |d| {
+        let status_ok = if statuses.is_empty() { !d.is_deleted } else { statuses.contains(&d.status.as_str()) };
+        status_ok
+            && query.keeps(d, |name, v| match name {
+                "owner_id" => d.owner_id == v,
+                "pipeline_id" => d.pipeline_id == v,
+                "stage_id" => d.stage_id == v,
+                "person_id" => d.person_id == Some(v),
+                "org_id" => d.org_id == Some(v),
+                _ => false,
+            })
+    });
+    list_response(page.into_iter().map(DealView::of).collect::<Vec<_>>(), next)
 }
 
 /// GET /api/v2/deals/{id} (`getDeal`)
@@ -91,7 +144,7 @@ pub async fn get_one(State(pd): State<Arc<Pipedrive>>, Extension(token): Extensi
         Err(r) => return r,
     };
     match pd.read().deals.get(&id) {
-        Some(d) => ok(deal_json(d)),
+        Some(d) => crate::json::ok(&Data { success: true, data: DealView::of(d) }),
         None => failure(StatusCode::NOT_FOUND, "Deal not found"),
     }
 }

@@ -2,8 +2,11 @@
 //! `cursor`, `sort_by` (`id`, `update_time`, `add_time`), `sort_direction`, `updated_since` and
 //! `updated_until` (RFC 3339), `ids` and integer filters such as `owner_id`.
 
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use axum::response::Response;
+use serde::Serialize;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
@@ -103,23 +106,50 @@ impl ListQuery {
         (value, record.id())
     }
 
-    /// Sorts the matching records and cuts the page after the cursor: the page and the next cursor.
-    pub fn page<'a, T: Record>(&self, mut matching: Vec<&'a T>) -> (Vec<&'a T>, Option<String>) {
-        matching.sort_by_key(|r| self.key(*r));
-        if self.descending {
-            matching.reverse();
+    /// Whether `key` comes after the cursor in the asked order.
+    fn after_cursor(&self, key: (i64, u64)) -> bool {
+        match self.after {
+            None => true,
+            Some(after) if self.descending => key < after,
+            Some(after) => key > after,
         }
-        let start = match self.after {
-            None => 0,
-            Some(after) => matching
-                .iter()
-                .position(|r| if self.descending { self.key(*r) < after } else { self.key(*r) > after })
-                .unwrap_or(matching.len()),
+    }
+
+    /// The page after the cursor of the records in `all` that `keep` keeps, in the asked order,
+    /// and the next cursor. Sorted by id (the default), it walks the map from the cursor, so the
+    /// work follows the page, not the store; other sorts select the page from the matching records.
+    pub fn page<'a, T: Record>(&self, all: &'a BTreeMap<u64, T>, keep: impl Fn(&T) -> bool) -> (Vec<&'a T>, Option<String>) {
+        let limit = self.limit;
+        let by_id_cursor = match self.after {
+            None => Some(None),
+            Some((value, id)) if value == id as i64 => Some(Some(id)),
+            Some(_) => None,
         };
-        let page: Vec<&T> = matching[start..].iter().take(self.limit).copied().collect();
-        let next = (start + page.len() < matching.len())
-            .then(|| page.last().map(|r| encode_cursor(self.sort_by, self.key(*r), self.descending)))
-            .flatten();
+        let mut page: Vec<&T> = match (self.sort_by, by_id_cursor) {
+            ("id", Some(from)) => {
+                let kept = |r: &&T| keep(r);
+                match (self.descending, from) {
+                    (false, None) => all.values().filter(kept).take(limit + 1).collect(),
+                    (false, Some(id)) => all.range((Bound::Excluded(id), Bound::Unbounded)).map(|(_, r)| r).filter(kept).take(limit + 1).collect(),
+                    (true, None) => all.values().rev().filter(kept).take(limit + 1).collect(),
+                    (true, Some(id)) => all.range(..id).rev().map(|(_, r)| r).filter(kept).take(limit + 1).collect(),
+                }
+            }
+            _ => {
+                let mut matching: Vec<((i64, u64), &T)> =
+                    all.values().filter(|r| keep(r)).map(|r| (self.key(r), r)).filter(|(k, _)| self.after_cursor(*k)).collect();
+                let order = |a: &((i64, u64), &T), b: &((i64, u64), &T)| if self.descending { b.0.cmp(&a.0) } else { a.0.cmp(&b.0) };
+                if matching.len() > limit + 1 {
+                    matching.select_nth_unstable_by(limit, order);
+                    matching.truncate(limit + 1);
+                }
+                matching.sort_unstable_by(order);
+                matching.into_iter().map(|(_, r)| r).collect()
+            }
+        };
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let next = more.then(|| page.last().map(|r| encode_cursor(self.sort_by, self.key(*r), self.descending))).flatten();
         (page, next)
     }
 }
@@ -137,6 +167,26 @@ fn decode_cursor(cursor: &str) -> Option<(i64, u64)> {
 }
 
 /// A v2 list answer: `{success, data, additional_data: {next_cursor}}`.
-pub fn list_response(items: Vec<Value>, next_cursor: Option<String>) -> Response {
-    Json(json!({"success": true, "data": items, "additional_data": {"next_cursor": next_cursor}})).into_response()
+#[derive(Serialize)]
+struct ListBody<T> {
+    success: bool,
+    data: Vec<T>,
+    additional_data: Additional,
+}
+
+#[derive(Serialize)]
+struct Additional {
+    next_cursor: Option<String>,
+}
+
+/// A single-record answer: `{success, data}`.
+#[derive(Serialize)]
+pub struct Data<T> {
+    pub success: bool,
+    pub data: T,
+}
+
+/// A v2 list answer: `{success, data, additional_data: {next_cursor}}`.
+pub fn list_response<T: Serialize>(items: Vec<T>, next_cursor: Option<String>) -> Response {
+    crate::json::ok(&ListBody { success: true, data: items, additional_data: Additional { next_cursor } })
 }

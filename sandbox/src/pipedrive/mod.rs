@@ -174,13 +174,56 @@ impl crate::control::Controlled for Pipedrive {
 impl Snapshots for Pipedrive {
     type Data = PdData;
 
-    fn take_dirty(&self) -> Option<PdData> {
-        if !self.dirty.swap(false, Ordering::Relaxed) && !self.oauth.take_dirty() {
-            return None;
-        }
-        let mut data = self.read().clone();
-        data.oauth = self.oauth.snapshot();
-        Some(data)
+    fn take_dirty(&self) -> bool {
+        let data = self.dirty.swap(false, Ordering::Relaxed);
+        let oauth = self.oauth.take_dirty();
+        data || oauth
+    }
+
+    fn write_snapshot(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        use crate::persist::{write_field, write_map_chunked};
+        out.write_all(b"{")?;
+        write_map_chunked(out, "deals", &|f| f(Some(&self.read().deals)))?;
+        out.write_all(b",")?;
+        write_map_chunked(out, "persons", &|f| f(Some(&self.read().persons)))?;
+        out.write_all(b",")?;
+        write_map_chunked(out, "organizations", &|f| f(Some(&self.read().organizations)))?;
+        let data = self.read();
+        // Every other field, written under one lock (a new field fails to compile here).
+        let PdData {
+            company_id,
+            company_name,
+            company_domain,
+            next_id,
+            users,
+            pipelines,
+            stages,
+            deal_fields,
+            deals: _,
+            changelog,
+            person_fields,
+            organization_fields,
+            persons: _,
+            organizations: _,
+            oauth: _,
+            webhooks,
+            outbox: _,
+        } = &*data;
+        write_field(out, "company_id", company_id)?;
+        write_field(out, "company_name", company_name)?;
+        write_field(out, "company_domain", company_domain)?;
+        write_field(out, "next_id", next_id)?;
+        write_field(out, "users", users)?;
+        write_field(out, "pipelines", pipelines)?;
+        write_field(out, "stages", stages)?;
+        write_field(out, "deal_fields", deal_fields)?;
+        write_field(out, "changelog", changelog)?;
+        write_field(out, "person_fields", person_fields)?;
+        write_field(out, "organization_fields", organization_fields)?;
+        write_field(out, "webhooks", webhooks)?;
+        drop(data);
+        write_field(out, "oauth", &self.oauth.snapshot())?;
+        out.write_all(b"}")
     }
 }
 

@@ -4,14 +4,15 @@
 use std::collections::BTreeMap;
 
 use axum::response::Response;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::contacts::{self, Contact};
 use super::data::{Organization, PdData};
 use super::fields::apply_custom_fields;
 use super::invalid;
 use super::listing::Record;
-use crate::time::iso_seconds;
+use crate::json::IsoSeconds;
 
 /// The parts of `OrganizationItemAddress` besides `value`: accepted, not kept (the sandbox keeps
 /// the address as one line).
@@ -103,15 +104,50 @@ impl Contact for Organization {
         Ok(())
     }
 
-    fn to_json(&self) -> Value {
-        json!({
-            "id": self.id, "name": self.name, "owner_id": self.owner_id,
-            "add_time": iso_seconds(self.add_time), "update_time": iso_seconds(self.update_time),
-            "is_deleted": self.is_deleted, "visible_to": self.visible_to,
-            "address": self.address.as_ref().map(|value| json!({"value": value})),
-            "label_ids": self.label_ids, "website": self.website, "linkedin": self.linkedin,
-            "industry": self.industry, "annual_revenue": self.annual_revenue, "employee_count": self.employee_count,
-            "custom_fields": self.custom_fields,
-        })
+    type View<'a> = OrganizationView<'a>;
+
+    fn view(&self) -> OrganizationView<'_> {
+        OrganizationView {
+            id: self.id,
+            name: &self.name,
+            owner_id: self.owner_id,
+            add_time: IsoSeconds(self.add_time),
+            update_time: IsoSeconds(self.update_time),
+            is_deleted: self.is_deleted,
+            visible_to: self.visible_to,
+            address: self.address.as_deref().map(|value| Address { value }),
+            label_ids: &self.label_ids,
+            website: self.website.as_deref(),
+            linkedin: self.linkedin.as_deref(),
+            industry: self.industry,
+            annual_revenue: self.annual_revenue,
+            employee_count: self.employee_count,
+            custom_fields: &self.custom_fields,
+        }
     }
+}
+
+#[derive(Serialize)]
+pub struct Address<'a> {
+    value: &'a str,
+}
+
+/// An organization in the API v2 shape, serialized straight from the store.
+#[derive(Serialize)]
+pub struct OrganizationView<'a> {
+    id: u64,
+    name: &'a str,
+    owner_id: u64,
+    add_time: IsoSeconds,
+    update_time: IsoSeconds,
+    is_deleted: bool,
+    visible_to: i64,
+    address: Option<Address<'a>>,
+    label_ids: &'a [u64],
+    website: Option<&'a str>,
+    linkedin: Option<&'a str>,
+    industry: Option<i64>,
+    annual_revenue: Option<i64>,
+    employee_count: Option<i64>,
+    custom_fields: &'a BTreeMap<String, Value>,
 }

@@ -4,14 +4,15 @@
 use std::collections::BTreeMap;
 
 use axum::response::Response;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::contacts::{self, Contact};
 use super::data::{ContactPoint, PdData, Person};
 use super::fields::apply_custom_fields;
 use super::invalid;
 use super::listing::Record;
-use crate::time::iso_seconds;
+use crate::json::IsoSeconds;
 
 impl Record for Person {
     fn id(&self) -> u64 {
@@ -130,14 +131,45 @@ impl Contact for Person {
         Ok(())
     }
 
-    fn to_json(&self) -> Value {
-        json!({
-            "id": self.id, "name": self.name, "first_name": self.first_name, "last_name": self.last_name,
-            "owner_id": self.owner_id, "org_id": self.org_id,
-            "add_time": iso_seconds(self.add_time), "update_time": iso_seconds(self.update_time),
-            "emails": self.emails, "phones": self.phones, "is_deleted": self.is_deleted,
-            "visible_to": self.visible_to, "label_ids": self.label_ids, "picture_id": null,
-            "custom_fields": self.custom_fields,
-        })
+    type View<'a> = PersonView<'a>;
+
+    fn view(&self) -> PersonView<'_> {
+        PersonView {
+            id: self.id,
+            name: &self.name,
+            first_name: &self.first_name,
+            last_name: &self.last_name,
+            owner_id: self.owner_id,
+            org_id: self.org_id,
+            add_time: IsoSeconds(self.add_time),
+            update_time: IsoSeconds(self.update_time),
+            emails: &self.emails,
+            phones: &self.phones,
+            is_deleted: self.is_deleted,
+            visible_to: self.visible_to,
+            label_ids: &self.label_ids,
+            picture_id: None,
+            custom_fields: &self.custom_fields,
+        }
     }
+}
+
+/// A person in the API v2 shape, serialized straight from the store.
+#[derive(Serialize)]
+pub struct PersonView<'a> {
+    id: u64,
+    name: &'a str,
+    first_name: &'a str,
+    last_name: &'a str,
+    owner_id: u64,
+    org_id: Option<u64>,
+    add_time: IsoSeconds,
+    update_time: IsoSeconds,
+    emails: &'a [ContactPoint],
+    phones: &'a [ContactPoint],
+    is_deleted: bool,
+    visible_to: i64,
+    label_ids: &'a [u64],
+    picture_id: Option<()>,
+    custom_fields: &'a BTreeMap<String, Value>,
 }
