@@ -7,7 +7,7 @@ use leptos_router::hooks::use_params_map;
 use model::apps::{AppListing, ConnectionStatus, ConnectionSummary};
 use model::Permission;
 
-use super::shell::Me;
+use super::shell::current_user;
 use crate::api::apps::{connections, get_app_listing};
 use crate::components::feedback::ErrorBanner;
 use crate::components::install_button::InstallButton;
@@ -20,7 +20,7 @@ pub fn AppPage() -> impl IntoView {
     let key = move || params.with(|p| p.get("app").unwrap_or_default());
     let listing = Resource::new(key, get_app_listing);
     let installed = Resource::new(|| (), |_| connections());
-    let me = Me::get();
+    let can_manage = current_user().is_some_and(|u| u.can(Permission::ManageApps));
     view! {
         <div class="page">
             <nav class="breadcrumb" aria-label="Breadcrumb">
@@ -28,8 +28,7 @@ pub fn AppPage() -> impl IntoView {
             </nav>
             <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
-                    let can_manage = me.await.ok().flatten().is_some_and(|u| u.can(Permission::ManageApps));
-                    let installed = installed.await.unwrap_or_default();
+                                        let installed = installed.await.unwrap_or_default();
                     match listing.await {
                         Err(error) => {
                             view! {

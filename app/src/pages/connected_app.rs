@@ -9,7 +9,7 @@ use model::apps::{ConnectionStatus, ConnectionSummary, InstallResult, HUBSPOT};
 use model::{timefmt, Permission};
 
 use super::connected_apps::status_badge;
-use super::shell::Me;
+use super::shell::current_user;
 use crate::api::apps::{connections, get_provider_info, ProviderInfo, UninstallApp};
 use crate::api::syncs::{list_syncs, SetSyncStatus};
 use model::sync::{SyncStatus, SyncSummary};
@@ -28,7 +28,7 @@ pub fn ConnectedAppPage() -> impl IntoView {
     let syncs = Resource::new(move || set_status.version().get(), |_| list_syncs());
     let info = Resource::new(key, get_provider_info);
     let list = Resource::new(move || uninstall.version().get(), |_| connections());
-    let me = Me::get();
+    let can_manage = current_user().is_some_and(|u| u.can(Permission::ManageApps));
     let result = move || query.with(|q| q.get("result").and_then(|r| InstallResult::parse(&r)));
     let uninstall_error = last_error(uninstall.value());
     let status_error = last_error(set_status.value());
@@ -51,8 +51,7 @@ pub fn ConnectedAppPage() -> impl IntoView {
         </nav>
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                let can_manage = me.await.ok().flatten().is_some_and(|u| u.can(Permission::ManageApps));
-                let info = match info.await {
+                                let info = match info.await {
                     Ok(info) => info,
                     Err(error) => {
                         return view! {

@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use model::apps::{ConnectionStatus, ConnectionSummary, HUBSPOT};
 use model::{timefmt, Permission};
 
-use super::shell::Me;
+use super::shell::current_user;
 use crate::api::apps::connections;
 use crate::components::feedback::ErrorBanner;
 use crate::components::icons::AppsIllustration;
@@ -17,7 +17,7 @@ const HUBSPOT_NOTE: &str = "hubspot-note";
 #[component]
 pub fn ConnectedAppsPage() -> impl IntoView {
     let list = Resource::new(|| (), |_| connections());
-    let me = Me::get();
+    let can_manage = current_user().is_some_and(|u| u.can(Permission::ManageApps));
     view! {
         <Title text="Connected apps"/>
         <header class="page-header">
@@ -29,8 +29,7 @@ pub fn ConnectedAppsPage() -> impl IntoView {
         </header>
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                let can_manage = me.await.ok().flatten().is_some_and(|u| u.can(Permission::ManageApps));
-                match list.await {
+                                match list.await {
                     Err(error) => view! { <ErrorBanner error=Signal::stored(Some(error))/> }.into_any(),
                     Ok(list) => {
                         let (hubspot, apps): (Vec<_>, Vec<_>) = list.into_iter().partition(|c| c.provider == HUBSPOT);

@@ -9,7 +9,7 @@ use model::apps::{ObjectKind, SyncDirection};
 use model::sync::{ConflictRule, Schemas, SyncSettings, SyncSummary};
 use model::Permission;
 
-use super::shell::Me;
+use super::shell::current_user;
 use crate::api::apps::get_provider_info;
 use crate::api::syncs::{list_syncs, sync_schemas, CreateHubspotPipeline, SaveSync};
 use crate::components::feedback::FieldMessage;
@@ -82,7 +82,7 @@ pub fn SyncSetupPage() -> impl IntoView {
     );
     let info = Resource::new(app_key, get_provider_info);
     let syncs = Resource::new(|| (), |_| list_syncs());
-    let me = Me::get();
+    let can_manage = current_user().is_some_and(|u| u.can(Permission::ManageApps));
     view! {
         <Title text="Set up sync"/>
         <nav class="breadcrumb" aria-label="Breadcrumb">
@@ -90,8 +90,7 @@ pub fn SyncSetupPage() -> impl IntoView {
         </nav>
         <Suspense fallback=|| view! { <p class="loading">"Reading pipelines, stages and fields from both apps…"</p> }>
             {move || Suspend::new(async move {
-                let can_manage = me.await.ok().flatten().is_some_and(|u| u.can(Permission::ManageApps));
-                let existing: Vec<SyncSummary> = syncs
+                                let existing: Vec<SyncSummary> = syncs
                     .await
                     .unwrap_or_default()
                     .into_iter()

@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use leptos::form::ActionForm;
 use model::{timefmt, Permission, Role, UserStatus, UserSummary};
 
-use super::shell::Me;
+use super::shell::current_user;
 use crate::api::users::{list_users, ChangeRole, InviteUser, RemoveUser};
 use crate::components::feedback::{last_error, ErrorBanner, FieldMessage};
 use crate::error::AppError;
@@ -14,7 +14,9 @@ const READ_ONLY_NOTE: &str = "users-read-only";
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
-    let me = Me::get();
+    let me = current_user();
+    let can_manage = me.as_ref().is_some_and(|u| u.can(Permission::ManageUsers));
+    let my_id = me.map(|u| u.id).unwrap_or_default();
     let invite = ServerAction::<InviteUser>::new();
     let change = ServerAction::<ChangeRole>::new();
     let remove = ServerAction::<RemoveUser>::new();
@@ -31,10 +33,9 @@ pub fn UsersPage() -> impl IntoView {
             </div>
         </header>
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                let me = me.await.ok().flatten();
-                let can_manage = me.as_ref().is_some_and(|u| u.can(Permission::ManageUsers));
-                let my_id = me.map(|u| u.id).unwrap_or_default();
+            {move || {
+                let my_id = my_id.clone();
+                Suspend::new(async move {
                 view! {
                     {(!can_manage)
                         .then(|| {
@@ -47,7 +48,8 @@ pub fn UsersPage() -> impl IntoView {
                     <InviteCard invite can_manage/>
                     <UsersTable users change remove can_manage my_id/>
                 }
-            })}
+            })
+            }}
         </Suspense>
     }
 }

@@ -73,6 +73,8 @@ impl TestApp {
         reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
+            // A response that never completes fails the test instead of stalling the run.
+            .timeout(std::time::Duration::from_secs(30))
             .build()
             .expect("client")
     }
