@@ -155,6 +155,13 @@ impl OAuthServer {
         f(&mut guard)
     }
 
+    /// Reads without marking the state changed (every API request checks its token: that must
+    /// not make the sandbox rewrite its snapshot).
+    fn peek<T>(&self, f: impl FnOnce(&OAuthData) -> T) -> T {
+        let guard = self.data.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&guard)
+    }
+
     pub fn client(&self, client_id: &str) -> Option<&OAuthClient> {
         self.config.clients.iter().find(|c| c.client_id == client_id)
     }
@@ -170,7 +177,7 @@ impl OAuthServer {
     /// The grant behind a bearer token: `Err(true)` when it expired, `Err(false)` when unknown.
     pub fn access(&self, token: &str) -> Result<AccessToken, bool> {
         let now = now_ms();
-        self.with(|d| match d.access_tokens.get(token) {
+        self.peek(|d| match d.access_tokens.get(token) {
             Some(t) if t.expires_at > now => Ok(t.clone()),
             Some(_) => Err(true),
             None => Err(false),
@@ -278,7 +285,7 @@ impl OAuthServer {
     }
 
     pub fn refresh_grant(&self, refresh_token: &str) -> Option<Grant> {
-        self.with(|d| d.refresh_tokens.get(refresh_token).cloned())
+        self.peek(|d| d.refresh_tokens.get(refresh_token).cloned())
     }
 
     /// Makes every access token of a client expire now (for tests of expiry mid-run).
@@ -507,4 +514,31 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(|t| t.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checking_a_token_does_not_mark_the_state_changed() {
+        let client = OAuthClient { client_id: "c".into(), client_secret: "s".into(), redirect_uris: vec![] };
+        let server = OAuthServer::new(
+            OAuthConfig {
+                provider: "Test",
+                clients: vec![client],
+                user: SandboxUser { email: "u@example.com".into(), password: "p".into(), name: "U".into() },
+                access_ttl_secs: 60,
+                rotate_refresh_tokens: false,
+                implied_scopes: vec![],
+                token_prefix: "t",
+            },
+            OAuthData::default(),
+        );
+        let issued = server.mint("c", vec!["deals:read".into()]).expect("minted");
+        assert!(server.take_dirty(), "minting changes the state");
+        assert!(server.access(&issued.access_token).is_ok());
+        assert!(server.refresh_grant(&issued.refresh_token).is_some());
+        assert!(!server.take_dirty(), "reading tokens does not");
+    }
 }
