@@ -1,36 +1,11 @@
-import { test, expect, Page } from '@playwright/test';
-import { admin, hydrated, logIn, watchConsole } from './helpers';
+import { test, expect } from '@playwright/test';
+import { authorizeOnSandbox, hydrated, joinAsViewer, signInAdmin, watchConsole } from './helpers';
 
 // Installing apps from the App Marketplace through the sandboxes' real sign-in and consent pages.
 // One Tandem (and one pair of sandboxes) for the whole file: order matters.
 test.describe.configure({ mode: 'serial' });
 
-const sandboxPassword = 'sandbox';
 
-/** Logs in as the Super Admin, creating it first when this Tandem is brand new. */
-async function signInAdmin(page: Page) {
-  await page.goto('/');
-  if (page.url().endsWith('/setup')) {
-    await hydrated(page);
-    await page.getByLabel('Your name').fill(admin.name);
-    await page.getByLabel('Work email').fill(admin.email);
-    await page.getByLabel('Password').fill(admin.password);
-    await page.getByRole('button', { name: 'Create Super Admin' }).click();
-    await expect(page).toHaveURL(/\/settings\/integrations\/connected-apps$/);
-  } else {
-    await logIn(page, admin.email, admin.password);
-    await expect(page).toHaveURL(/\/settings\/integrations\/connected-apps$/);
-  }
-}
-
-/** On a sandbox's pages: log in as its account's user, then answer the consent page. */
-async function authorizeOnSandbox(page: Page, provider: 'HubSpot' | 'Pipedrive', decision: 'Allow' | 'Deny') {
-  await expect(page.getByRole('heading', { name: `Log in to ${provider} (Sandbox)` })).toBeVisible();
-  await page.getByLabel('Password').fill(sandboxPassword);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await expect(page.getByRole('heading', { name: `Allow access to your ${provider} account?` })).toBeVisible();
-  await page.getByRole('button', { name: decision }).click();
-}
 
 test('search the Marketplace, install Pipedrive with Allow, connect HubSpot', async ({ page }) => {
   const errors = watchConsole(page);
@@ -111,22 +86,7 @@ test('Deny on the consent page installs nothing and says so', async ({ page }) =
 test('a Viewer cannot install or uninstall, and sees why', async ({ page, browser }) => {
   const errors = watchConsole(page);
   await signInAdmin(page);
-  await page.goto('/settings/users');
-  await hydrated(page);
-  await page.getByLabel('Email').fill('val@example.com');
-  await page.getByLabel('Permission', { exact: true }).selectOption({ label: 'Viewer' });
-  await page.getByRole('button', { name: 'Invite user' }).click();
-  const url = await page.getByLabel('Invitation link').inputValue();
-
-  const context = await browser.newContext();
-  const val = await context.newPage();
-  const valErrors = watchConsole(val);
-  await val.goto(url);
-  await hydrated(val);
-  await val.getByLabel('Your name').fill('Val Viewer');
-  await val.getByLabel('Password').fill('another good password');
-  await val.getByRole('button', { name: 'Join Tandem' }).click();
-  await expect(val).toHaveURL(/\/settings\/integrations\/connected-apps$/);
+  const { context, viewer: val, errors: valErrors } = await joinAsViewer(page, browser, 'val@example.com', 'Val Viewer');
 
   const reason = 'You need the Super Admin or App Marketplace Access permission to change apps and syncs.';
   await val.goto('/marketplace/pipedrive');

@@ -1,4 +1,4 @@
-import { expect, Page } from '@playwright/test';
+import { Browser, expect, Page } from '@playwright/test';
 
 export const admin = { name: 'Ada Admin', email: 'ada@example.com', password: 'correct horse battery' };
 
@@ -32,4 +32,49 @@ export async function logOut(page: Page, name: string) {
   await page.getByLabel(`Account menu for ${name}`).click();
   await page.getByRole('button', { name: 'Log out' }).click();
   await expect(page).toHaveURL(/\/login$/);
+}
+
+/** Logs in as the Super Admin, creating it first when this Tandem is brand new. */
+export async function signInAdmin(page: Page) {
+  await page.goto('/');
+  if (page.url().endsWith('/setup')) {
+    await hydrated(page);
+    await page.getByLabel('Your name').fill(admin.name);
+    await page.getByLabel('Work email').fill(admin.email);
+    await page.getByLabel('Password').fill(admin.password);
+    await page.getByRole('button', { name: 'Create Super Admin' }).click();
+  } else {
+    await logIn(page, admin.email, admin.password);
+  }
+  await expect(page).toHaveURL(/\/settings\/integrations\/connected-apps$/);
+}
+
+/** On a sandbox's pages: log in as its account's user, then answer the consent page. */
+export async function authorizeOnSandbox(page: Page, provider: 'HubSpot' | 'Pipedrive', decision: 'Allow' | 'Deny' = 'Allow') {
+  await expect(page.getByRole('heading', { name: `Log in to ${provider} (Sandbox)` })).toBeVisible();
+  await page.getByLabel('Password').fill('sandbox');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page.getByRole('heading', { name: `Allow access to your ${provider} account?` })).toBeVisible();
+  await page.getByRole('button', { name: decision }).click();
+}
+
+/** The admin (on `page`) invites `email` as a Viewer; the new Viewer joins in a browser context of
+ *  their own, which is returned with its page (the caller closes the context). */
+export async function joinAsViewer(page: Page, browser: Browser, email: string, name: string) {
+  await page.goto('/settings/users');
+  await hydrated(page);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Permission', { exact: true }).selectOption({ label: 'Viewer' });
+  await page.getByRole('button', { name: 'Invite user' }).click();
+  const url = await page.getByLabel('Invitation link').inputValue();
+  const context = await browser.newContext();
+  const viewer = await context.newPage();
+  const errors = watchConsole(viewer);
+  await viewer.goto(url);
+  await hydrated(viewer);
+  await viewer.getByLabel('Your name').fill(name);
+  await viewer.getByLabel('Password').fill('another good password');
+  await viewer.getByRole('button', { name: 'Join Tandem' }).click();
+  await expect(viewer).toHaveURL(/\/settings\/integrations\/connected-apps$/);
+  return { context, viewer, errors };
 }

@@ -1,5 +1,5 @@
 import { test, expect, Page } from '@playwright/test';
-import { admin, hydrated, logIn, watchConsole } from './helpers';
+import { authorizeOnSandbox, hydrated, joinAsViewer, signInAdmin, watchConsole } from './helpers';
 
 // Setting up a deals sync between HubSpot (Sandbox) and Pipedrive (Sandbox): the stage grid with
 // Auto-map, filters, conflicts, field mappings, validation and roles. Order matters.
@@ -7,26 +7,7 @@ test.describe.configure({ mode: 'serial' });
 
 const appPage = '/settings/integrations/connected-apps/pipedrive';
 
-async function signInAdmin(page: Page) {
-  await page.goto('/');
-  if (page.url().endsWith('/setup')) {
-    await hydrated(page);
-    await page.getByLabel('Your name').fill(admin.name);
-    await page.getByLabel('Work email').fill(admin.email);
-    await page.getByLabel('Password').fill(admin.password);
-    await page.getByRole('button', { name: 'Create Super Admin' }).click();
-  } else {
-    await logIn(page, admin.email, admin.password);
-  }
-  await expect(page).toHaveURL(/\/settings\/integrations\/connected-apps$/);
-}
 
-async function authorize(page: Page, provider: string) {
-  await expect(page.getByRole('heading', { name: `Log in to ${provider} (Sandbox)` })).toBeVisible();
-  await page.getByLabel('Password').fill('sandbox');
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.getByRole('button', { name: 'Allow' }).click();
-}
 
 /** HubSpot and Pipedrive connected, whatever earlier files left. */
 async function connectBoth(page: Page) {
@@ -35,7 +16,7 @@ async function connectBoth(page: Page) {
   await expect(page.getByRole('heading', { name: /^(Connect HubSpot|HubSpot \(Sandbox\).*)$/ })).toBeVisible();
   if (await page.getByRole('button', { name: 'Connect HubSpot' }).count()) {
     await page.getByRole('button', { name: 'Connect HubSpot' }).click();
-    await authorize(page, 'HubSpot');
+    await authorizeOnSandbox(page, 'HubSpot');
     await expect(page.getByRole('status')).toContainText('HubSpot (Sandbox) is connected');
   }
   await page.goto(appPage);
@@ -43,7 +24,7 @@ async function connectBoth(page: Page) {
   await expect(page.getByRole('heading', { name: 'Pipedrive (Sandbox)', level: 1 })).toBeVisible();
   if (await page.getByRole('region', { name: /Sandbox Sales Co Connected/ }).count() === 0) {
     await page.getByRole('button', { name: 'Install app' }).click();
-    await authorize(page, 'Pipedrive');
+    await authorizeOnSandbox(page, 'Pipedrive');
     await expect(page.getByRole('status')).toContainText('Pipedrive (Sandbox) is connected');
   }
 }
@@ -207,22 +188,7 @@ test('an invalid mapping is refused with its error beside the control', async ({
 test('a Viewer sees the settings but cannot save them', async ({ page, browser }) => {
   const errors = watchConsole(page);
   await signInAdmin(page);
-  await page.goto('/settings/users');
-  await hydrated(page);
-  await page.getByLabel('Email').fill('vera@example.com');
-  await page.getByLabel('Permission', { exact: true }).selectOption({ label: 'Viewer' });
-  await page.getByRole('button', { name: 'Invite user' }).click();
-  const url = await page.getByLabel('Invitation link').inputValue();
-
-  const context = await browser.newContext();
-  const vera = await context.newPage();
-  const veraErrors = watchConsole(vera);
-  await vera.goto(url);
-  await hydrated(vera);
-  await vera.getByLabel('Your name').fill('Vera Viewer');
-  await vera.getByLabel('Password').fill('another good password');
-  await vera.getByRole('button', { name: 'Join Tandem' }).click();
-  await expect(vera).toHaveURL(/\/settings\/integrations\/connected-apps$/);
+  const { context, viewer: vera, errors: veraErrors } = await joinAsViewer(page, browser, 'vera@example.com', 'Vera Viewer');
 
   await vera.goto(appPage);
   await hydrated(vera);
