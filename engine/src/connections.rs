@@ -169,6 +169,21 @@ impl Connections {
     }
 
     /// Where the provider sends the admin back: registered with the provider exactly so.
+    /// Where providers deliver webhooks for a connection (Pipedrive registers one per
+    /// connection; HubSpot's app-wide target is `{public_url}/webhooks/hubspot`).
+    pub fn webhook_url(&self, provider: Provider, connection_id: &str) -> String {
+        match provider {
+            Provider::HubSpot => format!("{}/webhooks/hubspot", self.inner.public_url),
+            Provider::Pipedrive => format!("{}/webhooks/pipedrive/{connection_id}", self.inner.public_url),
+        }
+    }
+
+    /// The user and password Pipedrive sends with webhooks for a connection (derived from the
+    /// secret key, so every instance checks them alike without storing them).
+    pub fn webhook_credentials(&self, connection_id: &str) -> (String, String) {
+        ("tandem".to_string(), self.inner.secrets.derive(&format!("pipedrive-webhook:{connection_id}")))
+    }
+
     pub fn redirect_uri(&self, provider: Provider) -> String {
         format!("{}/oauth/callback/{}", self.inner.public_url, provider.key())
     }
@@ -435,9 +450,29 @@ impl Connections {
     /// with `invalid_grant` marks the connection **Needs reconnection** once; later calls fail
     /// at once without asking the provider again.
     pub async fn access_token_at(&self, id: &str, now: i64) -> Result<AccessToken, ConnectionError> {
+        self.token_at(id, now, None).await
+    }
+
+    /// A new access token after the provider refused `rejected` (expired or revoked early):
+    /// refreshed now, unless another caller already replaced it.
+    pub async fn access_token_after_rejection(&self, id: &str, rejected: &AccessToken) -> Result<AccessToken, ConnectionError> {
+        self.token_at(id, now_ms(), Some(&rejected.token)).await
+    }
+
+    async fn token_at(&self, id: &str, now: i64, rejected: Option<&str>) -> Result<AccessToken, ConnectionError> {
         let first = self.usable_row(id).await?;
-        if let Some(token) = self.still_valid(&first, now)? {
-            return Ok(token);
+        match rejected {
+            None => {
+                if let Some(token) = self.still_valid(&first, now)? {
+                    return Ok(token);
+                }
+            }
+            Some(rejected) => {
+                let current = self.open_access(&first)?;
+                if current.token != rejected {
+                    return Ok(current);
+                }
+            }
         }
         let lock = self.refresh_lock(id);
         let deadline = tokio::time::Instant::now() + REFRESH_WAIT;

@@ -40,6 +40,8 @@ pub struct DecryptError;
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: Arc<ChaCha20Poly1305>,
+    /// For secrets derived from the key (webhook passwords), never the key itself.
+    derive_key: Arc<[u8; 32]>,
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -50,7 +52,18 @@ impl std::fmt::Debug for SecretBox {
 
 impl SecretBox {
     pub fn from_key(key: [u8; 32]) -> SecretBox {
-        SecretBox { cipher: Arc::new(ChaCha20Poly1305::new(Key::from_slice(&key))) }
+        use sha2::{Digest, Sha256};
+        let derive_key: [u8; 32] = Sha256::new().chain_update(b"tandem-derive-v1").chain_update(key).finalize().into();
+        SecretBox { cipher: Arc::new(ChaCha20Poly1305::new(Key::from_slice(&key))), derive_key: Arc::new(derive_key) }
+    }
+
+    /// A secret for `context` that every instance with the same key derives alike, so it needs
+    /// no storage (HMAC-SHA256 under a key derived from the secret key; 32 hex characters).
+    pub fn derive(&self, context: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.derive_key.as_slice()).expect("HMAC takes any key length");
+        mac.update(context.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
     }
 
     /// A box with a fresh random key (tests).

@@ -6,6 +6,7 @@
 //! - [`connections`]: installing apps over OAuth, sealed credentials and their refresh, the audit log.
 //! - [`crypto`]: encryption at rest for stored credentials.
 //! - [`syncs`]: sync setup: live schemas, validated settings saved as versions, on/pause/off.
+//! - [`runner`]: the sync engine: runs, the identity map, field-level merge, limits and retries.
 //! - [`worker`]: the background task that runs beside the web server.
 
 pub mod accounts;
@@ -13,9 +14,11 @@ pub mod clock;
 pub mod connections;
 pub mod connectors;
 pub mod crypto;
+pub mod runner;
 pub mod secret;
 pub mod store;
 pub mod syncs;
+pub mod webhooks;
 pub mod worker;
 
 pub use accounts::{AccountError, Accounts};

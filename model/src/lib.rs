@@ -4,9 +4,11 @@
 pub mod account;
 pub mod apps;
 pub mod automap;
+pub mod merge;
 pub mod role;
 pub mod sync;
 pub mod timefmt;
+pub mod translate;
 pub mod validation;
 
 pub use account::{DisplayName, Email, Password, SessionUser, UserStatus, UserSummary};

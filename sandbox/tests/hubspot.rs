@@ -855,3 +855,23 @@ async fn webhooks_deliver_signed_batches_and_retry() {
     assert_eq!(delivered, 3);
     s.running.stop().await;
 }
+
+/// Stopping the sandbox while a batch for an unreachable target URL is being retried returns
+/// promptly (it used to wait forever: the stop signal, once seen, never woke the next wait).
+#[tokio::test]
+async fn stopping_during_webhook_retries_returns_promptly() {
+    let s = start_configured(HubSpotConfig::new(vec![client()]), None).await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let key = "hapikey=tandem-sandbox-developer-key";
+    let app = "/webhooks/v3/1234567";
+    let r = s.http.put(format!("{}{app}/settings?{key}", s.url)).json(&json!({"targetUrl": format!("http://{dead}/hooks"), "throttling": {"maxConcurrentRequests": 10}})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = s.http.post(format!("{}{app}/subscriptions?{key}", s.url)).json(&json!({"eventType": "deal.creation", "active": true})).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let (token, _) = s.connect().await;
+    for name in ["One", "Two"] {
+        s.create_deal(&token, json!({"dealname": name})).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    tokio::time::timeout(std::time::Duration::from_secs(5), s.running.stop()).await.expect("the sandbox stops within five seconds");
+}

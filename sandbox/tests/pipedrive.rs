@@ -599,6 +599,49 @@ async fn person_and_organization_fields_list_custom_fields() {
     s.running.stop().await;
 }
 
+/// `addDealField` (v1, `deal-fields:full` or `admin`): a custom field keyed by a new 40-character
+/// hash that deals then accept under `custom_fields`; `getUsers` (v1, `users:read`) lists the
+/// company's users with their emails.
+#[tokio::test]
+async fn deal_fields_can_be_added_and_users_listed() {
+    let s = start().await;
+    let reader = s.bearer("deals:full").await;
+    let body = json!({"name": "Tandem record ID", "field_type": "varchar"});
+    let (status, refused) = s.call(Method::POST, "/api/v1/dealFields", &reader, Some(body.clone())).await;
+    assert_eq!(status, 403, "{refused}");
+    let admin = s.bearer("deals:full admin").await;
+    let (status, created) = s.call(Method::POST, "/api/v1/dealFields", &admin, Some(body)).await;
+    assert_eq!(status, 200, "{created}");
+    let key = created["data"]["key"].as_str().unwrap().to_string();
+    assert_eq!((key.len(), created["data"]["field_type"].as_str(), created["data"]["edit_flag"].as_bool()), (40, Some("varchar"), Some(true)));
+    let (_, fields) = s.call(Method::GET, "/api/v1/dealFields", &admin, None).await;
+    assert!(fields["data"].as_array().unwrap().iter().any(|f| f["key"] == key.as_str() && f["name"] == "Tandem record ID"));
+
+    let mut tagged = json!({"title": "Tagged", "custom_fields": {}});
+    tagged["custom_fields"][key.as_str()] = json!("t-1");
+    let (status, deal) = s.call(Method::POST, "/api/v2/deals", &admin, Some(tagged)).await;
+    assert_eq!(status, 200, "{deal}");
+    assert_eq!(deal["data"]["custom_fields"][key.as_str()], "t-1");
+
+    let (status, bad) = s.call(Method::POST, "/api/v1/dealFields", &admin, Some(json!({"name": "Kind", "field_type": "enum"}))).await;
+    assert_refused(status, &bad, "options");
+    let (status, bad) = s.call(Method::POST, "/api/v1/dealFields", &admin, Some(json!({"name": "X", "field_type": "blob"}))).await;
+    assert_refused(status, &bad, "field_type");
+    let (status, enumerated) =
+        s.call(Method::POST, "/api/v1/dealFields", &admin, Some(json!({"name": "Tier", "field_type": "enum", "options": [{"label": "Gold"}, {"label": "Silver"}]}))).await;
+    assert_eq!(status, 200);
+    assert_eq!(enumerated["data"]["options"][1]["label"], "Silver");
+
+    let (status, users) = s.call(Method::GET, "/api/v1/users", &reader, None).await;
+    assert_eq!(status, 403, "users need users:read: {users}");
+    let users_token = s.bearer("users:read").await;
+    let (status, users) = s.call(Method::GET, "/api/v1/users", &users_token, None).await;
+    assert_eq!(status, 200);
+    let emails: Vec<&str> = users["data"].as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap()).collect();
+    assert!(emails.contains(&"dana@pipedrive-sandbox.example") && emails.contains(&"alex.morgan@sandbox-portal.example"), "{emails:?}");
+    s.running.stop().await;
+}
+
 /// `addPipeline`, `updatePipeline`, `deletePipeline`, `addStage`, `updateStage` and `deleteStage`
 /// (v2, the `admin` scope): soft deletes, a stage with deals cannot be deleted, deleted stages and
 /// pipelines leave `getStages` and `getPipelines`.
@@ -779,4 +822,24 @@ async fn webhooks_deliver_v2_payloads_with_basic_auth() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(got.lock().unwrap().len(), 3, "no webhook, no delivery");
     s.running.stop().await;
+}
+
+/// Stopping the sandbox while deliveries to an unreachable subscription URL are being retried
+/// returns promptly (it used to wait forever: the stop signal, once seen, never woke the next
+/// retry's wait).
+#[tokio::test]
+async fn stopping_during_webhook_retries_returns_promptly() {
+    let s = start().await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let admin = s.connect("deals:full admin").await;
+    let token = admin["access_token"].as_str().unwrap();
+    let hook = json!({"subscription_url": format!("http://{dead}/hooks"), "event_action": "*", "event_object": "deal", "name": "Gone", "version": "2.0"});
+    assert_eq!(s.api(Method::POST, "/api/v1/webhooks", token).json(&hook).send().await.unwrap().status(), 201);
+    for title in ["One", "Two", "Three"] {
+        let r = s.api(Method::POST, "/api/v2/deals", token).json(&json!({"title": title})).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // Let the first delivery fail and its retry begin.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    tokio::time::timeout(std::time::Duration::from_secs(5), s.running.stop()).await.expect("the sandbox stops within five seconds");
 }

@@ -78,6 +78,17 @@ pub struct Config {
 
     /// Folder holding the compiled site (`pkg/` with the WASM, JS and CSS), as built by
     /// `cargo leptos build`.
+    /// How often each sync reads changes when no webhook wakes it, in seconds.
+    #[arg(long, env = "TANDEM_SYNC_INTERVAL_SECS", default_value_t = 30)]
+    pub sync_interval_secs: u64,
+
+    /// Run the sync engine in this process (turn off for a web-only instance).
+    #[arg(long, env = "TANDEM_SYNC_ENGINE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sync_engine: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
 
@@ -86,7 +97,21 @@ pub struct Config {
     pub log: String,
 }
 
+/// What the process does; the admin console and the engine when none is given.
+#[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Run only the sync engine: an extra instance sharing the work of a Postgres-backed Tandem.
+    Worker,
+}
+
 impl Config {
+    pub fn engine_config(&self) -> engine::runner::EngineConfig {
+        engine::runner::EngineConfig {
+            interval: std::time::Duration::from_secs(self.sync_interval_secs.max(1)),
+            ..engine::runner::EngineConfig::default()
+        }
+    }
+
     /// The providers Tandem connects to, as configured.
     pub fn providers(&self) -> Vec<engine::connectors::ProviderConfig> {
         use engine::connectors::{hubspot, pipedrive};
@@ -121,6 +146,9 @@ impl Config {
             pipedrive_oauth_url: engine::connectors::pipedrive::OAUTH_URL.into(),
             site_root: PathBuf::from("target/site"),
             log: "warn".into(),
+            sync_interval_secs: 30,
+            sync_engine: true,
+            command: None,
         }
     }
 }

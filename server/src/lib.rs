@@ -8,6 +8,7 @@ mod middleware;
 mod oauth;
 pub mod startup;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use config::Config;
 pub use startup::{Application, StartupError};

@@ -5,6 +5,13 @@ use tandem::{telemetry, Application, Config};
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     telemetry::init(&config.log);
+    if config.command == Some(tandem::config::Command::Worker) {
+        if let Err(e) = tandem::startup::run_worker(config, shutdown_signal()).await {
+            tracing::error!(error = %e, "the Tandem worker could not start");
+            return Err(e.into());
+        }
+        return Ok(());
+    }
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => {

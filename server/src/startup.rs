@@ -8,7 +8,7 @@ use app::api::ssr::ServerContext;
 use app::{shell, App};
 use axum::extract::{FromRef, Request, State};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use engine::crypto::SecretBox;
 use engine::{AccountError, Accounts, Connections, Store, StoreError};
@@ -48,6 +48,8 @@ pub struct AppState {
     pub context: ServerContext,
     /// `scheme://host[:port]` of the public URL, for the same-origin check.
     pub public_origin: String,
+    /// Wakes the sync engine (webhooks).
+    pub wake: engine::worker::Wake,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -60,6 +62,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     accounts: Accounts,
+    engine: Option<engine::runner::Engine>,
+    wake: engine::worker::Wake,
     store: Store,
     local_addr: SocketAddr,
     public_url: String,
@@ -106,6 +110,8 @@ impl Application {
             }
         }
         let connections = Connections::new(store.clone(), secrets, config.providers(), &public_url);
+        let engine = config.sync_engine.then(|| engine::runner::Engine::new(connections.clone(), config.engine_config()));
+        let wake = engine::worker::Wake::default();
         let context = ServerContext {
             accounts: accounts.clone(),
             syncs: engine::syncs::Syncs::new(connections.clone()),
@@ -115,6 +121,7 @@ impl Application {
         };
         let state = AppState {
             leptos_options,
+            wake: wake.clone(),
             context,
             public_origin: origin_of(&public_url),
         };
@@ -122,6 +129,8 @@ impl Application {
             listener,
             router: router(state),
             accounts,
+            engine,
+            wake,
             store,
             local_addr,
             public_url,
@@ -141,7 +150,7 @@ impl Application {
     /// in-flight requests finish, stops the engine task and closes the database.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
         let (stop_engine, engine_stopped) = watch::channel(false);
-        let engine = tokio::spawn(engine::worker::run(self.accounts.clone(), engine_stopped));
+        let engine = tokio::spawn(engine::worker::run(self.accounts.clone(), self.engine.clone(), self.wake.clone(), engine_stopped));
         tracing::info!(url = %self.public_url, "Tandem is listening");
         let served = axum::serve(self.listener, self.router.into_make_service())
             .with_graceful_shutdown(shutdown)
@@ -152,6 +161,26 @@ impl Application {
         tracing::info!("Tandem stopped");
         served.map_err(StartupError::Serve)
     }
+}
+
+/// `tandem worker`: the sync engine alone, beside other instances on the same Postgres database
+/// (or alone on SQLite). Stops when `shutdown` completes.
+pub async fn run_worker(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
+    let store = Store::open(config.database_url.as_deref(), &config.data_dir).await?;
+    store.migrate().await?;
+    let secrets = SecretBox::load(config.secret_key.as_deref(), &config.data_dir)?;
+    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.addr));
+    let connections = Connections::new(store.clone(), secrets, config.providers(), &public_url);
+    let engine = engine::runner::Engine::new(connections, config.engine_config());
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(engine::worker::run(Accounts::new(store.clone()), Some(engine), engine::worker::Wake::default(), stopped));
+    tracing::info!(backend = ?store.backend(), "Tandem worker running");
+    shutdown.await;
+    let _ = stop.send(true);
+    let _ = task.await;
+    store.close().await;
+    tracing::info!("Tandem worker stopped");
+    Ok(())
 }
 
 fn origin_of(url: &str) -> String {
@@ -178,6 +207,9 @@ fn router(state: AppState) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::guard))
+        // Providers call these; they authenticate themselves (outside the session guard).
+        .route("/webhooks/hubspot", post(crate::webhooks::hubspot))
+        .route("/webhooks/pipedrive/{connection}", post(crate::webhooks::pipedrive))
         .layer(security_header("x-frame-options", "DENY"))
         .layer(security_header("x-content-type-options", "nosniff"))
         .layer(security_header("referrer-policy", "same-origin"))

@@ -33,6 +33,8 @@ async fn start(backend: Backend) -> Setup {
         config.hubspot_app_url = hs.clone();
         config.hubspot_api_url = hs;
         config.pipedrive_oauth_url = pd;
+        // Long enough that only a webhook (or a new sync) makes a run happen during a test.
+        config.sync_interval_secs = 3600;
         for (id, secret) in [
             (&mut config.hubspot_client_id, &mut config.hubspot_client_secret),
             (&mut config.pipedrive_client_id, &mut config.pipedrive_client_secret),
@@ -178,4 +180,132 @@ fn url_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Polls `check` for up to 20 seconds.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..80 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+with_sandboxes!(webhooks_wake_the_engine);
+/// A saved sync runs in the server's engine at once; afterwards (with an hour between scheduled
+/// runs) only webhooks wake it: Pipedrive's, registered by the engine with HTTP Basic
+/// credentials, and HubSpot's, signed with signature v3. Unsigned or wrongly authenticated
+/// webhooks are refused.
+async fn webhooks_wake_the_engine(s: &Setup) {
+    let admin = s.app.admin().await;
+    install(s, &admin, "hubspot", Decision::Allow).await;
+    install(s, &admin, "pipedrive", Decision::Allow).await;
+    let list: Value = s.app.call(&admin, "connections", &[]).await.json().await.unwrap();
+    let pipedrive = list.as_array().unwrap().iter().find(|c| c["provider"] == "pipedrive").unwrap()["id"].as_str().unwrap().to_string();
+    let hub_deal = serde_json::json!({"properties": {"dealname": "From HubSpot", "amount": "10", "pipeline": "default", "dealstage": "appointmentscheduled"}});
+    let http = reqwest::Client::new();
+    let r = http.post(format!("{}/_sandbox/objects/deals", s.hubspot.url())).json(&hub_deal).send().await.unwrap();
+    let hub_id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+
+    // HubSpot's app settings: deliver deal changes to Tandem.
+    let hapikey = "hapikey=tandem-sandbox-developer-key";
+    let settings = serde_json::json!({"targetUrl": format!("{}/webhooks/hubspot", s.app.url), "throttling": {"maxConcurrentRequests": 5}});
+    let r = http.put(format!("{}/webhooks/v3/1234567/settings?{hapikey}", s.hubspot.url())).json(&settings).send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let subscription = serde_json::json!({"eventType": "deal.propertyChange", "propertyName": "amount", "active": true});
+    let r = http.post(format!("{}/webhooks/v3/1234567/subscriptions?{hapikey}", s.hubspot.url())).json(&subscription).send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+
+    let schemas: Value =
+        s.app.call(&admin, "sync_schemas", &[("connection_id", pipedrive.as_str()), ("object", "Deal")]).await.json().await.unwrap();
+    let schemas: model::sync::Schemas = serde_json::from_value(schemas).unwrap();
+    let settings = model::sync::SyncSettings::new_for(model::apps::ObjectKind::Deal, &schemas);
+    let r = admin
+        .post(format!("{}/api/save_sync", s.app.url))
+        .header("origin", &s.app.url)
+        .json(&serde_json::json!({"connection_id": pipedrive, "settings": settings}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+    // The initial sync: HubSpot's deal arrives in Pipedrive.
+    let pd_deals = || async {
+        let token = {
+            let r = http.post(format!("{}/_sandbox/tokens", s.pipedrive.url())).json(&serde_json::json!({"client_id": DEMO_CLIENT_ID, "scopes": ["deals:read"]})).send().await.unwrap();
+            r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
+        };
+        let page: Value = http.get(format!("{}/api/v2/deals", s.pipedrive.url())).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+        page["data"].as_array().cloned().unwrap_or_default()
+    };
+    eventually("the initial sync", || async { pd_deals().await.iter().any(|d| d["title"] == "From HubSpot") }).await;
+    let pd_id = pd_deals().await.iter().find(|d| d["title"] == "From HubSpot").unwrap()["id"].to_string();
+
+    // A Pipedrive edit: its webhook wakes the engine, HubSpot gets the new amount.
+    let r = http.patch(format!("{}/_sandbox/deals/{pd_id}", s.pipedrive.url())).json(&serde_json::json!({"fields": {"value": 77}})).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let hub_amount = || async {
+        let token = {
+            let r = http
+                .post(format!("{}/_sandbox/tokens", s.hubspot.url()))
+                .json(&serde_json::json!({"client_id": DEMO_CLIENT_ID, "scopes": ["crm.objects.deals.read"]}))
+                .send()
+                .await
+                .unwrap();
+            r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
+        };
+        let deal: Value = http
+            .get(format!("{}/crm/v3/objects/deals/{hub_id}?properties=amount", s.hubspot.url()))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        deal["properties"]["amount"].as_str().unwrap_or_default().to_string()
+    };
+    eventually("the Pipedrive webhook's run", || async { hub_amount().await == "77" }).await;
+
+    // A HubSpot edit: its signed webhook wakes the engine, Pipedrive gets the new amount.
+    let r = http
+        .patch(format!("{}/_sandbox/objects/deals/{hub_id}", s.hubspot.url()))
+        .json(&serde_json::json!({"properties": {"amount": "88"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    eventually("the HubSpot webhook's run", || async {
+        pd_deals().await.iter().any(|d| d["title"] == "From HubSpot" && d["value"].as_f64() == Some(88.0))
+    })
+    .await;
+    let delivered: Value = http.get(format!("{}/_sandbox/webhooks", s.hubspot.url())).send().await.unwrap().json().await.unwrap();
+    assert!(delivered["delivered_events"].as_u64().unwrap_or(0) >= 1, "{delivered}");
+
+    // Forged webhooks are refused.
+    let r = http.post(format!("{}/webhooks/hubspot", s.app.url)).json(&serde_json::json!([])).send().await.unwrap();
+    assert_eq!(r.status(), 401, "no signature");
+    let r = http
+        .post(format!("{}/webhooks/hubspot", s.app.url))
+        .header("x-hubspot-signature-v3", "bm9wZQ==")
+        .header("x-hubspot-request-timestamp", engine::clock::now_ms().to_string())
+        .json(&serde_json::json!([]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a wrong signature");
+    let r = http
+        .post(format!("{}/webhooks/pipedrive/{pipedrive}", s.app.url))
+        .basic_auth("tandem", Some("guess"))
+        .json(&serde_json::json!({"meta": {"entity": "deal"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "wrong Basic credentials");
 }

@@ -17,6 +17,7 @@ pub const SCOPES: &[(&str, &str)] = &[
     ("crm.objects.companies.write", "Create and update companies synced from the app"),
     ("crm.schemas.deals.read", "Read deal pipelines, stages and properties for the mappings"),
     ("crm.schemas.deals.write", "Create a HubSpot pipeline for synced deals, when you ask for one"),
+    ("crm.objects.owners.read", "Match deal owners with the app's users by their email"),
 ];
 
 /// HubSpot's endpoints under `app_url` (where admins log in) and `api_url`.
@@ -115,6 +116,9 @@ struct ModificationJson {
     read_only_value: bool,
 }
 
+/// The property where Tandem keeps its record ids (the engine creates it; never mapped).
+pub const TANDEM_PROPERTY: &str = "tandem_record_id";
+
 /// Properties the stage grid handles, never mapped as fields.
 const GRID_PROPERTIES: [&str; 2] = ["pipeline", "dealstage"];
 
@@ -152,7 +156,7 @@ pub async fn schema(
     let fields = properties
         .results
         .into_iter()
-        .filter(|p| !GRID_PROPERTIES.contains(&p.name.as_str()))
+        .filter(|p| !GRID_PROPERTIES.contains(&p.name.as_str()) && p.name != TANDEM_PROPERTY)
         .map(|p| {
             let kind = match (p.kind.as_str(), p.field_type.as_str()) {
                 _ if p.name == "hubspot_owner_id" => FieldKind::Owner,

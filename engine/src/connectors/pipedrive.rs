@@ -151,6 +151,9 @@ struct OptionJson {
 pub const WON: &str = "won";
 pub const LOST: &str = "lost";
 
+/// The custom deal field where Tandem keeps its record ids (the engine creates it; never mapped).
+pub const TANDEM_FIELD: &str = "Tandem record ID";
+
 /// Fields the stage grid and associations handle, never mapped as fields.
 const NOT_MAPPABLE: [&str; 8] = ["pipeline_id", "stage_id", "status", "person_id", "org_id", "id", "currency", "visible_to"];
 /// Fields Pipedrive maintains itself.
@@ -211,7 +214,7 @@ pub async fn schema(
         .data
         .unwrap_or_default()
         .into_iter()
-        .filter(|f| !NOT_MAPPABLE.contains(&f.key.as_str()))
+        .filter(|f| !NOT_MAPPABLE.contains(&f.key.as_str()) && f.name != TANDEM_FIELD)
         .filter_map(|f| {
             let kind = match f.field_type.as_str() {
                 "varchar" | "text" | "varchar_auto" | "phone" | "address" | "email" => FieldKind::Text,

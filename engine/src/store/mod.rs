@@ -5,6 +5,7 @@
 
 mod audit;
 mod connections;
+mod engine;
 mod invites;
 mod login_attempts;
 mod oauth_states;
@@ -24,6 +25,7 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use audit::AuditRow;
 pub use connections::{AuthorizedAccount, ConnectionRow};
+pub use engine::{Checkpoint, EventRow, PageCommit, RecordKey, RecordRow, RunRow, SyncStateRow};
 pub use invites::InviteRow;
 pub use oauth_states::{NewOAuthState, OAuthStateRow};
 pub use sessions::SessionRow;
@@ -50,6 +52,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("a record with the same key already exists")]
     Duplicate,
+    #[error("another Tandem instance has taken this sync over")]
+    LeaseLost,
     #[error("database error: {0}")]
     Query(#[source] sqlx::Error),
 }

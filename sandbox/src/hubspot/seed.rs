@@ -100,6 +100,9 @@ pub fn install_defaults(data: &mut HubData) {
         Owner { id: "70110001".into(), user_id: 9_100_001, email: "alex.morgan@sandbox-portal.example".into(), first_name: "Alex".into(), last_name: "Morgan".into() },
         Owner { id: "70110002".into(), user_id: 9_100_002, email: "sam.lee@sandbox-portal.example".into(), first_name: "Sam".into(), last_name: "Lee".into() },
         Owner { id: "70110003".into(), user_id: 9_100_003, email: "jo.garcia@sandbox-portal.example".into(), first_name: "Jo".into(), last_name: "Garcia".into() },
+        // The same sales team works in the Pipedrive sandbox: owners match its users by email.
+        Owner { id: "70110004".into(), user_id: 9_100_004, email: "dana@pipedrive-sandbox.example".into(), first_name: "Dana".into(), last_name: "Whitfield".into() },
+        Owner { id: "70110005".into(), user_id: 9_100_005, email: "ray@pipedrive-sandbox.example".into(), first_name: "Ray".into(), last_name: "Okoro".into() },
     ];
     let owner_options: Vec<(String, String)> = data
         .owners

@@ -368,6 +368,9 @@ pub async fn deliver(hubspot: Arc<HubSpot>, mut stop: watch::Receiver<bool>) {
             if !send_with_retries(&hubspot, &http, &settings.target_url, batch, &mut stop).await {
                 hubspot.webhook_stats.dropped_events.fetch_add(batch.len() as u64, Ordering::Relaxed);
             }
+            if *stop.borrow() {
+                return;
+            }
         }
     }
 }
@@ -381,6 +384,10 @@ async fn send_with_retries(
 ) -> bool {
     let secret = hubspot.config.clients.first().map(|c| c.client_secret.clone()).unwrap_or_default();
     for attempt in 0..hubspot.config.webhook_max_attempts {
+        // Once stopping, nothing more is sent (a stop already seen would not wake `changed`).
+        if *stop.borrow() {
+            return false;
+        }
         let body: Vec<Value> = batch
             .iter()
             .cloned()

@@ -84,3 +84,64 @@ pub fn apply_custom_fields(defs: &[DealField], target: &mut BTreeMap<String, Val
     }
     Ok(())
 }
+
+/// POST /api/v1/dealFields (`addDealField`): a custom deal field, keyed by a new 40-character
+/// hash. Enum and set fields take their options as `[{label}]`; option ids are assigned.
+pub async fn add_deal_field(
+    State(pd): State<Arc<Pipedrive>>,
+    Extension(token): Extension<AccessToken>,
+    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Err(r) = require_any_scope(&token, &["deal-fields:full", "admin"]) {
+        return r;
+    }
+    let body = match super::json_body(body) {
+        Ok(body) => body,
+        Err(r) => return r,
+    };
+    const TYPES: [&str; 17] = [
+        "address", "date", "daterange", "double", "enum", "monetary", "org", "people", "phone", "set", "text", "time", "timerange", "user",
+        "varchar", "varchar_auto", "visible_to",
+    ];
+    let Some(name) = body.get("name").and_then(Value::as_str).map(str::trim).filter(|n| !n.is_empty()) else {
+        return invalid("name: is required");
+    };
+    let Some(field_type) = body.get("field_type").and_then(Value::as_str).filter(|t| TYPES.contains(t)) else {
+        return invalid(&format!("field_type: must be one of {}", TYPES.join(", ")));
+    };
+    let mut data = pd.write();
+    let id = data.deal_fields.iter().map(|f| f.id).max().unwrap_or(0) + 1;
+    let options = if matches!(field_type, "enum" | "set") {
+        let Some(given) = body.get("options").and_then(Value::as_array).filter(|o| !o.is_empty()) else {
+            return invalid("options: enum and set fields need at least one option");
+        };
+        let mut options = Vec::new();
+        for (i, option) in given.iter().enumerate() {
+            let Some(label) = option.get("label").and_then(Value::as_str) else {
+                return invalid("options: each option needs a label");
+            };
+            options.push(json!({"id": id * 1000 + i as u64 + 1, "label": label}));
+        }
+        Some(options)
+    } else {
+        None
+    };
+    let key = {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("{}:{id}:{name}", data.company_id).as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect::<String>()[..40].to_string()
+    };
+    let order_nr = data.deal_fields.iter().map(|f| f.order_nr).max().unwrap_or(0) + 1;
+    let field = DealField { id, key, name: name.to_string(), field_type: field_type.to_string(), options, is_custom: true, order_nr };
+    data.deal_fields.push(field.clone());
+    drop(data);
+    tracing::info!(key = %field.key, name = %field.name, "deal field added");
+    let one = json!({
+        "id": field.id, "key": field.key, "name": field.name, "order_nr": field.order_nr, "field_type": field.field_type,
+        "add_time": "2024-01-01 09:00:00", "update_time": "2024-01-01 09:00:00", "active_flag": true, "edit_flag": true,
+        "index_visible_flag": true, "details_visible_flag": true, "add_visible_flag": true, "important_flag": false,
+        "bulk_edit_allowed": true, "searchable_flag": false, "filtering_allowed": true, "sortable_flag": true,
+        "mandatory_flag": false, "options": field.options,
+    });
+    Json(json!({"success": true, "data": one})).into_response()
+}

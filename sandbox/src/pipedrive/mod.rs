@@ -253,11 +253,12 @@ pub fn router(pipedrive: Arc<Pipedrive>) -> Router {
         )
         .route("/api/v2/stages", get(pipelines::list_stages).post(pipelines::add_stage))
         .route("/api/v2/stages/{id}", get(pipelines::get_stage).patch(pipelines::update_stage).delete(pipelines::delete_stage))
-        .route("/api/v1/dealFields", get(fields::deal_fields))
+        .route("/api/v1/dealFields", get(fields::deal_fields).post(fields::add_deal_field))
         .route("/api/v1/personFields", get(fields::person_fields))
         .route("/api/v1/organizationFields", get(fields::organization_fields))
         .route("/api/v1/deals/{id}/changelog", get(deals::changelog))
         .route("/api/v1/users/me", get(users_me))
+        .route("/api/v1/users", get(users))
         .route("/api/v1/webhooks", get(webhooks::list).post(webhooks::add))
         .route("/api/v1/webhooks/{id}", axum::routing::delete(webhooks::delete))
         .layer(from_fn_with_state(pipedrive.clone(), api_guard))
@@ -345,6 +346,8 @@ fn token_cost(method: &Method, path: &str) -> u64 {
         ("GET", ["api", "v1", "dealFields" | "personFields" | "organizationFields"]) => 20,
         ("GET", ["api", "v1", "deals", _, "changelog"]) => 20,
         ("GET", ["api", "v1", "users", "me"]) => 2,
+        ("GET", ["api", "v1", "users"]) => 20,
+        ("POST", ["api", "v1", "dealFields"]) => 10,
         ("GET" | "POST", ["api", "v1", "webhooks"]) => 10,
         ("DELETE", ["api", "v1", "webhooks", _]) => 6,
         ("GET", _) => 1,
@@ -481,6 +484,29 @@ async fn token(State(pipedrive): State<Arc<Pipedrive>>, headers: HeaderMap, Form
 }
 
 // ---- Users ----
+
+/// GET /api/v1/users (`getUsers`): every user of the company (Tandem matches deal owners to
+/// HubSpot owners by their email).
+async fn users(State(pipedrive): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>) -> Response {
+    if let Err(r) = require_any_scope(&token, &["users:read", "admin"]) {
+        return r;
+    }
+    let data = pipedrive.read();
+    let users: Vec<Value> = data
+        .users
+        .iter()
+        .map(|u| {
+            json!({
+                "id": u.id, "name": u.name, "email": u.email, "lang": 1, "locale": "en_US", "timezone_name": "Europe/Berlin",
+                "timezone_offset": "+01:00", "default_currency": "USD", "icon_url": null, "active_flag": true, "is_deleted": false,
+                "is_admin": 1, "role_id": 1, "activated": true, "last_login": "2026-01-01 09:00:00", "created": "2024-01-01 09:00:00",
+                "modified": null, "has_created_company": true, "access": [{"app": "sales", "admin": true, "permission_set_id": "sandbox-admin"}],
+                "phone": null, "is_you": u.email == token.grant.user_email,
+            })
+        })
+        .collect();
+    ok(json!(users))
+}
 
 async fn users_me(State(pipedrive): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>) -> Response {
     let data = pipedrive.read();

@@ -174,6 +174,9 @@ pub fn fresh(company_id: u64) -> PdData {
         users: vec![
             User { id: 13_540_001, name: "Dana Whitfield".into(), email: "dana@pipedrive-sandbox.example".into() },
             User { id: 13_540_002, name: "Ray Okoro".into(), email: "ray@pipedrive-sandbox.example".into() },
+            // The same sales team works in the HubSpot sandbox: users match its owners by email.
+            User { id: 13_540_003, name: "Alex Morgan".into(), email: "alex.morgan@sandbox-portal.example".into() },
+            User { id: 13_540_004, name: "Sam Lee".into(), email: "sam.lee@sandbox-portal.example".into() },
         ],
         pipelines: BTreeMap::new(),
         stages: BTreeMap::new(),

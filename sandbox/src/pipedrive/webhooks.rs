@@ -235,6 +235,9 @@ pub async fn deliver(pd: Arc<Pipedrive>, mut stop: watch::Receiver<bool>) {
                         pd.webhook_stats.dropped.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+                if *stop.borrow() {
+                    return;
+                }
             }
         }
     }
@@ -251,6 +254,10 @@ async fn send(
 ) -> Option<u16> {
     let correlation = uuid::Uuid::new_v4().to_string();
     for attempt in 1..=pd.config.webhook_max_attempts {
+        // Once stopping, nothing more is sent (a stop already seen would not wake `changed`).
+        if *stop.borrow() {
+            return None;
+        }
         let body = json!({
             "data": event.data,
             "previous": event.previous,

@@ -1,0 +1,425 @@
+//! Calls to a provider on behalf of one connection: its rate limiter (following the provider's
+//! headers), retries (429: wait as told; 5xx, timeouts and dropped connections: exponential
+//! backoff with full jitter, bounded), a token refresh when a token is refused, and errors sorted
+//! into the categories the dashboards show.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex as StdMutex, OnceLock};
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::header::HeaderMap;
+use reqwest::Method;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::connections::{AccessToken, ConnectionError, Connections};
+use crate::connectors::Provider;
+
+/// Attempts for a call that fails with 5xx, a timeout or a dropped connection.
+const MAX_ATTEMPTS: u32 = 6;
+/// Waits for a call answered 429 before giving up on it.
+const MAX_RATE_LIMITED: u32 = 30;
+const BACKOFF_BASE_MS: u64 = 200;
+const BACKOFF_CAP_MS: u64 = 8_000;
+/// HubSpot's search endpoints allow five requests a second.
+const SEARCH_PER_SECOND: usize = 5;
+
+/// Why a record or a run failed, as the Health tab groups them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Category {
+    RateLimit,
+    Authentication,
+    Permission,
+    Validation,
+    NotFound,
+    Provider,
+    Network,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::RateLimit => "rate_limit",
+            Category::Authentication => "authentication",
+            Category::Permission => "permission",
+            Category::Validation => "validation",
+            Category::NotFound => "not_found",
+            Category::Provider => "provider_error",
+            Category::Network => "network",
+        }
+    }
+
+    /// Worth trying again later without anyone changing anything.
+    pub fn transient(self) -> bool {
+        matches!(self, Category::RateLimit | Category::Provider | Category::Network)
+    }
+}
+
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub category: Category,
+    pub status: Option<u16>,
+    pub message: String,
+    /// The connection lost its authorization: its syncs wait for a reconnection.
+    pub reconnect: bool,
+}
+
+impl ApiError {
+    pub fn new(category: Category, status: Option<u16>, message: impl Into<String>) -> ApiError {
+        ApiError { category, status, message: message.into(), reconnect: false }
+    }
+}
+
+/// Whether a failed call may be sent again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Reads and idempotent writes.
+    Always,
+    /// Creates: sent again only when the provider's answer proves it did nothing (429, 401);
+    /// anything else leaves the outcome unknown, for the recovery step to settle.
+    Unprocessed,
+}
+
+/// Calls, rate-limit waits and time spent waiting, for a run's history.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub calls: AtomicI64,
+    pub waits: AtomicI64,
+    pub wait_ms: AtomicI64,
+}
+
+impl Stats {
+    fn waited(&self, d: Duration) {
+        self.waits.fetch_add(1, Ordering::Relaxed);
+        self.wait_ms.fetch_add(d.as_millis() as i64, Ordering::Relaxed);
+    }
+}
+
+/// One connection's pace: a rolling window mirroring the provider's (learned from its headers),
+/// HubSpot's search limit, and a pause until a provider's reset when it says nothing is left.
+#[derive(Debug, Default)]
+pub struct Limiter {
+    state: tokio::sync::Mutex<Window>,
+}
+
+#[derive(Debug, Default)]
+struct Window {
+    max: usize,
+    interval: Duration,
+    sent: VecDeque<Instant>,
+    searches: VecDeque<Instant>,
+    paused_until: Option<Instant>,
+}
+
+impl Window {
+    fn prune(q: &mut VecDeque<Instant>, interval: Duration, now: Instant) {
+        while q.front().is_some_and(|t| *t + interval <= now) {
+            q.pop_front();
+        }
+    }
+}
+
+impl Limiter {
+    /// The limiter of a connection, shared by every run in this process.
+    pub fn of(connection_id: &str) -> Arc<Limiter> {
+        static ALL: OnceLock<StdMutex<HashMap<String, Arc<Limiter>>>> = OnceLock::new();
+        let mut all = ALL.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+        all.entry(connection_id.to_string()).or_default().clone()
+    }
+
+    /// Waits until a call may be sent, and counts it as sent.
+    async fn acquire(&self, search: bool, stats: &Stats) {
+        let slack = Duration::from_millis(15);
+        loop {
+            let mut w = self.state.lock().await;
+            let now = Instant::now();
+            let mut until = w.paused_until.filter(|t| *t > now);
+            if until.is_none() && w.max > 0 {
+                let interval = w.interval;
+                Window::prune(&mut w.sent, interval, now);
+                if w.sent.len() >= w.max {
+                    until = w.sent.front().map(|t| *t + interval + slack);
+                }
+            }
+            if until.is_none() && search {
+                Window::prune(&mut w.searches, Duration::from_secs(1), now);
+                if w.searches.len() >= SEARCH_PER_SECOND {
+                    until = w.searches.front().map(|t| *t + Duration::from_secs(1) + slack);
+                }
+            }
+            match until {
+                None => {
+                    if w.max > 0 {
+                        w.sent.push_back(now);
+                    }
+                    if search {
+                        w.searches.push_back(now);
+                    }
+                    return;
+                }
+                Some(t) => {
+                    drop(w);
+                    stats.waited(t - now);
+                    tokio::time::sleep_until(t).await;
+                }
+            }
+        }
+    }
+
+    /// Learns the window from a response's headers.
+    async fn observe(&self, provider: Provider, headers: &HeaderMap) {
+        let num = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+        let mut w = self.state.lock().await;
+        match provider {
+            Provider::HubSpot => match (num("x-hubspot-ratelimit-max"), num("x-hubspot-ratelimit-interval-milliseconds")) {
+                (Some(max), Some(interval)) => {
+                    w.max = max as usize;
+                    w.interval = Duration::from_millis(interval);
+                }
+                _ => w.max = 0,
+            },
+            Provider::Pipedrive => {
+                if num("x-ratelimit-remaining") == Some(0) {
+                    let reset = num("x-ratelimit-reset").unwrap_or(2);
+                    w.paused_until = Some(Instant::now() + Duration::from_secs(reset));
+                }
+            }
+        }
+    }
+
+    async fn pause(&self, d: Duration) {
+        let mut w = self.state.lock().await;
+        let until = Instant::now() + d;
+        if w.paused_until.is_none_or(|t| t < until) {
+            w.paused_until = Some(until);
+        }
+    }
+}
+
+/// A connection's API, as a run uses it.
+pub struct Api {
+    pub provider: Provider,
+    connections: Connections,
+    connection_id: String,
+    http: reqwest::Client,
+    token: tokio::sync::RwLock<AccessToken>,
+    limiter: Arc<Limiter>,
+    pub stats: Arc<Stats>,
+}
+
+impl Api {
+    pub async fn open(connections: &Connections, connection_id: &str, provider: Provider, stats: Arc<Stats>) -> Result<Api, ApiError> {
+        let token = connections.access_token(connection_id).await.map_err(connection_error)?;
+        Ok(Api {
+            provider,
+            connections: connections.clone(),
+            connection_id: connection_id.to_string(),
+            http: http_client(),
+            token: tokio::sync::RwLock::new(token),
+            limiter: Limiter::of(connection_id),
+            stats,
+        })
+    }
+
+    /// The fields of `object` (and for deals the pipelines), as the sync setup reads them.
+    /// Retried like any call: transient failures back off, a refused token is refreshed once.
+    pub async fn schema(&self, object: model::apps::ObjectKind) -> Result<model::sync::SideSchema, ApiError> {
+        let (mut failures, mut refreshed) = (0u32, false);
+        loop {
+            match self.schema_once(object).await {
+                Ok(schema) => return Ok(schema),
+                Err(e) if e.status == Some(401) && !refreshed => {
+                    refreshed = true;
+                    let token = self.token.read().await.clone();
+                    let fresh = self.connections.access_token_after_rejection(&self.connection_id, &token).await.map_err(connection_error)?;
+                    *self.token.write().await = fresh;
+                }
+                Err(e) if e.category.transient() && failures + 1 < MAX_ATTEMPTS => {
+                    failures += 1;
+                    if e.category == Category::RateLimit {
+                        self.stats.waited(Duration::from_secs(1));
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    } else {
+                        self.backoff(failures).await;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn schema_once(&self, object: model::apps::ObjectKind) -> Result<model::sync::SideSchema, ApiError> {
+        self.limiter.acquire(false, &self.stats).await;
+        let token = self.token.read().await.clone();
+        self.stats.calls.fetch_add(if object == model::apps::ObjectKind::Deal { 2 } else { 1 }, Ordering::Relaxed);
+        let result = match self.provider {
+            Provider::HubSpot => crate::connectors::hubspot::schema(&self.http, &token.api_base, &token.token, object).await,
+            Provider::Pipedrive => crate::connectors::pipedrive::schema(&self.http, &token.api_base, &token.token, object).await,
+        };
+        result.map_err(|e| match e {
+            crate::connectors::ConnectorError::Refused { status, message, .. } => {
+                let category = match status {
+                    401 => Category::Authentication,
+                    403 => Category::Permission,
+                    429 => Category::RateLimit,
+                    s if s >= 500 => Category::Provider,
+                    _ => Category::Validation,
+                };
+                ApiError::new(category, Some(status), format!("{} could not be read: {message}", self.provider.name()))
+            }
+            other => ApiError::new(Category::Network, None, other.to_string()),
+        })
+    }
+
+    pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, ApiError> {
+        self.call(Method::GET, path, query, None, Retry::Always).await
+    }
+
+    /// Sends one call, waiting, retrying and refreshing the token as needed. `path` is relative
+    /// to the connection's API base. Answers the JSON body (`Null` when empty).
+    pub async fn call(&self, method: Method, path: &str, query: &[(&str, String)], body: Option<&Value>, retry: Retry) -> Result<Value, ApiError> {
+        let name = self.provider.name();
+        let search = self.provider == Provider::HubSpot && path.ends_with("/search");
+        let (mut failures, mut limited, mut refreshed) = (0u32, 0u32, false);
+        loop {
+            self.limiter.acquire(search, &self.stats).await;
+            let token = self.token.read().await.clone();
+            let url = format!("{}{path}", token.api_base.trim_end_matches('/'));
+            let mut request = self.http.request(method.clone(), url).bearer_auth(&token.token);
+            if !query.is_empty() {
+                request = request.query(query);
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            self.stats.calls.fetch_add(1, Ordering::Relaxed);
+            let outcome = match request.send().await {
+                Ok(response) => {
+                    self.limiter.observe(self.provider, response.headers()).await;
+                    let status = response.status();
+                    let retry_after = response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok());
+                    match response.bytes().await {
+                        Ok(bytes) => Ok((status, retry_after, bytes)),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            let (status, retry_after, bytes) = match outcome {
+                Ok(answer) => answer,
+                Err(e) => {
+                    failures += 1;
+                    let message = format!("{name} could not be reached: {}", describe(&e));
+                    if retry == Retry::Always && failures < MAX_ATTEMPTS {
+                        self.backoff(failures).await;
+                        continue;
+                    }
+                    return Err(ApiError::new(Category::Network, None, message));
+                }
+            };
+            if status.is_success() {
+                if bytes.is_empty() {
+                    return Ok(Value::Null);
+                }
+                return serde_json::from_slice(&bytes)
+                    .map_err(|e| ApiError::new(Category::Provider, Some(status.as_u16()), format!("{name} answered with an unreadable body: {e}")));
+            }
+            let message = provider_message(&bytes);
+            match status.as_u16() {
+                429 => {
+                    limited += 1;
+                    if limited > MAX_RATE_LIMITED {
+                        return Err(ApiError::new(Category::RateLimit, Some(429), format!("{name} kept refusing with 429 Too Many Requests: {message}")));
+                    }
+                    let wait = Duration::from_millis(match (retry_after, self.provider) {
+                        (Some(secs), _) => secs.max(1) * 1000,
+                        (None, Provider::HubSpot) if message.contains("secondly") && !message.contains("ten_secondly") => 1000,
+                        (None, Provider::HubSpot) => 2000,
+                        (None, Provider::Pipedrive) => 2000,
+                    });
+                    self.limiter.pause(wait).await;
+                }
+                401 if !refreshed => {
+                    refreshed = true;
+                    let fresh = self.connections.access_token_after_rejection(&self.connection_id, &token).await.map_err(connection_error)?;
+                    *self.token.write().await = fresh;
+                }
+                401 => return Err(ApiError::new(Category::Authentication, Some(401), format!("{name} refused Tandem's token: {message}"))),
+                status @ 500..=599 => {
+                    failures += 1;
+                    if retry == Retry::Always && failures < MAX_ATTEMPTS {
+                        self.backoff(failures).await;
+                        continue;
+                    }
+                    return Err(ApiError::new(Category::Provider, Some(status), format!("{name} answered {status}: {message}")));
+                }
+                403 => return Err(ApiError::new(Category::Permission, Some(403), format!("{name} refused: {message}"))),
+                404 | 410 => return Err(ApiError::new(Category::NotFound, Some(status.as_u16()), format!("{name} has no such record: {message}"))),
+                status => return Err(ApiError::new(Category::Validation, Some(status), format!("{name} refused the values: {message}"))),
+            }
+        }
+    }
+
+    /// Full jitter: a random wait up to the exponential bound.
+    async fn backoff(&self, failures: u32) {
+        let bound = (BACKOFF_BASE_MS << failures.min(10)).min(BACKOFF_CAP_MS);
+        let wait = Duration::from_millis(rand::thread_rng().gen_range(0..=bound));
+        tokio::time::sleep(wait).await;
+    }
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(20))
+        .pool_max_idle_per_host(32)
+        .user_agent(concat!("Tandem/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client's settings are valid")
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "the request timed out".to_string()
+    } else if e.is_connect() {
+        "the connection was refused".to_string()
+    } else {
+        "the connection dropped before an answer".to_string()
+    }
+}
+
+pub fn connection_error(e: ConnectionError) -> ApiError {
+    match e {
+        ConnectionError::NeedsReconnection(message) => {
+            ApiError { category: Category::Authentication, status: Some(401), message, reconnect: true }
+        }
+        ConnectionError::Uninstalled => ApiError {
+            category: Category::Authentication,
+            status: None,
+            message: "The app was uninstalled; its syncs are paused.".into(),
+            reconnect: true,
+        },
+        ConnectionError::Token { provider, detail } => {
+            ApiError::new(Category::Authentication, None, format!("{provider} did not refresh Tandem's token: {detail}"))
+        }
+        other => ApiError::new(Category::Provider, None, other.to_string()),
+    }
+}
+
+/// The provider's own words (HubSpot `message`, Pipedrive `error`), shortened.
+fn provider_message(body: &[u8]) -> String {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let text = parsed
+        .as_ref()
+        .and_then(|v| ["message", "error", "error_description"].iter().find_map(|k| v.get(k).and_then(Value::as_str).map(str::to_string)))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(200).collect());
+    text.chars().take(400).collect()
+}

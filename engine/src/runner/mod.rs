@@ -1,0 +1,1123 @@
+//! The sync engine: runs every sync that is on, exactly as its saved settings say.
+//!
+//! A run holds the sync's lease (one runner per sync across instances), reads each side page by
+//! page (every deal in the initial phase; then what changed since the cursor), decides each
+//! record with [`model::merge::decide`], writes to the other side in batches, and commits the
+//! page's identity-map rows, record events, run counters and cursor in one transaction. A record
+//! about to be created gets its Tandem id stored first and written into the new deal, so a crash
+//! between the remote create and the commit is found again by that id, never created twice.
+
+pub mod api;
+pub mod remote;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use model::apps::{ConnectionStatus, ObjectKind, HUBSPOT};
+use model::merge::{conflict_note, decide, Agreed, Decision, FieldState, Flow, Reason, Side};
+use model::sync::{FieldInfo, FieldKind, Filter, FilterOp, SideSchema, SyncSettings, SyncStatus};
+use model::translate::{canonical, FieldTranslate, OwnerPairs, StageTranslate};
+
+use crate::clock::now_ms;
+use crate::connections::Connections;
+use crate::connectors::Provider;
+use crate::secret::new_id;
+use crate::store::{Checkpoint, EventRow, PageCommit, RecordKey, RecordRow, RunRow, Store, StoreError};
+use api::{Api, ApiError, Category, Stats};
+use remote::{Deals, RemoteDeal, STAGE};
+
+/// Phases of a sync's life.
+pub const INITIAL_HUBSPOT: &str = "initial_hubspot";
+pub const INITIAL_APP: &str = "initial_app";
+pub const INCREMENTAL: &str = "incremental";
+
+/// How far back an incremental read reaches before its cursor: HubSpot's search index trails
+/// its writes by a few seconds, and a record changed in the same instant as the cursor must
+/// not be missed. Records already seen at their current time are skipped, so this costs reads,
+/// not writes.
+const CURSOR_MARGIN_MS: i64 = 5_000;
+/// HubSpot search stops at 10,000 results: a read restarts from its last time before that.
+const SEARCH_WINDOW: usize = 9_800;
+/// Failing records retried automatically per run (transient errors only).
+const RETRY_PER_RUN: i64 = 500;
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// How often a sync reads changes without a webhook.
+    pub interval: Duration,
+    /// How long a sync's lease lasts without a renewal (a page commit renews it).
+    pub lease: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { interval: Duration::from_secs(30), lease: Duration::from_secs(60) }
+    }
+}
+
+/// What started a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    Scheduled,
+    Webhook,
+    Manual,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Api(#[from] ApiError),
+    #[error("the stored settings are unreadable: {0}")]
+    Settings(String),
+}
+
+/// How a run ended, for callers and tests.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    pub run: RunRow,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    connections: Connections,
+    instance: String,
+    config: EngineConfig,
+}
+
+impl Engine {
+    pub fn new(connections: Connections, config: EngineConfig) -> Engine {
+        Engine { connections, instance: new_id(), config }
+    }
+
+    pub fn store(&self) -> &Store {
+        self.connections.store()
+    }
+
+    /// On SQLite only one instance runs, so leases left by a process that was killed are its
+    /// own: released at start-up instead of waiting for them to expire. On Postgres other
+    /// instances may be alive; their leases expire on their own.
+    pub async fn reclaim_after_restart(&self) -> Result<(), EngineError> {
+        if self.store().backend() == crate::store::Backend::Sqlite {
+            self.store().release_all_leases(None).await?;
+        }
+        Ok(())
+    }
+
+    /// Gives back the leases this instance holds (on shutdown).
+    pub async fn release_leases(&self) -> Result<(), EngineError> {
+        self.store().release_all_leases(Some(&self.instance)).await?;
+        Ok(())
+    }
+
+    /// Registers the app's webhook once per process and connection, when the provider can reach
+    /// this server (a sandbox on loopback, or a public URL that is not loopback). A failure only
+    /// means changes wait for the next interval.
+    async fn register_webhook(&self, app: &model::apps::ConnectionSummary, api: &Api) {
+        use std::sync::{Mutex, OnceLock};
+        static DONE: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+        let done = DONE.get_or_init(Default::default);
+        if done.lock().unwrap_or_else(|p| p.into_inner()).contains(&app.id) || api.provider != Provider::Pipedrive {
+            return;
+        }
+        let url = self.connections.webhook_url(Provider::Pipedrive, &app.id);
+        let loopback = |u: &str| url::Url::parse(u).ok().and_then(|u| u.host_str().map(|h| matches!(h, "127.0.0.1" | "localhost" | "[::1]"))).unwrap_or(true);
+        let reachable = !loopback(&url) || self.connections.provider(&app.provider).is_some_and(|p| p.is_sandbox());
+        if !reachable {
+            done.lock().unwrap_or_else(|p| p.into_inner()).insert(app.id.clone());
+            tracing::info!(connection_id = %app.id, "no webhook registered: TANDEM_PUBLIC_URL is not reachable from Pipedrive; changes are read every interval");
+            return;
+        }
+        match crate::webhooks::ensure_pipedrive_webhook(&self.connections, api, &app.id).await {
+            Ok(()) => {
+                done.lock().unwrap_or_else(|p| p.into_inner()).insert(app.id.clone());
+            }
+            Err(e) => tracing::warn!(connection_id = %app.id, error = %e, "the Pipedrive webhook could not be registered; will retry"),
+        }
+    }
+
+    /// Runs every sync that is due, one after another. Answers how many ran.
+    pub async fn run_due(&self, trigger: Trigger) -> Result<usize, EngineError> {
+        let mut ran = 0;
+        for sync_id in self.store().due_syncs(now_ms()).await? {
+            match self.run_sync(&sync_id, trigger).await {
+                Ok(Some(_)) => ran += 1,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(sync_id = %sync_id, error = %e, "sync run failed"),
+            }
+        }
+        Ok(ran)
+    }
+
+    /// Runs one sync now if it is on, its connections are usable and no other instance holds it.
+    pub async fn run_sync(&self, sync_id: &str, trigger: Trigger) -> Result<Option<RunReport>, EngineError> {
+        let store = self.store().clone();
+        let Some(row) = store.sync(sync_id).await? else { return Ok(None) };
+        if SyncStatus::parse(&row.status) != Some(SyncStatus::On) {
+            return Ok(None);
+        }
+        let settings: SyncSettings = serde_json::from_str(&row.settings).map_err(|e| EngineError::Settings(e.to_string()))?;
+        let now = now_ms();
+        let interval = self.config.interval.as_millis() as i64;
+        store.ensure_sync_state(sync_id, row.version, now).await?;
+        let lease_ms = self.config.lease.as_millis() as i64;
+        if !store.claim_sync(sync_id, &self.instance, now, now + lease_ms).await? {
+            return Ok(None);
+        }
+        let connections = self.connections.list().await.map_err(|e| EngineError::Settings(e.to_string()))?;
+        let app = connections.iter().find(|c| c.id == row.connection_id);
+        let hub = connections.iter().find(|c| c.provider == HUBSPOT && c.status != ConnectionStatus::Uninstalled);
+        let usable = |c: Option<&model::apps::ConnectionSummary>| c.is_some_and(|c| c.status == ConnectionStatus::Connected);
+        if settings.object != ObjectKind::Deal || !usable(app) || !usable(hub) {
+            // Waits for a reconnection (or for its object to be supported); Health shows why.
+            store.release_sync(sync_id, &self.instance, now + interval, now, false).await?;
+            return Ok(None);
+        }
+        let (app, hub) = (app.expect("checked").clone(), hub.expect("checked").clone());
+        let mut state = store.sync_state(sync_id).await?.ok_or_else(|| EngineError::Settings("the sync has no state".into()))?;
+        if state.settings_version != row.version {
+            store.restart_sync_state(sync_id, row.version).await?;
+            state = store.sync_state(sync_id).await?.ok_or_else(|| EngineError::Settings("the sync has no state".into()))?;
+        }
+        store.close_abandoned_runs(sync_id, now).await?;
+        let trigger_name = match trigger {
+            _ if state.phase != INCREMENTAL => "initial",
+            Trigger::Scheduled => "scheduled",
+            Trigger::Webhook => "webhook",
+            Trigger::Manual => "manual",
+        };
+        let mut run = RunRow {
+            id: new_id(),
+            sync_id: sync_id.to_string(),
+            trigger: trigger_name.to_string(),
+            started_at: now,
+            outcome: "running".into(),
+            ..RunRow::default()
+        };
+        store.insert_run(&run).await?;
+        tracing::info!(sync_id, run_id = %run.id, trigger = trigger_name, phase = %state.phase, "sync run started");
+
+        let (hub_stats, app_stats) = (Arc::new(Stats::default()), Arc::new(Stats::default()));
+        let result = async {
+            let app_provider = Provider::parse(&app.provider).ok_or_else(|| EngineError::Settings(format!("unknown app {}", app.provider)))?;
+            let hub_api = Api::open(&self.connections, &hub.id, Provider::HubSpot, hub_stats.clone()).await?;
+            let app_api = Api::open(&self.connections, &app.id, app_provider, app_stats.clone()).await?;
+            let holder = Holder::load(&hub_api, &app_api).await?;
+            self.register_webhook(&app, &app_api).await;
+            let mut pass = Pass::new(self, &store, &settings, &holder, &mut run, lease_ms, &hub_stats, &app_stats);
+            pass.execute(state).await
+        }
+        .await;
+
+        let ended = now_ms();
+        run.ended_at = Some(ended);
+        run.api_calls = hub_stats.calls.load(Ordering::Relaxed) + app_stats.calls.load(Ordering::Relaxed);
+        run.rate_limit_waits = hub_stats.waits.load(Ordering::Relaxed) + app_stats.waits.load(Ordering::Relaxed);
+        run.rate_limit_wait_ms = hub_stats.wait_ms.load(Ordering::Relaxed) + app_stats.wait_ms.load(Ordering::Relaxed);
+        let succeeded = match &result {
+            Ok(()) => {
+                run.outcome = if run.failed_to_app + run.failed_to_hub > 0 { "partial" } else { "succeeded" }.into();
+                true
+            }
+            Err(EngineError::Store(StoreError::LeaseLost)) => {
+                run.outcome = "interrupted".into();
+                run.message = Some("Another Tandem instance took this sync over; it resumes from the last checkpoint.".into());
+                false
+            }
+            Err(e) => {
+                run.outcome = "failed".into();
+                run.message = Some(e.to_string());
+                false
+            }
+        };
+        store.update_run(&run).await?;
+        store.release_sync(sync_id, &self.instance, ended + interval, ended, succeeded).await?;
+        tracing::info!(
+            sync_id, run_id = %run.id, outcome = %run.outcome, created_in_app = run.created_in_app, created_in_hub = run.created_in_hub,
+            updated_in_app = run.updated_in_app, updated_in_hub = run.updated_in_hub, failed = run.failed_to_app + run.failed_to_hub,
+            api_calls = run.api_calls, "sync run ended"
+        );
+        Ok(Some(RunReport { run }))
+    }
+}
+
+/// A mapped field pair usable in this run (both fields still exist).
+struct Mapped<'a> {
+    key: String,
+    hub: &'a FieldInfo,
+    app: &'a FieldInfo,
+    translate: FieldTranslate<'a>,
+    flow: Flow,
+}
+
+/// One run's work on one sync.
+struct Pass<'a> {
+    store: &'a Store,
+    instance: &'a str,
+    settings: &'a SyncSettings,
+    sync_id: String,
+    run: &'a mut RunRow,
+    lease_ms: i64,
+    hub: Deals<'a>,
+    app: Deals<'a>,
+    hub_schema: &'a SideSchema,
+    app_schema: &'a SideSchema,
+    mapped: Vec<Mapped<'a>>,
+    stages: StageTranslate<'a>,
+    stage_flow: Flow,
+    rule: model::sync::ConflictRule,
+    hub_stats: &'a Stats,
+    app_stats: &'a Stats,
+}
+
+type Values = BTreeMap<String, Option<String>>;
+type Create = (Side, RecordRow, RemoteDeal, Values);
+type Update = (Side, usize, String, Values);
+
+/// Everything a page decided, written and committed together.
+#[derive(Default)]
+struct PageWork {
+    records: Vec<RecordRow>,
+    events: Vec<EventRow>,
+    /// (target side, row, source deal, values for the new deal).
+    creates: Vec<Create>,
+    /// (target side, row index in `records`, target id, values).
+    updates: Vec<Update>,
+}
+
+impl<'a> Pass<'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        engine: &'a Engine,
+        store: &'a Store,
+        settings: &'a SyncSettings,
+        holder: &'a Holder<'a>,
+        run: &'a mut RunRow,
+        lease_ms: i64,
+        hub_stats: &'a Stats,
+        app_stats: &'a Stats,
+    ) -> Pass<'a> {
+        let mut mapped = Vec::new();
+        for m in &settings.fields {
+            let (Some(hub), Some(app)) = (holder.hub_schema.field(&m.hubspot_property), holder.app_schema.field(&m.app_field)) else {
+                tracing::warn!(hubspot = %m.hubspot_property, app = %m.app_field, "a mapped field no longer exists; skipped");
+                continue;
+            };
+            mapped.push(Mapped {
+                key: format!("{}>{}", m.hubspot_property, m.app_field),
+                hub,
+                app,
+                translate: FieldTranslate { mapping: m, hub, app, owners: &holder.owners },
+                flow: Flow::of(settings.direction, m.direction),
+            });
+        }
+        let mut app_fields: Vec<String> = mapped.iter().map(|m| m.app.key.clone()).collect();
+        app_fields.extend(settings.filters.iter().map(|f| f.field.clone()));
+        app_fields.sort();
+        app_fields.dedup();
+        Pass {
+            store,
+            instance: &engine.instance,
+            settings,
+            sync_id: run.sync_id.clone(),
+            run,
+            lease_ms,
+            hub: Deals {
+                api: holder.hub_api,
+                fields: mapped.iter().map(|m| m.hub.key.clone()).collect(),
+                tandem_key: holder.hub_key.clone(),
+                schema: &holder.hub_schema.fields,
+            },
+            app: Deals { api: holder.app_api, fields: app_fields, tandem_key: holder.app_key.clone(), schema: &holder.app_schema.fields },
+            hub_schema: &holder.hub_schema,
+            app_schema: &holder.app_schema,
+            mapped,
+            stages: StageTranslate::new(&settings.pipelines),
+            stage_flow: Flow::of(settings.direction, model::apps::SyncDirection::TwoWay),
+            rule: settings.effective_conflict_rule(),
+            hub_stats,
+            app_stats,
+        }
+    }
+
+    fn deals(&self, side: Side) -> &Deals<'a> {
+        match side {
+            Side::HubSpot => &self.hub,
+            Side::App => &self.app,
+        }
+    }
+
+    async fn execute(&mut self, mut state: crate::store::SyncStateRow) -> Result<(), EngineError> {
+        self.recover_creations().await?;
+        self.retry_failed().await?;
+        if state.phase == INITIAL_HUBSPOT || state.phase == INITIAL_APP {
+            if state.initial_started_at.is_none() {
+                let at = now_ms();
+                self.store.start_initial(&self.sync_id, at, None).await?;
+                state.initial_started_at = Some(at);
+            }
+            let mut done = state.progress_done;
+            while state.phase == INITIAL_HUBSPOT {
+                let page = self.hub.list(state.hub_cursor.as_deref()).await?;
+                done += page.deals.len() as i64;
+                let next = page.next.clone();
+                let checkpoint = match &next {
+                    Some(c) => Checkpoint { phase: INITIAL_HUBSPOT.into(), hub_cursor: Some(c.clone()), app_cursor: None, progress_done: done },
+                    None => Checkpoint { phase: INITIAL_APP.into(), hub_cursor: None, app_cursor: None, progress_done: done },
+                };
+                self.process(Side::HubSpot, page.deals, false, Some(checkpoint.clone())).await?;
+                state.phase = checkpoint.phase;
+                state.hub_cursor = checkpoint.hub_cursor;
+            }
+            while state.phase == INITIAL_APP {
+                let page = self.app.list(state.app_cursor.as_deref()).await?;
+                done += page.deals.len() as i64;
+                let checkpoint = match &page.next {
+                    Some(c) => Checkpoint { phase: INITIAL_APP.into(), hub_cursor: None, app_cursor: Some(c.clone()), progress_done: done },
+                    None => {
+                        // From here on, read what changed since the initial sync began.
+                        let since = (state.initial_started_at.unwrap_or(0) - CURSOR_MARGIN_MS).to_string();
+                        Checkpoint { phase: INCREMENTAL.into(), hub_cursor: Some(since.clone()), app_cursor: Some(since), progress_done: done }
+                    }
+                };
+                self.process(Side::App, page.deals, false, Some(checkpoint.clone())).await?;
+                state.phase = checkpoint.phase;
+                state.hub_cursor = checkpoint.hub_cursor;
+                state.app_cursor = checkpoint.app_cursor;
+            }
+        }
+        // Incremental: each side from its cursor (a modification time in ms).
+        for side in [Side::HubSpot, Side::App] {
+            let cursor = match side {
+                Side::HubSpot => &state.hub_cursor,
+                Side::App => &state.app_cursor,
+            };
+            let mut since = cursor.as_deref().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
+            let mut page_cursor: Option<String> = None;
+            let mut read_in_window = 0usize;
+            loop {
+                let page = self.deals(side).changed_since((since - CURSOR_MARGIN_MS).max(0), page_cursor.as_deref()).await?;
+                read_in_window += page.deals.len();
+                let newest = page.deals.iter().map(|d| d.updated_at).max().unwrap_or(since).max(since);
+                let checkpoint = Checkpoint {
+                    phase: INCREMENTAL.into(),
+                    hub_cursor: if side == Side::HubSpot { Some(newest.to_string()) } else { state.hub_cursor.clone() },
+                    app_cursor: if side == Side::App { Some(newest.to_string()) } else { state.app_cursor.clone() },
+                    progress_done: state.progress_done,
+                };
+                let more = page.next.clone();
+                self.process(side, page.deals, false, Some(checkpoint.clone())).await?;
+                state.hub_cursor = checkpoint.hub_cursor;
+                state.app_cursor = checkpoint.app_cursor;
+                match more {
+                    None => break,
+                    Some(_) if side == Side::HubSpot && read_in_window >= SEARCH_WINDOW => {
+                        // Search stops at 10,000 results: start a new search from the newest time.
+                        since = newest;
+                        page_cursor = None;
+                        read_in_window = 0;
+                    }
+                    Some(next) => page_cursor = Some(next),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Creations whose outcome is unknown (a crash or a dropped connection after the request
+    /// left): look for their Tandem ids on the target side and link what exists; the rest are
+    /// created again by processing their source deal anew.
+    async fn recover_creations(&mut self) -> Result<(), EngineError> {
+        loop {
+            let pending = self.store.records_in_state(&self.sync_id, "creating", 200).await?;
+            if pending.is_empty() {
+                return Ok(());
+            }
+            for target in [Side::HubSpot, Side::App] {
+                let rows: Vec<&RecordRow> = pending.iter().filter(|r| r.create_on.as_deref() == Some(target.as_str())).collect();
+                if rows.is_empty() {
+                    continue;
+                }
+                let since = rows.iter().map(|r| r.updated_at).min().unwrap_or(0) - 60_000;
+                let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+                let found = self.deals(target).find_tandem_ids(&ids, since).await?;
+                let found: HashMap<String, RemoteDeal> = found.into_iter().filter_map(|d| Some((d.tandem_id.clone()?, d))).collect();
+                let mut linked = Vec::new();
+                let mut redo: Vec<RecordRow> = Vec::new();
+                for row in rows {
+                    let mut row = row.clone();
+                    match found.get(&row.id) {
+                        Some(deal) => {
+                            tracing::info!(record = %row.id, target = target.as_str(), "recovered a deal created before an interruption");
+                            match target {
+                                Side::HubSpot => row.hubspot_id = Some(deal.id.clone()),
+                                Side::App => row.app_id = Some(deal.id.clone()),
+                            }
+                            // Compared afresh on the next read: no agreed values, no seen times.
+                            (row.state, row.create_on, row.hub_seen_at, row.app_seen_at) = ("linked".into(), None, None, None);
+                            row.agreed = "{}".into();
+                            row.updated_at = now_ms();
+                            linked.push(row);
+                        }
+                        None => {
+                            row.state = "failed".into();
+                            row.reason = Some(Category::Network.as_str().into());
+                            row.message = Some("The create was interrupted before its outcome was known; it is retried.".into());
+                            row.create_on = None;
+                            redo.push(row);
+                        }
+                    }
+                }
+                linked.extend(redo);
+                self.store.save_records(&linked).await?;
+            }
+        }
+    }
+
+    /// Records that failed for a passing reason (rate limit, provider error, network) are read
+    /// again from their source side and processed as if they had changed.
+    async fn retry_failed(&mut self) -> Result<(), EngineError> {
+        let failed = self.store.records_in_state(&self.sync_id, "failed", RETRY_PER_RUN).await?;
+        let transient: HashSet<&str> = [Category::RateLimit, Category::Provider, Category::Network].iter().map(|c| c.as_str()).collect();
+        let retry: Vec<&RecordRow> = failed.iter().filter(|r| r.reason.as_deref().is_some_and(|c| transient.contains(c))).collect();
+        for side in [Side::HubSpot, Side::App] {
+            let ids: Vec<String> = retry
+                .iter()
+                .filter(|r| Side::parse(&r.origin) == Some(side))
+                .filter_map(|r| match side {
+                    Side::HubSpot => r.hubspot_id.clone(),
+                    Side::App => r.app_id.clone(),
+                })
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let deals = self.deals(side).read(&ids).await?;
+            self.process(side, deals, true, None).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether every mapped value of a deal (and its stage) is what this side held when both
+    /// sides last agreed: then there is nothing to compare, and the other side is not read.
+    /// Values, not modification times, decide: Pipedrive's times have whole seconds only.
+    fn unchanged(&self, side: Side, row: &RecordRow, deal: &RemoteDeal) -> bool {
+        let Ok(agreed) = serde_json::from_str::<BTreeMap<String, Agreed>>(&row.agreed) else { return false };
+        let held = |key: &str| agreed.get(key).map(|a| if side == Side::HubSpot { &a.hub } else { &a.app });
+        let stage_same = held(STAGE) == Some(&deal.values.get(STAGE).cloned().flatten());
+        stage_same
+            && self.mapped.iter().all(|m| {
+                let field = if side == Side::HubSpot { m.hub } else { m.app };
+                held(&m.key) == Some(&canonical(field.kind, deal.values.get(&field.key).cloned().flatten().as_deref()))
+            })
+    }
+
+    fn filters_pass(&self, app_deal: &RemoteDeal) -> bool {
+        self.settings.filters.iter().all(|f| filter_matches(f, self.app_schema.field(&f.field).map(|i| i.kind), app_deal.values.get(&f.field).cloned().flatten()))
+    }
+
+    /// Decides, writes and commits one page of deals read from `side`. `force` compares even
+    /// records whose modification time was already seen (retries).
+    async fn process(&mut self, side: Side, deals: Vec<RemoteDeal>, force: bool, checkpoint: Option<Checkpoint>) -> Result<(), EngineError> {
+        let now = now_ms();
+        let key = match side {
+            Side::HubSpot => RecordKey::HubSpot,
+            Side::App => RecordKey::App,
+        };
+        let ids: Vec<String> = deals.iter().map(|d| d.id.clone()).collect();
+        let mut by_id: HashMap<String, RecordRow> = self
+            .store
+            .records_by(&self.sync_id, key, &ids)
+            .await?
+            .into_iter()
+            .filter_map(|r| Some((side_id(&r, side)?.to_string(), r)))
+            .collect();
+        // Deals Tandem created whose link was not yet recorded carry their Tandem id.
+        let orphans: Vec<String> = deals.iter().filter(|d| !by_id.contains_key(&d.id)).filter_map(|d| d.tandem_id.clone()).collect();
+        let by_tandem: HashMap<String, RecordRow> =
+            self.store.records_by(&self.sync_id, RecordKey::Tandem, &orphans).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+
+        let mut work = PageWork::default();
+        let mut compare: Vec<(RecordRow, RemoteDeal)> = Vec::new();
+        for deal in deals {
+            let row = by_id.remove(&deal.id).or_else(|| {
+                let mut row = by_tandem.get(deal.tandem_id.as_deref()?)?.clone();
+                if side_id(&row, side).is_some() {
+                    return None;
+                }
+                match side {
+                    Side::HubSpot => row.hubspot_id = Some(deal.id.clone()),
+                    Side::App => row.app_id = Some(deal.id.clone()),
+                }
+                (row.state, row.create_on, row.agreed) = ("linked".into(), None, "{}".into());
+                Some(row)
+            });
+            match row {
+                Some(row) if row.state == "creating" => self.run.skipped += 1,
+                Some(row) if row.hubspot_id.is_some() && row.app_id.is_some() => {
+                    if !force && row.state == "linked" && self.unchanged(side, &row, &deal) {
+                        // Tandem's own write read back, or a change to a field no mapping covers.
+                        self.run.skipped += 1;
+                    } else {
+                        compare.push((row, deal));
+                    }
+                }
+                existing => self.consider_new(side, existing, deal, now, &mut work),
+            }
+        }
+
+        // Linked records: read the other side, decide field by field.
+        if !compare.is_empty() {
+            let other = side.other();
+            let other_ids: Vec<String> = compare.iter().filter_map(|(r, _)| side_id(r, other).map(str::to_string)).collect();
+            let counterparts: HashMap<String, RemoteDeal> =
+                self.deals(other).read(&other_ids).await?.into_iter().map(|d| (d.id.clone(), d)).collect();
+            for (row, deal) in compare {
+                let counterpart = side_id(&row, other).and_then(|id| counterparts.get(id)).cloned();
+                match counterpart {
+                    None => self.deleted(row, other, deal, now, &mut work),
+                    Some(counterpart) => {
+                        let (hub_deal, app_deal) = match side {
+                            Side::HubSpot => (deal, counterpart),
+                            Side::App => (counterpart, deal),
+                        };
+                        self.compare(row, hub_deal, app_deal, now, &mut work);
+                    }
+                }
+            }
+        }
+
+        self.write(&mut work, now).await?;
+        self.run.api_calls = self.hub_stats.calls.load(Ordering::Relaxed) + self.app_stats.calls.load(Ordering::Relaxed);
+        let run = self.run.clone();
+        let lease_until = now_ms() + self.lease_ms;
+        let page = PageCommit {
+            sync_id: &self.sync_id,
+            lease_owner: self.instance,
+            lease_until,
+            records: std::mem::take(&mut work.records),
+            events: std::mem::take(&mut work.events),
+            run: Some(&run),
+            checkpoint,
+        };
+        self.store.commit_page(&page, now_ms()).await?;
+        Ok(())
+    }
+
+    /// A deal with no counterpart yet: create one on the other side, or record why not.
+    fn consider_new(&mut self, side: Side, existing: Option<RecordRow>, deal: RemoteDeal, now: i64, work: &mut PageWork) {
+        let target = side.other();
+        let mut row = existing.unwrap_or_else(|| RecordRow {
+            id: new_id(),
+            sync_id: self.sync_id.clone(),
+            hubspot_id: None,
+            app_id: None,
+            state: String::new(),
+            reason: None,
+            message: None,
+            origin: side.as_str().into(),
+            create_on: None,
+            name: String::new(),
+            agreed: "{}".into(),
+            hub_seen_at: None,
+            app_seen_at: None,
+            created_at: now,
+            updated_at: now,
+        });
+        match side {
+            Side::HubSpot => (row.hubspot_id, row.hub_seen_at) = (Some(deal.id.clone()), Some(deal.updated_at)),
+            Side::App => (row.app_id, row.app_seen_at) = (Some(deal.id.clone()), Some(deal.updated_at)),
+        }
+        row.name = deal.name.clone();
+        let flows = match target {
+            Side::App => self.stage_flow.to_app,
+            Side::HubSpot => self.stage_flow.to_hub,
+        };
+        let stage = deal.values.get(STAGE).cloned().flatten();
+        let target_stage = match side {
+            Side::HubSpot => model::merge::Translate::to_app(&self.stages, stage.as_deref()),
+            Side::App => model::merge::Translate::to_hub(&self.stages, stage.as_deref()),
+        };
+        let exclusion = if !flows {
+            Some(("direction", format!("This sync only sends deals from {}.", side_label(target))))
+        } else if target_stage.is_err() {
+            Some(("unmapped_stage", "The deal's stage is not mapped to a stage on the other side.".to_string()))
+        } else if side == Side::App && !self.filters_pass(&deal) {
+            Some(("filter", "The deal does not meet the sync's filters.".to_string()))
+        } else {
+            None
+        };
+        if let Some((reason, message)) = exclusion {
+            self.exclude(row, side, reason, message, now, work);
+            return;
+        }
+        // The new deal's values: every field that flows this way, translated.
+        let mut values: BTreeMap<String, Option<String>> = BTreeMap::new();
+        values.insert(STAGE.into(), target_stage.ok().flatten());
+        for m in &self.mapped {
+            if !m.flow.allows(target) {
+                continue;
+            }
+            let (from, to) = match side {
+                Side::HubSpot => (m.hub, m.app),
+                Side::App => (m.app, m.hub),
+            };
+            let raw = canonical(from.kind, deal.values.get(&from.key).cloned().flatten().as_deref());
+            let translated = match side {
+                Side::HubSpot => model::merge::Translate::to_app(&m.translate, raw.as_deref()),
+                Side::App => model::merge::Translate::to_hub(&m.translate, raw.as_deref()),
+            };
+            match translated {
+                Ok(Some(v)) => {
+                    values.insert(to.key.clone(), Some(v));
+                }
+                Ok(None) => {}
+                Err(message) => tracing::debug!(record = %row.id, field = %to.key, message, "value left empty on create"),
+            }
+        }
+        // Both providers require a name.
+        let name_key = match target {
+            Side::HubSpot => "dealname",
+            Side::App => "title",
+        };
+        if values.get(name_key).cloned().flatten().is_none() {
+            let name = if deal.name.is_empty() { format!("Deal {}", deal.id) } else { deal.name.clone() };
+            values.insert(name_key.into(), Some(name));
+        }
+        row.state = "creating".into();
+        row.create_on = Some(target.as_str().into());
+        row.reason = None;
+        row.message = None;
+        row.updated_at = now;
+        work.creates.push((target, row, deal, values));
+    }
+
+    fn exclude(&mut self, mut row: RecordRow, seen_on: Side, reason: &str, message: String, now: i64, work: &mut PageWork) {
+        let changed = row.state != "excluded" || row.reason.as_deref() != Some(reason);
+        row.state = "excluded".into();
+        row.reason = Some(reason.into());
+        row.message = Some(message.clone());
+        row.create_on = None;
+        row.updated_at = now;
+        if changed {
+            work.events.push(self.event(&row.id, now, "excluded", seen_on, json!([]), None, Some(reason), Some(&message)));
+        }
+        self.run.skipped += 1;
+        work.records.push(row);
+    }
+
+    /// The counterpart of a linked deal is gone: recorded, never propagated.
+    fn deleted(&mut self, row: RecordRow, gone_from: Side, deal: RemoteDeal, now: i64, work: &mut PageWork) {
+        let reason = match gone_from {
+            Side::HubSpot => "deleted_in_hubspot",
+            Side::App => "deleted_in_app",
+        };
+        let mut row = row;
+        match gone_from.other() {
+            Side::HubSpot => row.hub_seen_at = Some(deal.updated_at),
+            Side::App => row.app_seen_at = Some(deal.updated_at),
+        }
+        if row.reason.as_deref() != Some(reason) {
+            let message = format!("The deal was deleted in {}; Tandem never deletes, so the {} deal stays.", side_label(gone_from), side_label(gone_from.other()));
+            row.state = "excluded".into();
+            row.reason = Some(reason.into());
+            row.message = Some(message.clone());
+            row.updated_at = now;
+            work.events.push(self.event(&row.id, now, "deleted", gone_from, json!([]), None, None, Some(&message)));
+        }
+        self.run.skipped += 1;
+        work.records.push(row);
+    }
+
+    /// A linked deal read on both sides: field-level merge against the agreed values.
+    fn compare(&mut self, mut row: RecordRow, hub: RemoteDeal, app: RemoteDeal, now: i64, work: &mut PageWork) {
+        row.name = if hub.name.is_empty() { app.name.clone() } else { hub.name.clone() };
+        let hub_stage = hub.values.get(STAGE).cloned().flatten();
+        let app_stage = app.values.get(STAGE).cloned().flatten();
+        let hub_mapped = hub_stage.as_deref().is_some_and(|s| self.stages.hub_mapped(s));
+        let app_mapped = app_stage.as_deref().is_some_and(|s| self.stages.app_mapped(s));
+        // A deal in an unmapped stage waits there; it syncs again once it moves to a mapped one.
+        if !hub_mapped || !app_mapped {
+            row.hub_seen_at = Some(hub.updated_at);
+            row.app_seen_at = Some(app.updated_at);
+            let side = if !hub_mapped { Side::HubSpot } else { Side::App };
+            self.exclude(row, side, "unmapped_stage", "The deal's stage is not mapped to a stage on the other side.".into(), now, work);
+            return;
+        }
+        if !self.filters_pass(&app) {
+            row.hub_seen_at = Some(hub.updated_at);
+            row.app_seen_at = Some(app.updated_at);
+            self.exclude(row, Side::App, "filter", "The deal does not meet the sync's filters.".into(), now, work);
+            return;
+        }
+        let mut agreed: BTreeMap<String, Agreed> = serde_json::from_str(&row.agreed).unwrap_or_default();
+        let mut to_hub: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let mut to_app: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let (mut hub_changes, mut app_changes) = (Vec::new(), Vec::new());
+        let mut warnings: Vec<(Side, String)> = Vec::new();
+        let mut fields: Vec<(String, String, String, FieldState, &dyn model::merge::Translate)> = Vec::new();
+        for m in &self.mapped {
+            let state = FieldState {
+                hub: canonical(m.hub.kind, hub.values.get(&m.hub.key).cloned().flatten().as_deref()),
+                app: canonical(m.app.kind, app.values.get(&m.app.key).cloned().flatten().as_deref()),
+                agreed: agreed.get(&m.key).cloned(),
+                hub_at: hub.updated_at,
+                app_at: app.updated_at,
+                flow: m.flow,
+            };
+            fields.push((m.key.clone(), m.hub.key.clone(), m.app.key.clone(), state, &m.translate));
+        }
+        let stage_state = FieldState {
+            hub: hub_stage.clone(),
+            app: app_stage.clone(),
+            agreed: agreed.get(STAGE).cloned(),
+            hub_at: hub.updated_at,
+            app_at: app.updated_at,
+            flow: self.stage_flow,
+        };
+        fields.push((STAGE.into(), STAGE.into(), STAGE.into(), stage_state, &self.stages));
+        let mut conflicts = Vec::new();
+        for (key, hub_key, app_key, state, translate) in &fields {
+            let decision = decide(state, self.rule, *translate);
+            if let Some(note) = conflict_note(state, &decision) {
+                conflicts.push((label(self.hub_schema, hub_key), note));
+            }
+            match decision {
+                Decision::Keep { agreed: Some(a) } => {
+                    agreed.insert(key.clone(), a);
+                }
+                Decision::Keep { agreed: None } => {}
+                Decision::Untranslatable { from, message } => {
+                    // The field stays as it is on both sides (the rest of the deal syncs); said
+                    // once, until one of its values changes again.
+                    warnings.push((from, message));
+                    agreed.insert(key.clone(), Agreed { hub: state.hub.clone(), app: state.app.clone() });
+                }
+                Decision::Write { to, value, agreed: a, reason } => {
+                    let rule = matches!(reason, Reason::Conflict(_));
+                    match to {
+                        Side::HubSpot => {
+                            hub_changes.push(json!({"field": label(self.hub_schema, hub_key), "old": state.hub, "new": value, "conflict": rule}));
+                            to_hub.insert(hub_key.clone(), value);
+                        }
+                        Side::App => {
+                            app_changes.push(json!({"field": label(self.app_schema, app_key), "old": state.app, "new": value, "conflict": rule}));
+                            to_app.insert(app_key.clone(), value);
+                        }
+                    }
+                    agreed.insert(key.clone(), a);
+                }
+            }
+        }
+        for (field, note) in conflicts {
+            self.run.conflicts += 1;
+            let rule = note.rule.label(&self.app_name());
+            work.events.push(self.event(
+                &row.id,
+                now,
+                "conflict",
+                note.winner,
+                json!([{"field": field, "hubspot": note.hub, "app": note.app, "winner": note.winner.as_str()}]),
+                Some(&rule),
+                None,
+                None,
+            ));
+        }
+        row.agreed = serde_json::to_string(&agreed).unwrap_or_else(|_| "{}".into());
+        row.hub_seen_at = Some(hub.updated_at);
+        row.app_seen_at = Some(app.updated_at);
+        row.state = "linked".into();
+        row.reason = None;
+        row.message = None;
+        row.updated_at = now;
+        for (from, message) in warnings {
+            work.events.push(self.event(&row.id, now, "not_synced", from, json!([]), None, Some(Category::Validation.as_str()), Some(&message)));
+        }
+        if to_hub.is_empty() && to_app.is_empty() {
+            if row.state == "linked" {
+                self.run.skipped += 1;
+            }
+            work.records.push(row);
+            return;
+        }
+        let index = work.records.len();
+        let (hub_id, app_id) = (row.hubspot_id.clone().unwrap_or_default(), row.app_id.clone().unwrap_or_default());
+        work.records.push(row);
+        if !to_hub.is_empty() {
+            work.events.push(self.event(&work.records[index].id, now, "updated", Side::HubSpot, json!(hub_changes), None, None, None));
+            work.updates.push((Side::HubSpot, index, hub_id, to_hub));
+        }
+        if !to_app.is_empty() {
+            work.events.push(self.event(&work.records[index].id, now, "updated", Side::App, json!(app_changes), None, None, None));
+            work.updates.push((Side::App, index, app_id, to_app));
+        }
+    }
+
+    fn app_name(&self) -> String {
+        match self.app.api.provider {
+            Provider::Pipedrive => "Pipedrive".into(),
+            Provider::HubSpot => "HubSpot".into(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn event(
+        &self,
+        record_id: &str,
+        at: i64,
+        kind: &str,
+        side: Side,
+        changes: serde_json::Value,
+        rule: Option<&str>,
+        category: Option<&str>,
+        message: Option<&str>,
+    ) -> EventRow {
+        EventRow {
+            id: new_id(),
+            sync_id: self.sync_id.clone(),
+            run_id: self.run.id.clone(),
+            record_id: record_id.to_string(),
+            at,
+            kind: kind.into(),
+            side: side.as_str().into(),
+            changes: changes.to_string(),
+            rule: rule.map(str::to_string),
+            category: category.map(str::to_string),
+            message: message.map(str::to_string),
+        }
+    }
+
+    /// Sends the page's creates and updates; records each outcome on its row.
+    async fn write(&mut self, work: &mut PageWork, now: i64) -> Result<(), EngineError> {
+        // Creates: the rows (with their Tandem ids) are stored before anything leaves.
+        let creates = std::mem::take(&mut work.creates);
+        if !creates.is_empty() {
+            let pending: Vec<RecordRow> = creates.iter().map(|(_, row, _, _)| row.clone()).collect();
+            self.store.save_records(&pending).await?;
+        }
+        for target in [Side::HubSpot, Side::App] {
+            let batch: Vec<&Create> = creates.iter().filter(|(t, ..)| *t == target).collect();
+            if batch.is_empty() {
+                continue;
+            }
+            let inputs: Vec<(String, Values)> = batch.iter().map(|(_, row, _, values)| (row.id.clone(), values.clone())).collect();
+            let mut results = self.deals(target).create(inputs).await;
+            for (_, row, source_deal, values) in batch {
+                let mut row = row.clone();
+                match results.remove(&row.id) {
+                    Some(Ok(created)) => {
+                        let source = Side::parse(&row.origin).unwrap_or(target.other());
+                        let agreed = self.agreed_after_create(source, source_deal, &created);
+                        match target {
+                            Side::HubSpot => {
+                                (row.hubspot_id, row.hub_seen_at) = (Some(created.id.clone()), Some(created.updated_at));
+                                self.run.created_in_hub += 1;
+                            }
+                            Side::App => {
+                                (row.app_id, row.app_seen_at) = (Some(created.id.clone()), Some(created.updated_at));
+                                self.run.created_in_app += 1;
+                            }
+                        }
+                        row.agreed = serde_json::to_string(&agreed).unwrap_or_else(|_| "{}".into());
+                        (row.state, row.create_on, row.updated_at) = ("linked".into(), None, now);
+                        let changes: Vec<serde_json::Value> = values
+                            .iter()
+                            .map(|(k, v)| json!({"field": label(if target == Side::HubSpot { self.hub_schema } else { self.app_schema }, k), "old": null, "new": v}))
+                            .collect();
+                        work.events.push(self.event(&row.id, now, "created", target, json!(changes), None, None, None));
+                    }
+                    Some(Err(e)) if e.category == Category::Network => {
+                        // The deal may or may not exist: stays `creating` for recovery.
+                        tracing::warn!(record = %row.id, error = %e, "create outcome unknown; recovery will look for it");
+                        self.count_failure(target);
+                        continue;
+                    }
+                    Some(Err(e)) => {
+                        if e.reconnect {
+                            return Err(e.into());
+                        }
+                        self.fail(&mut row, target, &e, now, work);
+                    }
+                    None => continue,
+                }
+                work.records.push(row);
+            }
+        }
+        // Updates, batched per side.
+        let updates = std::mem::take(&mut work.updates);
+        for target in [Side::HubSpot, Side::App] {
+            let batch: Vec<&Update> = updates.iter().filter(|(t, ..)| *t == target).collect();
+            if batch.is_empty() {
+                continue;
+            }
+            let inputs = batch.iter().map(|(_, _, id, values)| (id.clone(), values.clone())).collect();
+            let mut results = self.deals(target).update(inputs).await;
+            for (_, index, id, _) in batch {
+                match results.remove(id) {
+                    Some(Ok(updated)) => {
+                        let readback = self.readback(target, &updated, &work.records[*index].agreed);
+                        let row = &mut work.records[*index];
+                        row.agreed = readback;
+                        match target {
+                            Side::HubSpot => {
+                                row.hub_seen_at = Some(updated.updated_at);
+                                self.run.updated_in_hub += 1;
+                            }
+                            Side::App => {
+                                row.app_seen_at = Some(updated.updated_at);
+                                self.run.updated_in_app += 1;
+                            }
+                        }
+                    }
+                    Some(Err(e)) => {
+                        if e.reconnect {
+                            return Err(e.into());
+                        }
+                        let mut row = work.records[*index].clone();
+                        // Keep the old agreed values so the change is tried again.
+                        if let Some(previous) = self.store.records_by(&self.sync_id, RecordKey::Tandem, std::slice::from_ref(&row.id)).await?.pop() {
+                            row.agreed = previous.agreed;
+                        }
+                        self.fail(&mut row, target, &e, now, work);
+                        work.records[*index] = row;
+                    }
+                    None => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn count_failure(&mut self, target: Side) {
+        match target {
+            Side::HubSpot => self.run.failed_to_hub += 1,
+            Side::App => self.run.failed_to_app += 1,
+        }
+    }
+
+    fn fail(&mut self, row: &mut RecordRow, target: Side, e: &ApiError, now: i64, work: &mut PageWork) {
+        self.count_failure(target);
+        row.state = "failed".into();
+        row.create_on = None;
+        row.reason = Some(e.category.as_str().into());
+        row.message = Some(e.message.clone());
+        row.updated_at = now;
+        work.events.push(self.event(&row.id, now, "failed", target, json!([]), None, Some(e.category.as_str()), Some(&e.message)));
+    }
+
+    /// The agreed values after an update, with the target side's as the provider stored them
+    /// (it may have normalised a value, or kept one it refuses to clear).
+    fn readback(&self, target: Side, updated: &RemoteDeal, agreed: &str) -> String {
+        let mut agreed: BTreeMap<String, Agreed> = serde_json::from_str(agreed).unwrap_or_default();
+        for m in &self.mapped {
+            let field = if target == Side::HubSpot { m.hub } else { m.app };
+            if let Some(entry) = agreed.get_mut(&m.key) {
+                let value = canonical(field.kind, updated.values.get(&field.key).cloned().flatten().as_deref());
+                match target {
+                    Side::HubSpot => entry.hub = value,
+                    Side::App => entry.app = value,
+                }
+            }
+        }
+        if let Some(entry) = agreed.get_mut(STAGE) {
+            let value = updated.values.get(STAGE).cloned().flatten();
+            match target {
+                Side::HubSpot => entry.hub = value,
+                Side::App => entry.app = value,
+            }
+        }
+        serde_json::to_string(&agreed).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// What both sides hold after a create: the source deal's values and the new deal's as read
+    /// back (they may differ where a value could not flow or the provider filled one in).
+    fn agreed_after_create(&self, source: Side, source_deal: &RemoteDeal, created: &RemoteDeal) -> BTreeMap<String, Agreed> {
+        let (hub, app) = match source {
+            Side::HubSpot => (source_deal, created),
+            Side::App => (created, source_deal),
+        };
+        let mut agreed = BTreeMap::new();
+        for m in &self.mapped {
+            agreed.insert(
+                m.key.clone(),
+                Agreed {
+                    hub: canonical(m.hub.kind, hub.values.get(&m.hub.key).cloned().flatten().as_deref()),
+                    app: canonical(m.app.kind, app.values.get(&m.app.key).cloned().flatten().as_deref()),
+                },
+            );
+        }
+        agreed.insert(STAGE.into(), Agreed { hub: hub.values.get(STAGE).cloned().flatten(), app: app.values.get(STAGE).cloned().flatten() });
+        agreed
+    }
+}
+
+/// What a run reads once and its mappings borrow: both APIs, both schemas, the owner pairs and
+/// the fields carrying Tandem ids (created when missing).
+struct Holder<'a> {
+    hub_api: &'a Api,
+    app_api: &'a Api,
+    hub_schema: SideSchema,
+    app_schema: SideSchema,
+    owners: OwnerPairs,
+    hub_key: String,
+    app_key: String,
+}
+
+impl<'a> Holder<'a> {
+    async fn load(hub_api: &'a Api, app_api: &'a Api) -> Result<Holder<'a>, ApiError> {
+        let (hub_key, app_key) = tokio::try_join!(remote::ensure_tandem_field(hub_api), remote::ensure_tandem_field(app_api))?;
+        let (hub_schema, app_schema) = tokio::try_join!(hub_api.schema(ObjectKind::Deal), app_api.schema(ObjectKind::Deal))?;
+        let owners = remote::owner_pairs(hub_api, app_api).await?;
+        Ok(Holder { hub_api, app_api, hub_schema, app_schema, owners, hub_key, app_key })
+    }
+}
+
+fn side_id(row: &RecordRow, side: Side) -> Option<&str> {
+    match side {
+        Side::HubSpot => row.hubspot_id.as_deref(),
+        Side::App => row.app_id.as_deref(),
+    }
+}
+
+fn side_label(side: Side) -> &'static str {
+    match side {
+        Side::HubSpot => "HubSpot",
+        Side::App => "the app",
+    }
+}
+
+fn label(schema: &SideSchema, key: &str) -> String {
+    if key == STAGE {
+        return "Deal stage".into();
+    }
+    schema.field(key).map(|f| f.label.clone()).unwrap_or_else(|| key.to_string())
+}
+
+/// Whether an app deal's value meets one filter.
+pub fn filter_matches(filter: &Filter, kind: Option<FieldKind>, value: Option<String>) -> bool {
+    let value = value.filter(|v| !v.trim().is_empty());
+    let number = |s: &str| s.trim().parse::<f64>().ok();
+    match filter.op {
+        FilterOp::IsKnown => value.is_some(),
+        FilterOp::IsUnknown => value.is_none(),
+        FilterOp::Is => value.is_some_and(|v| v.trim().eq_ignore_ascii_case(filter.value.trim()) || (number(&v).is_some() && number(&v) == number(&filter.value))),
+        FilterOp::IsNot => !value.is_some_and(|v| v.trim().eq_ignore_ascii_case(filter.value.trim()) || (number(&v).is_some() && number(&v) == number(&filter.value))),
+        FilterOp::Contains => value.is_some_and(|v| v.to_lowercase().contains(&filter.value.trim().to_lowercase())),
+        FilterOp::GreaterThan | FilterOp::LessThan => {
+            let Some(v) = value else { return false };
+            let ordering = match kind {
+                Some(FieldKind::Date) => canonical(FieldKind::Date, Some(&v)).map(|v| v.cmp(&filter.value.trim().to_string())),
+                _ => number(&v).zip(number(&filter.value)).and_then(|(a, b)| a.partial_cmp(&b)),
+            };
+            match filter.op {
+                FilterOp::GreaterThan => ordering == Some(std::cmp::Ordering::Greater),
+                _ => ordering == Some(std::cmp::Ordering::Less),
+            }
+        }
+    }
+}

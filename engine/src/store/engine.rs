@@ -1,0 +1,492 @@
+//! What the sync engine keeps: each sync's state (phase, cursors, lease), the identity map of
+//! synced records, runs and record events. A page of work is committed in one transaction with
+//! the cursor that covers it, so a crash resumes exactly where the last commit left off.
+
+use super::{on_pool, Result, Store, StoreError};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SyncStateRow {
+    pub sync_id: String,
+    pub phase: String,
+    pub hub_cursor: Option<String>,
+    pub app_cursor: Option<String>,
+    pub initial_started_at: Option<i64>,
+    pub settings_version: i64,
+    pub progress_done: i64,
+    pub progress_total: Option<i64>,
+    pub last_run_at: Option<i64>,
+    pub last_success_at: Option<i64>,
+    pub next_run_at: i64,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+}
+
+/// One synced (or excluded, or failing) record: the identity map's row.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct RecordRow {
+    pub id: String,
+    pub sync_id: String,
+    pub hubspot_id: Option<String>,
+    pub app_id: Option<String>,
+    pub state: String,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    pub origin: String,
+    pub create_on: Option<String>,
+    pub name: String,
+    pub agreed: String,
+    pub hub_seen_at: Option<i64>,
+    pub app_seen_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct RunRow {
+    pub id: String,
+    pub sync_id: String,
+    pub trigger: String,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub outcome: String,
+    pub message: Option<String>,
+    pub created_in_app: i64,
+    pub updated_in_app: i64,
+    pub created_in_hub: i64,
+    pub updated_in_hub: i64,
+    pub skipped: i64,
+    pub failed_to_app: i64,
+    pub failed_to_hub: i64,
+    pub conflicts: i64,
+    pub api_calls: i64,
+    pub rate_limit_waits: i64,
+    pub rate_limit_wait_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: String,
+    pub sync_id: String,
+    pub run_id: String,
+    pub record_id: String,
+    pub at: i64,
+    pub kind: String,
+    pub side: String,
+    pub changes: String,
+    pub rule: Option<String>,
+    pub category: Option<String>,
+    pub message: Option<String>,
+}
+
+/// Where reading stands after a page: committed together with the page's records.
+#[derive(Clone, Debug, Default)]
+pub struct Checkpoint {
+    pub phase: String,
+    pub hub_cursor: Option<String>,
+    pub app_cursor: Option<String>,
+    pub progress_done: i64,
+}
+
+/// A page of work, committed at once.
+#[derive(Debug, Default)]
+pub struct PageCommit<'a> {
+    pub sync_id: &'a str,
+    pub lease_owner: &'a str,
+    pub lease_until: i64,
+    pub records: Vec<RecordRow>,
+    pub events: Vec<EventRow>,
+    pub run: Option<&'a RunRow>,
+    pub checkpoint: Option<Checkpoint>,
+}
+
+const STATE_COLUMNS: &str = "sync_id, phase, hub_cursor, app_cursor, initial_started_at, settings_version, progress_done, \
+     progress_total, last_run_at, last_success_at, next_run_at, lease_owner, lease_until";
+const RECORD_COLUMNS: &str = "id, sync_id, hubspot_id, app_id, state, reason, message, origin, create_on, name, agreed, \
+     hub_seen_at, app_seen_at, created_at, updated_at";
+const RUN_COLUMNS: &str = "id, sync_id, trigger, started_at, ended_at, outcome, message, created_in_app, updated_in_app, \
+     created_in_hub, updated_in_hub, skipped, failed_to_app, failed_to_hub, conflicts, api_calls, rate_limit_waits, \
+     rate_limit_wait_ms";
+
+/// `$first, $first+1, …` for `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+macro_rules! upsert_record {
+    ($conn:expr, $r:expr) => {
+        sqlx::query(
+            "INSERT INTO sync_records (id, sync_id, hubspot_id, app_id, state, reason, message, origin, create_on, name, agreed, \
+                 hub_seen_at, app_seen_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             ON CONFLICT (id) DO UPDATE SET hubspot_id = excluded.hubspot_id, app_id = excluded.app_id, state = excluded.state, \
+                 reason = excluded.reason, message = excluded.message, create_on = excluded.create_on, name = excluded.name, \
+                 agreed = excluded.agreed, hub_seen_at = excluded.hub_seen_at, app_seen_at = excluded.app_seen_at, \
+                 updated_at = excluded.updated_at",
+        )
+        .bind(&$r.id)
+        .bind(&$r.sync_id)
+        .bind(&$r.hubspot_id)
+        .bind(&$r.app_id)
+        .bind(&$r.state)
+        .bind(&$r.reason)
+        .bind(&$r.message)
+        .bind(&$r.origin)
+        .bind(&$r.create_on)
+        .bind(&$r.name)
+        .bind(&$r.agreed)
+        .bind($r.hub_seen_at)
+        .bind($r.app_seen_at)
+        .bind($r.created_at)
+        .bind($r.updated_at)
+        .execute(&mut *$conn)
+        .await
+    };
+}
+
+macro_rules! update_run {
+    ($conn:expr, $r:expr) => {
+        sqlx::query(
+            "UPDATE sync_runs SET ended_at = $2, outcome = $3, message = $4, created_in_app = $5, updated_in_app = $6, \
+                 created_in_hub = $7, updated_in_hub = $8, skipped = $9, failed_to_app = $10, failed_to_hub = $11, \
+                 conflicts = $12, api_calls = $13, rate_limit_waits = $14, rate_limit_wait_ms = $15 WHERE id = $1",
+        )
+        .bind(&$r.id)
+        .bind($r.ended_at)
+        .bind(&$r.outcome)
+        .bind(&$r.message)
+        .bind($r.created_in_app)
+        .bind($r.updated_in_app)
+        .bind($r.created_in_hub)
+        .bind($r.updated_in_hub)
+        .bind($r.skipped)
+        .bind($r.failed_to_app)
+        .bind($r.failed_to_hub)
+        .bind($r.conflicts)
+        .bind($r.api_calls)
+        .bind($r.rate_limit_waits)
+        .bind($r.rate_limit_wait_ms)
+        .execute(&mut *$conn)
+        .await
+    };
+}
+
+impl Store {
+    pub async fn sync_state(&self, sync_id: &str) -> Result<Option<SyncStateRow>> {
+        let sql = format!("SELECT {STATE_COLUMNS} FROM sync_state WHERE sync_id = $1");
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, SyncStateRow>(sqlx::AssertSqlSafe(sql)).bind(sync_id).fetch_optional(pool).await)?)
+    }
+
+    /// Creates a sync's state (initial phase, due now) when it has none.
+    pub async fn ensure_sync_state(&self, sync_id: &str, settings_version: i64, now: i64) -> Result<()> {
+        on_pool!(self, exec |pool| sqlx::query(
+            "INSERT INTO sync_state (sync_id, phase, settings_version, next_run_at) VALUES ($1, 'initial_hubspot', $2, $3) \
+             ON CONFLICT (sync_id) DO NOTHING"
+        )
+        .bind(sync_id)
+        .bind(settings_version)
+        .bind(now)
+        .execute(pool)
+        .await)?;
+        Ok(())
+    }
+
+    /// Takes (or renews) the lease on a sync for `owner` until `until`; false when another live
+    /// instance holds it.
+    pub async fn claim_sync(&self, sync_id: &str, owner: &str, now: i64, until: i64) -> Result<bool> {
+        let n = on_pool!(self, exec |pool| sqlx::query(
+            "UPDATE sync_state SET lease_owner = $2, lease_until = $4 \
+             WHERE sync_id = $1 AND (lease_owner IS NULL OR lease_until IS NULL OR lease_until < $3 OR lease_owner = $2)"
+        )
+        .bind(sync_id)
+        .bind(owner)
+        .bind(now)
+        .bind(until)
+        .execute(pool)
+        .await)?;
+        Ok(n == 1)
+    }
+
+    /// Gives the lease back and schedules the next run.
+    pub async fn release_sync(&self, sync_id: &str, owner: &str, next_run_at: i64, ran_at: i64, succeeded: bool) -> Result<()> {
+        on_pool!(self, exec |pool| sqlx::query(
+            "UPDATE sync_state SET lease_owner = NULL, lease_until = NULL, next_run_at = $3, last_run_at = $4, \
+                 last_success_at = CASE WHEN $5 THEN $4 ELSE last_success_at END \
+             WHERE sync_id = $1 AND lease_owner = $2"
+        )
+        .bind(sync_id)
+        .bind(owner)
+        .bind(next_run_at)
+        .bind(ran_at)
+        .bind(succeeded)
+        .execute(pool)
+        .await)?;
+        Ok(())
+    }
+
+    /// Releases leases: those of `owner`, or every one when `None` (a lone SQLite instance
+    /// starting again after it was killed).
+    pub async fn release_all_leases(&self, owner: Option<&str>) -> Result<u64> {
+        Ok(on_pool!(self, exec |pool| sqlx::query(
+            "UPDATE sync_state SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL AND ($1 IS NULL OR lease_owner = $1)"
+        )
+        .bind(owner)
+        .execute(pool)
+        .await)?)
+    }
+
+    /// Asks for a run as soon as possible (a webhook arrived, an admin clicked Retry).
+    pub async fn wake_sync(&self, sync_id: &str, now: i64) -> Result<()> {
+        on_pool!(self, exec |pool| sqlx::query("UPDATE sync_state SET next_run_at = $2 WHERE sync_id = $1 AND next_run_at > $2")
+            .bind(sync_id)
+            .bind(now)
+            .execute(pool)
+            .await)?;
+        Ok(())
+    }
+
+    /// Syncs that are on, due, and not leased by a live instance.
+    pub async fn due_syncs(&self, now: i64) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT s.id FROM syncs s LEFT JOIN sync_state st ON st.sync_id = s.id \
+             WHERE s.status = 'on' AND (st.sync_id IS NULL OR (st.next_run_at <= $1 AND (st.lease_until IS NULL OR st.lease_until < $1))) \
+             ORDER BY COALESCE(st.next_run_at, 0), s.id"
+        )
+        .bind(now)
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// After a settings change: read everything again from the start (records are compared, not
+    /// skipped as unchanged), keeping the identity map.
+    pub async fn restart_sync_state(&self, sync_id: &str, settings_version: i64) -> Result<()> {
+        macro_rules! restart {
+            ($pool:expr) => {{
+                let mut tx = $pool.begin().await?;
+                sqlx::query(
+                    "UPDATE sync_state SET phase = 'initial_hubspot', hub_cursor = NULL, app_cursor = NULL, initial_started_at = NULL, \
+                         progress_done = 0, progress_total = NULL, settings_version = $2 WHERE sync_id = $1",
+                )
+                .bind(sync_id)
+                .bind(settings_version)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE sync_records SET hub_seen_at = NULL, app_seen_at = NULL WHERE sync_id = $1")
+                    .bind(sync_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(())
+            }};
+        }
+        on_pool!(self, |pool| restart!(pool)).map_err(StoreError::from)
+    }
+
+    pub async fn start_initial(&self, sync_id: &str, at: i64, total: Option<i64>) -> Result<()> {
+        on_pool!(self, exec |pool| sqlx::query(
+            "UPDATE sync_state SET initial_started_at = $2, progress_total = $3, progress_done = 0 WHERE sync_id = $1"
+        )
+        .bind(sync_id)
+        .bind(at)
+        .bind(total)
+        .execute(pool)
+        .await)?;
+        Ok(())
+    }
+
+    /// The records of a sync with the given ids on one side (`column` is `hubspot_id`, `app_id`
+    /// or `id`).
+    pub async fn records_by(&self, sync_id: &str, column: RecordKey, ids: &[String]) -> Result<Vec<RecordRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = $1 AND {} IN ({})",
+            column.column(),
+            placeholders(2, ids.len())
+        );
+        macro_rules! fetch {
+            ($pool:expr) => {{
+                let mut q = sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(sql)).bind(sync_id);
+                for id in ids {
+                    q = q.bind(id);
+                }
+                q.fetch_all($pool).await
+            }};
+        }
+        Ok(on_pool!(self, |pool| fetch!(pool))?)
+    }
+
+    /// Records in a state, oldest change first (`creating` ones for recovery, `failed` ones for
+    /// retry).
+    pub async fn records_in_state(&self, sync_id: &str, state: &str, limit: i64) -> Result<Vec<RecordRow>> {
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = $1 AND state = $2 ORDER BY updated_at, id LIMIT $3");
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(sql)).bind(sync_id).bind(state).bind(limit).fetch_all(pool).await)?)
+    }
+
+    /// Writes rows before anything is created remotely, so a crash after the remote create finds
+    /// them (and their Tandem ids) on restart.
+    pub async fn save_records(&self, rows: &[RecordRow]) -> Result<()> {
+        macro_rules! save {
+            ($pool:expr) => {{
+                let mut tx = $pool.begin().await?;
+                for r in rows {
+                    upsert_record!(tx, r)?;
+                }
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(())
+            }};
+        }
+        on_pool!(self, |pool| save!(pool)).map_err(StoreError::from)
+    }
+
+    /// Commits a page: its records, events, the run's counters and the checkpoint, renewing the
+    /// lease; fails with [`StoreError::LeaseLost`] (and commits nothing) when another instance
+    /// has taken the sync over.
+    pub async fn commit_page(&self, page: &PageCommit<'_>, now: i64) -> Result<()> {
+        macro_rules! commit {
+            ($pool:expr) => {{
+                let mut tx = $pool.begin().await?;
+                let held = sqlx::query("UPDATE sync_state SET lease_until = $3 WHERE sync_id = $1 AND lease_owner = $2 AND lease_until >= $4")
+                    .bind(page.sync_id)
+                    .bind(page.lease_owner)
+                    .bind(page.lease_until)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if held != 1 {
+                    tx.rollback().await?;
+                    return Err(StoreError::LeaseLost);
+                }
+                for r in &page.records {
+                    upsert_record!(tx, r)?;
+                }
+                for e in &page.events {
+                    sqlx::query(
+                        "INSERT INTO record_events (id, sync_id, run_id, record_id, at, kind, side, changes, rule, category, message) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    )
+                    .bind(&e.id)
+                    .bind(&e.sync_id)
+                    .bind(&e.run_id)
+                    .bind(&e.record_id)
+                    .bind(e.at)
+                    .bind(&e.kind)
+                    .bind(&e.side)
+                    .bind(&e.changes)
+                    .bind(&e.rule)
+                    .bind(&e.category)
+                    .bind(&e.message)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if let Some(run) = page.run {
+                    update_run!(tx, run)?;
+                }
+                if let Some(c) = &page.checkpoint {
+                    sqlx::query("UPDATE sync_state SET phase = $2, hub_cursor = $3, app_cursor = $4, progress_done = $5 WHERE sync_id = $1")
+                        .bind(page.sync_id)
+                        .bind(&c.phase)
+                        .bind(&c.hub_cursor)
+                        .bind(&c.app_cursor)
+                        .bind(c.progress_done)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }};
+        }
+        on_pool!(self, |pool| commit!(pool))
+    }
+
+    pub async fn insert_run(&self, run: &RunRow) -> Result<()> {
+        let sql = format!("INSERT INTO sync_runs ({RUN_COLUMNS}) VALUES ({})", placeholders(1, 18));
+        on_pool!(self, exec |pool| sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&run.id)
+            .bind(&run.sync_id)
+            .bind(&run.trigger)
+            .bind(run.started_at)
+            .bind(run.ended_at)
+            .bind(&run.outcome)
+            .bind(&run.message)
+            .bind(run.created_in_app)
+            .bind(run.updated_in_app)
+            .bind(run.created_in_hub)
+            .bind(run.updated_in_hub)
+            .bind(run.skipped)
+            .bind(run.failed_to_app)
+            .bind(run.failed_to_hub)
+            .bind(run.conflicts)
+            .bind(run.api_calls)
+            .bind(run.rate_limit_waits)
+            .bind(run.rate_limit_wait_ms)
+            .execute(pool)
+            .await)?;
+        Ok(())
+    }
+
+    pub async fn update_run(&self, run: &RunRow) -> Result<()> {
+        macro_rules! update {
+            ($pool:expr) => {{
+                let mut conn = $pool.acquire().await?;
+                update_run!(conn, run).map(|_| ())
+            }};
+        }
+        Ok(on_pool!(self, |pool| update!(pool))?)
+    }
+
+    /// Runs left `running` by an instance that died: marked interrupted.
+    pub async fn close_abandoned_runs(&self, sync_id: &str, now: i64) -> Result<u64> {
+        Ok(on_pool!(self, exec |pool| sqlx::query(
+            "UPDATE sync_runs SET outcome = 'interrupted', ended_at = $2, message = 'Tandem stopped during this run; the next run resumed from its last checkpoint.' \
+             WHERE sync_id = $1 AND outcome = 'running'"
+        )
+        .bind(sync_id)
+        .bind(now)
+        .execute(pool)
+        .await)?)
+    }
+
+    /// A sync's runs, newest first.
+    pub async fn runs(&self, sync_id: &str, limit: i64) -> Result<Vec<RunRow>> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM sync_runs WHERE sync_id = $1 ORDER BY started_at DESC, id DESC LIMIT $2");
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, RunRow>(sqlx::AssertSqlSafe(sql)).bind(sync_id).bind(limit).fetch_all(pool).await)?)
+    }
+
+    /// One record's events, oldest first.
+    pub async fn record_events(&self, record_id: &str) -> Result<Vec<EventRow>> {
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, EventRow>(
+            "SELECT id, sync_id, run_id, record_id, at, kind, side, changes, rule, category, message FROM record_events \
+             WHERE record_id = $1 ORDER BY at, id"
+        )
+        .bind(record_id)
+        .fetch_all(pool)
+        .await)?)
+    }
+
+    /// Every record of a sync (tests and small syncs only).
+    pub async fn all_records(&self, sync_id: &str) -> Result<Vec<RecordRow>> {
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = $1 ORDER BY created_at, id");
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(sql)).bind(sync_id).fetch_all(pool).await)?)
+    }
+}
+
+/// Which id a record is looked up by.
+#[derive(Clone, Copy, Debug)]
+pub enum RecordKey {
+    Tandem,
+    HubSpot,
+    App,
+}
+
+impl RecordKey {
+    fn column(self) -> &'static str {
+        match self {
+            RecordKey::Tandem => "id",
+            RecordKey::HubSpot => "hubspot_id",
+            RecordKey::App => "app_id",
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Webhooks from the providers. They only wake the engine: the cursor read that follows is the
+//! source of truth, so a webhook that is lost, late or repeated loses nothing. Requests are
+//! authenticated (HubSpot: signature v3 with the app's client secret; Pipedrive: the HTTP Basic
+//! credentials Tandem registered) and anything else is refused and logged.
+
+use base64::Engine as _;
+use model::apps::{ConnectionStatus, HUBSPOT};
+use serde_json::Value;
+
+use crate::clock::now_ms;
+use crate::connections::Connections;
+use crate::connectors::hubspot::{verify_webhook_v3, WebhookRefusal};
+use crate::connectors::Provider;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("the body is not a webhook payload: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The object a HubSpot subscription type (`deal.propertyChange`) or Pipedrive entity names.
+fn object_of(name: &str) -> Option<&'static str> {
+    match name.split('.').next()?.to_ascii_lowercase().as_str() {
+        "deal" | "deals" => Some("deal"),
+        "contact" | "contacts" | "person" | "persons" => Some("contact"),
+        "company" | "companies" | "organization" | "organizations" => Some("company"),
+        _ => None,
+    }
+}
+
+/// Marks the syncs of `objects` due now; answers their ids.
+async fn wake(connections: &Connections, connection_ids: &[String], objects: &[&str]) -> Result<Vec<String>, StoreError> {
+    let store = connections.store();
+    let mut woken = Vec::new();
+    for sync in store.syncs().await? {
+        let relevant = connection_ids.contains(&sync.connection_id) || connection_ids.iter().any(|c| c == "*");
+        if relevant && sync.status == "on" && objects.contains(&sync.object.as_str()) {
+            store.wake_sync(&sync.id, now_ms()).await?;
+            woken.push(sync.id);
+        }
+    }
+    Ok(woken)
+}
+
+/// `POST /webhooks/hubspot`: a batch of events for any portal that installed Tandem's app.
+/// `uri` is the full URL HubSpot called (what it signed).
+pub async fn hubspot(
+    connections: &Connections,
+    uri: &str,
+    body: &[u8],
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+) -> Result<Vec<String>, WebhookError> {
+    let secret = connections
+        .provider(HUBSPOT)
+        .and_then(|p| p.client_secret.clone())
+        .ok_or_else(|| WebhookError::Refused("HubSpot is not configured on this server".into()))?;
+    verify_webhook_v3(&secret, "POST", uri, body, timestamp, signature, now_ms()).map_err(|e: WebhookRefusal| WebhookError::Refused(e.to_string()))?;
+    let events: Vec<Value> = serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+    let mut objects: Vec<&str> = events.iter().filter_map(|e| e.get("subscriptionType").and_then(Value::as_str)).filter_map(object_of).collect();
+    objects.sort_unstable();
+    objects.dedup();
+    let portals: Vec<String> = events.iter().filter_map(|e| e.get("portalId")).map(|p| p.to_string().trim_matches('"').to_string()).collect();
+    // HubSpot is in every sync: every app connection's syncs of those objects, when the
+    // portal is the connected one.
+    let connected = connections.list().await.map_err(|e| WebhookError::Refused(e.to_string()))?;
+    let ours = connected.iter().any(|c| c.provider == HUBSPOT && c.status == ConnectionStatus::Connected && portals.contains(&c.account_id));
+    if !ours {
+        return Ok(Vec::new());
+    }
+    Ok(wake(connections, &["*".to_string()], &objects).await?)
+}
+
+/// `POST /webhooks/pipedrive/{connection}`: one event (v2.0 payload) for one connection.
+pub async fn pipedrive(connections: &Connections, connection_id: &str, authorization: Option<&str>, body: &[u8]) -> Result<Vec<String>, WebhookError> {
+    let (user, password) = connections.webhook_credentials(connection_id);
+    let given = authorization
+        .and_then(|h| h.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| String::from_utf8(b).ok());
+    let expected = format!("{user}:{password}");
+    let matches = given.as_deref().is_some_and(|g| {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(g.as_bytes()) == Sha256::digest(expected.as_bytes())
+    });
+    if !matches {
+        return Err(WebhookError::Refused("the HTTP Basic credentials do not match this connection's".into()));
+    }
+    let event: Value = serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+    let entity = event.pointer("/meta/entity").and_then(Value::as_str).unwrap_or("deal");
+    let objects: Vec<&str> = object_of(entity).into_iter().collect();
+    Ok(wake(connections, &[connection_id.to_string()], &objects).await?)
+}
+
+/// Registers Tandem's webhook for a Pipedrive connection's deals when it is missing
+/// (`GET`/`POST /api/v1/webhooks`, the `admin` scope), pointing at this server's public URL.
+pub async fn ensure_pipedrive_webhook(connections: &Connections, api: &crate::runner::api::Api, connection_id: &str) -> Result<(), crate::runner::api::ApiError> {
+    use reqwest::Method;
+    let url = connections.webhook_url(Provider::Pipedrive, connection_id);
+    let existing = api.get("/api/v1/webhooks", &[]).await?;
+    let registered = existing.get("data").and_then(Value::as_array).is_some_and(|hooks| {
+        hooks.iter().any(|h| h.get("subscription_url").and_then(Value::as_str) == Some(url.as_str()) && h.get("event_object").and_then(Value::as_str) == Some("deal"))
+    });
+    if registered {
+        return Ok(());
+    }
+    let (user, password) = connections.webhook_credentials(connection_id);
+    let body = serde_json::json!({
+        "name": "Tandem sync", "subscription_url": url, "event_action": "*", "event_object": "deal",
+        "http_auth_user": user, "http_auth_password": password, "version": "2.0",
+    });
+    api.call(Method::POST, "/api/v1/webhooks", &[], Some(&body), crate::runner::api::Retry::Unprocessed).await?;
+    tracing::info!(connection_id, "Pipedrive webhook registered");
+    Ok(())
+}

@@ -1,0 +1,365 @@
+//! The sync engine against both sandboxes over HTTP, on SQLite and Postgres: the initial sync both
+//! ways, incremental changes, conflicts each way, unmapped stages, filters, deletions never
+//! propagated, injected 429 / 500 / dropped connections, token expiry mid-run, and recovery of a
+//! create interrupted before Tandem recorded it.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::*;
+use engine::runner::{Engine, EngineConfig, Trigger};
+use engine::store::RecordRow;
+use engine::syncs::Syncs;
+use model::apps::{ObjectKind, SyncDirection};
+use model::sync::{ConflictRule, Filter, FilterOp, Schemas, SyncSettings};
+use serde_json::{json, Value};
+
+const MINUTE: i64 = 60_000;
+
+struct Sync {
+    id: String,
+    pipedrive: String,
+    hubspot: String,
+    schemas: Schemas,
+}
+
+/// Installs both apps and saves a deal sync: Auto-mapped first pipelines, default fields,
+/// adjusted by `tweak`.
+async fn set_up(env: &Env, tweak: impl FnOnce(&mut SyncSettings, &Schemas)) -> Sync {
+    let hubspot = env.install("hubspot").await;
+    let pipedrive = env.install("pipedrive").await;
+    let syncs = Syncs::new(env.connections.clone());
+    let schemas = syncs.schemas(&pipedrive, ObjectKind::Deal).await.expect("schemas");
+    let mut settings = SyncSettings::new_for(ObjectKind::Deal, &schemas);
+    tweak(&mut settings, &schemas);
+    let saved = syncs.save(&env.admin, &pipedrive, &settings).await.expect("save the sync");
+    Sync { id: saved.id, pipedrive, hubspot, schemas }
+}
+
+fn engine(env: &Env) -> Engine {
+    Engine::new(env.connections.clone(), EngineConfig::default())
+}
+
+async fn run(engine: &Engine, sync: &Sync) -> engine::store::RunRow {
+    engine.run_sync(&sync.id, Trigger::Manual).await.expect("run").expect("the sync ran").run
+}
+
+/// The Pipedrive stage id of a stage name in pipeline 1 (Sales).
+fn pd_stage(sync: &Sync, name: &str) -> String {
+    let sales = sync.schemas.app.pipeline("1").expect("Sales");
+    sales.stages.iter().find(|s| s.name == name).map(|s| s.id.clone()).unwrap_or_else(|| panic!("no stage {name}"))
+}
+
+impl Env {
+    async fn hs_create(&self, props: Value, at: Option<i64>) -> String {
+        let r = self.http.post(format!("{}/_sandbox/objects/deals", self.hubspot.url())).json(&json!({"properties": props, "timestamp": at})).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+    }
+
+    async fn hs_edit(&self, id: &str, props: Value, at: Option<i64>) {
+        let r = self
+            .http
+            .patch(format!("{}/_sandbox/objects/deals/{id}", self.hubspot.url()))
+            .json(&json!({"properties": props, "timestamp": at}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    }
+
+    async fn pd_create(&self, fields: Value, at: Option<i64>) -> String {
+        let r = self.http.post(format!("{}/_sandbox/deals", self.pipedrive.url())).json(&json!({"fields": fields, "timestamp": at})).send().await.unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        r.json::<Value>().await.unwrap()["id"].to_string()
+    }
+
+    async fn pd_edit(&self, id: &str, fields: Value, at: Option<i64>) {
+        let r = self.http.patch(format!("{}/_sandbox/deals/{id}", self.pipedrive.url())).json(&json!({"fields": fields, "timestamp": at})).send().await.unwrap();
+        assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    }
+
+    async fn token(&self, connection: &str) -> String {
+        self.connections.access_token(connection).await.expect("token").token
+    }
+
+    /// Every HubSpot deal by name: (id, properties).
+    async fn hs_deals(&self, sync: &Sync) -> HashMap<String, (String, Value)> {
+        let token = self.token(&sync.hubspot).await;
+        let mut out = HashMap::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut q = vec![("limit", "100".to_string()), ("properties", "dealname,amount,closedate,pipeline,dealstage,tandem_record_id".into())];
+            if let Some(a) = &after {
+                q.push(("after", a.clone()));
+            }
+            let page: Value =
+                self.http.get(format!("{}/crm/v3/objects/deals", self.hubspot.url())).query(&q).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+            for d in page["results"].as_array().unwrap() {
+                let name = d["properties"]["dealname"].as_str().unwrap_or_default().to_string();
+                assert!(out.insert(name.clone(), (d["id"].as_str().unwrap().to_string(), d["properties"].clone())).is_none(), "two HubSpot deals named {name}");
+            }
+            after = page["paging"]["next"]["after"].as_str().map(str::to_string);
+            if after.is_none() {
+                return out;
+            }
+        }
+    }
+
+    /// Every live Pipedrive deal by title.
+    async fn pd_deals(&self, sync: &Sync) -> HashMap<String, Value> {
+        let token = self.token(&sync.pipedrive).await;
+        let mut out = HashMap::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q = vec![("limit", "500".to_string())];
+            if let Some(c) = &cursor {
+                q.push(("cursor", c.clone()));
+            }
+            let page: Value =
+                self.http.get(format!("{}/api/v2/deals", self.pipedrive.url())).query(&q).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+            for d in page["data"].as_array().unwrap() {
+                let title = d["title"].as_str().unwrap().to_string();
+                assert!(out.insert(title.clone(), d.clone()).is_none(), "two Pipedrive deals titled {title}");
+            }
+            cursor = page["additional_data"]["next_cursor"].as_str().map(str::to_string);
+            if cursor.is_none() {
+                return out;
+            }
+        }
+    }
+
+    async fn faults(&self, sandbox: &sandbox::RunningSandbox, config: Value) {
+        let r = self.http.put(format!("{}/_sandbox/faults", sandbox.url())).json(&config).send().await.unwrap();
+        assert!(r.status().is_success());
+    }
+}
+
+async fn records(env: &Env, sync: &Sync) -> Vec<RecordRow> {
+    env.connections.store().all_records(&sync.id).await.unwrap()
+}
+
+on_both_backends!(the_initial_sync_creates_each_deal_once_on_the_other_side);
+async fn the_initial_sync_creates_each_deal_once_on_the_other_side(env: Env) -> Env {
+    // Before the sync exists: two HubSpot deals in mapped stages, one in a stage left unmapped;
+    // Pipedrive deals above and below the filter.
+    let sync_probe = set_up(&env, |s, _| s.filters.clear()).await;
+    let meeting = pd_stage(&sync_probe, "Meeting Scheduled");
+    env.hs_create(json!({"dealname": "Acme renewal", "amount": "1500.00", "pipeline": "default", "dealstage": "appointmentscheduled", "closedate": "2027-01-31"}), None).await;
+    env.hs_create(json!({"dealname": "Globex expansion", "amount": "99000", "pipeline": "default", "dealstage": "closedwon"}), None).await;
+    env.hs_create(json!({"dealname": "Initech pilot", "amount": "10", "pipeline": "default", "dealstage": "contractsent"}), None).await;
+    env.pd_create(json!({"title": "Umbrella deal", "value": 5000, "pipeline_id": 1, "stage_id": meeting.parse::<u64>().unwrap()}), None).await;
+    env.pd_create(json!({"title": "Tiny deal", "value": 50, "pipeline_id": 1, "stage_id": meeting.parse::<u64>().unwrap()}), None).await;
+
+    // The sync as saved: contract sent unmapped, Pipedrive deals over 1,000 only.
+    let syncs = Syncs::new(env.connections.clone());
+    let mut settings = SyncSettings::new_for(ObjectKind::Deal, &sync_probe.schemas);
+    settings.pipelines[0].set_stage("contractsent", None);
+    settings.filters = vec![Filter { field: "value".into(), op: FilterOp::GreaterThan, value: "1000".into() }];
+    syncs.save(&env.admin, &sync_probe.pipedrive, &settings).await.unwrap();
+    let sync = sync_probe;
+
+    let engine = engine(&env);
+    let first = run(&engine, &sync).await;
+    assert_eq!(first.trigger, "initial");
+    assert_eq!(first.outcome, "succeeded", "{:?}", first.message);
+    assert_eq!((first.created_in_app, first.created_in_hub), (2, 1), "{first:?}");
+
+    let pd = env.pd_deals(&sync).await;
+    let acme = &pd["Acme renewal"];
+    assert_eq!(acme["value"].as_f64(), Some(1500.0));
+    assert_eq!(acme["expected_close_date"], "2027-01-31");
+    assert_eq!(acme["stage_id"].to_string(), meeting, "appointment scheduled maps to Meeting Scheduled");
+    assert_eq!(pd["Globex expansion"]["status"], "won", "closed won maps to Won");
+    assert!(!pd.contains_key("Initech pilot"), "a deal in an unmapped stage stays where it is");
+
+    let hs = env.hs_deals(&sync).await;
+    let umbrella = &hs["Umbrella deal"].1;
+    assert_eq!(umbrella["amount"], "5000");
+    assert_eq!(umbrella["dealstage"], "appointmentscheduled");
+    assert!(!hs.contains_key("Tiny deal"), "a deal that fails the filter is not synced");
+
+    let rows = records(&env, &sync).await;
+    let excluded: Vec<(&str, &str)> =
+        rows.iter().filter(|r| r.state == "excluded").map(|r| (r.name.as_str(), r.reason.as_deref().unwrap())).collect();
+    assert_eq!(excluded.len(), 2);
+    assert!(excluded.contains(&("Initech pilot", "unmapped_stage")) && excluded.contains(&("Tiny deal", "filter")), "{excluded:?}");
+    assert_eq!(rows.iter().filter(|r| r.state == "linked").count(), 3);
+
+    // Nothing changed: a second run writes nothing and creates no copies.
+    let second = run(&engine, &sync).await;
+    assert_eq!(second.trigger, "manual");
+    assert_eq!((second.created_in_app, second.created_in_hub, second.updated_in_app, second.updated_in_hub), (0, 0, 0, 0), "{second:?}");
+    assert_eq!(env.pd_deals(&sync).await.len(), 4);
+    assert_eq!(env.hs_deals(&sync).await.len(), 4);
+
+    // Moving the excluded deal into a mapped stage syncs it then.
+    let initech = &hs["Initech pilot"].0;
+    env.hs_edit(initech, json!({"dealstage": "qualifiedtobuy"}), None).await;
+    let third = run(&engine, &sync).await;
+    assert_eq!(third.created_in_app, 1, "{third:?}");
+    assert!(env.pd_deals(&sync).await.contains_key("Initech pilot"));
+    env
+}
+
+on_both_backends!(changes_flow_field_by_field_and_conflicts_follow_the_rule);
+async fn changes_flow_field_by_field_and_conflicts_follow_the_rule(env: Env) -> Env {
+    let sync = set_up(&env, |s, _| s.conflict_rule = ConflictRule::DefaultToHubSpot).await;
+    let hs_id = env.hs_create(json!({"dealname": "Acme", "amount": "100", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+    let engine = engine(&env);
+    run(&engine, &sync).await;
+    let pd_id = env.pd_deals(&sync).await["Acme"]["id"].to_string();
+
+    // One side changes one field, the other side another: both arrive, neither overwrites.
+    let now = model_now();
+    env.hs_edit(&hs_id, json!({"amount": "200"}), Some(now)).await;
+    env.pd_edit(&pd_id, json!({"expected_close_date": "2027-03-01"}), Some(now)).await;
+    let r = run(&engine, &sync).await;
+    assert_eq!((r.updated_in_app, r.updated_in_hub, r.conflicts), (1, 1, 0), "{r:?} {:?}", records(&env, &sync).await);
+    let pd = &env.pd_deals(&sync).await["Acme"];
+    assert_eq!((pd["value"].as_f64(), pd["expected_close_date"].as_str()), (Some(200.0), Some("2027-03-01")));
+    let hs = env.hs_deals(&sync).await["Acme"].1.clone();
+    assert_eq!(model::translate::canonical_date(hs["closedate"].as_str().unwrap()).as_deref(), Some("2027-03-01"));
+
+    // The same field on both sides two minutes apart: a conflict, HubSpot wins by the rule.
+    // (Edits are dated ahead of the clock so both lie after the cursors.)
+    let base = model_now();
+    env.hs_edit(&hs_id, json!({"amount": "300"}), Some(base + MINUTE)).await;
+    env.pd_edit(&pd_id, json!({"value": 350}), Some(base + 3 * MINUTE)).await;
+    let r = run(&engine, &sync).await;
+    assert_eq!(r.conflicts, 1, "{r:?}");
+    assert_eq!(env.pd_deals(&sync).await["Acme"]["value"].as_f64(), Some(300.0));
+    let record = records(&env, &sync).await.into_iter().find(|r| r.name == "Acme").unwrap();
+    let events = env.connections.store().record_events(&record.id).await.unwrap();
+    let conflict = events.iter().find(|e| e.kind == "conflict").expect("the conflict is recorded");
+    assert_eq!(conflict.rule.as_deref(), Some("Default to HubSpot"));
+    let both: Value = serde_json::from_str(&conflict.changes).unwrap();
+    assert_eq!((both[0]["hubspot"].as_str(), both[0]["app"].as_str(), both[0]["winner"].as_str()), (Some("300"), Some("350"), Some("hubspot")));
+
+    // Ten minutes apart: no conflict, the later change wins (here Pipedrive's).
+    env.hs_edit(&hs_id, json!({"amount": "400"}), Some(base + 10 * MINUTE)).await;
+    env.pd_edit(&pd_id, json!({"value": 450}), Some(base + 20 * MINUTE)).await;
+    let r = run(&engine, &sync).await;
+    assert_eq!(r.conflicts, 0);
+    assert_eq!(env.hs_deals(&sync).await["Acme"].1["amount"], "450");
+    env
+}
+
+fn model_now() -> i64 {
+    engine::clock::now_ms()
+}
+
+on_both_backends!(deletions_are_recorded_never_propagated);
+async fn deletions_are_recorded_never_propagated(env: Env) -> Env {
+    let sync = set_up(&env, |_, _| {}).await;
+    env.hs_create(json!({"dealname": "Doomed", "amount": "1", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+    let engine = engine(&env);
+    run(&engine, &sync).await;
+    let pd_id = env.pd_deals(&sync).await["Doomed"]["id"].to_string();
+    let token = env.token(&sync.pipedrive).await;
+    let r = env.http.delete(format!("{}/api/v2/deals/{pd_id}", env.pipedrive.url())).bearer_auth(&token).send().await.unwrap();
+    assert!(r.status().is_success());
+    // HubSpot's deal changes; its counterpart is gone.
+    let hs_id = env.hs_deals(&sync).await["Doomed"].0.clone();
+    env.hs_edit(&hs_id, json!({"amount": "2"}), None).await;
+    let r = run(&engine, &sync).await;
+    assert_eq!((r.created_in_app, r.updated_in_app), (0, 0), "the deal is not recreated: {r:?}");
+    assert!(env.hs_deals(&sync).await.contains_key("Doomed"), "HubSpot keeps its deal");
+    let row = records(&env, &sync).await.pop().unwrap();
+    assert_eq!((row.state.as_str(), row.reason.as_deref()), ("excluded", Some("deleted_in_app")));
+    let events = env.connections.store().record_events(&row.id).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == "deleted" && e.side == "app"), "{events:?}");
+    env
+}
+
+on_both_backends!(one_way_syncs_never_write_back);
+async fn one_way_syncs_never_write_back(env: Env) -> Env {
+    let sync = set_up(&env, |s, _| {
+        s.direction = SyncDirection::ToApp;
+        for f in &mut s.fields {
+            f.direction = SyncDirection::ToApp;
+        }
+    })
+    .await;
+    let meeting: u64 = pd_stage(&sync, "Meeting Scheduled").parse().unwrap();
+    env.hs_create(json!({"dealname": "Outbound", "amount": "10", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+    env.pd_create(json!({"title": "Stays in Pipedrive", "value": 5, "pipeline_id": 1, "stage_id": meeting}), None).await;
+    let engine = engine(&env);
+    let r = run(&engine, &sync).await;
+    assert_eq!((r.created_in_app, r.created_in_hub), (1, 0), "{r:?}");
+    // The engine registered its Pipedrive webhook, with credentials only Tandem can derive.
+    let token = env.token(&sync.pipedrive).await;
+    let hooks: Value = env.http.get(format!("{}/api/v1/webhooks", env.pipedrive.url())).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let url = format!("{TANDEM_URL}/webhooks/pipedrive/{}", sync.pipedrive);
+    let hook = hooks["data"].as_array().unwrap().iter().find(|h| h["subscription_url"] == url.as_str()).unwrap_or_else(|| panic!("{hooks}"));
+    assert_eq!((hook["event_object"].as_str(), hook["version"].as_str()), (Some("deal"), Some("2.0")));
+    let pd_id = env.pd_deals(&sync).await["Outbound"]["id"].to_string();
+    env.pd_edit(&pd_id, json!({"value": 999}), None).await;
+    let r = run(&engine, &sync).await;
+    assert_eq!(r.updated_in_hub, 0);
+    assert_eq!(env.hs_deals(&sync).await["Outbound"].1["amount"], "10");
+    assert!(!env.hs_deals(&sync).await.contains_key("Stays in Pipedrive"));
+    env
+}
+
+on_both_backends!(faults_and_expired_tokens_cost_time_not_records);
+async fn faults_and_expired_tokens_cost_time_not_records(env: Env) -> Env {
+    let sync = set_up(&env, |_, _| {}).await;
+    for i in 0..120 {
+        env.hs_create(json!({"dealname": format!("HS {i:03}"), "amount": i.to_string(), "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+    }
+    let meeting: u64 = pd_stage(&sync, "Meeting Scheduled").parse().unwrap();
+    for i in 0..60 {
+        env.pd_create(json!({"title": format!("PD {i:03}"), "value": i, "pipeline_id": 1, "stage_id": meeting}), None).await;
+    }
+    let faults = json!({"rate_429": 0.1, "rate_500": 0.1, "rate_503": 0.05, "rate_drop": 0.05});
+    env.faults(&env.hubspot, faults.clone()).await;
+    env.faults(&env.pipedrive, faults).await;
+    let _ = env.control(&env.hubspot, "/_sandbox/expire-tokens").await;
+    let _ = env.control(&env.pipedrive, "/_sandbox/expire-tokens").await;
+    let engine = engine(&env);
+    // Runs until everything is linked (a dropped create is settled by the next run's recovery).
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        let _ = engine.run_sync(&sync.id, Trigger::Manual).await.expect("run");
+        let rows = records(&env, &sync).await;
+        if rows.len() == 180 && rows.iter().all(|r| r.state == "linked") {
+            break;
+        }
+        assert!(runs < 25, "not converged after {runs} runs: {:?}", rows.iter().filter(|r| r.state != "linked").take(5).collect::<Vec<_>>());
+    }
+    env.faults(&env.hubspot, json!({})).await;
+    env.faults(&env.pipedrive, json!({})).await;
+    // Exactly one copy of each deal on each side (the helpers fail on a duplicate name).
+    assert_eq!(env.pd_deals(&sync).await.len(), 180);
+    assert_eq!(env.hs_deals(&sync).await.len(), 180);
+    assert!(env.refreshes(&env.hubspot).await >= 1 && env.refreshes(&env.pipedrive).await >= 1, "expired tokens were refreshed");
+    env
+}
+
+on_both_backends!(a_create_interrupted_before_it_was_recorded_is_found_not_repeated);
+async fn a_create_interrupted_before_it_was_recorded_is_found_not_repeated(env: Env) -> Env {
+    let sync = set_up(&env, |_, _| {}).await;
+    let hs_id = env.hs_create(json!({"dealname": "Half done", "amount": "7", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+    let engine = engine(&env);
+    run(&engine, &sync).await;
+    let store = env.connections.store();
+    let mut row = records(&env, &sync).await.pop().unwrap();
+    let pd_id = row.app_id.clone().unwrap();
+    // As if Tandem had died after Pipedrive created the deal and before the link was committed.
+    row.app_id = None;
+    row.state = "creating".into();
+    row.create_on = Some("app".into());
+    store.save_records(&[row.clone()]).await.unwrap();
+    env.hs_edit(&hs_id, json!({"amount": "8"}), None).await;
+    let r = run(&engine, &sync).await;
+    assert_eq!(r.created_in_app, 0, "{r:?}");
+    let pd = env.pd_deals(&sync).await;
+    assert_eq!(pd.len(), 1, "no second copy");
+    assert_eq!(pd["Half done"]["value"].as_f64(), Some(8.0), "and the change arrived");
+    let linked = records(&env, &sync).await.pop().unwrap();
+    assert_eq!((linked.state.as_str(), linked.app_id.as_deref()), ("linked", Some(pd_id.as_str())), "{linked:?}");
+    env
+}
