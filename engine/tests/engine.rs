@@ -363,3 +363,46 @@ async fn a_create_interrupted_before_it_was_recorded_is_found_not_repeated(env: 
     assert_eq!((linked.state.as_str(), linked.app_id.as_deref()), ("linked", Some(pd_id.as_str())), "{linked:?}");
     env
 }
+
+on_both_backends!(one_runner_per_sync_and_an_expired_lease_is_taken_over);
+async fn one_runner_per_sync_and_an_expired_lease_is_taken_over(env: Env) -> Env {
+    let sync = set_up(&env, |_, _| {}).await;
+    for i in 0..30 {
+        env.hs_create(json!({"dealname": format!("Shared {i}"), "amount": "5", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+    }
+    // Two instances on the same database race for the same sync: one runs it, the other stands by.
+    let (a, b) = (engine(&env), Engine::new(env.other_instance.clone(), EngineConfig::default()));
+    let (ra, rb) = tokio::join!(a.run_sync(&sync.id, Trigger::Manual), b.run_sync(&sync.id, Trigger::Manual));
+    let ran = [ra.unwrap(), rb.unwrap()].iter().filter(|r| r.is_some()).count();
+    assert_eq!(ran, 1, "exactly one instance ran the sync");
+    assert_eq!(env.pd_deals(&sync).await.len(), 30, "each deal once");
+
+    // An instance that died holding the lease: once it expires, another takes the sync over.
+    let store = env.connections.store();
+    let now = model_now();
+    assert!(store.claim_sync(&sync.id, "dead-instance", now, now + 60_000).await.unwrap());
+    assert!(b.run_sync(&sync.id, Trigger::Manual).await.unwrap().is_none(), "a live lease is respected");
+    assert!(store.claim_sync(&sync.id, "dead-instance", now - 120_000, now - 60_000).await.unwrap());
+    let taken = b.run_sync(&sync.id, Trigger::Manual).await.unwrap();
+    assert!(taken.is_some(), "an expired lease is taken over");
+    env
+}
+
+on_both_backends!(a_burst_of_changes_larger_than_a_search_window_is_read_once);
+async fn a_burst_of_changes_larger_than_a_search_window_is_read_once(env: Env) -> Env {
+    let sync = set_up(&env, |_, _| {}).await;
+    // A search window of 50 records stands for HubSpot's 10,000-result cap.
+    let engine = Engine::new(env.connections.clone(), EngineConfig { search_window: 50, ..EngineConfig::default() });
+    run(&engine, &sync).await;
+    // 450 deals changed within a second: more than a window, all inside the cursor's margin.
+    for i in 0..450 {
+        env.hs_create(json!({"dealname": format!("Burst {i:03}"), "amount": "1", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+    }
+    let r = tokio::time::timeout(std::time::Duration::from_secs(60), run(&engine, &sync)).await.expect("the run ends (it used to re-read the burst forever)");
+    assert_eq!(r.created_in_app, 450, "{r:?}");
+    // Each deal is read back once from Pipedrive (Tandem's own creates), plus the few at the
+    // edges of each new search window.
+    assert!(r.skipped <= 450 + 20, "the burst was not read again and again: {r:?}");
+    assert_eq!(env.pd_deals(&sync).await.len(), 450);
+    env
+}

@@ -144,7 +144,8 @@ impl Limiter {
                     until = w.sent.front().map(|t| *t + interval + slack);
                 }
             }
-            if until.is_none() && search {
+            // HubSpot's search limit applies where its limits do (it sends their headers).
+            if until.is_none() && search && w.max > 0 {
                 Window::prune(&mut w.searches, Duration::from_secs(1), now);
                 if w.searches.len() >= SEARCH_PER_SECOND {
                     until = w.searches.front().map(|t| *t + Duration::from_secs(1) + slack);
@@ -155,7 +156,7 @@ impl Limiter {
                     if w.max > 0 {
                         w.sent.push_back(now);
                     }
-                    if search {
+                    if search && w.max > 0 {
                         w.searches.push_back(now);
                     }
                     return;
@@ -182,7 +183,8 @@ impl Limiter {
                 _ => w.max = 0,
             },
             Provider::Pipedrive => {
-                if num("x-ratelimit-remaining") == Some(0) {
+                // A limit of 0 means none (the sandbox with its limits off).
+                if num("x-ratelimit-limit").is_some_and(|l| l > 0) && num("x-ratelimit-remaining") == Some(0) {
                     let reset = num("x-ratelimit-reset").unwrap_or(2);
                     w.paused_until = Some(Instant::now() + Duration::from_secs(reset));
                 }

@@ -41,7 +41,7 @@ pub const INCREMENTAL: &str = "incremental";
 /// not writes.
 const CURSOR_MARGIN_MS: i64 = 5_000;
 /// HubSpot search stops at 10,000 results: a read restarts from its last time before that.
-const SEARCH_WINDOW: usize = 9_800;
+pub const SEARCH_WINDOW: usize = 9_800;
 /// Failing records retried automatically per run (transient errors only).
 const RETRY_PER_RUN: i64 = 500;
 
@@ -51,11 +51,14 @@ pub struct EngineConfig {
     pub interval: Duration,
     /// How long a sync's lease lasts without a renewal (a page commit renews it).
     pub lease: Duration,
+    /// Records read per HubSpot search before a new search starts ([`SEARCH_WINDOW`]; smaller
+    /// in tests).
+    pub search_window: usize,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { interval: Duration::from_secs(30), lease: Duration::from_secs(60) }
+        EngineConfig { interval: Duration::from_secs(30), lease: Duration::from_secs(60), search_window: SEARCH_WINDOW }
     }
 }
 
@@ -271,6 +274,7 @@ struct Pass<'a> {
     stages: StageTranslate<'a>,
     stage_flow: Flow,
     rule: model::sync::ConflictRule,
+    search_window: usize,
     hub_stats: &'a Stats,
     app_stats: &'a Stats,
 }
@@ -340,6 +344,7 @@ impl<'a> Pass<'a> {
             stages: StageTranslate::new(&settings.pipelines),
             stage_flow: Flow::of(settings.direction, model::apps::SyncDirection::TwoWay),
             rule: settings.effective_conflict_rule(),
+            search_window: engine.config.search_window,
             hub_stats,
             app_stats,
         }
@@ -397,13 +402,18 @@ impl<'a> Pass<'a> {
                 Side::HubSpot => &state.hub_cursor,
                 Side::App => &state.app_cursor,
             };
-            let mut since = cursor.as_deref().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
+            let since = cursor.as_deref().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
+            // The margin applies to the stored cursor only; a new search window starts exactly
+            // at the newest time read (with the margin, a burst of changes inside it would be
+            // read again and again).
+            let mut query_since = (since - CURSOR_MARGIN_MS).max(0);
+            let mut newest = since;
             let mut page_cursor: Option<String> = None;
             let mut read_in_window = 0usize;
             loop {
-                let page = self.deals(side).changed_since((since - CURSOR_MARGIN_MS).max(0), page_cursor.as_deref()).await?;
+                let page = self.deals(side).changed_since(query_since, page_cursor.as_deref()).await?;
                 read_in_window += page.deals.len();
-                let newest = page.deals.iter().map(|d| d.updated_at).max().unwrap_or(since).max(since);
+                newest = page.deals.iter().map(|d| d.updated_at).max().unwrap_or(newest).max(newest);
                 let checkpoint = Checkpoint {
                     phase: INCREMENTAL.into(),
                     hub_cursor: if side == Side::HubSpot { Some(newest.to_string()) } else { state.hub_cursor.clone() },
@@ -416,9 +426,14 @@ impl<'a> Pass<'a> {
                 state.app_cursor = checkpoint.app_cursor;
                 match more {
                     None => break,
-                    Some(_) if side == Side::HubSpot && read_in_window >= SEARCH_WINDOW => {
-                        // Search stops at 10,000 results: start a new search from the newest time.
-                        since = newest;
+                    Some(_) if side == Side::HubSpot && read_in_window >= self.search_window => {
+                        // Search stops at 10,000 results: a new search from the newest time read.
+                        // Should a whole window share one millisecond, step past it (warned).
+                        if newest <= query_since {
+                            tracing::warn!(sync_id = %self.sync_id, at = newest, "a whole search window changed in one millisecond; moving past it");
+                            newest += 1;
+                        }
+                        query_since = newest;
                         page_cursor = None;
                         read_in_window = 0;
                     }

@@ -72,15 +72,29 @@ fn compare(data: &HubData, object: ObjectType, property: &str, stored: &str, wan
     }
 }
 
+/// Properties the record keeps as numbers (its id, creation and modification times): compared
+/// and sorted as those numbers, without parsing their text for every record.
+fn intrinsic(record: &Record, property: &str) -> Option<i64> {
+    match property {
+        "hs_object_id" => Some(record.id as i64),
+        "hs_lastmodifieddate" => Some(record.updated_at),
+        "createdate" => Some(record.created_at),
+        _ => None,
+    }
+}
+
 fn matches(data: &HubData, object: ObjectType, record: &Record, filter: &Filter) -> Result<bool, Response> {
-    let stored = if filter.property_name == "hs_object_id" {
-        Some(record.id.to_string())
-    } else {
-        record.properties.get(&filter.property_name).cloned()
+    let number = intrinsic(record, &filter.property_name);
+    let stored = match number {
+        Some(n) if filter.property_name == "hs_object_id" => Some(n.to_string()),
+        _ => record.properties.get(&filter.property_name).cloned(),
     };
     let value = filter.value.as_ref().map(text);
     let need_value = || value.clone().ok_or_else(|| bad(format!("operator {} needs a value", filter.operator)));
-    let cmp = |wanted: &str| stored.as_deref().and_then(|s| compare(data, object, &filter.property_name, s, wanted));
+    let cmp = |wanted: &str| match number {
+        Some(n) => parse_hubspot_time(wanted).or_else(|| wanted.trim().parse::<f64>().ok().map(|f| f as i64)).map(|w| n.cmp(&w)),
+        None => stored.as_deref().and_then(|s| compare(data, object, &filter.property_name, s, wanted)),
+    };
     Ok(match filter.operator.as_str() {
         "EQ" => cmp(&need_value()?) == Some(Ordering::Equal),
         "NEQ" => cmp(&need_value()?) != Some(Ordering::Equal),
@@ -187,11 +201,14 @@ pub async fn search(
     let sorts: Vec<(String, bool)> = req.sorts.iter().filter_map(sort_spec).collect();
     hits.sort_by(|a, b| {
         for (property, descending) in &sorts {
-            let ordering = match (a.properties.get(property), b.properties.get(property)) {
+            let ordering = match (intrinsic(a, property), intrinsic(b, property)) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                _ => match (a.properties.get(property), b.properties.get(property)) {
                 (Some(x), Some(y)) => compare(&data, object, property, x, y).unwrap_or(Ordering::Equal),
                 (Some(_), None) => Ordering::Less,
                 (None, Some(_)) => Ordering::Greater,
                 (None, None) => Ordering::Equal,
+                },
             };
             let ordering = if *descending { ordering.reverse() } else { ordering };
             if ordering != Ordering::Equal {

@@ -1,0 +1,203 @@
+//! The sync engine's initial-sync benchmark: N deals (half in each sandbox) synced both ways by
+//! the engine, with rate limits off and with HubSpot's default limit on (110 calls per ten
+//! seconds). Prints deals synced per second, API calls per deal, the share of the rate-limit
+//! bound reached, and the peak RSS of the engine's process. The sandboxes run as child processes
+//! (this binary, re-run with `--serve`), so their memory is not counted.
+//!
+//! `cargo bench -p tandem --bench sync` (all sizes); `BENCH_SIZES=10000` picks sizes.
+
+#[path = "../tests/support/install.rs"]
+mod support;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use engine::connectors::{hubspot, pipedrive};
+use engine::crypto::SecretBox;
+use engine::runner::{Engine, EngineConfig, Trigger};
+use engine::Connections;
+use engine::Store;
+use sandbox::{demo_client, HubSpotConfig, PipedriveConfig, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
+
+/// HubSpot's default limit: calls per ten seconds.
+const HUBSPOT_LIMIT: u32 = 110;
+const TANDEM_URL: &str = "http://127.0.0.1:3999";
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    if args.get(1).map(String::as_str) == Some("--serve") {
+        runtime.block_on(serve(&args[2], args[3].parse().unwrap(), args[4].parse().unwrap(), args[5].parse().unwrap()));
+        return;
+    }
+    let sizes: Vec<usize> = std::env::var("BENCH_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![10_000, 100_000]);
+    println!("initial sync, sandbox <-> sandbox, half of the deals in each (engine process only in RSS)");
+    println!("{:>8} {:>12} {:>9} {:>9} {:>9} {:>10} {:>10} {:>21} {:>10}", "deals", "limits", "seconds", "synced", "deals/s", "calls/deal", "HubSpot calls", "bound: calls / deals", "peak RSS");
+    for limited in [false, true] {
+        for &n in &sizes {
+            runtime.block_on(scenario(n, limited));
+        }
+    }
+}
+
+/// A sandbox process: serves until killed.
+async fn serve(kind: &str, port: u16, limit: u32, deals: usize) {
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    // The deals were made yesterday, as an account's existing deals are.
+    let now = engine::clock::now_ms() - 86_400_000;
+    match kind {
+        "hubspot" => {
+            let mut config = HubSpotConfig::new(vec![demo_client("hubspot", TANDEM_URL)]);
+            config.rate_limit = limit;
+            config.daily_limit = u32::MAX;
+            let (hub, _running) = sandbox::start_hubspot(config, addr, None).await.expect("HubSpot sandbox");
+            let mut data = hub.write();
+            sandbox::hubspot::seed::generate(&mut data, deals, 0, 0, 7, now);
+            // Every deal in a stage the sync maps (appointment scheduled, closed won).
+            if let Some(records) = data.records.get_mut(&sandbox::hubspot::data::ObjectType::Deals) {
+                for (i, record) in records.values_mut().enumerate() {
+                    record.properties.insert("pipeline".into(), "default".into());
+                    record.properties.insert("dealstage".into(), if i % 4 == 3 { "closedwon" } else { "appointmentscheduled" }.into());
+                }
+            }
+            drop(data);
+            println!("ready");
+            std::future::pending::<()>().await;
+        }
+        _ => {
+            let mut config = PipedriveConfig::new(vec![demo_client("pipedrive", TANDEM_URL)]);
+            config.burst_limit = 0;
+            config.daily_tokens = u64::MAX / 4;
+            let (pd, _running) = sandbox::start_pipedrive(config, addr, None).await.expect("Pipedrive sandbox");
+            let mut data = pd.write();
+            sandbox::pipedrive::seed::generate(&mut data, deals, 7, now);
+            // Every deal in a stage the sync maps (Meeting Scheduled, or won).
+            for (i, deal) in data.deals.values_mut().enumerate() {
+                (deal.pipeline_id, deal.stage_id) = (1, 13);
+                deal.status = if i % 4 == 3 { "won" } else { "open" }.into();
+            }
+            drop(data);
+            println!("ready");
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+struct Sandbox(Child);
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn start(kind: &str, limit: u32, deals: usize) -> (Sandbox, String) {
+    let port = free_port();
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--serve", kind, &port.to_string(), &limit.to_string(), &deals.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sandbox process");
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..600 {
+        if http.get(format!("{url}/_sandbox/summary")).send().await.is_ok_and(|r| r.status().is_success()) {
+            return (Sandbox(child), url);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the {kind} sandbox did not start");
+}
+
+/// HubSpot calls answered so far (from the daily counter it reports), this probe included.
+async fn hubspot_calls(url: &str) -> u64 {
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("{url}/_sandbox/tokens"))
+        .json(&serde_json::json!({"client_id": DEMO_CLIENT_ID, "scopes": ["crm.objects.deals.read"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = http.get(format!("{url}/crm/v3/objects/deals?limit=1")).bearer_auth(token["access_token"].as_str().unwrap()).send().await.unwrap();
+    let remaining: u64 = r.headers()["x-hubspot-ratelimit-daily-remaining"].to_str().unwrap().parse().unwrap();
+    u32::MAX as u64 - remaining
+}
+
+/// The engine's peak resident set so far (VmHWM), in MB.
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb: f64 = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    kb / 1024.0
+}
+
+async fn scenario(n: usize, limited: bool) {
+    // Resets the peak RSS, so each line shows its own.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let limit = if limited { HUBSPOT_LIMIT } else { 0 };
+    let ((_hs, hubspot_url), (_pd, pipedrive_url)) = tokio::join!(start("hubspot", limit, n / 2), start("pipedrive", 0, n / 2));
+    let data_dir = std::env::temp_dir().join(format!("tandem-bench-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let key = engine::crypto::generate_key_text();
+    // Both pipelines of each side paired, every stage Auto-mapped where names allow.
+    let (_, sync_id) = support::install_and_sync_deals(&data_dir, &key, TANDEM_URL, &hubspot_url, &pipedrive_url, |settings, schemas| {
+        if let (Some(hub), Some(app)) = (schemas.hubspot.pipelines.get(1), schemas.app.pipelines.get(1)) {
+            let mut second = model::sync::PipelineMapping { hubspot_pipeline: hub.id.clone(), app_pipeline: app.id.clone(), stages: vec![] };
+            second.auto_map(schemas);
+            settings.pipelines.push(second);
+        }
+    })
+    .await;
+    let store = Store::open(None, &data_dir).await.unwrap();
+    let providers = vec![
+        hubspot::config(&hubspot_url, &hubspot_url, Some(DEMO_CLIENT_ID.into()), Some(DEMO_CLIENT_SECRET.into())),
+        pipedrive::config(&pipedrive_url, Some(DEMO_CLIENT_ID.into()), Some(DEMO_CLIENT_SECRET.into())),
+    ];
+    let connections = Connections::new(store.clone(), SecretBox::load(Some(&key), &data_dir).unwrap(), providers, TANDEM_URL);
+    let engine = Engine::new(connections, EngineConfig { lease: Duration::from_secs(600), ..EngineConfig::default() });
+
+    let calls_before = hubspot_calls(&hubspot_url).await;
+    let started = Instant::now();
+    let report = engine.run_sync(&sync_id, Trigger::Manual).await.expect("run").expect("the sync ran");
+    let seconds = started.elapsed().as_secs_f64();
+    let hub_calls = hubspot_calls(&hubspot_url).await - calls_before - 1;
+    let run = report.run;
+    assert_eq!(run.outcome, "succeeded", "{run:?}");
+    let synced = (run.created_in_app + run.created_in_hub) as f64;
+    let rate = synced / seconds;
+    // The bound: HubSpot's 110 calls per ten seconds, each moving 100 deals. Shown as the share
+    // of those calls the run used (the engine keeping the limit saturated) and as deals per
+    // second against 1,100.
+    let bound = if limited {
+        let used = hub_calls as f64 / (seconds * HUBSPOT_LIMIT as f64 / 10.0) * 100.0;
+        format!("{used:.0}% / {:.0}%", rate / (HUBSPOT_LIMIT as f64 * 10.0) * 100.0)
+    } else {
+        "-".to_string()
+    };
+    println!(
+        "{:>8} {:>12} {:>9.1} {:>9} {:>9.0} {:>10.3} {:>13} {:>21} {:>7.0} MB",
+        n,
+        if limited { "HubSpot 110" } else { "off" },
+        seconds,
+        synced as u64,
+        rate,
+        run.api_calls as f64 / synced.max(1.0),
+        hub_calls,
+        bound,
+        peak_rss_mb()
+    );
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
