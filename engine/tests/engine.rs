@@ -353,12 +353,18 @@ async fn a_create_interrupted_before_it_was_recorded_is_found_not_repeated(env: 
     row.state = "creating".into();
     row.create_on = Some("app".into());
     store.save_records(&[row.clone()]).await.unwrap();
-    env.hs_edit(&hs_id, json!({"amount": "8"}), None).await;
+    // Meanwhile each side changed a different field, Pipedrive's later: both changes must arrive
+    // (record times alone would let Pipedrive's newer deal win the amount too).
+    let now = model_now();
+    env.hs_edit(&hs_id, json!({"amount": "8"}), Some(now)).await;
+    env.pd_edit(&pd_id, json!({"expected_close_date": "2027-05-05"}), Some(now + 2_000)).await;
     let r = run(&engine, &sync).await;
     assert_eq!(r.created_in_app, 0, "{r:?}");
     let pd = env.pd_deals(&sync).await;
     assert_eq!(pd.len(), 1, "no second copy");
-    assert_eq!(pd["Half done"]["value"].as_f64(), Some(8.0), "and the change arrived");
+    assert_eq!(pd["Half done"]["value"].as_f64(), Some(8.0), "HubSpot's change arrived");
+    let hs = env.hs_deals(&sync).await["Half done"].1.clone();
+    assert_eq!(model::translate::canonical_date(hs["closedate"].as_str().unwrap_or_default()).as_deref(), Some("2027-05-05"), "and Pipedrive's");
     let linked = records(&env, &sync).await.pop().unwrap();
     assert_eq!((linked.state.as_str(), linked.app_id.as_deref()), ("linked", Some(pd_id.as_str())), "{linked:?}");
     env

@@ -55,16 +55,7 @@ async fn serve(kind: &str, port: u16, limit: u32, deals: usize) {
             config.rate_limit = limit;
             config.daily_limit = u32::MAX;
             let (hub, _running) = sandbox::start_hubspot(config, addr, None).await.expect("HubSpot sandbox");
-            let mut data = hub.write();
-            sandbox::hubspot::seed::generate(&mut data, deals, 0, 0, 7, now);
-            // Every deal in a stage the sync maps (appointment scheduled, closed won).
-            if let Some(records) = data.records.get_mut(&sandbox::hubspot::data::ObjectType::Deals) {
-                for (i, record) in records.values_mut().enumerate() {
-                    record.properties.insert("pipeline".into(), "default".into());
-                    record.properties.insert("dealstage".into(), if i % 4 == 3 { "closedwon" } else { "appointmentscheduled" }.into());
-                }
-            }
-            drop(data);
+            seed_hubspot(&mut hub.write(), deals, now);
             println!("ready");
             std::future::pending::<()>().await;
         }
@@ -73,17 +64,30 @@ async fn serve(kind: &str, port: u16, limit: u32, deals: usize) {
             config.burst_limit = 0;
             config.daily_tokens = u64::MAX / 4;
             let (pd, _running) = sandbox::start_pipedrive(config, addr, None).await.expect("Pipedrive sandbox");
-            let mut data = pd.write();
-            sandbox::pipedrive::seed::generate(&mut data, deals, 7, now);
-            // Every deal in a stage the sync maps (Meeting Scheduled, or won).
-            for (i, deal) in data.deals.values_mut().enumerate() {
-                (deal.pipeline_id, deal.stage_id) = (1, 13);
-                deal.status = if i % 4 == 3 { "won" } else { "open" }.into();
-            }
-            drop(data);
+            seed_pipedrive(&mut pd.write(), deals, now);
             println!("ready");
             std::future::pending::<()>().await;
         }
+    }
+}
+
+/// Generated deals, every one in a stage the sync maps (appointment scheduled, closed won).
+fn seed_hubspot(data: &mut sandbox::hubspot::data::HubData, deals: usize, at: i64) {
+    sandbox::hubspot::seed::generate(data, deals, 0, 0, 7, at);
+    if let Some(records) = data.records.get_mut(&sandbox::hubspot::data::ObjectType::Deals) {
+        for (i, record) in records.values_mut().enumerate() {
+            record.properties.insert("pipeline".into(), "default".into());
+            record.properties.insert("dealstage".into(), if i % 4 == 3 { "closedwon" } else { "appointmentscheduled" }.into());
+        }
+    }
+}
+
+/// Generated deals, every one in a stage the sync maps (Meeting Scheduled, or won).
+fn seed_pipedrive(data: &mut sandbox::pipedrive::data::PdData, deals: usize, at: i64) {
+    sandbox::pipedrive::seed::generate(data, deals, 7, at);
+    for (i, deal) in data.deals.values_mut().enumerate() {
+        (deal.pipeline_id, deal.stage_id) = (1, 13);
+        deal.status = if i % 4 == 3 { "won" } else { "open" }.into();
     }
 }
 
@@ -100,6 +104,8 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// The child is killed and waited for when its [`Sandbox`] drops.
+#[allow(clippy::zombie_processes)]
 async fn start(kind: &str, limit: u32, deals: usize) -> (Sandbox, String) {
     let port = free_port();
     let child = Command::new(std::env::current_exe().unwrap())

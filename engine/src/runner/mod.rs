@@ -473,9 +473,8 @@ impl<'a> Pass<'a> {
                                 Side::HubSpot => row.hubspot_id = Some(deal.id.clone()),
                                 Side::App => row.app_id = Some(deal.id.clone()),
                             }
-                            // Compared afresh on the next read: no agreed values, no seen times.
+                            // Compared on the next read against what the create sent.
                             (row.state, row.create_on, row.hub_seen_at, row.app_seen_at) = ("linked".into(), None, None, None);
-                            row.agreed = "{}".into();
                             row.updated_at = now_ms();
                             linked.push(row);
                         }
@@ -569,7 +568,7 @@ impl<'a> Pass<'a> {
                     Side::HubSpot => row.hubspot_id = Some(deal.id.clone()),
                     Side::App => row.app_id = Some(deal.id.clone()),
                 }
-                (row.state, row.create_on, row.agreed) = ("linked".into(), None, "{}".into());
+                (row.state, row.create_on) = ("linked".into(), None);
                 Some(row)
             });
             match row {
@@ -671,9 +670,16 @@ impl<'a> Pass<'a> {
             self.exclude(row, side, reason, message, now, work);
             return;
         }
-        // The new deal's values: every field that flows this way, translated.
+        // The new deal's values: every field that flows this way, translated. What both sides
+        // will hold is stored with the pending row, so a create recovered after an interruption
+        // is compared field by field against it (record times alone cannot tell which side
+        // changed which field since).
         let mut values: BTreeMap<String, Option<String>> = BTreeMap::new();
-        values.insert(STAGE.into(), target_stage.ok().flatten());
+        let mut expected: BTreeMap<String, Agreed> = BTreeMap::new();
+        let source_stage = deal.values.get(STAGE).cloned().flatten();
+        let target_stage = target_stage.ok().flatten();
+        expected.insert(STAGE.into(), pair(side, source_stage, target_stage.clone()));
+        values.insert(STAGE.into(), target_stage);
         for m in &self.mapped {
             if !m.flow.allows(target) {
                 continue;
@@ -689,9 +695,12 @@ impl<'a> Pass<'a> {
             };
             match translated {
                 Ok(Some(v)) => {
+                    expected.insert(m.key.clone(), pair(side, raw.clone(), Some(v.clone())));
                     values.insert(to.key.clone(), Some(v));
                 }
-                Ok(None) => {}
+                Ok(None) => {
+                    expected.insert(m.key.clone(), pair(side, raw.clone(), None));
+                }
                 Err(message) => tracing::debug!(record = %row.id, field = %to.key, message, "value left empty on create"),
             }
         }
@@ -705,6 +714,7 @@ impl<'a> Pass<'a> {
             values.insert(name_key.into(), Some(name));
         }
         row.state = "creating".into();
+        row.agreed = serde_json::to_string(&expected).unwrap_or_else(|_| "{}".into());
         row.create_on = Some(target.as_str().into());
         row.reason = None;
         row.message = None;
@@ -1089,6 +1099,14 @@ impl<'a> Holder<'a> {
         let (hub_schema, app_schema) = tokio::try_join!(hub_api.schema(ObjectKind::Deal), app_api.schema(ObjectKind::Deal))?;
         let owners = remote::owner_pairs(hub_api, app_api).await?;
         Ok(Holder { hub_api, app_api, hub_schema, app_schema, owners, hub_key, app_key })
+    }
+}
+
+/// Agreed values from a source side's value and the other side's.
+fn pair(source: Side, source_value: Option<String>, target_value: Option<String>) -> Agreed {
+    match source {
+        Side::HubSpot => Agreed { hub: source_value, app: target_value },
+        Side::App => Agreed { hub: target_value, app: source_value },
     }
 }
 

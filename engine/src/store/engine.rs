@@ -112,35 +112,103 @@ fn placeholders(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
-macro_rules! upsert_record {
-    ($conn:expr, $r:expr) => {
-        sqlx::query(
-            "INSERT INTO sync_records (id, sync_id, hubspot_id, app_id, state, reason, message, origin, create_on, name, agreed, \
-                 hub_seen_at, app_seen_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-             ON CONFLICT (id) DO UPDATE SET hubspot_id = excluded.hubspot_id, app_id = excluded.app_id, state = excluded.state, \
-                 reason = excluded.reason, message = excluded.message, create_on = excluded.create_on, name = excluded.name, \
-                 agreed = excluded.agreed, hub_seen_at = excluded.hub_seen_at, app_seen_at = excluded.app_seen_at, \
-                 updated_at = excluded.updated_at",
-        )
-        .bind(&$r.id)
-        .bind(&$r.sync_id)
-        .bind(&$r.hubspot_id)
-        .bind(&$r.app_id)
-        .bind(&$r.state)
-        .bind(&$r.reason)
-        .bind(&$r.message)
-        .bind(&$r.origin)
-        .bind(&$r.create_on)
-        .bind(&$r.name)
-        .bind(&$r.agreed)
-        .bind($r.hub_seen_at)
-        .bind($r.app_seen_at)
-        .bind($r.created_at)
-        .bind($r.updated_at)
-        .execute(&mut *$conn)
-        .await
-    };
+/// Rows per multi-row statement: sqlx binds SQLite's numbered parameters by looking each name
+/// up among all of them, so the cost grows with the square of a statement's parameters.
+const ROWS_PER_STATEMENT: usize = 20;
+
+const RECORD_UPSERT: &str = "INSERT INTO sync_records (id, sync_id, hubspot_id, app_id, state, reason, message, origin, create_on, name, \
+         agreed, hub_seen_at, app_seen_at, created_at, updated_at) VALUES ";
+const RECORD_CONFLICT: &str = " ON CONFLICT (id) DO UPDATE SET hubspot_id = excluded.hubspot_id, app_id = excluded.app_id, \
+         state = excluded.state, reason = excluded.reason, message = excluded.message, create_on = excluded.create_on, \
+         name = excluded.name, agreed = excluded.agreed, hub_seen_at = excluded.hub_seen_at, app_seen_at = excluded.app_seen_at, \
+         updated_at = excluded.updated_at";
+const EVENT_INSERT: &str = "INSERT INTO record_events (id, sync_id, run_id, record_id, at, kind, side, changes, rule, category, message) VALUES ";
+
+/// `INSERT … VALUES (…), (…), …` for `rows` rows of `columns` values.
+fn multi_row(head: &str, rows: usize, columns: usize, tail: &str) -> String {
+    let values: Vec<String> = (0..rows).map(|r| format!("({})", placeholders(r * columns + 1, columns))).collect();
+    format!("{head}{}{tail}", values.join(", "))
+}
+
+/// The last version of each record (a page may touch one twice), in first-seen order.
+fn latest_by_id(rows: &[RecordRow]) -> Vec<&RecordRow> {
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut out: Vec<&RecordRow> = Vec::new();
+    for r in rows {
+        match index.get(r.id.as_str()) {
+            Some(&i) => out[i] = r,
+            None => {
+                index.insert(&r.id, out.len());
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+/// Upserts records in multi-row statements on a connection or transaction.
+macro_rules! upsert_records {
+    ($conn:expr, $rows:expr) => {{
+        let rows = latest_by_id($rows);
+        let mut result: std::result::Result<(), sqlx::Error> = Ok(());
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let sql = multi_row(RECORD_UPSERT, chunk.len(), 15, RECORD_CONFLICT);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for r in chunk {
+                q = q
+                    .bind(&r.id)
+                    .bind(&r.sync_id)
+                    .bind(&r.hubspot_id)
+                    .bind(&r.app_id)
+                    .bind(&r.state)
+                    .bind(&r.reason)
+                    .bind(&r.message)
+                    .bind(&r.origin)
+                    .bind(&r.create_on)
+                    .bind(&r.name)
+                    .bind(&r.agreed)
+                    .bind(r.hub_seen_at)
+                    .bind(r.app_seen_at)
+                    .bind(r.created_at)
+                    .bind(r.updated_at);
+            }
+            if let Err(e) = q.execute(&mut *$conn).await {
+                result = Err(e);
+                break;
+            }
+        }
+        result
+    }};
+}
+
+/// Inserts events in multi-row statements.
+macro_rules! insert_events {
+    ($conn:expr, $events:expr) => {{
+        let mut result: std::result::Result<(), sqlx::Error> = Ok(());
+        for chunk in $events.chunks(ROWS_PER_STATEMENT) {
+            let sql = multi_row(EVENT_INSERT, chunk.len(), 11, "");
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for e in chunk {
+                q = q
+                    .bind(&e.id)
+                    .bind(&e.sync_id)
+                    .bind(&e.run_id)
+                    .bind(&e.record_id)
+                    .bind(e.at)
+                    .bind(&e.kind)
+                    .bind(&e.side)
+                    .bind(&e.changes)
+                    .bind(&e.rule)
+                    .bind(&e.category)
+                    .bind(&e.message);
+            }
+            if let Err(e) = q.execute(&mut *$conn).await {
+                result = Err(e);
+                break;
+            }
+        }
+        result
+    }};
 }
 
 macro_rules! update_run {
@@ -300,21 +368,26 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = $1 AND {} IN ({})",
-            column.column(),
-            placeholders(2, ids.len())
-        );
-        macro_rules! fetch {
-            ($pool:expr) => {{
-                let mut q = sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(sql)).bind(sync_id);
-                for id in ids {
-                    q = q.bind(id);
-                }
-                q.fetch_all($pool).await
-            }};
+        let mut found = Vec::with_capacity(ids.len());
+        // In chunks: see ROWS_PER_STATEMENT on the cost of many parameters.
+        for chunk in ids.chunks(100) {
+            let sql = format!(
+                "SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = $1 AND {} IN ({})",
+                column.column(),
+                placeholders(2, chunk.len())
+            );
+            macro_rules! fetch {
+                ($pool:expr) => {{
+                    let mut q = sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(sql)).bind(sync_id);
+                    for id in chunk {
+                        q = q.bind(id);
+                    }
+                    q.fetch_all($pool).await
+                }};
+            }
+            found.extend(on_pool!(self, |pool| fetch!(pool))?);
         }
-        Ok(on_pool!(self, |pool| fetch!(pool))?)
+        Ok(found)
     }
 
     /// Records in a state, oldest change first (`creating` ones for recovery, `failed` ones for
@@ -330,9 +403,7 @@ impl Store {
         macro_rules! save {
             ($pool:expr) => {{
                 let mut tx = $pool.begin().await?;
-                for r in rows {
-                    upsert_record!(tx, r)?;
-                }
+                upsert_records!(tx, rows)?;
                 tx.commit().await?;
                 Ok::<_, sqlx::Error>(())
             }};
@@ -359,28 +430,8 @@ impl Store {
                     tx.rollback().await?;
                     return Err(StoreError::LeaseLost);
                 }
-                for r in &page.records {
-                    upsert_record!(tx, r)?;
-                }
-                for e in &page.events {
-                    sqlx::query(
-                        "INSERT INTO record_events (id, sync_id, run_id, record_id, at, kind, side, changes, rule, category, message) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    )
-                    .bind(&e.id)
-                    .bind(&e.sync_id)
-                    .bind(&e.run_id)
-                    .bind(&e.record_id)
-                    .bind(e.at)
-                    .bind(&e.kind)
-                    .bind(&e.side)
-                    .bind(&e.changes)
-                    .bind(&e.rule)
-                    .bind(&e.category)
-                    .bind(&e.message)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                upsert_records!(tx, &page.records)?;
+                insert_events!(tx, &page.events)?;
                 if let Some(run) = page.run {
                     update_run!(tx, run)?;
                 }
