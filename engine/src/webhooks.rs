@@ -33,12 +33,13 @@ fn object_of(name: &str) -> Option<&'static str> {
     }
 }
 
-/// Marks the syncs of `objects` due now; answers their ids.
-async fn wake(connections: &Connections, connection_ids: &[String], objects: &[&str]) -> Result<Vec<String>, StoreError> {
+/// Marks the syncs of `objects` that are on due now (those of one app connection, or of every
+/// one when `None`); answers their ids.
+async fn wake(connections: &Connections, connection_id: Option<&str>, objects: &[&str]) -> Result<Vec<String>, StoreError> {
     let store = connections.store();
     let mut woken = Vec::new();
     for sync in store.syncs().await? {
-        let relevant = connection_ids.contains(&sync.connection_id) || connection_ids.iter().any(|c| c == "*");
+        let relevant = connection_id.is_none_or(|c| c == sync.connection_id);
         if relevant && sync.status == "on" && objects.contains(&sync.object.as_str()) {
             store.wake_sync(&sync.id, now_ms()).await?;
             woken.push(sync.id);
@@ -68,12 +69,15 @@ pub async fn hubspot(
     let portals: Vec<String> = events.iter().filter_map(|e| e.get("portalId")).map(|p| p.to_string().trim_matches('"').to_string()).collect();
     // HubSpot is in every sync: every app connection's syncs of those objects, when the
     // portal is the connected one.
-    let connected = connections.list().await.map_err(|e| WebhookError::Refused(e.to_string()))?;
+    let connected = connections.list().await.map_err(|e| match e {
+        crate::ConnectionError::Store(e) => WebhookError::Store(e),
+        other => WebhookError::Malformed(other.to_string()),
+    })?;
     let ours = connected.iter().any(|c| c.provider == HUBSPOT && c.status == ConnectionStatus::Connected && portals.contains(&c.account_id));
     if !ours {
         return Ok(Vec::new());
     }
-    Ok(wake(connections, &["*".to_string()], &objects).await?)
+    Ok(wake(connections, None, &objects).await?)
 }
 
 /// `POST /webhooks/pipedrive/{connection}`: one event (v2.0 payload) for one connection.
@@ -94,7 +98,7 @@ pub async fn pipedrive(connections: &Connections, connection_id: &str, authoriza
     let event: Value = serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
     let entity = event.pointer("/meta/entity").and_then(Value::as_str).unwrap_or("deal");
     let objects: Vec<&str> = object_of(entity).into_iter().collect();
-    Ok(wake(connections, &[connection_id.to_string()], &objects).await?)
+    Ok(wake(connections, Some(connection_id), &objects).await?)
 }
 
 /// Registers Tandem's webhook for a Pipedrive connection's deals when it is missing

@@ -412,3 +412,24 @@ async fn a_burst_of_changes_larger_than_a_search_window_is_read_once(env: Env) -
     assert_eq!(env.pd_deals(&sync).await.len(), 450);
     env
 }
+
+on_both_backends!(a_settings_change_rereads_every_deal_once);
+async fn a_settings_change_rereads_every_deal_once(env: Env) -> Env {
+    let sync = set_up(&env, |_, _| {}).await;
+    let meeting: u64 = pd_stage(&sync, "Meeting Scheduled").parse().unwrap();
+    env.pd_create(json!({"title": "Small", "value": 50, "pipeline_id": 1, "stage_id": meeting}), None).await;
+    env.pd_create(json!({"title": "Large", "value": 5000, "pipeline_id": 1, "stage_id": meeting}), None).await;
+    let engine = engine(&env);
+    assert_eq!(run(&engine, &sync).await.created_in_hub, 2);
+    // A filter added later applies to deals already synced, though they did not change.
+    let syncs = Syncs::new(env.connections.clone());
+    let mut settings = syncs.list().await.unwrap().pop().unwrap().settings;
+    settings.filters = vec![Filter { field: "value".into(), op: FilterOp::GreaterThan, value: "1000".into() }];
+    syncs.save(&env.admin, &sync.pipedrive, &settings).await.unwrap();
+    run(&engine, &sync).await;
+    let states: HashMap<String, (String, Option<String>)> =
+        records(&env, &sync).await.into_iter().map(|r| (r.name, (r.state, r.reason))).collect();
+    assert_eq!(states["Small"], ("excluded".to_string(), Some("filter".to_string())), "{states:?}");
+    assert_eq!(states["Large"].0, "linked");
+    env
+}

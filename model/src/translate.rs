@@ -13,8 +13,7 @@ pub fn canonical_number(raw: &str) -> Option<String> {
     if n.fract() == 0.0 && n.abs() < 1e15 {
         return Some(format!("{}", n as i64));
     }
-    let text = format!("{n}");
-    Some(text)
+    Some(n.to_string())
 }
 
 /// A calendar date `YYYY-MM-DD` from a date, an RFC 3339 date-time, or Unix milliseconds.

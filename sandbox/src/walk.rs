@@ -68,3 +68,15 @@ pub fn hidden_value(html: &str, name: &str) -> Option<String> {
     let end = html[start..].find('"')?;
     Some(html[start..start + end].to_string())
 }
+
+/// A token for a registered app without the browser flow (`POST /_sandbox/tokens` on the
+/// sandbox at `sandbox_url`), for tests that read a sandbox as the app would.
+pub async fn mint_token(sandbox_url: &str, client_id: &str, scopes: &[&str]) -> Result<String, WalkError> {
+    let url = format!("{}/_sandbox/tokens", sandbox_url.trim_end_matches('/'));
+    let body = serde_json::json!({"client_id": client_id, "scopes": scopes});
+    let answer: serde_json::Value = reqwest::Client::new().post(url).json(&body).send().await?.error_for_status()?.json().await?;
+    answer["access_token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or(WalkError::Page { page: "tokens", status: 200, body: answer.to_string() })
+}

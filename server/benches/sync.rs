@@ -127,17 +127,8 @@ async fn start(kind: &str, limit: u32, deals: usize) -> (Sandbox, String) {
 
 /// HubSpot calls answered so far (from the daily counter it reports), this probe included.
 async fn hubspot_calls(url: &str) -> u64 {
-    let http = reqwest::Client::new();
-    let token: serde_json::Value = http
-        .post(format!("{url}/_sandbox/tokens"))
-        .json(&serde_json::json!({"client_id": DEMO_CLIENT_ID, "scopes": ["crm.objects.deals.read"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let r = http.get(format!("{url}/crm/v3/objects/deals?limit=1")).bearer_auth(token["access_token"].as_str().unwrap()).send().await.unwrap();
+    let token = sandbox::walk::mint_token(url, DEMO_CLIENT_ID, &["crm.objects.deals.read"]).await.unwrap();
+    let r = reqwest::Client::new().get(format!("{url}/crm/v3/objects/deals?limit=1")).bearer_auth(token).send().await.unwrap();
     let remaining: u64 = r.headers()["x-hubspot-ratelimit-daily-remaining"].to_str().unwrap().parse().unwrap();
     u32::MAX as u64 - remaining
 }

@@ -237,10 +237,7 @@ async fn webhooks_wake_the_engine(s: &Setup) {
 
     // The initial sync: HubSpot's deal arrives in Pipedrive.
     let pd_deals = || async {
-        let token = {
-            let r = http.post(format!("{}/_sandbox/tokens", s.pipedrive.url())).json(&serde_json::json!({"client_id": DEMO_CLIENT_ID, "scopes": ["deals:read"]})).send().await.unwrap();
-            r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
-        };
+        let token = sandbox::walk::mint_token(&s.pipedrive.url(), DEMO_CLIENT_ID, &["deals:read"]).await.unwrap();
         let page: Value = http.get(format!("{}/api/v2/deals", s.pipedrive.url())).bearer_auth(token).send().await.unwrap().json().await.unwrap();
         page["data"].as_array().cloned().unwrap_or_default()
     };
@@ -251,15 +248,7 @@ async fn webhooks_wake_the_engine(s: &Setup) {
     let r = http.patch(format!("{}/_sandbox/deals/{pd_id}", s.pipedrive.url())).json(&serde_json::json!({"fields": {"value": 77}})).send().await.unwrap();
     assert_eq!(r.status(), 204);
     let hub_amount = || async {
-        let token = {
-            let r = http
-                .post(format!("{}/_sandbox/tokens", s.hubspot.url()))
-                .json(&serde_json::json!({"client_id": DEMO_CLIENT_ID, "scopes": ["crm.objects.deals.read"]}))
-                .send()
-                .await
-                .unwrap();
-            r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
-        };
+        let token = sandbox::walk::mint_token(&s.hubspot.url(), DEMO_CLIENT_ID, &["crm.objects.deals.read"]).await.unwrap();
         let deal: Value = http
             .get(format!("{}/crm/v3/objects/deals/{hub_id}?properties=amount", s.hubspot.url()))
             .bearer_auth(token)

@@ -176,7 +176,7 @@ pub(crate) async fn send(provider: Provider, request: reqwest::RequestBuilder) -
 }
 
 /// The provider's own words from an error body (HubSpot `message`, Pipedrive `error`), shortened.
-fn error_message(body: &[u8]) -> String {
+pub(crate) fn error_message(body: &[u8]) -> String {
     let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let text = parsed
         .as_ref()

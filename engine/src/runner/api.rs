@@ -219,7 +219,7 @@ impl Api {
             provider,
             connections: connections.clone(),
             connection_id: connection_id.to_string(),
-            http: http_client(),
+            http: crate::connectors::http_client(),
             token: tokio::sync::RwLock::new(token),
             limiter: Limiter::of(connection_id),
             stats,
@@ -333,7 +333,7 @@ impl Api {
                 return serde_json::from_slice(&bytes)
                     .map_err(|e| ApiError::new(Category::Provider, Some(status.as_u16()), format!("{name} answered with an unreadable body: {e}")));
             }
-            let message = provider_message(&bytes);
+            let message = crate::connectors::error_message(&bytes);
             match status.as_u16() {
                 429 => {
                     limited += 1;
@@ -377,17 +377,6 @@ impl Api {
     }
 }
 
-fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(20))
-        .pool_max_idle_per_host(32)
-        .user_agent(concat!("Tandem/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("the HTTP client's settings are valid")
-}
-
 fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "the request timed out".to_string()
@@ -414,14 +403,4 @@ pub fn connection_error(e: ConnectionError) -> ApiError {
         }
         other => ApiError::new(Category::Provider, None, other.to_string()),
     }
-}
-
-/// The provider's own words (HubSpot `message`, Pipedrive `error`), shortened.
-fn provider_message(body: &[u8]) -> String {
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let text = parsed
-        .as_ref()
-        .and_then(|v| ["message", "error", "error_description"].iter().find_map(|k| v.get(k).and_then(Value::as_str).map(str::to_string)))
-        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(200).collect());
-    text.chars().take(400).collect()
 }

@@ -281,7 +281,8 @@ struct Pass<'a> {
 
 type Values = BTreeMap<String, Option<String>>;
 type Create = (Side, RecordRow, RemoteDeal, Values);
-type Update = (Side, usize, String, Values);
+/// (target side, row index in `records`, target id, values, the agreed values before).
+type Update = (Side, usize, String, Values, String);
 
 /// Everything a page decided, written and committed together.
 #[derive(Default)]
@@ -290,7 +291,6 @@ struct PageWork {
     events: Vec<EventRow>,
     /// (target side, row, source deal, values for the new deal).
     creates: Vec<Create>,
-    /// (target side, row index in `records`, target id, values).
     updates: Vec<Update>,
 }
 
@@ -520,7 +520,15 @@ impl<'a> Pass<'a> {
     /// Whether every mapped value of a deal (and its stage) is what this side held when both
     /// sides last agreed: then there is nothing to compare, and the other side is not read.
     /// Values, not modification times, decide: Pipedrive's times have whole seconds only.
+    /// A record not yet seen since the settings changed (seen times cleared) is always compared.
     fn unchanged(&self, side: Side, row: &RecordRow, deal: &RemoteDeal) -> bool {
+        let seen = match side {
+            Side::HubSpot => row.hub_seen_at,
+            Side::App => row.app_seen_at,
+        };
+        if seen.is_none() {
+            return false;
+        }
         let Ok(agreed) = serde_json::from_str::<BTreeMap<String, Agreed>>(&row.agreed) else { return false };
         let held = |key: &str| agreed.get(key).map(|a| if side == Side::HubSpot { &a.hub } else { &a.app });
         let stage_same = held(STAGE) == Some(&deal.values.get(STAGE).cloned().flatten());
@@ -780,6 +788,7 @@ impl<'a> Pass<'a> {
             self.exclude(row, Side::App, "filter", "The deal does not meet the sync's filters.".into(), now, work);
             return;
         }
+        let before = row.agreed.clone();
         let mut agreed: BTreeMap<String, Agreed> = serde_json::from_str(&row.agreed).unwrap_or_default();
         let mut to_hub: BTreeMap<String, Option<String>> = BTreeMap::new();
         let mut to_app: BTreeMap<String, Option<String>> = BTreeMap::new();
@@ -875,19 +884,16 @@ impl<'a> Pass<'a> {
         work.records.push(row);
         if !to_hub.is_empty() {
             work.events.push(self.event(&work.records[index].id, now, "updated", Side::HubSpot, json!(hub_changes), None, None, None));
-            work.updates.push((Side::HubSpot, index, hub_id, to_hub));
+            work.updates.push((Side::HubSpot, index, hub_id, to_hub, before.clone()));
         }
         if !to_app.is_empty() {
             work.events.push(self.event(&work.records[index].id, now, "updated", Side::App, json!(app_changes), None, None, None));
-            work.updates.push((Side::App, index, app_id, to_app));
+            work.updates.push((Side::App, index, app_id, to_app, before));
         }
     }
 
     fn app_name(&self) -> String {
-        match self.app.api.provider {
-            Provider::Pipedrive => "Pipedrive".into(),
-            Provider::HubSpot => "HubSpot".into(),
-        }
+        self.app.api.provider.name().to_string()
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -956,8 +962,9 @@ impl<'a> Pass<'a> {
                             .collect();
                         work.events.push(self.event(&row.id, now, "created", target, json!(changes), None, None, None));
                     }
-                    Some(Err(e)) if e.category == Category::Network => {
-                        // The deal may or may not exist: stays `creating` for recovery.
+                    Some(Err(e)) if e.category.transient() => {
+                        // A dropped connection or a 5xx: the deal may or may not exist. It stays
+                        // `creating`, and recovery looks for its Tandem id before creating again.
                         tracing::warn!(record = %row.id, error = %e, "create outcome unknown; recovery will look for it");
                         self.count_failure(target);
                         continue;
@@ -980,9 +987,9 @@ impl<'a> Pass<'a> {
             if batch.is_empty() {
                 continue;
             }
-            let inputs = batch.iter().map(|(_, _, id, values)| (id.clone(), values.clone())).collect();
+            let inputs = batch.iter().map(|(_, _, id, values, _)| (id.clone(), values.clone())).collect();
             let mut results = self.deals(target).update(inputs).await;
-            for (_, index, id, _) in batch {
+            for (_, index, id, _, before) in batch {
                 match results.remove(id) {
                     Some(Ok(updated)) => {
                         let readback = self.readback(target, &updated, &work.records[*index].agreed);
@@ -1004,10 +1011,8 @@ impl<'a> Pass<'a> {
                             return Err(e.into());
                         }
                         let mut row = work.records[*index].clone();
-                        // Keep the old agreed values so the change is tried again.
-                        if let Some(previous) = self.store.records_by(&self.sync_id, RecordKey::Tandem, std::slice::from_ref(&row.id)).await?.pop() {
-                            row.agreed = previous.agreed;
-                        }
+                        // Back to the agreed values from before, so the change is tried again.
+                        row.agreed = before.clone();
                         self.fail(&mut row, target, &e, now, work);
                         work.records[*index] = row;
                     }

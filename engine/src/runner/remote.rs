@@ -325,7 +325,8 @@ impl Deals<'_> {
                             let errors = hub_item_errors(&answer);
                             for (tandem_id, _) in chunk {
                                 if !out.contains_key(tandem_id) {
-                                    let e = errors.first().cloned().unwrap_or_else(|| ApiError::new(Category::Validation, Some(400), "HubSpot did not create the deal"));
+                                    // Without an error for it, the outcome is unknown: left to recovery.
+                                    let e = errors.first().cloned().unwrap_or_else(|| ApiError::new(Category::Provider, None, "HubSpot did not say whether it created the deal"));
                                     out.insert(tandem_id.clone(), Err(e));
                                 }
                             }
