@@ -17,7 +17,8 @@ use crate::components::settings_layout::SettingsLayout;
 use crate::pages::{
     accept_invite::AcceptInvitePage, app_page::AppPage, audit_log::AuditLogPage, connected_app::ConnectedAppPage,
     connected_apps::ConnectedAppsPage, login::LoginPage, marketplace::MarketplacePage, not_found::NotFound,
-    setup::SetupPage, shell::Shell, sync_setup::SyncSetupPage, users::UsersPage,
+    record_timeline::RecordTimelinePage, setup::SetupPage, shell::Shell, sync_health::SyncHealthPage, sync_history::SyncHistoryPage,
+    sync_overview::SyncOverviewPage, sync_records::SyncRecordsPage, sync_run::SyncRunPage, sync_setup::SyncSetupPage, users::UsersPage,
 };
 
 /// Settings › Integrations › Connected apps; each app's page is below it.
@@ -83,6 +84,12 @@ pub fn App() -> impl IntoView {
                             view=SyncSetupPage
                             ssr=SsrMode::Async
                         />
+                        <Route path=path!("/integrations/syncs") view=SyncOverviewPage ssr=SsrMode::Async/>
+                        <Route path=path!("/integrations/syncs/:sync") view=SyncHealthPage ssr=SsrMode::Async/>
+                        <Route path=path!("/integrations/syncs/:sync/history") view=SyncHistoryPage ssr=SsrMode::Async/>
+                        <Route path=path!("/integrations/syncs/:sync/history/:run") view=SyncRunPage ssr=SsrMode::Async/>
+                        <Route path=path!("/integrations/syncs/:sync/records") view=SyncRecordsPage ssr=SsrMode::Async/>
+                        <Route path=path!("/integrations/syncs/:sync/records/:record") view=RecordTimelinePage ssr=SsrMode::Async/>
                         <Route path=path!("/users") view=UsersPage ssr=SsrMode::Async/>
                         <Route path=path!("/audit-log") view=AuditLogPage ssr=SsrMode::Async/>
                     </ParentRoute>

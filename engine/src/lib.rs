@@ -6,6 +6,7 @@
 //! - [`connections`]: installing apps over OAuth, sealed credentials and their refresh, the audit log.
 //! - [`crypto`]: encryption at rest for stored credentials.
 //! - [`syncs`]: sync setup: live schemas, validated settings saved as versions, on/pause/off.
+//! - [`dashboards`]: sync health and history as the dashboards show them, Retry, CSV export, metrics.
 //! - [`runner`]: the sync engine: runs, the identity map, field-level merge, limits and retries.
 //! - [`worker`]: the background task that runs beside the web server.
 
@@ -14,6 +15,7 @@ pub mod clock;
 pub mod connections;
 pub mod connectors;
 pub mod crypto;
+pub mod dashboards;
 pub mod runner;
 pub mod secret;
 pub mod store;

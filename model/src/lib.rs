@@ -4,6 +4,7 @@
 pub mod account;
 pub mod apps;
 pub mod automap;
+pub mod dashboard;
 pub mod merge;
 pub mod role;
 pub mod sync;

@@ -1,4 +1,4 @@
-//! Faults a test or demo can switch on: a share of requests answering 429 / 500 / 503, added
+//! Faults a test or demo can switch on: a share of requests answering 429 / 500 / 503 / 400, added
 //! latency, dropped connections, and every token treated as expired. Off by default; every fault
 //! served is logged.
 
@@ -18,12 +18,18 @@ pub struct FaultConfig {
     pub rate_429: f64,
     pub rate_500: f64,
     pub rate_503: f64,
+    /// Share answered 400 as a validation error (a permanent failure).
+    pub rate_400: f64,
     /// Share of API requests whose connection drops before a response.
     pub rate_drop: f64,
     /// Added to every API request.
     pub latency_ms: u64,
     /// Every access token is refused as expired.
     pub expire_tokens: bool,
+    /// Only requests with this method (e.g. `POST`) draw faults.
+    pub only_method: Option<String>,
+    /// Only requests whose path contains this draw faults (e.g. `/batch/create`).
+    pub only_path: Option<String>,
 }
 
 /// What to do with one request.
@@ -61,9 +67,14 @@ impl Faults {
     }
 
     /// Waits the configured latency, then draws this request's fault, if any.
-    pub async fn draw(&self) -> Option<Fault> {
+    pub async fn draw(&self, method: &str, path: &str) -> Option<Fault> {
         self.delay().await;
         let config = self.get();
+        if config.only_method.as_deref().is_some_and(|m| !m.eq_ignore_ascii_case(method))
+            || config.only_path.as_deref().is_some_and(|p| !path.contains(p))
+        {
+            return None;
+        }
         let roll: f64 = rand::thread_rng().gen();
         let mut edge = 0.0;
         for (rate, fault) in [
@@ -71,6 +82,7 @@ impl Faults {
             (config.rate_429, Fault::Status(StatusCode::TOO_MANY_REQUESTS)),
             (config.rate_500, Fault::Status(StatusCode::INTERNAL_SERVER_ERROR)),
             (config.rate_503, Fault::Status(StatusCode::SERVICE_UNAVAILABLE)),
+            (config.rate_400, Fault::Status(StatusCode::BAD_REQUEST)),
         ] {
             edge += rate;
             if roll < edge {

@@ -398,6 +398,17 @@ async fn injected_faults_answer_errors_or_drop_the_connection() {
     set(json!({"rate_drop": 1.0})).await.unwrap();
     let dropped = async { s.api(Method::GET, "/crm/v3/objects/deals", &token).send().await?.bytes().await };
     assert!(dropped.await.is_err(), "the connection must fail");
+    // Scoped faults: only batch creates answer 400 as HubSpot's validation error; reads pass.
+    set(json!({"rate_400": 1.0, "only_method": "POST", "only_path": "/batch/create"})).await.unwrap();
+    assert_eq!(s.api(Method::GET, "/crm/v3/objects/deals", &token).send().await.unwrap().status(), 200);
+    let refused = s
+        .api(Method::POST, "/crm/v3/objects/deals/batch/create", &token)
+        .json(&json!({"inputs": [{"properties": {"dealname": "Refused"}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(refused.json::<Value>().await.unwrap()["category"], "VALIDATION_ERROR");
     set(json!({})).await.unwrap();
     assert_eq!(s.api(Method::GET, "/crm/v3/objects/deals", &token).send().await.unwrap().status(), 200);
     s.running.stop().await;

@@ -229,6 +229,44 @@ async fn deals_lifecycle_with_soft_delete_and_changelog() {
     s.running.stop().await;
 }
 
+/// `getDealsSummary` (v1): counts and values of the deals that are not deleted, by currency,
+/// filtered by status and pipeline; a bad status is 400, a token without deal scopes 403.
+#[tokio::test]
+async fn deals_summary_counts_live_deals_by_currency() {
+    let s = start().await;
+    let token = s.connect("deals:full").await["access_token"].as_str().unwrap().to_string();
+    let mut ids = Vec::new();
+    for (title, value, currency, pipeline) in [("A", 100, "EUR", 1), ("B", 250, "EUR", 2), ("C", 40, "USD", 1), ("D", 999, "EUR", 1)] {
+        let r = s
+            .api(Method::POST, "/api/v2/deals", &token)
+            .json(&json!({"title": title, "value": value, "currency": currency, "pipeline_id": pipeline}))
+            .send()
+            .await
+            .unwrap();
+        ids.push(r.json::<Value>().await.unwrap()["data"]["id"].as_u64().unwrap());
+    }
+    s.api(Method::PATCH, &format!("/api/v2/deals/{}", ids[2]), &token).json(&json!({"status": "won"})).send().await.unwrap();
+    s.api(Method::DELETE, &format!("/api/v2/deals/{}", ids[3]), &token).send().await.unwrap();
+
+    let all: Value = s.api(Method::GET, "/api/v1/deals/summary", &token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(all["success"], true);
+    assert_eq!(all["data"]["total_count"], 3, "the deleted deal is not counted: {all}");
+    assert_eq!(all["data"]["values_total"]["EUR"]["value"], 350.0);
+    assert_eq!(all["data"]["values_total"]["EUR"]["count"], 2);
+    assert_eq!(all["data"]["values_total"]["USD"]["count"], 1);
+    let won: Value = s.api(Method::GET, "/api/v1/deals/summary?status=won", &token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(won["data"]["total_count"], 1);
+    let pipeline: Value = s.api(Method::GET, "/api/v1/deals/summary?pipeline_id=2", &token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(pipeline["data"]["total_count"], 1);
+
+    let bad = s.api(Method::GET, "/api/v1/deals/summary?status=archived", &token).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    assert_eq!(bad.json::<Value>().await.unwrap()["success"], false);
+    let other = s.connect("contacts:read").await["access_token"].as_str().unwrap().to_string();
+    assert_eq!(s.api(Method::GET, "/api/v1/deals/summary", &other).send().await.unwrap().status(), 403);
+    s.running.stop().await;
+}
+
 /// `getDeals`: `limit` (≤ 500), `cursor`, `updated_since`, `sort_by`, filters.
 #[tokio::test]
 async fn deal_lists_page_by_cursor_and_filter_by_update_time() {

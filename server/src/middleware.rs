@@ -12,10 +12,10 @@ use http::{header, Method, StatusCode};
 use crate::startup::AppState;
 
 /// Paths served to anyone as they are: assets, server functions (which check the session
-/// themselves), invitation links and the health check.
+/// themselves), invitation links, the health check and the metrics (counts only, for scrapers).
 fn is_open(path: &str) -> bool {
     const PREFIXES: [&str; 3] = ["/pkg/", "/api/", "/invite/"];
-    ["/healthz", "/favicon.svg"].contains(&path) || PREFIXES.iter().any(|p| path.starts_with(p))
+    ["/healthz", "/metrics", "/favicon.svg"].contains(&path) || PREFIXES.iter().any(|p| path.starts_with(p))
 }
 
 /// Paths anyone may request without a session: the open ones and the sign-in pages.

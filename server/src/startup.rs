@@ -115,6 +115,7 @@ impl Application {
         let context = ServerContext {
             accounts: accounts.clone(),
             syncs: engine::syncs::Syncs::new(connections.clone()),
+            dashboards: engine::dashboards::Dashboards::new(connections.clone()),
             connections,
             public_url: public_url.clone(),
             secure_cookies: public_url.starts_with("https://"),
@@ -199,6 +200,8 @@ fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/oauth/callback/{provider}", get(crate::oauth::callback))
         .route("/api/{*fn_name}", get(server_fn_handler).post(server_fn_handler))
+        .route("/metrics", get(crate::exports::metrics))
+        .route("/settings/integrations/syncs/{sync}/export/{file}", get(crate::exports::csv))
         .leptos_routes_with_context(
             &state,
             routes,

@@ -297,4 +297,50 @@ async fn webhooks_wake_the_engine(s: &Setup) {
         .await
         .unwrap();
     assert_eq!(r.status(), 401, "wrong Basic credentials");
+
+    dashboards_export_and_metrics(s, &admin).await;
+}
+
+/// After those runs: the Health read, the CSV export (signed in only, streamed as a download)
+/// and `/metrics` for scrapers.
+async fn dashboards_export_and_metrics(s: &Setup, admin: &reqwest::Client) {
+    let syncs: Value = s.app.call(admin, "syncs", &[]).await.json().await.unwrap();
+    let sync_id = syncs[0]["id"].as_str().unwrap().to_string();
+    let health: Value = s.app.call(admin, "sync_health", &[("sync_id", sync_id.as_str())]).await.json().await.unwrap();
+    assert_eq!(health["in_sync"], 1, "{health}");
+    assert_eq!(health["status"], "Syncing", "{health}");
+    let missing = s.app.call(admin, "sync_health", &[("sync_id", "no-such-sync")]).await;
+    assert_eq!(missing.status(), 404);
+
+    let export = |path: String| admin.get(format!("{}{path}", s.app.url)).send();
+    let base = format!("/settings/integrations/syncs/{sync_id}/export");
+    let r = export(format!("{base}/runs.csv")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("attachment; filename=\"tandem-runs-"));
+    let csv = r.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("run_id,started_at,ended_at,trigger,outcome,"), "{csv}");
+    assert!(lines.len() >= 4, "the initial run and two webhook runs: {csv}");
+    assert!(lines.iter().any(|l| l.contains(",webhook,succeeded,")), "{csv}");
+    let events = export(format!("{base}/events.csv")).await.unwrap().text().await.unwrap();
+    assert!(events.lines().any(|l| l.contains(",updated,hubspot,Amount,10,77,")), "{events}");
+    let empty = export(format!("{base}/runs.csv?from=2001-01-01&to=2001-01-31")).await.unwrap().text().await.unwrap();
+    assert_eq!(empty.lines().count(), 1, "only the header: {empty}");
+    assert_eq!(export(format!("{base}/runs.csv?from=yesterday")).await.unwrap().status(), 400);
+    assert_eq!(export(format!("{base}/everything.csv")).await.unwrap().status(), 404);
+    assert_eq!(export("/settings/integrations/syncs/nope/export/runs.csv".into()).await.unwrap().status(), 404);
+    let anonymous = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = anonymous.get(format!("{}{base}/runs.csv", s.app.url)).send().await.unwrap();
+    assert!(r.status().is_redirection() && location(&r).starts_with("/login"), "signed out: {} {}", r.status(), location(&r));
+
+    let metrics = anonymous.get(format!("{}/metrics", s.app.url)).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(metrics.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    let text = metrics.text().await.unwrap();
+    let labels = format!("sync=\"{sync_id}\",app=\"pipedrive\",object=\"deal\"");
+    assert!(text.lines().any(|l| l.starts_with(&format!("tandem_sync_runs_total{{{labels},outcome=\"succeeded\"}} "))), "{text}");
+    assert!(text.lines().any(|l| l == format!("tandem_sync_records{{{labels},bucket=\"in_sync\",reason=\"\"}} 1")), "{text}");
+    assert!(text.lines().any(|l| l.starts_with(&format!("tandem_sync_lag_seconds{{{labels}}} "))), "{text}");
+    assert!(!text.contains("secret") && !text.contains("token"), "no credentials in metrics");
 }

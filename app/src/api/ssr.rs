@@ -2,6 +2,7 @@
 //! role checks, cookies and status codes.
 
 use engine::accounts::{LoggedIn, SESSION_MAX_MS};
+use engine::dashboards::{DashboardError, Dashboards};
 use engine::secret::Token;
 use engine::syncs::{SyncError, Syncs};
 use engine::{AccountError, Accounts, ConnectionError, Connections};
@@ -22,6 +23,7 @@ pub struct ServerContext {
     pub accounts: Accounts,
     pub connections: Connections,
     pub syncs: Syncs,
+    pub dashboards: Dashboards,
     /// Where browsers reach Tandem, e.g. `http://127.0.0.1:3000` (links in invitations).
     pub public_url: String,
     /// Mark cookies `Secure` (when Tandem is served over HTTPS).
@@ -125,6 +127,19 @@ pub fn sync_error(error: SyncError) -> AppError {
         }
         SyncError::Store(_) => {
             tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "sync operation failed");
+            fail(AppError::Internal)
+        }
+    }
+}
+
+/// Maps a dashboard error to what the browser may see and sets the status.
+pub fn dashboard_error(error: DashboardError) -> AppError {
+    match error {
+        DashboardError::SyncNotFound | DashboardError::RunNotFound | DashboardError::RecordNotFound => fail(AppError::NotFound(error.to_string())),
+        DashboardError::Invalid(message) => fail(AppError::Invalid(vec![FieldError::new("filter", message)])),
+        DashboardError::Connection(e) => connection_error(e),
+        DashboardError::Store(_) => {
+            tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "dashboard read failed");
             fail(AppError::Internal)
         }
     }

@@ -7,3 +7,7 @@ pub mod stage_grid;
 pub mod sync_filters;
 pub mod sync_state;
 pub mod top_nav;
+pub mod sync_chart;
+pub mod sync_header;
+pub mod sync_progress;
+pub mod sync_events;

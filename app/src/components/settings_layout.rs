@@ -26,6 +26,9 @@ pub fn SettingsLayout() -> impl IntoView {
                         <li>
                             <A href="/settings/integrations/connected-apps">"Connected apps"</A>
                         </li>
+                        <li>
+                            <A href="/settings/integrations/syncs">"Sync health"</A>
+                        </li>
                     </ul>
                 </div>
             </nav>

@@ -338,6 +338,8 @@ fn SyncLine(
                 {format!(" Version {} · saved by {} on {}", s.version, s.saved_by, timefmt::date_time(s.saved_at))}
             </span>
             <span class="sync-actions">
+                <a href=crate::components::sync_header::health_path(&s.id)>"Health"</a>
+                <a href=crate::components::sync_header::history_path(&s.id)>"History"</a>
                 <a href=format!("{href}?object={object}")>{if can_manage { "Edit" } else { "View settings" }}</a>
                 {actions
                     .into_iter()

@@ -51,6 +51,13 @@ impl Category {
         }
     }
 
+    pub const ALL: [Category; 7] =
+        [Category::RateLimit, Category::Authentication, Category::Permission, Category::Validation, Category::NotFound, Category::Provider, Category::Network];
+
+    pub fn parse(s: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
     /// Worth trying again later without anyone changing anything.
     pub fn transient(self) -> bool {
         matches!(self, Category::RateLimit | Category::Provider | Category::Network)

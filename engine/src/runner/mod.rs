@@ -363,7 +363,13 @@ impl<'a> Pass<'a> {
         if state.phase == INITIAL_HUBSPOT || state.phase == INITIAL_APP {
             if state.initial_started_at.is_none() {
                 let at = now_ms();
-                self.store.start_initial(&self.sync_id, at, None).await?;
+                // What the progress bar counts towards: every deal on both sides (best effort).
+                let (hub, app) = tokio::join!(self.hub.count(), self.app.count());
+                let total = match (hub, app) {
+                    (Ok(h), Ok(a)) => Some(h + a),
+                    _ => None,
+                };
+                self.store.start_initial(&self.sync_id, at, total).await?;
                 state.initial_started_at = Some(at);
             }
             let mut done = state.progress_done;
@@ -378,6 +384,12 @@ impl<'a> Pass<'a> {
                 self.process(Side::HubSpot, page.deals, false, Some(checkpoint.clone())).await?;
                 state.phase = checkpoint.phase;
                 state.hub_cursor = checkpoint.hub_cursor;
+            }
+            if state.phase == INITIAL_APP && state.app_cursor.is_none() {
+                // The app now also holds the deals just created from HubSpot: count it again.
+                if let Ok(app) = self.app.count().await {
+                    self.store.set_progress_total(&self.sync_id, Some(done + app)).await?;
+                }
             }
             while state.phase == INITIAL_APP {
                 let page = self.app.list(state.app_cursor.as_deref()).await?;
@@ -395,6 +407,7 @@ impl<'a> Pass<'a> {
                 state.hub_cursor = checkpoint.hub_cursor;
                 state.app_cursor = checkpoint.app_cursor;
             }
+            state.progress_done = done;
         }
         // Incremental: each side from its cursor (a modification time in ms).
         for side in [Side::HubSpot, Side::App] {
@@ -496,9 +509,14 @@ impl<'a> Pass<'a> {
     /// Records that failed for a passing reason (rate limit, provider error, network) are read
     /// again from their source side and processed as if they had changed.
     async fn retry_failed(&mut self) -> Result<(), EngineError> {
-        let failed = self.store.records_in_state(&self.sync_id, "failed", RETRY_PER_RUN).await?;
-        let transient: HashSet<&str> = [Category::RateLimit, Category::Provider, Category::Network].iter().map(|c| c.as_str()).collect();
-        let retry: Vec<&RecordRow> = failed.iter().filter(|r| r.reason.as_deref().is_some_and(|c| transient.contains(c))).collect();
+        let transient: Vec<&str> = Category::ALL.iter().filter(|c| c.transient()).map(|c| c.as_str()).collect();
+        let retry = self.store.records_to_retry(&self.sync_id, &transient, RETRY_PER_RUN).await?;
+        if retry.is_empty() {
+            return Ok(());
+        }
+        // An admin's request is acted on once, whatever the outcome (a failure shows again).
+        let ids: Vec<String> = retry.iter().map(|r| r.id.clone()).collect();
+        self.store.clear_retry_requests(&self.sync_id, &ids).await?;
         for side in [Side::HubSpot, Side::App] {
             let ids: Vec<String> = retry
                 .iter()
@@ -581,6 +599,11 @@ impl<'a> Pass<'a> {
             });
             match row {
                 Some(row) if row.state == "creating" => self.run.skipped += 1,
+                Some(row) if !force && failed_for_good(&row) && seen_at(&row, side) == Some(deal.updated_at) => {
+                    // Refused for its values (validation, permission, …): sending the same
+                    // values again would fail again. It waits for a change or an admin's Retry.
+                    self.run.skipped += 1;
+                }
                 Some(row) if row.hubspot_id.is_some() && row.app_id.is_some() => {
                     if !force && row.state == "linked" && self.unchanged(side, &row, &deal) {
                         // Tandem's own write read back, or a change to a field no mapping covers.
@@ -1112,6 +1135,19 @@ fn pair(source: Side, source_value: Option<String>, target_value: Option<String>
     match source {
         Side::HubSpot => Agreed { hub: source_value, app: target_value },
         Side::App => Agreed { hub: target_value, app: source_value },
+    }
+}
+
+/// A record that failed for a reason a retry of the same values cannot fix.
+fn failed_for_good(row: &RecordRow) -> bool {
+    row.state == "failed" && !row.reason.as_deref().and_then(Category::parse).is_some_and(|c| c.transient())
+}
+
+/// The modification time of one side that Tandem last read or wrote.
+fn seen_at(row: &RecordRow, side: Side) -> Option<i64> {
+    match side {
+        Side::HubSpot => row.hub_seen_at,
+        Side::App => row.app_seen_at,
     }
 }
 

@@ -241,6 +241,21 @@ impl Deals<'_> {
         }
     }
 
+    /// How many deals the account holds (for progress).
+    pub async fn count(&self) -> Result<i64, ApiError> {
+        match self.api.provider {
+            Provider::HubSpot => {
+                let body = json!({"filterGroups": [], "properties": ["hs_object_id"], "limit": 1});
+                let answer = self.api.call(Method::POST, "/crm/v3/objects/deals/search", &[], Some(&body), Retry::Always).await?;
+                Ok(answer["total"].as_i64().unwrap_or(0))
+            }
+            Provider::Pipedrive => {
+                let answer = self.api.get("/api/v1/deals/summary", &[]).await?;
+                Ok(answer["data"]["total_count"].as_i64().unwrap_or(0))
+            }
+        }
+    }
+
     /// Deals changed at or after `since` (Unix ms), oldest change first. HubSpot pages by search
     /// offset (`after`), Pipedrive by cursor.
     pub async fn changed_since(&self, since: i64, cursor: Option<&str>) -> Result<Page, ApiError> {

@@ -99,11 +99,11 @@ pub struct PageCommit<'a> {
     pub checkpoint: Option<Checkpoint>,
 }
 
-const STATE_COLUMNS: &str = "sync_id, phase, hub_cursor, app_cursor, initial_started_at, settings_version, progress_done, \
+pub(super) const STATE_COLUMNS: &str = "sync_id, phase, hub_cursor, app_cursor, initial_started_at, settings_version, progress_done, \
      progress_total, last_run_at, last_success_at, next_run_at, lease_owner, lease_until";
-const RECORD_COLUMNS: &str = "id, sync_id, hubspot_id, app_id, state, reason, message, origin, create_on, name, agreed, \
+pub(super) const RECORD_COLUMNS: &str = "id, sync_id, hubspot_id, app_id, state, reason, message, origin, create_on, name, agreed, \
      hub_seen_at, app_seen_at, created_at, updated_at";
-const RUN_COLUMNS: &str = "id, sync_id, trigger, started_at, ended_at, outcome, message, created_in_app, updated_in_app, \
+pub(super) const RUN_COLUMNS: &str = "id, sync_id, trigger, started_at, ended_at, outcome, message, created_in_app, updated_in_app, \
      created_in_hub, updated_in_hub, skipped, failed_to_app, failed_to_hub, conflicts, api_calls, rate_limit_waits, \
      rate_limit_wait_ms";
 

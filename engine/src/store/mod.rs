@@ -5,6 +5,7 @@
 
 mod audit;
 mod connections;
+mod dashboard;
 mod engine;
 mod invites;
 mod login_attempts;
@@ -25,6 +26,7 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use audit::AuditRow;
 pub use connections::{AuthorizedAccount, ConnectionRow};
+pub use dashboard::{NamedEventRow, OutcomeCount, RunBucket, RunQuery, RunTotals, StateCount};
 pub use engine::{Checkpoint, EventRow, PageCommit, RecordKey, RecordRow, RunRow, SyncStateRow};
 pub use invites::InviteRow;
 pub use oauth_states::{NewOAuthState, OAuthStateRow};

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod deals;
+
 use std::future::Future;
 use std::net::SocketAddr;
 

@@ -347,10 +347,13 @@ pub fn require_scope(token: &AccessToken, scope: &str) -> Result<(), Response> {
 
 /// Faults, authentication and the rate limit, for every CRM and account call.
 async fn api_guard(State(hubspot): State<Arc<HubSpot>>, mut request: Request, next: Next) -> Response {
-    match hubspot.faults.draw().await {
+    match hubspot.faults.draw(request.method().as_str(), request.uri().path()).await {
         Some(Fault::Drop) => return dropped_connection(),
         Some(Fault::Status(StatusCode::TOO_MANY_REQUESTS)) => {
             return rate_limited("TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit.")
+        }
+        Some(Fault::Status(StatusCode::BAD_REQUEST)) => {
+            return error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Property values were not valid (sandbox fault)")
         }
         Some(Fault::Status(status)) => return error(status, "INTERNAL_ERROR", "internal error"),
         None => {}

@@ -361,6 +361,72 @@ pub async fn changelog(State(pd): State<Arc<Pipedrive>>, Extension(token): Exten
     Json(json!({"success": true, "data": entries, "additional_data": {"next_cursor": null}})).into_response()
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SummaryQuery {
+    status: Option<String>,
+    user_id: Option<u64>,
+    pipeline_id: Option<u64>,
+    stage_id: Option<u64>,
+}
+
+/// GET /api/v1/deals/summary (`getDealsSummary`): counts and values of the deals that are not
+/// deleted, grouped by currency.
+pub async fn deals_summary(
+    State(pd): State<Arc<Pipedrive>>,
+    Extension(token): Extension<AccessToken>,
+    query: Result<axum::extract::Query<SummaryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(r) = require_scope(&token, "deals:read") {
+        return r;
+    }
+    let Ok(axum::extract::Query(q)) = query else {
+        return invalid("user_id, pipeline_id and stage_id must be integers");
+    };
+    if q.status.as_deref().is_some_and(|s| !matches!(s, "open" | "won" | "lost")) {
+        return invalid("status: must be equal to one of the allowed values: open, won, lost");
+    }
+    let data = pd.read();
+    let mut by_currency: BTreeMap<&str, (f64, f64, u64)> = BTreeMap::new();
+    let mut count = 0u64;
+    for d in data.deals.values().filter(|d| !d.is_deleted) {
+        if q.status.as_deref().is_some_and(|s| s != d.status)
+            || q.user_id.is_some_and(|u| u != d.owner_id)
+            || q.pipeline_id.is_some_and(|p| p != d.pipeline_id)
+            || q.stage_id.is_some_and(|s| s != d.stage_id)
+        {
+            continue;
+        }
+        count += 1;
+        let entry = by_currency.entry(d.currency.as_str()).or_default();
+        entry.0 += d.value;
+        entry.1 += d.value * d.probability.unwrap_or(100.0) / 100.0;
+        entry.2 += 1;
+    }
+    let values: Map<String, Value> = by_currency
+        .iter()
+        .map(|(c, (v, _, n))| {
+            let formatted = format!("{c} {v:.2}");
+            (c.to_string(), json!({"value": v, "count": n, "value_converted": v, "value_formatted": formatted, "value_converted_formatted": formatted}))
+        })
+        .collect();
+    let weighted: Map<String, Value> = by_currency
+        .iter()
+        .map(|(c, (_, w, n))| (c.to_string(), json!({"value": w, "count": n, "value_formatted": format!("{c} {w:.2}")})))
+        .collect();
+    let total: f64 = by_currency.values().map(|v| v.0).sum();
+    let weighted_total: f64 = by_currency.values().map(|v| v.1).sum();
+    ok(json!({
+        "values_total": values,
+        "weighted_values_total": weighted,
+        "total_count": count,
+        "total_currency_converted_value": total,
+        "total_weighted_currency_converted_value": weighted_total,
+        "total_currency_converted_value_formatted": format!("{total:.2}"),
+        "total_weighted_currency_converted_value_formatted": format!("{weighted_total:.2}"),
+    }))
+}
+
 // ---- Control: acting as a Pipedrive user ----
 
 #[derive(Deserialize, Default)]

@@ -256,6 +256,7 @@ pub fn router(pipedrive: Arc<Pipedrive>) -> Router {
         .route("/api/v1/dealFields", get(fields::deal_fields).post(fields::add_deal_field))
         .route("/api/v1/personFields", get(fields::person_fields))
         .route("/api/v1/organizationFields", get(fields::organization_fields))
+        .route("/api/v1/deals/summary", get(deals::deals_summary))
         .route("/api/v1/deals/{id}/changelog", get(deals::changelog))
         .route("/api/v1/users/me", get(users_me))
         .route("/api/v1/users", get(users))
@@ -358,8 +359,9 @@ fn token_cost(method: &Method, path: &str) -> u64 {
 }
 
 async fn api_guard(State(pipedrive): State<Arc<Pipedrive>>, mut request: Request, next: Next) -> Response {
-    match pipedrive.faults.draw().await {
+    match pipedrive.faults.draw(request.method().as_str(), request.uri().path()).await {
         Some(Fault::Drop) => return dropped_connection(),
+        Some(Fault::Status(StatusCode::BAD_REQUEST)) => return invalid("the values were refused (sandbox fault)"),
         Some(Fault::Status(status)) => return failure(status, status.canonical_reason().unwrap_or("error")),
         None => {}
     }

@@ -1,0 +1,89 @@
+//! A record's timeline: its ids on both sides, where it stands (with the provider's message and
+//! **Retry** when failing), and every sync event for it, newest first.
+
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+use model::dashboard::{reason_label, RecordBucket};
+use model::{timefmt, Permission};
+
+use super::shell::current_user;
+use crate::api::dashboards::{record_timeline, RetryRecords};
+use crate::components::feedback::{last_error, ErrorBanner};
+use crate::components::sync_events::EventRows;
+use crate::components::sync_header::{SyncHeader, SyncTab};
+
+#[component]
+pub fn RecordTimelinePage() -> impl IntoView {
+    let params = use_params_map();
+    let ids = move || params.with(|p| (p.get("sync").unwrap_or_default(), p.get("record").unwrap_or_default()));
+    let retry = ServerAction::<RetryRecords>::new();
+    let timeline = Resource::new(move || (ids(), retry.version().get()), |((sync, record), _)| record_timeline(sync, record));
+    let can_manage = current_user().is_some_and(|u| u.can(Permission::ManageApps));
+    let retry_error = last_error(retry.value());
+    let retried = move || retry.value().get().and_then(Result::ok).map(|m| view! { <div class="alert alert-success" role="status">{m}</div> });
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match timeline.await {
+                    Err(error) => view! { <Title text="Record"/><ErrorBanner error=Signal::stored(Some(error))/> }.into_any(),
+                    Ok(t) => {
+                        let r = t.record.clone();
+                        let name = if r.name.is_empty() { "(no name)".to_string() } else { r.name.clone() };
+                        let status = match (r.bucket, r.reason.as_deref()) {
+                            (RecordBucket::InSync, _) | (_, None) => r.bucket.label().to_string(),
+                            (bucket, Some(reason)) => format!("{}: {}", bucket.label(), reason_label(reason)),
+                        };
+                        let failing = r.bucket == RecordBucket::Failing;
+                        let (retry_sync, retry_record) = (t.sync.sync_id.clone(), r.id.clone());
+                        view! {
+                            <Title text=format!("{name} · {}", t.sync.title())/>
+                            <SyncHeader label=t.sync.clone() tab=SyncTab::Health/>
+                            {retried}
+                            <ErrorBanner error=retry_error/>
+                            <section class="card" aria-labelledby="record-title" data-record=r.id.clone()>
+                                <div class="card-header-row">
+                                    <h2 id="record-title">{name.clone()} " " <span class={if failing { "badge badge-error" } else { "badge badge-muted" }}>{status}</span></h2>
+                                    {(failing && can_manage && !r.retry_requested)
+                                        .then(|| {
+                                            view! {
+                                                <ActionForm action=retry attr:class="inline-form">
+                                                    <input type="hidden" name="sync_id" value=retry_sync.clone()/>
+                                                    <input type="hidden" name="record_id" value=retry_record.clone()/>
+                                                    <button type="submit" class="btn btn-primary btn-small">"Retry"</button>
+                                                </ActionForm>
+                                            }
+                                        })}
+                                </div>
+                                {r.message.clone().map(|m| view! { <p class={if failing { "alert alert-error" } else { "notice" }}>{m}</p> })}
+                                {r.retry_requested.then(|| view! { <p class="notice" role="status">"Retry requested: Tandem retries this record on its next run."</p> })}
+                                <dl class="facts">
+                                    <div><dt>"HubSpot ID"</dt><dd><code>{r.hubspot_id.clone().unwrap_or_else(|| "—".into())}</code></dd></div>
+                                    <div><dt>{format!("{} ID", t.sync.app_name)}</dt><dd><code>{r.app_id.clone().unwrap_or_else(|| "—".into())}</code></dd></div>
+                                    <div><dt>"Tandem ID"</dt><dd><code>{r.id.clone()}</code></dd></div>
+                                    <div><dt>"Last change (UTC)"</dt><dd>{timefmt::date_time(r.updated_at)}</dd></div>
+                                </dl>
+                            </section>
+                            <section class="card" aria-labelledby="timeline-title">
+                                <h2 id="timeline-title">"Timeline"</h2>
+                                {if t.events.is_empty() {
+                                    view! { <p class="empty-state-inline">"No sync events yet."</p> }.into_any()
+                                } else {
+                                    view! {
+                                        <table class="table events-table timeline">
+                                            <thead><tr><th scope="col">"When (UTC)"</th><th scope="col">"Event"</th><th scope="col">"What happened"</th></tr></thead>
+                                            <tbody><EventRows events=t.events.clone() label=t.sync.clone()/></tbody>
+                                        </table>
+                                    }
+                                        .into_any()
+                                }}
+                            </section>
+                        }
+                            .into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}

@@ -1,0 +1,729 @@
+//! Sync health and history: what the dashboards show, read from what the engine records (sync
+//! state, the identity map, runs and record events), plus an admin's Retry, the CSV export and
+//! the Prometheus metrics.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use model::apps::{ConnectionStatus, ConnectionSummary, ObjectKind, HUBSPOT};
+use model::dashboard::{
+    reason_label, BucketCount, Chart, ChartBucket, ChartRange, EventPage, EventSummary, FieldChange, HealthStatus, OverviewRow, Progress,
+    RecordBucket, RecordPage, RecordSummary, RunDetail, RunFilter, RunPage, RunSummary, SyncHealth, SyncLabel, Timeline, OUTCOMES, TRIGGERS,
+};
+use model::sync::SyncStatus;
+use model::{timefmt, SessionUser};
+
+use crate::clock::now_ms;
+use crate::connections::{ConnectionError, Connections};
+use crate::store::{NamedEventRow, RecordRow, RunQuery, RunRow, StateCount, StoreError, SyncRow, SyncStateRow};
+
+pub const RECORDS_PER_PAGE: i64 = 50;
+pub const RUNS_PER_PAGE: i64 = 50;
+pub const EVENTS_PER_PAGE: i64 = 100;
+const TIMELINE_EVENTS: i64 = 500;
+const SEARCH_RESULTS: i64 = 25;
+/// Rows per query while exporting (the response streams page by page).
+const EXPORT_PAGE: i64 = 1_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DashboardError {
+    #[error("That sync does not exist.")]
+    SyncNotFound,
+    #[error("That run does not exist.")]
+    RunNotFound,
+    #[error("That record does not exist.")]
+    RecordNotFound,
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+type Result<T, E = DashboardError> = std::result::Result<T, E>;
+
+/// What the CSV export covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportKind {
+    Runs,
+    Events,
+}
+
+impl ExportKind {
+    pub fn parse(s: &str) -> Option<ExportKind> {
+        match s {
+            "runs" => Some(ExportKind::Runs),
+            "events" => Some(ExportKind::Events),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportKind::Runs => "runs",
+            ExportKind::Events => "events",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Dashboards {
+    connections: Connections,
+}
+
+/// A sync with its words and what decides its status.
+struct SyncContext {
+    row: SyncRow,
+    label: SyncLabel,
+    app: Option<ConnectionSummary>,
+    hub: Option<ConnectionSummary>,
+}
+
+impl Dashboards {
+    pub fn new(connections: Connections) -> Dashboards {
+        Dashboards { connections }
+    }
+
+    fn store(&self) -> &crate::Store {
+        self.connections.store()
+    }
+
+    async fn contexts(&self) -> Result<Vec<SyncContext>> {
+        let connections = self.connections.list().await?;
+        let hub = connections.iter().find(|c| c.provider == HUBSPOT && c.status != ConnectionStatus::Uninstalled).cloned();
+        let rows = self.store().syncs().await?;
+        Ok(rows.into_iter().map(|row| context_of(row, &connections, hub.clone())).collect())
+    }
+
+    async fn context(&self, sync_id: &str) -> Result<SyncContext> {
+        let row = self.store().sync(sync_id).await?.ok_or(DashboardError::SyncNotFound)?;
+        let connections = self.connections.list().await?;
+        let hub = connections.iter().find(|c| c.provider == HUBSPOT && c.status != ConnectionStatus::Uninstalled).cloned();
+        Ok(context_of(row, &connections, hub))
+    }
+
+    /// The sync's label (for headings and links).
+    pub async fn label(&self, sync_id: &str) -> Result<SyncLabel> {
+        Ok(self.context(sync_id).await?.label)
+    }
+
+    /// The Health tab.
+    pub async fn health(&self, sync_id: &str) -> Result<SyncHealth> {
+        let ctx = self.context(sync_id).await?;
+        let store = self.store();
+        let (state, counts, last_run) = (store.sync_state(sync_id).await?, store.record_counts(Some(sync_id)).await?, store.last_run(sync_id).await?);
+        Ok(health_of(&ctx, state.as_ref(), &counts, last_run.map(run_summary), now_ms()))
+    }
+
+    /// One page of the records in a bucket (and reason).
+    pub async fn records(&self, sync_id: &str, bucket: RecordBucket, reason: Option<&str>, after: Option<&str>) -> Result<RecordPage> {
+        self.context(sync_id).await?;
+        let mut rows = self.store().records_in_bucket(sync_id, bucket.state(), reason, after, RECORDS_PER_PAGE + 1).await?;
+        let next = if rows.len() as i64 > RECORDS_PER_PAGE {
+            rows.truncate(RECORDS_PER_PAGE as usize);
+            rows.last().map(|r| r.id.clone())
+        } else {
+            None
+        };
+        Ok(RecordPage { records: self.summaries(rows).await?, next })
+    }
+
+    async fn summaries(&self, rows: Vec<RecordRow>) -> Result<Vec<RecordSummary>> {
+        let ids: Vec<String> = rows.iter().filter(|r| r.state == "failed").map(|r| r.id.clone()).collect();
+        let requested = self.store().retry_requested(&ids).await?;
+        Ok(rows.into_iter().map(|r| record_summary(&requested, r)).collect())
+    }
+
+    /// Records whose id (Tandem, HubSpot or app) is `q`, or whose name contains it.
+    pub async fn search(&self, sync_id: &str, q: &str) -> Result<Vec<RecordSummary>> {
+        self.context(sync_id).await?;
+        let q = q.trim();
+        if q.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self.store().search_records(sync_id, q, SEARCH_RESULTS).await?;
+        self.summaries(rows).await
+    }
+
+    /// A record and every sync event for it, newest first.
+    pub async fn timeline(&self, sync_id: &str, record_id: &str) -> Result<Timeline> {
+        let ctx = self.context(sync_id).await?;
+        let row = self.store().record(record_id).await?.filter(|r| r.sync_id == sync_id).ok_or(DashboardError::RecordNotFound)?;
+        let events = self.store().record_timeline(record_id, TIMELINE_EVENTS).await?.into_iter().map(event_summary).collect();
+        let record = self.summaries(vec![row]).await?.remove(0);
+        Ok(Timeline { sync: ctx.label, record, events })
+    }
+
+    /// A page of runs, newest first, filtered.
+    pub async fn runs(&self, sync_id: &str, filter: &RunFilter, before: Option<&str>) -> Result<RunPage> {
+        self.context(sync_id).await?;
+        let mut query = run_query(filter)?;
+        query.before = before.and_then(parse_cursor);
+        query.limit = RUNS_PER_PAGE + 1;
+        let mut rows = self.store().runs_page(sync_id, &query).await?;
+        let next = if rows.len() as i64 > RUNS_PER_PAGE {
+            rows.truncate(RUNS_PER_PAGE as usize);
+            rows.last().map(|r| format!("{}_{}", r.started_at, r.id))
+        } else {
+            None
+        };
+        Ok(RunPage { runs: rows.into_iter().map(run_summary).collect(), next })
+    }
+
+    /// A run and a page of its record events.
+    pub async fn run_detail(&self, sync_id: &str, run_id: &str, after: Option<&str>) -> Result<RunDetail> {
+        let ctx = self.context(sync_id).await?;
+        let run = self.store().run(run_id).await?.filter(|r| r.sync_id == sync_id).ok_or(DashboardError::RunNotFound)?;
+        let mut rows = self.store().run_events(run_id, after, EVENTS_PER_PAGE + 1).await?;
+        let next = if rows.len() as i64 > EVENTS_PER_PAGE {
+            rows.truncate(EVENTS_PER_PAGE as usize);
+            rows.last().map(|r| r.event.id.clone())
+        } else {
+            None
+        };
+        Ok(RunDetail { sync: ctx.label, run: run_summary(run), events: EventPage { events: rows.into_iter().map(event_summary).collect(), next } })
+    }
+
+    /// Records written and errors per hour or day.
+    pub async fn chart(&self, sync_id: &str, range: ChartRange) -> Result<Chart> {
+        self.context(sync_id).await?;
+        let start = range.start(now_ms());
+        let found: HashMap<i64, (i64, i64)> =
+            self.store().run_buckets(sync_id, start, range.bucket_ms()).await?.into_iter().map(|b| (b.bucket, (b.synced, b.errors))).collect();
+        let buckets = (0..range.buckets())
+            .map(|i| {
+                let (synced, errors) = found.get(&i).copied().unwrap_or((0, 0));
+                ChartBucket { start: start + i * range.bucket_ms(), synced, errors }
+            })
+            .collect();
+        Ok(Chart { range, buckets })
+    }
+
+    /// Every sync, problems first.
+    pub async fn overview(&self) -> Result<Vec<OverviewRow>> {
+        let now = now_ms();
+        let store = self.store();
+        let contexts = self.contexts().await?;
+        let states: HashMap<String, SyncStateRow> = store.sync_states().await?.into_iter().map(|s| (s.sync_id.clone(), s)).collect();
+        let mut counts: HashMap<String, Vec<StateCount>> = HashMap::new();
+        for c in store.record_counts(None).await? {
+            counts.entry(c.sync_id.clone()).or_default().push(c);
+        }
+        let day: HashMap<String, _> = store.run_totals(now - 86_400_000).await?.into_iter().map(|t| (t.sync_id.clone(), t)).collect();
+        let mut rows = Vec::new();
+        for ctx in contexts {
+            let last_run = store.last_run(&ctx.row.id).await?.map(run_summary);
+            let health = health_of(&ctx, states.get(&ctx.row.id), counts.get(&ctx.row.id).map(Vec::as_slice).unwrap_or(&[]), last_run, now);
+            let totals = day.get(&ctx.row.id);
+            rows.push(OverviewRow {
+                status: health.status,
+                status_detail: health.status_detail.clone(),
+                last_success_at: health.last_success_at,
+                in_sync: health.in_sync,
+                excluded: health.excluded_total(),
+                failing: health.failing_total(),
+                synced_24h: totals.map(|t| t.created_in_app + t.updated_in_app + t.created_in_hub + t.updated_in_hub).unwrap_or(0),
+                errors_24h: totals.map(|t| t.failed).unwrap_or(0),
+                runs_24h: totals.map(|t| t.runs).unwrap_or(0),
+                sync: health.sync,
+            });
+        }
+        rows.sort_by(|a, b| {
+            (a.status.severity(), a.failing == 0, &a.sync.app_name, &a.sync.account_name, a.sync.object.label())
+                .cmp(&(b.status.severity(), b.failing == 0, &b.sync.app_name, &b.sync.account_name, b.sync.object.label()))
+        });
+        Ok(rows)
+    }
+
+    /// Asks the engine to retry a failed record, every failed record of a category, or all of
+    /// them, and wakes the sync. Answers how many records will be retried.
+    pub async fn retry(&self, user: &SessionUser, sync_id: &str, record_id: Option<&str>, category: Option<&str>) -> Result<u64> {
+        let ctx = self.context(sync_id).await?;
+        let now = now_ms();
+        let marked = self.store().request_retry(sync_id, record_id, category, now).await?;
+        if record_id.is_some() && marked == 0 {
+            return Err(DashboardError::Invalid("That record is not failing any more; there is nothing to retry.".into()));
+        }
+        if marked > 0 {
+            self.store().wake_sync(sync_id, now).await?;
+            let what = match (record_id, category) {
+                (Some(id), _) => format!("record {id}"),
+                (None, Some(c)) => format!("{marked} records failing with {}", reason_label(c)),
+                (None, None) => format!("{marked} failing records"),
+            };
+            self.connections.audit(Some(user), "sync.retry", Some(sync_id), format!("Asked to retry {what} of the {}", ctx.label.title())).await?;
+        }
+        Ok(marked)
+    }
+
+    /// The CSV export of runs or record events started in `[from, to)`, written page by page
+    /// into `out` (one call per page; None when done).
+    pub async fn export_page(&self, sync_id: &str, kind: ExportKind, from: i64, to: i64, cursor: &mut ExportCursor) -> Result<Option<String>> {
+        if cursor.done {
+            return Ok(None);
+        }
+        let mut out = String::new();
+        if !cursor.header_written {
+            self.context(sync_id).await?;
+            out.push_str(match kind {
+                ExportKind::Runs => RUN_HEADER,
+                ExportKind::Events => EVENT_HEADER,
+            });
+            out.push_str("\r\n");
+            cursor.header_written = true;
+        }
+        let after = cursor.after.clone();
+        let (n, last) = match kind {
+            ExportKind::Runs => {
+                let rows = self.store().runs_between(sync_id, from, to, after, EXPORT_PAGE).await?;
+                for r in &rows {
+                    write_run_csv(&mut out, r);
+                }
+                (rows.len(), rows.last().map(|r| (r.started_at, r.id.clone())))
+            }
+            ExportKind::Events => {
+                let rows = self.store().events_between(sync_id, from, to, after, EXPORT_PAGE).await?;
+                for r in &rows {
+                    write_event_csv(&mut out, r);
+                }
+                (rows.len(), rows.last().map(|r| (r.event.at, r.event.id.clone())))
+            }
+        };
+        cursor.after = last;
+        cursor.done = (n as i64) < EXPORT_PAGE;
+        Ok(Some(out))
+    }
+
+    /// Everything `/metrics` shows, in Prometheus' text format.
+    pub async fn metrics(&self) -> Result<String> {
+        let now = now_ms();
+        let store = self.store();
+        let contexts = self.contexts().await?;
+        let states: HashMap<String, SyncStateRow> = store.sync_states().await?.into_iter().map(|s| (s.sync_id.clone(), s)).collect();
+        let counts = store.record_counts(None).await?;
+        let totals = store.run_totals(0).await?;
+        let outcomes = store.run_outcomes().await?;
+        let labels: HashMap<String, String> = contexts
+            .iter()
+            .map(|c| {
+                (c.row.id.clone(), format!("sync=\"{}\",app=\"{}\",object=\"{}\"", esc(&c.row.id), esc(&c.label.provider), esc(&c.row.object)))
+            })
+            .collect();
+        let label = |id: &str| labels.get(id).cloned().unwrap_or_else(|| format!("sync=\"{}\"", esc(id)));
+        let mut out = String::new();
+        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+
+        family(&mut out, "tandem_sync_status", "gauge", "1 for each sync's current status (syncing, paused, off, needs_reconnection, error).");
+        let mut last_runs = HashMap::new();
+        for ctx in &contexts {
+            let last_run = store.last_run(&ctx.row.id).await?.map(run_summary);
+            let sync_counts: Vec<StateCount> = counts.iter().filter(|c| c.sync_id == ctx.row.id).cloned().collect();
+            let health = health_of(ctx, states.get(&ctx.row.id), &sync_counts, last_run.clone(), now);
+            for s in [HealthStatus::Syncing, HealthStatus::Paused, HealthStatus::Off, HealthStatus::NeedsReconnection, HealthStatus::Error] {
+                let _ = writeln!(out, "tandem_sync_status{{{},status=\"{}\"}} {}", label(&ctx.row.id), s.as_str(), u8::from(health.status == s));
+            }
+            last_runs.insert(ctx.row.id.clone(), health);
+        }
+        family(&mut out, "tandem_sync_records", "gauge", "Records by Health bucket (in_sync, excluded, failing, pending) and reason or error category.");
+        for c in &counts {
+            let bucket = RecordBucket::parse(&c.state).map(RecordBucket::as_str).unwrap_or("other");
+            let _ = writeln!(out, "tandem_sync_records{{{},bucket=\"{bucket}\",reason=\"{}\"}} {}", label(&c.sync_id), esc(c.reason.as_deref().unwrap_or("")), c.count);
+        }
+        family(&mut out, "tandem_sync_failing_records", "gauge", "Records whose last sync attempt failed, by error category.");
+        for c in counts.iter().filter(|c| c.state == "failed") {
+            let _ = writeln!(out, "tandem_sync_failing_records{{{},category=\"{}\"}} {}", label(&c.sync_id), esc(c.reason.as_deref().unwrap_or("other")), c.count);
+        }
+        family(&mut out, "tandem_sync_runs_total", "counter", "Sync runs by outcome.");
+        for o in &outcomes {
+            let _ = writeln!(out, "tandem_sync_runs_total{{{},outcome=\"{}\"}} {}", label(&o.sync_id), esc(&o.outcome), o.count);
+        }
+        family(&mut out, "tandem_sync_records_written_total", "counter", "Records created or updated, by target side.");
+        for t in &totals {
+            for (target, op, n) in [
+                ("hubspot", "created", t.created_in_hub),
+                ("hubspot", "updated", t.updated_in_hub),
+                ("app", "created", t.created_in_app),
+                ("app", "updated", t.updated_in_app),
+            ] {
+                let _ = writeln!(out, "tandem_sync_records_written_total{{{},target=\"{target}\",operation=\"{op}\"}} {n}", label(&t.sync_id));
+            }
+        }
+        for (name, help, pick) in [
+            ("tandem_sync_records_failed_total", "Record writes that failed.", (|t: &crate::store::RunTotals| t.failed) as fn(&crate::store::RunTotals) -> i64),
+            ("tandem_sync_records_skipped_total", "Records read and found unchanged.", |t| t.skipped),
+            ("tandem_sync_conflicts_total", "Fields changed on both sides and decided by the conflict rule.", |t| t.conflicts),
+            ("tandem_sync_api_calls_total", "Calls made to the providers' APIs.", |t| t.api_calls),
+            ("tandem_sync_rate_limit_waits_total", "Times a run waited for a provider's rate limit.", |t| t.rate_limit_waits),
+        ] {
+            family(&mut out, name, "counter", help);
+            for t in &totals {
+                let _ = writeln!(out, "{name}{{{}}} {}", label(&t.sync_id), pick(t));
+            }
+        }
+        family(&mut out, "tandem_sync_rate_limit_wait_seconds_total", "counter", "Time spent waiting for providers' rate limits.");
+        for t in &totals {
+            let _ = writeln!(out, "tandem_sync_rate_limit_wait_seconds_total{{{}}} {:.3}", label(&t.sync_id), t.rate_limit_wait_ms as f64 / 1000.0);
+        }
+        family(&mut out, "tandem_sync_lag_seconds", "gauge", "Seconds since each sync last completed a run successfully.");
+        for ctx in &contexts {
+            if let Some(at) = last_runs.get(&ctx.row.id).and_then(|h| h.last_success_at) {
+                let _ = writeln!(out, "tandem_sync_lag_seconds{{{}}} {:.3}", label(&ctx.row.id), (now - at).max(0) as f64 / 1000.0);
+            }
+        }
+        family(&mut out, "tandem_sync_initial_progress_ratio", "gauge", "Share of records handled by a running initial sync.");
+        for ctx in &contexts {
+            if let Some(p) = last_runs.get(&ctx.row.id).and_then(|h| h.progress.clone()) {
+                if let Some(total) = p.total.filter(|t| *t > 0) {
+                    let _ = writeln!(out, "tandem_sync_initial_progress_ratio{{{}}} {:.4}", label(&ctx.row.id), p.done.min(total) as f64 / total as f64);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Where a CSV export stands between pages.
+#[derive(Clone, Debug, Default)]
+pub struct ExportCursor {
+    header_written: bool,
+    after: Option<(i64, String)>,
+    done: bool,
+}
+
+impl ExportCursor {
+    /// A cursor with nothing left to export (after a failure).
+    pub fn finished() -> ExportCursor {
+        ExportCursor { header_written: true, after: None, done: true }
+    }
+}
+
+fn context_of(row: SyncRow, connections: &[ConnectionSummary], hub: Option<ConnectionSummary>) -> SyncContext {
+    let app = connections.iter().find(|c| c.id == row.connection_id).cloned();
+    let object = ObjectKind::ALL.into_iter().find(|o| object_key(*o) == row.object).unwrap_or(ObjectKind::Deal);
+    let label = SyncLabel {
+        sync_id: row.id.clone(),
+        object,
+        connection_id: row.connection_id.clone(),
+        provider: app.as_ref().map(|a| a.provider.clone()).unwrap_or_default(),
+        app_name: app.as_ref().map(|a| a.provider_name.clone()).unwrap_or_else(|| "App".into()),
+        account_name: app.as_ref().map(|a| a.account_name.clone()).unwrap_or_default(),
+    };
+    SyncContext { row, label, app, hub }
+}
+
+fn object_key(object: ObjectKind) -> &'static str {
+    match object {
+        ObjectKind::Contact => "contact",
+        ObjectKind::Company => "company",
+        ObjectKind::Deal => "deal",
+    }
+}
+
+fn health_of(ctx: &SyncContext, state: Option<&SyncStateRow>, counts: &[StateCount], last_run: Option<RunSummary>, now: i64) -> SyncHealth {
+    let (status, status_detail) = status_of(ctx, last_run.as_ref());
+    let bucket = |state: &str| -> Vec<BucketCount> {
+        let mut found: Vec<BucketCount> = counts
+            .iter()
+            .filter(|c| c.state == state)
+            .map(|c| {
+                let reason = c.reason.clone().unwrap_or_else(|| "other".into());
+                BucketCount { label: reason_label(&reason).to_string(), reason, count: c.count }
+            })
+            .collect();
+        found.sort_by(|a, b| b.count.cmp(&a.count).then(a.reason.cmp(&b.reason)));
+        found
+    };
+    let total = |state: &str| counts.iter().filter(|c| c.state == state).map(|c| c.count).sum::<i64>();
+    let initial = state.filter(|s| s.phase != "incremental");
+    let progress = initial.and_then(|s| Some(Progress::new(s.progress_done, s.progress_total, s.initial_started_at?, now)));
+    SyncHealth {
+        sync: ctx.label.clone(),
+        status,
+        status_detail,
+        last_success_at: state.and_then(|s| s.last_success_at),
+        next_run_at: state.map(|s| s.next_run_at).filter(|_| status == HealthStatus::Syncing || status == HealthStatus::Error),
+        running: state.is_some_and(|s| s.lease_until.is_some_and(|u| u >= now)),
+        in_sync: total("linked"),
+        pending: total("creating"),
+        excluded: bucket("excluded"),
+        failing: bucket("failed"),
+        progress,
+        last_run,
+    }
+}
+
+fn status_of(ctx: &SyncContext, last_run: Option<&RunSummary>) -> (HealthStatus, Option<String>) {
+    match SyncStatus::parse(&ctx.row.status) {
+        Some(SyncStatus::Off) => return (HealthStatus::Off, None),
+        Some(SyncStatus::Paused) | None => return (HealthStatus::Paused, None),
+        Some(SyncStatus::On) => {}
+    }
+    match &ctx.app {
+        None => return (HealthStatus::NeedsReconnection, Some("The app's connection no longer exists.".into())),
+        Some(a) if a.status == ConnectionStatus::Uninstalled => {
+            return (HealthStatus::NeedsReconnection, Some(format!("{} was uninstalled. Install it again to resume this sync.", a.provider_name)))
+        }
+        Some(a) if a.status == ConnectionStatus::NeedsReconnection => {
+            let why = a.status_reason.clone().unwrap_or_else(|| format!("{} refused Tandem's credentials.", a.provider_name));
+            return (HealthStatus::NeedsReconnection, Some(format!("{why} Reconnect {} to resume.", a.account_name)));
+        }
+        Some(_) => {}
+    }
+    match &ctx.hub {
+        None => return (HealthStatus::NeedsReconnection, Some("HubSpot is not connected. Connect HubSpot to resume.".into())),
+        Some(h) if h.status == ConnectionStatus::NeedsReconnection => {
+            let why = h.status_reason.clone().unwrap_or_else(|| "HubSpot refused Tandem's credentials.".into());
+            return (HealthStatus::NeedsReconnection, Some(format!("{why} Reconnect HubSpot to resume.")));
+        }
+        Some(_) => {}
+    }
+    if ctx.label.object != ObjectKind::Deal {
+        return (HealthStatus::Error, Some(format!("This version of Tandem syncs deals only; {} wait.", ctx.label.object.plural().to_lowercase())));
+    }
+    match last_run {
+        Some(r) if r.outcome == "failed" => (HealthStatus::Error, Some(r.message.clone().unwrap_or_else(|| "The last run failed.".into()))),
+        _ => (HealthStatus::Syncing, None),
+    }
+}
+
+fn record_summary(requested: &[String], r: RecordRow) -> RecordSummary {
+    RecordSummary {
+        bucket: RecordBucket::parse(&r.state).unwrap_or(RecordBucket::Pending),
+        retry_requested: requested.contains(&r.id),
+        id: r.id,
+        name: r.name,
+        hubspot_id: r.hubspot_id,
+        app_id: r.app_id,
+        reason: r.reason,
+        message: r.message,
+        updated_at: r.updated_at,
+    }
+}
+
+pub fn run_summary(r: RunRow) -> RunSummary {
+    RunSummary {
+        id: r.id,
+        trigger: r.trigger,
+        started_at: r.started_at,
+        ended_at: r.ended_at,
+        outcome: r.outcome,
+        message: r.message,
+        created_in_app: r.created_in_app,
+        updated_in_app: r.updated_in_app,
+        created_in_hub: r.created_in_hub,
+        updated_in_hub: r.updated_in_hub,
+        skipped: r.skipped,
+        failed_to_app: r.failed_to_app,
+        failed_to_hub: r.failed_to_hub,
+        conflicts: r.conflicts,
+        api_calls: r.api_calls,
+        rate_limit_waits: r.rate_limit_waits,
+        rate_limit_wait_ms: r.rate_limit_wait_ms,
+    }
+}
+
+fn text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn event_summary(r: NamedEventRow) -> EventSummary {
+    let changes: Vec<serde_json::Value> = serde_json::from_str(&r.event.changes).unwrap_or_default();
+    let changes = changes
+        .iter()
+        .map(|c| FieldChange {
+            field: c["field"].as_str().unwrap_or_default().to_string(),
+            old: text(&c["old"]),
+            new: text(&c["new"]),
+            hubspot: text(&c["hubspot"]),
+            app: text(&c["app"]),
+            winner: text(&c["winner"]),
+        })
+        .collect();
+    let e = r.event;
+    EventSummary {
+        id: e.id,
+        run_id: e.run_id,
+        record_id: e.record_id,
+        record_name: r.record_name.unwrap_or_default(),
+        at: e.at,
+        kind: e.kind,
+        side: e.side,
+        changes,
+        rule: e.rule,
+        category: e.category,
+        message: e.message,
+    }
+}
+
+/// `YYYY-MM-DD` dates (UTC, both days included) and known triggers and outcomes.
+fn run_query(filter: &RunFilter) -> Result<RunQuery> {
+    let day = |d: &Option<String>, what: &str| -> Result<Option<i64>> {
+        match d.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+            None => Ok(None),
+            Some(d) => timefmt::iso_date_ms(d).map(Some).ok_or_else(|| DashboardError::Invalid(format!("The {what} date must look like 2026-11-29."))),
+        }
+    };
+    let (from, to) = (day(&filter.from, "from")?, day(&filter.to, "to")?.map(|t| t + 86_400_000));
+    if let (Some(f), Some(t)) = (from, to) {
+        if f >= t {
+            return Err(DashboardError::Invalid("The from date must not be after the to date.".into()));
+        }
+    }
+    let pick = |v: &Option<String>, allowed: &[&str], what: &str| -> Result<Option<String>> {
+        match v.as_deref().filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) if allowed.contains(&v) => Ok(Some(v.to_string())),
+            Some(v) => Err(DashboardError::Invalid(format!("Unknown {what} \"{v}\"."))),
+        }
+    };
+    Ok(RunQuery {
+        from,
+        to,
+        trigger: pick(&filter.trigger, &TRIGGERS, "trigger")?,
+        outcome: pick(&filter.outcome, &OUTCOMES, "outcome")?,
+        before: None,
+        limit: RUNS_PER_PAGE,
+    })
+}
+
+/// The date range of an export: `YYYY-MM-DD` days, both included (default: the last 30 days).
+pub fn export_range(from: Option<&str>, to: Option<&str>, now: i64) -> Result<(i64, i64)> {
+    let filter = RunFilter { from: from.map(str::to_string), to: to.map(str::to_string), ..RunFilter::default() };
+    let q = run_query(&filter)?;
+    let to = q.to.unwrap_or(now + 1);
+    Ok((q.from.unwrap_or(to - 30 * 86_400_000).max(0), to))
+}
+
+fn parse_cursor(c: &str) -> Option<(i64, String)> {
+    let (at, id) = c.split_once('_')?;
+    Some((at.parse().ok()?, id.to_string()))
+}
+
+/// A Prometheus label value.
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+const RUN_HEADER: &str = "run_id,started_at,ended_at,trigger,outcome,created_in_hubspot,updated_in_hubspot,created_in_app,updated_in_app,\
+skipped,failed_to_hubspot,failed_to_app,conflicts,api_calls,rate_limit_waits,rate_limit_wait_ms,message";
+const EVENT_HEADER: &str = "event_id,at,run_id,record_id,record_name,event,side,field,old_value,new_value,hubspot_value,app_value,winner,rule,category,message";
+
+/// One CSV cell: quoted when it must be, and never read as a formula by a spreadsheet.
+fn cell(out: &mut String, value: &str) {
+    let guarded = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) && value.parse::<f64>().is_err() { format!("'{value}") } else { value.to_string() };
+    if guarded.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&guarded.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(&guarded);
+    }
+}
+
+fn row(out: &mut String, cells: &[&str]) {
+    for (i, c) in cells.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        cell(out, c);
+    }
+    out.push_str("\r\n");
+}
+
+fn write_run_csv(out: &mut String, r: &RunRow) {
+    let n = |v: i64| v.to_string();
+    row(
+        out,
+        &[
+            &r.id,
+            &timefmt::iso_seconds(r.started_at),
+            &r.ended_at.map(timefmt::iso_seconds).unwrap_or_default(),
+            &r.trigger,
+            &r.outcome,
+            &n(r.created_in_hub),
+            &n(r.updated_in_hub),
+            &n(r.created_in_app),
+            &n(r.updated_in_app),
+            &n(r.skipped),
+            &n(r.failed_to_hub),
+            &n(r.failed_to_app),
+            &n(r.conflicts),
+            &n(r.api_calls),
+            &n(r.rate_limit_waits),
+            &n(r.rate_limit_wait_ms),
+            r.message.as_deref().unwrap_or(""),
+        ],
+    );
+}
+
+/// One line per field an event touched (one line when it touched none).
+fn write_event_csv(out: &mut String, r: &NamedEventRow) {
+    let summary = event_summary(r.clone());
+    let at = timefmt::iso_seconds(summary.at);
+    let base = |out: &mut String, c: Option<&FieldChange>| {
+        let v = |x: Option<&Option<String>>| x.and_then(|o| o.as_deref()).unwrap_or("").to_string();
+        row(
+            out,
+            &[
+                &summary.id,
+                &at,
+                &summary.run_id,
+                &summary.record_id,
+                &summary.record_name,
+                &summary.kind,
+                &summary.side,
+                c.map(|c| c.field.as_str()).unwrap_or(""),
+                &v(c.map(|c| &c.old)),
+                &v(c.map(|c| &c.new)),
+                &v(c.map(|c| &c.hubspot)),
+                &v(c.map(|c| &c.app)),
+                &v(c.map(|c| &c.winner)),
+                summary.rule.as_deref().unwrap_or(""),
+                summary.category.as_deref().unwrap_or(""),
+                summary.message.as_deref().unwrap_or(""),
+            ],
+        );
+    };
+    if summary.changes.is_empty() {
+        base(out, None);
+    } else {
+        for c in &summary.changes {
+            base(out, Some(c));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_are_quoted_and_never_formulas() {
+        let mut out = String::new();
+        row(&mut out, &["plain", "a,b", "say \"hi\"", "=HYPERLINK(\"x\")", "-12.5", "line\nbreak"]);
+        assert_eq!(out, "plain,\"a,b\",\"say \"\"hi\"\"\",\"'=HYPERLINK(\"\"x\"\")\",-12.5,\"line\nbreak\"\r\n");
+    }
+
+    #[test]
+    fn run_filters_are_checked() {
+        let q = run_query(&RunFilter { from: Some("2026-11-01".into()), to: Some("2026-11-01".into()), ..Default::default() }).unwrap();
+        assert_eq!(q.to.unwrap() - q.from.unwrap(), 86_400_000, "both days are included");
+        assert!(matches!(run_query(&RunFilter { from: Some("1 Nov".into()), ..Default::default() }), Err(DashboardError::Invalid(_))));
+        assert!(matches!(run_query(&RunFilter { trigger: Some("cron".into()), ..Default::default() }), Err(DashboardError::Invalid(_))));
+        assert!(matches!(
+            run_query(&RunFilter { from: Some("2026-11-02".into()), to: Some("2026-11-01".into()), ..Default::default() }),
+            Err(DashboardError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn metric_labels_are_escaped() {
+        assert_eq!(esc("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

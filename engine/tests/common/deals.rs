@@ -1,0 +1,139 @@
+//! Deal sync helpers: a saved sync between the two sandboxes, edits "as a user" on either side,
+//! and both sides' deals by name.
+
+use std::collections::HashMap;
+
+use engine::runner::{Engine, EngineConfig, Trigger};
+use engine::store::RecordRow;
+use engine::syncs::Syncs;
+use model::apps::ObjectKind;
+use model::sync::{Schemas, SyncSettings};
+use serde_json::{json, Value};
+
+use super::Env;
+
+pub const MINUTE: i64 = 60_000;
+
+pub struct Sync {
+    pub id: String,
+    pub pipedrive: String,
+    pub hubspot: String,
+    pub schemas: Schemas,
+}
+
+/// Installs both apps and saves a deal sync: Auto-mapped first pipelines, default fields,
+/// adjusted by `tweak`.
+pub async fn set_up(env: &Env, tweak: impl FnOnce(&mut SyncSettings, &Schemas)) -> Sync {
+    let hubspot = env.install("hubspot").await;
+    let pipedrive = env.install("pipedrive").await;
+    let syncs = Syncs::new(env.connections.clone());
+    let schemas = syncs.schemas(&pipedrive, ObjectKind::Deal).await.expect("schemas");
+    let mut settings = SyncSettings::new_for(ObjectKind::Deal, &schemas);
+    tweak(&mut settings, &schemas);
+    let saved = syncs.save(&env.admin, &pipedrive, &settings).await.expect("save the sync");
+    Sync { id: saved.id, pipedrive, hubspot, schemas }
+}
+
+pub fn engine(env: &Env) -> Engine {
+    Engine::new(env.connections.clone(), EngineConfig::default())
+}
+
+pub async fn run(engine: &Engine, sync: &Sync) -> engine::store::RunRow {
+    engine.run_sync(&sync.id, Trigger::Manual).await.expect("run").expect("the sync ran").run
+}
+
+/// The Pipedrive stage id of a stage name in pipeline 1 (Sales).
+pub fn pd_stage(sync: &Sync, name: &str) -> String {
+    let sales = sync.schemas.app.pipeline("1").expect("Sales");
+    sales.stages.iter().find(|s| s.name == name).map(|s| s.id.clone()).unwrap_or_else(|| panic!("no stage {name}"))
+}
+
+impl Env {
+    pub async fn hs_create(&self, props: Value, at: Option<i64>) -> String {
+        let r = self.http.post(format!("{}/_sandbox/objects/deals", self.hubspot.url())).json(&json!({"properties": props, "timestamp": at})).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn hs_edit(&self, id: &str, props: Value, at: Option<i64>) {
+        let r = self
+            .http
+            .patch(format!("{}/_sandbox/objects/deals/{id}", self.hubspot.url()))
+            .json(&json!({"properties": props, "timestamp": at}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    }
+
+    pub async fn pd_create(&self, fields: Value, at: Option<i64>) -> String {
+        let r = self.http.post(format!("{}/_sandbox/deals", self.pipedrive.url())).json(&json!({"fields": fields, "timestamp": at})).send().await.unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        r.json::<Value>().await.unwrap()["id"].to_string()
+    }
+
+    pub async fn pd_edit(&self, id: &str, fields: Value, at: Option<i64>) {
+        let r = self.http.patch(format!("{}/_sandbox/deals/{id}", self.pipedrive.url())).json(&json!({"fields": fields, "timestamp": at})).send().await.unwrap();
+        assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    }
+
+    pub async fn token(&self, connection: &str) -> String {
+        self.connections.access_token(connection).await.expect("token").token
+    }
+
+    /// Every HubSpot deal by name: (id, properties).
+    pub async fn hs_deals(&self, sync: &Sync) -> HashMap<String, (String, Value)> {
+        let token = self.token(&sync.hubspot).await;
+        let mut out = HashMap::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut q = vec![("limit", "100".to_string()), ("properties", "dealname,amount,closedate,pipeline,dealstage,tandem_record_id".into())];
+            if let Some(a) = &after {
+                q.push(("after", a.clone()));
+            }
+            let page: Value =
+                self.http.get(format!("{}/crm/v3/objects/deals", self.hubspot.url())).query(&q).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+            for d in page["results"].as_array().unwrap() {
+                let name = d["properties"]["dealname"].as_str().unwrap_or_default().to_string();
+                assert!(out.insert(name.clone(), (d["id"].as_str().unwrap().to_string(), d["properties"].clone())).is_none(), "two HubSpot deals named {name}");
+            }
+            after = page["paging"]["next"]["after"].as_str().map(str::to_string);
+            if after.is_none() {
+                return out;
+            }
+        }
+    }
+
+    /// Every live Pipedrive deal by title.
+    pub async fn pd_deals(&self, sync: &Sync) -> HashMap<String, Value> {
+        let token = self.token(&sync.pipedrive).await;
+        let mut out = HashMap::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q = vec![("limit", "500".to_string())];
+            if let Some(c) = &cursor {
+                q.push(("cursor", c.clone()));
+            }
+            let page: Value =
+                self.http.get(format!("{}/api/v2/deals", self.pipedrive.url())).query(&q).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+            for d in page["data"].as_array().unwrap() {
+                let title = d["title"].as_str().unwrap().to_string();
+                assert!(out.insert(title.clone(), d.clone()).is_none(), "two Pipedrive deals titled {title}");
+            }
+            cursor = page["additional_data"]["next_cursor"].as_str().map(str::to_string);
+            if cursor.is_none() {
+                return out;
+            }
+        }
+    }
+
+    pub async fn faults(&self, sandbox: &sandbox::RunningSandbox, config: Value) {
+        let r = self.http.put(format!("{}/_sandbox/faults", sandbox.url())).json(&config).send().await.unwrap();
+        assert!(r.status().is_success());
+    }
+}
+
+pub async fn records(env: &Env, sync: &Sync) -> Vec<RecordRow> {
+    env.connections.store().all_records(&sync.id).await.unwrap()
+}
+
