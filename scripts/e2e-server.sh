@@ -17,6 +17,8 @@ stop_all() {
 trap stop_all EXIT INT TERM
 
 export TANDEM_PUBLIC_URL="http://127.0.0.1:$port"
+# Runs every few seconds, so the dashboards test sees its edits synced without long waits.
+export TANDEM_SYNC_INTERVAL_SECS=${TANDEM_SYNC_INTERVAL_SECS:-3}
 ./target/release/tandem-sandbox hubspot --addr "127.0.0.1:$hubspot_port" --state "$data/hubspot.json" & pids+=($!)
 ./target/release/tandem-sandbox pipedrive --addr "127.0.0.1:$pipedrive_port" --state "$data/pipedrive.json" & pids+=($!)
 for p in "$hubspot_port" "$pipedrive_port"; do

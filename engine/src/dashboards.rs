@@ -437,7 +437,8 @@ fn health_of(ctx: &SyncContext, state: Option<&SyncStateRow>, counts: &[StateCou
     };
     let total = |state: &str| counts.iter().filter(|c| c.state == state).map(|c| c.count).sum::<i64>();
     let initial = state.filter(|s| s.phase != "incremental");
-    let progress = initial.and_then(|s| Some(Progress::new(s.progress_done, s.progress_total, s.initial_started_at?, now)));
+    // From the moment the engine picks the (re)started initial sync up until it is done.
+    let progress = initial.filter(|_| status == HealthStatus::Syncing).map(|s| Progress::new(s.progress_done, s.progress_total, s.initial_started_at.unwrap_or(now), now));
     SyncHealth {
         sync: ctx.label.clone(),
         status,

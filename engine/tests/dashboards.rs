@@ -99,6 +99,10 @@ async fn health_history_retry_and_timeline_follow_the_syncs(env: Env) -> Env {
     let timeline = d.timeline(&sync.id, &found[0].id).await.unwrap();
     let kinds: Vec<&str> = timeline.events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds.last(), Some(&"created"), "oldest last: {kinds:?}");
+    // Stages read as names, not ids.
+    let created = timeline.events.last().unwrap();
+    let stage = created.changes.iter().find(|c| c.field == "Deal stage").expect("the stage in the create");
+    assert_eq!(stage.new.as_deref(), Some("Sales Pipeline › Appointment Scheduled"), "{created:?}");
     let conflict = timeline.events.iter().find(|e| e.kind == "conflict").expect("a conflict event");
     assert_eq!(conflict.rule.as_deref(), Some("Default to HubSpot"));
     let c = &conflict.changes[0];
@@ -165,8 +169,9 @@ async fn retry_all_marks_a_category_and_an_initial_sync_shows_progress(env: Env)
     env.faults(&env.pipedrive, json!({"rate_400": 1.0, "only_method": "POST", "only_path": "/api/v2/deals"})).await;
     let engine = engine(&env);
     let d = Dashboards::new(env.connections.clone());
-    // Before the first run: no progress yet, nothing counted.
-    assert!(d.health(&sync.id).await.unwrap().progress.is_none());
+    // Before the first run: the initial sync is due, nothing is counted yet.
+    let waiting = d.health(&sync.id).await.unwrap().progress;
+    assert!(waiting.as_ref().is_none_or(|p| p.done == 0 && p.total.is_none()), "{waiting:?}");
     run(&engine, &sync).await;
     let state = env.connections.store().sync_state(&sync.id).await.unwrap().unwrap();
     assert_eq!(state.progress_total, Some(5), "five HubSpot deals and an empty Pipedrive");

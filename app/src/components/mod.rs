@@ -11,3 +11,4 @@ pub mod sync_chart;
 pub mod sync_header;
 pub mod sync_progress;
 pub mod sync_events;
+pub mod retry;

@@ -32,11 +32,12 @@ pub fn SyncChart(chart: Chart) -> impl IntoView {
     let y = move |v: i64| TOP + plot_h - plot_h * (v as f64 / max as f64);
     let total_synced: i64 = chart.buckets.iter().map(|b| b.synced).sum();
     let total_errors: i64 = chart.buckets.iter().map(|b| b.errors).sum();
+    let count = |n: i64, one: &str, many: &str| format!("{} {}", thousands(n), if n == 1 { one } else { many });
     let summary = format!(
-        "{}: {} records synced and {} errors, per {}.",
+        "{}: {} synced and {}, per {}.",
         range.label(),
-        thousands(total_synced),
-        thousands(total_errors),
+        count(total_synced, "record", "records"),
+        count(total_errors, "error", "errors"),
         if range == ChartRange::Day { "hour" } else { "day" }
     );
     let every = if chart.buckets.len() > 12 { (chart.buckets.len() + 7) / 8 } else { 1 };

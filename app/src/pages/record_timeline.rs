@@ -1,7 +1,6 @@
 //! A record's timeline: its ids on both sides, where it stands (with the provider's message and
 //! **Retry** when failing), and every sync event for it, newest first.
 
-use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -10,7 +9,8 @@ use model::{timefmt, Permission};
 
 use super::shell::current_user;
 use crate::api::dashboards::{record_timeline, RetryRecords};
-use crate::components::feedback::{last_error, ErrorBanner};
+use crate::components::feedback::ErrorBanner;
+use crate::components::retry::{RetryButton, RetryOutcome};
 use crate::components::sync_events::EventRows;
 use crate::components::sync_header::{SyncHeader, SyncTab};
 
@@ -21,8 +21,6 @@ pub fn RecordTimelinePage() -> impl IntoView {
     let retry = ServerAction::<RetryRecords>::new();
     let timeline = Resource::new(move || (ids(), retry.version().get()), |((sync, record), _)| record_timeline(sync, record));
     let can_manage = current_user().is_some_and(|u| u.can(Permission::ManageApps));
-    let retry_error = last_error(retry.value());
-    let retried = move || retry.value().get().and_then(Result::ok).map(|m| view! { <div class="alert alert-success" role="status">{m}</div> });
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -40,21 +38,12 @@ pub fn RecordTimelinePage() -> impl IntoView {
                         view! {
                             <Title text=format!("{name} · {}", t.sync.title())/>
                             <SyncHeader label=t.sync.clone() tab=SyncTab::Health/>
-                            {retried}
-                            <ErrorBanner error=retry_error/>
+                            <RetryOutcome action=retry/>
                             <section class="card" aria-labelledby="record-title" data-record=r.id.clone()>
                                 <div class="card-header-row">
                                     <h2 id="record-title">{name.clone()} " " <span class={if failing { "badge badge-error" } else { "badge badge-muted" }}>{status}</span></h2>
                                     {(failing && can_manage && !r.retry_requested)
-                                        .then(|| {
-                                            view! {
-                                                <ActionForm action=retry attr:class="inline-form">
-                                                    <input type="hidden" name="sync_id" value=retry_sync.clone()/>
-                                                    <input type="hidden" name="record_id" value=retry_record.clone()/>
-                                                    <button type="submit" class="btn btn-primary btn-small">"Retry"</button>
-                                                </ActionForm>
-                                            }
-                                        })}
+                                        .then(|| view! { <RetryButton action=retry sync_id=retry_sync.clone() record_id=retry_record.clone() primary=true/> })}
                                 </div>
                                 {r.message.clone().map(|m| view! { <p class={if failing { "alert alert-error" } else { "notice" }}>{m}</p> })}
                                 {r.retry_requested.then(|| view! { <p class="notice" role="status">"Retry requested: Tandem retries this record on its next run."</p> })}

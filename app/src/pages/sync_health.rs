@@ -2,7 +2,6 @@
 //! records are in sync, excluded (by reason) and failing (by error category, with **Retry all**),
 //! each count linking to its records; a chart of records synced and errors; and a record search.
 
-use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -11,7 +10,8 @@ use model::{timefmt, Permission};
 
 use super::shell::current_user;
 use crate::api::dashboards::{sync_chart, get_sync_health, RetryRecords};
-use crate::components::feedback::{last_error, ErrorBanner};
+use crate::components::feedback::ErrorBanner;
+use crate::components::retry::{RetryButton, RetryOutcome};
 use crate::components::sync_chart::SyncChart;
 use crate::components::sync_header::{records_path, run_path, SyncHeader, SyncTab};
 use crate::components::sync_progress::InitialProgress;
@@ -26,8 +26,6 @@ pub fn SyncHealthPage() -> impl IntoView {
     let health = Resource::new(move || (sync_id(), retry.version().get()), |(id, _)| get_sync_health(id));
     let chart = Resource::new(move || (sync_id(), range()), |(id, r)| sync_chart(id, r.as_str().to_string()));
     let can_manage = current_user().is_some_and(|u| u.can(Permission::ManageApps));
-    let retry_error = last_error(retry.value());
-    let retried = move || retry.value().get().and_then(Result::ok).map(|m| view! { <div class="alert alert-success" role="status">{m}</div> });
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -38,8 +36,7 @@ pub fn SyncHealthPage() -> impl IntoView {
                         view! {
                             <Title text=format!("{} sync health", h.sync.title())/>
                             <SyncHeader label=h.sync.clone() tab=SyncTab::Health status=h.status/>
-                            {retried}
-                            <ErrorBanner error=retry_error/>
+                            <RetryOutcome action=retry/>
                             <Overview h=h.clone()/>
                             {h.progress.clone().map(|p| view! { <InitialProgress sync_id=h.sync.sync_id.clone() initial=p/> })}
                             <Counts h=h.clone() retry can_manage/>
@@ -178,15 +175,7 @@ fn Counts(h: SyncHealth, retry: ServerAction<RetryRecords>, can_manage: bool) ->
                                             <a href=bucket_href(RecordBucket::Failing, Some(&c.reason))>{c.label.clone()}</a>
                                             <span class="count">{thousands(c.count)}</span>
                                             {can_manage
-                                                .then(|| {
-                                                    view! {
-                                                        <ActionForm action=retry attr:class="inline-form">
-                                                            <input type="hidden" name="sync_id" value=id.clone()/>
-                                                            <input type="hidden" name="category" value=category.clone()/>
-                                                            <button type="submit" class="btn btn-secondary btn-small">"Retry all"</button>
-                                                        </ActionForm>
-                                                    }
-                                                })}
+                                                .then(|| view! { <RetryButton action=retry sync_id=id.clone() category=category.clone()/> })}
                                         </li>
                                     }
                                 })

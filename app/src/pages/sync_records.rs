@@ -2,7 +2,6 @@
 //! category), or those a search found: each with both ids, why it is where it is, the provider's
 //! message, a link to its timeline, and **Retry** for a failing one.
 
-use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -11,7 +10,8 @@ use model::{timefmt, Permission};
 
 use super::shell::current_user;
 use crate::api::dashboards::{search_records, get_sync_health, sync_records, RetryRecords};
-use crate::components::feedback::{last_error, ErrorBanner};
+use crate::components::feedback::ErrorBanner;
+use crate::components::retry::{RetryButton, RetryOutcome};
 use crate::components::sync_header::{record_path, records_path, SyncHeader, SyncTab};
 use crate::error::AppError;
 
@@ -36,8 +36,6 @@ pub fn SyncRecordsPage() -> impl IntoView {
         },
     );
     let can_manage = current_user().is_some_and(|u| u.can(Permission::ManageApps));
-    let retry_error = last_error(retry.value());
-    let retried = move || retry.value().get().and_then(Result::ok).map(|m| view! { <div class="alert alert-success" role="status">{m}</div> });
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -57,21 +55,11 @@ pub fn SyncRecordsPage() -> impl IntoView {
                 view! {
                     <Title text=format!("{heading} · {}", h.sync.title())/>
                     <SyncHeader label=h.sync.clone() tab=SyncTab::Health status=h.status/>
-                    {retried}
-                    <ErrorBanner error=retry_error/>
+                    <RetryOutcome action=retry/>
                     <section class="card" aria-labelledby="records-title">
                         <div class="card-header-row">
                             <h2 id="records-title">{heading.clone()}</h2>
-                            {(failing && can_manage)
-                                .then(|| {
-                                    view! {
-                                        <ActionForm action=retry attr:class="inline-form">
-                                            <input type="hidden" name="sync_id" value=retry_sync.clone()/>
-                                            <input type="hidden" name="category" value=reason().unwrap_or_default()/>
-                                            <button type="submit" class="btn btn-secondary btn-small">"Retry all"</button>
-                                        </ActionForm>
-                                    }
-                                })}
+                            {(failing && can_manage).then(|| view! { <RetryButton action=retry sync_id=retry_sync.clone() category=reason().unwrap_or_default()/> })}
                         </div>
                         <form method="get" action=records_path(&id) class="search-form" role="search">
                             <label for="record-search" class="visually-hidden">"Find a record"</label>
@@ -141,15 +129,7 @@ fn RecordLine(r: RecordSummary, sync_id: String, retry: ServerAction<RetryRecord
             <td class="nowrap">{timefmt::date_time(r.updated_at)}</td>
             <td>
                 {(failing && can_manage && !r.retry_requested)
-                    .then(|| {
-                        view! {
-                            <ActionForm action=retry attr:class="inline-form">
-                                <input type="hidden" name="sync_id" value=sync_id.clone()/>
-                                <input type="hidden" name="record_id" value=record_id.clone()/>
-                                <button type="submit" class="btn btn-secondary btn-small">"Retry"</button>
-                            </ActionForm>
-                        }
-                    })}
+                    .then(|| view! { <RetryButton action=retry sync_id=sync_id.clone() record_id=record_id.clone()/> })}
             </td>
         </tr>
     }

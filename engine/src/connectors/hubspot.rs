@@ -251,12 +251,17 @@ pub async fn count_deals_in_stages(
             "limit": 1,
         });
         let request = || http.post(format!("{api_base}/crm/v3/objects/deals/search")).bearer_auth(token).json(&body);
-        let found: SearchTotal = match fetch_json(Provider::HubSpot, request()).await {
-            Err(ConnectorError::Refused { status: 429, .. }) => {
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                fetch_json(Provider::HubSpot, request()).await?
+        // Other searches (the sync engine's, another pipeline's counts) share the five a
+        // second: a 429 waits and tries again, a few times.
+        let mut attempt = 0;
+        let found: SearchTotal = loop {
+            match fetch_json(Provider::HubSpot, request()).await {
+                Err(ConnectorError::Refused { status: 429, .. }) if attempt < 5 => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(600 * attempt)).await;
+                }
+                other => break other?,
             }
-            other => other?,
         };
         counts.push((stage.clone(), found.total));
     }

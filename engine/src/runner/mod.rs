@@ -842,7 +842,7 @@ impl<'a> Pass<'a> {
         for (key, hub_key, app_key, state, translate) in &fields {
             let decision = decide(state, self.rule, *translate);
             if let Some(note) = conflict_note(state, &decision) {
-                conflicts.push((label(self.hub_schema, hub_key), note));
+                conflicts.push((label(self.hub_schema, hub_key), hub_key.clone(), app_key.clone(), note));
             }
             match decision {
                 Decision::Keep { agreed: Some(a) } => {
@@ -859,11 +859,11 @@ impl<'a> Pass<'a> {
                     let rule = matches!(reason, Reason::Conflict(_));
                     match to {
                         Side::HubSpot => {
-                            hub_changes.push(json!({"field": label(self.hub_schema, hub_key), "old": state.hub, "new": value, "conflict": rule}));
+                            hub_changes.push(json!({"field": label(self.hub_schema, hub_key), "old": shown(self.hub_schema, hub_key, &state.hub), "new": shown(self.hub_schema, hub_key, &value), "conflict": rule}));
                             to_hub.insert(hub_key.clone(), value);
                         }
                         Side::App => {
-                            app_changes.push(json!({"field": label(self.app_schema, app_key), "old": state.app, "new": value, "conflict": rule}));
+                            app_changes.push(json!({"field": label(self.app_schema, app_key), "old": shown(self.app_schema, app_key, &state.app), "new": shown(self.app_schema, app_key, &value), "conflict": rule}));
                             to_app.insert(app_key.clone(), value);
                         }
                     }
@@ -871,7 +871,7 @@ impl<'a> Pass<'a> {
                 }
             }
         }
-        for (field, note) in conflicts {
+        for (field, hub_key, app_key, note) in conflicts {
             self.run.conflicts += 1;
             let rule = note.rule.label(&self.app_name());
             work.events.push(self.event(
@@ -879,7 +879,7 @@ impl<'a> Pass<'a> {
                 now,
                 "conflict",
                 note.winner,
-                json!([{"field": field, "hubspot": note.hub, "app": note.app, "winner": note.winner.as_str()}]),
+                json!([{"field": field, "hubspot": shown(self.hub_schema, &hub_key, &note.hub), "app": shown(self.app_schema, &app_key, &note.app), "winner": note.winner.as_str()}]),
                 Some(&rule),
                 None,
                 None,
@@ -981,7 +981,10 @@ impl<'a> Pass<'a> {
                         (row.state, row.create_on, row.updated_at) = ("linked".into(), None, now);
                         let changes: Vec<serde_json::Value> = values
                             .iter()
-                            .map(|(k, v)| json!({"field": label(if target == Side::HubSpot { self.hub_schema } else { self.app_schema }, k), "old": null, "new": v}))
+                            .map(|(k, v)| {
+                                let schema = if target == Side::HubSpot { self.hub_schema } else { self.app_schema };
+                                json!({"field": label(schema, k), "old": null, "new": shown(schema, k, v)})
+                            })
                             .collect();
                         work.events.push(self.event(&row.id, now, "created", target, json!(changes), None, None, None));
                     }
@@ -1163,6 +1166,20 @@ fn side_label(side: Side) -> &'static str {
         Side::HubSpot => "HubSpot",
         Side::App => "the app",
     }
+}
+
+/// A value as the history shows it: a stage by its pipeline's and its own name, the rest as is.
+fn shown(schema: &SideSchema, key: &str, value: &Option<String>) -> Option<String> {
+    let value = value.as_ref()?;
+    if key != STAGE {
+        return Some(value.clone());
+    }
+    let named = value.split_once('/').and_then(|(pipeline, stage)| {
+        let p = schema.pipeline(pipeline)?;
+        let s = p.stages.iter().find(|s| s.id == stage)?;
+        Some(format!("{} › {}", p.name, s.name))
+    });
+    Some(named.unwrap_or_else(|| value.clone()))
 }
 
 fn label(schema: &SideSchema, key: &str) -> String {

@@ -1,0 +1,153 @@
+import { test, expect, Page, APIRequestContext } from '@playwright/test';
+import { hydrated, signInAdmin, watchConsole } from './helpers';
+
+// Sync health and history, after syncs.spec.ts saved the deals sync (this file runs after it: files run
+// in name order): the engine in the e2e server runs it every few seconds against both sandboxes.
+test.describe.configure({ mode: 'serial' });
+
+const port = Number(process.env.TANDEM_E2E_PORT ?? '3100');
+const hubspot = `http://127.0.0.1:${port + 1}`;
+const pipedrive = `http://127.0.0.1:${port + 2}`;
+
+async function openDealSync(page: Page) {
+  await page.goto('/settings/integrations/syncs');
+  await hydrated(page);
+  await expect(page.getByRole('heading', { name: 'Sync health', level: 1 })).toBeVisible();
+  await page.getByRole('link', { name: 'Pipedrive (Sandbox) deals sync' }).click();
+  await expect(page.getByRole('heading', { name: /^Pipedrive \(Sandbox\) deals sync/, level: 1 })).toBeVisible();
+  await hydrated(page);
+}
+
+/** Reloads until `check` passes (the engine runs every few seconds). */
+async function eventually(page: Page, what: string, check: () => Promise<boolean>) {
+  for (let i = 0; i < 60; i++) {
+    if (await check()) return;
+    await page.waitForTimeout(1_000);
+    await page.reload();
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function count(page: Page, bucket: string): Promise<number> {
+  const text = await page.locator(`[data-bucket="${bucket}"] .count-big`).innerText();
+  return Number(text.replace(/,/g, ''));
+}
+
+async function faults(request: APIRequestContext, base: string, config: object) {
+  const r = await request.put(`${base}/_sandbox/faults`, { data: config });
+  expect(r.ok()).toBeTruthy();
+}
+
+test('Health counts, a failing record retried, history, chart, timeline with a conflict, CSV export', async ({ page, request }) => {
+  test.setTimeout(240_000);
+  const errors = watchConsole(page);
+  await signInAdmin(page);
+  await openDealSync(page);
+  await eventually(page, 'the first successful sync', async () => (await page.locator('[data-fact="last-success"]').innerText()) !== 'Never');
+
+  // Excluded by reason: each count links to exactly that many records.
+  const reason = page.locator('[data-bucket="excluded"] li[data-reason]').first();
+  await expect(reason).toBeVisible();
+  const label = await reason.getByRole('link').innerText();
+  const excludedCount = Number((await reason.locator('.count').innerText()).replace(/,/g, ''));
+  expect(excludedCount).toBeGreaterThan(0);
+  await reason.getByRole('link').click();
+  await expect(page.getByRole('heading', { name: `Excluded: ${label}` })).toBeVisible();
+  await expect(page.locator('tr[data-bucket="excluded"]')).toHaveCount(Math.min(excludedCount, 50));
+  await page.goBack();
+
+  // Pipedrive refuses new deals (a validation error): a new HubSpot deal fails to sync.
+  await faults(request, pipedrive, { rate_400: 1.0, only_method: 'POST', only_path: '/api/v2/deals' });
+  const name = `Dashboard test ${Date.now()}`;
+  const created = await request.post(`${hubspot}/_sandbox/objects/deals`, {
+    data: { properties: { dealname: name, amount: '5000', pipeline: 'default', dealstage: 'appointmentscheduled' } },
+  });
+  expect(created.status()).toBe(201);
+  const hubspotId = (await created.json()).id as string;
+  await eventually(page, 'the failing record', async () => (await count(page, 'failing')) > 0);
+  const failing = page.locator('[data-bucket="failing"]');
+  await expect(failing.locator('[data-reason="validation"]')).toContainText('Validation');
+  await failing.getByRole('link', { name: 'Validation' }).click();
+  const row = page.locator('tr', { hasText: name });
+  await expect(row).toContainText('Failing: Validation');
+  await expect(row).toContainText('sandbox fault');
+  await page.screenshot({ path: 'test-results/health-failing.png', fullPage: true });
+
+  // The fault is fixed: Retry syncs the record at once.
+  await faults(request, pipedrive, {});
+  await hydrated(page);
+  await row.getByRole('button', { name: 'Retry' }).click();
+  await expect(page.getByRole('status')).toHaveText('Retrying 1 record now. Its status updates when the run ends.');
+  await row.getByRole('link', { name }).click();
+  await expect(page.getByRole('heading', { name: new RegExp(`^${name}`) })).toBeVisible();
+  await eventually(page, 'the retried record in sync', async () => (await page.locator('#record-title .badge').innerText()) === 'In sync');
+  await expect(page.locator('tr[data-event="created"]')).toContainText('Created in Pipedrive (Sandbox)');
+  const pipedriveId = (await page.locator('.facts dd code').nth(1).innerText()).trim();
+  expect(pipedriveId).toMatch(/^\d+$/);
+
+  // Both sides change the amount within five minutes: a conflict, decided by the sync's rule.
+  const now = Date.now();
+  await request.patch(`${hubspot}/_sandbox/objects/deals/${hubspotId}`, { data: { properties: { amount: '7000' }, timestamp: now } });
+  await request.patch(`${pipedrive}/_sandbox/deals/${pipedriveId}`, { data: { fields: { value: 6500 }, timestamp: now + 1_000 } });
+  await eventually(page, 'the conflict in the timeline', async () => (await page.locator('tr[data-event="conflict"]').count()) > 0);
+  const conflict = page.locator('tr[data-event="conflict"]').first();
+  await expect(conflict).toContainText(/Conflict decided by “Default to/);
+  await expect(conflict).toContainText('HubSpot had 7000, Pipedrive (Sandbox) had 6500');
+  await page.screenshot({ path: 'test-results/record-timeline.png', fullPage: true });
+
+  // Health: the chart, and the failure gone.
+  await page.getByRole('link', { name: 'Health', exact: true }).click();
+  await expect(page.locator('[data-bucket="failing"] .count-big')).toHaveText('0');
+  const chart = page.locator('figure.chart');
+  await expect(chart.locator('svg[role="img"]')).toBeVisible();
+  expect(Number(await chart.getAttribute('data-synced'))).toBeGreaterThan(0);
+  await page.getByRole('link', { name: 'Last 7 days' }).click();
+  await expect(page.locator('figure.chart[data-range="7d"] rect.bar-synced')).toHaveCount(7);
+  await page.screenshot({ path: 'test-results/health.png', fullPage: true });
+
+  // History: the runs, filtered; a run opens to its events; the CSV export downloads.
+  await page.getByRole('link', { name: 'History', exact: true }).click();
+  await expect(page.getByRole('heading', { name: 'Runs' })).toBeVisible();
+  await hydrated(page);
+  await page.getByLabel('Outcome').selectOption({ label: 'Some records failed' });
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await expect(page).toHaveURL(/outcome=partial/);
+  const partial = page.locator('tr[data-run]');
+  await expect(partial.first()).toContainText('Some records failed');
+  await partial.first().getByRole('link').click();
+  await expect(page.locator('tr[data-event="failed"]', { hasText: name })).toContainText('Writing to Pipedrive (Sandbox) failed (Validation)');
+  await page.getByRole('link', { name: 'History', exact: true }).click();
+  const download = page.waitForEvent('download');
+  await page.getByRole('link', { name: 'Export record events (CSV)' }).click();
+  const file = await download;
+  expect(file.suggestedFilename()).toMatch(/^tandem-events-.*\.csv$/);
+  const csv = await (await import('fs')).promises.readFile(await file.path(), 'utf8');
+  expect(csv.split('\r\n')[0]).toBe('event_id,at,run_id,record_id,record_name,event,side,field,old_value,new_value,hubspot_value,app_value,winner,rule,category,message');
+  expect(csv).toContain(`,${name},conflict,`);
+  expect(errors).toEqual([]);
+});
+
+test('the progress bar moves during a large initial sync', async ({ page, request }) => {
+  test.setTimeout(240_000);
+  const errors = watchConsole(page);
+  // Many new Pipedrive deals, then a new settings version: the initial sync starts again.
+  const seeded = await request.post(`${pipedrive}/_sandbox/seed`, { data: { deals: 30000, seed: 7 } });
+  expect(seeded.ok()).toBeTruthy();
+  await signInAdmin(page);
+  const origin = `http://127.0.0.1:${port}`;
+  const syncs = await (await page.request.post('/api/syncs', { headers: { origin } })).json();
+  const deal = syncs.find((s: { settings: { object: string } }) => s.settings.object === 'Deal');
+  const saved = await page.request.post('/api/save_sync', { headers: { origin }, data: { connection_id: deal.connection_id, settings: deal.settings } });
+  expect(saved.ok()).toBeTruthy();
+  await openDealSync(page);
+  await eventually(page, 'the progress bar', async () => (await page.locator('.progress-bar').count()) > 0);
+  await hydrated(page);
+  const figures = page.locator('.progress-figures');
+  const first = await figures.getAttribute('data-done');
+  await expect(figures).not.toHaveAttribute('data-done', first ?? '', { timeout: 30_000 });
+  const second = await figures.getAttribute('data-done');
+  expect(Number(second)).toBeGreaterThan(Number(first));
+  await expect(figures).toContainText(/records/);
+  await page.screenshot({ path: 'test-results/progress.png', fullPage: true });
+  expect(errors).toEqual([]);
+});
