@@ -311,6 +311,17 @@ async fn dashboards_export_and_metrics(s: &Setup, admin: &reqwest::Client) {
     assert_eq!(health["status"], "Syncing", "{health}");
     let missing = s.app.call(admin, "sync_health", &[("sync_id", "no-such-sync")]).await;
     assert_eq!(missing.status(), 404);
+    // A Viewer reads the dashboards but cannot retry; a signed-out visitor reads nothing.
+    let viewer = s.app.invited(admin, "val@example.com", "viewer").await;
+    assert_eq!(s.app.call(&viewer, "sync_health", &[("sync_id", sync_id.as_str())]).await.status(), 200);
+    let refused = s.app.call(&viewer, "retry_records", &[("sync_id", sync_id.as_str())]).await;
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("App Marketplace Access"));
+    assert_eq!(s.app.call(&s.app.browser(), "sync_health", &[("sync_id", sync_id.as_str())]).await.status(), 401);
+    let page = s.app.get(&viewer, &format!("/settings/integrations/syncs/{sync_id}")).await.text().await.unwrap();
+    assert!(page.contains("In sync") && !page.contains("Retry all"), "a Viewer sees no Retry");
+    let none = s.app.call(admin, "retry_records", &[("sync_id", sync_id.as_str())]).await.json::<String>().await.unwrap();
+    assert_eq!(none, "Nothing is failing there any more; there is nothing to retry.");
 
     let export = |path: String| admin.get(format!("{}{path}", s.app.url)).send();
     let base = format!("/settings/integrations/syncs/{sync_id}/export");

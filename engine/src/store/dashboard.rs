@@ -73,7 +73,7 @@ const EVENT_COLUMNS: &str = "e.id, e.sync_id, e.run_id, e.record_id, e.at, e.kin
 
 /// `LIKE` pattern for text containing `q` (its own `%`, `_` and `\` taken literally).
 fn contains_pattern(q: &str) -> String {
-    let escaped: String = q.to_lowercase().chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
+    let escaped: String = q.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
     format!("%{escaped}%")
 }
 
@@ -119,10 +119,22 @@ impl Store {
 
     /// Records whose Tandem, HubSpot or app id is `q`, then those whose name contains it (any case).
     pub async fn search_records(&self, sync_id: &str, q: &str, limit: i64) -> Result<Vec<RecordRow>> {
-        let by_id = format!("SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = $1 AND (id = $2 OR hubspot_id = $2 OR app_id = $2) LIMIT $3");
+        // One indexed lookup per id column (an OR of the three would read every record).
+        let by_id = format!(
+            "SELECT {RECORD_COLUMNS} FROM sync_records WHERE id = $2 AND sync_id = $1 \
+             UNION SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = $1 AND hubspot_id = $2 \
+             UNION SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = $1 AND app_id = $2 LIMIT $3"
+        );
         let mut found: Vec<RecordRow> =
             on_pool!(self, |pool| sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(by_id)).bind(sync_id).bind(q).bind(limit).fetch_all(pool).await)?;
-        let by_name = format!("SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = $1 AND lower(name) LIKE $2 ESCAPE '\\' ORDER BY name, id LIMIT $3");
+        // SQLite's LIKE ignores ASCII case already; Postgres says so with ILIKE. The name index
+        // is read in order, so the scan stops once enough names match.
+        let like = match self.backend() {
+            super::Backend::Sqlite => "LIKE",
+            super::Backend::Postgres => "ILIKE",
+        };
+        let by_name =
+            format!("SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = $1 AND name {like} $2 ESCAPE '\\' ORDER BY name, id LIMIT $3");
         let named: Vec<RecordRow> = on_pool!(self, |pool| sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(by_name))
             .bind(sync_id)
             .bind(contains_pattern(q))
@@ -365,7 +377,7 @@ mod tests {
 
     #[test]
     fn like_patterns_take_wildcards_literally() {
-        assert_eq!(contains_pattern("Acme"), "%acme%");
+        assert_eq!(contains_pattern("Acme"), "%Acme%");
         assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
     }
 }
