@@ -4,6 +4,10 @@
 -- Set by Retry / Retry all; the engine retries the record on its next run and clears it.
 ALTER TABLE sync_records ADD COLUMN retry_requested_at BIGINT;
 
+-- Of a run's skipped records, those read from HubSpot (the rest were read from the app): History
+-- shows skips per direction.
+ALTER TABLE sync_runs ADD COLUMN skipped_from_hub BIGINT NOT NULL DEFAULT 0;
+
 -- Records of one Health bucket (state, reason), in id order for keyset pages.
 DROP INDEX sync_records_by_state;
 CREATE INDEX sync_records_by_state ON sync_records (sync_id, state, reason, id);

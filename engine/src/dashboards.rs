@@ -115,6 +115,14 @@ impl Dashboards {
         Ok(health_of(&ctx, state.as_ref(), &counts, last_run.map(run_summary), now_ms()))
     }
 
+    /// Just the initial sync's progress (what the progress bar polls): no record counts.
+    pub async fn progress(&self, sync_id: &str) -> Result<Option<Progress>> {
+        let ctx = self.context(sync_id).await?;
+        let store = self.store();
+        let (state, last_run) = (store.sync_state(sync_id).await?, store.last_run(sync_id).await?);
+        Ok(health_of(&ctx, state.as_ref(), &[], last_run.map(run_summary), now_ms()).progress)
+    }
+
     /// One page of the records in a bucket (and reason).
     pub async fn records(&self, sync_id: &str, bucket: RecordBucket, reason: Option<&str>, after: Option<&str>) -> Result<RecordPage> {
         self.context(sync_id).await?;
@@ -516,6 +524,7 @@ pub fn run_summary(r: RunRow) -> RunSummary {
         created_in_hub: r.created_in_hub,
         updated_in_hub: r.updated_in_hub,
         skipped: r.skipped,
+        skipped_from_hub: r.skipped_from_hub,
         failed_to_app: r.failed_to_app,
         failed_to_hub: r.failed_to_hub,
         conflicts: r.conflicts,
@@ -612,7 +621,7 @@ fn esc(s: &str) -> String {
 }
 
 const RUN_HEADER: &str = "run_id,started_at,ended_at,trigger,outcome,created_in_hubspot,updated_in_hubspot,created_in_app,updated_in_app,\
-skipped,failed_to_hubspot,failed_to_app,conflicts,api_calls,rate_limit_waits,rate_limit_wait_ms,message";
+skipped_from_hubspot,skipped_from_app,failed_to_hubspot,failed_to_app,conflicts,api_calls,rate_limit_waits,rate_limit_wait_ms,message";
 const EVENT_HEADER: &str = "event_id,at,run_id,record_id,record_name,event,side,field,old_value,new_value,hubspot_value,app_value,winner,rule,category,message";
 
 /// One CSV cell: quoted when it must be, and never read as a formula by a spreadsheet.
@@ -651,7 +660,8 @@ fn write_run_csv(out: &mut String, r: &RunRow) {
             &n(r.updated_in_hub),
             &n(r.created_in_app),
             &n(r.updated_in_app),
-            &n(r.skipped),
+            &n(r.skipped_from_hub),
+            &n((r.skipped - r.skipped_from_hub).max(0)),
             &n(r.failed_to_hub),
             &n(r.failed_to_app),
             &n(r.conflicts),

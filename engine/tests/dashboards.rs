@@ -43,6 +43,8 @@ async fn health_history_retry_and_timeline_follow_the_syncs(env: Env) -> Env {
     let engine = engine(&env);
     let first = run(&engine, &sync).await;
     assert_eq!((first.outcome.as_str(), first.failed_to_app, first.created_in_hub), ("partial", 1, 1), "{first:?}");
+    // Skips per direction: the excluded HubSpot deal was read from HubSpot, Tiny from Pipedrive.
+    assert!(first.skipped_from_hub > 0 && first.skipped > first.skipped_from_hub, "{first:?}");
 
     let d = Dashboards::new(env.connections.clone());
     let health = d.health(&sync.id).await.unwrap();
@@ -113,6 +115,7 @@ async fn health_history_retry_and_timeline_follow_the_syncs(env: Env) -> Env {
     let runs = d.runs(&sync.id, &RunFilter::default(), None).await.unwrap();
     assert_eq!(runs.runs.len(), 4);
     assert_eq!(runs.runs.last().unwrap().trigger, "initial");
+    assert_eq!((runs.runs.last().unwrap().skipped_from_hub, runs.runs.last().unwrap().skipped_from_app()), (first.skipped_from_hub, first.skipped - first.skipped_from_hub));
     assert_eq!(runs.runs[0].conflicts, 1);
     let partial = d.runs(&sync.id, &RunFilter { outcome: Some("partial".into()), ..Default::default() }, None).await.unwrap();
     assert_eq!(partial.runs.len(), 1);
@@ -170,7 +173,8 @@ async fn retry_all_marks_a_category_and_an_initial_sync_shows_progress(env: Env)
     let engine = engine(&env);
     let d = Dashboards::new(env.connections.clone());
     // Before the first run: the initial sync is due, nothing is counted yet.
-    let waiting = d.health(&sync.id).await.unwrap().progress;
+    let waiting = d.progress(&sync.id).await.unwrap();
+    assert_eq!(waiting, d.health(&sync.id).await.unwrap().progress);
     assert!(waiting.as_ref().is_none_or(|p| p.done == 0 && p.total.is_none()), "{waiting:?}");
     run(&engine, &sync).await;
     let state = env.connections.store().sync_state(&sync.id).await.unwrap().unwrap();

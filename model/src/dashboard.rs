@@ -239,6 +239,8 @@ pub struct RunSummary {
     pub created_in_hub: i64,
     pub updated_in_hub: i64,
     pub skipped: i64,
+    /// Of `skipped`, records read from HubSpot (the rest were read from the app).
+    pub skipped_from_hub: i64,
     pub failed_to_app: i64,
     pub failed_to_hub: i64,
     pub conflicts: i64,
@@ -248,6 +250,11 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// Records read from the app and left as they were.
+    pub fn skipped_from_app(&self) -> i64 {
+        (self.skipped - self.skipped_from_hub).max(0)
+    }
+
     pub fn duration_ms(&self) -> Option<i64> {
         self.ended_at.map(|e| (e - self.started_at).max(0))
     }

@@ -17,7 +17,7 @@ pub async fn get_sync_health(sync_id: String) -> Result<SyncHealth, AppError> {
 pub async fn sync_progress(sync_id: String) -> Result<Option<Progress>, AppError> {
     use super::ssr;
     ssr::require_user()?;
-    Ok(ssr::context()?.dashboards.health(&sync_id).await.map_err(ssr::dashboard_error)?.progress)
+    ssr::context()?.dashboards.progress(&sync_id).await.map_err(ssr::dashboard_error)
 }
 
 /// One page of the records in a Health bucket (`in_sync`, `excluded`, `failing`, `pending`).

@@ -157,7 +157,7 @@ fn RunLine(r: RunSummary, sync_id: String) -> impl IntoView {
             <td class="nowrap">{r.duration_ms().map(duration).unwrap_or_else(|| "Running".into())}</td>
             <td>{written(r.created_in_hub, r.updated_in_hub)}</td>
             <td>{written(r.created_in_app, r.updated_in_app)}</td>
-            <td>{thousands(r.skipped)}</td>
+            <td>{format!("{} (HubSpot {}, app {})", thousands(r.skipped), thousands(r.skipped_from_hub), thousands(r.skipped_from_app()))}</td>
             <td class={if failed > 0 { "count-bad" } else { "" }}>
                 {format!("{} (HubSpot {}, app {})", thousands(failed), thousands(r.failed_to_hub), thousands(r.failed_to_app))}
             </td>

@@ -275,6 +275,8 @@ struct Pass<'a> {
     stage_flow: Flow,
     rule: model::sync::ConflictRule,
     search_window: usize,
+    /// The side the page being processed was read from (skips are counted per side).
+    reading: Side,
     hub_stats: &'a Stats,
     app_stats: &'a Stats,
 }
@@ -347,6 +349,7 @@ impl<'a> Pass<'a> {
             search_window: engine.config.search_window,
             hub_stats,
             app_stats,
+            reading: Side::HubSpot,
         }
     }
 
@@ -564,6 +567,7 @@ impl<'a> Pass<'a> {
     /// Decides, writes and commits one page of deals read from `side`. `force` compares even
     /// records whose modification time was already seen (retries).
     async fn process(&mut self, side: Side, deals: Vec<RemoteDeal>, force: bool, checkpoint: Option<Checkpoint>) -> Result<(), EngineError> {
+        self.reading = side;
         let now = now_ms();
         let key = match side {
             Side::HubSpot => RecordKey::HubSpot,
@@ -598,16 +602,16 @@ impl<'a> Pass<'a> {
                 Some(row)
             });
             match row {
-                Some(row) if row.state == "creating" => self.run.skipped += 1,
+                Some(row) if row.state == "creating" => self.skip(),
                 Some(row) if !force && failed_for_good(&row) && seen_at(&row, side) == Some(deal.updated_at) => {
                     // Refused for its values (validation, permission, …): sending the same
                     // values again would fail again. It waits for a change or an admin's Retry.
-                    self.run.skipped += 1;
+                    self.skip();
                 }
                 Some(row) if row.hubspot_id.is_some() && row.app_id.is_some() => {
                     if !force && row.state == "linked" && self.unchanged(side, &row, &deal) {
                         // Tandem's own write read back, or a change to a field no mapping covers.
-                        self.run.skipped += 1;
+                        self.skip();
                     } else {
                         compare.push((row, deal));
                     }
@@ -763,7 +767,7 @@ impl<'a> Pass<'a> {
         if changed {
             work.events.push(self.event(&row.id, now, "excluded", seen_on, json!([]), None, Some(reason), Some(&message)));
         }
-        self.run.skipped += 1;
+        self.skip();
         work.records.push(row);
     }
 
@@ -786,7 +790,7 @@ impl<'a> Pass<'a> {
             row.updated_at = now;
             work.events.push(self.event(&row.id, now, "deleted", gone_from, json!([]), None, None, Some(&message)));
         }
-        self.run.skipped += 1;
+        self.skip();
         work.records.push(row);
     }
 
@@ -897,7 +901,7 @@ impl<'a> Pass<'a> {
         }
         if to_hub.is_empty() && to_app.is_empty() {
             if row.state == "linked" {
-                self.run.skipped += 1;
+                self.skip();
             }
             work.records.push(row);
             return;
@@ -912,6 +916,14 @@ impl<'a> Pass<'a> {
         if !to_app.is_empty() {
             work.events.push(self.event(&work.records[index].id, now, "updated", Side::App, json!(app_changes), None, None, None));
             work.updates.push((Side::App, index, app_id, to_app, before));
+        }
+    }
+
+    /// A record read and left as it is, counted for the side it was read from.
+    fn skip(&mut self) {
+        self.run.skipped += 1;
+        if self.reading == Side::HubSpot {
+            self.run.skipped_from_hub += 1;
         }
     }
 

@@ -55,6 +55,8 @@ pub struct RunRow {
     pub created_in_hub: i64,
     pub updated_in_hub: i64,
     pub skipped: i64,
+    /// Of `skipped`, those read from HubSpot (the rest were read from the app).
+    pub skipped_from_hub: i64,
     pub failed_to_app: i64,
     pub failed_to_hub: i64,
     pub conflicts: i64,
@@ -105,7 +107,7 @@ pub(super) const RECORD_COLUMNS: &str = "id, sync_id, hubspot_id, app_id, state,
      hub_seen_at, app_seen_at, created_at, updated_at";
 pub(super) const RUN_COLUMNS: &str = "id, sync_id, trigger, started_at, ended_at, outcome, message, created_in_app, updated_in_app, \
      created_in_hub, updated_in_hub, skipped, failed_to_app, failed_to_hub, conflicts, api_calls, rate_limit_waits, \
-     rate_limit_wait_ms";
+     rate_limit_wait_ms, skipped_from_hub";
 
 /// `$first, $first+1, …` for `n` values.
 fn placeholders(first: usize, n: usize) -> String {
@@ -216,7 +218,7 @@ macro_rules! update_run {
         sqlx::query(
             "UPDATE sync_runs SET ended_at = $2, outcome = $3, message = $4, created_in_app = $5, updated_in_app = $6, \
                  created_in_hub = $7, updated_in_hub = $8, skipped = $9, failed_to_app = $10, failed_to_hub = $11, \
-                 conflicts = $12, api_calls = $13, rate_limit_waits = $14, rate_limit_wait_ms = $15 WHERE id = $1",
+                 conflicts = $12, api_calls = $13, rate_limit_waits = $14, rate_limit_wait_ms = $15, skipped_from_hub = $16 WHERE id = $1",
         )
         .bind(&$r.id)
         .bind($r.ended_at)
@@ -233,6 +235,7 @@ macro_rules! update_run {
         .bind($r.api_calls)
         .bind($r.rate_limit_waits)
         .bind($r.rate_limit_wait_ms)
+        .bind($r.skipped_from_hub)
         .execute(&mut *$conn)
         .await
     };
@@ -453,7 +456,7 @@ impl Store {
     }
 
     pub async fn insert_run(&self, run: &RunRow) -> Result<()> {
-        let sql = format!("INSERT INTO sync_runs ({RUN_COLUMNS}) VALUES ({})", placeholders(1, 18));
+        let sql = format!("INSERT INTO sync_runs ({RUN_COLUMNS}) VALUES ({})", placeholders(1, 19));
         on_pool!(self, exec |pool| sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&run.id)
             .bind(&run.sync_id)
@@ -473,6 +476,7 @@ impl Store {
             .bind(run.api_calls)
             .bind(run.rate_limit_waits)
             .bind(run.rate_limit_wait_ms)
+            .bind(run.skipped_from_hub)
             .execute(pool)
             .await)?;
         Ok(())
