@@ -11,7 +11,7 @@ use engine::dashboards::{Dashboards, DashboardError, ExportCursor, ExportKind};
 use engine::syncs::Syncs;
 use model::apps::ObjectKind;
 use model::dashboard::{ChartRange, HealthStatus, RecordBucket, RunFilter};
-use model::sync::{ConflictRule, Filter, FilterOp, SyncSettings};
+use model::sync::{ConflictRule, Filter, FilterOp, SyncSettings, SyncStatus};
 use serde_json::json;
 
 async fn export(d: &Dashboards, sync_id: &str, kind: ExportKind) -> String {
@@ -188,5 +188,24 @@ async fn retry_all_marks_a_category_and_an_initial_sync_shows_progress(env: Env)
     assert!(audit.entries.iter().any(|e| e.summary.contains("Asked to retry 5 records failing with Validation")), "{:?}", audit.entries);
     assert_eq!(run(&engine, &sync).await.created_in_app, 5);
     assert_eq!(d.health(&sync.id).await.unwrap().in_sync, 5);
+
+    // The status follows the sync and its connections.
+    let syncs = Syncs::new(env.connections.clone());
+    syncs.set_status(&env.admin, &sync.id, SyncStatus::Paused).await.unwrap();
+    assert_eq!(d.health(&sync.id).await.unwrap().status, HealthStatus::Paused);
+    syncs.set_status(&env.admin, &sync.id, SyncStatus::Off).await.unwrap();
+    assert_eq!(d.health(&sync.id).await.unwrap().status, HealthStatus::Off);
+    syncs.set_status(&env.admin, &sync.id, SyncStatus::On).await.unwrap();
+    assert_eq!(d.health(&sync.id).await.unwrap().status, HealthStatus::Syncing);
+    // Pipedrive's admin removes Tandem: the next refresh is refused for good.
+    env.control(&env.pipedrive, "/_sandbox/revoke-tokens").await;
+    let token = env.connections.access_token(&sync.pipedrive).await.unwrap();
+    let _ = env.connections.access_token_at(&sync.pipedrive, token.expires_at - 60_000).await;
+    let health = d.health(&sync.id).await.unwrap();
+    assert_eq!(health.status, HealthStatus::NeedsReconnection);
+    assert!(health.status_detail.as_deref().unwrap_or_default().contains("Reconnect"), "{health:?}");
+    assert_eq!(d.overview().await.unwrap()[0].status, HealthStatus::NeedsReconnection, "problems first");
+    let metrics = d.metrics().await.unwrap();
+    assert!(metrics.lines().any(|l| l.contains("status=\"needs_reconnection\"} 1")), "{metrics}");
     env
 }
