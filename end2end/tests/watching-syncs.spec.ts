@@ -112,10 +112,12 @@ test('Health counts, a failing record retried, history, chart, timeline with a c
   await page.getByLabel('Outcome').selectOption({ label: 'Some records failed' });
   await page.getByRole('button', { name: 'Apply' }).click();
   await expect(page).toHaveURL(/outcome=partial/);
+  await page.screenshot({ path: 'test-results/history.png', fullPage: true });
   const partial = page.locator('tr[data-run]');
   await expect(partial.first()).toContainText('Some records failed');
   await partial.first().getByRole('link').click();
   await expect(page.locator('tr[data-event="failed"]', { hasText: name })).toContainText('Writing to Pipedrive (Sandbox) failed (Validation)');
+  await page.screenshot({ path: 'test-results/run.png', fullPage: true });
   await page.getByRole('link', { name: 'History', exact: true }).click();
   const download = page.waitForEvent('download');
   await page.getByRole('link', { name: 'Export record events (CSV)' }).click();
