@@ -95,6 +95,11 @@ impl Dashboards {
         Ok(rows.into_iter().map(|row| context_of(row, &connections, hub.clone())).collect())
     }
 
+    /// Every sync's newest run, by sync id.
+    async fn last_runs(&self) -> Result<HashMap<String, RunSummary>> {
+        Ok(self.store().last_runs().await?.into_iter().map(|r| (r.sync_id.clone(), run_summary(r))).collect())
+    }
+
     async fn context(&self, sync_id: &str) -> Result<SyncContext> {
         let row = self.store().sync(sync_id).await?.ok_or(DashboardError::SyncNotFound)?;
         let connections = self.connections.list().await?;
@@ -218,9 +223,10 @@ impl Dashboards {
             counts.entry(c.sync_id.clone()).or_default().push(c);
         }
         let day: HashMap<String, _> = store.run_totals(now - 86_400_000).await?.into_iter().map(|t| (t.sync_id.clone(), t)).collect();
+        let mut last_runs = self.last_runs().await?;
         let mut rows = Vec::new();
         for ctx in contexts {
-            let last_run = store.last_run(&ctx.row.id).await?.map(run_summary);
+            let last_run = last_runs.remove(&ctx.row.id);
             let health = health_of(&ctx, states.get(&ctx.row.id), counts.get(&ctx.row.id).map(Vec::as_slice).unwrap_or(&[]), last_run, now);
             let totals = day.get(&ctx.row.id);
             rows.push(OverviewRow {
@@ -324,15 +330,15 @@ impl Dashboards {
         };
 
         family(&mut out, "tandem_sync_status", "gauge", "1 for each sync's current status (syncing, paused, off, needs_reconnection, error).");
-        let mut last_runs = HashMap::new();
+        let mut last_runs = self.last_runs().await?;
+        let mut healths = HashMap::new();
         for ctx in &contexts {
-            let last_run = store.last_run(&ctx.row.id).await?.map(run_summary);
             let sync_counts: Vec<StateCount> = counts.iter().filter(|c| c.sync_id == ctx.row.id).cloned().collect();
-            let health = health_of(ctx, states.get(&ctx.row.id), &sync_counts, last_run.clone(), now);
+            let health = health_of(ctx, states.get(&ctx.row.id), &sync_counts, last_runs.remove(&ctx.row.id), now);
             for s in [HealthStatus::Syncing, HealthStatus::Paused, HealthStatus::Off, HealthStatus::NeedsReconnection, HealthStatus::Error] {
                 let _ = writeln!(out, "tandem_sync_status{{{},status=\"{}\"}} {}", label(&ctx.row.id), s.as_str(), u8::from(health.status == s));
             }
-            last_runs.insert(ctx.row.id.clone(), health);
+            healths.insert(ctx.row.id.clone(), health);
         }
         family(&mut out, "tandem_sync_records", "gauge", "Records by Health bucket (in_sync, excluded, failing, pending) and reason or error category.");
         for c in &counts {
@@ -376,13 +382,13 @@ impl Dashboards {
         }
         family(&mut out, "tandem_sync_lag_seconds", "gauge", "Seconds since each sync last completed a run successfully.");
         for ctx in &contexts {
-            if let Some(at) = last_runs.get(&ctx.row.id).and_then(|h| h.last_success_at) {
+            if let Some(at) = healths.get(&ctx.row.id).and_then(|h| h.last_success_at) {
                 let _ = writeln!(out, "tandem_sync_lag_seconds{{{}}} {:.3}", label(&ctx.row.id), (now - at).max(0) as f64 / 1000.0);
             }
         }
         family(&mut out, "tandem_sync_initial_progress_ratio", "gauge", "Share of records handled by a running initial sync.");
         for ctx in &contexts {
-            if let Some(p) = last_runs.get(&ctx.row.id).and_then(|h| h.progress.clone()) {
+            if let Some(p) = healths.get(&ctx.row.id).and_then(|h| h.progress.clone()) {
                 if let Some(total) = p.total.filter(|t| *t > 0) {
                     let _ = writeln!(out, "tandem_sync_initial_progress_ratio{{{}}} {:.4}", label(&ctx.row.id), p.done.min(total) as f64 / total as f64);
                 }
@@ -409,7 +415,7 @@ impl ExportCursor {
 
 fn context_of(row: SyncRow, connections: &[ConnectionSummary], hub: Option<ConnectionSummary>) -> SyncContext {
     let app = connections.iter().find(|c| c.id == row.connection_id).cloned();
-    let object = ObjectKind::ALL.into_iter().find(|o| object_key(*o) == row.object).unwrap_or(ObjectKind::Deal);
+    let object = ObjectKind::from_key(&row.object).unwrap_or(ObjectKind::Deal);
     let label = SyncLabel {
         sync_id: row.id.clone(),
         object,
@@ -419,14 +425,6 @@ fn context_of(row: SyncRow, connections: &[ConnectionSummary], hub: Option<Conne
         account_name: app.as_ref().map(|a| a.account_name.clone()).unwrap_or_default(),
     };
     SyncContext { row, label, app, hub }
-}
-
-fn object_key(object: ObjectKind) -> &'static str {
-    match object {
-        ObjectKind::Contact => "contact",
-        ObjectKind::Company => "company",
-        ObjectKind::Deal => "deal",
-    }
 }
 
 fn health_of(ctx: &SyncContext, state: Option<&SyncStateRow>, counts: &[StateCount], last_run: Option<RunSummary>, now: i64) -> SyncHealth {

@@ -31,14 +31,6 @@ pub enum SyncError {
     Store(#[from] StoreError),
 }
 
-fn object_key(object: ObjectKind) -> &'static str {
-    match object {
-        ObjectKind::Contact => "contact",
-        ObjectKind::Company => "company",
-        ObjectKind::Deal => "deal",
-    }
-}
-
 #[derive(Clone)]
 pub struct Syncs {
     connections: Connections,
@@ -91,7 +83,7 @@ impl Syncs {
                 &NewSettingsVersion {
                     new_id: &new_id(),
                     connection_id: app_connection,
-                    object: object_key(settings.object),
+                    object: settings.object.key(),
                     settings: &json,
                     user_id: &user.id,
                     user_name: &user.name,

@@ -31,6 +31,19 @@ impl ObjectKind {
             ObjectKind::Deal => "Deals",
         }
     }
+
+    /// The key stored with a sync and used in URLs: `contact`, `company`, `deal`.
+    pub fn key(self) -> &'static str {
+        match self {
+            ObjectKind::Contact => "contact",
+            ObjectKind::Company => "company",
+            ObjectKind::Deal => "deal",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<ObjectKind> {
+        ObjectKind::ALL.into_iter().find(|o| o.key() == key)
+    }
 }
 
 /// Which way records flow between HubSpot and the app.

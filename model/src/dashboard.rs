@@ -445,6 +445,15 @@ pub struct OverviewRow {
     pub runs_24h: i64,
 }
 
+/// What an admin is told after asking to retry `n` failing records.
+pub fn retry_message(n: u64) -> String {
+    match n {
+        0 => "Nothing is failing there any more; there is nothing to retry.".to_string(),
+        1 => "Retrying 1 record now. Its status updates when the run ends.".to_string(),
+        n => format!("Retrying {} records now. Their status updates when the run ends.", thousands(n as i64)),
+    }
+}
+
 /// 12,345 — counts as the dashboards print them.
 pub fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();

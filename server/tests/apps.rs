@@ -318,10 +318,22 @@ async fn dashboards_export_and_metrics(s: &Setup, admin: &reqwest::Client) {
     assert_eq!(refused.status(), 403);
     assert!(refused.text().await.unwrap().contains("App Marketplace Access"));
     assert_eq!(s.app.call(&s.app.browser(), "sync_health", &[("sync_id", sync_id.as_str())]).await.status(), 401);
-    let page = s.app.get(&viewer, &format!("/settings/integrations/syncs/{sync_id}")).await.text().await.unwrap();
-    assert!(page.contains("In sync") && !page.contains("Retry all"), "a Viewer sees no Retry");
     let none = s.app.call(admin, "retry_records", &[("sync_id", sync_id.as_str())]).await.json::<String>().await.unwrap();
     assert_eq!(none, "Nothing is failing there any more; there is nothing to retry.");
+    // With a record failing (as a refused write leaves it), the admin's Health offers Retry all and
+    // the Viewer's does not; the record is put back afterwards.
+    let store = engine::Store::open(Some(&s.app.database_url), &std::env::temp_dir()).await.unwrap();
+    let linked = store.all_records(&sync_id).await.unwrap().remove(0);
+    let mut failed = linked.clone();
+    (failed.state, failed.reason, failed.message) = ("failed".into(), Some("validation".into()), Some("Pipedrive refused the values".into()));
+    store.save_records(&[failed]).await.unwrap();
+    let health_path = format!("/settings/integrations/syncs/{sync_id}");
+    let admin_page = s.app.get(admin, &health_path).await.text().await.unwrap();
+    assert!(admin_page.contains("Validation") && admin_page.contains("Retry all"), "the admin may retry");
+    let page = s.app.get(&viewer, &health_path).await.text().await.unwrap();
+    assert!(page.contains("In sync") && page.contains("Validation") && !page.contains("Retry all"), "a Viewer sees no Retry");
+    store.save_records(&[linked]).await.unwrap();
+    store.close().await;
 
     let export = |path: String| admin.get(format!("{}{path}", s.app.url)).send();
     let base = format!("/settings/integrations/syncs/{sync_id}/export");

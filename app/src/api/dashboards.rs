@@ -86,14 +86,10 @@ pub async fn retry_records(sync_id: String, record_id: Option<String>, category:
     use super::ssr;
     let user = ssr::require(model::Permission::ManageApps)?;
     let (record_id, category) = (record_id.filter(|r| !r.is_empty()), category.filter(|c| !c.is_empty()));
-    let n = ssr::context()?
+    ssr::context()?
         .dashboards
         .retry(&user, &sync_id, record_id.as_deref(), category.as_deref())
         .await
-        .map_err(ssr::dashboard_error)?;
-    Ok(match n {
-        0 => "Nothing is failing there any more; there is nothing to retry.".to_string(),
-        1 => "Retrying 1 record now. Its status updates when the run ends.".to_string(),
-        n => format!("Retrying {} records now. Their status updates when the run ends.", model::dashboard::thousands(n as i64)),
-    })
+        .map(model::dashboard::retry_message)
+        .map_err(ssr::dashboard_error)
 }

@@ -317,7 +317,7 @@ fn SyncLine(
     /// Why the sync cannot run whatever its status (its account's connection).
     held: Option<&'static str>,
 ) -> impl IntoView {
-    let object = crate::pages::sync_setup::object_key(s.settings.object);
+    let object = s.settings.object.key();
     let badge = match s.status {
         SyncStatus::On => "badge badge-success",
         SyncStatus::Paused => "badge badge-warning",

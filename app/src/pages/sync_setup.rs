@@ -52,17 +52,6 @@ impl Step {
     }
 }
 
-pub fn object_key(object: ObjectKind) -> &'static str {
-    match object {
-        ObjectKind::Contact => "contact",
-        ObjectKind::Company => "company",
-        ObjectKind::Deal => "deal",
-    }
-}
-
-fn parse_object(s: &str) -> Option<ObjectKind> {
-    ObjectKind::ALL.into_iter().find(|o| object_key(*o) == s)
-}
 
 #[component]
 pub fn SyncSetupPage() -> impl IntoView {
@@ -70,7 +59,7 @@ pub fn SyncSetupPage() -> impl IntoView {
     let query = use_query_map();
     let connection = move || params.with(|p| p.get("connection").unwrap_or_default());
     let app_key = move || params.with(|p| p.get("app").unwrap_or_default());
-    let object = move || query.with(|q| q.get("object")).and_then(|o| parse_object(&o));
+    let object = move || query.with(|q| q.get("object")).and_then(|o| ObjectKind::from_key(&o));
     let schemas = Resource::new(
         move || (connection(), object()),
         |(connection, object)| async move {
@@ -184,7 +173,7 @@ fn Wizard(
     let back = format!("{}/{app_key}", crate::CONNECTED_APPS_PATH);
     Effect::new(move |_| match save.value().get() {
         Some(Ok(saved)) => {
-            navigate(&format!("{back}?saved={}&version={}", object_key(saved.settings.object), saved.version), Default::default());
+            navigate(&format!("{back}?saved={}&version={}", saved.settings.object.key(), saved.version), Default::default());
         }
         Some(Err(AppError::Invalid(errors))) => {
             if let Some(first) = errors.first() {
@@ -254,7 +243,7 @@ fn ObjectStep(app_name: String, existing: Vec<SyncSummary>, base: String, can_ma
     let has_people = synced.iter().any(|o| matches!(o, ObjectKind::Contact | ObjectKind::Company));
     let navigate = use_navigate();
     let heading = if synced.is_empty() { format!("Set up sync with {app_name}") } else { format!("Sync more data with {app_name}") };
-    let next = move |_| navigate(&format!("{base}?object={}", object_key(chosen.get_untracked())), Default::default());
+    let next = move |_| navigate(&format!("{base}?object={}", chosen.get_untracked().key()), Default::default());
     view! {
         <header class="page-header">
             <div>
@@ -270,7 +259,7 @@ fn ObjectStep(app_name: String, existing: Vec<SyncSummary>, base: String, can_ma
                     .into_iter()
                     .map(|object| {
                         let already = synced.contains(&object);
-                        let id = format!("object-{}", object_key(object));
+                        let id = format!("object-{}", object.key());
                         let label_for = id.clone();
                         view! {
                             <label class="object-choice" for=label_for>
@@ -278,7 +267,7 @@ fn ObjectStep(app_name: String, existing: Vec<SyncSummary>, base: String, can_ma
                                     type="radio"
                                     name="object"
                                     id=id
-                                    value=object_key(object)
+                                    value=object.key()
                                     checked=move || chosen.get() == object
                                     on:change=move |_| chosen.set(object)
                                 />

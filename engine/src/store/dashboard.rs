@@ -194,13 +194,19 @@ impl Store {
     /// Failed records the engine retries: those an admin asked for, then those whose error
     /// category passes (`transient`), oldest first.
     pub async fn records_to_retry(&self, sync_id: &str, transient: &[&str], limit: i64) -> Result<Vec<RecordRow>> {
-        let list = transient.iter().map(|c| format!("'{}'", c.replace('\'', ""))).collect::<Vec<_>>().join(", ");
+        let categories = (3..transient.len() + 3).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
         let sql = format!(
             "SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = $1 AND state = 'failed' \
-             AND (retry_requested_at IS NOT NULL OR reason IN ({list})) \
+             AND (retry_requested_at IS NOT NULL OR reason IN ({categories})) \
              ORDER BY CASE WHEN retry_requested_at IS NULL THEN 1 ELSE 0 END, updated_at, id LIMIT $2"
         );
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(sql)).bind(sync_id).bind(limit).fetch_all(pool).await)?)
+        Ok(on_pool!(self, |pool| {
+            let mut query = sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(sql)).bind(sync_id).bind(limit);
+            for category in transient {
+                query = query.bind(*category);
+            }
+            query.fetch_all(pool).await
+        })?)
     }
 
     /// The retry requests of these records have been acted on.
@@ -352,6 +358,15 @@ impl Store {
     /// The newest run of a sync.
     pub async fn last_run(&self, sync_id: &str) -> Result<Option<RunRow>> {
         Ok(self.runs(sync_id, 1).await?.into_iter().next())
+    }
+
+    /// The newest run of every sync that has run, in one query (one index seek per sync).
+    pub async fn last_runs(&self) -> Result<Vec<RunRow>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM sync_runs WHERE id IN \
+                 (SELECT (SELECT n.id FROM sync_runs n WHERE n.sync_id = s.id ORDER BY n.started_at DESC, n.id DESC LIMIT 1) FROM syncs s)"
+        );
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, RunRow>(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await)?)
     }
 
     /// Every sync's state.
