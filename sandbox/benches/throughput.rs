@@ -64,9 +64,10 @@ fn rss() -> String {
     format!("RSS {} MB, peak {} MB", field("VmRSS:"), field("VmHWM:"))
 }
 
-/// Ids spread over the store, so that paging starts all over it.
-fn spread(first: u64, n: usize, count: usize) -> Vec<u64> {
-    (0..count).map(|i| first + (i as u64 * 7919) % n as u64).collect()
+/// Ids spread over the store (the `n` ids from `first`, starting `offset` in), so that paging
+/// starts all over it and every id exists.
+fn spread(first: u64, offset: u64, n: usize, count: usize) -> Vec<u64> {
+    (0..count).map(|i| first + (offset + i as u64 * 7919) % n as u64).collect()
 }
 
 fn pd_cursor(id: u64) -> String {
@@ -79,7 +80,7 @@ fn pd_cursor(id: u64) -> String {
 async fn hubspot_at(http: &reqwest::Client, deals: usize, large: bool) {
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let mut config = HubSpotConfig::new(vec![client()]);
-    config.rate_limit = 0;
+    (config.rate_limit, config.daily_limit) = (0, 0);
     let (hubspot, hs) = start_hubspot(config, addr, None).await.unwrap();
     let started = Instant::now();
     sandbox::hubspot::seed::generate(&mut hubspot.write(), deals, if large { 0 } else { 1_000 }, if large { 0 } else { 1_000 }, 1, sandbox::time::now_ms());
@@ -91,7 +92,7 @@ async fn hubspot_at(http: &reqwest::Client, deals: usize, large: bool) {
         page["results"][0]["id"].as_str().unwrap().parse().unwrap()
     };
     println!("HubSpot (Sandbox), {deals} deals, limits off (seeded in {:.2} s; {})", seeded.as_secs_f64(), rss());
-    let afters = Arc::new(spread(first, deals, 997));
+    let afters = Arc::new(spread(first, 0, deals, 997));
     for limit in [10, 100] {
         let (b, t, afters) = (base.clone(), token.clone(), afters.clone());
         let label = if large { format!("  GET /crm/v3/objects/deals?limit={limit}&after=(spread)") } else { format!("  GET /crm/v3/objects/deals?limit={limit}") };
@@ -106,7 +107,7 @@ async fn hubspot_at(http: &reqwest::Client, deals: usize, large: bool) {
         let bodies: Arc<Vec<Value>> = Arc::new(
             (0..64)
                 .map(|k| {
-                    let ids: Vec<Value> = spread(first + k * 13, deals, n).iter().map(|id| json!({"id": id.to_string()})).collect();
+                    let ids: Vec<Value> = spread(first, k * 13, deals, n).iter().map(|id| json!({"id": id.to_string()})).collect();
                     json!({"properties": ["dealname", "amount", "dealstage"], "inputs": ids})
                 })
                 .collect(),
@@ -142,7 +143,7 @@ async fn pipedrive_at(http: &reqwest::Client, deals: usize, large: bool) {
     let token = mint(http, &base, &["deals:full"]).await;
     println!("Pipedrive (Sandbox), {deals} deals, limits off (seeded in {:.2} s; {})", seeded.as_secs_f64(), rss());
     let first = pipedrive.read().deals.keys().next().copied().unwrap_or(0);
-    let cursors = Arc::new(spread(first, deals, 997).into_iter().map(pd_cursor).collect::<Vec<_>>());
+    let cursors = Arc::new(spread(first, 0, deals, 997).into_iter().map(pd_cursor).collect::<Vec<_>>());
     for limit in [10, 100, 500] {
         let (b, t, cursors) = (base.clone(), token.clone(), cursors.clone());
         let label = if large { format!("  GET /api/v2/deals?limit={limit}&cursor=(spread)") } else { format!("  GET /api/v2/deals?limit={limit}") };

@@ -49,6 +49,18 @@ pub trait Controlled: Send + Sync + 'static {
     fn reset(&self);
     /// The provider's short-window request limit; 0 turns it off.
     fn set_rate_limit(&self, limit: u32);
+    /// The clock the rate limits count by.
+    fn clock(&self) -> &crate::time::Clock;
+    /// Moves that clock (the short windows start afresh; the daily budgets follow the new day).
+    fn move_clock(&self, offset_ms: i64);
+}
+
+#[derive(Deserialize)]
+pub struct ClockRequest {
+    /// The time the rate limits should read now (Unix ms)...
+    pub now: Option<i64>,
+    /// ...or their offset from the real time; `{"offset_ms": 0}` goes back to it.
+    pub offset_ms: Option<i64>,
 }
 
 /// Reset, faults, rate limit and token expiry, the same for every sandbox.
@@ -61,6 +73,7 @@ pub fn common_routes<S: Controlled>(sandbox: Arc<S>) -> Router {
         .route("/_sandbox/tokens", post(mint_token::<S>))
         .route("/_sandbox/revoke-tokens", post(revoke_tokens::<S>))
         .route("/_sandbox/oauth-stats", get(oauth_stats::<S>))
+        .route("/_sandbox/clock", get(clock::<S>).put(set_clock::<S>))
         .with_state(sandbox)
 }
 
@@ -83,6 +96,26 @@ async fn rate_limit<S: Controlled>(State(sandbox): State<Arc<S>>, Json(req): Jso
     tracing::warn!(limit = req.limit, "sandbox rate limit changed");
     sandbox.set_rate_limit(req.limit);
     StatusCode::NO_CONTENT
+}
+
+fn clock_json(clock: &crate::time::Clock) -> Json<Value> {
+    Json(json!({"now": clock.now(), "offset_ms": clock.offset()}))
+}
+
+async fn clock<S: Controlled>(State(sandbox): State<Arc<S>>) -> Json<Value> {
+    clock_json(sandbox.clock())
+}
+
+/// Moves the clock the rate limits count by, so that a test reaches the next day at once.
+async fn set_clock<S: Controlled>(State(sandbox): State<Arc<S>>, Json(req): Json<ClockRequest>) -> Response {
+    let offset = match (req.now, req.offset_ms) {
+        (Some(now), None) => now - now_ms(),
+        (None, Some(offset)) => offset,
+        _ => return bad("give either \"now\" (Unix ms) or \"offset_ms\"".to_string()),
+    };
+    tracing::warn!(offset_ms = offset, "sandbox rate-limit clock moved");
+    sandbox.move_clock(offset);
+    clock_json(sandbox.clock()).into_response()
 }
 
 async fn expire_tokens<S: Controlled>(State(sandbox): State<Arc<S>>) -> Json<Value> {

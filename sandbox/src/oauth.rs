@@ -204,6 +204,9 @@ impl OAuthServer {
         code: &str,
         code_verifier: Option<&str>,
     ) -> Result<Issued, TokenError> {
+        // The redirect URI of the authorization request must come again (RFC 6749 §4.1.3): a
+        // request without it is malformed, and the code stays usable.
+        let redirect_uri = redirect_uri.ok_or(TokenError::InvalidRequest("missing redirect_uri"))?;
         let now = now_ms();
         let code = self
             .with(|d| d.codes.remove(code))
@@ -214,7 +217,7 @@ impl OAuthServer {
         if code.grant.client_id != client_id {
             return Err(TokenError::InvalidGrant("auth code was issued to another client"));
         }
-        if redirect_uri.is_some_and(|r| r != code.redirect_uri) {
+        if redirect_uri != code.redirect_uri {
             return Err(TokenError::InvalidGrant("redirect_uri does not match the authorization request"));
         }
         if let Some(challenge) = &code.code_challenge {

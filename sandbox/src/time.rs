@@ -9,6 +9,33 @@ pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The time a sandbox's rate limits count by: the real time plus an offset the control API sets
+/// (`PUT /_sandbox/clock`), so that a test can reach the next day without waiting for it.
+#[derive(Debug, Default)]
+pub struct Clock(std::sync::atomic::AtomicI64);
+
+impl Clock {
+    pub fn now(&self) -> i64 {
+        now_ms() + self.offset()
+    }
+
+    pub fn offset(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_offset(&self, offset_ms: i64) {
+        self.0.store(offset_ms, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The day `unix_ms` falls in, counted from 1970-01-01 in a zone `utc_offset_ms` from UTC: the
+/// daily budgets start again when it changes.
+pub fn day_number(unix_ms: i64, utc_offset_ms: i64) -> i64 {
+    (unix_ms + utc_offset_ms).div_euclid(DAY_MS)
+}
+
 /// `2019-10-30T03:30:17.883Z`, as HubSpot writes timestamps.
 pub fn iso_ms(unix_ms: i64) -> String {
     let mut buf = [0u8; 24];
@@ -77,5 +104,16 @@ mod tests {
         assert_eq!(parse_rfc3339("2021-01-01T00:00:00Z"), Some(1_609_459_200_000));
         assert_eq!(parse_hubspot_time("1572406217883"), Some(1_572_406_217_883));
         assert_eq!(parse_hubspot_time("2021-01-01"), Some(1_609_459_200_000));
+    }
+
+    #[test]
+    fn days_turn_at_midnight_in_the_zone() {
+        let midnight_utc = 1_609_459_200_000; // 2021-01-01T00:00:00Z
+        assert_eq!(day_number(midnight_utc - 1, 0) + 1, day_number(midnight_utc, 0));
+        // At UTC-5 that instant is still 2020-12-31, 19:00; its midnight comes five hours later.
+        let eastern = -5 * 3_600_000;
+        assert_eq!(day_number(midnight_utc, eastern), day_number(midnight_utc - 1, 0));
+        assert_eq!(day_number(midnight_utc + 5 * 3_600_000, eastern), day_number(midnight_utc, 0));
+        assert_eq!(day_number(midnight_utc + 5 * 3_600_000 - 1, eastern), day_number(midnight_utc - 1, 0));
     }
 }

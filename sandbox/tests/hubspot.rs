@@ -145,6 +145,8 @@ async fn authorization_code_flow_issues_tokens_once() {
     s.running.stop().await;
 }
 
+/// GET /oauth/authorize (the oauth2 authorizationUrl: Deny, a wrong login, an unregistered
+/// redirect URI) and `post-/oauth/v1/token_create` with a wrong client secret.
 #[tokio::test]
 async fn deny_wrong_login_wrong_redirect_and_wrong_secret_are_refused() {
     let s = start().await;
@@ -179,6 +181,35 @@ async fn deny_wrong_login_wrong_redirect_and_wrong_secret_are_refused() {
     let r = s.token(&[("grant_type", "authorization_code"), ("client_id", "app-1"), ("client_secret", "wrong"), ("redirect_uri", REDIRECT), ("code", &code)]).await;
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
+    s.running.stop().await;
+}
+
+/// `post-/oauth/v1/token_create` (authorization_code grant) needs the `redirect_uri` of the
+/// authorization request: without it the request is refused (and the code stays usable), with
+/// another one the code is refused; HubSpot names both `BAD_REDIRECT_URI`.
+#[tokio::test]
+async fn the_code_exchange_needs_the_same_redirect_uri() {
+    let s = start().await;
+    let code = query_value(&s.authorize(&[], true).await, "code").unwrap();
+    let base = [("grant_type", "authorization_code"), ("client_id", "app-1"), ("client_secret", "secret-1"), ("code", code.as_str())];
+    let r = s.token(&base).await;
+    assert_eq!(r.status(), 400);
+    let err: Value = r.json().await.unwrap();
+    assert_eq!((err["status"].as_str(), err["error"].as_str()), (Some("BAD_REDIRECT_URI"), Some("invalid_request")), "{err}");
+    assert!(err["message"].as_str().unwrap().contains("redirect_uri") && err["correlationId"].is_string());
+
+    let mut other = base.to_vec();
+    other.push(("redirect_uri", "http://127.0.0.1:9/somewhere-else"));
+    let r = s.token(&other).await;
+    assert_eq!(r.status(), 400);
+    let err: Value = r.json().await.unwrap();
+    assert_eq!((err["status"].as_str(), err["error"].as_str()), (Some("BAD_REDIRECT_URI"), Some("invalid_grant")), "{err}");
+
+    let code = query_value(&s.authorize(&[], true).await, "code").unwrap();
+    let r = s.token(&[("grant_type", "authorization_code"), ("client_id", "app-1"), ("client_secret", "secret-1"), ("code", &code)]).await;
+    assert_eq!(r.status(), 400);
+    let r = s.token(&[("grant_type", "authorization_code"), ("client_id", "app-1"), ("client_secret", "secret-1"), ("redirect_uri", REDIRECT), ("code", &code)]).await;
+    assert_eq!(r.status(), 200, "the refused request left the code usable");
     s.running.stop().await;
 }
 
@@ -310,6 +341,8 @@ async fn deal_lists_page_with_after() {
     s.running.stop().await;
 }
 
+/// `post-/crm/v3/objects/0-3_create`: unknown, mistyped, read-only properties and a stage of another
+/// pipeline are 400 `VALIDATION_ERROR`, as is a body that is not JSON; nothing is stored.
 #[tokio::test]
 async fn invalid_properties_and_stages_are_refused_as_hubspot_does() {
     use reqwest::Method;
@@ -341,6 +374,8 @@ async fn invalid_properties_and_stages_are_refused_as_hubspot_does() {
     s.running.stop().await;
 }
 
+/// `get-/crm/v3/objects/0-3_getPage` and `get-/crm/v3/objects/companies_getPage` without a token,
+/// with an unknown or expired one (401) and without the scope (403 `MISSING_SCOPES`).
 #[tokio::test]
 async fn missing_unknown_and_expired_tokens_and_scopes() {
     use reqwest::Method;
@@ -366,6 +401,8 @@ async fn missing_unknown_and_expired_tokens_and_scopes() {
     s.running.stop().await;
 }
 
+/// `get-/crm/v3/objects/0-3_getPage` under the ten-second limit: `X-HubSpot-RateLimit-*` headers,
+/// then the 429 (more in `hubspot_limits.rs`).
 #[tokio::test]
 async fn the_ten_second_limit_answers_429_with_hubspots_body_and_headers() {
     use reqwest::Method;
@@ -387,6 +424,8 @@ async fn the_ten_second_limit_answers_429_with_hubspots_body_and_headers() {
     s.running.stop().await;
 }
 
+/// `get-/crm/v3/objects/0-3_getPage` and `post-/crm/v3/objects/0-3/batch/create_create` with faults
+/// injected through `PUT /_sandbox/faults`: 503, a dropped connection, a scoped 400.
 #[tokio::test]
 async fn injected_faults_answer_errors_or_drop_the_connection() {
     use reqwest::Method;
@@ -414,7 +453,8 @@ async fn injected_faults_answer_errors_or_drop_the_connection() {
     s.running.stop().await;
 }
 
-/// Edits "as a user of HubSpot" at a chosen time, seen through `propertiesWithHistory`.
+/// Edits "as a user of HubSpot" at a chosen time, seen through `propertiesWithHistory` of
+/// `get-/crm/v3/objects/0-3/{dealId}_getById`.
 #[tokio::test]
 async fn user_edits_carry_their_timestamp() {
     use reqwest::Method;
@@ -511,6 +551,8 @@ async fn pipelines_are_created_renamed_and_archived() {
     s.running.stop().await;
 }
 
+/// `post-/crm/v3/objects/0-3_create` before and `get-/crm/v3/objects/0-3/{dealId}_getById` after a
+/// restart from the snapshot file, with the same token.
 #[tokio::test]
 async fn the_portal_and_its_tokens_survive_a_restart() {
     use reqwest::Method;
@@ -616,6 +658,7 @@ async fn search_filters_sorts_and_pages() {
     s.running.stop().await;
 }
 
+/// `post-/crm/v3/objects/0-3/search_doSearch`: its own limit of five requests a second (`SECONDLY`).
 #[tokio::test]
 async fn search_allows_five_requests_a_second() {
     use reqwest::Method;
@@ -869,6 +912,9 @@ async fn webhooks_deliver_signed_batches_and_retry() {
 
 /// Stopping the sandbox while a batch for an unreachable target URL is being retried returns
 /// promptly (it used to wait forever: the stop signal, once seen, never woke the next wait).
+///
+/// `put-/webhooks/v3/{appId}/settings_configure`, `post-/webhooks/v3/{appId}/subscriptions_create`
+/// and `post-/crm/v3/objects/0-3_create` with an unreachable target URL.
 #[tokio::test]
 async fn stopping_during_webhook_retries_returns_promptly() {
     let s = start_configured(HubSpotConfig::new(vec![client()]), None).await;

@@ -153,6 +153,12 @@ async fn oauth_with_basic_auth_and_rotating_refresh_tokens() {
     assert_eq!(bad.json::<Value>().await.unwrap()["error"], "invalid_client");
     let no_auth = s.http.post(format!("{}/oauth/token", s.url)).form(&[("grant_type", "authorization_code"), ("code", code.as_str())]).send().await.unwrap();
     assert_eq!(no_auth.status(), 401);
+    // The code's redirect_uri must come again (RFC 6749 §4.1.3); the refused request leaves the code usable.
+    let no_redirect = s.token(&basic("pd-app", "pd-secret"), &[("grant_type", "authorization_code"), ("code", &code)]).await;
+    assert_eq!(no_redirect.status(), 400);
+    assert_eq!(no_redirect.json::<Value>().await.unwrap()["error"], "invalid_request");
+    let r = s.token(&basic("pd-app", "pd-secret"), &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)]).await;
+    assert_eq!(r.status(), 200);
     s.running.stop().await;
 }
 
@@ -314,6 +320,8 @@ async fn deal_lists_page_by_cursor_and_filter_by_update_time() {
     s.running.stop().await;
 }
 
+/// `addDeal` (v2) with bad input (400) and without the scope (403); `getDeals` without a token or
+/// with an expired one (401); `getPipelines` under the two-second burst limit (429).
 #[tokio::test]
 async fn bad_input_scopes_tokens_and_limits_answer_as_pipedrive_does() {
     let s = start().await;
@@ -362,6 +370,8 @@ async fn bad_input_scopes_tokens_and_limits_answer_as_pipedrive_does() {
 }
 
 /// The control API mints tokens for a registered app (tests, demos, benchmarks), never for others.
+///
+/// `POST /_sandbox/tokens`, checked with `getDeals` (200) and `addDeal` (403 for a read scope).
 #[tokio::test]
 async fn control_api_mints_tokens_for_registered_apps_only() {
     let s = start().await;
@@ -581,7 +591,9 @@ async fn bad_person_and_organization_input_is_refused() {
     s.running.stop().await;
 }
 
-/// The spec's scopes for persons, organizations and their fields: reading needs `contacts:read`
+/// The spec's scopes for `getPersons`, `getPerson`, `getOrganizations`, `getOrganization`,
+/// `getPersonFields`, `getOrganizationFields`, `addPerson`, `updatePerson`, `deleteOrganization`
+/// and `getDealFields`: reading persons and organizations needs `contacts:read`
 /// (or `:full`), writing `contacts:full`; a deals-only token gets 403.
 #[tokio::test]
 async fn contacts_need_contacts_scopes() {
@@ -763,6 +775,8 @@ async fn pipelines_and_stages_add_update_delete() {
 
 /// A snapshot saved before persons and organizations existed still loads, with the built-in
 /// person and organization fields and no persons or organizations.
+///
+/// No HTTP: the snapshot format behind every operation.
 #[test]
 fn snapshots_from_before_contacts_still_load() {
     let mut saved = serde_json::to_value(sandbox::pipedrive::seed::fresh(1)).unwrap();
@@ -865,6 +879,8 @@ async fn webhooks_deliver_v2_payloads_with_basic_auth() {
 /// Stopping the sandbox while deliveries to an unreachable subscription URL are being retried
 /// returns promptly (it used to wait forever: the stop signal, once seen, never woke the next
 /// retry's wait).
+///
+/// `addWebhook` (v1) and `addDeal` (v2) with an unreachable subscription URL.
 #[tokio::test]
 async fn stopping_during_webhook_retries_returns_promptly() {
     let s = start().await;

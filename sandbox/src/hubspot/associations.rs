@@ -1,5 +1,6 @@
-//! Associations v4 between deals, contacts and companies: default associations one at a time and
-//! in batches, listing and removal. Every association is stored once and read from both ends.
+//! Associations v4 between deals, contacts and companies: default associations one at a time
+//! (with or without naming the type) and in batches, listing, and removal one at a time and in
+//! batches. Every association is stored once and read from both ends.
 
 use std::sync::Arc;
 
@@ -162,6 +163,86 @@ pub async fn remove(
     require_scope(&token, &from.scope(true))?;
     let association = normalised((from, id(&from_id)?), (to, id(&to_id)?));
     hubspot.write().associations.retain(|a| *a != association);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssociationSpec {
+    association_category: String,
+    association_type_id: i64,
+}
+
+/// PUT /crm/v4/objects/{objectType}/{objectId}/associations/{toObjectType}/{toObjectId}
+/// (`put-..._create`): associates two records with the types in the body (`AssociationSpec`s);
+/// 201 with `LabelsBetweenObjectPair`. The sandbox knows HubSpot's default (unlabelled) type of
+/// each pair, so labels are always empty; other type ids are refused.
+pub async fn create_labelled(
+    State(hubspot): State<Arc<HubSpot>>,
+    Path((from_type, from_id, to_type, to_id)): Path<(String, String, String, String)>,
+    Extension(token): Extension<AccessToken>,
+    body: Result<Json<Vec<AssociationSpec>>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, Response> {
+    let (from, to) = (object(&from_type)?, object(&to_type)?);
+    require_scope(&token, &from.scope(true))?;
+    let (from_id, to_id) = (id(&from_id)?, id(&to_id)?);
+    let Json(specs) = body.map_err(|e| bad(format!("Invalid input JSON: {e}")))?;
+    let default = default_type_id(from, to).ok_or_else(|| bad(format!("{} cannot be associated with {}", from.name(), to.name())))?;
+    if specs.is_empty() {
+        return Err(bad("At least one association type is required"));
+    }
+    if let Some(unknown) = specs.iter().find(|s| s.association_category != "HUBSPOT_DEFINED" || s.association_type_id != default) {
+        return Err(bad(format!(
+            "association type {} ({}) is not defined from {} to {}",
+            unknown.association_type_id,
+            unknown.association_category,
+            from.name(),
+            to.name()
+        )));
+    }
+    link(&mut hubspot.write(), (from, from_id), (to, to_id)).map_err(bad)?;
+    let location = format!("/crm/v4/objects/{}/{from_id}/associations/{}", from.name(), to.name());
+    let body = json!({
+        "fromObjectTypeId": from.type_id(), "fromObjectId": from_id.to_string(),
+        "toObjectTypeId": to.type_id(), "toObjectId": to_id.to_string(), "labels": [],
+    });
+    Ok((StatusCode::CREATED, [(axum::http::header::LOCATION, location)], Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ArchiveInputs {
+    inputs: Vec<ArchivePair>,
+}
+
+#[derive(Deserialize)]
+struct ArchivePair {
+    from: IdRef,
+    to: Vec<IdRef>,
+}
+
+/// POST /crm/v4/associations/{fromObjectType}/{toObjectType}/batch/archive (`..._archive`): removes
+/// every association between each `from` and its `to` ids (at most 100 inputs); 204.
+pub async fn batch_archive(
+    State(hubspot): State<Arc<HubSpot>>,
+    Path((from_type, to_type)): Path<(String, String)>,
+    Extension(token): Extension<AccessToken>,
+    body: Result<Json<ArchiveInputs>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, Response> {
+    let (from, to) = (object(&from_type)?, object(&to_type)?);
+    require_scope(&token, &from.scope(true))?;
+    let Json(input) = body.map_err(|e| bad(format!("Invalid input JSON: {e}")))?;
+    if input.inputs.len() > 100 {
+        return Err(bad(format!("Batch input limit exceeded: at most 100 inputs, got {}", input.inputs.len())));
+    }
+    let mut gone = Vec::new();
+    for pair in &input.inputs {
+        let from_id = id_of(&pair.from.id).ok_or_else(|| bad("ids must be numeric"))?;
+        for target in &pair.to {
+            let to_id = id_of(&target.id).ok_or_else(|| bad("ids must be numeric"))?;
+            gone.push(normalised((from, from_id), (to, to_id)));
+        }
+    }
+    hubspot.write().associations.retain(|a| !gone.contains(a));
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

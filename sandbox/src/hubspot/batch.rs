@@ -1,6 +1,7 @@
 //! Batch endpoints: read, create, update, upsert and archive, at most 100 inputs, answering 207
 //! with per-item errors when some inputs fail.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -104,6 +105,27 @@ fn input_id(input: &Map<String, Value>) -> Option<String> {
     })
 }
 
+/// The live records whose `property` holds one of `keys`, by (property, value), found in one pass
+/// over the records (not one per input).
+fn index_by(data: &HubData, object: ObjectType, keys: &[(String, String)]) -> HashMap<(String, String), u64> {
+    let mut wanted: HashMap<&str, HashSet<&str>> = HashMap::new();
+    for (property, key) in keys {
+        wanted.entry(property.as_str()).or_default().insert(key.as_str());
+    }
+    let mut found = HashMap::new();
+    if wanted.is_empty() {
+        return found;
+    }
+    for record in data.records(object).filter(|r| !r.archived) {
+        for (property, keys) in &wanted {
+            if let Some(value) = record.properties.get(*property).filter(|v| keys.contains(v.as_str())) {
+                found.entry((property.to_string(), value.clone())).or_insert(record.id);
+            }
+        }
+    }
+    found
+}
+
 fn input_properties(input: &Map<String, Value>) -> Map<String, Value> {
     input.get("properties").and_then(Value::as_object).cloned().unwrap_or_default()
 }
@@ -120,13 +142,22 @@ pub async fn read(
     let started = now_ms();
     let fields = Fields::new(object, &input.properties, &input.properties_with_history);
     let data = hubspot.read();
+    let by_property = match input.id_property.as_deref() {
+        None | Some("hs_object_id") => None,
+        Some(property) => {
+            let keys: Vec<(String, String)> = input.inputs.iter().map(|item| (property.to_string(), input_id(item).unwrap_or_default())).collect();
+            Some((property, index_by(&data, object, &keys)))
+        }
+    };
+    let records = data.records.get(&object);
     let (mut results, mut missing) = (Vec::new(), Vec::new());
     for item in &input.inputs {
         let id = input_id(item).unwrap_or_default();
-        let found = match input.id_property.as_deref() {
-            None | Some("hs_object_id") => id.parse::<u64>().ok().and_then(|n| data.records.get(&object)?.get(&n)),
-            Some(property) => data.records(object).find(|r| r.properties.get(property) == Some(&id)),
+        let record_id = match &by_property {
+            None => id.parse::<u64>().ok(),
+            Some((property, index)) => index.get(&(property.to_string(), id.clone())).copied(),
         };
+        let found = record_id.and_then(|n| records?.get(&n));
         match found.filter(|r| !r.archived) {
             Some(record) => results.push(fields.view(record)),
             None => missing.push(id),
@@ -201,8 +232,12 @@ pub async fn upsert(
 ) -> Result<Response, Response> {
     let (object, input) = parse(&raw, body)?;
     require_scope(&token, &object.scope(true))?;
+    let id_property_of = |item: &Map<String, Value>| item.get("idProperty").and_then(Value::as_str).map(str::to_string).or(input.id_property.clone());
+    let keys: Vec<(String, String)> =
+        input.inputs.iter().filter_map(|item| Some((id_property_of(item)?, input_id(item).unwrap_or_default()))).collect();
+    let mut index: Option<HashMap<(String, String), u64>> = None;
     write_batch(&hubspot, &input, StatusCode::OK, |data, _, item| {
-        let Some(id_property) = item.get("idProperty").and_then(Value::as_str).map(str::to_string).or(input.id_property.clone()) else {
+        let Some(id_property) = id_property_of(item) else {
             return Err(bad("upsert needs an idProperty naming a unique property"));
         };
         let unique = data.property(object, &id_property).is_some_and(|p| p.unique) || (object == ObjectType::Contacts && id_property == "email");
@@ -212,7 +247,9 @@ pub async fn upsert(
         let key = input_id(item).unwrap_or_default();
         let mut properties = input_properties(item);
         properties.insert(id_property.clone(), Value::String(key.clone()));
-        let existing = data.records(object).find(|r| !r.archived && r.properties.get(&id_property) == Some(&key)).cloned();
+        // Matched through an index of the batch's keys, built once under the write lock.
+        let index = index.get_or_insert_with(|| index_by(data, object, &keys));
+        let existing = index.get(&(id_property.clone(), key.clone())).and_then(|id| data.records.get(&object)?.get(id)).filter(|r| !r.archived).cloned();
         let values = match validate(data, object, existing.as_ref(), &properties) {
             Err(_) => return Ok(Err(item_error("VALIDATION_ERROR", format!("Input {key} has invalid property values"), json!({"ids": [key]})))),
             Ok(values) => values,
@@ -222,7 +259,11 @@ pub async fn upsert(
                 data.update_record(object, record.id, values, now_ms(), "INTEGRATION");
                 (record.id, false)
             }
-            None => (data.insert_record(object, values, now_ms(), "INTEGRATION"), true),
+            None => {
+                let id = data.insert_record(object, values, now_ms(), "INTEGRATION");
+                index.insert((id_property.clone(), key.clone()), id);
+                (id, true)
+            }
         };
         let wanted: Vec<String> = properties.keys().cloned().collect();
         let mut result = record_json(&data.records[&object][&id], object, &wanted, &[]);

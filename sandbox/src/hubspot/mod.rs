@@ -7,27 +7,29 @@ mod batch;
 pub mod data;
 mod objects;
 mod pipelines;
+mod properties;
 mod search;
 pub mod seed;
+mod stages;
+mod tokens;
 pub mod webhooks;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use axum::extract::{Form, Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::faults::{dropped_connection, Fault, Faults};
-use crate::oauth::{self, AccessToken, OAuthClient, OAuthConfig, OAuthServer, SandboxUser, TokenError};
+use crate::oauth::{self, AccessToken, OAuthClient, OAuthConfig, OAuthServer, SandboxUser};
 use crate::persist::Snapshots;
-use crate::time::now_ms;
+use crate::time::Clock;
 use data::HubData;
 
 pub use objects::validate as objects_validate;
@@ -35,6 +37,25 @@ pub use objects::validate as objects_validate;
 pub const ACCESS_TOKEN_TTL_SECS: i64 = 1800;
 pub const RATE_WINDOW_MS: i64 = 10_000;
 pub const SEARCH_PER_SECOND: usize = 5;
+/// The portal's time zone (US/Eastern, as the account details say, without daylight saving): its
+/// midnight starts a new day for the daily limit, as HubSpot's does.
+pub const PORTAL_UTC_OFFSET_MS: i64 = -18_000_000;
+
+/// What the rate limits have counted: each app's ten-second window and the account's requests
+/// today.
+#[derive(Default)]
+struct Limits {
+    windows: HashMap<String, VecDeque<i64>>,
+    day: i64,
+    today: u64,
+}
+
+/// One request as the limits counted it: what is left, and the 429 when it is over a limit.
+struct Counted {
+    remaining: u32,
+    daily_remaining: u64,
+    refused: Option<Response>,
+}
 
 #[derive(Clone, Debug)]
 pub struct HubSpotConfig {
@@ -43,7 +64,9 @@ pub struct HubSpotConfig {
     pub user: SandboxUser,
     /// Requests per app per ten seconds; 0 turns the limit off.
     pub rate_limit: u32,
-    /// Requests per app per day.
+    /// Requests per account per day, counted from the portal's midnight; 0 (the default) turns
+    /// the limit off. HubSpot sets no daily limit on OAuth calls (its usage guidelines), only on
+    /// private apps: a test or benchmark sets one to count calls by the daily headers.
     pub daily_limit: u32,
     /// The id of the app (Tandem) whose webhooks the portal delivers.
     pub app_id: u64,
@@ -64,7 +87,7 @@ impl HubSpotConfig {
                 name: "Sandbox Admin".into(),
             },
             rate_limit: 110,
-            daily_limit: 250_000,
+            daily_limit: 0,
             app_id: 1_234_567,
             webhook_max_attempts: 5,
             webhook_retry_base_ms: 1_000,
@@ -77,8 +100,9 @@ pub struct HubSpot {
     data: RwLock<HubData>,
     pub oauth: OAuthServer,
     pub faults: Faults,
-    limiter: Mutex<HashMap<String, (VecDeque<i64>, u64)>>,
+    limiter: Mutex<Limits>,
     search_limiter: Mutex<HashMap<String, VecDeque<i64>>>,
+    clock: Clock,
     dirty: AtomicBool,
     rate_limit: std::sync::atomic::AtomicU32,
     pub webhook_stats: webhooks::DeliveryStats,
@@ -107,8 +131,9 @@ impl HubSpot {
             data: RwLock::new(data),
             oauth,
             faults: Faults::default(),
-            limiter: Mutex::new(HashMap::new()),
+            limiter: Mutex::new(Limits::default()),
             search_limiter: Mutex::new(HashMap::new()),
+            clock: Clock::default(),
             dirty: AtomicBool::new(false),
             webhook_stats: webhooks::DeliveryStats::default(),
         })
@@ -135,26 +160,45 @@ impl HubSpot {
     pub fn reset(&self) {
         let mut data = self.write();
         *data = HubData::new(self.config.portal_id);
-        if let Ok(mut l) = self.limiter.lock() {
-            l.clear();
-        }
+        *self.limiter.lock().unwrap_or_else(|p| p.into_inner()) = Limits::default();
+        self.search_limiter.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
-    /// Counts a request of `app` against the ten-second window; `Err` holds the 429.
-    fn count_request(&self, app: &str) -> Result<(u32, u32), Response> {
+    /// Counts a request of `app` against its ten-second window and the account's daily limit
+    /// (which starts again at the portal's midnight).
+    fn count_request(&self, app: &str) -> Counted {
         let max = self.rate_limit.load(Ordering::Relaxed);
-        let now = now_ms();
-        let mut limiter = self.limiter.lock().unwrap_or_else(|p| p.into_inner());
-        let (window, daily) = limiter.entry(app.to_string()).or_default();
+        let daily_max = u64::from(self.config.daily_limit);
+        let now = self.clock.now();
+        let mut limits = self.limiter.lock().unwrap_or_else(|p| p.into_inner());
+        let today = crate::time::day_number(now, PORTAL_UTC_OFFSET_MS);
+        if limits.day != today {
+            limits.day = today;
+            limits.today = 0;
+        }
+        let used_today = limits.today;
+        let window = limits.windows.entry(app.to_string()).or_default();
         while window.front().is_some_and(|t| *t <= now - RATE_WINDOW_MS) {
             window.pop_front();
         }
-        if max > 0 && window.len() as u32 >= max {
-            return Err(rate_limited("TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit."));
+        let in_window = window.len() as u32;
+        let refused = if daily_max > 0 && used_today >= daily_max {
+            Some(rate_limited("DAILY", "You have reached your daily limit."))
+        } else if max > 0 && in_window >= max {
+            Some(rate_limited("TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit."))
+        } else {
+            None
+        };
+        if refused.is_none() {
+            window.push_back(now);
+            limits.today += 1;
         }
-        window.push_back(now);
-        *daily += 1;
-        Ok((max.saturating_sub(window.len() as u32), self.config.daily_limit.saturating_sub(*daily as u32)))
+        let in_window = in_window + u32::from(refused.is_none());
+        Counted {
+            remaining: max.saturating_sub(in_window),
+            daily_remaining: daily_max.saturating_sub(limits.today),
+            refused,
+        }
     }
 }
 
@@ -164,7 +208,7 @@ impl HubSpot {
         if self.rate_limit.load(Ordering::Relaxed) == 0 {
             return Ok(());
         }
-        let now = now_ms();
+        let now = self.clock.now();
         let mut limiter = self.search_limiter.lock().unwrap_or_else(|p| p.into_inner());
         let window = limiter.entry(app.to_string()).or_default();
         while window.front().is_some_and(|t| *t <= now - 1000) {
@@ -193,6 +237,16 @@ impl crate::control::Controlled for HubSpot {
 
     fn set_rate_limit(&self, limit: u32) {
         HubSpot::set_rate_limit(self, limit)
+    }
+
+    fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    fn move_clock(&self, offset_ms: i64) {
+        self.clock.set_offset(offset_ms);
+        self.limiter.lock().unwrap_or_else(|p| p.into_inner()).windows.clear();
+        self.search_limiter.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 
@@ -257,25 +311,32 @@ pub fn router(hubspot: Arc<HubSpot>) -> Router {
         .route("/crm/v4/objects/{from_type}/{from_id}/associations/{to_type}", get(associations::list))
         .route(
             "/crm/v4/objects/{from_type}/{from_id}/associations/{to_type}/{to_id}",
-            axum::routing::delete(associations::remove),
+            axum::routing::put(associations::create_labelled).delete(associations::remove),
         )
         .route("/crm/v4/associations/{from_type}/{to_type}/batch/associate/default", post(associations::batch_create_default))
+        .route("/crm/v4/associations/{from_type}/{to_type}/batch/archive", post(associations::batch_archive))
         .route("/crm/v4/associations/{from_type}/{to_type}/batch/read", post(associations::batch_read))
         .route("/crm/v3/pipelines/{object_type}", get(pipelines::list).post(pipelines::create))
         .route(
             "/crm/v3/pipelines/{object_type}/{pipeline_id}",
-            get(pipelines::get_one).patch(pipelines::update).delete(pipelines::archive),
+            get(pipelines::get_one).put(pipelines::replace).patch(pipelines::update).delete(pipelines::archive),
         )
-        .route("/crm/v3/pipelines/{object_type}/{pipeline_id}/stages", get(pipelines::stages).post(pipelines::create_stage))
-        .route("/crm/v3/properties/{object_type}", get(pipelines::properties).post(pipelines::create_property))
-        .route("/crm/v3/owners", get(pipelines::owners))
+        .route("/crm/v3/pipelines/{object_type}/{pipeline_id}/stages", get(stages::list).post(stages::create))
+        .route(
+            "/crm/v3/pipelines/{object_type}/{pipeline_id}/stages/{stage_id}",
+            get(stages::get_one).put(stages::replace).patch(stages::update).delete(stages::archive),
+        )
+        .route("/crm/v3/properties/{object_type}", get(properties::list).post(properties::create))
+        .route("/crm/v3/properties/{object_type}/{property_name}", get(properties::get_one))
+        .route("/crm/v3/owners", get(properties::owners))
+        .route("/crm/v3/owners/{owner_id}", get(properties::owner))
         .route("/account-info/v3/details", get(account_details))
         .layer(from_fn_with_state(hubspot.clone(), api_guard))
         .with_state(hubspot.clone());
     let tokens = Router::new()
-        .route("/oauth/v1/token", post(token))
-        .route("/oauth/v1/access-tokens/{token}", get(access_token_info))
-        .route("/oauth/v1/refresh-tokens/{token}", get(refresh_token_info).delete(revoke_refresh_token))
+        .route("/oauth/v1/token", post(tokens::token))
+        .route("/oauth/v1/access-tokens/{token}", get(tokens::access_token_info))
+        .route("/oauth/v1/refresh-tokens/{token}", get(tokens::refresh_token_info).delete(tokens::revoke_refresh_token))
         .with_state(hubspot.clone());
     authorize
         .merge(api)
@@ -378,12 +439,14 @@ async fn api_guard(State(hubspot): State<Arc<HubSpot>>, mut request: Request, ne
             )
         }
     };
-    let (remaining, daily_remaining) = match hubspot.count_request(&access.grant.client_id) {
-        Ok(counts) => counts,
-        Err(response) => return response,
+    let counted = hubspot.count_request(&access.grant.client_id);
+    let mut response = match counted.refused {
+        Some(refused) => refused,
+        None => {
+            request.extensions_mut().insert(access);
+            next.run(request).await
+        }
     };
-    request.extensions_mut().insert(access);
-    let mut response = next.run(request).await;
     let max = hubspot.rate_limit.load(Ordering::Relaxed);
     let headers = response.headers_mut();
     let mut set = |name: &'static str, value: String| {
@@ -391,12 +454,15 @@ async fn api_guard(State(hubspot): State<Arc<HubSpot>>, mut request: Request, ne
             headers.insert(name, v);
         }
     };
-    set("x-hubspot-ratelimit-daily", hubspot.config.daily_limit.to_string());
-    set("x-hubspot-ratelimit-daily-remaining", daily_remaining.to_string());
+    // The daily headers come only with a daily limit (HubSpot sends none for OAuth calls).
+    if hubspot.config.daily_limit > 0 {
+        set("x-hubspot-ratelimit-daily", hubspot.config.daily_limit.to_string());
+        set("x-hubspot-ratelimit-daily-remaining", counted.daily_remaining.to_string());
+    }
     if max > 0 {
         set("x-hubspot-ratelimit-interval-milliseconds", RATE_WINDOW_MS.to_string());
         set("x-hubspot-ratelimit-max", max.to_string());
-        set("x-hubspot-ratelimit-remaining", remaining.to_string());
+        set("x-hubspot-ratelimit-remaining", counted.remaining.to_string());
     }
     response
 }
@@ -410,124 +476,11 @@ async fn account_details(State(hubspot): State<Arc<HubSpot>>, Extension(_token):
         "companyCurrency": "USD",
         "additionalCurrencies": [],
         "utcOffset": "-05:00",
-        "utcOffsetMilliseconds": -18_000_000,
+        "utcOffsetMilliseconds": PORTAL_UTC_OFFSET_MS,
         "uiDomain": "app.hubspot.com",
         "dataHostingLocation": "na1",
     }))
     .into_response()
-}
-
-// ---- Tokens ----
-
-#[derive(Deserialize)]
-struct TokenForm {
-    grant_type: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    redirect_uri: Option<String>,
-    code: Option<String>,
-    code_verifier: Option<String>,
-    refresh_token: Option<String>,
-}
-
-fn token_error(e: TokenError) -> Response {
-    let (status, message, oauth_error) = match e {
-        TokenError::InvalidClient => ("BAD_CLIENT_ID", "missing or invalid client_id or client_secret".to_string(), "invalid_client"),
-        TokenError::InvalidGrant(m) if m.contains("refresh") => ("BAD_REFRESH_TOKEN", m.to_string(), "invalid_grant"),
-        TokenError::InvalidGrant(m) => ("BAD_AUTH_CODE", m.to_string(), "invalid_grant"),
-        TokenError::InvalidRequest(m) => ("BAD_REQUEST", m.to_string(), "invalid_request"),
-        TokenError::UnsupportedGrantType => ("BAD_GRANT_TYPE", "unsupported grant_type".to_string(), "unsupported_grant_type"),
-    };
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({
-            "status": status,
-            "message": message,
-            "correlationId": correlation_id(),
-            "error": oauth_error,
-            "error_description": message,
-        })),
-    )
-        .into_response()
-}
-
-/// POST /oauth/v1/token: `authorization_code` and `refresh_token` grants, form-encoded.
-async fn token(State(hubspot): State<Arc<HubSpot>>, Form(form): Form<TokenForm>) -> Response {
-    hubspot.faults.delay().await;
-    let client_id = form.client_id.unwrap_or_default();
-    if let Err(e) = hubspot.oauth.authenticate_client(&client_id, form.client_secret.as_deref().unwrap_or_default()) {
-        return token_error(e);
-    }
-    let issued = match form.grant_type.as_deref() {
-        Some("authorization_code") => match form.code.as_deref() {
-            None => Err(TokenError::InvalidRequest("missing code")),
-            Some(code) => hubspot.oauth.exchange_code(&client_id, form.redirect_uri.as_deref(), code, form.code_verifier.as_deref()),
-        },
-        Some("refresh_token") => match form.refresh_token.as_deref() {
-            None => Err(TokenError::InvalidRequest("missing refresh_token")),
-            Some(refresh) => hubspot.oauth.refresh(&client_id, refresh),
-        },
-        _ => Err(TokenError::UnsupportedGrantType),
-    };
-    match issued {
-        Err(e) => token_error(e),
-        Ok(issued) => Json(json!({
-            "token_type": "bearer",
-            "token_use": "access_token",
-            "access_token": issued.access_token,
-            "refresh_token": issued.refresh_token,
-            "expires_in": issued.expires_in,
-            "hub_id": hubspot.config.portal_id,
-            "user_id": 9_100_001,
-            "scopes": issued.grant.scopes,
-        }))
-        .into_response(),
-    }
-}
-
-/// GET /oauth/v1/access-tokens/{token}
-async fn access_token_info(State(hubspot): State<Arc<HubSpot>>, Path(token): Path<String>) -> Response {
-    match hubspot.oauth.access(&token) {
-        Ok(access) => Json(json!({
-            "token": token,
-            "user": access.grant.user_email,
-            "hub_domain": "sandbox-portal.example",
-            "scopes": access.grant.scopes,
-            "hub_id": hubspot.config.portal_id,
-            "app_id": hubspot.config.app_id,
-            "expires_in": ((access.expires_at - now_ms()) / 1000).max(0),
-            "user_id": 9_100_001,
-            "token_type": "access",
-        }))
-        .into_response(),
-        Err(_) => error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", "Token not found or expired."),
-    }
-}
-
-async fn refresh_token_info(State(hubspot): State<Arc<HubSpot>>, Path(token): Path<String>) -> Response {
-    match hubspot.oauth.refresh_grant(&token) {
-        Some(grant) => Json(json!({
-            "token": token,
-            "user": grant.user_email,
-            "hub_domain": "sandbox-portal.example",
-            "scopes": grant.scopes,
-            "hub_id": hubspot.config.portal_id,
-            "client_id": grant.client_id,
-            "user_id": 9_100_001,
-            "token_type": "refresh",
-        }))
-        .into_response(),
-        None => error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", "Refresh token not found."),
-    }
-}
-
-/// DELETE /oauth/v1/refresh-tokens/{token}: revokes it (204).
-async fn revoke_refresh_token(State(hubspot): State<Arc<HubSpot>>, Path(token): Path<String>) -> Response {
-    if hubspot.oauth.revoke_refresh(&token) {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", "Refresh token not found.")
-    }
 }
 
 /// The query string as (name, value) pairs; repeated names and comma lists both work.

@@ -75,14 +75,31 @@ pub struct RecordView<'r> {
 }
 
 struct PropertiesView<'r>(&'r Record, &'r [&'r str]);
+/// A record id as the text HubSpot gives it, written without an allocation.
+struct IdText(u64);
+
+impl Serialize for IdText {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
 struct HistoryView<'r>(&'r Record, &'r [&'r str]);
 struct ChangesView<'r>(&'r [super::data::Change]);
 
 impl Serialize for PropertiesView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.1.len()))?;
+        let record = self.0;
         for name in self.1 {
-            map.serialize_entry(name, &self.0.properties.get(*name))?;
+            // The always-on ones come from the record's own numbers (the same values its
+            // properties hold), sparing a lookup each in every record's property map.
+            match *name {
+                "hs_object_id" => map.serialize_entry(name, &IdText(record.id))?,
+                "createdate" => map.serialize_entry(name, &IsoMs(record.created_at))?,
+                "hs_lastmodifieddate" if !record.archived => map.serialize_entry(name, &IsoMs(record.updated_at))?,
+                _ => map.serialize_entry(name, &record.properties.get(*name))?,
+            }
         }
         map.end()
     }

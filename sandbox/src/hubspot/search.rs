@@ -77,7 +77,9 @@ fn compare(data: &HubData, object: ObjectType, property: &str, stored: &str, wan
 fn intrinsic(record: &Record, property: &str) -> Option<i64> {
     match property {
         "hs_object_id" => Some(record.id as i64),
-        "hs_lastmodifieddate" => Some(record.updated_at),
+        // Contacts keep their modification time in `lastmodifieddate`; other objects in
+        // `hs_lastmodifieddate`.
+        "hs_lastmodifieddate" | "lastmodifieddate" => Some(record.updated_at),
         "createdate" => Some(record.created_at),
         _ => None,
     }

@@ -142,6 +142,7 @@ pub fn install_defaults(data: &mut HubData) {
     let mut companies = vec![
         prop("name", "Company name", "string", "text", "companyinformation"),
         prop("domain", "Company Domain Name", "string", "text", "companyinformation"),
+        prop("address", "Street Address", "string", "text", "companyinformation"),
         prop("industry", "Industry", "string", "text", "companyinformation"),
         prop("phone", "Phone Number", "string", "phonenumber", "companyinformation"),
         prop("city", "City", "string", "text", "companyinformation"),

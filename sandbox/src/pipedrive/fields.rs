@@ -85,14 +85,33 @@ pub fn apply_custom_fields(defs: &[DealField], target: &mut BTreeMap<String, Val
     Ok(())
 }
 
+type FieldBody = Result<Json<Value>, axum::extract::rejection::JsonRejection>;
+
 /// POST /api/v1/dealFields (`addDealField`): a custom deal field, keyed by a new 40-character
 /// hash. Enum and set fields take their options as `[{label}]`; option ids are assigned.
-pub async fn add_deal_field(
-    State(pd): State<Arc<Pipedrive>>,
-    Extension(token): Extension<AccessToken>,
-    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+pub async fn add_deal_field(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>, body: FieldBody) -> Response {
+    add_field(&pd, &token, body, &["deal-fields:full", "admin"], "deal", |d| &mut d.deal_fields)
+}
+
+/// POST /api/v1/personFields (`addPersonField`): a custom person field, as for deals.
+pub async fn add_person_field(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>, body: FieldBody) -> Response {
+    add_field(&pd, &token, body, &["contact-fields:full", "admin"], "person", |d| &mut d.person_fields)
+}
+
+/// POST /api/v1/organizationFields (`addOrganizationField`): a custom organization field.
+pub async fn add_organization_field(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>, body: FieldBody) -> Response {
+    add_field(&pd, &token, body, &["contact-fields:full", "admin"], "organization", |d| &mut d.organization_fields)
+}
+
+fn add_field(
+    pd: &Pipedrive,
+    token: &AccessToken,
+    body: FieldBody,
+    scopes: &[&str],
+    what: &str,
+    fields: impl Fn(&mut super::data::PdData) -> &mut Vec<DealField>,
 ) -> Response {
-    if let Err(r) = require_any_scope(&token, &["deal-fields:full", "admin"]) {
+    if let Err(r) = require_any_scope(token, scopes) {
         return r;
     }
     let body = match super::json_body(body) {
@@ -110,7 +129,9 @@ pub async fn add_deal_field(
         return invalid(&format!("field_type: must be one of {}", TYPES.join(", ")));
     };
     let mut data = pd.write();
-    let id = data.deal_fields.iter().map(|f| f.id).max().unwrap_or(0) + 1;
+    let company_id = data.company_id;
+    let list = fields(&mut data);
+    let id = list.iter().map(|f| f.id).max().unwrap_or(0) + 1;
     let options = if matches!(field_type, "enum" | "set") {
         let Some(given) = body.get("options").and_then(Value::as_array).filter(|o| !o.is_empty()) else {
             return invalid("options: enum and set fields need at least one option");
@@ -128,14 +149,15 @@ pub async fn add_deal_field(
     };
     let key = {
         use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(format!("{}:{id}:{name}", data.company_id).as_bytes());
+        let seed = if what == "deal" { format!("{company_id}:{id}:{name}") } else { format!("{company_id}:{what}:{id}:{name}") };
+        let digest = Sha256::digest(seed.as_bytes());
         digest.iter().map(|b| format!("{b:02x}")).collect::<String>()[..40].to_string()
     };
-    let order_nr = data.deal_fields.iter().map(|f| f.order_nr).max().unwrap_or(0) + 1;
+    let order_nr = list.iter().map(|f| f.order_nr).max().unwrap_or(0) + 1;
     let field = DealField { id, key, name: name.to_string(), field_type: field_type.to_string(), options, is_custom: true, order_nr };
-    data.deal_fields.push(field.clone());
+    list.push(field.clone());
     drop(data);
-    tracing::info!(key = %field.key, name = %field.name, "deal field added");
+    tracing::info!(key = %field.key, name = %field.name, object = what, "field added");
     let one = json!({
         "id": field.id, "key": field.key, "name": field.name, "order_nr": field.order_nr, "field_type": field.field_type,
         "add_time": "2024-01-01 09:00:00", "update_time": "2024-01-01 09:00:00", "active_flag": true, "edit_flag": true,

@@ -31,7 +31,7 @@ use serde_json::{json, Value};
 use crate::faults::{dropped_connection, Fault, Faults};
 use crate::oauth::{self, AccessToken, OAuthClient, OAuthConfig, OAuthServer, SandboxUser, TokenError};
 use crate::persist::Snapshots;
-use crate::time::now_ms;
+use crate::time::Clock;
 use data::{Organization, PdData, Person};
 
 pub const ACCESS_TOKEN_TTL_SECS: i64 = 3599;
@@ -79,7 +79,9 @@ pub struct Pipedrive {
     pub oauth: OAuthServer,
     pub faults: Faults,
     burst: Mutex<HashMap<String, VecDeque<i64>>>,
-    spent_today: Mutex<u64>,
+    /// The day (UTC) the budget is being spent on, and the tokens spent on it.
+    spent_today: Mutex<(i64, u64)>,
+    clock: Clock,
     burst_limit: AtomicU32,
     dirty: AtomicBool,
     pub webhook_stats: webhooks::DeliveryStats,
@@ -108,7 +110,8 @@ impl Pipedrive {
             oauth,
             faults: Faults::default(),
             burst: Mutex::new(HashMap::new()),
-            spent_today: Mutex::new(0),
+            spent_today: Mutex::new((0, 0)),
+            clock: Clock::default(),
             dirty: AtomicBool::new(false),
             webhook_stats: webhooks::DeliveryStats::default(),
         })
@@ -132,16 +135,22 @@ impl Pipedrive {
         self.config.api_domain = url;
     }
 
-    /// Counts a request of `cost` tokens; `Err` is the 429.
+    /// Counts a request of `cost` tokens against the token's two-second window and the company's
+    /// daily budget, which starts again at midnight UTC; `Err` is the 429.
     fn count_request(&self, token: &str, cost: u64) -> Result<(u32, u32, u64), Response> {
         let max = self.burst_limit.load(Ordering::Relaxed);
-        let now = now_ms();
+        let now = self.clock.now();
         let mut burst = self.burst.lock().unwrap_or_else(|p| p.into_inner());
         let window = burst.entry(token.to_string()).or_default();
         while window.front().is_some_and(|t| *t <= now - BURST_WINDOW_MS) {
             window.pop_front();
         }
-        let mut spent = self.spent_today.lock().unwrap_or_else(|p| p.into_inner());
+        let mut today = self.spent_today.lock().unwrap_or_else(|p| p.into_inner());
+        let day = crate::time::day_number(now, 0);
+        if today.0 != day {
+            *today = (day, 0);
+        }
+        let spent = &mut today.1;
         if (max > 0 && window.len() as u32 >= max) || *spent + cost > self.config.daily_tokens {
             return Err(failure(StatusCode::TOO_MANY_REQUESTS, "Request over limit"));
         }
@@ -163,11 +172,20 @@ impl crate::control::Controlled for Pipedrive {
     fn reset(&self) {
         *self.write() = seed::fresh(self.config.company_id);
         self.burst.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        *self.spent_today.lock().unwrap_or_else(|p| p.into_inner()) = 0;
+        *self.spent_today.lock().unwrap_or_else(|p| p.into_inner()) = (0, 0);
     }
 
     fn set_rate_limit(&self, limit: u32) {
         self.burst_limit.store(limit, Ordering::Relaxed);
+    }
+
+    fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    fn move_clock(&self, offset_ms: i64) {
+        self.clock.set_offset(offset_ms);
+        self.burst.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 
@@ -254,8 +272,8 @@ pub fn router(pipedrive: Arc<Pipedrive>) -> Router {
         .route("/api/v2/stages", get(pipelines::list_stages).post(pipelines::add_stage))
         .route("/api/v2/stages/{id}", get(pipelines::get_stage).patch(pipelines::update_stage).delete(pipelines::delete_stage))
         .route("/api/v1/dealFields", get(fields::deal_fields).post(fields::add_deal_field))
-        .route("/api/v1/personFields", get(fields::person_fields))
-        .route("/api/v1/organizationFields", get(fields::organization_fields))
+        .route("/api/v1/personFields", get(fields::person_fields).post(fields::add_person_field))
+        .route("/api/v1/organizationFields", get(fields::organization_fields).post(fields::add_organization_field))
         .route("/api/v1/deals/summary", get(deals::deals_summary))
         .route("/api/v1/deals/{id}/changelog", get(deals::changelog))
         .route("/api/v1/users/me", get(users_me))
@@ -345,10 +363,11 @@ fn token_cost(method: &Method, path: &str) -> u64 {
         ("GET", ["api", "v2", "deals" | "persons" | "organizations"]) => 10,
         ("GET", ["api", "v2", "pipelines" | "stages"]) => 5,
         ("GET", ["api", "v1", "dealFields" | "personFields" | "organizationFields"]) => 20,
+        ("GET", ["api", "v1", "deals", "summary"]) => 40,
         ("GET", ["api", "v1", "deals", _, "changelog"]) => 20,
         ("GET", ["api", "v1", "users", "me"]) => 2,
         ("GET", ["api", "v1", "users"]) => 20,
-        ("POST", ["api", "v1", "dealFields"]) => 10,
+        ("POST", ["api", "v1", "dealFields" | "personFields" | "organizationFields"]) => 10,
         ("GET" | "POST", ["api", "v1", "webhooks"]) => 10,
         ("DELETE", ["api", "v1", "webhooks", _]) => 6,
         ("GET", _) => 1,

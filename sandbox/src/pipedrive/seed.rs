@@ -77,6 +77,7 @@ pub fn organization_fields() -> Vec<DealField> {
             ("name", "Name", "varchar", None, false),
             ("owner_id", "Owner", "user", None, false),
             ("address", "Address", "address", None, false),
+            ("website", "Website", "varchar", None, false),
             ("visible_to", "Visible to", "visible_to", None, false),
             ("add_time", "Organization created", "date", None, false),
             ("update_time", "Update time", "date", None, false),

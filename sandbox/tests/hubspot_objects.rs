@@ -1,0 +1,210 @@
+//! HubSpot's contacts, companies and deals by name and by type id, their lists and batch limits,
+//! and the property and owner definitions, over HTTP, against `v3/contacts.json`,
+//! `v3/companies.json`, `v3/deals.json`, `v3/objects.json`, `v3/properties.json`,
+//! `v3/crmOwners.json` and `v3/accountInfo.json` (each test names its `operationId`s).
+
+#[path = "support/hubspot.rs"]
+mod support;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use support::{assert_error, start};
+
+/// `post-/crm/v3/objects/contacts_create`, `get-/crm/v3/objects/contacts/{contactId}_getById`,
+/// `patch-/crm/v3/objects/contacts/{contactId}_update`, `delete-/crm/v3/objects/contacts/{contactId}_archive`
+/// and the same four for companies (`..._companies_...`) and deals (`0-3`), each object addressed
+/// by its name for some calls and its type id (`0-1`, `0-2`, `0-3`) for others.
+#[tokio::test]
+async fn contacts_companies_and_deals_by_name_and_type_id() {
+    let s = start().await;
+    let token = s.token().await;
+    for (name, type_id, create, update, field) in [
+        ("contacts", "0-1", json!({"email": "ada@example.com", "firstname": "Ada", "lastname": "Lovelace"}), json!({"jobtitle": "Analyst"}), "jobtitle"),
+        ("companies", "0-2", json!({"name": "Analytical Engines", "domain": "engines.example"}), json!({"numberofemployees": 12}), "numberofemployees"),
+        ("deals", "0-3", json!({"dealname": "Engine order", "amount": "900"}), json!({"dealstage": "closedwon"}), "dealstage"),
+    ] {
+        let created = s.call(Method::POST, &format!("/crm/v3/objects/{type_id}"), &token, Some(json!({"properties": create}))).await;
+        assert_eq!(created.status, 201, "{name}: {}", created.body);
+        let id = created.body["id"].as_str().unwrap().to_string();
+        for (key, value) in create.as_object().unwrap() {
+            assert_eq!(&created.body["properties"][key], value, "{name}.{key}");
+        }
+        assert_eq!(created.body["properties"]["hs_object_id"], id.as_str());
+        assert_eq!((created.body["archived"].as_bool(), created.body["createdAt"].is_string()), (Some(false), true));
+
+        // Read by name: the object's default properties when none are named.
+        let got = s.call(Method::GET, &format!("/crm/v3/objects/{name}/{id}"), &token, None).await;
+        assert_eq!(got.status, 200);
+        let defaults: Vec<&str> = got.body["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+        let expected: &[&str] = match name {
+            "contacts" => &["firstname", "lastname", "email"],
+            "companies" => &["name", "domain"],
+            _ => &["dealname", "amount", "closedate", "pipeline", "dealstage"],
+        };
+        assert!(expected.iter().all(|p| defaults.contains(p)), "{name}: {defaults:?}");
+        assert!(["hs_object_id", "createdate", "hs_lastmodifieddate"].iter().all(|p| defaults.contains(p)), "{name}: {defaults:?}");
+
+        let updated = s.call(Method::PATCH, &format!("/crm/v3/objects/{type_id}/{id}"), &token, Some(json!({"properties": update}))).await;
+        assert_eq!(updated.status, 200, "{name}: {}", updated.body);
+        let sent = &update[field];
+        assert_eq!(updated.body["properties"][field].as_str(), Some(sent.as_str().map(str::to_string).unwrap_or(sent.to_string()).as_str()), "{name}: values are strings");
+        let bad = s.call(Method::PATCH, &format!("/crm/v3/objects/{name}/{id}"), &token, Some(json!({"properties": {"no_such_property": "1"}}))).await;
+        assert_error(&bad, 400, "VALIDATION_ERROR");
+
+        let gone = s.call(Method::DELETE, &format!("/crm/v3/objects/{type_id}/{id}"), &token, None).await;
+        assert_eq!((gone.status, gone.body.clone()), (204, Value::Null));
+        assert_error(&s.call(Method::GET, &format!("/crm/v3/objects/{name}/{id}"), &token, None).await, 404, "OBJECT_NOT_FOUND");
+        let archived = s.call(Method::GET, &format!("/crm/v3/objects/{type_id}/{id}?archived=true"), &token, None).await;
+        assert_eq!((archived.status, archived.body["archived"].as_bool()), (200, Some(true)));
+    }
+    // An email is a contact's unique id: `idProperty=email` finds it.
+    let id = s.create(&token, "contacts", json!({"email": "grace@example.com"})).await;
+    let by_email = s.call(Method::GET, "/crm/v3/objects/contacts/grace@example.com?idProperty=email", &token, None).await;
+    assert_eq!((by_email.status, by_email.body["id"].as_str()), (200, Some(id.as_str())));
+    assert_error(&s.call(Method::GET, "/crm/v3/objects/tickets", &token, None).await, 400, "VALIDATION_ERROR");
+    s.running.stop().await;
+}
+
+/// `get-/crm/v3/objects/contacts_getPage` (and `0-2`, `0-3`): `properties`,
+/// `propertiesWithHistory` and `archived=true`.
+#[tokio::test]
+async fn lists_name_their_properties_histories_and_archived_records() {
+    let s = start().await;
+    let token = s.token().await;
+    let mut ids = Vec::new();
+    for name in ["Initech", "Hooli", "Globex"] {
+        ids.push(s.create(&token, "companies", json!({"name": name, "city": "Austin"})).await);
+    }
+    let r = s.call(Method::PATCH, &format!("/crm/v3/objects/companies/{}", ids[1]), &token, Some(json!({"properties": {"city": "Lagos"}}))).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(s.call(Method::DELETE, &format!("/crm/v3/objects/0-2/{}", ids[2]), &token, None).await.status, 204);
+
+    let page = s.call(Method::GET, "/crm/v3/objects/0-2?properties=city,industry&propertiesWithHistory=city", &token, None).await;
+    assert_eq!(page.status, 200);
+    let results = page.body["results"].as_array().unwrap();
+    assert_eq!(results.iter().map(|r| r["id"].as_str().unwrap()).collect::<Vec<_>>(), ids[..2].to_vec(), "the archived one is not listed");
+    let properties = results[1]["properties"].as_object().unwrap();
+    let mut keys: Vec<&str> = properties.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["city", "createdate", "hs_lastmodifieddate", "hs_object_id", "industry"], "the named ones and the always-on ones");
+    assert_eq!((properties["city"].as_str(), properties["industry"].clone()), (Some("Lagos"), Value::Null));
+    let history: Vec<(&str, &str)> = results[1]["propertiesWithHistory"]["city"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["value"].as_str().unwrap(), h["sourceType"].as_str().unwrap()))
+        .collect();
+    assert_eq!(history, [("Lagos", "INTEGRATION"), ("Austin", "INTEGRATION")], "newest first");
+    assert!(results[1]["propertiesWithHistory"]["city"][0]["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert!(page.body["paging"].is_null(), "one page");
+
+    let archived = s.call(Method::GET, "/crm/v3/objects/companies?archived=true&properties=name", &token, None).await;
+    let results = archived.body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1);
+    assert_eq!((results[0]["id"].as_str(), results[0]["archived"].as_bool()), (Some(ids[2].as_str()), Some(true)));
+    assert!(results[0]["archivedAt"].as_str().unwrap().ends_with('Z'));
+    assert_error(&s.call(Method::GET, "/crm/v3/objects/0-1?limit=0", &token, None).await, 400, "VALIDATION_ERROR");
+    assert_error(&s.call(Method::GET, "/crm/v3/objects/0-1?after=abc", &token, None).await, 400, "VALIDATION_ERROR");
+    s.running.stop().await;
+}
+
+/// `post-/crm/v3/objects/0-3/batch/read_read`, `..._update_update`, `..._upsert_upsert` and
+/// `..._archive_archive` refuse more than 100 inputs (400, nothing changed); batch read by a
+/// unique property (`idProperty`).
+#[tokio::test]
+async fn batches_of_more_than_a_hundred_are_refused() {
+    let s = start().await;
+    let token = s.token().await;
+    let id = s.create(&token, "deals", json!({"dealname": "Kept"})).await;
+    let many = |item: Value| Value::Array(vec![item; 101]);
+    for (operation, item) in [
+        ("read", json!({"id": id})),
+        ("update", json!({"id": id, "properties": {"dealname": "Changed"}})),
+        ("upsert", json!({"idProperty": "hs_object_id", "id": id, "properties": {"dealname": "Changed"}})),
+        ("archive", json!({"id": id})),
+    ] {
+        let r = s.call(Method::POST, &format!("/crm/v3/objects/deals/batch/{operation}"), &token, Some(json!({"inputs": many(item)}))).await;
+        assert_error(&r, 400, "VALIDATION_ERROR");
+        assert!(r.body["message"].as_str().unwrap().contains("100"), "{operation}: {}", r.body);
+    }
+    let kept = s.call(Method::GET, &format!("/crm/v3/objects/deals/{id}"), &token, None).await;
+    assert_eq!((kept.status, kept.body["properties"]["dealname"].as_str()), (200, Some("Kept")));
+    let hundred: Vec<Value> = (0..100).map(|_| json!({"id": id})).collect();
+    let r = s.call(Method::POST, "/crm/v3/objects/deals/batch/read", &token, Some(json!({"inputs": hundred}))).await;
+    assert_eq!((r.status, r.body["results"].as_array().map(Vec::len)), (200, Some(100)), "a hundred is allowed");
+
+    // Contacts by email, in one batch: found, missing.
+    let ada = s.create(&token, "contacts", json!({"email": "ada@example.com"})).await;
+    let r = s
+        .call(Method::POST, "/crm/v3/objects/contacts/batch/read", &token, Some(json!({"idProperty": "email", "inputs": [{"id": "ada@example.com"}, {"id": "nobody@example.com"}]})))
+        .await;
+    assert_eq!(r.status, 207, "{}", r.body);
+    assert_eq!(r.body["results"][0]["id"], ada.as_str());
+    assert_eq!(r.body["errors"][0]["context"]["ids"], json!(["nobody@example.com"]));
+    s.running.stop().await;
+}
+
+/// `get-/crm/v3/properties/{objectType}/{propertyName}_getByName`: one property as `Property`;
+/// 404 for an unknown one.
+#[tokio::test]
+async fn a_property_is_read_by_name() {
+    let s = start().await;
+    let token = s.token().await;
+    let stage = s.call(Method::GET, "/crm/v3/properties/deals/dealstage", &token, None).await;
+    assert_eq!(stage.status, 200, "{}", stage.body);
+    assert_eq!((stage.body["name"].as_str(), stage.body["type"].as_str(), stage.body["fieldType"].as_str()), (Some("dealstage"), Some("enumeration"), Some("radio")));
+    assert_eq!((stage.body["groupName"].as_str(), stage.body["label"].as_str()), (Some("dealinformation"), Some("Deal Stage")));
+    assert!(stage.body["options"].as_array().unwrap().iter().any(|o| o["value"] == "closedwon" && o["label"] == "Closed Won"));
+    let all = s.call(Method::GET, "/crm/v3/properties/deals", &token, None).await;
+    let listed = all.body["results"].as_array().unwrap().iter().find(|p| p["name"] == "dealstage").unwrap();
+    assert_eq!(listed, &stage.body, "the same as in the list");
+    let email = s.call(Method::GET, "/crm/v3/properties/0-1/email", &token, None).await;
+    assert_eq!((email.status, email.body["type"].as_str()), (200, Some("string")));
+    assert_error(&s.call(Method::GET, "/crm/v3/properties/deals/no_such_property", &token, None).await, 404, "OBJECT_NOT_FOUND");
+    assert_error(&s.call(Method::GET, "/crm/v3/properties/deals/dealname?archived=true", &token, None).await, 404, "OBJECT_NOT_FOUND");
+    let contacts_only = s.mint(&["crm.objects.contacts.read"]).await;
+    assert_error(&s.call(Method::GET, "/crm/v3/properties/deals/dealname", &contacts_only, None).await, 403, "MISSING_SCOPES");
+    s.running.stop().await;
+}
+
+/// `get-/crm/v3/owners_/crm/v3/owners` (`email`, `limit`, `after`), `get-/crm/v3/owners/{ownerId}_getById`
+/// (by id and by `idProperty=userId`) and `get-/account-info/v3/details_get`.
+#[tokio::test]
+async fn owners_and_account_details() {
+    let s = start().await;
+    let token = s.mint(&["crm.objects.owners.read"]).await;
+    let all = s.call(Method::GET, "/crm/v3/owners", &token, None).await;
+    assert_eq!(all.status, 200);
+    let owners = all.body["results"].as_array().unwrap();
+    assert_eq!(owners.len(), 5);
+    let alex = &owners[0];
+    assert_eq!((alex["id"].as_str(), alex["email"].as_str(), alex["type"].as_str()), (Some("70110001"), Some("alex.morgan@sandbox-portal.example"), Some("PERSON")));
+    assert_eq!((alex["userId"].as_u64(), alex["archived"].as_bool()), (Some(9_100_001), Some(false)));
+
+    let by_email = s.call(Method::GET, "/crm/v3/owners?email=dana@pipedrive-sandbox.example", &token, None).await;
+    assert_eq!(by_email.body["results"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect::<Vec<_>>(), ["70110004"]);
+    let first = s.call(Method::GET, "/crm/v3/owners?limit=2", &token, None).await;
+    assert_eq!(first.body["results"].as_array().unwrap().len(), 2);
+    let after = first.body["paging"]["next"]["after"].as_str().unwrap().to_string();
+    let rest = s.call(Method::GET, &format!("/crm/v3/owners?limit=10&after={after}"), &token, None).await;
+    assert_eq!(rest.body["results"][0]["id"], "70110003");
+    assert!(rest.body["paging"].is_null());
+    assert_error(&s.call(Method::GET, "/crm/v3/owners?limit=0", &token, None).await, 400, "VALIDATION_ERROR");
+
+    let one = s.call(Method::GET, "/crm/v3/owners/70110002", &token, None).await;
+    assert_eq!((one.status, one.body["firstName"].as_str(), one.body["lastName"].as_str()), (200, Some("Sam"), Some("Lee")));
+    let by_user = s.call(Method::GET, "/crm/v3/owners/9100002?idProperty=userId", &token, None).await;
+    assert_eq!(by_user.body, one.body);
+    assert_error(&s.call(Method::GET, "/crm/v3/owners/12345", &token, None).await, 404, "OBJECT_NOT_FOUND");
+    assert_error(&s.call(Method::GET, "/crm/v3/owners/sam", &token, None).await, 400, "VALIDATION_ERROR");
+    assert_error(&s.call(Method::GET, "/crm/v3/owners/70110002?idProperty=email", &token, None).await, 400, "VALIDATION_ERROR");
+    let deals_only = s.mint(&["crm.objects.deals.read"]).await;
+    assert_error(&s.call(Method::GET, "/crm/v3/owners", &deals_only, None).await, 403, "MISSING_SCOPES");
+
+    let account = s.call(Method::GET, "/account-info/v3/details", &token, None).await;
+    assert_eq!(account.status, 200);
+    assert_eq!((account.body["portalId"].as_u64(), account.body["timeZone"].as_str(), account.body["companyCurrency"].as_str()), (Some(24_681_357), Some("US/Eastern"), Some("USD")));
+    assert_eq!((account.body["utcOffset"].as_str(), account.body["utcOffsetMilliseconds"].as_i64()), (Some("-05:00"), Some(-18_000_000)));
+    assert_eq!(account.body["uiDomain"], "app.hubspot.com");
+    s.running.stop().await;
+}
