@@ -45,6 +45,22 @@ test('Health counts, a failing record retried, history, chart, timeline with a c
   await openDealSync(page);
   await eventually(page, 'the first successful sync', async () => (await page.locator('[data-fact="last-success"]').innerText()) !== 'Never');
 
+  // The counts match the sandboxes: every deal is one record; a record in sync is a deal on each
+  // side, an excluded one (unmapped stage, filter) exists on its own side only.
+  let figures = '';
+  await eventually(page, 'Health counts that match both sandboxes', async () => {
+    const hs = await (await request.get(`${hubspot}/_sandbox/summary`)).json();
+    const pd = await (await request.get(`${pipedrive}/_sandbox/summary`)).json();
+    const [inSync, excluded, failing] = [await count(page, 'in_sync'), await count(page, 'excluded'), await count(page, 'failing')];
+    figures = `HubSpot ${hs.records.deals.live} + Pipedrive ${pd.deals.live} deals; in sync ${inSync}, excluded ${excluded}, failing ${failing}`;
+    return inSync > 0 && failing === 0 && hs.records.deals.live + pd.deals.live === 2 * inSync + excluded;
+  }).catch((e) => { throw new Error(`${e.message}: ${figures}`); });
+  let reasons = 0;
+  for (const li of await page.locator('[data-bucket="excluded"] li[data-reason]').all()) {
+    reasons += Number((await li.locator('.count').innerText()).replace(/,/g, ''));
+  }
+  expect(reasons, 'the excluded reasons add up to the excluded count').toBe(await count(page, 'excluded'));
+
   // Excluded by reason: each count links to exactly that many records.
   const reason = page.locator('[data-bucket="excluded"] li[data-reason]').first();
   await expect(reason).toBeVisible();

@@ -20,7 +20,7 @@ use crate::store::{NamedEventRow, RecordRow, RunQuery, RunRow, StateCount, Store
 pub const RECORDS_PER_PAGE: i64 = 50;
 pub const RUNS_PER_PAGE: i64 = 50;
 pub const EVENTS_PER_PAGE: i64 = 100;
-const TIMELINE_EVENTS: i64 = 500;
+pub const TIMELINE_EVENTS: i64 = 100;
 const SEARCH_RESULTS: i64 = 25;
 /// Rows per query while exporting (the response streams page by page).
 const EXPORT_PAGE: i64 = 1_000;
@@ -158,13 +158,20 @@ impl Dashboards {
         self.summaries(rows).await
     }
 
-    /// A record and every sync event for it, newest first.
-    pub async fn timeline(&self, sync_id: &str, record_id: &str) -> Result<Timeline> {
+    /// A record and a page of its sync events, newest first; `before` (a page's `next`) pages
+    /// back through every older one.
+    pub async fn timeline(&self, sync_id: &str, record_id: &str, before: Option<&str>) -> Result<Timeline> {
         let ctx = self.context(sync_id).await?;
         let row = self.store().record(record_id).await?.filter(|r| r.sync_id == sync_id).ok_or(DashboardError::RecordNotFound)?;
-        let events = self.store().record_timeline(record_id, TIMELINE_EVENTS).await?.into_iter().map(event_summary).collect();
+        let mut rows = self.store().record_timeline(record_id, before.and_then(parse_cursor), TIMELINE_EVENTS + 1).await?;
+        let next = if rows.len() as i64 > TIMELINE_EVENTS {
+            rows.truncate(TIMELINE_EVENTS as usize);
+            rows.last().map(|r| format!("{}_{}", r.event.at, r.event.id))
+        } else {
+            None
+        };
         let record = self.summaries(vec![row]).await?.remove(0);
-        Ok(Timeline { sync: ctx.label, record, events })
+        Ok(Timeline { sync: ctx.label, record, events: rows.into_iter().map(event_summary).collect(), next })
     }
 
     /// A page of runs, newest first, filtered.

@@ -101,24 +101,28 @@ pub async fn pipedrive(connections: &Connections, connection_id: &str, authoriza
     Ok(wake(connections, Some(connection_id), &objects).await?)
 }
 
-/// Registers Tandem's webhook for a Pipedrive connection's deals when it is missing
-/// (`GET`/`POST /api/v1/webhooks`, the `admin` scope), pointing at this server's public URL.
+/// Registers Tandem's webhooks for a Pipedrive connection's deals, persons and organizations
+/// where missing (`GET`/`POST /api/v1/webhooks`, the `admin` scope), pointing at this server's
+/// public URL.
 pub async fn ensure_pipedrive_webhook(connections: &Connections, api: &crate::runner::api::Api, connection_id: &str) -> Result<(), crate::runner::api::ApiError> {
     use reqwest::Method;
     let url = connections.webhook_url(Provider::Pipedrive, connection_id);
     let existing = api.get("/api/v1/webhooks", &[]).await?;
-    let registered = existing.get("data").and_then(Value::as_array).is_some_and(|hooks| {
-        hooks.iter().any(|h| h.get("subscription_url").and_then(Value::as_str) == Some(url.as_str()) && h.get("event_object").and_then(Value::as_str) == Some("deal"))
-    });
-    if registered {
-        return Ok(());
-    }
+    let hooks = existing.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
     let (user, password) = connections.webhook_credentials(connection_id);
-    let body = serde_json::json!({
-        "name": "Tandem sync", "subscription_url": url, "event_action": "*", "event_object": "deal",
-        "http_auth_user": user, "http_auth_password": password, "version": "2.0",
-    });
-    api.call(Method::POST, "/api/v1/webhooks", &[], Some(&body), crate::runner::api::Retry::Unprocessed).await?;
-    tracing::info!(connection_id, "Pipedrive webhook registered");
+    for object in ["deal", "person", "organization"] {
+        let registered = hooks.iter().any(|h| {
+            h.get("subscription_url").and_then(Value::as_str) == Some(url.as_str()) && h.get("event_object").and_then(Value::as_str) == Some(object)
+        });
+        if registered {
+            continue;
+        }
+        let body = serde_json::json!({
+            "name": "Tandem sync", "subscription_url": url, "event_action": "*", "event_object": object,
+            "http_auth_user": user, "http_auth_password": password, "version": "2.0",
+        });
+        api.call(Method::POST, "/api/v1/webhooks", &[], Some(&body), crate::runner::api::Retry::Unprocessed).await?;
+        tracing::info!(connection_id, object, "Pipedrive webhook registered");
+    }
     Ok(())
 }

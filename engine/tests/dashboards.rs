@@ -98,7 +98,7 @@ async fn health_history_retry_and_timeline_follow_the_syncs(env: Env) -> Env {
         assert!(by_id.iter().all(|r| r.hubspot_id.as_ref() == Some(id) || r.app_id.as_ref() == Some(id)), "{by_id:?}");
     }
     assert!(d.search(&sync.id, "%").await.unwrap().is_empty(), "wildcards are taken literally");
-    let timeline = d.timeline(&sync.id, &found[0].id).await.unwrap();
+    let timeline = d.timeline(&sync.id, &found[0].id, None).await.unwrap();
     let kinds: Vec<&str> = timeline.events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds.last(), Some(&"created"), "oldest last: {kinds:?}");
     // Stages read as names, not ids.
@@ -109,7 +109,7 @@ async fn health_history_retry_and_timeline_follow_the_syncs(env: Env) -> Env {
     assert_eq!(conflict.rule.as_deref(), Some("Default to HubSpot"));
     let c = &conflict.changes[0];
     assert_eq!((c.hubspot.as_deref(), c.app.as_deref(), c.winner.as_deref()), (Some("7000"), Some("6500"), Some("hubspot")), "{c:?}");
-    assert!(matches!(d.timeline(&sync.id, "nope").await, Err(DashboardError::RecordNotFound)));
+    assert!(matches!(d.timeline(&sync.id, "nope", None).await, Err(DashboardError::RecordNotFound)));
 
     // History: newest first, filtered, each run opening to its events.
     let runs = d.runs(&sync.id, &RunFilter::default(), None).await.unwrap();
@@ -207,5 +207,134 @@ async fn retry_all_marks_a_category_and_an_initial_sync_shows_progress(env: Env)
     assert_eq!(d.overview().await.unwrap()[0].status, HealthStatus::NeedsReconnection, "problems first");
     let metrics = d.metrics().await.unwrap();
     assert!(metrics.lines().any(|l| l.contains("status=\"needs_reconnection\"} 1")), "{metrics}");
+    env
+}
+
+on_both_backends!(every_list_pages_through_each_row_once);
+/// Keyset pages (runs newest first, records in a bucket, a run's events, a record's timeline):
+/// following `next` from the first page lists every row exactly once, in order, also when
+/// many rows share one time.
+async fn every_list_pages_through_each_row_once(env: Env) -> Env {
+    use engine::store::{EventRow, PageCommit, RecordRow, RunRow};
+    let sync = set_up(&env, |_, _| {}).await;
+    let store = env.connections.store();
+    let d = Dashboards::new(env.connections.clone());
+    let now = engine::clock::now_ms();
+    // 130 runs, in groups of three that started in the same millisecond.
+    let mut runs: Vec<RunRow> = (0..130)
+        .map(|n| RunRow {
+            id: format!("run-{:03}", (n * 37) % 130),
+            sync_id: sync.id.clone(),
+            trigger: "scheduled".into(),
+            started_at: now - 3_600_000 + (n / 3) as i64 * 1_000,
+            ended_at: Some(now - 3_600_000 + (n / 3) as i64 * 1_000 + 500),
+            outcome: if n % 4 == 0 { "partial" } else { "succeeded" }.into(),
+            ..RunRow::default()
+        })
+        .collect();
+    for run in &runs {
+        store.insert_run(run).await.unwrap();
+    }
+    runs.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
+    let mut seen = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let page = d.runs(&sync.id, &RunFilter::default(), before.as_deref()).await.unwrap();
+        assert!(page.runs.len() <= engine::dashboards::RUNS_PER_PAGE as usize);
+        seen.extend(page.runs.into_iter().map(|r| r.id));
+        match page.next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, runs.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), "every run once, newest first");
+    // Filtered pages hold only matching runs, still each once.
+    let mut partial = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let page = d.runs(&sync.id, &RunFilter { outcome: Some("partial".into()), ..Default::default() }, before.as_deref()).await.unwrap();
+        partial.extend(page.runs.into_iter().map(|r| r.id));
+        match page.next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(partial, runs.iter().filter(|r| r.outcome == "partial").map(|r| r.id.clone()).collect::<Vec<_>>());
+
+    // 120 excluded records and 260 events: on one record (its timeline) and in one run.
+    let record = |n: usize| RecordRow {
+        id: format!("rec-{n:03}"),
+        sync_id: sync.id.clone(),
+        hubspot_id: Some(format!("{}", 9_000 + n)),
+        app_id: None,
+        state: "excluded".into(),
+        reason: Some("filter".into()),
+        message: Some("The deal does not meet the sync's filters.".into()),
+        origin: "hubspot".into(),
+        create_on: None,
+        name: format!("Paged deal {n}"),
+        agreed: "{}".into(),
+        hub_seen_at: Some(now),
+        app_seen_at: None,
+        created_at: now,
+        updated_at: now,
+        match_key: None,
+    };
+    store.save_records(&(0..120).map(record).collect::<Vec<_>>()).await.unwrap();
+    let mut listed = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = d.records(&sync.id, RecordBucket::Excluded, Some("filter"), after.as_deref()).await.unwrap();
+        listed.extend(page.records.into_iter().map(|r| r.id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(listed, (0..120).map(|n| format!("rec-{n:03}")).collect::<Vec<_>>());
+
+    let run_id = runs[0].id.clone();
+    let events: Vec<EventRow> = (0..260)
+        .map(|n| EventRow {
+            id: format!("evt-{n:03}"),
+            sync_id: sync.id.clone(),
+            run_id: run_id.clone(),
+            record_id: "rec-007".into(),
+            // Five events share each millisecond.
+            at: now - 60_000 + (n / 5) as i64,
+            kind: "updated".into(),
+            side: "app".into(),
+            changes: json!([{"field": "Amount", "old": n.to_string(), "new": (n + 1).to_string()}]).to_string(),
+            rule: None,
+            category: None,
+            message: None,
+        })
+        .collect();
+    store.ensure_sync_state(&sync.id, 1, now).await.unwrap();
+    assert!(store.claim_sync(&sync.id, "test", now, now + 60_000).await.unwrap());
+    store.commit_page(&PageCommit { sync_id: &sync.id, lease_owner: "test", lease_until: now + 60_000, events, ..PageCommit::default() }, now).await.unwrap();
+    let mut in_run = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = d.run_detail(&sync.id, &run_id, after.as_deref()).await.unwrap().events;
+        in_run.extend(page.events.into_iter().map(|e| e.id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(in_run, (0..260).map(|n| format!("evt-{n:03}")).collect::<Vec<_>>(), "a run's events in the order they happened");
+    let mut timeline = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let page = d.timeline(&sync.id, "rec-007", before.as_deref()).await.unwrap();
+        assert!(page.events.len() <= engine::dashboards::TIMELINE_EVENTS as usize);
+        timeline.extend(page.events.into_iter().map(|e| e.id));
+        match page.next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(timeline, (0..260).rev().map(|n| format!("evt-{n:03}")).collect::<Vec<_>>(), "every event of the record, newest first");
     env
 }

@@ -167,7 +167,8 @@ async fn contacts_and_companies_have_their_own_fields(env: Env) -> Env {
     let companies = syncs.schemas(&pipedrive, ObjectKind::Company).await.unwrap();
     let settings = SyncSettings::new_for(ObjectKind::Company, &companies);
     let pairs: Vec<(&str, &str)> = settings.fields.iter().map(|m| (m.hubspot_property.as_str(), m.app_field.as_str())).collect();
-    assert_eq!(pairs[..2], [("name", "name"), ("hubspot_owner_id", "owner_id")]);
+    // Companies match on their domain: HubSpot's domain pairs with Pipedrive's website.
+    assert_eq!(pairs[..4], [("name", "name"), ("domain", "website"), ("address", "address"), ("hubspot_owner_id", "owner_id")]);
     assert!(pairs.iter().any(|(h, a)| *h == "industry" && a.len() == 40), "the custom Industry field pairs with HubSpot's: {pairs:?}");
     syncs.save(&env.admin, &pipedrive, &settings).await.unwrap();
     assert_eq!(syncs.list().await.unwrap().len(), 2);

@@ -108,6 +108,7 @@ pub fn reason_label(reason: &str) -> &'static str {
         "unmapped_stage" => "Unmapped stage",
         "filter" => "Doesn't meet filters",
         "direction" => "Sync direction",
+        "duplicate" => "Duplicate",
         "rate_limit" => "Rate limit",
         "authentication" => "Authentication",
         "permission" => "Missing permission",
@@ -337,6 +338,7 @@ pub fn event_label(kind: &str) -> &'static str {
         "deleted" => "Deleted",
         "failed" => "Failed",
         "not_synced" => "Field not synced",
+        "matched" => "Matched",
         _ => "Other",
     }
 }
@@ -360,7 +362,10 @@ pub struct RunDetail {
 pub struct Timeline {
     pub sync: SyncLabel,
     pub record: RecordSummary,
+    /// A page of its events, newest first.
     pub events: Vec<EventSummary>,
+    /// Where the next (older) page starts, when there is one.
+    pub next: Option<String>,
 }
 
 /// The span a chart covers.
@@ -459,7 +464,7 @@ pub fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

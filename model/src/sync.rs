@@ -314,7 +314,8 @@ fn refs(stages: &[StageInfo]) -> Vec<crate::automap::StageName<'_>> {
 }
 
 /// The mappings a new sync starts with (deals: name, amount, close date, owner; contacts: names,
-/// email, phone, owner; companies: name, address, owner), where both sides have the fields.
+/// email, phone, owner; companies: name, domain (the app's website), address, owner), where both
+/// sides have the fields.
 pub fn default_field_mappings(object: ObjectKind, schemas: &Schemas) -> Vec<FieldMapping> {
     let pairs: &[(&str, &str)] = match object {
         ObjectKind::Deal => &[("dealname", "title"), ("amount", "value"), ("closedate", "expected_close_date"), ("hubspot_owner_id", "user_id")],
@@ -325,7 +326,7 @@ pub fn default_field_mappings(object: ObjectKind, schemas: &Schemas) -> Vec<Fiel
             ("phone", "phone"),
             ("hubspot_owner_id", "owner_id"),
         ],
-        ObjectKind::Company => &[("name", "name"), ("address", "address"), ("hubspot_owner_id", "owner_id")],
+        ObjectKind::Company => &[("name", "name"), ("domain", "website"), ("address", "address"), ("hubspot_owner_id", "owner_id")],
     };
     let mut mappings: Vec<FieldMapping> = pairs
         .iter()

@@ -98,7 +98,7 @@ async fn bench() {
         ("/metrics", "/metrics".into()),
         ("CSV export, one day of events", format!("{base}/export/events.csv?from={today}&to={today}")),
     ];
-    println!("{:<40} {:>10} {:>10} {:>10}  {}", "page", "median ms", "max ms", "KB", "target");
+    println!("{:<40} {:>10} {:>10} {:>10}  target", "page", "median ms", "max ms", "KB");
     let mut worst: f64 = 0.0;
     for (name, mut path) in pages {
         if path.is_empty() {
@@ -167,6 +167,7 @@ async fn seed(store: &Store, sync_id: &str, events: usize) -> (Vec<String>, Vec<
                     app_seen_at: Some(now),
                     created_at: now - 30 * 86_400_000,
                     updated_at: now - (n as i64 % 1_000) * 60_000,
+                    match_key: None,
                 }
             })
             .collect();

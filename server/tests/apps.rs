@@ -334,6 +334,14 @@ async fn dashboards_export_and_metrics(s: &Setup, admin: &reqwest::Client) {
     assert!(page.contains("In sync") && page.contains("Validation") && !page.contains("Retry all"), "a Viewer sees no Retry");
     store.save_records(&[linked]).await.unwrap();
     store.close().await;
+    // The chart reads without JavaScript: the server's HTML holds the labelled SVG with a bar per
+    // day, and the figures as a table.
+    let month = s.app.get(admin, &format!("{health_path}?range=30d")).await.text().await.unwrap();
+    assert!(month.contains(r#"role="img" aria-labelledby="chart-title chart-desc""#), "an accessible SVG");
+    assert!(month.contains(r#"<title id="chart-title">Records synced and errors, last 30 days</title>"#), "its title");
+    assert_eq!(month.matches(r#"class="bar-synced""#).count(), 30, "a bar per day");
+    let figures = month.split("<details class=\"chart-data\">").nth(1).expect("the figures table");
+    assert_eq!(figures.split("</table>").next().unwrap().matches("<tr><th scope=\"row\">").count(), 30, "a row per day");
 
     let export = |path: String| admin.get(format!("{}{path}", s.app.url)).send();
     let base = format!("/settings/integrations/syncs/{sync_id}/export");

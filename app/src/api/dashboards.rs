@@ -43,10 +43,10 @@ pub async fn search_records(sync_id: String, q: String) -> Result<Vec<RecordSumm
 }
 
 #[server(endpoint = "record_timeline")]
-pub async fn record_timeline(sync_id: String, record_id: String) -> Result<Timeline, AppError> {
+pub async fn record_timeline(sync_id: String, record_id: String, before: Option<String>) -> Result<Timeline, AppError> {
     use super::ssr;
     ssr::require_user()?;
-    ssr::context()?.dashboards.timeline(&sync_id, &record_id).await.map_err(ssr::dashboard_error)
+    ssr::context()?.dashboards.timeline(&sync_id, &record_id, before.as_deref()).await.map_err(ssr::dashboard_error)
 }
 
 #[server(endpoint = "sync_runs", input = server_fn::codec::Json)]

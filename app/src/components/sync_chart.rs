@@ -40,7 +40,7 @@ pub fn SyncChart(chart: Chart) -> impl IntoView {
         count(total_errors, "error", "errors"),
         if range == ChartRange::Day { "hour" } else { "day" }
     );
-    let every = if chart.buckets.len() > 12 { (chart.buckets.len() + 7) / 8 } else { 1 };
+    let every = if chart.buckets.len() > 12 { chart.buckets.len().div_ceil(8) } else { 1 };
     let bars = chart
         .buckets
         .iter()

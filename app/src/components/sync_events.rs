@@ -49,6 +49,7 @@ pub fn event_note(e: &EventSummary, label: &SyncLabel) -> String {
         "excluded" => format!("Excluded: {}", e.category.as_deref().map(reason_label).unwrap_or("rules")),
         "failed" => format!("Writing to {side} failed ({})", e.category.as_deref().map(reason_label).unwrap_or("error")),
         "not_synced" => format!("A field from {side} could not be translated"),
+        "matched" => format!("Matched with the record that already existed in {side}"),
         other => event_label(other).to_string(),
     }
 }

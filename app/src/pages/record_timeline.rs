@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 use model::dashboard::{reason_label, RecordBucket};
 use model::{timefmt, Permission};
 
@@ -12,14 +12,16 @@ use crate::api::dashboards::{record_timeline, RetryRecords};
 use crate::components::feedback::ErrorBanner;
 use crate::components::retry::{RetryButton, RetryOutcome};
 use crate::components::sync_events::EventRows;
-use crate::components::sync_header::{SyncHeader, SyncTab};
+use crate::components::sync_header::{record_path, SyncHeader, SyncTab};
 
 #[component]
 pub fn RecordTimelinePage() -> impl IntoView {
     let params = use_params_map();
     let ids = move || params.with(|p| (p.get("sync").unwrap_or_default(), p.get("record").unwrap_or_default()));
+    let query = use_query_map();
+    let before = move || query.with(|q| q.get("before"));
     let retry = ServerAction::<RetryRecords>::new();
-    let timeline = Resource::new(move || (ids(), retry.version().get()), |((sync, record), _)| record_timeline(sync, record));
+    let timeline = Resource::new(move || (ids(), before(), retry.version().get()), |((sync, record), before, _)| record_timeline(sync, record, before));
     let can_manage = current_user().is_some_and(|u| u.can(Permission::ManageApps));
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
@@ -35,6 +37,9 @@ pub fn RecordTimelinePage() -> impl IntoView {
                         };
                         let failing = r.bucket == RecordBucket::Failing;
                         let (retry_sync, retry_record) = (t.sync.sync_id.clone(), r.id.clone());
+                        let here = record_path(&t.sync.sync_id, &r.id);
+                        let newest = before().map(|_| view! { <a href=here.clone()>"Newest events"</a> });
+                        let older = t.next.clone().map(|n| view! { <a href=format!("{here}?before={n}")>"Older events"</a> });
                         view! {
                             <Title text=format!("{name} · {}", t.sync.title())/>
                             <SyncHeader label=t.sync.clone() tab=SyncTab::Health/>
@@ -64,6 +69,7 @@ pub fn RecordTimelinePage() -> impl IntoView {
                                             <thead><tr><th scope="col">"When (UTC)"</th><th scope="col">"Event"</th><th scope="col">"What happened"</th></tr></thead>
                                             <tbody><EventRows events=t.events.clone() label=t.sync.clone()/></tbody>
                                         </table>
+                                        <nav class="pager" aria-label="Event pages">{newest}{older}</nav>
                                     }
                                         .into_any()
                                 }}

@@ -119,8 +119,8 @@ pub fn SyncHistoryPage() -> impl IntoView {
                                                     <th scope="col">"Duration"</th>
                                                     <th scope="col">"To HubSpot"</th>
                                                     <th scope="col">{format!("To {app_name}")}</th>
-                                                    <th scope="col">"Skipped"</th>
-                                                    <th scope="col">"Failed"</th>
+                                                    <th scope="col">"Skipped (read from)"</th>
+                                                    <th scope="col">"Failed (writing to)"</th>
                                                     <th scope="col">"API calls"</th>
                                                     <th scope="col">"Rate-limit waits"</th>
                                                 </tr>
@@ -157,9 +157,9 @@ fn RunLine(r: RunSummary, sync_id: String) -> impl IntoView {
             <td class="nowrap">{r.duration_ms().map(duration).unwrap_or_else(|| "Running".into())}</td>
             <td>{written(r.created_in_hub, r.updated_in_hub)}</td>
             <td>{written(r.created_in_app, r.updated_in_app)}</td>
-            <td>{format!("{} (HubSpot {}, app {})", thousands(r.skipped), thousands(r.skipped_from_hub), thousands(r.skipped_from_app()))}</td>
+            <td>{format!("{}: HubSpot {}, app {}", thousands(r.skipped), thousands(r.skipped_from_hub), thousands(r.skipped_from_app()))}</td>
             <td class={if failed > 0 { "count-bad" } else { "" }}>
-                {format!("{} (HubSpot {}, app {})", thousands(failed), thousands(r.failed_to_hub), thousands(r.failed_to_app))}
+                {format!("{}: HubSpot {}, app {}", thousands(failed), thousands(r.failed_to_hub), thousands(r.failed_to_app))}
             </td>
             <td>{thousands(r.api_calls)}</td>
             <td>{if r.rate_limit_waits > 0 { format!("{} ({})", thousands(r.rate_limit_waits), duration(r.rate_limit_wait_ms)) } else { "0".into() }}</td>

@@ -40,7 +40,7 @@ pub fn SyncRunPage() -> impl IntoView {
                                     <div><dt>"To HubSpot"</dt><dd>{written(r.created_in_hub, r.updated_in_hub)}</dd></div>
                                     <div><dt>{format!("To {}", label.app_name)}</dt><dd>{written(r.created_in_app, r.updated_in_app)}</dd></div>
                                     <div><dt>"Skipped"</dt><dd>{format!("read from HubSpot {} · from {} {}", thousands(r.skipped_from_hub), label.app_name, thousands(r.skipped_from_app()))}</dd></div>
-                                    <div><dt>"Failed"</dt><dd>{format!("HubSpot {} · {} {}", thousands(r.failed_to_hub), label.app_name, thousands(r.failed_to_app))}</dd></div>
+                                    <div><dt>"Failed"</dt><dd>{format!("writing to HubSpot {} · to {} {}", thousands(r.failed_to_hub), label.app_name, thousands(r.failed_to_app))}</dd></div>
                                     <div><dt>"Conflicts"</dt><dd>{thousands(r.conflicts)}</dd></div>
                                     <div><dt>"API calls"</dt><dd>{thousands(r.api_calls)}</dd></div>
                                     <div><dt>"Rate-limit waits"</dt><dd>{format!("{} ({})", thousands(r.rate_limit_waits), duration(r.rate_limit_wait_ms))}</dd></div>

@@ -17,6 +17,8 @@ pub const SCOPES: &[(&str, &str)] = &[
     ("crm.objects.companies.write", "Create and update companies synced from the app"),
     ("crm.schemas.deals.read", "Read deal pipelines, stages and properties for the mappings"),
     ("crm.schemas.deals.write", "Create a HubSpot pipeline for synced deals, when you ask for one"),
+    ("crm.schemas.contacts.write", "Add the Tandem record ID property to contacts, so a contact is never created twice"),
+    ("crm.schemas.companies.write", "Add the Tandem record ID property to companies, so a company is never created twice"),
     ("crm.objects.owners.read", "Match deal owners with the app's users by their email"),
 ];
 

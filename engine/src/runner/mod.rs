@@ -28,7 +28,7 @@ use crate::connectors::Provider;
 use crate::secret::new_id;
 use crate::store::{Checkpoint, EventRow, PageCommit, RecordKey, RecordRow, RunRow, Store, StoreError};
 use api::{Api, ApiError, Category, Stats};
-use remote::{Deals, RemoteDeal, STAGE};
+use remote::{Records, RemoteRecord, STAGE};
 
 /// Phases of a sync's life.
 pub const INITIAL_HUBSPOT: &str = "initial_hubspot";
@@ -176,8 +176,8 @@ impl Engine {
         let app = connections.iter().find(|c| c.id == row.connection_id);
         let hub = connections.iter().find(|c| c.provider == HUBSPOT && c.status != ConnectionStatus::Uninstalled);
         let usable = |c: Option<&model::apps::ConnectionSummary>| c.is_some_and(|c| c.status == ConnectionStatus::Connected);
-        if settings.object != ObjectKind::Deal || !usable(app) || !usable(hub) {
-            // Waits for a reconnection (or for its object to be supported); Health shows why.
+        if !usable(app) || !usable(hub) {
+            // Waits for a reconnection; Health shows why.
             store.release_sync(sync_id, &self.instance, now + interval, now, false).await?;
             return Ok(None);
         }
@@ -210,7 +210,7 @@ impl Engine {
             let app_provider = Provider::parse(&app.provider).ok_or_else(|| EngineError::Settings(format!("unknown app {}", app.provider)))?;
             let hub_api = Api::open(&self.connections, &hub.id, Provider::HubSpot, hub_stats.clone()).await?;
             let app_api = Api::open(&self.connections, &app.id, app_provider, app_stats.clone()).await?;
-            let holder = Holder::load(&hub_api, &app_api).await?;
+            let holder = Holder::load(&hub_api, &app_api, settings.object).await?;
             self.register_webhook(&app, &app_api).await;
             let mut pass = Pass::new(self, &store, &settings, &holder, &mut run, lease_ms, &hub_stats, &app_stats);
             pass.execute(state).await
@@ -266,8 +266,8 @@ struct Pass<'a> {
     sync_id: String,
     run: &'a mut RunRow,
     lease_ms: i64,
-    hub: Deals<'a>,
-    app: Deals<'a>,
+    hub: Records<'a>,
+    app: Records<'a>,
     hub_schema: &'a SideSchema,
     app_schema: &'a SideSchema,
     mapped: Vec<Mapped<'a>>,
@@ -282,7 +282,7 @@ struct Pass<'a> {
 }
 
 type Values = BTreeMap<String, Option<String>>;
-type Create = (Side, RecordRow, RemoteDeal, Values);
+type Create = (Side, RecordRow, RemoteRecord, Values);
 /// (target side, row index in `records`, target id, values, the agreed values before).
 type Update = (Side, usize, String, Values, String);
 
@@ -333,13 +333,20 @@ impl<'a> Pass<'a> {
             sync_id: run.sync_id.clone(),
             run,
             lease_ms,
-            hub: Deals {
+            hub: Records {
                 api: holder.hub_api,
+                object: settings.object,
                 fields: mapped.iter().map(|m| m.hub.key.clone()).collect(),
                 tandem_key: holder.hub_key.clone(),
                 schema: &holder.hub_schema.fields,
             },
-            app: Deals { api: holder.app_api, fields: app_fields, tandem_key: holder.app_key.clone(), schema: &holder.app_schema.fields },
+            app: Records {
+                api: holder.app_api,
+                object: settings.object,
+                fields: app_fields,
+                tandem_key: holder.app_key.clone(),
+                schema: &holder.app_schema.fields,
+            },
             hub_schema: &holder.hub_schema,
             app_schema: &holder.app_schema,
             mapped,
@@ -353,7 +360,25 @@ impl<'a> Pass<'a> {
         }
     }
 
-    fn deals(&self, side: Side) -> &Deals<'a> {
+    /// Deals: pipelines and stages take part.
+    fn deal(&self) -> bool {
+        self.settings.object == ObjectKind::Deal
+    }
+
+    /// Contacts and companies: matched across the apps by email or domain.
+    fn matched(&self) -> bool {
+        remote::match_fields(self.settings.object).is_some()
+    }
+
+    fn noun(&self) -> &'static str {
+        match self.settings.object {
+            ObjectKind::Deal => "deal",
+            ObjectKind::Contact => "contact",
+            ObjectKind::Company => "company",
+        }
+    }
+
+    fn on(&self, side: Side) -> &Records<'a> {
         match side {
             Side::HubSpot => &self.hub,
             Side::App => &self.app,
@@ -376,44 +401,53 @@ impl<'a> Pass<'a> {
                 state.initial_started_at = Some(at);
             }
             let mut done = state.progress_done;
-            while state.phase == INITIAL_HUBSPOT {
-                let page = self.hub.list(state.hub_cursor.as_deref()).await?;
-                done += page.deals.len() as i64;
-                let next = page.next.clone();
-                let checkpoint = match &next {
-                    Some(c) => Checkpoint { phase: INITIAL_HUBSPOT.into(), hub_cursor: Some(c.clone()), app_cursor: None, progress_done: done },
-                    None => Checkpoint { phase: INITIAL_APP.into(), hub_cursor: None, app_cursor: None, progress_done: done },
-                };
-                self.process(Side::HubSpot, page.deals, false, Some(checkpoint.clone())).await?;
-                state.phase = checkpoint.phase;
-                state.hub_cursor = checkpoint.hub_cursor;
+            // Contacts and companies read the app first: every app record is then known (with
+            // its email or domain) when HubSpot's are matched against them.
+            let order = if self.matched() { [Side::App, Side::HubSpot] } else { [Side::HubSpot, Side::App] };
+            let phase_of = |side: Side| if side == Side::HubSpot { INITIAL_HUBSPOT } else { INITIAL_APP };
+            if state.phase == INITIAL_HUBSPOT && state.hub_cursor.is_none() && done == 0 && order[0] == Side::App {
+                state.phase = INITIAL_APP.into();
             }
-            if state.phase == INITIAL_APP && state.app_cursor.is_none() {
-                // The app now also holds the deals just created from HubSpot: count it again.
-                if let Ok(app) = self.app.count().await {
-                    self.store.set_progress_total(&self.sync_id, Some(done + app)).await?;
+            for (step, side) in order.into_iter().enumerate() {
+                if state.phase != phase_of(side) {
+                    continue;
                 }
-            }
-            while state.phase == INITIAL_APP {
-                let page = self.app.list(state.app_cursor.as_deref()).await?;
-                done += page.deals.len() as i64;
-                let checkpoint = match &page.next {
-                    Some(c) => Checkpoint { phase: INITIAL_APP.into(), hub_cursor: None, app_cursor: Some(c.clone()), progress_done: done },
-                    None => {
-                        // From here on, read what changed since the initial sync began.
-                        let since = (state.initial_started_at.unwrap_or(0) - CURSOR_MARGIN_MS).to_string();
-                        Checkpoint { phase: INCREMENTAL.into(), hub_cursor: Some(since.clone()), app_cursor: Some(since), progress_done: done }
+                if step == 1 && side == Side::App && state.app_cursor.is_none() {
+                    // The app now also holds the deals just created from HubSpot: count it again.
+                    if let Ok(app) = self.app.count().await {
+                        self.store.set_progress_total(&self.sync_id, Some(done + app)).await?;
                     }
-                };
-                self.process(Side::App, page.deals, false, Some(checkpoint.clone())).await?;
-                state.phase = checkpoint.phase;
-                state.hub_cursor = checkpoint.hub_cursor;
-                state.app_cursor = checkpoint.app_cursor;
+                }
+                while state.phase == phase_of(side) {
+                    let cursor = if side == Side::HubSpot { state.hub_cursor.clone() } else { state.app_cursor.clone() };
+                    let page = self.on(side).list(cursor.as_deref()).await?;
+                    done += page.records.len() as i64;
+                    let checkpoint = match (&page.next, step) {
+                        (Some(c), _) => Checkpoint {
+                            phase: phase_of(side).into(),
+                            hub_cursor: (side == Side::HubSpot).then(|| c.clone()),
+                            app_cursor: (side == Side::App).then(|| c.clone()),
+                            progress_done: done,
+                        },
+                        (None, 0) => Checkpoint { phase: phase_of(order[1]).into(), hub_cursor: None, app_cursor: None, progress_done: done },
+                        (None, _) => {
+                            // From here on, read what changed since the initial sync began.
+                            let since = (state.initial_started_at.unwrap_or(0) - CURSOR_MARGIN_MS).to_string();
+                            Checkpoint { phase: INCREMENTAL.into(), hub_cursor: Some(since.clone()), app_cursor: Some(since), progress_done: done }
+                        }
+                    };
+                    self.process(side, page.records, false, Some(checkpoint.clone())).await?;
+                    state.phase = checkpoint.phase;
+                    state.hub_cursor = checkpoint.hub_cursor;
+                    state.app_cursor = checkpoint.app_cursor;
+                }
             }
             state.progress_done = done;
         }
-        // Incremental: each side from its cursor (a modification time in ms).
-        for side in [Side::HubSpot, Side::App] {
+        // Incremental: each side from its cursor (a modification time in ms); the app first for
+        // contacts and companies (see the initial sync).
+        let sides = if self.matched() { [Side::App, Side::HubSpot] } else { [Side::HubSpot, Side::App] };
+        for side in sides {
             let cursor = match side {
                 Side::HubSpot => &state.hub_cursor,
                 Side::App => &state.app_cursor,
@@ -427,9 +461,9 @@ impl<'a> Pass<'a> {
             let mut page_cursor: Option<String> = None;
             let mut read_in_window = 0usize;
             loop {
-                let page = self.deals(side).changed_since(query_since, page_cursor.as_deref()).await?;
-                read_in_window += page.deals.len();
-                newest = page.deals.iter().map(|d| d.updated_at).max().unwrap_or(newest).max(newest);
+                let page = self.on(side).changed_since(query_since, page_cursor.as_deref()).await?;
+                read_in_window += page.records.len();
+                newest = page.records.iter().map(|d| d.updated_at).max().unwrap_or(newest).max(newest);
                 let checkpoint = Checkpoint {
                     phase: INCREMENTAL.into(),
                     hub_cursor: if side == Side::HubSpot { Some(newest.to_string()) } else { state.hub_cursor.clone() },
@@ -437,7 +471,7 @@ impl<'a> Pass<'a> {
                     progress_done: state.progress_done,
                 };
                 let more = page.next.clone();
-                self.process(side, page.deals, false, Some(checkpoint.clone())).await?;
+                self.process(side, page.records, false, Some(checkpoint.clone())).await?;
                 state.hub_cursor = checkpoint.hub_cursor;
                 state.app_cursor = checkpoint.app_cursor;
                 match more {
@@ -476,8 +510,8 @@ impl<'a> Pass<'a> {
                 }
                 let since = rows.iter().map(|r| r.updated_at).min().unwrap_or(0) - 60_000;
                 let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-                let found = self.deals(target).find_tandem_ids(&ids, since).await?;
-                let found: HashMap<String, RemoteDeal> = found.into_iter().filter_map(|d| Some((d.tandem_id.clone()?, d))).collect();
+                let found = self.on(target).find_tandem_ids(&ids, since).await?;
+                let found: HashMap<String, RemoteRecord> = found.into_iter().filter_map(|d| Some((d.tandem_id.clone()?, d))).collect();
                 let mut linked = Vec::new();
                 let mut redo: Vec<RecordRow> = Vec::new();
                 for row in rows {
@@ -532,7 +566,7 @@ impl<'a> Pass<'a> {
             if ids.is_empty() {
                 continue;
             }
-            let deals = self.deals(side).read(&ids).await?;
+            let deals = self.on(side).read(&ids).await?;
             self.process(side, deals, true, None).await?;
         }
         Ok(())
@@ -542,7 +576,7 @@ impl<'a> Pass<'a> {
     /// sides last agreed: then there is nothing to compare, and the other side is not read.
     /// Values, not modification times, decide: Pipedrive's times have whole seconds only.
     /// A record not yet seen since the settings changed (seen times cleared) is always compared.
-    fn unchanged(&self, side: Side, row: &RecordRow, deal: &RemoteDeal) -> bool {
+    fn unchanged(&self, side: Side, row: &RecordRow, deal: &RemoteRecord) -> bool {
         let seen = match side {
             Side::HubSpot => row.hub_seen_at,
             Side::App => row.app_seen_at,
@@ -552,7 +586,7 @@ impl<'a> Pass<'a> {
         }
         let Ok(agreed) = serde_json::from_str::<BTreeMap<String, Agreed>>(&row.agreed) else { return false };
         let held = |key: &str| agreed.get(key).map(|a| if side == Side::HubSpot { &a.hub } else { &a.app });
-        let stage_same = held(STAGE) == Some(&deal.values.get(STAGE).cloned().flatten());
+        let stage_same = !self.deal() || held(STAGE) == Some(&deal.values.get(STAGE).cloned().flatten());
         stage_same
             && self.mapped.iter().all(|m| {
                 let field = if side == Side::HubSpot { m.hub } else { m.app };
@@ -560,13 +594,13 @@ impl<'a> Pass<'a> {
             })
     }
 
-    fn filters_pass(&self, app_deal: &RemoteDeal) -> bool {
+    fn filters_pass(&self, app_deal: &RemoteRecord) -> bool {
         self.settings.filters.iter().all(|f| filter_matches(f, self.app_schema.field(&f.field).map(|i| i.kind), app_deal.values.get(&f.field).cloned().flatten()))
     }
 
     /// Decides, writes and commits one page of deals read from `side`. `force` compares even
     /// records whose modification time was already seen (retries).
-    async fn process(&mut self, side: Side, deals: Vec<RemoteDeal>, force: bool, checkpoint: Option<Checkpoint>) -> Result<(), EngineError> {
+    async fn process(&mut self, side: Side, deals: Vec<RemoteRecord>, force: bool, checkpoint: Option<Checkpoint>) -> Result<(), EngineError> {
         self.reading = side;
         let now = now_ms();
         let key = match side {
@@ -581,13 +615,24 @@ impl<'a> Pass<'a> {
             .into_iter()
             .filter_map(|r| Some((side_id(&r, side)?.to_string(), r)))
             .collect();
-        // Deals Tandem created whose link was not yet recorded carry their Tandem id.
+        // Records Tandem created whose link was not yet recorded carry their Tandem id.
         let orphans: Vec<String> = deals.iter().filter(|d| !by_id.contains_key(&d.id)).filter_map(|d| d.tandem_id.clone()).collect();
         let by_tandem: HashMap<String, RecordRow> =
             self.store.records_by(&self.sync_id, RecordKey::Tandem, &orphans).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
 
+        // Contacts and companies never seen before: the record they match on the other side.
+        let mut matches = if self.matched() {
+            let new: Vec<&RemoteRecord> = deals
+                .iter()
+                .filter(|d| !by_id.contains_key(&d.id) && !d.tandem_id.as_ref().is_some_and(|t| by_tandem.contains_key(t)))
+                .collect();
+            self.find_matches(side, &new, now).await?
+        } else {
+            HashMap::new()
+        };
+
         let mut work = PageWork::default();
-        let mut compare: Vec<(RecordRow, RemoteDeal)> = Vec::new();
+        let mut compare: Vec<(RecordRow, RemoteRecord)> = Vec::new();
         for deal in deals {
             let row = by_id.remove(&deal.id).or_else(|| {
                 let mut row = by_tandem.get(deal.tandem_id.as_deref()?)?.clone();
@@ -616,6 +661,16 @@ impl<'a> Pass<'a> {
                         compare.push((row, deal));
                     }
                 }
+                None if matches.contains_key(&deal.id) => match matches.remove(&deal.id).expect("checked") {
+                    Found::Link(row, message) => {
+                        work.events.push(self.event(&row.id, now, "matched", side.other(), json!([]), None, None, Some(&message)));
+                        compare.push((*row, deal));
+                    }
+                    Found::Duplicate(message) => {
+                        let row = self.new_row(side, &deal, now);
+                        self.exclude(row, side, "duplicate", message, now, &mut work);
+                    }
+                },
                 existing => self.consider_new(side, existing, deal, now, &mut work),
             }
         }
@@ -624,8 +679,8 @@ impl<'a> Pass<'a> {
         if !compare.is_empty() {
             let other = side.other();
             let other_ids: Vec<String> = compare.iter().filter_map(|(r, _)| side_id(r, other).map(str::to_string)).collect();
-            let counterparts: HashMap<String, RemoteDeal> =
-                self.deals(other).read(&other_ids).await?.into_iter().map(|d| (d.id.clone(), d)).collect();
+            let counterparts: HashMap<String, RemoteRecord> =
+                self.on(other).read(&other_ids).await?.into_iter().map(|d| (d.id.clone(), d)).collect();
             for (row, deal) in compare {
                 let counterpart = side_id(&row, other).and_then(|id| counterparts.get(id)).cloned();
                 match counterpart {
@@ -658,10 +713,9 @@ impl<'a> Pass<'a> {
         Ok(())
     }
 
-    /// A deal with no counterpart yet: create one on the other side, or record why not.
-    fn consider_new(&mut self, side: Side, existing: Option<RecordRow>, deal: RemoteDeal, now: i64, work: &mut PageWork) {
-        let target = side.other();
-        let mut row = existing.unwrap_or_else(|| RecordRow {
+    /// The identity-map row of a record seen for the first time on `side`.
+    fn new_row(&self, side: Side, record: &RemoteRecord, now: i64) -> RecordRow {
+        let mut row = RecordRow {
             id: new_id(),
             sync_id: self.sync_id.clone(),
             hubspot_id: None,
@@ -671,13 +725,174 @@ impl<'a> Pass<'a> {
             message: None,
             origin: side.as_str().into(),
             create_on: None,
-            name: String::new(),
+            name: record.name.clone(),
             agreed: "{}".into(),
             hub_seen_at: None,
             app_seen_at: None,
             created_at: now,
             updated_at: now,
-        });
+            match_key: record.match_key.clone(),
+        };
+        match side {
+            Side::HubSpot => (row.hubspot_id, row.hub_seen_at) = (Some(record.id.clone()), Some(record.updated_at)),
+            Side::App => (row.app_id, row.app_seen_at) = (Some(record.id.clone()), Some(record.updated_at)),
+        }
+        row
+    }
+
+    /// For contacts and companies seen for the first time on `side`: the record with the same
+    /// email or domain on the other side, to link instead of creating a second one. The other
+    /// side's records known to Tandem are found in the identity map (the app is always read
+    /// before HubSpot, so every app record is known there); HubSpot's are also searched. A
+    /// record whose key is already linked to another one is a duplicate, left out.
+    async fn find_matches(&self, side: Side, new: &[&RemoteRecord], now: i64) -> Result<HashMap<String, Found>, EngineError> {
+        let target = side.other();
+        let mut out = HashMap::new();
+        let mut keys: Vec<String> = new.iter().filter_map(|r| r.match_key.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        if keys.is_empty() {
+            return Ok(out);
+        }
+        let duplicate = |key: &str| self.duplicate_message(side, key);
+        let linked = |key: &str| self.linked_message(target, key);
+        let mut by_key: HashMap<String, Vec<RecordRow>> = HashMap::new();
+        for row in self.store.records_by(&self.sync_id, RecordKey::Match, &keys).await? {
+            if let Some(k) = row.match_key.clone() {
+                by_key.entry(k).or_default().push(row);
+            }
+        }
+        let mut claimed: HashSet<String> = HashSet::new();
+        let mut unresolved: Vec<&RemoteRecord> = Vec::new();
+        for record in new {
+            let Some(key) = record.match_key.as_deref() else { continue };
+            let rows = by_key.get(key).map(Vec::as_slice).unwrap_or(&[]);
+            if claimed.contains(key) || rows.iter().any(|r| side_id(r, side).is_some() && side_id(r, target).is_some()) {
+                out.insert(record.id.clone(), Found::Duplicate(duplicate(key)));
+            } else if let Some(row) = rows.iter().find(|r| side_id(r, side).is_none() && side_id(r, target).is_some() && r.state != "creating") {
+                claimed.insert(key.to_string());
+                out.insert(record.id.clone(), Found::Link(Box::new(self.link(row.clone(), side, record, now)), linked(key)));
+            } else if rows.iter().any(|r| r.state == "creating") {
+                // Being created from another record with this key right now.
+                out.insert(record.id.clone(), Found::Duplicate(duplicate(key)));
+            } else {
+                unresolved.push(record);
+            }
+        }
+        if target == Side::HubSpot && !unresolved.is_empty() {
+            self.match_in_hubspot(side, &unresolved, &mut claimed, &mut out, now).await?;
+        }
+        // Several new records with one key are created once: the first; the others are duplicates.
+        for record in unresolved {
+            let Some(key) = record.match_key.as_deref() else { continue };
+            if out.contains_key(&record.id) {
+                continue;
+            }
+            if !claimed.insert(key.to_string()) {
+                out.insert(record.id.clone(), Found::Duplicate(duplicate(key)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The HubSpot contacts or companies holding the keys of app records new to Tandem.
+    async fn match_in_hubspot(
+        &self,
+        side: Side,
+        unresolved: &[&RemoteRecord],
+        claimed: &mut HashSet<String>,
+        out: &mut HashMap<String, Found>,
+        now: i64,
+    ) -> Result<(), EngineError> {
+        let target = side.other();
+        let duplicate = |key: &str| self.duplicate_message(side, key);
+        let linked = |key: &str| self.linked_message(target, key);
+        let keys: Vec<String> = unresolved.iter().filter_map(|r| r.match_key.clone()).collect();
+        let mut existing: HashMap<String, RemoteRecord> = HashMap::new();
+        for h in self.hub.find_by_match_keys(&keys).await? {
+            let Some(key) = h.match_key.clone() else { continue };
+            // Several with one key (companies may share a domain): the oldest.
+            let older = |a: &str, b: &str| (a.len(), a) < (b.len(), b);
+            if existing.get(&key).is_none_or(|e| older(&h.id, &e.id)) {
+                existing.insert(key, h);
+            }
+        }
+        let hub_ids: Vec<String> = existing.values().map(|h| h.id.clone()).collect();
+        let known: HashMap<String, RecordRow> = self
+            .store
+            .records_by(&self.sync_id, RecordKey::HubSpot, &hub_ids)
+            .await?
+            .into_iter()
+            .filter_map(|r| Some((r.hubspot_id.clone()?, r)))
+            .collect();
+        for record in unresolved {
+            let Some(key) = record.match_key.as_deref() else { continue };
+            let Some(h) = existing.get(key) else { continue };
+            if claimed.contains(key) {
+                out.insert(record.id.clone(), Found::Duplicate(duplicate(key)));
+                continue;
+            }
+            let row = match known.get(&h.id) {
+                Some(row) if row.app_id.is_some() || row.state == "creating" => {
+                    out.insert(record.id.clone(), Found::Duplicate(duplicate(key)));
+                    continue;
+                }
+                Some(row) => row.clone(),
+                None => self.new_row(target, h, now),
+            };
+            claimed.insert(key.to_string());
+            out.insert(record.id.clone(), Found::Link(Box::new(self.link(row, side, record, now)), linked(key)));
+        }
+        Ok(())
+    }
+
+    /// Why a contact or company is left out: its key is linked to another record already.
+    fn duplicate_message(&self, side: Side, key: &str) -> String {
+        let (what, noun) = (self.match_word(), self.noun());
+        format!("Another {noun} in {} has the same {what} ({key}) and is already synced; Tandem links one record to one.", self.side_name(side))
+    }
+
+    fn linked_message(&self, target: Side, key: &str) -> String {
+        let (what, noun) = (self.match_word(), self.noun());
+        format!("Linked with the {noun} that already existed in {} with the {what} {key}.", self.side_name(target))
+    }
+
+    fn side_name(&self, side: Side) -> String {
+        match side {
+            Side::HubSpot => "HubSpot".into(),
+            Side::App => self.app_name(),
+        }
+    }
+
+    /// What contacts or companies are matched on, as the messages say it.
+    fn match_word(&self) -> &'static str {
+        if self.settings.object == ObjectKind::Contact { "email" } else { "domain" }
+    }
+
+    /// A row of the other side's record, now also holding `record` from `side`: compared on this
+    /// page as two records never synced before (a value fills a blank; where both hold values,
+    /// the later change wins, or the conflict rule within five minutes).
+    fn link(&self, mut row: RecordRow, side: Side, record: &RemoteRecord, now: i64) -> RecordRow {
+        match side {
+            Side::HubSpot => row.hubspot_id = Some(record.id.clone()),
+            Side::App => row.app_id = Some(record.id.clone()),
+        }
+        let blank: BTreeMap<String, Agreed> = self.mapped.iter().map(|m| (m.key.clone(), Agreed { hub: None, app: None })).collect();
+        row.agreed = serde_json::to_string(&blank).unwrap_or_else(|_| "{}".into());
+        (row.state, row.reason, row.message, row.create_on) = ("linked".into(), None, None, None);
+        (row.hub_seen_at, row.app_seen_at) = (None, None);
+        row.match_key = record.match_key.clone().or(row.match_key);
+        row.updated_at = now;
+        row
+    }
+
+    /// A record with no counterpart yet: create one on the other side, or record why not.
+    fn consider_new(&mut self, side: Side, existing: Option<RecordRow>, deal: RemoteRecord, now: i64, work: &mut PageWork) {
+        let target = side.other();
+        let mut row = existing.unwrap_or_else(|| self.new_row(side, &deal, now));
+        if deal.match_key.is_some() {
+            row.match_key = deal.match_key.clone();
+        }
         match side {
             Side::HubSpot => (row.hubspot_id, row.hub_seen_at) = (Some(deal.id.clone()), Some(deal.updated_at)),
             Side::App => (row.app_id, row.app_seen_at) = (Some(deal.id.clone()), Some(deal.updated_at)),
@@ -692,12 +907,13 @@ impl<'a> Pass<'a> {
             Side::HubSpot => model::merge::Translate::to_app(&self.stages, stage.as_deref()),
             Side::App => model::merge::Translate::to_hub(&self.stages, stage.as_deref()),
         };
+        let noun = self.noun();
         let exclusion = if !flows {
-            Some(("direction", format!("This sync only sends deals from {}.", side_label(target))))
-        } else if target_stage.is_err() {
+            Some(("direction", format!("This sync only sends {noun} records from {}.", side_label(target))))
+        } else if self.deal() && target_stage.is_err() {
             Some(("unmapped_stage", "The deal's stage is not mapped to a stage on the other side.".to_string()))
         } else if side == Side::App && !self.filters_pass(&deal) {
-            Some(("filter", "The deal does not meet the sync's filters.".to_string()))
+            Some(("filter", format!("The {noun} does not meet the sync's filters.")))
         } else {
             None
         };
@@ -711,10 +927,12 @@ impl<'a> Pass<'a> {
         // changed which field since).
         let mut values: BTreeMap<String, Option<String>> = BTreeMap::new();
         let mut expected: BTreeMap<String, Agreed> = BTreeMap::new();
-        let source_stage = deal.values.get(STAGE).cloned().flatten();
-        let target_stage = target_stage.ok().flatten();
-        expected.insert(STAGE.into(), pair(side, source_stage, target_stage.clone()));
-        values.insert(STAGE.into(), target_stage);
+        if self.deal() {
+            let source_stage = deal.values.get(STAGE).cloned().flatten();
+            let target_stage = target_stage.ok().flatten();
+            expected.insert(STAGE.into(), pair(side, source_stage, target_stage.clone()));
+            values.insert(STAGE.into(), target_stage);
+        }
         for m in &self.mapped {
             if !m.flow.allows(target) {
                 continue;
@@ -739,13 +957,17 @@ impl<'a> Pass<'a> {
                 Err(message) => tracing::debug!(record = %row.id, field = %to.key, message, "value left empty on create"),
             }
         }
-        // Both providers require a name.
-        let name_key = match target {
-            Side::HubSpot => "dealname",
-            Side::App => "title",
+        // Both providers require a name (a HubSpot contact does not; a Pipedrive person's is
+        // made of the first and last name when those flow).
+        let name_key = match (self.settings.object, target) {
+            (ObjectKind::Deal, Side::HubSpot) => Some("dealname"),
+            (ObjectKind::Deal, Side::App) => Some("title"),
+            (ObjectKind::Contact, Side::HubSpot) => None,
+            (ObjectKind::Contact, Side::App) if values.keys().any(|k| k == "first_name" || k == "last_name") => None,
+            (_, _) => Some("name"),
         };
-        if values.get(name_key).cloned().flatten().is_none() {
-            let name = if deal.name.is_empty() { format!("Deal {}", deal.id) } else { deal.name.clone() };
+        if let Some(name_key) = name_key.filter(|k| values.get(*k).cloned().flatten().is_none()) {
+            let name = if deal.name.is_empty() { format!("{} {}", self.noun(), deal.id) } else { deal.name.clone() };
             values.insert(name_key.into(), Some(name));
         }
         row.state = "creating".into();
@@ -772,7 +994,7 @@ impl<'a> Pass<'a> {
     }
 
     /// The counterpart of a linked deal is gone: recorded, never propagated.
-    fn deleted(&mut self, row: RecordRow, gone_from: Side, deal: RemoteDeal, now: i64, work: &mut PageWork) {
+    fn deleted(&mut self, row: RecordRow, gone_from: Side, deal: RemoteRecord, now: i64, work: &mut PageWork) {
         let reason = match gone_from {
             Side::HubSpot => "deleted_in_hubspot",
             Side::App => "deleted_in_app",
@@ -783,7 +1005,8 @@ impl<'a> Pass<'a> {
             Side::App => row.app_seen_at = Some(deal.updated_at),
         }
         if row.reason.as_deref() != Some(reason) {
-            let message = format!("The deal was deleted in {}; Tandem never deletes, so the {} deal stays.", side_label(gone_from), side_label(gone_from.other()));
+            let noun = self.noun();
+            let message = format!("The {noun} was deleted in {}; Tandem never deletes, so the {} {noun} stays.", side_label(gone_from), side_label(gone_from.other()));
             row.state = "excluded".into();
             row.reason = Some(reason.into());
             row.message = Some(message.clone());
@@ -795,12 +1018,15 @@ impl<'a> Pass<'a> {
     }
 
     /// A linked deal read on both sides: field-level merge against the agreed values.
-    fn compare(&mut self, mut row: RecordRow, hub: RemoteDeal, app: RemoteDeal, now: i64, work: &mut PageWork) {
+    fn compare(&mut self, mut row: RecordRow, hub: RemoteRecord, app: RemoteRecord, now: i64, work: &mut PageWork) {
         row.name = if hub.name.is_empty() { app.name.clone() } else { hub.name.clone() };
         let hub_stage = hub.values.get(STAGE).cloned().flatten();
         let app_stage = app.values.get(STAGE).cloned().flatten();
-        let hub_mapped = hub_stage.as_deref().is_some_and(|s| self.stages.hub_mapped(s));
-        let app_mapped = app_stage.as_deref().is_some_and(|s| self.stages.app_mapped(s));
+        let hub_mapped = !self.deal() || hub_stage.as_deref().is_some_and(|s| self.stages.hub_mapped(s));
+        let app_mapped = !self.deal() || app_stage.as_deref().is_some_and(|s| self.stages.app_mapped(s));
+        if let Some(key) = hub.match_key.clone().or_else(|| app.match_key.clone()) {
+            row.match_key = Some(key);
+        }
         // A deal in an unmapped stage waits there; it syncs again once it moves to a mapped one.
         if !hub_mapped || !app_mapped {
             row.hub_seen_at = Some(hub.updated_at);
@@ -812,7 +1038,8 @@ impl<'a> Pass<'a> {
         if !self.filters_pass(&app) {
             row.hub_seen_at = Some(hub.updated_at);
             row.app_seen_at = Some(app.updated_at);
-            self.exclude(row, Side::App, "filter", "The deal does not meet the sync's filters.".into(), now, work);
+            let message = format!("The {} does not meet the sync's filters.", self.noun());
+            self.exclude(row, Side::App, "filter", message, now, work);
             return;
         }
         let before = row.agreed.clone();
@@ -841,7 +1068,9 @@ impl<'a> Pass<'a> {
             app_at: app.updated_at,
             flow: self.stage_flow,
         };
-        fields.push((STAGE.into(), STAGE.into(), STAGE.into(), stage_state, &self.stages));
+        if self.deal() {
+            fields.push((STAGE.into(), STAGE.into(), STAGE.into(), stage_state, &self.stages));
+        }
         let mut conflicts = Vec::new();
         for (key, hub_key, app_key, state, translate) in &fields {
             let decision = decide(state, self.rule, *translate);
@@ -896,6 +1125,14 @@ impl<'a> Pass<'a> {
         row.reason = None;
         row.message = None;
         row.updated_at = now;
+        // A Pipedrive person takes its first and last name as one `name`: both travel together.
+        if self.settings.object == ObjectKind::Contact {
+            for (changed, other) in [("first_name", "last_name"), ("last_name", "first_name")] {
+                if to_app.contains_key(changed) && !to_app.contains_key(other) && self.mapped.iter().any(|m| m.app.key == other) {
+                    to_app.insert(other.to_string(), app.values.get(other).cloned().flatten());
+                }
+            }
+        }
         for (from, message) in warnings {
             work.events.push(self.event(&row.id, now, "not_synced", from, json!([]), None, Some(Category::Validation.as_str()), Some(&message)));
         }
@@ -972,7 +1209,7 @@ impl<'a> Pass<'a> {
                 continue;
             }
             let inputs: Vec<(String, Values)> = batch.iter().map(|(_, row, _, values)| (row.id.clone(), values.clone())).collect();
-            let mut results = self.deals(target).create(inputs).await;
+            let mut results = self.on(target).create(inputs).await;
             for (_, row, source_deal, values) in batch {
                 let mut row = row.clone();
                 match results.remove(&row.id) {
@@ -1026,7 +1263,7 @@ impl<'a> Pass<'a> {
                 continue;
             }
             let inputs = batch.iter().map(|(_, _, id, values, _)| (id.clone(), values.clone())).collect();
-            let mut results = self.deals(target).update(inputs).await;
+            let mut results = self.on(target).update(inputs).await;
             for (_, index, id, _, before) in batch {
                 match results.remove(id) {
                     Some(Ok(updated)) => {
@@ -1080,7 +1317,7 @@ impl<'a> Pass<'a> {
 
     /// The agreed values after an update, with the target side's as the provider stored them
     /// (it may have normalised a value, or kept one it refuses to clear).
-    fn readback(&self, target: Side, updated: &RemoteDeal, agreed: &str) -> String {
+    fn readback(&self, target: Side, updated: &RemoteRecord, agreed: &str) -> String {
         let mut agreed: BTreeMap<String, Agreed> = serde_json::from_str(agreed).unwrap_or_default();
         for m in &self.mapped {
             let field = if target == Side::HubSpot { m.hub } else { m.app };
@@ -1092,7 +1329,7 @@ impl<'a> Pass<'a> {
                 }
             }
         }
-        if let Some(entry) = agreed.get_mut(STAGE) {
+        if let Some(entry) = agreed.get_mut(STAGE).filter(|_| self.deal()) {
             let value = updated.values.get(STAGE).cloned().flatten();
             match target {
                 Side::HubSpot => entry.hub = value,
@@ -1104,7 +1341,7 @@ impl<'a> Pass<'a> {
 
     /// What both sides hold after a create: the source deal's values and the new deal's as read
     /// back (they may differ where a value could not flow or the provider filled one in).
-    fn agreed_after_create(&self, source: Side, source_deal: &RemoteDeal, created: &RemoteDeal) -> BTreeMap<String, Agreed> {
+    fn agreed_after_create(&self, source: Side, source_deal: &RemoteRecord, created: &RemoteRecord) -> BTreeMap<String, Agreed> {
         let (hub, app) = match source {
             Side::HubSpot => (source_deal, created),
             Side::App => (created, source_deal),
@@ -1119,7 +1356,9 @@ impl<'a> Pass<'a> {
                 },
             );
         }
-        agreed.insert(STAGE.into(), Agreed { hub: hub.values.get(STAGE).cloned().flatten(), app: app.values.get(STAGE).cloned().flatten() });
+        if self.deal() {
+            agreed.insert(STAGE.into(), Agreed { hub: hub.values.get(STAGE).cloned().flatten(), app: app.values.get(STAGE).cloned().flatten() });
+        }
         agreed
     }
 }
@@ -1137,12 +1376,20 @@ struct Holder<'a> {
 }
 
 impl<'a> Holder<'a> {
-    async fn load(hub_api: &'a Api, app_api: &'a Api) -> Result<Holder<'a>, ApiError> {
-        let (hub_key, app_key) = tokio::try_join!(remote::ensure_tandem_field(hub_api), remote::ensure_tandem_field(app_api))?;
-        let (hub_schema, app_schema) = tokio::try_join!(hub_api.schema(ObjectKind::Deal), app_api.schema(ObjectKind::Deal))?;
+    async fn load(hub_api: &'a Api, app_api: &'a Api, object: ObjectKind) -> Result<Holder<'a>, ApiError> {
+        let (hub_key, app_key) = tokio::try_join!(remote::ensure_tandem_field(hub_api, object), remote::ensure_tandem_field(app_api, object))?;
+        let (hub_schema, app_schema) = tokio::try_join!(hub_api.schema(object), app_api.schema(object))?;
         let owners = remote::owner_pairs(hub_api, app_api).await?;
         Ok(Holder { hub_api, app_api, hub_schema, app_schema, owners, hub_key, app_key })
     }
+}
+
+/// What a contact or company new to Tandem matches on the other side.
+enum Found {
+    /// The row linking it to the other side's record, and what the event says.
+    Link(Box<RecordRow>, String),
+    /// Its key is linked to another record already: left out, saying why.
+    Duplicate(String),
 }
 
 /// Agreed values from a source side's value and the other side's.

@@ -1,6 +1,8 @@
-//! Deals as the engine reads and writes them on each side: HubSpot's CRM v3 objects, search and
-//! batch endpoints, and Pipedrive's API v2 deals. Values come back as raw text keyed by field
-//! (the deal's place in a pipeline under [`STAGE`]); the runner canonicalises and translates them.
+//! Records (deals, contacts, companies) as the engine reads and writes them on each side:
+//! HubSpot's CRM v3 objects, search and batch endpoints, and Pipedrive's API v2 deals, persons and
+//! organizations. Values come back as raw text keyed by field (a deal's place in a pipeline under
+//! [`STAGE`]); the runner canonicalises and translates them. Contacts and companies also carry
+//! the key they are matched on across the apps (email, domain).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -8,6 +10,7 @@ use futures_util::stream::{self, StreamExt};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
+use model::apps::ObjectKind;
 use model::sync::{FieldInfo, FieldKind};
 use model::translate::StageTranslate;
 
@@ -16,36 +19,97 @@ use crate::connectors::Provider;
 
 /// The key under which a deal's `pipeline/stage` travels.
 pub const STAGE: &str = "__stage";
-/// HubSpot's property holding the Tandem id of deals Tandem created or linked.
+/// HubSpot's property holding the Tandem id of records Tandem created or linked.
 pub const HUB_TANDEM_PROPERTY: &str = crate::connectors::hubspot::TANDEM_PROPERTY;
 /// The label of the same field on both sides.
 pub const TANDEM_FIELD_LABEL: &str = crate::connectors::pipedrive::TANDEM_FIELD;
-/// Deals per HubSpot batch call.
+/// Records per HubSpot batch call.
 pub const HUB_BATCH: usize = 100;
-/// Pipedrive writes in flight at once (it has no batch endpoints for deals).
+/// Pipedrive writes in flight at once (it has no batch endpoints for deals, persons or organizations).
 const PIPEDRIVE_CONCURRENCY: usize = 8;
 
-/// A deal as read from one side.
+/// A record as read from one side.
 #[derive(Clone, Debug, PartialEq)]
-pub struct RemoteDeal {
+pub struct RemoteRecord {
     pub id: String,
     pub updated_at: i64,
     pub name: String,
     pub tandem_id: Option<String>,
-    /// Raw values by field key, plus [`STAGE`].
+    /// Contacts and companies: the normalised email or domain they are matched on.
+    pub match_key: Option<String>,
+    /// Raw values by field key, plus [`STAGE`] for deals.
     pub values: BTreeMap<String, Option<String>>,
 }
 
-/// A page of deals and where the next one starts.
+/// A page of records and where the next one starts.
 #[derive(Debug, Default)]
 pub struct Page {
-    pub deals: Vec<RemoteDeal>,
+    pub records: Vec<RemoteRecord>,
     pub next: Option<String>,
 }
 
-/// One side's deals: which fields to read, and where the Tandem id lives.
-pub struct Deals<'a> {
+/// HubSpot's name of an object in paths (`/crm/v3/objects/{name}`).
+pub fn hub_object(object: ObjectKind) -> &'static str {
+    match object {
+        ObjectKind::Deal => "deals",
+        ObjectKind::Contact => "contacts",
+        ObjectKind::Company => "companies",
+    }
+}
+
+/// Pipedrive's name of an object in API v2 paths.
+pub fn pd_object(object: ObjectKind) -> &'static str {
+    match object {
+        ObjectKind::Deal => "deals",
+        ObjectKind::Contact => "persons",
+        ObjectKind::Company => "organizations",
+    }
+}
+
+/// HubSpot's modification time property: contacts keep theirs in `lastmodifieddate`.
+fn hub_modified(object: ObjectKind) -> &'static str {
+    match object {
+        ObjectKind::Contact => "lastmodifieddate",
+        _ => "hs_lastmodifieddate",
+    }
+}
+
+/// The fields each side matches contacts and companies on: (HubSpot property, app field).
+/// Contacts match on email; companies on their domain (Pipedrive's organization website).
+pub fn match_fields(object: ObjectKind) -> Option<(&'static str, &'static str)> {
+    match object {
+        ObjectKind::Deal => None,
+        ObjectKind::Contact => Some(("email", "email")),
+        ObjectKind::Company => Some(("domain", "website")),
+    }
+}
+
+/// The match key of a value: an email in lower case; a domain without scheme, `www.`, path or
+/// port, in lower case. `None` when there is nothing to match on.
+pub fn match_key(object: ObjectKind, value: Option<&str>) -> Option<String> {
+    let value = value?.trim();
+    if value.is_empty() {
+        return None;
+    }
+    match object {
+        ObjectKind::Deal => None,
+        ObjectKind::Contact => value.contains('@').then(|| value.to_lowercase()),
+        ObjectKind::Company => {
+            let lower = value.to_lowercase();
+            let rest = lower.split_once("://").map(|(_, r)| r).unwrap_or(&lower);
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let host = host.rsplit_once('@').map(|(_, h)| h).unwrap_or(host);
+            let host = host.split(':').next().unwrap_or_default();
+            let host = host.strip_prefix("www.").unwrap_or(host).trim_end_matches('.');
+            (host.contains('.') && !host.contains(char::is_whitespace)).then(|| host.to_string())
+        }
+    }
+}
+
+/// One side's records of one object: which fields to read, and where the Tandem id lives.
+pub struct Records<'a> {
     pub api: &'a Api,
+    pub object: ObjectKind,
     /// Field keys to read (mapped fields and filter fields).
     pub fields: Vec<String>,
     /// The field holding the Tandem id (HubSpot property name; Pipedrive custom field key).
@@ -68,22 +132,35 @@ fn unexpected(provider: &str, what: &str) -> ApiError {
     ApiError::new(Category::Provider, None, format!("{provider} answered without {what}"))
 }
 
-impl Deals<'_> {
+impl Records<'_> {
     fn kind(&self, key: &str) -> FieldKind {
         self.schema.iter().find(|f| f.key == key).map(|f| f.kind).unwrap_or(FieldKind::Text)
     }
 
     // ---- HubSpot ----
 
+    fn hub_path(&self, rest: &str) -> String {
+        format!("/crm/v3/objects/{}{rest}", hub_object(self.object))
+    }
+
+    fn pd_path(&self, rest: &str) -> String {
+        format!("/api/v2/{}{rest}", pd_object(self.object))
+    }
+
     fn hub_properties(&self) -> String {
         let mut props: Vec<&str> = self.fields.iter().map(String::as_str).collect();
-        props.extend(["dealname", "pipeline", "dealstage", "hs_lastmodifieddate", self.tandem_key.as_str()]);
+        props.extend([hub_modified(self.object), self.tandem_key.as_str()]);
+        match self.object {
+            ObjectKind::Deal => props.extend(["dealname", "pipeline", "dealstage"]),
+            ObjectKind::Contact => props.extend(["firstname", "lastname", "email"]),
+            ObjectKind::Company => props.extend(["name", "domain"]),
+        }
         props.sort_unstable();
         props.dedup();
         props.join(",")
     }
 
-    fn hub_deal(&self, v: &Value) -> Option<RemoteDeal> {
+    fn hub_record(&self, v: &Value) -> Option<RemoteRecord> {
         let id = v.get("id").and_then(text)?;
         let props = v.get("properties")?.as_object()?;
         let get = |k: &str| props.get(k).and_then(text).filter(|s| !s.is_empty());
@@ -91,22 +168,33 @@ impl Deals<'_> {
             .get("updatedAt")
             .and_then(Value::as_str)
             .and_then(model::timefmt::parse_iso_ms)
-            .or_else(|| get("hs_lastmodifieddate").and_then(|t| t.parse().ok().or_else(|| model::timefmt::parse_iso_ms(&t))))
+            .or_else(|| get(hub_modified(self.object)).and_then(|t| t.parse().ok().or_else(|| model::timefmt::parse_iso_ms(&t))))
             .unwrap_or(0);
         let mut values: BTreeMap<String, Option<String>> = self.fields.iter().map(|k| (k.clone(), get(k))).collect();
-        let stage = match (get("pipeline"), get("dealstage")) {
-            (Some(p), Some(s)) => Some(StageTranslate::value(&p, &s)),
-            _ => None,
+        let name = match self.object {
+            ObjectKind::Deal => {
+                let stage = match (get("pipeline"), get("dealstage")) {
+                    (Some(p), Some(s)) => Some(StageTranslate::value(&p, &s)),
+                    _ => None,
+                };
+                values.insert(STAGE.to_string(), stage);
+                get("dealname").unwrap_or_default()
+            }
+            ObjectKind::Contact => {
+                let full = [get("firstname"), get("lastname")].into_iter().flatten().collect::<Vec<_>>().join(" ");
+                if full.is_empty() { get("email").unwrap_or_default() } else { full }
+            }
+            ObjectKind::Company => get("name").or_else(|| get("domain")).unwrap_or_default(),
         };
-        values.insert(STAGE.to_string(), stage);
-        Some(RemoteDeal { id, updated_at, name: get("dealname").unwrap_or_default(), tandem_id: get(&self.tandem_key), values })
+        let match_key = match_fields(self.object).and_then(|(hub, _)| match_key(self.object, get(hub).as_deref()));
+        Some(RemoteRecord { id, updated_at, name, tandem_id: get(&self.tandem_key), match_key, values })
     }
 
     fn hub_page(&self, body: &Value) -> Result<Page, ApiError> {
         let results = body.get("results").and_then(Value::as_array).ok_or_else(|| unexpected("HubSpot", "results"))?;
-        let deals = results.iter().filter_map(|v| self.hub_deal(v)).collect();
+        let records = results.iter().filter_map(|v| self.hub_record(v)).collect();
         let next = body.pointer("/paging/next/after").and_then(text);
-        Ok(Page { deals, next })
+        Ok(Page { records, next })
     }
 
     /// HubSpot properties for a write: strings; blanks clear; dates as midnight UTC in ms.
@@ -122,6 +210,8 @@ impl Deals<'_> {
             }
             let text = match (self.kind(key), value) {
                 (_, None) => String::new(),
+                // HubSpot keeps a company's domain bare (`example.com`), not as a website URL.
+                (_, Some(v)) if self.object == ObjectKind::Company && key == "domain" => match_key(self.object, Some(v)).unwrap_or_else(|| v.clone()),
                 (FieldKind::Date, Some(v)) => model::timefmt::iso_date_ms(v).map(|ms| ms.to_string()).unwrap_or_else(|| v.clone()),
                 (_, Some(v)) => v.clone(),
             };
@@ -136,15 +226,24 @@ impl Deals<'_> {
     fn pd_key(key: &str) -> &str {
         match key {
             "user_id" => "owner_id",
+            "email" => "emails",
+            "phone" => "phones",
             other => other,
         }
+    }
+
+    /// A person's emails or phones (`[{value, primary, label}]`): the primary one, else the first.
+    fn primary(list: &Value) -> Option<String> {
+        let items = list.as_array()?;
+        let chosen = items.iter().find(|i| i.get("primary").and_then(Value::as_bool) == Some(true)).or_else(|| items.first())?;
+        chosen.get("value").and_then(text)
     }
 
     fn is_custom(key: &str) -> bool {
         key.len() == 40 && key.chars().all(|c| c.is_ascii_hexdigit())
     }
 
-    fn pd_deal(&self, v: &Value) -> Option<RemoteDeal> {
+    fn pd_record(&self, v: &Value) -> Option<RemoteRecord> {
         let id = v.get("id").and_then(text)?;
         if v.get("is_deleted").and_then(Value::as_bool) == Some(true) {
             return None;
@@ -152,10 +251,19 @@ impl Deals<'_> {
         let custom = v.get("custom_fields").and_then(Value::as_object);
         let get = |key: &str| -> Option<String> {
             let raw = if Self::is_custom(key) { custom.and_then(|c| c.get(key)) } else { v.get(Self::pd_key(key)) };
-            raw.and_then(text).filter(|s| !s.is_empty())
+            match (key, raw) {
+                ("email" | "phone", Some(list @ Value::Array(_))) => Self::primary(list),
+                (_, raw) => raw.and_then(text),
+            }
+            .filter(|s| !s.trim().is_empty())
         };
         let updated_at = v.get("update_time").and_then(Value::as_str).and_then(model::timefmt::parse_iso_ms).unwrap_or(0);
         let mut values: BTreeMap<String, Option<String>> = self.fields.iter().map(|k| (k.clone(), get(k))).collect();
+        let tandem_id = get(&self.tandem_key);
+        if self.object != ObjectKind::Deal {
+            let match_key = match_fields(self.object).and_then(|(_, app)| match_key(self.object, get(app).as_deref()));
+            return Some(RemoteRecord { id, updated_at, name: get("name").unwrap_or_default(), tandem_id, match_key, values });
+        }
         let pipeline = get("pipeline_id");
         let stage = match (pipeline, v.get("status").and_then(Value::as_str), get("stage_id")) {
             (Some(p), Some("won"), _) => Some(StageTranslate::value(&p, crate::connectors::pipedrive::WON)),
@@ -164,14 +272,14 @@ impl Deals<'_> {
             _ => None,
         };
         values.insert(STAGE.to_string(), stage);
-        Some(RemoteDeal { id, updated_at, name: get("title").unwrap_or_default(), tandem_id: get(&self.tandem_key), values })
+        Some(RemoteRecord { id, updated_at, name: get("title").unwrap_or_default(), tandem_id, match_key: None, values })
     }
 
     fn pd_page(&self, body: &Value) -> Result<Page, ApiError> {
         let data = body.get("data").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
-        let deals = data.iter().filter_map(|v| self.pd_deal(v)).collect();
+        let records = data.iter().filter_map(|v| self.pd_record(v)).collect();
         let next = body.pointer("/additional_data/next_cursor").and_then(text);
-        Ok(Page { deals, next })
+        Ok(Page { records, next })
     }
 
     /// A Pipedrive v2 body: numbers as numbers, owners and option ids as integers, custom
@@ -179,7 +287,18 @@ impl Deals<'_> {
     fn pd_body(&self, values: &BTreeMap<String, Option<String>>) -> Map<String, Value> {
         let mut body = Map::new();
         let mut custom = Map::new();
+        // API v2 persons take one `name`; Pipedrive splits it into first and last name itself.
+        if self.object == ObjectKind::Contact && (values.contains_key("first_name") || values.contains_key("last_name")) {
+            let part = |k: &str| values.get(k).cloned().flatten().filter(|v| !v.trim().is_empty());
+            let name = [part("first_name"), part("last_name")].into_iter().flatten().collect::<Vec<_>>().join(" ");
+            if !name.is_empty() {
+                body.insert("name".into(), json!(name));
+            }
+        }
         for (key, value) in values {
+            if self.object == ObjectKind::Contact && matches!(key.as_str(), "first_name" | "last_name") {
+                continue;
+            }
             if key == STAGE {
                 if let Some((pipeline, stage)) = value.as_deref().and_then(StageTranslate::split) {
                     body.insert("pipeline_id".into(), pipeline.parse::<u64>().map(Value::from).unwrap_or(json!(pipeline)));
@@ -199,9 +318,16 @@ impl Deals<'_> {
                 continue;
             }
             let json_value = match (self.kind(key), value) {
-                // Pipedrive requires an owner and a title: they are never cleared.
+                // Pipedrive requires an owner and a title or name: they are never cleared.
                 (FieldKind::Owner, None) => continue,
-                (_, None) if key == "title" => continue,
+                (_, None) if key == "title" || key == "name" => continue,
+                // A person's email and phone are lists; Tandem keeps the primary one.
+                (_, None) if self.object == ObjectKind::Contact && matches!(key.as_str(), "email" | "phone") => json!([]),
+                (_, Some(v)) if self.object == ObjectKind::Contact && matches!(key.as_str(), "email" | "phone") => {
+                    json!([{"value": v, "primary": true, "label": "work"}])
+                }
+                (_, None) if self.object == ObjectKind::Company && key == "address" => Value::Null,
+                (_, Some(v)) if self.object == ObjectKind::Company && key == "address" => json!({"value": v}),
                 (_, None) => Value::Null,
                 (FieldKind::Number, Some(v)) => v.parse::<f64>().map(Value::from).unwrap_or_else(|_| json!(v)),
                 (FieldKind::Owner | FieldKind::Enum, Some(v)) => v.parse::<u64>().map(Value::from).unwrap_or_else(|_| json!(v)),
@@ -229,25 +355,28 @@ impl Deals<'_> {
                 if let Some(after) = cursor {
                     query.push(("after", after.to_string()));
                 }
-                self.hub_page(&self.api.get("/crm/v3/objects/deals", &query).await?)
+                self.hub_page(&self.api.get(&self.hub_path(""), &query).await?)
             }
             Provider::Pipedrive => {
                 let mut query = vec![("limit", "500".to_string()), ("sort_by", "id".to_string())];
                 if let Some(c) = cursor {
                     query.push(("cursor", c.to_string()));
                 }
-                self.pd_page(&self.api.get("/api/v2/deals", &query).await?)
+                self.pd_page(&self.api.get(&self.pd_path(""), &query).await?)
             }
         }
     }
 
-    /// How many deals the account holds (for progress).
+    /// How many records the account holds (for progress; Pipedrive counts deals only).
     pub async fn count(&self) -> Result<i64, ApiError> {
         match self.api.provider {
             Provider::HubSpot => {
                 let body = json!({"filterGroups": [], "properties": ["hs_object_id"], "limit": 1});
-                let answer = self.api.call(Method::POST, "/crm/v3/objects/deals/search", &[], Some(&body), Retry::Always).await?;
+                let answer = self.api.call(Method::POST, &self.hub_path("/search"), &[], Some(&body), Retry::Always).await?;
                 Ok(answer["total"].as_i64().unwrap_or(0))
+            }
+            Provider::Pipedrive if self.object != ObjectKind::Deal => {
+                Err(ApiError::new(Category::Provider, None, "Pipedrive does not count persons or organizations"))
             }
             Provider::Pipedrive => {
                 let answer = self.api.get("/api/v1/deals/summary", &[]).await?;
@@ -262,15 +391,15 @@ impl Deals<'_> {
         match self.api.provider {
             Provider::HubSpot => {
                 let mut body = json!({
-                    "filterGroups": [{"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": since.to_string()}]}],
-                    "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+                    "filterGroups": [{"filters": [{"propertyName": hub_modified(self.object), "operator": "GTE", "value": since.to_string()}]}],
+                    "sorts": [{"propertyName": hub_modified(self.object), "direction": "ASCENDING"}],
                     "properties": self.hub_properties().split(',').collect::<Vec<_>>(),
                     "limit": 200,
                 });
                 if let Some(after) = cursor {
                     body["after"] = json!(after);
                 }
-                self.hub_page(&self.api.call(Method::POST, "/crm/v3/objects/deals/search", &[], Some(&body), Retry::Always).await?)
+                self.hub_page(&self.api.call(Method::POST, &self.hub_path("/search"), &[], Some(&body), Retry::Always).await?)
             }
             Provider::Pipedrive => {
                 let mut query = vec![
@@ -282,13 +411,13 @@ impl Deals<'_> {
                 if let Some(c) = cursor {
                     query.push(("cursor", c.to_string()));
                 }
-                self.pd_page(&self.api.get("/api/v2/deals", &query).await?)
+                self.pd_page(&self.api.get(&self.pd_path(""), &query).await?)
             }
         }
     }
 
-    /// The deals with these ids that still exist (a missing id was deleted).
-    pub async fn read(&self, ids: &[String]) -> Result<Vec<RemoteDeal>, ApiError> {
+    /// The records with these ids that still exist (a missing id was deleted).
+    pub async fn read(&self, ids: &[String]) -> Result<Vec<RemoteRecord>, ApiError> {
         let mut found = Vec::new();
         match self.api.provider {
             Provider::HubSpot => {
@@ -297,24 +426,24 @@ impl Deals<'_> {
                         "inputs": chunk.iter().map(|id| json!({"id": id})).collect::<Vec<_>>(),
                         "properties": self.hub_properties().split(',').collect::<Vec<_>>(),
                     });
-                    let answer = self.api.call(Method::POST, "/crm/v3/objects/deals/batch/read", &[], Some(&body), Retry::Always).await?;
-                    found.extend(self.hub_page(&answer)?.deals);
+                    let answer = self.api.call(Method::POST, &self.hub_path("/batch/read"), &[], Some(&body), Retry::Always).await?;
+                    found.extend(self.hub_page(&answer)?.records);
                 }
             }
             Provider::Pipedrive => {
                 for chunk in ids.chunks(100) {
                     let query = vec![("ids", chunk.join(",")), ("limit", "500".to_string())];
-                    found.extend(self.pd_page(&self.api.get("/api/v2/deals", &query).await?)?.deals);
+                    found.extend(self.pd_page(&self.api.get(&self.pd_path(""), &query).await?)?.records);
                 }
             }
         }
         Ok(found)
     }
 
-    /// Creates deals, each carrying its Tandem id; answers per Tandem id the new deal or why it
-    /// failed. A failure whose outcome is unknown (the connection dropped) is a Network error:
-    /// the deal may exist, and recovery looks for it by its Tandem id before creating again.
-    pub async fn create(&self, inputs: Vec<(String, BTreeMap<String, Option<String>>)>) -> HashMap<String, Result<RemoteDeal, ApiError>> {
+    /// Creates records, each carrying its Tandem id; answers per Tandem id the new record or why
+    /// it failed. A failure whose outcome is unknown (the connection dropped) is a Network error:
+    /// the record may exist, and recovery looks for it by its Tandem id before creating again.
+    pub async fn create(&self, inputs: Vec<(String, BTreeMap<String, Option<String>>)>) -> HashMap<String, Result<RemoteRecord, ApiError>> {
         let mut out = HashMap::new();
         match self.api.provider {
             Provider::HubSpot => {
@@ -328,12 +457,12 @@ impl Deals<'_> {
                         })
                         .collect();
                     let body = json!({"inputs": batch});
-                    match self.api.call(Method::POST, "/crm/v3/objects/deals/batch/create", &[], Some(&body), Retry::Unprocessed).await {
+                    match self.api.call(Method::POST, &self.hub_path("/batch/create"), &[], Some(&body), Retry::Unprocessed).await {
                         Ok(answer) => {
                             if let Ok(page) = self.hub_page(&answer) {
-                                for deal in page.deals {
-                                    if let Some(t) = deal.tandem_id.clone() {
-                                        out.insert(t, Ok(deal));
+                                for record in page.records {
+                                    if let Some(t) = record.tandem_id.clone() {
+                                        out.insert(t, Ok(record));
                                     }
                                 }
                             }
@@ -341,7 +470,7 @@ impl Deals<'_> {
                             for (tandem_id, _) in chunk {
                                 if !out.contains_key(tandem_id) {
                                     // Without an error for it, the outcome is unknown: left to recovery.
-                                    let e = errors.first().cloned().unwrap_or_else(|| ApiError::new(Category::Provider, None, "HubSpot did not say whether it created the deal"));
+                                    let e = errors.first().cloned().unwrap_or_else(|| ApiError::new(Category::Provider, None, "HubSpot did not say whether it created the record"));
                                     out.insert(tandem_id.clone(), Err(e));
                                 }
                             }
@@ -355,16 +484,16 @@ impl Deals<'_> {
                 }
             }
             Provider::Pipedrive => {
-                let results: Vec<(String, Result<RemoteDeal, ApiError>)> = stream::iter(inputs)
+                let results: Vec<(String, Result<RemoteRecord, ApiError>)> = stream::iter(inputs)
                     .map(|(tandem_id, values)| async move {
                         let mut body = self.pd_body(&values);
                         let custom = body.entry("custom_fields").or_insert_with(|| json!({}));
                         custom[self.tandem_key.as_str()] = json!(tandem_id);
                         let result = self
                             .api
-                            .call(Method::POST, "/api/v2/deals", &[], Some(&Value::Object(body)), Retry::Unprocessed)
+                            .call(Method::POST, &self.pd_path(""), &[], Some(&Value::Object(body)), Retry::Unprocessed)
                             .await
-                            .and_then(|answer| answer.get("data").and_then(|d| self.pd_deal(d)).ok_or_else(|| unexpected("Pipedrive", "the new deal")));
+                            .and_then(|answer| answer.get("data").and_then(|d| self.pd_record(d)).ok_or_else(|| unexpected("Pipedrive", "the new record")));
                         (tandem_id, result)
                     })
                     .buffer_unordered(PIPEDRIVE_CONCURRENCY)
@@ -376,20 +505,20 @@ impl Deals<'_> {
         out
     }
 
-    /// Updates deals; answers per id the deal as it now is, or why it failed.
-    pub async fn update(&self, inputs: Vec<(String, BTreeMap<String, Option<String>>)>) -> HashMap<String, Result<RemoteDeal, ApiError>> {
+    /// Updates records; answers per id the record as it now is, or why it failed.
+    pub async fn update(&self, inputs: Vec<(String, BTreeMap<String, Option<String>>)>) -> HashMap<String, Result<RemoteRecord, ApiError>> {
         let mut out = HashMap::new();
         match self.api.provider {
             Provider::HubSpot => {
                 for chunk in inputs.chunks(HUB_BATCH) {
                     let batch: Vec<Value> = chunk.iter().map(|(id, values)| json!({"id": id, "properties": self.hub_body(values)})).collect();
                     let body = json!({"inputs": batch});
-                    match self.api.call(Method::POST, "/crm/v3/objects/deals/batch/update", &[], Some(&body), Retry::Always).await {
+                    match self.api.call(Method::POST, &self.hub_path("/batch/update"), &[], Some(&body), Retry::Always).await {
                         Ok(answer) => {
                             let errors = hub_item_errors_by_id(&answer);
                             if let Ok(page) = self.hub_page(&answer) {
-                                for deal in page.deals {
-                                    out.insert(deal.id.clone(), Ok(deal));
+                                for record in page.records {
+                                    out.insert(record.id.clone(), Ok(record));
                                 }
                             }
                             for (id, _) in chunk {
@@ -397,7 +526,7 @@ impl Deals<'_> {
                                     let e = errors
                                         .get(id)
                                         .cloned()
-                                        .unwrap_or_else(|| ApiError::new(Category::Validation, Some(400), "HubSpot did not update the deal"));
+                                        .unwrap_or_else(|| ApiError::new(Category::Validation, Some(400), "HubSpot did not update the record"));
                                     out.insert(id.clone(), Err(e));
                                 }
                             }
@@ -411,14 +540,14 @@ impl Deals<'_> {
                 }
             }
             Provider::Pipedrive => {
-                let results: Vec<(String, Result<RemoteDeal, ApiError>)> = stream::iter(inputs)
+                let results: Vec<(String, Result<RemoteRecord, ApiError>)> = stream::iter(inputs)
                     .map(|(id, values)| async move {
                         let body = Value::Object(self.pd_body(&values));
                         let result = self
                             .api
-                            .call(Method::PATCH, &format!("/api/v2/deals/{id}"), &[], Some(&body), Retry::Always)
+                            .call(Method::PATCH, &self.pd_path(&format!("/{id}")), &[], Some(&body), Retry::Always)
                             .await
-                            .and_then(|answer| answer.get("data").and_then(|d| self.pd_deal(d)).ok_or_else(|| unexpected("Pipedrive", "the deal")));
+                            .and_then(|answer| answer.get("data").and_then(|d| self.pd_record(d)).ok_or_else(|| unexpected("Pipedrive", "the record")));
                         (id, result)
                     })
                     .buffer_unordered(PIPEDRIVE_CONCURRENCY)
@@ -430,42 +559,55 @@ impl Deals<'_> {
         out
     }
 
-    /// Deals carrying one of these Tandem ids, changed at or after `since` (recovery after a
+    /// Records carrying one of these Tandem ids, changed at or after `since` (recovery after a
     /// create whose outcome is unknown).
-    pub async fn find_tandem_ids(&self, tandem_ids: &[String], since: i64) -> Result<Vec<RemoteDeal>, ApiError> {
-        let mut found = Vec::new();
+    pub async fn find_tandem_ids(&self, tandem_ids: &[String], since: i64) -> Result<Vec<RemoteRecord>, ApiError> {
         match self.api.provider {
-            Provider::HubSpot => {
-                for chunk in tandem_ids.chunks(100) {
-                    let mut after: Option<String> = None;
-                    loop {
-                        let mut body = json!({
-                            "filterGroups": [{"filters": [{"propertyName": self.tandem_key, "operator": "IN", "values": chunk}]}],
-                            "properties": self.hub_properties().split(',').collect::<Vec<_>>(),
-                            "limit": 200,
-                        });
-                        if let Some(a) = &after {
-                            body["after"] = json!(a);
-                        }
-                        let page = self.hub_page(&self.api.call(Method::POST, "/crm/v3/objects/deals/search", &[], Some(&body), Retry::Always).await?)?;
-                        found.extend(page.deals);
-                        after = page.next;
-                        if after.is_none() {
-                            break;
-                        }
-                    }
-                }
-            }
+            Provider::HubSpot => self.hub_search_in(&self.tandem_key, tandem_ids).await,
             Provider::Pipedrive => {
                 let wanted: std::collections::HashSet<&String> = tandem_ids.iter().collect();
+                let mut found = Vec::new();
                 let mut cursor: Option<String> = None;
                 loop {
                     let page = self.changed_since(since, cursor.as_deref()).await?;
-                    found.extend(page.deals.into_iter().filter(|d| d.tandem_id.as_ref().is_some_and(|t| wanted.contains(t))));
+                    found.extend(page.records.into_iter().filter(|d| d.tandem_id.as_ref().is_some_and(|t| wanted.contains(t))));
                     cursor = page.next;
                     if cursor.is_none() {
-                        break;
+                        return Ok(found);
                     }
+                }
+            }
+        }
+    }
+
+    /// HubSpot records whose match property (email, domain) holds one of these keys: contacts
+    /// and companies that already exist, to be linked instead of created again.
+    pub async fn find_by_match_keys(&self, keys: &[String]) -> Result<Vec<RemoteRecord>, ApiError> {
+        match match_fields(self.object) {
+            Some((property, _)) if self.api.provider == Provider::HubSpot => self.hub_search_in(property, keys).await,
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Every HubSpot record whose `property` is one of `values` (search, 100 values at a time).
+    async fn hub_search_in(&self, property: &str, values: &[String]) -> Result<Vec<RemoteRecord>, ApiError> {
+        let mut found = Vec::new();
+        for chunk in values.chunks(100) {
+            let mut after: Option<String> = None;
+            loop {
+                let mut body = json!({
+                    "filterGroups": [{"filters": [{"propertyName": property, "operator": "IN", "values": chunk}]}],
+                    "properties": self.hub_properties().split(',').collect::<Vec<_>>(),
+                    "limit": 200,
+                });
+                if let Some(a) = &after {
+                    body["after"] = json!(a);
+                }
+                let page = self.hub_page(&self.api.call(Method::POST, &self.hub_path("/search"), &[], Some(&body), Retry::Always).await?)?;
+                found.extend(page.records);
+                after = page.next;
+                if after.is_none() {
+                    break;
                 }
             }
         }
@@ -524,23 +666,29 @@ pub async fn owner_pairs(hub: &Api, app: &Api) -> Result<model::translate::Owner
     Ok(model::translate::OwnerPairs(pairs))
 }
 
-/// The field that carries Tandem ids on each side, created when missing: HubSpot's
-/// `tandem_record_id` deal property, Pipedrive's "Tandem record ID" custom deal field.
-pub async fn ensure_tandem_field(api: &Api) -> Result<String, ApiError> {
+/// The field that carries Tandem ids on each side for one object, created when missing:
+/// HubSpot's `tandem_record_id` property, Pipedrive's "Tandem record ID" custom field.
+pub async fn ensure_tandem_field(api: &Api, object: ObjectKind) -> Result<String, ApiError> {
     match api.provider {
         Provider::HubSpot => {
-            let props = api.get("/crm/v3/properties/deals", &[]).await?;
+            let path = format!("/crm/v3/properties/{}", hub_object(object));
+            let props = api.get(&path, &[]).await?;
             let exists = props
                 .get("results")
                 .and_then(Value::as_array)
                 .is_some_and(|r| r.iter().any(|p| p.get("name").and_then(Value::as_str) == Some(HUB_TANDEM_PROPERTY)));
             if !exists {
+                let (group, noun) = match object {
+                    ObjectKind::Deal => ("dealinformation", "deal"),
+                    ObjectKind::Contact => ("contactinformation", "contact"),
+                    ObjectKind::Company => ("companyinformation", "company"),
+                };
                 let body = json!({
                     "name": HUB_TANDEM_PROPERTY, "label": TANDEM_FIELD_LABEL, "type": "string", "fieldType": "text",
-                    "groupName": "dealinformation",
-                    "description": "Set by Tandem on deals it syncs with another app, so a deal is never created twice. Do not edit.",
+                    "groupName": group,
+                    "description": format!("Set by Tandem on each {noun} it syncs with another app, so a {noun} is never created twice. Do not edit."),
                 });
-                match api.call(Method::POST, "/crm/v3/properties/deals", &[], Some(&body), Retry::Always).await {
+                match api.call(Method::POST, &path, &[], Some(&body), Retry::Always).await {
                     Ok(_) => {}
                     Err(e) if e.status == Some(409) => {}
                     Err(e) => return Err(e),
@@ -549,6 +697,11 @@ pub async fn ensure_tandem_field(api: &Api) -> Result<String, ApiError> {
             Ok(HUB_TANDEM_PROPERTY.to_string())
         }
         Provider::Pipedrive => {
+            let path = match object {
+                ObjectKind::Deal => "/api/v1/dealFields",
+                ObjectKind::Contact => "/api/v1/personFields",
+                ObjectKind::Company => "/api/v1/organizationFields",
+            };
             let find = |fields: &Value| {
                 fields.get("data").and_then(Value::as_array).and_then(|list| {
                     list.iter()
@@ -556,11 +709,11 @@ pub async fn ensure_tandem_field(api: &Api) -> Result<String, ApiError> {
                         .and_then(|f| f.get("key").and_then(Value::as_str).map(str::to_string))
                 })
             };
-            if let Some(key) = find(&api.get("/api/v1/dealFields", &[]).await?) {
+            if let Some(key) = find(&api.get(path, &[]).await?) {
                 return Ok(key);
             }
             let body = json!({"name": TANDEM_FIELD_LABEL, "field_type": "varchar", "add_visible_flag": false});
-            let created = api.call(Method::POST, "/api/v1/dealFields", &[], Some(&body), Retry::Unprocessed).await?;
+            let created = api.call(Method::POST, path, &[], Some(&body), Retry::Unprocessed).await?;
             created
                 .pointer("/data/key")
                 .and_then(Value::as_str)

@@ -305,13 +305,20 @@ impl Store {
             .await)?)
     }
 
-    /// A record's events, newest first (its timeline).
-    pub async fn record_timeline(&self, record_id: &str, limit: i64) -> Result<Vec<NamedEventRow>> {
+    /// A page of a record's events, newest first (its timeline), before (at, id).
+    pub async fn record_timeline(&self, record_id: &str, before: Option<(i64, String)>, limit: i64) -> Result<Vec<NamedEventRow>> {
+        let (before_at, before_id) = before.unwrap_or((i64::MAX, String::new()));
         let sql = format!(
             "SELECT {EVENT_COLUMNS}, r.name AS record_name FROM record_events e LEFT JOIN sync_records r ON r.id = e.record_id \
-             WHERE e.record_id = $1 ORDER BY e.at DESC, e.id DESC LIMIT $2"
+             WHERE e.record_id = $1 AND (e.at < $2 OR (e.at = $2 AND ($3 = '' OR e.id < $3))) ORDER BY e.at DESC, e.id DESC LIMIT $4"
         );
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, NamedEventRow>(sqlx::AssertSqlSafe(sql)).bind(record_id).bind(limit).fetch_all(pool).await)?)
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, NamedEventRow>(sqlx::AssertSqlSafe(sql))
+            .bind(record_id)
+            .bind(before_at)
+            .bind(before_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?)
     }
 
     /// Records written and failed per bucket of `bucket_ms` from `from`, by the runs that
@@ -346,10 +353,11 @@ impl Store {
         .await)?)
     }
 
-    /// Runs per sync and outcome.
+    /// Finished runs per sync and outcome (a running run is not counted until it ends, so the
+    /// counts only grow).
     pub async fn run_outcomes(&self) -> Result<Vec<OutcomeCount>> {
         Ok(on_pool!(self, |pool| sqlx::query_as::<_, OutcomeCount>(
-            "SELECT sync_id, outcome, COUNT(*) AS count FROM sync_runs GROUP BY sync_id, outcome ORDER BY sync_id, outcome"
+            "SELECT sync_id, outcome, COUNT(*) AS count FROM sync_runs WHERE outcome <> 'running' GROUP BY sync_id, outcome ORDER BY sync_id, outcome"
         )
         .fetch_all(pool)
         .await)?)

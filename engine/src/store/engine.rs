@@ -39,6 +39,8 @@ pub struct RecordRow {
     pub app_seen_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Contacts and companies: the normalised email or domain the record is matched on.
+    pub match_key: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
@@ -104,7 +106,7 @@ pub struct PageCommit<'a> {
 pub(super) const STATE_COLUMNS: &str = "sync_id, phase, hub_cursor, app_cursor, initial_started_at, settings_version, progress_done, \
      progress_total, last_run_at, last_success_at, next_run_at, lease_owner, lease_until";
 pub(super) const RECORD_COLUMNS: &str = "id, sync_id, hubspot_id, app_id, state, reason, message, origin, create_on, name, agreed, \
-     hub_seen_at, app_seen_at, created_at, updated_at";
+     hub_seen_at, app_seen_at, created_at, updated_at, match_key";
 pub(super) const RUN_COLUMNS: &str = "id, sync_id, trigger, started_at, ended_at, outcome, message, created_in_app, updated_in_app, \
      created_in_hub, updated_in_hub, skipped, failed_to_app, failed_to_hub, conflicts, api_calls, rate_limit_waits, \
      rate_limit_wait_ms, skipped_from_hub";
@@ -119,11 +121,11 @@ fn placeholders(first: usize, n: usize) -> String {
 const ROWS_PER_STATEMENT: usize = 20;
 
 const RECORD_UPSERT: &str = "INSERT INTO sync_records (id, sync_id, hubspot_id, app_id, state, reason, message, origin, create_on, name, \
-         agreed, hub_seen_at, app_seen_at, created_at, updated_at) VALUES ";
+         agreed, hub_seen_at, app_seen_at, created_at, updated_at, match_key) VALUES ";
 const RECORD_CONFLICT: &str = " ON CONFLICT (id) DO UPDATE SET hubspot_id = excluded.hubspot_id, app_id = excluded.app_id, \
          state = excluded.state, reason = excluded.reason, message = excluded.message, create_on = excluded.create_on, \
          name = excluded.name, agreed = excluded.agreed, hub_seen_at = excluded.hub_seen_at, app_seen_at = excluded.app_seen_at, \
-         updated_at = excluded.updated_at";
+         updated_at = excluded.updated_at, match_key = excluded.match_key";
 const EVENT_INSERT: &str = "INSERT INTO record_events (id, sync_id, run_id, record_id, at, kind, side, changes, rule, category, message) VALUES ";
 
 /// `INSERT … VALUES (…), (…), …` for `rows` rows of `columns` values.
@@ -154,7 +156,7 @@ macro_rules! upsert_records {
         let rows = latest_by_id($rows);
         let mut result: std::result::Result<(), sqlx::Error> = Ok(());
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let sql = multi_row(RECORD_UPSERT, chunk.len(), 15, RECORD_CONFLICT);
+            let sql = multi_row(RECORD_UPSERT, chunk.len(), 16, RECORD_CONFLICT);
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for r in chunk {
                 q = q
@@ -172,7 +174,8 @@ macro_rules! upsert_records {
                     .bind(r.hub_seen_at)
                     .bind(r.app_seen_at)
                     .bind(r.created_at)
-                    .bind(r.updated_at);
+                    .bind(r.updated_at)
+                    .bind(&r.match_key);
             }
             if let Err(e) = q.execute(&mut *$conn).await {
                 result = Err(e);
@@ -534,6 +537,8 @@ pub enum RecordKey {
     Tandem,
     HubSpot,
     App,
+    /// The normalised email or domain of a contact or company.
+    Match,
 }
 
 impl RecordKey {
@@ -542,6 +547,7 @@ impl RecordKey {
             RecordKey::Tandem => "id",
             RecordKey::HubSpot => "hubspot_id",
             RecordKey::App => "app_id",
+            RecordKey::Match => "match_key",
         }
     }
 }

@@ -24,11 +24,16 @@ pub struct Sync {
 /// Installs both apps and saves a deal sync: Auto-mapped first pipelines, default fields,
 /// adjusted by `tweak`.
 pub async fn set_up(env: &Env, tweak: impl FnOnce(&mut SyncSettings, &Schemas)) -> Sync {
+    set_up_object(env, ObjectKind::Deal, tweak).await
+}
+
+/// Installs both apps and saves a sync of `object` with its default settings, adjusted by `tweak`.
+pub async fn set_up_object(env: &Env, object: ObjectKind, tweak: impl FnOnce(&mut SyncSettings, &Schemas)) -> Sync {
     let hubspot = env.install("hubspot").await;
     let pipedrive = env.install("pipedrive").await;
     let syncs = Syncs::new(env.connections.clone());
-    let schemas = syncs.schemas(&pipedrive, ObjectKind::Deal).await.expect("schemas");
-    let mut settings = SyncSettings::new_for(ObjectKind::Deal, &schemas);
+    let schemas = syncs.schemas(&pipedrive, object).await.expect("schemas");
+    let mut settings = SyncSettings::new_for(object, &schemas);
     tweak(&mut settings, &schemas);
     let saved = syncs.save(&env.admin, &pipedrive, &settings).await.expect("save the sync");
     Sync { id: saved.id, pipedrive, hubspot, schemas }
