@@ -78,6 +78,30 @@ async fn the_initial_sync_creates_each_deal_once_on_the_other_side(env: Env) -> 
     env
 }
 
+on_both_backends!(a_field_changed_on_both_sides_is_timed_by_its_own_history);
+/// HubSpot keeps each property's history: when both sides changed the amount more than five
+/// minutes apart, the side that changed the amount last wins, even if the HubSpot deal changed
+/// later in another field.
+async fn a_field_changed_on_both_sides_is_timed_by_its_own_history(env: Env) -> Env {
+    let sync = set_up(&env, |s, _| s.conflict_rule = ConflictRule::DefaultToHubSpot).await;
+    let hs_id = env.hs_create(json!({"dealname": "Timing", "amount": "100", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+    let engine = engine(&env);
+    run(&engine, &sync).await;
+    let pd_id = env.pd_deals(&sync).await["Timing"]["id"].to_string();
+    let now = model_now();
+    // HubSpot's amount first, Pipedrive's six minutes later, then HubSpot's close date.
+    env.hs_edit(&hs_id, json!({"amount": "200"}), Some(now + MINUTE)).await;
+    env.pd_edit(&pd_id, json!({"value": 300}), Some(now + 7 * MINUTE)).await;
+    env.hs_edit(&hs_id, json!({"closedate": "2027-03-31"}), Some(now + 13 * MINUTE)).await;
+    let r = run(&engine, &sync).await;
+    assert_eq!(r.conflicts, 0, "six minutes apart: the later change wins, no conflict rule: {r:?}");
+    let hs = env.hs_deals(&sync).await["Timing"].1.clone();
+    assert_eq!(hs["amount"], "300", "Pipedrive changed the amount last");
+    let pd = &env.pd_deals(&sync).await["Timing"];
+    assert_eq!((pd["value"].as_f64(), pd["expected_close_date"].as_str()), (Some(300.0), Some("2027-03-31")));
+    env
+}
+
 on_both_backends!(changes_flow_field_by_field_and_conflicts_follow_the_rule);
 async fn changes_flow_field_by_field_and_conflicts_follow_the_rule(env: Env) -> Env {
     let sync = set_up(&env, |s, _| s.conflict_rule = ConflictRule::DefaultToHubSpot).await;

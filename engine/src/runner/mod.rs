@@ -681,6 +681,7 @@ impl<'a> Pass<'a> {
             let other_ids: Vec<String> = compare.iter().filter_map(|(r, _)| side_id(r, other).map(str::to_string)).collect();
             let counterparts: HashMap<String, RemoteRecord> =
                 self.on(other).read(&other_ids).await?.into_iter().map(|d| (d.id.clone(), d)).collect();
+            let mut pairs = Vec::new();
             for (row, deal) in compare {
                 let counterpart = side_id(&row, other).and_then(|id| counterparts.get(id)).cloned();
                 match counterpart {
@@ -690,9 +691,22 @@ impl<'a> Pass<'a> {
                             Side::HubSpot => (deal, counterpart),
                             Side::App => (counterpart, deal),
                         };
-                        self.compare(row, hub_deal, app_deal, now, &mut work);
+                        pairs.push((row, hub_deal, app_deal));
                     }
                 }
+            }
+            // Where a field changed on both sides, "later" is decided by when that field changed
+            // in HubSpot (its property history), not by when the record last changed.
+            let contested: Vec<String> = pairs.iter().filter(|(row, hub, app)| self.changed_on_both(row, hub, app)).map(|(_, hub, _)| hub.id.clone()).collect();
+            let mut times = if contested.is_empty() {
+                HashMap::new()
+            } else {
+                let fields: Vec<String> = self.mapped.iter().map(|m| m.hub.key.clone()).collect();
+                self.hub.field_times(&contested, &fields).await?
+            };
+            for (row, hub, app) in pairs {
+                let field_times = times.remove(&hub.id).unwrap_or_default();
+                self.compare(row, hub, app, &field_times, now, &mut work);
             }
         }
 
@@ -1017,8 +1031,21 @@ impl<'a> Pass<'a> {
         work.records.push(row);
     }
 
-    /// A linked deal read on both sides: field-level merge against the agreed values.
-    fn compare(&mut self, mut row: RecordRow, hub: RemoteRecord, app: RemoteRecord, now: i64, work: &mut PageWork) {
+    /// Whether some mapped field of a linked record holds a new value on both sides.
+    fn changed_on_both(&self, row: &RecordRow, hub: &RemoteRecord, app: &RemoteRecord) -> bool {
+        let Ok(agreed) = serde_json::from_str::<BTreeMap<String, Agreed>>(&row.agreed) else { return false };
+        self.mapped.iter().any(|m| {
+            agreed.get(&m.key).is_some_and(|a| {
+                canonical(m.hub.kind, hub.values.get(&m.hub.key).cloned().flatten().as_deref()) != a.hub
+                    && canonical(m.app.kind, app.values.get(&m.app.key).cloned().flatten().as_deref()) != a.app
+            })
+        })
+    }
+
+    /// A linked record read on both sides: field-level merge against the agreed values. A field
+    /// changed on both sides is timed by `field_times` (HubSpot's history of that field) where
+    /// known, else by the records' modification times.
+    fn compare(&mut self, mut row: RecordRow, hub: RemoteRecord, app: RemoteRecord, field_times: &HashMap<String, i64>, now: i64, work: &mut PageWork) {
         row.name = if hub.name.is_empty() { app.name.clone() } else { hub.name.clone() };
         let hub_stage = hub.values.get(STAGE).cloned().flatten();
         let app_stage = app.values.get(STAGE).cloned().flatten();
@@ -1054,7 +1081,7 @@ impl<'a> Pass<'a> {
                 hub: canonical(m.hub.kind, hub.values.get(&m.hub.key).cloned().flatten().as_deref()),
                 app: canonical(m.app.kind, app.values.get(&m.app.key).cloned().flatten().as_deref()),
                 agreed: agreed.get(&m.key).cloned(),
-                hub_at: hub.updated_at,
+                hub_at: field_times.get(&m.hub.key).copied().unwrap_or(hub.updated_at),
                 app_at: app.updated_at,
                 flow: m.flow,
             };

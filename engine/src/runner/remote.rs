@@ -559,6 +559,38 @@ impl Records<'_> {
         out
     }
 
+    /// When each of `fields` last changed on these HubSpot records, by record id (HubSpot keeps
+    /// every property's history: `propertiesWithHistory`, newest first). Records and fields
+    /// without a history are left out.
+    pub async fn field_times(&self, ids: &[String], fields: &[String]) -> Result<HashMap<String, HashMap<String, i64>>, ApiError> {
+        let mut out = HashMap::new();
+        if self.api.provider != Provider::HubSpot || fields.is_empty() {
+            return Ok(out);
+        }
+        for chunk in ids.chunks(HUB_BATCH) {
+            let body = json!({
+                "inputs": chunk.iter().map(|id| json!({"id": id})).collect::<Vec<_>>(),
+                "properties": ["hs_object_id"],
+                "propertiesWithHistory": fields,
+            });
+            let answer = self.api.call(Method::POST, &self.hub_path("/batch/read"), &[], Some(&body), Retry::Always).await?;
+            for result in answer.get("results").and_then(Value::as_array).into_iter().flatten() {
+                let (Some(id), Some(history)) = (result.get("id").and_then(text), result.get("propertiesWithHistory").and_then(Value::as_object)) else {
+                    continue;
+                };
+                let times: HashMap<String, i64> = history
+                    .iter()
+                    .filter_map(|(field, changes)| {
+                        let newest = changes.as_array()?.iter().filter_map(|c| c.get("timestamp").and_then(Value::as_str).and_then(model::timefmt::parse_iso_ms)).max()?;
+                        Some((field.clone(), newest))
+                    })
+                    .collect();
+                out.insert(id, times);
+            }
+        }
+        Ok(out)
+    }
+
     /// Records carrying one of these Tandem ids, changed at or after `since` (recovery after a
     /// create whose outcome is unknown).
     pub async fn find_tandem_ids(&self, tandem_ids: &[String], since: i64) -> Result<Vec<RemoteRecord>, ApiError> {
