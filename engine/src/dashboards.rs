@@ -493,9 +493,6 @@ fn status_of(ctx: &SyncContext, last_run: Option<&RunSummary>) -> (HealthStatus,
         }
         Some(_) => {}
     }
-    if ctx.label.object != ObjectKind::Deal {
-        return (HealthStatus::Error, Some(format!("This version of Tandem syncs deals only; {} wait.", ctx.label.object.plural().to_lowercase())));
-    }
     match last_run {
         Some(r) if r.outcome == "failed" => (HealthStatus::Error, Some(r.message.clone().unwrap_or_else(|| "The last run failed.".into()))),
         _ => (HealthStatus::Syncing, None),

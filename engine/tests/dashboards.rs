@@ -338,3 +338,31 @@ async fn every_list_pages_through_each_row_once(env: Env) -> Env {
     assert_eq!(timeline, (0..260).rev().map(|n| format!("evt-{n:03}")).collect::<Vec<_>>(), "every event of the record, newest first");
     env
 }
+
+on_both_backends!(the_overview_puts_problems_first);
+/// Two syncs of one app: in name order while both are healthy; one with failing records first;
+/// a paused one before those that sync.
+async fn the_overview_puts_problems_first(env: Env) -> Env {
+    let deals = set_up(&env, |_, _| {}).await;
+    let syncs = Syncs::new(env.connections.clone());
+    let schemas = syncs.schemas(&deals.pipedrive, ObjectKind::Contact).await.unwrap();
+    let saved = syncs.save(&env.admin, &deals.pipedrive, &SyncSettings::new_for(ObjectKind::Contact, &schemas)).await.unwrap();
+    let contacts = Sync { id: saved.id, pipedrive: deals.pipedrive.clone(), hubspot: deals.hubspot.clone(), schemas };
+    let engine = engine(&env);
+    run(&engine, &deals).await;
+    let contacts_run = run(&engine, &contacts).await;
+    assert_eq!(contacts_run.outcome, "succeeded", "{contacts_run:?}");
+    let d = Dashboards::new(env.connections.clone());
+    let order = |rows: Vec<model::dashboard::OverviewRow>| rows.iter().map(|r| (r.sync.object, r.status)).collect::<Vec<_>>();
+    assert_eq!(order(d.overview().await.unwrap()), vec![(ObjectKind::Contact, HealthStatus::Syncing), (ObjectKind::Deal, HealthStatus::Syncing)]);
+
+    env.faults(&env.pipedrive, json!({"rate_400": 1.0, "only_method": "POST", "only_path": "/api/v2/deals"})).await;
+    env.hs_create(json!({"dealname": "Refused", "amount": "1", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+    run(&engine, &deals).await;
+    let rows = d.overview().await.unwrap();
+    assert_eq!((rows[0].sync.object, rows[0].failing), (ObjectKind::Deal, 1), "failing records first");
+
+    syncs.set_status(&env.admin, &contacts.id, SyncStatus::Paused).await.unwrap();
+    assert_eq!(order(d.overview().await.unwrap()), vec![(ObjectKind::Contact, HealthStatus::Paused), (ObjectKind::Deal, HealthStatus::Syncing)]);
+    env
+}
