@@ -227,3 +227,70 @@ async fn companies_match_on_domain(env: Env) -> Env {
     assert_eq!((second.created_in_app, second.created_in_hub, second.updated_in_app, second.updated_in_hub), (0, 0, 0, 0), "{second:?}");
     env
 }
+
+on_both_backends!(contacts_under_faults_and_an_interrupted_create_are_never_duplicated);
+/// Contacts new on each side and in both, synced while both sandboxes answer 429, 5xx and drop
+/// connections and the tokens expire: every email ends up once on each side. Then a create
+/// interrupted before Tandem recorded it is found by its Tandem id, not repeated.
+async fn contacts_under_faults_and_an_interrupted_create_are_never_duplicated(env: Env) -> Env {
+    let sync = set_up_object(&env, ObjectKind::Contact, |_, _| {}).await;
+    let base = engine::clock::now_ms() - 60 * MINUTE;
+    let mut emails = Vec::new();
+    for i in 0..40 {
+        let email_hs = format!("hubspot{i:02}@example.com");
+        env.hs_object("contacts", json!({"firstname": "Hub", "lastname": format!("Spot {i:02}"), "email": email_hs}), base).await;
+        emails.push(email_hs);
+    }
+    for i in 0..30 {
+        let email_pd = format!("pipedrive{i:02}@example.com");
+        env.pd_object("persons", json!({"name": format!("Pipe Drive {i:02}"), "emails": email(&email_pd)}), base).await;
+        emails.push(email_pd);
+    }
+    for i in 0..15 {
+        let both = format!("both{i:02}@example.com");
+        env.hs_object("contacts", json!({"firstname": "Both", "lastname": format!("Sides {i:02}"), "email": both}), base).await;
+        env.pd_object("persons", json!({"name": format!("Both Sides {i:02}"), "emails": email(&both)}), base).await;
+        emails.push(both);
+    }
+    let faults = json!({"rate_429": 0.1, "rate_500": 0.1, "rate_503": 0.05, "rate_drop": 0.05});
+    env.faults(&env.hubspot, faults.clone()).await;
+    env.faults(&env.pipedrive, faults).await;
+    let _ = env.control(&env.hubspot, "/_sandbox/expire-tokens").await;
+    let _ = env.control(&env.pipedrive, "/_sandbox/expire-tokens").await;
+    let engine = engine(&env);
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        let _ = engine.run_sync(&sync.id, engine::runner::Trigger::Manual).await.expect("run");
+        let rows = records(&env, &sync).await;
+        let settled = rows.iter().all(|r| r.state == "linked" || r.reason.as_deref() == Some("duplicate"));
+        let ours = rows.iter().filter(|r| r.match_key.as_ref().is_some_and(|k| emails.contains(k))).count();
+        if settled && ours == emails.len() {
+            break;
+        }
+        assert!(runs < 25, "not converged after {runs} runs: {:?}", rows.iter().filter(|r| r.state != "linked").take(5).collect::<Vec<_>>());
+    }
+    env.faults(&env.hubspot, json!({})).await;
+    env.faults(&env.pipedrive, json!({})).await;
+    let (hs, pd) = (env.hs_contacts(&sync).await, env.pd_persons(&sync).await);
+    once_each("HubSpot", &hs, &[]);
+    once_each("Pipedrive", &pd, &[]);
+    for e in &emails {
+        assert!(hs.contains_key(e) && pd.contains_key(e), "{e} on both sides");
+    }
+
+    // As if Tandem had died after Pipedrive created a person and before the link was committed.
+    let store = env.connections.store();
+    let mut row = records(&env, &sync).await.into_iter().find(|r| r.match_key.as_deref() == Some("hubspot07@example.com")).unwrap();
+    let person = row.app_id.clone().unwrap();
+    (row.app_id, row.state, row.create_on) = (None, "creating".into(), Some("app".into()));
+    store.save_records(&[row]).await.unwrap();
+    let r = run(&engine, &sync).await;
+    assert_eq!(r.created_in_app, 0, "{r:?}");
+    let pd = env.pd_persons(&sync).await;
+    assert_eq!(pd["hubspot07@example.com"].len(), 1, "no second copy");
+    assert_eq!(pd["hubspot07@example.com"][0]["id"].to_string(), person);
+    let linked = records(&env, &sync).await.into_iter().find(|r| r.match_key.as_deref() == Some("hubspot07@example.com")).unwrap();
+    assert_eq!((linked.state.as_str(), linked.app_id.as_deref()), ("linked", Some(person.as_str())));
+    env
+}
