@@ -252,11 +252,7 @@ async fn contacts_under_faults_and_an_interrupted_create_are_never_duplicated(en
         env.pd_object("persons", json!({"name": format!("Both Sides {i:02}"), "emails": email(&both)}), base).await;
         emails.push(both);
     }
-    let faults = json!({"rate_429": 0.1, "rate_500": 0.1, "rate_503": 0.05, "rate_drop": 0.05});
-    env.faults(&env.hubspot, faults.clone()).await;
-    env.faults(&env.pipedrive, faults).await;
-    let _ = env.control(&env.hubspot, "/_sandbox/expire-tokens").await;
-    let _ = env.control(&env.pipedrive, "/_sandbox/expire-tokens").await;
+    env.fault_both().await;
     let engine = engine(&env);
     let mut runs = 0;
     loop {
@@ -270,8 +266,7 @@ async fn contacts_under_faults_and_an_interrupted_create_are_never_duplicated(en
         }
         assert!(runs < 25, "not converged after {runs} runs: {:?}", rows.iter().filter(|r| r.state != "linked").take(5).collect::<Vec<_>>());
     }
-    env.faults(&env.hubspot, json!({})).await;
-    env.faults(&env.pipedrive, json!({})).await;
+    env.clear_faults().await;
     let (hs, pd) = (env.hs_contacts(&sync).await, env.pd_persons(&sync).await);
     once_each("HubSpot", &hs, &[]);
     once_each("Pipedrive", &pd, &[]);

@@ -220,11 +220,7 @@ async fn faults_and_expired_tokens_cost_time_not_records(env: Env) -> Env {
     for i in 0..60 {
         env.pd_create(json!({"title": format!("PD {i:03}"), "value": i, "pipeline_id": 1, "stage_id": meeting}), None).await;
     }
-    let faults = json!({"rate_429": 0.1, "rate_500": 0.1, "rate_503": 0.05, "rate_drop": 0.05});
-    env.faults(&env.hubspot, faults.clone()).await;
-    env.faults(&env.pipedrive, faults).await;
-    let _ = env.control(&env.hubspot, "/_sandbox/expire-tokens").await;
-    let _ = env.control(&env.pipedrive, "/_sandbox/expire-tokens").await;
+    env.fault_both().await;
     let engine = engine(&env);
     // Runs until everything is linked (a dropped create is settled by the next run's recovery).
     let mut runs = 0;
@@ -237,8 +233,7 @@ async fn faults_and_expired_tokens_cost_time_not_records(env: Env) -> Env {
         }
         assert!(runs < 25, "not converged after {runs} runs: {:?}", rows.iter().filter(|r| r.state != "linked").take(5).collect::<Vec<_>>());
     }
-    env.faults(&env.hubspot, json!({})).await;
-    env.faults(&env.pipedrive, json!({})).await;
+    env.clear_faults().await;
     // Exactly one copy of each deal on each side (the helpers fail on a duplicate name).
     assert_eq!(env.pd_deals(&sync).await.len(), 180);
     assert_eq!(env.hs_deals(&sync).await.len(), 180);

@@ -132,6 +132,21 @@ impl Env {
         }
     }
 
+    /// Both sandboxes answer some calls with 429, 500 or 503 or drop the connection, and every
+    /// token they issued has expired.
+    pub async fn fault_both(&self) {
+        let faults = json!({"rate_429": 0.1, "rate_500": 0.1, "rate_503": 0.05, "rate_drop": 0.05});
+        self.faults(&self.hubspot, faults.clone()).await;
+        self.faults(&self.pipedrive, faults).await;
+        let _ = self.control(&self.hubspot, "/_sandbox/expire-tokens").await;
+        let _ = self.control(&self.pipedrive, "/_sandbox/expire-tokens").await;
+    }
+
+    pub async fn clear_faults(&self) {
+        self.faults(&self.hubspot, json!({})).await;
+        self.faults(&self.pipedrive, json!({})).await;
+    }
+
     pub async fn faults(&self, sandbox: &sandbox::RunningSandbox, config: Value) {
         let r = self.http.put(format!("{}/_sandbox/faults", sandbox.url())).json(&config).send().await.unwrap();
         assert!(r.status().is_success());
