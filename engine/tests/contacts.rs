@@ -169,6 +169,16 @@ async fn contacts_match_on_email_and_sync_both_ways(env: Env) -> Env {
     // A second run finds everything in sync.
     let second = run(&engine, &sync).await;
     assert_eq!((second.created_in_app, second.created_in_hub, second.updated_in_app, second.updated_in_hub), (0, 0, 0, 0), "{second:?}");
+    // The duplicate changes: still left out, never created (nor is its twin copied twice).
+    for dup in &pd["dup@example.com"] {
+        let name = format!("{} (edited)", dup["name"].as_str().unwrap());
+        env.pd_object_edit("persons", &dup["id"].to_string(), json!({"name": name}), engine::clock::now_ms()).await;
+    }
+    let edited = run(&engine, &sync).await;
+    assert_eq!((edited.created_in_hub, edited.updated_in_hub), (0, 1), "the synced one's new name only: {edited:?}");
+    assert_eq!(env.hs_contacts(&sync).await["dup@example.com"].len(), 1);
+    let still: Vec<_> = records(&env, &sync).await.into_iter().filter(|r| r.reason.as_deref() == Some("duplicate")).collect();
+    assert_eq!(still.len(), 1, "{still:?}");
 
     // Changes flow both ways: Grace's name in Pipedrive, Alan's phone in HubSpot (his name stays).
     let now = engine::clock::now_ms();

@@ -621,12 +621,19 @@ impl<'a> Pass<'a> {
             self.store.records_by(&self.sync_id, RecordKey::Tandem, &orphans).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
 
         // Contacts and companies never seen before: the record they match on the other side.
+        // Contacts and companies with no counterpart yet (never seen, or left out before, such
+        // as a duplicate): the record they match on the other side.
         let mut matches = if self.matched() {
-            let new: Vec<&RemoteRecord> = deals
+            let unlinked: Vec<(&RemoteRecord, Option<&RecordRow>)> = deals
                 .iter()
-                .filter(|d| !by_id.contains_key(&d.id) && !d.tandem_id.as_ref().is_some_and(|t| by_tandem.contains_key(t)))
+                .filter(|d| !d.tandem_id.as_ref().is_some_and(|t| by_tandem.contains_key(t)))
+                .filter_map(|d| match by_id.get(&d.id) {
+                    None => Some((d, None)),
+                    Some(row) if side_id(row, side.other()).is_none() && row.state != "creating" => Some((d, Some(row))),
+                    Some(_) => None,
+                })
                 .collect();
-            self.find_matches(side, &new, now).await?
+            self.find_matches(side, &unlinked, now).await?
         } else {
             HashMap::new()
         };
@@ -661,13 +668,17 @@ impl<'a> Pass<'a> {
                         compare.push((row, deal));
                     }
                 }
-                None if matches.contains_key(&deal.id) => match matches.remove(&deal.id).expect("checked") {
+                existing if matches.contains_key(&deal.id) => match matches.remove(&deal.id).expect("checked") {
                     Found::Link(row, message) => {
                         work.events.push(self.event(&row.id, now, "matched", side.other(), json!([]), None, None, Some(&message)));
                         compare.push((*row, deal));
                     }
                     Found::Duplicate(message) => {
-                        let row = self.new_row(side, &deal, now);
+                        let mut row = existing.unwrap_or_else(|| self.new_row(side, &deal, now));
+                        match side {
+                            Side::HubSpot => row.hub_seen_at = Some(deal.updated_at),
+                            Side::App => row.app_seen_at = Some(deal.updated_at),
+                        }
                         self.exclude(row, side, "duplicate", message, now, &mut work);
                     }
                 },
@@ -759,10 +770,10 @@ impl<'a> Pass<'a> {
     /// side's records known to Tandem are found in the identity map (the app is always read
     /// before HubSpot, so every app record is known there); HubSpot's are also searched. A
     /// record whose key is already linked to another one is a duplicate, left out.
-    async fn find_matches(&self, side: Side, new: &[&RemoteRecord], now: i64) -> Result<HashMap<String, Found>, EngineError> {
+    async fn find_matches(&self, side: Side, unlinked: &[(&RemoteRecord, Option<&RecordRow>)], now: i64) -> Result<HashMap<String, Found>, EngineError> {
         let target = side.other();
         let mut out = HashMap::new();
-        let mut keys: Vec<String> = new.iter().filter_map(|r| r.match_key.clone()).collect();
+        let mut keys: Vec<String> = unlinked.iter().filter_map(|(r, _)| r.match_key.clone()).collect();
         keys.sort();
         keys.dedup();
         if keys.is_empty() {
@@ -777,27 +788,29 @@ impl<'a> Pass<'a> {
             }
         }
         let mut claimed: HashSet<String> = HashSet::new();
-        let mut unresolved: Vec<&RemoteRecord> = Vec::new();
-        for record in new {
+        let mut unresolved: Vec<(&RemoteRecord, Option<&RecordRow>)> = Vec::new();
+        for &(record, own) in unlinked {
             let Some(key) = record.match_key.as_deref() else { continue };
-            let rows = by_key.get(key).map(Vec::as_slice).unwrap_or(&[]);
+            let own_id = own.map(|r| r.id.as_str());
+            let rows: Vec<&RecordRow> = by_key.get(key).into_iter().flatten().filter(|r| Some(r.id.as_str()) != own_id).collect();
+            let lone = rows.iter().find(|r| side_id(r, side).is_none() && side_id(r, target).is_some() && r.state != "creating");
             if claimed.contains(key) || rows.iter().any(|r| side_id(r, side).is_some() && side_id(r, target).is_some()) {
                 out.insert(record.id.clone(), Found::Duplicate(duplicate(key)));
-            } else if let Some(row) = rows.iter().find(|r| side_id(r, side).is_none() && side_id(r, target).is_some() && r.state != "creating") {
+            } else if let (Some(row), None) = (lone, own) {
                 claimed.insert(key.to_string());
-                out.insert(record.id.clone(), Found::Link(Box::new(self.link(row.clone(), side, record, now)), linked(key)));
+                out.insert(record.id.clone(), Found::Link(Box::new(self.link((*row).clone(), side, record, now)), linked(key)));
             } else if rows.iter().any(|r| r.state == "creating") {
                 // Being created from another record with this key right now.
                 out.insert(record.id.clone(), Found::Duplicate(duplicate(key)));
             } else {
-                unresolved.push(record);
+                unresolved.push((record, own));
             }
         }
         if target == Side::HubSpot && !unresolved.is_empty() {
             self.match_in_hubspot(side, &unresolved, &mut claimed, &mut out, now).await?;
         }
         // Several new records with one key are created once: the first; the others are duplicates.
-        for record in unresolved {
+        for (record, _) in unresolved {
             let Some(key) = record.match_key.as_deref() else { continue };
             if out.contains_key(&record.id) {
                 continue;
@@ -813,7 +826,7 @@ impl<'a> Pass<'a> {
     async fn match_in_hubspot(
         &self,
         side: Side,
-        unresolved: &[&RemoteRecord],
+        unresolved: &[(&RemoteRecord, Option<&RecordRow>)],
         claimed: &mut HashSet<String>,
         out: &mut HashMap<String, Found>,
         now: i64,
@@ -821,7 +834,7 @@ impl<'a> Pass<'a> {
         let target = side.other();
         let duplicate = |key: &str| self.duplicate_message(side, key);
         let linked = |key: &str| self.linked_message(target, key);
-        let keys: Vec<String> = unresolved.iter().filter_map(|r| r.match_key.clone()).collect();
+        let keys: Vec<String> = unresolved.iter().filter_map(|(r, _)| r.match_key.clone()).collect();
         let mut existing: HashMap<String, RemoteRecord> = HashMap::new();
         for h in self.hub.find_by_match_keys(&keys).await? {
             let Some(key) = h.match_key.clone() else { continue };
@@ -839,20 +852,28 @@ impl<'a> Pass<'a> {
             .into_iter()
             .filter_map(|r| Some((r.hubspot_id.clone()?, r)))
             .collect();
-        for record in unresolved {
+        for &(record, own) in unresolved {
             let Some(key) = record.match_key.as_deref() else { continue };
             let Some(h) = existing.get(key) else { continue };
             if claimed.contains(key) {
                 out.insert(record.id.clone(), Found::Duplicate(duplicate(key)));
                 continue;
             }
-            let row = match known.get(&h.id) {
-                Some(row) if row.app_id.is_some() || row.state == "creating" => {
+            let row = match (known.get(&h.id), own) {
+                (Some(row), _) if row.app_id.is_some() || row.state == "creating" => {
                     out.insert(record.id.clone(), Found::Duplicate(duplicate(key)));
                     continue;
                 }
-                Some(row) => row.clone(),
-                None => self.new_row(target, h, now),
+                // Both left out before, each in a row of its own: not merged; created as usual.
+                (Some(_), Some(_)) => continue,
+                (Some(row), None) => row.clone(),
+                // A record seen before (a duplicate, say) takes the HubSpot record into its row.
+                (None, Some(own)) => {
+                    let mut row = own.clone();
+                    row.hubspot_id = Some(h.id.clone());
+                    row
+                }
+                (None, None) => self.new_row(target, h, now),
             };
             claimed.insert(key.to_string());
             out.insert(record.id.clone(), Found::Link(Box::new(self.link(row, side, record, now)), linked(key)));
