@@ -32,25 +32,20 @@ pub fn UsersPage() -> impl IntoView {
                 <p class="lede">"Invite your team and choose what each person can change."</p>
             </div>
         </header>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || {
-                let my_id = my_id.clone();
-                Suspend::new(async move {
+        // No boundary around these: the users list has its own <Transition>, and a Suspense
+        // around it (awaiting nothing itself) re-ran its children, so one resource was read by
+        // several boundaries, which can leave a server-rendered response hanging
+        // (leptos-rs/leptos#4851).
+        {(!can_manage)
+            .then(|| {
                 view! {
-                    {(!can_manage)
-                        .then(|| {
-                            view! {
-                                <p class="notice" id=READ_ONLY_NOTE role="note">
-                                    {Permission::ManageUsers.denied_reason()}
-                                </p>
-                            }
-                        })}
-                    <InviteCard invite can_manage/>
-                    <UsersTable users change remove can_manage my_id/>
+                    <p class="notice" id=READ_ONLY_NOTE role="note">
+                        {Permission::ManageUsers.denied_reason()}
+                    </p>
                 }
-            })
-            }}
-        </Suspense>
+            })}
+        <InviteCard invite can_manage/>
+        <UsersTable users change remove can_manage my_id/>
     }
 }
 
