@@ -14,36 +14,6 @@ use model::sync::ConflictRule;
 use serde_json::{json, Value};
 
 impl Env {
-    /// Creates a HubSpot record as a user would, at a chosen time.
-    async fn hs_object(&self, object: &str, props: Value, at: i64) -> String {
-        let r = self.http.post(format!("{}/_sandbox/objects/{object}", self.hubspot.url())).json(&json!({"properties": props, "timestamp": at})).send().await.unwrap();
-        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-        r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
-    }
-
-    async fn hs_object_edit(&self, object: &str, id: &str, props: Value, at: i64) {
-        let r = self
-            .http
-            .patch(format!("{}/_sandbox/objects/{object}/{id}", self.hubspot.url()))
-            .json(&json!({"properties": props, "timestamp": at}))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-    }
-
-    /// Creates a Pipedrive person or organization as a user would (`fields` as API v2 takes them).
-    async fn pd_object(&self, object: &str, fields: Value, at: i64) -> String {
-        let r = self.http.post(format!("{}/_sandbox/{object}", self.pipedrive.url())).json(&json!({"fields": fields, "timestamp": at})).send().await.unwrap();
-        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-        r.json::<Value>().await.unwrap()["id"].to_string()
-    }
-
-    async fn pd_object_edit(&self, object: &str, id: &str, fields: Value, at: i64) {
-        let r = self.http.patch(format!("{}/_sandbox/{object}/{id}", self.pipedrive.url())).json(&json!({"fields": fields, "timestamp": at})).send().await.unwrap();
-        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-    }
-
     /// Every live HubSpot record of `object`, by the lower-cased value of `key` (email, domain).
     async fn hs_by(&self, sync: &Sync, object: &str, key: &str, properties: &str) -> HashMap<String, Vec<(String, Value)>> {
         let token = self.token(&sync.hubspot).await;

@@ -55,30 +55,48 @@ pub fn pd_stage(sync: &Sync, name: &str) -> String {
 
 impl Env {
     pub async fn hs_create(&self, props: Value, at: Option<i64>) -> String {
-        let r = self.http.post(format!("{}/_sandbox/objects/deals", self.hubspot.url())).json(&json!({"properties": props, "timestamp": at})).send().await.unwrap();
-        assert_eq!(r.status(), 201);
-        r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+        self.hs_object("deals", props, at).await
     }
 
     pub async fn hs_edit(&self, id: &str, props: Value, at: Option<i64>) {
-        let r = self
-            .http
-            .patch(format!("{}/_sandbox/objects/deals/{id}", self.hubspot.url()))
-            .json(&json!({"properties": props, "timestamp": at}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+        self.hs_object_edit("deals", id, props, at).await
     }
 
     pub async fn pd_create(&self, fields: Value, at: Option<i64>) -> String {
-        let r = self.http.post(format!("{}/_sandbox/deals", self.pipedrive.url())).json(&json!({"fields": fields, "timestamp": at})).send().await.unwrap();
+        self.pd_object("deals", fields, at).await
+    }
+
+    pub async fn pd_edit(&self, id: &str, fields: Value, at: Option<i64>) {
+        self.pd_object_edit("deals", id, fields, at).await
+    }
+
+    /// Creates a HubSpot record of `object` (`deals`, `contacts`, `companies`) as a user would,
+    /// at a chosen time (now when `None`).
+    pub async fn hs_object(&self, object: &str, props: Value, at: impl Into<Option<i64>>) -> String {
+        let body = json!({"properties": props, "timestamp": at.into()});
+        let r = self.http.post(format!("{}/_sandbox/objects/{object}", self.hubspot.url())).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn hs_object_edit(&self, object: &str, id: &str, props: Value, at: impl Into<Option<i64>>) {
+        let body = json!({"properties": props, "timestamp": at.into()});
+        let r = self.http.patch(format!("{}/_sandbox/objects/{object}/{id}", self.hubspot.url())).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    }
+
+    /// Creates a Pipedrive deal, person or organization (`object` as in the control paths,
+    /// `fields` as API v2 takes them) as a user would.
+    pub async fn pd_object(&self, object: &str, fields: Value, at: impl Into<Option<i64>>) -> String {
+        let body = json!({"fields": fields, "timestamp": at.into()});
+        let r = self.http.post(format!("{}/_sandbox/{object}", self.pipedrive.url())).json(&body).send().await.unwrap();
         assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
         r.json::<Value>().await.unwrap()["id"].to_string()
     }
 
-    pub async fn pd_edit(&self, id: &str, fields: Value, at: Option<i64>) {
-        let r = self.http.patch(format!("{}/_sandbox/deals/{id}", self.pipedrive.url())).json(&json!({"fields": fields, "timestamp": at})).send().await.unwrap();
+    pub async fn pd_object_edit(&self, object: &str, id: &str, fields: Value, at: impl Into<Option<i64>>) {
+        let body = json!({"fields": fields, "timestamp": at.into()});
+        let r = self.http.patch(format!("{}/_sandbox/{object}/{id}", self.pipedrive.url())).json(&body).send().await.unwrap();
         assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
     }
 
