@@ -174,6 +174,46 @@ async fn contacts_match_on_email_and_sync_both_ways(env: Env) -> Env {
     env
 }
 
+on_both_backends!(a_contact_the_search_does_not_show_yet_is_linked_not_refused);
+/// HubSpot's search index trails its writes: a contact added in HubSpot moments ago is not found
+/// by the search Tandem matches with, and HubSpot then refuses a second contact with its email
+/// (409, naming the one that has it, and refusing the whole batch). Tandem links the two and
+/// merges them instead of failing, and the other contacts of that batch are created.
+async fn a_contact_the_search_does_not_show_yet_is_linked_not_refused(env: Env) -> Env {
+    let sync = set_up_object(&env, ObjectKind::Contact, |s, _| s.conflict_rule = ConflictRule::DefaultToHubSpot).await;
+    let base = engine::clock::now_ms() - 60 * MINUTE;
+    for (name, address) in [("Grace Hopper", "grace@example.com"), ("Ada Lovelace", "Ada@Example.com"), ("Alan Turing", "alan@example.com")] {
+        env.pd_object("persons", json!({"name": name, "emails": email(address)}), base).await;
+    }
+    env.faults(&env.hubspot, json!({"search_lag_ms": 600_000})).await;
+    let ada_hs = env.hs_object("contacts", json!({"firstname": "Ada", "lastname": "Lovelace", "email": "ada@example.com", "phone": "+44 20 7946 0999"}), None).await;
+
+    let engine = engine(&env);
+    let persons = env.pd_persons(&sync).await.values().map(Vec::len).sum::<usize>() as i64;
+    let first = run(&engine, &sync).await;
+    // Every person but Ada is created in HubSpot (the sandbox's own among them), none fails.
+    assert_eq!((first.outcome.as_str(), first.created_in_hub, first.failed_to_hub), ("succeeded", persons - 1, 0), "{first:?}");
+    let (hs, pd) = (env.hs_contacts(&sync).await, env.pd_persons(&sync).await);
+    once_each("HubSpot", &hs, &[]);
+    once_each("Pipedrive", &pd, &[]);
+    for address in ["ada@example.com", "alan@example.com", "grace@example.com"] {
+        assert!(hs.contains_key(address), "{address} in HubSpot: {:?}", hs.keys());
+    }
+    assert_eq!(hs["ada@example.com"][0].0, ada_hs, "linked to the contact that was there");
+    // Merged as a match is: HubSpot's phone fills Pipedrive's blank.
+    assert_eq!(primary(&pd["ada@example.com"][0], "phones"), "+44 20 7946 0999");
+    let rows = records(&env, &sync).await;
+    let ada = rows.iter().find(|r| r.hubspot_id.as_deref() == Some(ada_hs.as_str())).expect("Ada's record");
+    assert_eq!((ada.state.as_str(), ada.reason.as_deref()), ("linked", None));
+    let events = env.connections.store().record_events(&ada.id).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == "matched"), "{events:?}");
+    assert!(!events.iter().any(|e| e.kind == "failed"), "{events:?}");
+
+    let second = run(&engine, &sync).await;
+    assert_eq!((second.created_in_app, second.created_in_hub, second.updated_in_app, second.updated_in_hub, second.failed_to_hub), (0, 0, 0, 0, 0), "{second:?}");
+    env
+}
+
 on_both_backends!(companies_match_on_domain);
 async fn companies_match_on_domain(env: Env) -> Env {
     let sync = set_up_object(&env, ObjectKind::Company, |_, _| {}).await;

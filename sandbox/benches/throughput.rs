@@ -119,8 +119,16 @@ async fn hubspot_at(http: &reqwest::Client, deals: usize, large: bool) {
     }
     if large {
         let (b, t) = (base.clone(), token.clone());
-        let body = json!({"filterGroups": [{"filters": [{"propertyName": "amount", "operator": "GT", "value": "40000"}]}], "limit": 100});
-        hammer_n("  POST /crm/v3/objects/deals/search (amount > 40000, 100)", 64, move |c, _| {
+        // A new search each time (a different threshold): every record is scanned and the hits
+        // sorted. Then the next pages of one search, which share its sorted hits.
+        hammer_n("  POST /crm/v3/objects/deals/search (amount > 40000+i, 100; new search)", 64, move |c, i| {
+            let body = json!({"filterGroups": [{"filters": [{"propertyName": "amount", "operator": "GT", "value": (40_000 + i).to_string()}]}], "limit": 100});
+            c.post(format!("{b}/crm/v3/objects/deals/search")).bearer_auth(&t).json(&body)
+        })
+        .await;
+        let (b, t) = (base.clone(), token.clone());
+        hammer("  POST /crm/v3/objects/deals/search (one search's next pages, 100)", move |c, i| {
+            let body = json!({"filterGroups": [{"filters": [{"propertyName": "amount", "operator": "GT", "value": "40000"}]}], "limit": 100, "after": ((i % 99) * 100).to_string()});
             c.post(format!("{b}/crm/v3/objects/deals/search")).bearer_auth(&t).json(&body)
         })
         .await;

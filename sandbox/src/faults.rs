@@ -30,6 +30,9 @@ pub struct FaultConfig {
     pub only_method: Option<String>,
     /// Only requests whose path contains this draw faults (e.g. `/batch/create`).
     pub only_path: Option<String>,
+    /// HubSpot: search leaves out records created or changed within this many milliseconds, as
+    /// HubSpot's search index trails its writes (by a few seconds, more under load).
+    pub search_lag_ms: u64,
 }
 
 /// What to do with one request.

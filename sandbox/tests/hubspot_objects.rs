@@ -65,6 +65,46 @@ async fn contacts_companies_and_deals_by_name_and_type_id() {
     s.running.stop().await;
 }
 
+/// `post-/crm/v3/objects/contacts_create`, `post-/crm/v3/objects/contacts/batch/create_create`
+/// and `patch-/crm/v3/objects/contacts/{contactId}_update`: HubSpot keeps one contact per email.
+/// A second contact with an email another has (in any case) is refused with 409 CONFLICT naming
+/// the existing contact; a batch holding one is refused whole, and nothing of it is created.
+#[tokio::test]
+async fn a_second_contact_with_an_email_is_refused() {
+    let s = start().await;
+    let token = s.token().await;
+    let ada = s.create(&token, "contacts", json!({"email": "ada@example.com", "firstname": "Ada"})).await;
+    let again = s.call(Method::POST, "/crm/v3/objects/contacts", &token, Some(json!({"properties": {"email": "Ada@Example.com"}}))).await;
+    assert_error(&again, 409, "CONFLICT");
+    assert_eq!(again.body["message"], format!("Contact already exists. Existing ID: {ada}"));
+
+    let batch = json!({"inputs": [
+        {"properties": {"email": "grace@example.com"}},
+        {"properties": {"email": "ADA@example.com"}},
+    ]});
+    let refused = s.call(Method::POST, "/crm/v3/objects/contacts/batch/create", &token, Some(batch)).await;
+    assert_error(&refused, 409, "CONFLICT");
+    assert_eq!(refused.body["message"], format!("Contact already exists. Existing ID: {ada}"));
+    let twice = json!({"inputs": [{"properties": {"email": "alan@example.com"}}, {"properties": {"email": "alan@example.com"}}]});
+    assert_error(&s.call(Method::POST, "/crm/v3/objects/contacts/batch/create", &token, Some(twice)).await, 409, "CONFLICT");
+    let grace = s.call(Method::GET, "/crm/v3/objects/contacts/grace@example.com?idProperty=email", &token, None).await;
+    assert_eq!(grace.status, 404, "nothing of a refused batch is created: {}", grace.body);
+
+    // An update may keep its own email, not take another contact's.
+    let grace = s.create(&token, "contacts", json!({"email": "grace@example.com"})).await;
+    let own = s.call(Method::PATCH, &format!("/crm/v3/objects/contacts/{ada}"), &token, Some(json!({"properties": {"email": "ada@example.com", "lastname": "Lovelace"}}))).await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    let taken = s.call(Method::PATCH, &format!("/crm/v3/objects/contacts/{grace}"), &token, Some(json!({"properties": {"email": "ada@example.com"}}))).await;
+    assert_error(&taken, 409, "CONFLICT");
+    // Companies may share a domain; archived contacts give their email up.
+    for _ in 0..2 {
+        s.create(&token, "companies", json!({"name": "Initech", "domain": "initech.example"})).await;
+    }
+    assert_eq!(s.call(Method::DELETE, &format!("/crm/v3/objects/contacts/{ada}"), &token, None).await.status, 204);
+    s.create(&token, "contacts", json!({"email": "ada@example.com"})).await;
+    s.running.stop().await;
+}
+
 /// `get-/crm/v3/objects/contacts_getPage` (and `0-2`, `0-3`): `properties`,
 /// `propertiesWithHistory` and `archived=true`.
 #[tokio::test]

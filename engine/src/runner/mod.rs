@@ -418,9 +418,17 @@ impl<'a> Pass<'a> {
                         self.store.set_progress_total(&self.sync_id, Some(done + app)).await?;
                     }
                 }
+                // The next page is read while this one is decided, written and committed.
+                let reader = self.on(side).clone();
+                let mut prefetched: Option<Result<remote::Page, ApiError>> = None;
                 while state.phase == phase_of(side) {
-                    let cursor = if side == Side::HubSpot { state.hub_cursor.clone() } else { state.app_cursor.clone() };
-                    let page = self.on(side).list(cursor.as_deref()).await?;
+                    let page = match prefetched.take() {
+                        Some(page) => page?,
+                        None => {
+                            let cursor = if side == Side::HubSpot { state.hub_cursor.clone() } else { state.app_cursor.clone() };
+                            reader.list(cursor.as_deref()).await?
+                        }
+                    };
                     done += page.records.len() as i64;
                     let checkpoint = match (&page.next, step) {
                         (Some(c), _) => Checkpoint {
@@ -436,7 +444,14 @@ impl<'a> Pass<'a> {
                             Checkpoint { phase: INCREMENTAL.into(), hub_cursor: Some(since.clone()), app_cursor: Some(since), progress_done: done }
                         }
                     };
-                    self.process(side, page.records, false, Some(checkpoint.clone())).await?;
+                    match page.next.as_deref() {
+                        Some(next) => {
+                            let (processed, fetched) = tokio::join!(self.process(side, page.records, false, Some(checkpoint.clone())), reader.list(Some(next)));
+                            processed?;
+                            prefetched = Some(fetched);
+                        }
+                        None => self.process(side, page.records, false, Some(checkpoint.clone())).await?,
+                    }
                     state.phase = checkpoint.phase;
                     state.hub_cursor = checkpoint.hub_cursor;
                     state.app_cursor = checkpoint.app_cursor;
@@ -460,8 +475,14 @@ impl<'a> Pass<'a> {
             let mut newest = since;
             let mut page_cursor: Option<String> = None;
             let mut read_in_window = 0usize;
+            // As in the initial sync, the next page is read while this one is processed.
+            let reader = self.on(side).clone();
+            let mut prefetched: Option<Result<remote::Page, ApiError>> = None;
             loop {
-                let page = self.on(side).changed_since(query_since, page_cursor.as_deref()).await?;
+                let page = match prefetched.take() {
+                    Some(page) => page?,
+                    None => reader.changed_since(query_since, page_cursor.as_deref()).await?,
+                };
                 read_in_window += page.records.len();
                 newest = page.records.iter().map(|d| d.updated_at).max().unwrap_or(newest).max(newest);
                 let checkpoint = Checkpoint {
@@ -470,24 +491,40 @@ impl<'a> Pass<'a> {
                     app_cursor: if side == Side::App { Some(newest.to_string()) } else { state.app_cursor.clone() },
                     progress_done: state.progress_done,
                 };
-                let more = page.next.clone();
-                self.process(side, page.records, false, Some(checkpoint.clone())).await?;
-                state.hub_cursor = checkpoint.hub_cursor;
-                state.app_cursor = checkpoint.app_cursor;
-                match more {
-                    None => break,
+                // The next read: the next page of this search, or (HubSpot's search stops at
+                // 10,000 results) a new search from the newest time read. Should a whole window
+                // share one millisecond, it steps past it (warned).
+                let next_read: Option<(i64, Option<String>)> = match page.next.clone() {
+                    None => None,
                     Some(_) if side == Side::HubSpot && read_in_window >= self.search_window => {
-                        // Search stops at 10,000 results: a new search from the newest time read.
-                        // Should a whole window share one millisecond, step past it (warned).
                         if newest <= query_since {
                             tracing::warn!(sync_id = %self.sync_id, at = newest, "a whole search window changed in one millisecond; moving past it");
                             newest += 1;
                         }
-                        query_since = newest;
-                        page_cursor = None;
-                        read_in_window = 0;
+                        Some((newest, None))
                     }
-                    Some(next) => page_cursor = Some(next),
+                    Some(next) => Some((query_since, Some(next))),
+                };
+                match &next_read {
+                    Some((since, cursor)) => {
+                        let (processed, fetched) =
+                            tokio::join!(self.process(side, page.records, false, Some(checkpoint.clone())), reader.changed_since(*since, cursor.as_deref()));
+                        processed?;
+                        prefetched = Some(fetched);
+                    }
+                    None => self.process(side, page.records, false, Some(checkpoint.clone())).await?,
+                }
+                state.hub_cursor = checkpoint.hub_cursor;
+                state.app_cursor = checkpoint.app_cursor;
+                match next_read {
+                    None => break,
+                    Some((since, cursor)) => {
+                        if cursor.is_none() {
+                            read_in_window = 0;
+                        }
+                        query_since = since;
+                        page_cursor = cursor;
+                    }
                 }
             }
         }
@@ -1258,8 +1295,16 @@ impl<'a> Pass<'a> {
             }
             let inputs: Vec<(String, Values)> = batch.iter().map(|(_, row, _, values)| (row.id.clone(), values.clone())).collect();
             let mut results = self.on(target).create(inputs).await;
+            let mut taken: Vec<(RecordRow, &RemoteRecord, String, ApiError)> = Vec::new();
             for (_, row, source_deal, values) in batch {
                 let mut row = row.clone();
+                if let Some(Err(e)) = results.get(&row.id) {
+                    if let Some(existing) = remote::existing_contact(e).filter(|_| target == Side::HubSpot) {
+                        let e = e.clone();
+                        taken.push((row, source_deal, existing, e));
+                        continue;
+                    }
+                }
                 match results.remove(&row.id) {
                     Some(Ok(created)) => {
                         let source = Side::parse(&row.origin).unwrap_or(target.other());
@@ -1302,6 +1347,7 @@ impl<'a> Pass<'a> {
                 }
                 work.records.push(row);
             }
+            self.link_taken(taken, now, work).await?;
         }
         // Updates, batched per side.
         let updates = std::mem::take(&mut work.updates);
@@ -1340,6 +1386,40 @@ impl<'a> Pass<'a> {
                         work.records[*index] = row;
                     }
                     None => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Contacts HubSpot refused to create because another contact has their email (one the
+    /// search did not show yet): linked to that contact and merged with it on this page, as a
+    /// match found by the search is. A contact Tandem already links to another record makes
+    /// this one a duplicate.
+    async fn link_taken(&mut self, taken: Vec<(RecordRow, &RemoteRecord, String, ApiError)>, now: i64, work: &mut PageWork) -> Result<(), EngineError> {
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = taken.iter().map(|(_, _, id, _)| id.clone()).collect();
+        let known: HashSet<String> = self.store.records_by(&self.sync_id, RecordKey::HubSpot, &ids).await?.into_iter().filter_map(|r| r.hubspot_id).collect();
+        let existing: HashMap<String, RemoteRecord> = self.hub.read(&ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+        for (row, source, id, e) in taken {
+            let key = row.match_key.clone().unwrap_or_default();
+            match existing.get(&id) {
+                _ if known.contains(&id) => {
+                    let message = self.duplicate_message(Side::App, &key);
+                    self.exclude(row, Side::App, "duplicate", message, now, work);
+                }
+                Some(hub) => {
+                    tracing::info!(record = %row.id, hubspot_id = %id, "the email is taken by a HubSpot contact the search did not show yet; linked to it");
+                    let row = self.link(row, Side::HubSpot, hub, now);
+                    work.events.push(self.event(&row.id, now, "matched", Side::HubSpot, json!([]), None, None, Some(&self.linked_message(Side::HubSpot, &key))));
+                    self.compare(row, hub.clone(), source.clone(), &HashMap::new(), now, work);
+                }
+                None => {
+                    let mut row = row;
+                    self.fail(&mut row, Side::HubSpot, &e, now, work);
+                    work.records.push(row);
                 }
             }
         }

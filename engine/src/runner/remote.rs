@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use futures_util::future::BoxFuture;
 use futures_util::stream::{self, StreamExt};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
@@ -27,6 +28,8 @@ pub const TANDEM_FIELD_LABEL: &str = crate::connectors::pipedrive::TANDEM_FIELD;
 pub const HUB_BATCH: usize = 100;
 /// Pipedrive writes in flight at once (it has no batch endpoints for deals, persons or organizations).
 const PIPEDRIVE_CONCURRENCY: usize = 8;
+/// HubSpot batch calls in flight at once.
+const HUB_CONCURRENCY: usize = 4;
 
 /// A record as read from one side.
 #[derive(Clone, Debug, PartialEq)]
@@ -107,6 +110,7 @@ pub fn match_key(object: ObjectKind, value: Option<&str>) -> Option<String> {
 }
 
 /// One side's records of one object: which fields to read, and where the Tandem id lives.
+#[derive(Clone)]
 pub struct Records<'a> {
     pub api: &'a Api,
     pub object: ObjectKind,
@@ -447,41 +451,14 @@ impl Records<'_> {
         let mut out = HashMap::new();
         match self.api.provider {
             Provider::HubSpot => {
-                for chunk in inputs.chunks(HUB_BATCH) {
-                    let batch: Vec<Value> = chunk
-                        .iter()
-                        .map(|(tandem_id, values)| {
-                            let mut props = self.hub_body(values);
-                            props.insert(self.tandem_key.clone(), json!(tandem_id));
-                            json!({"properties": props})
-                        })
-                        .collect();
-                    let body = json!({"inputs": batch});
-                    match self.api.call(Method::POST, &self.hub_path("/batch/create"), &[], Some(&body), Retry::Unprocessed).await {
-                        Ok(answer) => {
-                            if let Ok(page) = self.hub_page(&answer) {
-                                for record in page.records {
-                                    if let Some(t) = record.tandem_id.clone() {
-                                        out.insert(t, Ok(record));
-                                    }
-                                }
-                            }
-                            let errors = hub_item_errors(&answer);
-                            for (tandem_id, _) in chunk {
-                                if !out.contains_key(tandem_id) {
-                                    // Without an error for it, the outcome is unknown: left to recovery.
-                                    let e = errors.first().cloned().unwrap_or_else(|| ApiError::new(Category::Provider, None, "HubSpot did not say whether it created the record"));
-                                    out.insert(tandem_id.clone(), Err(e));
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            for (tandem_id, _) in chunk {
-                                out.insert(tandem_id.clone(), Err(e.clone()));
-                            }
-                        }
-                    }
-                }
+                // Batches in flight at once: the limiter paces them, so HubSpot's window stays
+                // full while the answers of earlier batches are still on their way.
+                let answers: Vec<Vec<(String, Result<RemoteRecord, ApiError>)>> = stream::iter(inputs.chunks(HUB_BATCH).map(<[_]>::to_vec).collect::<Vec<_>>())
+                    .map(|chunk| async move { self.hub_create_batch(chunk).await })
+                    .buffered(HUB_CONCURRENCY)
+                    .collect()
+                    .await;
+                out.extend(answers.into_iter().flatten());
             }
             Provider::Pipedrive => {
                 let results: Vec<(String, Result<RemoteRecord, ApiError>)> = stream::iter(inputs)
@@ -510,34 +487,12 @@ impl Records<'_> {
         let mut out = HashMap::new();
         match self.api.provider {
             Provider::HubSpot => {
-                for chunk in inputs.chunks(HUB_BATCH) {
-                    let batch: Vec<Value> = chunk.iter().map(|(id, values)| json!({"id": id, "properties": self.hub_body(values)})).collect();
-                    let body = json!({"inputs": batch});
-                    match self.api.call(Method::POST, &self.hub_path("/batch/update"), &[], Some(&body), Retry::Always).await {
-                        Ok(answer) => {
-                            let errors = hub_item_errors_by_id(&answer);
-                            if let Ok(page) = self.hub_page(&answer) {
-                                for record in page.records {
-                                    out.insert(record.id.clone(), Ok(record));
-                                }
-                            }
-                            for (id, _) in chunk {
-                                if !out.contains_key(id) {
-                                    let e = errors
-                                        .get(id)
-                                        .cloned()
-                                        .unwrap_or_else(|| ApiError::new(Category::Validation, Some(400), "HubSpot did not update the record"));
-                                    out.insert(id.clone(), Err(e));
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            for (id, _) in chunk {
-                                out.insert(id.clone(), Err(e.clone()));
-                            }
-                        }
-                    }
-                }
+                let answers: Vec<Vec<(String, Result<RemoteRecord, ApiError>)>> = stream::iter(inputs.chunks(HUB_BATCH).map(<[_]>::to_vec).collect::<Vec<_>>())
+                    .map(|chunk| async move { self.hub_update_batch(chunk).await })
+                    .buffered(HUB_CONCURRENCY)
+                    .collect()
+                    .await;
+                out.extend(answers.into_iter().flatten());
             }
             Provider::Pipedrive => {
                 let results: Vec<(String, Result<RemoteRecord, ApiError>)> = stream::iter(inputs)
@@ -557,6 +512,87 @@ impl Records<'_> {
             }
         }
         out
+    }
+
+    /// One HubSpot batch create: per Tandem id, the new record or why not.
+    fn hub_create_batch(&self, chunk: Vec<(String, BTreeMap<String, Option<String>>)>) -> BoxFuture<'_, Vec<(String, Result<RemoteRecord, ApiError>)>> {
+        Box::pin(self.hub_create_batch_once(chunk))
+    }
+
+    async fn hub_create_batch_once(&self, chunk: Vec<(String, BTreeMap<String, Option<String>>)>) -> Vec<(String, Result<RemoteRecord, ApiError>)> {
+        let batch: Vec<Value> = chunk
+            .iter()
+            .map(|(tandem_id, values)| {
+                let mut props = self.hub_body(values);
+                props.insert(self.tandem_key.clone(), json!(tandem_id));
+                json!({"properties": props})
+            })
+            .collect();
+        let body = json!({"inputs": batch});
+        let mut out: HashMap<String, Result<RemoteRecord, ApiError>> = HashMap::new();
+        match self.api.call(Method::POST, &self.hub_path("/batch/create"), &[], Some(&body), Retry::Unprocessed).await {
+            Ok(answer) => {
+                if let Ok(page) = self.hub_page(&answer) {
+                    for record in page.records {
+                        if let Some(t) = record.tandem_id.clone() {
+                            out.insert(t, Ok(record));
+                        }
+                    }
+                }
+                let errors = hub_item_errors(&answer);
+                for (tandem_id, _) in &chunk {
+                    if !out.contains_key(tandem_id) {
+                        // Without an error for it, the outcome is unknown: left to recovery.
+                        let e = errors.first().cloned().unwrap_or_else(|| ApiError::new(Category::Provider, None, "HubSpot did not say whether it created the record"));
+                        out.insert(tandem_id.clone(), Err(e));
+                    }
+                }
+            }
+            Err(e) if e.status == Some(409) && chunk.len() > 1 => {
+                // HubSpot refuses a whole batch when one contact's email is taken, naming only the
+                // contact that has it: halves are sent again until the one is found alone.
+                let mut first = chunk;
+                let second = first.split_off(first.len() / 2);
+                let mut answers = self.hub_create_batch(first).await;
+                answers.extend(self.hub_create_batch(second).await);
+                return answers;
+            }
+            Err(e) => {
+                for (tandem_id, _) in &chunk {
+                    out.insert(tandem_id.clone(), Err(e.clone()));
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// One HubSpot batch update: per record id, the record as it now is or why not.
+    async fn hub_update_batch(&self, chunk: Vec<(String, BTreeMap<String, Option<String>>)>) -> Vec<(String, Result<RemoteRecord, ApiError>)> {
+        let batch: Vec<Value> = chunk.iter().map(|(id, values)| json!({"id": id, "properties": self.hub_body(values)})).collect();
+        let body = json!({"inputs": batch});
+        let mut out: HashMap<String, Result<RemoteRecord, ApiError>> = HashMap::new();
+        match self.api.call(Method::POST, &self.hub_path("/batch/update"), &[], Some(&body), Retry::Always).await {
+            Ok(answer) => {
+                let errors = hub_item_errors_by_id(&answer);
+                if let Ok(page) = self.hub_page(&answer) {
+                    for record in page.records {
+                        out.insert(record.id.clone(), Ok(record));
+                    }
+                }
+                for (id, _) in &chunk {
+                    if !out.contains_key(id) {
+                        let e = errors.get(id).cloned().unwrap_or_else(|| ApiError::new(Category::Validation, Some(400), "HubSpot did not update the record"));
+                        out.insert(id.clone(), Err(e));
+                    }
+                }
+            }
+            Err(e) => {
+                for (id, _) in &chunk {
+                    out.insert(id.clone(), Err(e.clone()));
+                }
+            }
+        }
+        out.into_iter().collect()
     }
 
     /// When each of `fields` last changed on these HubSpot records, by record id (HubSpot keeps
@@ -648,6 +684,17 @@ impl Records<'_> {
 }
 
 /// The per-item errors of a HubSpot 207 batch answer.
+/// The HubSpot contact a create was refused for (409: "Contact already exists. Existing ID: 123"):
+/// the email is taken by a contact the search did not show yet (its index trails its writes).
+pub fn existing_contact(e: &ApiError) -> Option<String> {
+    if e.status != Some(409) {
+        return None;
+    }
+    let rest = &e.message[e.message.find("Existing ID: ")? + "Existing ID: ".len()..];
+    let id: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    (!id.is_empty()).then_some(id)
+}
+
 fn hub_item_errors(answer: &Value) -> Vec<ApiError> {
     answer
         .get("errors")

@@ -184,6 +184,23 @@ pub async fn create(
 ) -> Result<Response, Response> {
     let (object, input) = parse(&raw, body)?;
     require_scope(&token, &object.scope(true))?;
+    if object == ObjectType::Contacts {
+        // One email per contact: a batch holding an email that a contact (or an earlier input)
+        // has is refused whole, naming the first contact that has it; nothing is created.
+        let data = hubspot.read();
+        let mut emails: HashSet<String> = HashSet::new();
+        for item in &input.inputs {
+            let Some(email) = input_properties(item).get("email").and_then(Value::as_str).map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()) else {
+                continue;
+            };
+            if !emails.insert(email) {
+                return Err(super::error(StatusCode::CONFLICT, "CONFLICT", "Duplicate emails found in the batch inputs"));
+            }
+        }
+        if let Some(existing) = data.contact_with_email(&emails, None) {
+            return Err(super::contact_exists(existing));
+        }
+    }
     write_batch(&hubspot, &input, StatusCode::CREATED, |data, index, item| {
         let properties = input_properties(item);
         Ok(match validate(data, object, None, &properties) {

@@ -192,6 +192,18 @@ impl HubData {
         self.records.get(&object).into_iter().flat_map(|m| m.values())
     }
 
+    /// The live contact, other than `except`, whose email (compared in lower case) is one of
+    /// `emails`: HubSpot keeps one contact per email. Answers that contact's id.
+    pub fn contact_with_email(&self, emails: &std::collections::HashSet<String>, except: Option<u64>) -> Option<u64> {
+        if emails.is_empty() {
+            return None;
+        }
+        self.records(ObjectType::Contacts)
+            .filter(|r| !r.archived && Some(r.id) != except)
+            .find(|r| r.properties.get("email").is_some_and(|e| emails.contains(&e.trim().to_lowercase())))
+            .map(|r| r.id)
+    }
+
     /// Creates a record with `properties` set at `at` (the values were checked by the caller).
     pub fn insert_record(&mut self, object: ObjectType, properties: BTreeMap<String, String>, at: i64, source: &str) -> u64 {
         let id = self.next_id();

@@ -104,6 +104,9 @@ pub struct HubSpot {
     search_limiter: Mutex<HashMap<String, VecDeque<i64>>>,
     clock: Clock,
     dirty: AtomicBool,
+    /// Bumped by every write: what cached search results are checked against.
+    version: std::sync::atomic::AtomicU64,
+    search_cache: Mutex<search::SearchCache>,
     rate_limit: std::sync::atomic::AtomicU32,
     pub webhook_stats: webhooks::DeliveryStats,
 }
@@ -135,6 +138,8 @@ impl HubSpot {
             search_limiter: Mutex::new(HashMap::new()),
             clock: Clock::default(),
             dirty: AtomicBool::new(false),
+            version: std::sync::atomic::AtomicU64::new(0),
+            search_cache: Mutex::new(search::SearchCache::default()),
             webhook_stats: webhooks::DeliveryStats::default(),
         })
     }
@@ -145,7 +150,15 @@ impl HubSpot {
 
     pub fn write(&self) -> RwLockWriteGuard<'_, HubData> {
         self.dirty.store(true, Ordering::Relaxed);
-        self.data.write().unwrap_or_else(|p| p.into_inner())
+        let guard = self.data.write().unwrap_or_else(|p| p.into_inner());
+        // Bumped while the lock is held: a reader sees the new number only with the new data.
+        self.version.fetch_add(1, Ordering::SeqCst);
+        guard
+    }
+
+    /// The data's version: changes with every write.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::SeqCst)
     }
 
     /// The data without marking it changed (the webhook outbox is not part of the snapshot).
@@ -355,6 +368,12 @@ pub fn correlation_id() -> String {
 pub fn error(status: StatusCode, category: &str, message: impl Into<String>) -> Response {
     (status, Json(json!({"status": "error", "message": message.into(), "correlationId": correlation_id(), "category": category})))
         .into_response()
+}
+
+/// HubSpot's refusal of a second contact with an email another contact has (409 CONFLICT),
+/// naming the contact that has it.
+pub fn contact_exists(existing: u64) -> Response {
+    error(StatusCode::CONFLICT, "CONFLICT", format!("Contact already exists. Existing ID: {existing}"))
 }
 
 fn rate_limited(policy: &str, message: &str) -> Response {

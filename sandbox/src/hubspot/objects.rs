@@ -299,9 +299,23 @@ pub async fn create(
     let input = &properties_of(body)?;
     let mut data = hubspot.write();
     let properties = validate(&data, object, None, input)?;
+    unique_email(&data, object, &properties, None)?;
     let id = data.insert_record(object, properties, now_ms(), "INTEGRATION");
     let record = &data.records[&object][&id];
     Ok((StatusCode::CREATED, Json(record_json(record, object, &input.keys().cloned().collect::<Vec<_>>(), &[]))).into_response())
+}
+
+/// HubSpot keeps one contact per email: a create, or an update setting an email, that another
+/// contact already has is refused with 409 naming that contact.
+fn unique_email(data: &super::data::HubData, object: ObjectType, properties: &std::collections::BTreeMap<String, String>, except: Option<u64>) -> Result<(), Response> {
+    if object != ObjectType::Contacts {
+        return Ok(());
+    }
+    let emails: std::collections::HashSet<String> = properties.get("email").map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()).into_iter().collect();
+    match data.contact_with_email(&emails, except) {
+        Some(existing) => Err(super::contact_exists(existing)),
+        None => Ok(()),
+    }
 }
 
 /// PATCH /crm/v3/objects/{objectType}/{id} (`patch-/crm/v3/objects/0-3/{dealId}_update`)
@@ -323,6 +337,7 @@ pub async fn update(
         .ok_or_else(|| not_found(&id))?;
     let existing = data.records[&object][&record_id].clone();
     let properties = validate(&data, object, Some(&existing), input)?;
+    unique_email(&data, object, &properties, Some(record_id))?;
     if !data.update_record(object, record_id, properties, now_ms(), "INTEGRATION") {
         return Err(not_found(&id));
     }

@@ -24,6 +24,28 @@ pub const MAX_GROUPS: usize = 5;
 pub const MAX_FILTERS_PER_GROUP: usize = 6;
 pub const MAX_FILTERS: usize = 18;
 
+/// The sorted hits of the last few searches, valid for one version of the data.
+#[derive(Default)]
+pub struct SearchCache {
+    entries: Vec<(String, u64, Arc<Vec<u64>>)>,
+}
+
+impl SearchCache {
+    const SIZE: usize = 8;
+
+    fn get(&self, key: &str, version: u64) -> Option<Arc<Vec<u64>>> {
+        self.entries.iter().find(|(k, v, _)| k == key && *v == version).map(|(_, _, ids)| ids.clone())
+    }
+
+    fn put(&mut self, key: String, version: u64, ids: Arc<Vec<u64>>) {
+        self.entries.retain(|(k, v, _)| *k != key && *v == version);
+        if self.entries.len() >= Self::SIZE {
+            self.entries.remove(0);
+        }
+        self.entries.push((key, version, ids));
+    }
+}
+
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SearchRequest {
@@ -35,13 +57,13 @@ pub struct SearchRequest {
     after: Option<Value>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 #[serde(default)]
 struct FilterGroup {
     filters: Vec<Filter>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Filter {
     property_name: String,
@@ -176,14 +198,48 @@ pub async fn search(
         )));
     }
     let data = hubspot.read();
+    // What the index holds: records written more than the configured lag ago (0: everything).
+    let lag = hubspot.faults.get().search_lag_ms as i64;
+    // The pages of one search share its sorted hits: computed once per version of the data
+    // (every write bumps it), so paging through a large result is not a full scan per page.
+    let key = serde_json::to_string(&(object.name(), &req.filter_groups, &req.sorts, &req.query)).unwrap_or_default();
+    let version = hubspot.version();
+    let cached = (lag == 0).then(|| hubspot.search_cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key, version)).flatten();
+    let ids: Arc<Vec<u64>> = match cached {
+        Some(ids) => ids,
+        None => {
+            let ids = Arc::new(sorted_hits(&hubspot, &data, object, &req, lag)?);
+            if lag == 0 {
+                hubspot.search_cache.lock().unwrap_or_else(|p| p.into_inner()).put(key, version, ids.clone());
+            }
+            ids
+        }
+    };
+    let Some(all) = data.records.get(&object) else {
+        return Ok(crate::json::ok(&SearchPage { total: 0, results: vec![], paging: None }));
+    };
+    let total = ids.len();
+    let fields = Fields::new(object, &req.properties, &[]);
+    let next = after + limit;
+    let body = SearchPage {
+        total,
+        results: ids.iter().skip(after).take(limit).filter_map(|id| all.get(id)).map(|r| fields.view(r)).collect(),
+        paging: (next < total).then(|| json!({"next": {"after": next.to_string(), "link": format!("?after={next}")}})),
+    };
+    Ok(crate::json::ok(&body))
+}
+
+/// The ids of the records a search matches, in its order (sorts, then id).
+fn sorted_hits(hubspot: &HubSpot, data: &HubData, object: ObjectType, req: &SearchRequest, lag: i64) -> Result<Vec<u64>, Response> {
+    let indexed_before = hubspot.clock.now() - lag;
     let query = req.query.as_deref().map(str::to_lowercase).filter(|q| !q.is_empty());
     let mut hits: Vec<&Record> = Vec::new();
-    for record in data.records(object).filter(|r| !r.archived) {
+    for record in data.records(object).filter(|r| !r.archived && (lag == 0 || r.updated_at <= indexed_before)) {
         let mut any = req.filter_groups.is_empty();
         for group in &req.filter_groups {
             let mut all = true;
             for filter in &group.filters {
-                if !matches(&data, object, record, filter)? {
+                if !matches(data, object, record, filter)? {
                     all = false;
                     break;
                 }
@@ -206,7 +262,7 @@ pub async fn search(
             let ordering = match (intrinsic(a, property), intrinsic(b, property)) {
                 (Some(x), Some(y)) => x.cmp(&y),
                 _ => match (a.properties.get(property), b.properties.get(property)) {
-                (Some(x), Some(y)) => compare(&data, object, property, x, y).unwrap_or(Ordering::Equal),
+                (Some(x), Some(y)) => compare(data, object, property, x, y).unwrap_or(Ordering::Equal),
                 (Some(_), None) => Ordering::Less,
                 (None, Some(_)) => Ordering::Greater,
                 (None, None) => Ordering::Equal,
@@ -219,13 +275,5 @@ pub async fn search(
         }
         a.id.cmp(&b.id)
     });
-    let total = hits.len();
-    let fields = Fields::new(object, &req.properties, &[]);
-    let next = after + limit;
-    let body = SearchPage {
-        total,
-        results: hits.iter().skip(after).take(limit).map(|r| fields.view(r)).collect(),
-        paging: (next < total).then(|| json!({"next": {"after": next.to_string(), "link": format!("?after={next}")}})),
-    };
-    Ok(crate::json::ok(&body))
+    Ok(hits.into_iter().map(|r| r.id).collect())
 }
