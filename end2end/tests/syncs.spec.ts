@@ -86,6 +86,11 @@ test('set up a deals sync with Auto-map, a manual stage, two pipelines, a filter
   await expect(page.getByRole('heading', { name: 'Field mappings' })).toBeVisible();
   await expect(page.getByLabel('HubSpot property of mapping 1')).toHaveValue('dealname');
   await expect(page.getByLabel('App field of mapping 1')).toHaveValue('title');
+  // Associations: which links the sync keeps, and that contacts and companies do not sync yet.
+  await expect(page.locator('.associations li')).toHaveText([
+    'HubSpot deal ↔ its contact · Pipedrive (Sandbox) deal ↔ its person: created once contacts sync too (Sync more data)',
+    'HubSpot deal ↔ its company · Pipedrive (Sandbox) deal ↔ its organization: created once companies sync too (Sync more data)',
+  ]);
   // A mapping between two dropdowns, with its values.
   await page.getByRole('button', { name: 'Add mapping' }).click();
   const n = await page.locator('.field-table > tbody > tr:not(.values-row)').count();

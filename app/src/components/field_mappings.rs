@@ -1,9 +1,9 @@
 //! **Field mappings**: which HubSpot property keeps which app field in step, and which way. The
-//! defaults come first; any compatible pair can be added. The associations the sync creates are
-//! listed underneath.
+//! defaults come first; any compatible pair can be added. The associations the sync keeps are
+//! listed underneath, each saying whether the object it links to syncs too.
 
 use leptos::prelude::*;
-use model::apps::SyncDirection;
+use model::apps::{ObjectKind, SyncDirection};
 use model::sync::{FieldInfo, FieldKind, FieldMapping, ValuePair};
 
 use super::feedback::FieldMessage;
@@ -17,8 +17,25 @@ fn direction_key(d: SyncDirection) -> &'static str {
     }
 }
 
+/// The associations a sync of `object` keeps, and with which object: (the link on HubSpot's side,
+/// on the app's side, the object that must sync too).
+fn associations(object: ObjectKind, app: &str) -> Vec<(String, String, ObjectKind)> {
+    match object {
+        ObjectKind::Deal => vec![
+            ("HubSpot deal ↔ its contact".into(), format!("{app} deal ↔ its person"), ObjectKind::Contact),
+            ("HubSpot deal ↔ its company".into(), format!("{app} deal ↔ its organization"), ObjectKind::Company),
+        ],
+        ObjectKind::Contact => vec![("HubSpot contact ↔ its company".into(), format!("{app} person ↔ its organization"), ObjectKind::Company)],
+        ObjectKind::Company => vec![("HubSpot company ↔ its contacts".into(), format!("{app} organization ↔ its people"), ObjectKind::Contact)],
+    }
+}
+
 #[component]
-pub fn FieldMappings(state: SetupState) -> impl IntoView {
+pub fn FieldMappings(
+    state: SetupState,
+    /// The other objects already syncing with this app.
+    synced: Vec<ObjectKind>,
+) -> impl IntoView {
     let app = state.app_name();
     let count = Memo::new(move |_| state.settings.with(|s| s.fields.len()));
     let add = move |_| {
@@ -36,6 +53,7 @@ pub fn FieldMappings(state: SetupState) -> impl IntoView {
         });
     };
     let app_for_note = app.clone();
+    let object = state.settings.with_untracked(|s| s.object);
     view! {
         <section class="card" aria-labelledby="fields-heading">
             <h2 id="fields-heading">"Field mappings"</h2>
@@ -61,9 +79,28 @@ pub fn FieldMappings(state: SetupState) -> impl IntoView {
             <h3 class="subheading">"Associations"</h3>
             <p class="hint">
                 {format!(
-                    "When contacts and companies sync too, each deal is associated on both sides: HubSpot deal ↔ contact with {app_for_note}'s deal person, and deal ↔ company with its organization."
+                    "Links between records are kept on both sides when the linked object syncs too: a change to one side's link (a deal's person, say) is made on the other. {app_for_note} keeps one person and one organization per deal; of several HubSpot associations, the one already linked is kept."
                 )}
             </p>
+            <ul class="associations">
+                {associations(object, &app_for_note)
+                    .into_iter()
+                    .map(|(hub, other, with)| {
+                        let status = match (object, synced.contains(&with)) {
+                            (ObjectKind::Company, true) => "kept by the contacts sync".to_string(),
+                            (ObjectKind::Company, false) => "kept by the contacts sync, once contacts sync too".to_string(),
+                            (_, true) => format!("created on both sides, with the {} sync", with.plural().to_lowercase()),
+                            (_, false) => format!("created once {} sync too (Sync more data)", with.plural().to_lowercase()),
+                        };
+                        view! {
+                            <li>
+                                <strong>{format!("{hub} · {other}")}</strong>
+                                {format!(": {status}")}
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ul>
         </section>
     }
 }

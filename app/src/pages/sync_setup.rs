@@ -142,6 +142,8 @@ fn Wizard(
 ) -> impl IntoView {
     let app = schemas.app_name.clone();
     let editing = existing.iter().find(|s| s.settings.object == object).cloned();
+    // The other objects this app syncs: what the associations can link to.
+    let synced: Vec<ObjectKind> = existing.iter().map(|s| s.settings.object).filter(|o| *o != object).collect();
     let start = editing.as_ref().map(|s| s.settings.clone()).unwrap_or_else(|| SyncSettings::new_for(object, &schemas));
     let step = RwSignal::new(Step::Rules);
     let settings = RwSignal::new(start);
@@ -203,7 +205,7 @@ fn Wizard(
         {move || match step.get() {
             Step::Object | Step::Rules => view! { <RulesStep state step back=back_to_objects.clone()/> }.into_any(),
             Step::Fields => view! {
-                <FieldMappings state/>
+                <FieldMappings state synced=synced.clone()/>
                 <nav class="step-actions">
                     <button type="button" class="btn btn-secondary" on:click=move |_| step.set(Step::Rules)>"Back"</button>
                     <button type="button" class="btn btn-primary" on:click=move |_| step.set(Step::Review)>"Next"</button>

@@ -8,6 +8,7 @@
 //! between the remote create and the commit is found again by that id, never created twice.
 
 pub mod api;
+pub mod links;
 pub mod remote;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -28,6 +29,7 @@ use crate::connectors::Provider;
 use crate::secret::new_id;
 use crate::store::{Checkpoint, EventRow, PageCommit, RecordKey, RecordRow, RunRow, Store, StoreError};
 use api::{Api, ApiError, Category, Stats};
+use links::{IdPairs, Link};
 use remote::{Records, RemoteRecord, STAGE};
 
 /// Phases of a sync's life.
@@ -116,6 +118,18 @@ impl Engine {
     pub async fn release_leases(&self) -> Result<(), EngineError> {
         self.store().release_all_leases(Some(&self.instance)).await?;
         Ok(())
+    }
+
+    /// The associations a sync keeps: with each other object of the same app that is synced too.
+    async fn links_of(&self, row: &crate::store::SyncRow, object: ObjectKind) -> Result<Vec<Link>, EngineError> {
+        let syncs = self.store().syncs().await?;
+        Ok(links::possible(object)
+            .iter()
+            .filter_map(|&(hub_key, app_key, hub_to, other)| {
+                let linked = syncs.iter().find(|s| s.connection_id == row.connection_id && s.id != row.id && s.object == other.key())?;
+                Some(Link { hub_key, app_key, hub_to, object: other, sync_id: linked.id.clone() })
+            })
+            .collect())
     }
 
     /// Registers the app's webhook once per process and connection, when the provider can reach
@@ -210,7 +224,8 @@ impl Engine {
             let app_provider = Provider::parse(&app.provider).ok_or_else(|| EngineError::Settings(format!("unknown app {}", app.provider)))?;
             let hub_api = Api::open(&self.connections, &hub.id, Provider::HubSpot, hub_stats.clone()).await?;
             let app_api = Api::open(&self.connections, &app.id, app_provider, app_stats.clone()).await?;
-            let holder = Holder::load(&hub_api, &app_api, settings.object).await?;
+            let links = self.links_of(&row, settings.object).await?;
+            let holder = Holder::load(&hub_api, &app_api, settings.object, links).await?;
             self.register_webhook(&app, &app_api).await;
             let mut pass = Pass::new(self, &store, &settings, &holder, &mut run, lease_ms, &hub_stats, &app_stats);
             pass.execute(state).await
@@ -256,6 +271,8 @@ struct Mapped<'a> {
     app: &'a FieldInfo,
     translate: FieldTranslate<'a>,
     flow: Flow,
+    /// An association (an index into the pass's links), translated through an identity map.
+    link: Option<usize>,
 }
 
 /// One run's work on one sync.
@@ -279,6 +296,9 @@ struct Pass<'a> {
     reading: Side,
     hub_stats: &'a Stats,
     app_stats: &'a Stats,
+    /// Associations kept with other syncs' records, and the ids of linked records on this page.
+    links: Vec<Link>,
+    link_pairs: Vec<IdPairs>,
 }
 
 type Values = BTreeMap<String, Option<String>>;
@@ -320,6 +340,17 @@ impl<'a> Pass<'a> {
                 app,
                 translate: FieldTranslate { mapping: m, hub, app, owners: &holder.owners },
                 flow: Flow::of(settings.direction, m.direction),
+                link: None,
+            });
+        }
+        for (i, (mapping, hub, app)) in holder.link_infos.iter().enumerate() {
+            mapped.push(Mapped {
+                key: format!("{}>{}", hub.key, app.key),
+                hub,
+                app,
+                translate: FieldTranslate { mapping, hub, app, owners: &holder.owners },
+                flow: Flow::of(settings.direction, model::apps::SyncDirection::TwoWay),
+                link: Some(i),
             });
         }
         let mut app_fields: Vec<String> = mapped.iter().map(|m| m.app.key.clone()).collect();
@@ -336,7 +367,7 @@ impl<'a> Pass<'a> {
             hub: Records {
                 api: holder.hub_api,
                 object: settings.object,
-                fields: mapped.iter().map(|m| m.hub.key.clone()).collect(),
+                fields: mapped.iter().filter(|m| m.link.is_none()).map(|m| m.hub.key.clone()).collect(),
                 tandem_key: holder.hub_key.clone(),
                 schema: &holder.hub_schema.fields,
             },
@@ -357,6 +388,8 @@ impl<'a> Pass<'a> {
             hub_stats,
             app_stats,
             reading: Side::HubSpot,
+            links: holder.links.clone(),
+            link_pairs: holder.links.iter().map(|l| IdPairs::new(l.noun())).collect(),
         }
     }
 
@@ -637,7 +670,7 @@ impl<'a> Pass<'a> {
 
     /// Decides, writes and commits one page of deals read from `side`. `force` compares even
     /// records whose modification time was already seen (retries).
-    async fn process(&mut self, side: Side, deals: Vec<RemoteRecord>, force: bool, checkpoint: Option<Checkpoint>) -> Result<(), EngineError> {
+    async fn process(&mut self, side: Side, mut deals: Vec<RemoteRecord>, force: bool, checkpoint: Option<Checkpoint>) -> Result<(), EngineError> {
         self.reading = side;
         let now = now_ms();
         let key = match side {
@@ -656,6 +689,13 @@ impl<'a> Pass<'a> {
         let orphans: Vec<String> = deals.iter().filter(|d| !by_id.contains_key(&d.id)).filter_map(|d| d.tandem_id.clone()).collect();
         let by_tandem: HashMap<String, RecordRow> =
             self.store.records_by(&self.sync_id, RecordKey::Tandem, &orphans).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+        for pairs in &mut self.link_pairs {
+            pairs.clear();
+        }
+        if !self.links.is_empty() {
+            let agreed: HashMap<String, String> = by_id.iter().map(|(id, r)| (id.clone(), r.agreed.clone())).collect();
+            self.resolve_links(side, &mut deals, &agreed).await?;
+        }
 
         // Contacts and companies never seen before: the record they match on the other side.
         // Contacts and companies with no counterpart yet (never seen, or left out before, such
@@ -727,8 +767,12 @@ impl<'a> Pass<'a> {
         if !compare.is_empty() {
             let other = side.other();
             let other_ids: Vec<String> = compare.iter().filter_map(|(r, _)| side_id(r, other).map(str::to_string)).collect();
-            let counterparts: HashMap<String, RemoteRecord> =
-                self.on(other).read(&other_ids).await?.into_iter().map(|d| (d.id.clone(), d)).collect();
+            let mut read = self.on(other).read(&other_ids).await?;
+            if !self.links.is_empty() {
+                let agreed: HashMap<String, String> = compare.iter().filter_map(|(r, _)| Some((side_id(r, other)?.to_string(), r.agreed.clone()))).collect();
+                self.resolve_links(other, &mut read, &agreed).await?;
+            }
+            let counterparts: HashMap<String, RemoteRecord> = read.into_iter().map(|d| (d.id.clone(), d)).collect();
             let mut pairs = Vec::new();
             for (row, deal) in compare {
                 let counterpart = side_id(&row, other).and_then(|id| counterparts.get(id)).cloned();
@@ -749,7 +793,7 @@ impl<'a> Pass<'a> {
             let mut times = if contested.is_empty() {
                 HashMap::new()
             } else {
-                let fields: Vec<String> = self.mapped.iter().map(|m| m.hub.key.clone()).collect();
+                let fields: Vec<String> = self.mapped.iter().filter(|m| m.link.is_none()).map(|m| m.hub.key.clone()).collect();
                 self.hub.field_times(&contested, &fields).await?
             };
             for (row, hub, app) in pairs {
@@ -1015,8 +1059,8 @@ impl<'a> Pass<'a> {
             };
             let raw = canonical(from.kind, deal.values.get(&from.key).cloned().flatten().as_deref());
             let translated = match side {
-                Side::HubSpot => model::merge::Translate::to_app(&m.translate, raw.as_deref()),
-                Side::App => model::merge::Translate::to_hub(&m.translate, raw.as_deref()),
+                Side::HubSpot => self.translator(m).to_app(raw.as_deref()),
+                Side::App => self.translator(m).to_hub(raw.as_deref()),
             };
             match translated {
                 Ok(Some(v)) => {
@@ -1143,7 +1187,7 @@ impl<'a> Pass<'a> {
                 app_at: app.updated_at,
                 flow: m.flow,
             };
-            fields.push((m.key.clone(), m.hub.key.clone(), m.app.key.clone(), state, &m.translate));
+            fields.push((m.key.clone(), m.hub.key.clone(), m.app.key.clone(), state, self.translator(m)));
         }
         let stage_state = FieldState {
             hub: hub_stage.clone(),
@@ -1160,7 +1204,7 @@ impl<'a> Pass<'a> {
         for (key, hub_key, app_key, state, translate) in &fields {
             let decision = decide(state, self.rule, *translate);
             if let Some(note) = conflict_note(state, &decision) {
-                conflicts.push((label(self.hub_schema, hub_key), hub_key.clone(), app_key.clone(), note));
+                conflicts.push((self.label(Side::HubSpot, hub_key), hub_key.clone(), app_key.clone(), note));
             }
             match decision {
                 Decision::Keep { agreed: Some(a) } => {
@@ -1177,11 +1221,11 @@ impl<'a> Pass<'a> {
                     let rule = matches!(reason, Reason::Conflict(_));
                     match to {
                         Side::HubSpot => {
-                            hub_changes.push(json!({"field": label(self.hub_schema, hub_key), "old": shown(self.hub_schema, hub_key, &state.hub), "new": shown(self.hub_schema, hub_key, &value), "conflict": rule}));
+                            hub_changes.push(json!({"field": self.label(Side::HubSpot, hub_key), "old": self.shown(Side::HubSpot, hub_key, &state.hub), "new": self.shown(Side::HubSpot, hub_key, &value), "conflict": rule}));
                             to_hub.insert(hub_key.clone(), value);
                         }
                         Side::App => {
-                            app_changes.push(json!({"field": label(self.app_schema, app_key), "old": shown(self.app_schema, app_key, &state.app), "new": shown(self.app_schema, app_key, &value), "conflict": rule}));
+                            app_changes.push(json!({"field": self.label(Side::App, app_key), "old": self.shown(Side::App, app_key, &state.app), "new": self.shown(Side::App, app_key, &value), "conflict": rule}));
                             to_app.insert(app_key.clone(), value);
                         }
                     }
@@ -1197,7 +1241,7 @@ impl<'a> Pass<'a> {
                 now,
                 "conflict",
                 note.winner,
-                json!([{"field": field, "hubspot": shown(self.hub_schema, &hub_key, &note.hub), "app": shown(self.app_schema, &app_key, &note.app), "winner": note.winner.as_str()}]),
+                json!([{"field": field, "hubspot": self.shown(Side::HubSpot, &hub_key, &note.hub), "app": self.shown(Side::App, &app_key, &note.app), "winner": note.winner.as_str()}]),
                 Some(&rule),
                 None,
                 None,
@@ -1249,6 +1293,86 @@ impl<'a> Pass<'a> {
         }
     }
 
+    /// How a mapped field's values translate: through the field mapping, or for an association
+    /// through the linked records known on this page.
+    fn translator<'s>(&'s self, m: &'s Mapped<'a>) -> &'s dyn model::merge::Translate {
+        match m.link {
+            Some(i) => &self.link_pairs[i],
+            None => &m.translate,
+        }
+    }
+
+    fn link_at(&self, side: Side, key: &str) -> Option<usize> {
+        self.links.iter().position(|l| if side == Side::HubSpot { l.hub_key == key } else { l.app_key == key })
+    }
+
+    fn label(&self, side: Side, key: &str) -> String {
+        if let Some(i) = self.link_at(side, key) {
+            let (_, hub, app) = self.links[i].infos();
+            return if side == Side::HubSpot { hub.label } else { app.label };
+        }
+        label(if side == Side::HubSpot { self.hub_schema } else { self.app_schema }, key)
+    }
+
+    fn shown(&self, side: Side, key: &str, value: &Option<String>) -> Option<String> {
+        if let Some(i) = self.link_at(side, key) {
+            return value.as_deref().map(|id| self.link_pairs[i].shown(side == Side::HubSpot, id));
+        }
+        shown(if side == Side::HubSpot { self.hub_schema } else { self.app_schema }, key, value)
+    }
+
+    /// Fills in the associations of records read from `side`, and learns the linked records'
+    /// ids on both sides from the other syncs' identity maps. Pipedrive holds one person and one
+    /// organization per deal; HubSpot may associate several: the one agreed before while it is
+    /// still associated, else the first that the other sync links, else the first.
+    async fn resolve_links(&mut self, side: Side, records: &mut [RemoteRecord], agreed: &HashMap<String, String>) -> Result<(), EngineError> {
+        if self.links.is_empty() || records.is_empty() {
+            return Ok(());
+        }
+        for i in 0..self.links.len() {
+            let link = self.links[i].clone();
+            let mkey = format!("{}>{}", link.hub_key, link.app_key);
+            match side {
+                Side::HubSpot => {
+                    let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+                    let associated = self.hub.hub_associations(link.hub_to, &ids).await?;
+                    let mut candidates: Vec<String> = associated.values().flatten().cloned().collect();
+                    candidates.sort();
+                    candidates.dedup();
+                    for row in self.store.records_by(&link.sync_id, RecordKey::HubSpot, &candidates).await? {
+                        if let (Some(h), Some(a)) = (&row.hubspot_id, &row.app_id) {
+                            self.link_pairs[i].add(h, a, &row.name);
+                        }
+                    }
+                    for record in records.iter_mut() {
+                        let list = associated.get(&record.id).cloned().unwrap_or_default();
+                        let before = agreed
+                            .get(&record.id)
+                            .and_then(|a| serde_json::from_str::<BTreeMap<String, Agreed>>(a).ok())
+                            .and_then(|a| a.get(&mkey).and_then(|v| v.hub.clone()));
+                        let pairs = &self.link_pairs[i];
+                        let value = before
+                            .filter(|b| list.contains(b))
+                            .or_else(|| list.iter().find(|h| pairs.knows_hub(h)).cloned())
+                            .or_else(|| list.first().cloned());
+                        record.values.insert(link.hub_key.to_string(), value);
+                    }
+                }
+                Side::App => {
+                    let mut ids: Vec<String> = records.iter().filter_map(|r| r.values.get(link.app_key).cloned().flatten()).collect();
+                    ids.sort();
+                    ids.dedup();
+                    for row in self.store.records_by(&link.sync_id, RecordKey::App, &ids).await? {
+                        if let (Some(h), Some(a)) = (&row.hubspot_id, &row.app_id) {
+                            self.link_pairs[i].add(h, a, &row.name);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn app_name(&self) -> String {
         self.app.api.provider.name().to_string()
     }
@@ -1293,8 +1417,13 @@ impl<'a> Pass<'a> {
             if batch.is_empty() {
                 continue;
             }
-            let inputs: Vec<(String, Values)> = batch.iter().map(|(_, row, _, values)| (row.id.clone(), values.clone())).collect();
+            let inputs: Vec<(String, Values)> = batch
+                .iter()
+                .map(|(_, row, _, values)| (row.id.clone(), values.iter().filter(|(k, _)| !links::is_link_key(k)).map(|(k, v)| (k.clone(), v.clone())).collect()))
+                .collect();
             let mut results = self.on(target).create(inputs).await;
+            // Associations of the new HubSpot records: (record row, link key, new id, linked id).
+            let mut associate: Vec<(String, String, String, String)> = Vec::new();
             let mut taken: Vec<(RecordRow, &RemoteRecord, String, ApiError)> = Vec::new();
             for (_, row, source_deal, values) in batch {
                 let mut row = row.clone();
@@ -1306,7 +1435,13 @@ impl<'a> Pass<'a> {
                     }
                 }
                 match results.remove(&row.id) {
-                    Some(Ok(created)) => {
+                    Some(Ok(mut created)) => {
+                        for (key, value) in values.iter().filter(|(k, _)| links::is_link_key(k)) {
+                            created.values.insert(key.clone(), value.clone());
+                            if let Some(value) = value {
+                                associate.push((row.id.clone(), key.clone(), created.id.clone(), value.clone()));
+                            }
+                        }
                         let source = Side::parse(&row.origin).unwrap_or(target.other());
                         let agreed = self.agreed_after_create(source, source_deal, &created);
                         match target {
@@ -1324,8 +1459,7 @@ impl<'a> Pass<'a> {
                         let changes: Vec<serde_json::Value> = values
                             .iter()
                             .map(|(k, v)| {
-                                let schema = if target == Side::HubSpot { self.hub_schema } else { self.app_schema };
-                                json!({"field": label(schema, k), "old": null, "new": shown(schema, k, v)})
+                                json!({"field": self.label(target, k), "old": null, "new": self.shown(target, k, v)})
                             })
                             .collect();
                         work.events.push(self.event(&row.id, now, "created", target, json!(changes), None, None, None));
@@ -1348,6 +1482,7 @@ impl<'a> Pass<'a> {
                 work.records.push(row);
             }
             self.link_taken(taken, now, work).await?;
+            self.associate(associate, Vec::new(), now, work).await;
         }
         // Updates, batched per side.
         let updates = std::mem::take(&mut work.updates);
@@ -1356,7 +1491,42 @@ impl<'a> Pass<'a> {
             if batch.is_empty() {
                 continue;
             }
-            let inputs = batch.iter().map(|(_, _, id, values, _)| (id.clone(), values.clone())).collect();
+            // HubSpot's associations are not properties: added (and the one agreed before
+            // removed) through the associations API; a record whose only change is one is not
+            // updated otherwise.
+            let mut batch = batch;
+            if target == Side::HubSpot && !self.links.is_empty() {
+                let (mut add, mut remove) = (Vec::new(), Vec::new());
+                let mut only_links = Vec::new();
+                for (pos, (_, index, id, values, before)) in batch.iter().enumerate() {
+                    let agreed: BTreeMap<String, Agreed> = serde_json::from_str(before).unwrap_or_default();
+                    for (key, value) in values.iter().filter(|(k, _)| links::is_link_key(k)) {
+                        let row_id = work.records[*index].id.clone();
+                        let old = self.mapped.iter().find(|m| m.hub.key == *key).and_then(|m| agreed.get(&m.key)).and_then(|a| a.hub.clone());
+                        if let Some(new) = value {
+                            add.push((row_id.clone(), key.clone(), id.clone(), new.clone()));
+                        }
+                        if let Some(old) = old.filter(|o| Some(o) != value.as_ref()) {
+                            remove.push((row_id, key.clone(), id.clone(), old));
+                        }
+                    }
+                    if values.keys().all(|k| links::is_link_key(k)) {
+                        only_links.push(pos);
+                    }
+                }
+                self.associate(add, remove, now, work).await;
+                for pos in only_links.into_iter().rev() {
+                    batch.remove(pos);
+                    self.run.updated_in_hub += 1;
+                }
+                if batch.is_empty() {
+                    continue;
+                }
+            }
+            let inputs = batch
+                .iter()
+                .map(|(_, _, id, values, _)| (id.clone(), values.iter().filter(|(k, _)| !links::is_link_key(k)).map(|(k, v)| (k.clone(), v.clone())).collect()))
+                .collect();
             let mut results = self.on(target).update(inputs).await;
             for (_, index, id, _, before) in batch {
                 match results.remove(id) {
@@ -1402,7 +1572,9 @@ impl<'a> Pass<'a> {
         }
         let ids: Vec<String> = taken.iter().map(|(_, _, id, _)| id.clone()).collect();
         let known: HashSet<String> = self.store.records_by(&self.sync_id, RecordKey::HubSpot, &ids).await?.into_iter().filter_map(|r| r.hubspot_id).collect();
-        let existing: HashMap<String, RemoteRecord> = self.hub.read(&ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let mut read = self.hub.read(&ids).await?;
+        self.resolve_links(Side::HubSpot, &mut read, &HashMap::new()).await?;
+        let existing: HashMap<String, RemoteRecord> = read.into_iter().map(|r| (r.id.clone(), r)).collect();
         for (row, source, id, e) in taken {
             let key = row.match_key.clone().unwrap_or_default();
             match existing.get(&id) {
@@ -1424,6 +1596,27 @@ impl<'a> Pass<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Adds and removes HubSpot associations: (record row, link key, HubSpot record, linked
+    /// record). A failure leaves the record's fields synced and says so on its timeline.
+    async fn associate(&mut self, add: Vec<(String, String, String, String)>, remove: Vec<(String, String, String, String)>, now: i64, work: &mut PageWork) {
+        for link in self.links.clone() {
+            let pick = |list: &[(String, String, String, String)]| -> Vec<(String, String)> {
+                list.iter().filter(|(_, k, ..)| k == link.hub_key).map(|(_, _, a, b)| (a.clone(), b.clone())).collect()
+            };
+            let (adds, removes) = (pick(&add), pick(&remove));
+            if adds.is_empty() && removes.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.hub.hub_associate(link.hub_to, &adds, &removes).await {
+                tracing::warn!(error = %e, "HubSpot associations could not be written");
+                let message = format!("The association with the {} could not be written in HubSpot: {}", link.noun(), e.message);
+                for (row_id, ..) in add.iter().chain(&remove).filter(|(_, k, ..)| k == link.hub_key) {
+                    work.events.push(self.event(row_id, now, "not_synced", Side::HubSpot, json!([]), None, Some(e.category.as_str()), Some(&message)));
+                }
+            }
+        }
     }
 
     fn count_failure(&mut self, target: Side) {
@@ -1448,6 +1641,10 @@ impl<'a> Pass<'a> {
     fn readback(&self, target: Side, updated: &RemoteRecord, agreed: &str) -> String {
         let mut agreed: BTreeMap<String, Agreed> = serde_json::from_str(agreed).unwrap_or_default();
         for m in &self.mapped {
+            if m.link.is_some() && target == Side::HubSpot {
+                // An association is not in the record read back: it holds what was sent.
+                continue;
+            }
             let field = if target == Side::HubSpot { m.hub } else { m.app };
             if let Some(entry) = agreed.get_mut(&m.key) {
                 let value = canonical(field.kind, updated.values.get(&field.key).cloned().flatten().as_deref());
@@ -1501,14 +1698,17 @@ struct Holder<'a> {
     owners: OwnerPairs,
     hub_key: String,
     app_key: String,
+    links: Vec<Link>,
+    link_infos: Vec<(model::sync::FieldMapping, FieldInfo, FieldInfo)>,
 }
 
 impl<'a> Holder<'a> {
-    async fn load(hub_api: &'a Api, app_api: &'a Api, object: ObjectKind) -> Result<Holder<'a>, ApiError> {
+    async fn load(hub_api: &'a Api, app_api: &'a Api, object: ObjectKind, links: Vec<Link>) -> Result<Holder<'a>, ApiError> {
         let (hub_key, app_key) = tokio::try_join!(remote::ensure_tandem_field(hub_api, object), remote::ensure_tandem_field(app_api, object))?;
         let (hub_schema, app_schema) = tokio::try_join!(hub_api.schema(object), app_api.schema(object))?;
         let owners = remote::owner_pairs(hub_api, app_api).await?;
-        Ok(Holder { hub_api, app_api, hub_schema, app_schema, owners, hub_key, app_key })
+        let link_infos = links.iter().map(Link::infos).collect();
+        Ok(Holder { hub_api, app_api, hub_schema, app_schema, owners, hub_key, app_key, links, link_infos })
     }
 }
 

@@ -121,6 +121,11 @@ pub struct Records<'a> {
     pub schema: &'a [FieldInfo],
 }
 
+/// Pipedrive's fields linking a record to a person or organization (associations).
+pub fn is_link_field(key: &str) -> bool {
+    matches!(key, "person_id" | "org_id")
+}
+
 fn text(v: &Value) -> Option<String> {
     match v {
         Value::Null => None,
@@ -322,6 +327,9 @@ impl Records<'_> {
                 continue;
             }
             let json_value = match (self.kind(key), value) {
+                // The person or organization a deal (or person) belongs to: an id, or none.
+                (_, Some(v)) if is_link_field(key) => v.parse::<u64>().map(Value::from).unwrap_or_else(|_| json!(v)),
+                (_, None) if is_link_field(key) => Value::Null,
                 // Pipedrive requires an owner and a title or name: they are never cleared.
                 (FieldKind::Owner, None) => continue,
                 (_, None) if key == "title" || key == "name" => continue,
@@ -593,6 +601,42 @@ impl Records<'_> {
             }
         }
         out.into_iter().collect()
+    }
+
+    /// HubSpot's default associations of these records with records of `to` (`contacts`,
+    /// `companies`): per record id, the associated ids in HubSpot's numeric order.
+    pub async fn hub_associations(&self, to: &str, ids: &[String]) -> Result<HashMap<String, Vec<String>>, ApiError> {
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        let path = format!("/crm/v4/associations/{}/{to}/batch/read", hub_object(self.object));
+        for chunk in ids.chunks(HUB_BATCH) {
+            let body = json!({"inputs": chunk.iter().map(|id| json!({"id": id})).collect::<Vec<_>>()});
+            let answer = self.api.call(Method::POST, &path, &[], Some(&body), Retry::Always).await?;
+            for result in answer.get("results").and_then(Value::as_array).into_iter().flatten() {
+                let Some(from) = result.pointer("/from/id").and_then(text) else { continue };
+                let mut linked: Vec<String> = result.get("to").and_then(Value::as_array).into_iter().flatten().filter_map(|t| t.get("toObjectId").and_then(text)).collect();
+                linked.sort_by_key(|id| (id.len(), id.clone()));
+                linked.dedup();
+                out.insert(from, linked);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds HubSpot's default association from each record to a record of `to`, and removes the
+    /// `remove` ones: (record id, associated id) pairs.
+    pub async fn hub_associate(&self, to: &str, add: &[(String, String)], remove: &[(String, String)]) -> Result<(), ApiError> {
+        let from = hub_object(self.object);
+        for chunk in add.chunks(HUB_BATCH) {
+            let inputs: Vec<Value> = chunk.iter().map(|(a, b)| json!({"from": {"id": a}, "to": {"id": b}})).collect();
+            let path = format!("/crm/v4/associations/{from}/{to}/batch/associate/default");
+            self.api.call(Method::POST, &path, &[], Some(&json!({"inputs": inputs})), Retry::Always).await?;
+        }
+        for chunk in remove.chunks(HUB_BATCH) {
+            let inputs: Vec<Value> = chunk.iter().map(|(a, b)| json!({"from": {"id": a}, "to": [{"id": b}]})).collect();
+            let path = format!("/crm/v4/associations/{from}/{to}/batch/archive");
+            self.api.call(Method::POST, &path, &[], Some(&json!({"inputs": inputs})), Retry::Always).await?;
+        }
+        Ok(())
     }
 
     /// When each of `fields` last changed on these HubSpot records, by record id (HubSpot keeps

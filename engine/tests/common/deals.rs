@@ -39,6 +39,16 @@ pub async fn set_up_object(env: &Env, object: ObjectKind, tweak: impl FnOnce(&mu
     Sync { id: saved.id, pipedrive, hubspot, schemas }
 }
 
+/// Saves another sync (of `object`) for the apps `first` installed.
+pub async fn add_sync(env: &Env, first: &Sync, object: ObjectKind, tweak: impl FnOnce(&mut SyncSettings, &Schemas)) -> Sync {
+    let syncs = Syncs::new(env.connections.clone());
+    let schemas = syncs.schemas(&first.pipedrive, object).await.expect("schemas");
+    let mut settings = SyncSettings::new_for(object, &schemas);
+    tweak(&mut settings, &schemas);
+    let saved = syncs.save(&env.admin, &first.pipedrive, &settings).await.expect("save the sync");
+    Sync { id: saved.id, pipedrive: first.pipedrive.clone(), hubspot: first.hubspot.clone(), schemas }
+}
+
 pub fn engine(env: &Env) -> Engine {
     Engine::new(env.connections.clone(), EngineConfig::default())
 }
