@@ -91,6 +91,7 @@ test('set up a deals sync with Auto-map, a manual stage, two pipelines, a filter
     'HubSpot deal ↔ its contact · Pipedrive (Sandbox) deal ↔ its person: created once contacts sync too (Sync more data)',
     'HubSpot deal ↔ its company · Pipedrive (Sandbox) deal ↔ its organization: created once companies sync too (Sync more data)',
   ]);
+  await page.screenshot({ path: 'test-results/field-mappings.png', fullPage: true });
   // A mapping between two dropdowns, with its values.
   await page.getByRole('button', { name: 'Add mapping' }).click();
   const n = await page.locator('.field-table > tbody > tr:not(.values-row)').count();
