@@ -102,6 +102,30 @@ async fn a_field_changed_on_both_sides_is_timed_by_its_own_history(env: Env) -> 
     env
 }
 
+on_both_backends!(a_pipedrive_field_is_timed_by_the_deals_changelog);
+/// Pipedrive keeps a changelog per deal: when both sides changed the amount more than five
+/// minutes apart, HubSpot's later amount wins even though the Pipedrive deal changed later still,
+/// in its title (timed by the deal's update time alone, Pipedrive's older value won).
+async fn a_pipedrive_field_is_timed_by_the_deals_changelog(env: Env) -> Env {
+    let sync = set_up(&env, |s, _| s.conflict_rule = ConflictRule::DefaultToHubSpot).await;
+    let hs_id = env.hs_create(json!({"dealname": "Changelog", "amount": "100", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+    let engine = engine(&env);
+    run(&engine, &sync).await;
+    let pd_id = env.pd_deals(&sync).await["Changelog"]["id"].to_string();
+    let now = model_now();
+    // Pipedrive's value first, HubSpot's amount six minutes later, then Pipedrive's title.
+    env.pd_edit(&pd_id, json!({"value": 200}), Some(now + MINUTE)).await;
+    env.hs_edit(&hs_id, json!({"amount": "300"}), Some(now + 7 * MINUTE)).await;
+    env.pd_edit(&pd_id, json!({"title": "Changelog (renamed)"}), Some(now + 13 * MINUTE)).await;
+    let r = run(&engine, &sync).await;
+    assert_eq!(r.conflicts, 0, "six minutes apart: the later change wins, no conflict rule: {r:?}");
+    let pd = &env.pd_deals(&sync).await["Changelog (renamed)"];
+    assert_eq!(pd["value"].as_f64(), Some(300.0), "HubSpot changed the amount last: {pd}");
+    let hs = env.hs_deals(&sync).await["Changelog (renamed)"].1.clone();
+    assert_eq!(hs["amount"], "300");
+    env
+}
+
 on_both_backends!(changes_flow_field_by_field_and_conflicts_follow_the_rule);
 async fn changes_flow_field_by_field_and_conflicts_follow_the_rule(env: Env) -> Env {
     let sync = set_up(&env, |s, _| s.conflict_rule = ConflictRule::DefaultToHubSpot).await;

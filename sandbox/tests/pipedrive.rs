@@ -217,9 +217,16 @@ async fn deals_lifecycle_with_soft_delete_and_changelog() {
     assert!(updated["data"]["won_time"].as_str().is_some());
     assert!(updated["data"]["stage_change_time"].as_str().is_some());
 
+    // A custom field's change is logged under its key, as every other field's.
+    let custom = "9dc80c50d78a15643bfc4ca79d76156a73a1ca0e";
+    let r = s.api(Method::PATCH, &format!("/api/v2/deals/{id}"), &token).json(&json!({"custom_fields": {custom: 103}})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
     let log: Value = s.api(Method::GET, &format!("/api/v1/deals/{id}/changelog"), &token).send().await.unwrap().json().await.unwrap();
     let fields: Vec<&str> = log["data"].as_array().unwrap().iter().map(|c| c["field_key"].as_str().unwrap()).collect();
     assert!(fields.contains(&"stage_id") && fields.contains(&"status"), "{fields:?}");
+    let entry = &log["data"][0];
+    assert_eq!((entry["field_key"].as_str(), entry["old_value"].as_str(), entry["new_value"].as_str()), (Some(custom), Some("102"), Some("103")), "newest first: {log}");
 
     let r = s.api(Method::DELETE, &format!("/api/v2/deals/{id}"), &token).send().await.unwrap();
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"success": true, "data": {"id": id}}));

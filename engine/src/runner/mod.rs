@@ -789,16 +789,21 @@ impl<'a> Pass<'a> {
             }
             // Where a field changed on both sides, "later" is decided by when that field changed
             // in HubSpot (its property history), not by when the record last changed.
-            let contested: Vec<String> = pairs.iter().filter(|(row, hub, app)| self.changed_on_both(row, hub, app)).map(|(_, hub, _)| hub.id.clone()).collect();
-            let mut times = if contested.is_empty() {
-                HashMap::new()
+            // Pipedrive's side likewise, by the deal's changelog.
+            let contested: Vec<(String, String)> =
+                pairs.iter().filter(|(row, hub, app)| self.changed_on_both(row, hub, app)).map(|(_, hub, app)| (hub.id.clone(), app.id.clone())).collect();
+            let (mut times, mut app_times) = if contested.is_empty() {
+                (HashMap::new(), HashMap::new())
             } else {
                 let fields: Vec<String> = self.mapped.iter().filter(|m| m.link.is_none()).map(|m| m.hub.key.clone()).collect();
-                self.hub.field_times(&contested, &fields).await?
+                let hub_ids: Vec<String> = contested.iter().map(|(h, _)| h.clone()).collect();
+                let app_ids: Vec<String> = contested.iter().map(|(_, a)| a.clone()).collect();
+                let (hub_times, app_times) = tokio::join!(self.hub.field_times(&hub_ids, &fields), self.app.pd_field_times(&app_ids));
+                (hub_times?, app_times?)
             };
             for (row, hub, app) in pairs {
-                let field_times = times.remove(&hub.id).unwrap_or_default();
-                self.compare(row, hub, app, &field_times, now, &mut work);
+                let times = FieldTimes { hub: times.remove(&hub.id).unwrap_or_default(), app: app_times.remove(&app.id).unwrap_or_default() };
+                self.compare(row, hub, app, &times, now, &mut work);
             }
         }
 
@@ -1145,9 +1150,9 @@ impl<'a> Pass<'a> {
     }
 
     /// A linked record read on both sides: field-level merge against the agreed values. A field
-    /// changed on both sides is timed by `field_times` (HubSpot's history of that field) where
-    /// known, else by the records' modification times.
-    fn compare(&mut self, mut row: RecordRow, hub: RemoteRecord, app: RemoteRecord, field_times: &HashMap<String, i64>, now: i64, work: &mut PageWork) {
+    /// changed on both sides is timed by `field_times` (HubSpot's history of that field,
+    /// Pipedrive's deal changelog) where known, else by the records' modification times.
+    fn compare(&mut self, mut row: RecordRow, hub: RemoteRecord, app: RemoteRecord, field_times: &FieldTimes, now: i64, work: &mut PageWork) {
         row.name = if hub.name.is_empty() { app.name.clone() } else { hub.name.clone() };
         let hub_stage = hub.values.get(STAGE).cloned().flatten();
         let app_stage = app.values.get(STAGE).cloned().flatten();
@@ -1183,8 +1188,8 @@ impl<'a> Pass<'a> {
                 hub: canonical(m.hub.kind, hub.values.get(&m.hub.key).cloned().flatten().as_deref()),
                 app: canonical(m.app.kind, app.values.get(&m.app.key).cloned().flatten().as_deref()),
                 agreed: agreed.get(&m.key).cloned(),
-                hub_at: field_times.get(&m.hub.key).copied().unwrap_or(hub.updated_at),
-                app_at: app.updated_at,
+                hub_at: field_times.hub.get(&m.hub.key).copied().unwrap_or(hub.updated_at),
+                app_at: field_times.app.get(&m.app.key).copied().unwrap_or(app.updated_at),
                 flow: m.flow,
             };
             fields.push((m.key.clone(), m.hub.key.clone(), m.app.key.clone(), state, self.translator(m)));
@@ -1586,7 +1591,7 @@ impl<'a> Pass<'a> {
                     tracing::info!(record = %row.id, hubspot_id = %id, "the email is taken by a HubSpot contact the search did not show yet; linked to it");
                     let row = self.link(row, Side::HubSpot, hub, now);
                     work.events.push(self.event(&row.id, now, "matched", Side::HubSpot, json!([]), None, None, Some(&self.linked_message(Side::HubSpot, &key))));
-                    self.compare(row, hub.clone(), source.clone(), &HashMap::new(), now, work);
+                    self.compare(row, hub.clone(), source.clone(), &FieldTimes::default(), now, work);
                 }
                 None => {
                     let mut row = row;
@@ -1710,6 +1715,14 @@ impl<'a> Holder<'a> {
         let link_infos = links.iter().map(Link::infos).collect();
         Ok(Holder { hub_api, app_api, hub_schema, app_schema, owners, hub_key, app_key, links, link_infos })
     }
+}
+
+/// When each field of a linked pair last changed, where the provider says (HubSpot's property
+/// history, Pipedrive's deal changelog); other fields are timed by their record's last change.
+#[derive(Debug, Default)]
+struct FieldTimes {
+    hub: HashMap<String, i64>,
+    app: HashMap<String, i64>,
 }
 
 /// What a contact or company new to Tandem matches on the other side.

@@ -639,6 +639,33 @@ impl Records<'_> {
         Ok(())
     }
 
+    /// When each field of these Pipedrive deals last changed, by deal id, from each deal's
+    /// changelog (newest first; whole seconds). Persons and organizations, and fields the
+    /// changelog leaves out, are timed by the record's update time instead.
+    pub async fn pd_field_times(&self, ids: &[String]) -> Result<HashMap<String, HashMap<String, i64>>, ApiError> {
+        if self.api.provider != Provider::Pipedrive || self.object != ObjectKind::Deal {
+            return Ok(HashMap::new());
+        }
+        type Times = HashMap<String, i64>;
+        let answers: Vec<Result<(String, Times), ApiError>> = stream::iter(ids.to_vec())
+            .map(|id| async move {
+                let answer = self.api.get(&format!("/api/v1/deals/{id}/changelog"), &[]).await?;
+                let mut times = Times::new();
+                for entry in answer.get("data").and_then(Value::as_array).into_iter().flatten() {
+                    let (Some(field), Some(at)) = (entry.get("field_key").and_then(text), entry.get("time").and_then(Value::as_str).and_then(model::timefmt::parse_iso_ms)) else {
+                        continue;
+                    };
+                    let newest = times.entry(field).or_insert(at);
+                    *newest = (*newest).max(at);
+                }
+                Ok((id, times))
+            })
+            .buffer_unordered(PIPEDRIVE_CONCURRENCY)
+            .collect()
+            .await;
+        answers.into_iter().collect()
+    }
+
     /// When each of `fields` last changed on these HubSpot records, by record id (HubSpot keeps
     /// every property's history: `propertiesWithHistory`, newest first). Records and fields
     /// without a history are left out.

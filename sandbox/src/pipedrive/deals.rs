@@ -230,17 +230,27 @@ fn apply_body(data: &mut PdData, deal: &mut Deal, body: &Map<String, Value>, cre
     }
     deal.update_time = at;
     if !creating {
-        let pairs: [(&str, Option<String>, Option<String>); 6] = [
-            ("title", Some(before.title.clone()), Some(deal.title.clone())),
-            ("value", Some(before.value.to_string()), Some(deal.value.to_string())),
-            ("stage_id", Some(before.stage_id.to_string()), Some(deal.stage_id.to_string())),
-            ("pipeline_id", Some(before.pipeline_id.to_string()), Some(deal.pipeline_id.to_string())),
-            ("status", Some(before.status.clone()), Some(deal.status.clone())),
-            ("expected_close_date", before.expected_close_date.clone(), deal.expected_close_date.clone()),
+        let id = |v: Option<u64>| v.map(|n| n.to_string());
+        let mut pairs: Vec<(String, Option<String>, Option<String>)> = vec![
+            ("title".into(), Some(before.title.clone()), Some(deal.title.clone())),
+            ("value".into(), Some(before.value.to_string()), Some(deal.value.to_string())),
+            ("stage_id".into(), Some(before.stage_id.to_string()), Some(deal.stage_id.to_string())),
+            ("pipeline_id".into(), Some(before.pipeline_id.to_string()), Some(deal.pipeline_id.to_string())),
+            ("status".into(), Some(before.status.clone()), Some(deal.status.clone())),
+            ("expected_close_date".into(), before.expected_close_date.clone(), deal.expected_close_date.clone()),
+            // The changelog names fields by their v1 keys: the owner is `user_id`.
+            ("user_id".into(), Some(before.owner_id.to_string()), Some(deal.owner_id.to_string())),
+            ("person_id".into(), id(before.person_id), id(deal.person_id)),
+            ("org_id".into(), id(before.org_id), id(deal.org_id)),
         ];
+        let shown = |v: Option<&Value>| v.filter(|v| !v.is_null()).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+        let keys: std::collections::BTreeSet<&String> = before.custom_fields.keys().chain(deal.custom_fields.keys()).collect();
+        for key in keys {
+            pairs.push((key.clone(), shown(before.custom_fields.get(key)), shown(deal.custom_fields.get(key))));
+        }
         for (field, old_value, new_value) in pairs {
             let change = Change {
-                field_key: field.into(),
+                field_key: field,
                 old_value,
                 new_value,
                 actor_user_id: actor,
