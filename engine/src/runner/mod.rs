@@ -1075,7 +1075,13 @@ impl<'a> Pass<'a> {
                 Ok(None) => {
                     expected.insert(m.key.clone(), pair(side, raw.clone(), None));
                 }
-                Err(message) => tracing::debug!(record = %row.id, field = %to.key, message, "value left empty on create"),
+                Err(message) => {
+                    // Created without it; the timeline says why, and the value follows once it
+                    // can (a link once its record is synced).
+                    tracing::debug!(record = %row.id, field = %to.key, message, "value left empty on create");
+                    let message = format!("{} was left empty in the new {}: {message}", self.label(target, &to.key), self.noun());
+                    work.events.push(self.event(&row.id, now, "not_synced", side, json!([]), None, Some(Category::Validation.as_str()), Some(&message)));
+                }
             }
         }
         // Both providers require a name (a HubSpot contact does not; a Pipedrive person's is
@@ -1187,7 +1193,10 @@ impl<'a> Pass<'a> {
             let state = FieldState {
                 hub: canonical(m.hub.kind, hub.values.get(&m.hub.key).cloned().flatten().as_deref()),
                 app: canonical(m.app.kind, app.values.get(&m.app.key).cloned().flatten().as_deref()),
-                agreed: agreed.get(&m.key).cloned(),
+                // A link never agreed on (its other object began syncing after this record did)
+                // counts as blank on both sides: a link fills a blank, and is never cleared
+                // because the other side's record changed later.
+                agreed: agreed.get(&m.key).cloned().or_else(|| m.link.map(|_| Agreed { hub: None, app: None })),
                 hub_at: field_times.hub.get(&m.hub.key).copied().unwrap_or(hub.updated_at),
                 app_at: field_times.app.get(&m.app.key).copied().unwrap_or(app.updated_at),
                 flow: m.flow,
@@ -1218,9 +1227,13 @@ impl<'a> Pass<'a> {
                 Decision::Keep { agreed: None } => {}
                 Decision::Untranslatable { from, message } => {
                     // The field stays as it is on both sides (the rest of the deal syncs); said
-                    // once, until one of its values changes again.
+                    // once, until one of its values changes again. A link to a record not synced
+                    // yet is tried again whenever the record is read, as that record may be
+                    // synced by then.
                     warnings.push((from, message));
-                    agreed.insert(key.clone(), Agreed { hub: state.hub.clone(), app: state.app.clone() });
+                    if !links::is_link_key(hub_key) {
+                        agreed.insert(key.clone(), Agreed { hub: state.hub.clone(), app: state.app.clone() });
+                    }
                 }
                 Decision::Write { to, value, agreed: a, reason } => {
                     let rule = matches!(reason, Reason::Conflict(_));
@@ -1678,6 +1691,16 @@ impl<'a> Pass<'a> {
         };
         let mut agreed = BTreeMap::new();
         for m in &self.mapped {
+            let (source_value, target_value) = match source {
+                Side::HubSpot => (hub.values.get(&m.hub.key), app.values.get(&m.app.key)),
+                Side::App => (app.values.get(&m.app.key), hub.values.get(&m.hub.key)),
+            };
+            if m.link.is_some() && source_value.is_some_and(Option::is_some) && !target_value.is_some_and(Option::is_some) {
+                // A link that could not be made yet (its record is not synced): agreed blank on
+                // both sides, so the source's link is made once it can be.
+                agreed.insert(m.key.clone(), Agreed { hub: None, app: None });
+                continue;
+            }
             agreed.insert(
                 m.key.clone(),
                 Agreed {
