@@ -162,9 +162,33 @@ async fn pipedrive_at(http: &reqwest::Client, deals: usize, large: bool) {
         .await;
     }
     if large {
+        // A new list each time (a different updated_since): every deal is filtered and sorted.
         let (b, t) = (base.clone(), token.clone());
-        hammer_n("  GET /api/v2/deals?limit=100&sort_by=update_time", 200, move |c, _| {
-            c.get(format!("{b}/api/v2/deals?limit=100&sort_by=update_time")).bearer_auth(&t)
+        hammer_n("  GET /api/v2/deals?limit=100&sort_by=update_time (new list)", 200, move |c, i| {
+            let since = sandbox::time::iso_seconds(sandbox::time::now_ms() - 86_400_000 - i as i64 * 1000);
+            c.get(format!("{b}/api/v2/deals?limit=100&sort_by=update_time&updated_since={since}")).bearer_auth(&t)
+        })
+        .await;
+        // The next pages of one list, which share its order: cursors collected by paging it.
+        let mut cursors: Vec<String> = Vec::new();
+        let mut next: Option<String> = None;
+        while cursors.len() < 200 {
+            let url = match &next {
+                None => format!("{base}/api/v2/deals?limit=100&sort_by=update_time"),
+                Some(c) => format!("{base}/api/v2/deals?limit=100&sort_by=update_time&cursor={c}"),
+            };
+            let page: Value = http.get(url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+            match page["additional_data"]["next_cursor"].as_str() {
+                Some(c) => {
+                    cursors.push(c.to_string());
+                    next = Some(c.to_string());
+                }
+                None => break,
+            }
+        }
+        let (b, t, cursors) = (base.clone(), token.clone(), Arc::new(cursors));
+        hammer("  GET /api/v2/deals?limit=100&sort_by=update_time (one list's next pages)", move |c, i| {
+            c.get(format!("{b}/api/v2/deals?limit=100&sort_by=update_time&cursor={}", cursors[i % cursors.len()])).bearer_auth(&t)
         })
         .await;
     }

@@ -327,6 +327,41 @@ async fn deal_lists_page_by_cursor_and_filter_by_update_time() {
     s.running.stop().await;
 }
 
+/// `getDeals` sorted by `update_time`: the pages of one list follow one order (the sandbox keeps
+/// it between pages while nothing is written), and a write between two pages is in the next one:
+/// a deal edited after the first page moves to the end.
+#[tokio::test]
+async fn deal_pages_by_update_time_see_every_write() {
+    let s = start().await;
+    let t0 = sandbox::time::now_ms() - 3_600_000;
+    sandbox::pipedrive::seed::generate(&mut s.pipedrive.write(), 4, 3, t0);
+    let token = s.connect("deals:read").await["access_token"].as_str().unwrap().to_string();
+    let page = |cursor: Option<&str>| {
+        let path = match cursor {
+            None => "/api/v2/deals?sort_by=update_time&limit=2".to_string(),
+            Some(c) => format!("/api/v2/deals?sort_by=update_time&limit=2&cursor={c}"),
+        };
+        s.api(Method::GET, &path, &token).send()
+    };
+    let ids = |v: &Value| -> Vec<u64> { v["data"].as_array().unwrap().iter().map(|d| d["id"].as_u64().unwrap()).collect() };
+    let first: Value = page(None).await.unwrap().json().await.unwrap();
+    let again: Value = page(None).await.unwrap().json().await.unwrap();
+    assert_eq!(ids(&first), ids(&again), "the same list twice, the same page");
+    let (a, b) = (ids(&first)[0], ids(&first)[1]);
+    let r = s.http.patch(format!("{}/_sandbox/deals/{a}", s.url)).json(&json!({"fields": {"title": "Edited in Pipedrive"}})).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let mut seen = vec![a, b];
+    let mut cursor = first["additional_data"]["next_cursor"].as_str().map(str::to_string);
+    while let Some(c) = cursor {
+        let next: Value = page(Some(&c)).await.unwrap().json().await.unwrap();
+        seen.extend(ids(&next));
+        cursor = next["additional_data"]["next_cursor"].as_str().map(str::to_string);
+    }
+    assert_eq!(seen.len(), 5, "the edited deal comes again, last: {seen:?}");
+    assert_eq!(seen.last(), Some(&a));
+    s.running.stop().await;
+}
+
 /// `addDeal` (v2) with bad input (400) and without the scope (403); `getDeals` without a token or
 /// with an expired one (401); `getPipelines` under the two-second burst limit (429).
 #[tokio::test]

@@ -113,7 +113,9 @@ pub async fn list<T: Contact>(State(pd): State<Arc<Pipedrive>>, Extension(token)
         Err(r) => return r,
     };
     let data = pd.read();
-    let (page, next) = query.page(T::all(&data), |r| !r.is_deleted() && query.keeps(r, |name, v| r.matches(&data, name, v)));
+    let version = pd.version();
+    let keep = |r: &T| !r.is_deleted() && query.keeps(r, |name, v| r.matches(&data, name, v));
+    let (page, next) = query.page_cached(std::any::type_name::<T>(), T::all(&data), keep, &pd.list_cache, version);
     list_response(page.into_iter().map(T::view).collect::<Vec<_>>(), next)
 }
 

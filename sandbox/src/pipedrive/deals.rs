@@ -119,7 +119,8 @@ pub async fn list(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<
     };
     let statuses: Vec<&str> = query.get("status").map(|s| s.split(',').collect()).unwrap_or_default();
     let data = pd.read();
-    let (page, next) = query.page(&data.deals, |d| {
+    let version = pd.version();
+    let (page, next) = query.page_cached("deals", &data.deals, |d| {
         let status_ok = if statuses.is_empty() { !d.is_deleted } else { statuses.contains(&d.status.as_str()) };
         status_ok
             && query.keeps(d, |name, v| match name {
@@ -130,7 +131,7 @@ pub async fn list(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<
                 "org_id" => d.org_id == Some(v),
                 _ => false,
             })
-    });
+    }, &pd.list_cache, version);
     list_response(page.into_iter().map(DealView::of).collect::<Vec<_>>(), next)
 }
 

@@ -84,6 +84,9 @@ pub struct Pipedrive {
     clock: Clock,
     burst_limit: AtomicU32,
     dirty: AtomicBool,
+    /// Bumped by every write: what cached list orders are checked against.
+    version: std::sync::atomic::AtomicU64,
+    pub(crate) list_cache: Mutex<listing::SortCache>,
     pub webhook_stats: webhooks::DeliveryStats,
 }
 
@@ -113,6 +116,8 @@ impl Pipedrive {
             spent_today: Mutex::new((0, 0)),
             clock: Clock::default(),
             dirty: AtomicBool::new(false),
+            version: std::sync::atomic::AtomicU64::new(0),
+            list_cache: Mutex::new(listing::SortCache::default()),
             webhook_stats: webhooks::DeliveryStats::default(),
         })
     }
@@ -123,7 +128,15 @@ impl Pipedrive {
 
     pub fn write(&self) -> RwLockWriteGuard<'_, PdData> {
         self.dirty.store(true, Ordering::Relaxed);
-        self.data.write().unwrap_or_else(|p| p.into_inner())
+        let guard = self.data.write().unwrap_or_else(|p| p.into_inner());
+        // Bumped while the lock is held: a reader sees the new number only with the new data.
+        self.version.fetch_add(1, Ordering::SeqCst);
+        guard
+    }
+
+    /// The data's version: changes with every write.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::SeqCst)
     }
 
     /// The data without marking it changed (the webhook outbox is not part of the snapshot).
