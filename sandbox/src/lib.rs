@@ -5,6 +5,7 @@
 // Handlers and their helpers return `Result<_, Response>`: the error is the HTTP answer itself.
 #![allow(clippy::result_large_err)]
 
+pub mod cache;
 pub mod control;
 pub mod faults;
 pub mod hubspot;

@@ -4,7 +4,7 @@
 //! person's `org_id`). The values are each side's own record ids, translated through the other
 //! sync's identity map; a link to a record that sync has not linked yet cannot be set, and says so.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use model::apps::ObjectKind;
 use model::merge::Translate;
@@ -26,11 +26,7 @@ pub struct Link {
 
 impl Link {
     pub fn noun(&self) -> &'static str {
-        match self.object {
-            ObjectKind::Contact => "contact",
-            ObjectKind::Company => "company",
-            ObjectKind::Deal => "deal",
-        }
+        self.object.key()
     }
 
     /// How each side's field is shown (the record timeline, the messages).
@@ -57,6 +53,16 @@ pub fn possible(object: ObjectKind) -> &'static [(&'static str, &'static str, &'
 
 pub fn is_link_key(key: &str) -> bool {
     key.starts_with('@')
+}
+
+/// Whether `key` is the Pipedrive field of one of the links of `object` (`person_id`, `org_id`).
+pub fn is_app_link_field(object: ObjectKind, key: &str) -> bool {
+    possible(object).iter().any(|&(_, app_key, ..)| app_key == key)
+}
+
+/// Values to write as HubSpot properties: the associations travel apart.
+pub fn properties(values: &BTreeMap<String, Option<String>>) -> BTreeMap<String, Option<String>> {
+    values.iter().filter(|(k, _)| !is_link_key(k)).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 /// The ids of linked records known on a page: HubSpot id ↔ app id, with their names.
@@ -90,10 +96,6 @@ impl IdPairs {
 
     pub fn knows_hub(&self, hub: &str) -> bool {
         self.to_app.contains_key(hub)
-    }
-
-    pub fn hub_of(&self, app: &str) -> Option<&String> {
-        self.to_hub.get(app)
     }
 
     /// A linked record as the timeline shows it: its name, else its id.

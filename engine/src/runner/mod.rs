@@ -297,7 +297,7 @@ struct Pass<'a> {
     hub_stats: &'a Stats,
     app_stats: &'a Stats,
     /// Associations kept with other syncs' records, and the ids of linked records on this page.
-    links: Vec<Link>,
+    links: &'a [Link],
     link_pairs: Vec<IdPairs>,
 }
 
@@ -388,7 +388,7 @@ impl<'a> Pass<'a> {
             hub_stats,
             app_stats,
             reading: Side::HubSpot,
-            links: holder.links.clone(),
+            links: &holder.links,
             link_pairs: holder.links.iter().map(|l| IdPairs::new(l.noun())).collect(),
         }
     }
@@ -1320,23 +1320,23 @@ impl<'a> Pass<'a> {
         }
     }
 
-    fn link_at(&self, side: Side, key: &str) -> Option<usize> {
-        self.links.iter().position(|l| if side == Side::HubSpot { l.hub_key == key } else { l.app_key == key })
+    /// The association mapped under `key` on `side`, if `key` is one.
+    fn link_mapping(&self, side: Side, key: &str) -> Option<(&Mapped<'a>, usize)> {
+        self.mapped.iter().find_map(|m| Some((m, m.link?)).filter(|_| if side == Side::HubSpot { m.hub.key == key } else { m.app.key == key }))
     }
 
     fn label(&self, side: Side, key: &str) -> String {
-        if let Some(i) = self.link_at(side, key) {
-            let (_, hub, app) = self.links[i].infos();
-            return if side == Side::HubSpot { hub.label } else { app.label };
+        match self.link_mapping(side, key) {
+            Some((m, _)) => if side == Side::HubSpot { m.hub.label.clone() } else { m.app.label.clone() },
+            None => label(if side == Side::HubSpot { self.hub_schema } else { self.app_schema }, key),
         }
-        label(if side == Side::HubSpot { self.hub_schema } else { self.app_schema }, key)
     }
 
     fn shown(&self, side: Side, key: &str, value: &Option<String>) -> Option<String> {
-        if let Some(i) = self.link_at(side, key) {
-            return value.as_deref().map(|id| self.link_pairs[i].shown(side == Side::HubSpot, id));
+        match self.link_mapping(side, key) {
+            Some((_, i)) => value.as_deref().map(|id| self.link_pairs[i].shown(side == Side::HubSpot, id)),
+            None => shown(if side == Side::HubSpot { self.hub_schema } else { self.app_schema }, key, value),
         }
-        shown(if side == Side::HubSpot { self.hub_schema } else { self.app_schema }, key, value)
     }
 
     /// Fills in the associations of records read from `side`, and learns the linked records'
@@ -1347,9 +1347,9 @@ impl<'a> Pass<'a> {
         if self.links.is_empty() || records.is_empty() {
             return Ok(());
         }
-        for i in 0..self.links.len() {
-            let link = self.links[i].clone();
-            let mkey = format!("{}>{}", link.hub_key, link.app_key);
+        let links = self.links;
+        for (i, link) in links.iter().enumerate() {
+            let mkey = self.link_mapping(Side::HubSpot, link.hub_key).map(|(m, _)| m.key.clone()).unwrap_or_default();
             match side {
                 Side::HubSpot => {
                     let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
@@ -1437,7 +1437,7 @@ impl<'a> Pass<'a> {
             }
             let inputs: Vec<(String, Values)> = batch
                 .iter()
-                .map(|(_, row, _, values)| (row.id.clone(), values.iter().filter(|(k, _)| !links::is_link_key(k)).map(|(k, v)| (k.clone(), v.clone())).collect()))
+                .map(|(_, row, _, values)| (row.id.clone(), links::properties(values)))
                 .collect();
             let mut results = self.on(target).create(inputs).await;
             // Associations of the new HubSpot records: (record row, link key, new id, linked id).
@@ -1543,7 +1543,7 @@ impl<'a> Pass<'a> {
             }
             let inputs = batch
                 .iter()
-                .map(|(_, _, id, values, _)| (id.clone(), values.iter().filter(|(k, _)| !links::is_link_key(k)).map(|(k, v)| (k.clone(), v.clone())).collect()))
+                .map(|(_, _, id, values, _)| (id.clone(), links::properties(values)))
                 .collect();
             let mut results = self.on(target).update(inputs).await;
             for (_, index, id, _, before) in batch {
@@ -1619,7 +1619,8 @@ impl<'a> Pass<'a> {
     /// Adds and removes HubSpot associations: (record row, link key, HubSpot record, linked
     /// record). A failure leaves the record's fields synced and says so on its timeline.
     async fn associate(&mut self, add: Vec<(String, String, String, String)>, remove: Vec<(String, String, String, String)>, now: i64, work: &mut PageWork) {
-        for link in self.links.clone() {
+        let links = self.links;
+        for link in links {
             let pick = |list: &[(String, String, String, String)]| -> Vec<(String, String)> {
                 list.iter().filter(|(_, k, ..)| k == link.hub_key).map(|(_, _, a, b)| (a.clone(), b.clone())).collect()
             };

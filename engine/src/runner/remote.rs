@@ -44,6 +44,11 @@ pub struct RemoteRecord {
     pub values: BTreeMap<String, Option<String>>,
 }
 
+/// A record to write: its id (or Tandem id, for a create) and values.
+type Input = (String, BTreeMap<String, Option<String>>);
+/// What became of one write, by the same id.
+type Outcome = (String, Result<RemoteRecord, ApiError>);
+
 /// A page of records and where the next one starts.
 #[derive(Debug, Default)]
 pub struct Page {
@@ -119,11 +124,6 @@ pub struct Records<'a> {
     /// The field holding the Tandem id (HubSpot property name; Pipedrive custom field key).
     pub tandem_key: String,
     pub schema: &'a [FieldInfo],
-}
-
-/// Pipedrive's fields linking a record to a person or organization (associations).
-pub fn is_link_field(key: &str) -> bool {
-    matches!(key, "person_id" | "org_id")
 }
 
 fn text(v: &Value) -> Option<String> {
@@ -328,8 +328,8 @@ impl Records<'_> {
             }
             let json_value = match (self.kind(key), value) {
                 // The person or organization a deal (or person) belongs to: an id, or none.
-                (_, Some(v)) if is_link_field(key) => v.parse::<u64>().map(Value::from).unwrap_or_else(|_| json!(v)),
-                (_, None) if is_link_field(key) => Value::Null,
+                (_, Some(v)) if super::links::is_app_link_field(self.object, key) => v.parse::<u64>().map(Value::from).unwrap_or_else(|_| json!(v)),
+                (_, None) if super::links::is_app_link_field(self.object, key) => Value::Null,
                 // Pipedrive requires an owner and a title or name: they are never cleared.
                 (FieldKind::Owner, None) => continue,
                 (_, None) if key == "title" || key == "name" => continue,
@@ -459,14 +459,7 @@ impl Records<'_> {
         let mut out = HashMap::new();
         match self.api.provider {
             Provider::HubSpot => {
-                // Batches in flight at once: the limiter paces them, so HubSpot's window stays
-                // full while the answers of earlier batches are still on their way.
-                let answers: Vec<Vec<(String, Result<RemoteRecord, ApiError>)>> = stream::iter(inputs.chunks(HUB_BATCH).map(<[_]>::to_vec).collect::<Vec<_>>())
-                    .map(|chunk| async move { self.hub_create_batch(chunk).await })
-                    .buffered(HUB_CONCURRENCY)
-                    .collect()
-                    .await;
-                out.extend(answers.into_iter().flatten());
+                out.extend(self.hub_in_batches(inputs, Self::hub_create_batch).await);
             }
             Provider::Pipedrive => {
                 let results: Vec<(String, Result<RemoteRecord, ApiError>)> = stream::iter(inputs)
@@ -495,12 +488,7 @@ impl Records<'_> {
         let mut out = HashMap::new();
         match self.api.provider {
             Provider::HubSpot => {
-                let answers: Vec<Vec<(String, Result<RemoteRecord, ApiError>)>> = stream::iter(inputs.chunks(HUB_BATCH).map(<[_]>::to_vec).collect::<Vec<_>>())
-                    .map(|chunk| async move { self.hub_update_batch(chunk).await })
-                    .buffered(HUB_CONCURRENCY)
-                    .collect()
-                    .await;
-                out.extend(answers.into_iter().flatten());
+                out.extend(self.hub_in_batches(inputs, Self::hub_update_batch).await);
             }
             Provider::Pipedrive => {
                 let results: Vec<(String, Result<RemoteRecord, ApiError>)> = stream::iter(inputs)
@@ -522,12 +510,20 @@ impl Records<'_> {
         out
     }
 
+    /// HubSpot batches of `inputs` sent by `send`, several in flight at once: the limiter paces
+    /// them, so HubSpot's window stays full while earlier batches' answers are on their way.
+    async fn hub_in_batches<'s>(&'s self, inputs: Vec<Input>, send: fn(&'s Self, Vec<Input>) -> BoxFuture<'s, Vec<Outcome>>) -> Vec<Outcome> {
+        let chunks: Vec<Vec<Input>> = inputs.chunks(HUB_BATCH).map(<[_]>::to_vec).collect();
+        let answers: Vec<Vec<Outcome>> = stream::iter(chunks).map(|chunk| send(self, chunk)).buffered(HUB_CONCURRENCY).collect().await;
+        answers.into_iter().flatten().collect()
+    }
+
     /// One HubSpot batch create: per Tandem id, the new record or why not.
-    fn hub_create_batch(&self, chunk: Vec<(String, BTreeMap<String, Option<String>>)>) -> BoxFuture<'_, Vec<(String, Result<RemoteRecord, ApiError>)>> {
+    fn hub_create_batch(&self, chunk: Vec<Input>) -> BoxFuture<'_, Vec<Outcome>> {
         Box::pin(self.hub_create_batch_once(chunk))
     }
 
-    async fn hub_create_batch_once(&self, chunk: Vec<(String, BTreeMap<String, Option<String>>)>) -> Vec<(String, Result<RemoteRecord, ApiError>)> {
+    async fn hub_create_batch_once(&self, chunk: Vec<Input>) -> Vec<Outcome> {
         let batch: Vec<Value> = chunk
             .iter()
             .map(|(tandem_id, values)| {
@@ -575,7 +571,11 @@ impl Records<'_> {
     }
 
     /// One HubSpot batch update: per record id, the record as it now is or why not.
-    async fn hub_update_batch(&self, chunk: Vec<(String, BTreeMap<String, Option<String>>)>) -> Vec<(String, Result<RemoteRecord, ApiError>)> {
+    fn hub_update_batch(&self, chunk: Vec<Input>) -> BoxFuture<'_, Vec<Outcome>> {
+        Box::pin(self.hub_update_batch_once(chunk))
+    }
+
+    async fn hub_update_batch_once(&self, chunk: Vec<Input>) -> Vec<Outcome> {
         let batch: Vec<Value> = chunk.iter().map(|(id, values)| json!({"id": id, "properties": self.hub_body(values)})).collect();
         let body = json!({"inputs": batch});
         let mut out: HashMap<String, Result<RemoteRecord, ApiError>> = HashMap::new();
@@ -754,7 +754,6 @@ impl Records<'_> {
     }
 }
 
-/// The per-item errors of a HubSpot 207 batch answer.
 /// The HubSpot contact a create was refused for (409: "Contact already exists. Existing ID: 123"):
 /// the email is taken by a contact the search did not show yet (its index trails its writes).
 pub fn existing_contact(e: &ApiError) -> Option<String> {
@@ -766,6 +765,7 @@ pub fn existing_contact(e: &ApiError) -> Option<String> {
     (!id.is_empty()).then_some(id)
 }
 
+/// The per-item errors of a HubSpot 207 batch answer.
 fn hub_item_errors(answer: &Value) -> Vec<ApiError> {
     answer
         .get("errors")

@@ -106,7 +106,7 @@ pub struct HubSpot {
     dirty: AtomicBool,
     /// Bumped by every write: what cached search results are checked against.
     version: std::sync::atomic::AtomicU64,
-    search_cache: Mutex<search::SearchCache>,
+    search_cache: crate::cache::Versioned<Vec<u64>>,
     rate_limit: std::sync::atomic::AtomicU32,
     pub webhook_stats: webhooks::DeliveryStats,
 }
@@ -139,7 +139,7 @@ impl HubSpot {
             clock: Clock::default(),
             dirty: AtomicBool::new(false),
             version: std::sync::atomic::AtomicU64::new(0),
-            search_cache: Mutex::new(search::SearchCache::default()),
+            search_cache: crate::cache::Versioned::default(),
             webhook_stats: webhooks::DeliveryStats::default(),
         })
     }

@@ -24,28 +24,6 @@ pub const MAX_GROUPS: usize = 5;
 pub const MAX_FILTERS_PER_GROUP: usize = 6;
 pub const MAX_FILTERS: usize = 18;
 
-/// The sorted hits of the last few searches, valid for one version of the data.
-#[derive(Default)]
-pub struct SearchCache {
-    entries: Vec<(String, u64, Arc<Vec<u64>>)>,
-}
-
-impl SearchCache {
-    const SIZE: usize = 8;
-
-    fn get(&self, key: &str, version: u64) -> Option<Arc<Vec<u64>>> {
-        self.entries.iter().find(|(k, v, _)| k == key && *v == version).map(|(_, _, ids)| ids.clone())
-    }
-
-    fn put(&mut self, key: String, version: u64, ids: Arc<Vec<u64>>) {
-        self.entries.retain(|(k, v, _)| *k != key && *v == version);
-        if self.entries.len() >= Self::SIZE {
-            self.entries.remove(0);
-        }
-        self.entries.push((key, version, ids));
-    }
-}
-
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SearchRequest {
@@ -203,17 +181,11 @@ pub async fn search(
     // The pages of one search share its sorted hits: computed once per version of the data
     // (every write bumps it), so paging through a large result is not a full scan per page.
     let key = serde_json::to_string(&(object.name(), &req.filter_groups, &req.sorts, &req.query)).unwrap_or_default();
-    let version = hubspot.version();
-    let cached = (lag == 0).then(|| hubspot.search_cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key, version)).flatten();
-    let ids: Arc<Vec<u64>> = match cached {
-        Some(ids) => ids,
-        None => {
-            let ids = Arc::new(sorted_hits(&hubspot, &data, object, &req, lag)?);
-            if lag == 0 {
-                hubspot.search_cache.lock().unwrap_or_else(|p| p.into_inner()).put(key, version, ids.clone());
-            }
-            ids
-        }
+    // (With an index lag the hits depend on the clock too: computed every time.)
+    let ids: Arc<Vec<u64>> = if lag == 0 {
+        hubspot.search_cache.try_get_or(key, hubspot.version(), || sorted_hits(&hubspot, &data, object, &req, lag))?
+    } else {
+        Arc::new(sorted_hits(&hubspot, &data, object, &req, lag)?)
     };
     let Some(all) = data.records.get(&object) else {
         return Ok(crate::json::ok(&SearchPage { total: 0, results: vec![], paging: None }));

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::sync::{Arc, Mutex};
 
 use axum::response::Response;
 use serde::Serialize;
@@ -12,6 +11,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::invalid;
+use crate::cache::Versioned;
 use crate::hubspot::{query_one, query_pairs};
 use crate::time::parse_rfc3339;
 
@@ -155,31 +155,6 @@ impl ListQuery {
     }
 }
 
-/// A list's matching records in order: (sort value, id).
-type Keys = Arc<Vec<(i64, u64)>>;
-
-/// The sorted keys of the last few lists sorted by a time, valid for one version of the data.
-#[derive(Default)]
-pub struct SortCache {
-    entries: Vec<(String, u64, Keys)>,
-}
-
-impl SortCache {
-    const SIZE: usize = 8;
-
-    fn get(&self, key: &str, version: u64) -> Option<Keys> {
-        self.entries.iter().find(|(k, v, _)| k == key && *v == version).map(|(_, _, keys)| keys.clone())
-    }
-
-    fn put(&mut self, key: String, version: u64, keys: Keys) {
-        self.entries.retain(|(k, v, _)| *k != key && *v == version);
-        if self.entries.len() >= Self::SIZE {
-            self.entries.remove(0);
-        }
-        self.entries.push((key, version, keys));
-    }
-}
-
 impl ListQuery {
     /// As [`ListQuery::page`]; lists sorted by a time keep their matching records' order between
     /// pages (per `object` and query, for one `version` of the data), so paging through a long
@@ -189,7 +164,7 @@ impl ListQuery {
         object: &str,
         all: &'a BTreeMap<u64, T>,
         keep: impl Fn(&T) -> bool,
-        cache: &Mutex<SortCache>,
+        cache: &Versioned<Vec<(i64, u64)>>,
         version: u64,
     ) -> (Vec<&'a T>, Option<String>) {
         if self.sort_by == "id" {
@@ -198,20 +173,14 @@ impl ListQuery {
         let mut asked: Vec<&(String, String)> = self.pairs.iter().filter(|(k, _)| k != "cursor" && k != "limit").collect();
         asked.sort();
         let key = format!("{object}?{asked:?}");
-        let cached = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key, version);
-        let keys = match cached {
-            Some(keys) => keys,
-            None => {
-                let mut keys: Vec<(i64, u64)> = all.values().filter(|r| keep(r)).map(|r| self.key(r)).collect();
-                keys.sort_unstable();
-                if self.descending {
-                    keys.reverse();
-                }
-                let keys = Arc::new(keys);
-                cache.lock().unwrap_or_else(|p| p.into_inner()).put(key, version, keys.clone());
-                keys
+        let keys = cache.get_or(key, version, || {
+            let mut keys: Vec<(i64, u64)> = all.values().filter(|r| keep(r)).map(|r| self.key(r)).collect();
+            keys.sort_unstable();
+            if self.descending {
+                keys.reverse();
             }
-        };
+            keys
+        });
         let start = keys.partition_point(|k| !self.after_cursor(*k));
         let mut page: Vec<&T> = keys[start..].iter().take(self.limit + 1).filter_map(|(_, id)| all.get(id)).collect();
         let more = page.len() > self.limit;

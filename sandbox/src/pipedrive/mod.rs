@@ -86,7 +86,7 @@ pub struct Pipedrive {
     dirty: AtomicBool,
     /// Bumped by every write: what cached list orders are checked against.
     version: std::sync::atomic::AtomicU64,
-    pub(crate) list_cache: Mutex<listing::SortCache>,
+    pub(crate) list_cache: crate::cache::Versioned<Vec<(i64, u64)>>,
     pub webhook_stats: webhooks::DeliveryStats,
 }
 
@@ -117,7 +117,7 @@ impl Pipedrive {
             clock: Clock::default(),
             dirty: AtomicBool::new(false),
             version: std::sync::atomic::AtomicU64::new(0),
-            list_cache: Mutex::new(listing::SortCache::default()),
+            list_cache: crate::cache::Versioned::default(),
             webhook_stats: webhooks::DeliveryStats::default(),
         })
     }
