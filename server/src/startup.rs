@@ -15,7 +15,7 @@ use engine::{AccountError, Accounts, Connections, Store, StoreError};
 use http::{HeaderName, HeaderValue, StatusCode};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use leptos_axum::{generate_route_list, handle_server_fns_with_context, AxumRouteListing, LeptosRoutes};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -192,8 +192,17 @@ fn origin_of(url: &str) -> String {
     }
 }
 
+/// The app's routes, found once per process. Finding them renders the app with every resource
+/// held back, through a switch that is global to the process: done while another server in the
+/// same process (tests start many) was rendering a page, that page's data never arrived and its
+/// response hung.
+fn routes() -> Vec<AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = routes();
     let context = state.context.clone();
     let options = state.leptos_options.clone();
     Router::new()

@@ -206,3 +206,68 @@ async fn a_failed_migration_stops_start_up() {
     assert!(err.to_string().contains("migrations failed"), "{err}");
     db.destroy().await;
 }
+
+/// Every signed-in page answers in full while other Tandem servers start in the same process (as
+/// the tests do). Finding the routes holds back every resource through a process-wide switch:
+/// a page rendered by another server meanwhile never got its data, and its response hung.
+async fn pages_answer_while_other_servers_start(backend: engine::store::Backend) {
+    use futures_util::stream::{self, StreamExt};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const STARTS: usize = 12;
+    let pages = [
+        ("/settings/integrations/connected-apps", "No apps connected yet"),
+        ("/marketplace", "Pipedrive"),
+        ("/settings/users", "ada@example.com"),
+        ("/settings/audit-log", "Nothing recorded yet"),
+        ("/settings/integrations/syncs", "No syncs yet"),
+    ];
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin().await;
+    let starting = AtomicBool::new(true);
+    let others = async {
+        for _ in 0..STARTS {
+            TestApp::spawn(backend).await.stop().await;
+        }
+        starting.store(false, Ordering::SeqCst);
+    };
+    let requests = stream::iter(0..)
+        .take_while(|_| std::future::ready(starting.load(Ordering::SeqCst)))
+        .map(|i| {
+            let (path, expected) = pages[i % pages.len()];
+            let (app, admin) = (&app, admin.clone());
+            async move {
+                let answer = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+                    let r = app.get(&admin, path).await;
+                    (r.status(), r.text().await)
+                })
+                .await;
+                match answer {
+                    Err(_) => Some(format!("#{i} {path}: no full answer within 10 s")),
+                    Ok((status, Err(e))) => Some(format!("#{i} {path}: {status}, the body broke off: {e}")),
+                    Ok((status, Ok(body))) if status != 200 || !body.contains(expected) || !body.contains("</html>") => {
+                        Some(format!("#{i} {path}: {status}, {} bytes: {:?}", body.len(), &body[body.len().saturating_sub(80)..]))
+                    }
+                    Ok(_) => None,
+                }
+            }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>();
+    let ((), answers) = tokio::join!(others, requests);
+    let failures: Vec<_> = answers.iter().flatten().collect();
+    assert!(answers.len() > 50, "only {} requests made", answers.len());
+    assert!(failures.is_empty(), "{} of {} pages failed: {:?}", failures.len(), answers.len(), &failures[..failures.len().min(5)]);
+    app.stop().await;
+}
+
+mod pages_answer_while_other_servers_start {
+    use engine::store::Backend;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::pages_answer_while_other_servers_start(Backend::Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::pages_answer_while_other_servers_start(Backend::Postgres).await;
+    }
+}
