@@ -359,3 +359,28 @@ async fn a_settings_change_rereads_every_deal_once(env: Env) -> Env {
     assert_eq!(states["Large"].0, "linked");
     env
 }
+
+on_both_backends!(the_run_after_the_initial_sync_is_due_at_once_and_reads_what_changed_meanwhile);
+/// The initial run ends once every deal exists on both sides; the run reading what changed while
+/// it ran (from the cursor set at its start) follows at once, not an interval later.
+async fn the_run_after_the_initial_sync_is_due_at_once_and_reads_what_changed_meanwhile(env: Env) -> Env {
+    let sync = set_up(&env, |s, _| s.filters.clear()).await;
+    let acme = env
+        .hs_create(json!({"dealname": "Acme renewal", "amount": "1500", "pipeline": "default", "dealstage": "appointmentscheduled"}), None)
+        .await;
+    let engine = engine(&env);
+    let first = run(&engine, &sync).await;
+    assert_eq!((first.trigger.as_str(), first.outcome.as_str(), first.created_in_app), ("initial", "succeeded", 1), "{first:?}");
+
+    // A HubSpot user changed the amount while the initial run was under way.
+    env.hs_edit(&acme, json!({"amount": "2500"}), Some(first.started_at + 1)).await;
+    assert_eq!(engine.run_due(Trigger::Scheduled).await.unwrap(), 1, "the next run is due at once");
+    let runs = env.connections.store().runs(&sync.id, 10).await.unwrap();
+    let next = runs.iter().find(|r| r.id != first.id).expect("a second run");
+    assert_eq!((next.trigger.as_str(), next.updated_in_app), ("scheduled", 1), "{next:?}");
+    assert_eq!(env.pd_deals(&sync).await["Acme renewal"]["value"].as_f64(), Some(2500.0));
+
+    // After that, the usual interval.
+    assert_eq!(engine.run_due(Trigger::Scheduled).await.unwrap(), 0, "not due again for 30 s");
+    env
+}

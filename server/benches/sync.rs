@@ -35,7 +35,8 @@ fn main() {
         .ok()
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![10_000, 100_000]);
-    println!("initial sync, sandbox <-> sandbox, half of the deals in each (engine process only in RSS)");
+    println!("initial sync, sandbox <-> sandbox, half of the deals in each (engine process only in RSS);");
+    println!("each is followed by the run after it (\"then\"), which reads what changed while the initial one ran");
     println!("{:>8} {:>12} {:>9} {:>9} {:>9} {:>10} {:>10} {:>21} {:>10}", "deals", "limits", "seconds", "synced", "deals/s", "calls/deal", "HubSpot calls", "bound: calls / deals", "peak RSS");
     for limited in [false, true] {
         for &n in &sizes {
@@ -193,6 +194,31 @@ async fn scenario(n: usize, limited: bool) {
         run.api_calls as f64 / synced.max(1.0),
         hub_calls,
         bound,
+        peak_rss_mb()
+    );
+    // The run that follows at once: what changed on either side while the initial sync ran.
+    // Here nothing did, so it reads back Tandem's own creations and writes nothing.
+    let calls_before = hubspot_calls(&hubspot_url).await;
+    let started = Instant::now();
+    let next = engine.run_sync(&sync_id, Trigger::Scheduled).await.expect("run").expect("the sync ran").run;
+    let next_seconds = started.elapsed().as_secs_f64();
+    let next_hub_calls = hubspot_calls(&hubspot_url).await - calls_before - 1;
+    assert_eq!(next.outcome, "succeeded", "{next:?}");
+    assert_eq!(
+        next.created_in_app + next.created_in_hub + next.updated_in_app + next.updated_in_hub,
+        0,
+        "nothing changed meanwhile, so nothing is written: {next:?}"
+    );
+    println!(
+        "{:>8} {:>12} {:>9.1} {:>9} {:>9} {:>10} {:>13} {:>21} {:>7.0} MB",
+        "then",
+        "next run",
+        next_seconds,
+        0,
+        "-",
+        "-",
+        next_hub_calls,
+        "-",
         peak_rss_mb()
     );
     store.close().await;

@@ -254,7 +254,10 @@ impl Engine {
             }
         };
         store.update_run(&run).await?;
-        store.release_sync(sync_id, &self.instance, ended + interval, ended, succeeded).await?;
+        // A completed initial sync is followed at once by the run that reads what changed while
+        // it ran.
+        let next_run = if trigger_name == "initial" && succeeded { ended } else { ended + interval };
+        store.release_sync(sync_id, &self.instance, next_run, ended, succeeded).await?;
         tracing::info!(
             sync_id, run_id = %run.id, outcome = %run.outcome, created_in_app = run.created_in_app, created_in_hub = run.created_in_hub,
             updated_in_app = run.updated_in_app, updated_in_hub = run.updated_in_hub, failed = run.failed_to_app + run.failed_to_hub,
@@ -491,6 +494,11 @@ impl<'a> Pass<'a> {
                 }
             }
             state.progress_done = done;
+            // The initial run ends here, every record on both sides. What changed meanwhile
+            // (from the cursor set at its start) is read by the next run, due at once: a run of
+            // its own in the history, and the initial one is not held up reading back its own
+            // creations.
+            return Ok(());
         }
         // Incremental: each side from its cursor (a modification time in ms); the app first for
         // contacts and companies (see the initial sync).
