@@ -245,7 +245,8 @@ async fn pages_answer_while_other_servers_start(backend: engine::store::Backend)
                     Err(_) => Some(format!("#{i} {path}: no full answer within 10 s")),
                     Ok((status, Err(e))) => Some(format!("#{i} {path}: {status}, the body broke off: {e}")),
                     Ok((status, Ok(body))) if status != 200 || !body.contains(expected) || !body.contains("</html>") => {
-                        Some(format!("#{i} {path}: {status}, {} bytes: {:?}", body.len(), &body[body.len().saturating_sub(80)..]))
+                        let tail: String = body.chars().rev().take(80).collect::<Vec<_>>().into_iter().rev().collect();
+                        Some(format!("#{i} {path}: {status}, {} bytes, ending {tail:?}", body.len()))
                     }
                     Ok(_) => None,
                 }

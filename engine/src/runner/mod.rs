@@ -202,8 +202,9 @@ impl Engine {
             state = store.sync_state(sync_id).await?.ok_or_else(|| EngineError::Settings("the sync has no state".into()))?;
         }
         store.close_abandoned_runs(sync_id, now).await?;
+        let initial = state.phase != INCREMENTAL;
         let trigger_name = match trigger {
-            _ if state.phase != INCREMENTAL => "initial",
+            _ if initial => "initial",
             Trigger::Scheduled => "scheduled",
             Trigger::Webhook => "webhook",
             Trigger::Manual => "manual",
@@ -256,7 +257,7 @@ impl Engine {
         store.update_run(&run).await?;
         // A completed initial sync is followed at once by the run that reads what changed while
         // it ran.
-        let next_run = if trigger_name == "initial" && succeeded { ended } else { ended + interval };
+        let next_run = if initial && succeeded { ended } else { ended + interval };
         store.release_sync(sync_id, &self.instance, next_run, ended, succeeded).await?;
         tracing::info!(
             sync_id, run_id = %run.id, outcome = %run.outcome, created_in_app = run.created_in_app, created_in_hub = run.created_in_hub,
