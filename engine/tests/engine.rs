@@ -384,3 +384,22 @@ async fn the_run_after_the_initial_sync_is_due_at_once_and_reads_what_changed_me
     assert_eq!(engine.run_due(Trigger::Scheduled).await.unwrap(), 0, "not due again for 30 s");
     env
 }
+
+on_both_backends!(an_initial_sync_over_many_pages_creates_every_deal_once);
+/// The initial sync reads HubSpot 100 deals a page and decides and commits them several pages at
+/// a time: every deal of every page arrives, once, and the run says so.
+async fn an_initial_sync_over_many_pages_creates_every_deal_once(env: Env) -> Env {
+    let sync = set_up(&env, |_, _| {}).await;
+    // Seven pages of HubSpot's 100: a group of five, then a group of two (the last one short).
+    for i in 0..650 {
+        env.hs_create(json!({"dealname": format!("Deal {i:03}"), "amount": "1", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+    }
+    let r = run(&engine(&env), &sync).await;
+    assert_eq!((r.created_in_app, r.failed_to_app), (650, 0), "{r:?}");
+    let deals = env.pd_deals(&sync).await;
+    assert_eq!(deals.len(), 650, "one Pipedrive deal per name");
+    assert!((0..650).all(|i| deals.contains_key(&format!("Deal {i:03}"))), "every page arrived");
+    let linked = records(&env, &sync).await.into_iter().filter(|r| r.state == "linked").count();
+    assert_eq!(linked, 650);
+    env
+}

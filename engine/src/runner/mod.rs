@@ -42,6 +42,9 @@ pub const INCREMENTAL: &str = "incremental";
 /// not be missed. Records already seen at their current time are skipped, so this costs reads,
 /// not writes.
 const CURSOR_MARGIN_MS: i64 = 5_000;
+/// Records the initial sync decides, writes and commits at once (several HubSpot pages of 100,
+/// one Pipedrive page of 500): fewer, larger store commits, and more creates in flight at once.
+const INITIAL_GROUP: usize = 500;
 /// HubSpot search stops at 10,000 results: a read restarts from its last time before that.
 pub const SEARCH_WINDOW: usize = 9_800;
 /// Failing records retried automatically per run (transient errors only).
@@ -463,7 +466,7 @@ impl<'a> Pass<'a> {
                         Some(page) => page?,
                         None => {
                             let cursor = if side == Side::HubSpot { state.hub_cursor.clone() } else { state.app_cursor.clone() };
-                            reader.list(cursor.as_deref()).await?
+                            reader.list_at_least(cursor.as_deref(), INITIAL_GROUP).await?
                         }
                     };
                     done += page.records.len() as i64;
@@ -483,7 +486,8 @@ impl<'a> Pass<'a> {
                     };
                     match page.next.as_deref() {
                         Some(next) => {
-                            let (processed, fetched) = tokio::join!(self.process(side, page.records, false, Some(checkpoint.clone())), reader.list(Some(next)));
+                            let (processed, fetched) =
+                                tokio::join!(self.process(side, page.records, false, Some(checkpoint.clone())), reader.list_at_least(Some(next), INITIAL_GROUP));
                             processed?;
                             prefetched = Some(fetched);
                         }

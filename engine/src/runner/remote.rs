@@ -26,8 +26,10 @@ pub const HUB_TANDEM_PROPERTY: &str = crate::connectors::hubspot::TANDEM_PROPERT
 pub const TANDEM_FIELD_LABEL: &str = crate::connectors::pipedrive::TANDEM_FIELD;
 /// Records per HubSpot batch call.
 pub const HUB_BATCH: usize = 100;
-/// Pipedrive writes in flight at once (it has no batch endpoints for deals, persons or organizations).
-const PIPEDRIVE_CONCURRENCY: usize = 8;
+/// Pipedrive writes in flight at once (it has no batch endpoints for deals, persons or
+/// organizations). The limiter still follows Pipedrive's burst window: this bounds only how many
+/// wait on an answer at once (8 left an initial sync waiting on round trips).
+const PIPEDRIVE_CONCURRENCY: usize = 32;
 /// HubSpot batch calls in flight at once.
 const HUB_CONCURRENCY: usize = 4;
 
@@ -377,6 +379,20 @@ impl Records<'_> {
                 self.pd_page(&self.api.get(&self.pd_path(""), &query).await?)
             }
         }
+    }
+
+    /// Pages read one after another from `cursor` until at least `at_least` records are in hand
+    /// or the list ends: the initial sync decides, writes and commits that many at once (HubSpot
+    /// lists 100 a page), and answers the cursor after the last page read.
+    pub async fn list_at_least(&self, cursor: Option<&str>, at_least: usize) -> Result<Page, ApiError> {
+        let mut page = self.list(cursor).await?;
+        while page.records.len() < at_least {
+            let Some(next) = page.next.take() else { break };
+            let more = self.list(Some(&next)).await?;
+            page.records.extend(more.records);
+            page.next = more.next;
+        }
+        Ok(page)
     }
 
     /// How many records the account holds (for progress; Pipedrive counts deals only).
