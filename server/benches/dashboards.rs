@@ -45,7 +45,7 @@ async fn bench() {
     std::fs::create_dir_all(&data_dir).unwrap();
     let key = engine::crypto::generate_key_text();
     let database_url: Option<String> = None;
-    let (_, sync_id) = support::install_and_sync_deals(&data_dir, &key, &tandem_url, &hubspot.url(), &pipedrive.url(), |_, _| {}).await;
+    let (_, sync_id) = support::install_and_sync_deals(&data_dir, database_url.as_deref(), &key, &tandem_url, &hubspot.url(), &pipedrive.url(), |_, _| {}).await;
 
     let store = Store::open(database_url.as_deref(), &data_dir).await.unwrap();
     let started = Instant::now();

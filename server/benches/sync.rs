@@ -4,7 +4,9 @@
 //! bound reached, and the peak RSS of the engine's process. The sandboxes run as child processes
 //! (this binary, re-run with `--serve`), so their memory is not counted.
 //!
-//! `cargo bench -p tandem --bench sync` (all sizes); `BENCH_SIZES=10000` picks sizes.
+//! `cargo bench -p tandem --bench sync` (all sizes, on SQLite); `BENCH_SIZES=10000` picks sizes,
+//! `BENCH_LIMITS=off` (or `on`) one of the two settings, and `BENCH_DATABASE=postgres` runs the
+//! engine on a fresh Postgres database (the server tests use; `TANDEM_TEST_POSTGRES_URL`).
 
 #[path = "../tests/support/install.rs"]
 mod support;
@@ -17,6 +19,8 @@ use engine::connectors::{hubspot, pipedrive};
 use engine::crypto::SecretBox;
 use engine::runner::{Engine, EngineConfig, Trigger};
 use engine::Connections;
+use engine::store::scratch::ScratchDatabase;
+use engine::store::Backend;
 use engine::Store;
 use sandbox::{demo_client, HubSpotConfig, PipedriveConfig, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
 
@@ -35,12 +39,21 @@ fn main() {
         .ok()
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![10_000, 100_000]);
-    println!("initial sync, sandbox <-> sandbox, half of the deals in each (engine process only in RSS);");
+    let limits: Vec<bool> = match std::env::var("BENCH_LIMITS").as_deref() {
+        Ok("off") => vec![false],
+        Ok("on") => vec![true],
+        _ => vec![false, true],
+    };
+    let backend = match std::env::var("BENCH_DATABASE").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        _ => Backend::Sqlite,
+    };
+    println!("initial sync, sandbox <-> sandbox, half of the deals in each, on {backend:?} (engine process only in RSS);");
     println!("each is followed by the run after it (\"then\"), which reads what changed while the initial one ran");
     println!("{:>8} {:>12} {:>9} {:>9} {:>9} {:>10} {:>10} {:>21} {:>10}", "deals", "limits", "seconds", "synced", "deals/s", "calls/deal", "HubSpot calls", "bound: calls / deals", "peak RSS");
-    for limited in [false, true] {
+    for limited in limits {
         for &n in &sizes {
-            runtime.block_on(scenario(n, limited));
+            runtime.block_on(scenario(n, limited, backend));
         }
     }
 }
@@ -141,7 +154,7 @@ fn peak_rss_mb() -> f64 {
     kb / 1024.0
 }
 
-async fn scenario(n: usize, limited: bool) {
+async fn scenario(n: usize, limited: bool, backend: Backend) {
     // Resets the peak RSS, so each line shows its own.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let limit = if limited { HUBSPOT_LIMIT } else { 0 };
@@ -149,8 +162,13 @@ async fn scenario(n: usize, limited: bool) {
     let data_dir = std::env::temp_dir().join(format!("tandem-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&data_dir).unwrap();
     let key = engine::crypto::generate_key_text();
+    let scratch = match backend {
+        Backend::Postgres => Some(ScratchDatabase::create(Backend::Postgres).await.expect("a Postgres database")),
+        Backend::Sqlite => None,
+    };
+    let database_url = scratch.as_ref().map(|s| s.url.clone());
     // Both pipelines of each side paired, every stage Auto-mapped where names allow.
-    let (_, sync_id) = support::install_and_sync_deals(&data_dir, &key, TANDEM_URL, &hubspot_url, &pipedrive_url, |settings, schemas| {
+    let (_, sync_id) = support::install_and_sync_deals(&data_dir, database_url.as_deref(), &key, TANDEM_URL, &hubspot_url, &pipedrive_url, |settings, schemas| {
         if let (Some(hub), Some(app)) = (schemas.hubspot.pipelines.get(1), schemas.app.pipelines.get(1)) {
             let mut second = model::sync::PipelineMapping { hubspot_pipeline: hub.id.clone(), app_pipeline: app.id.clone(), stages: vec![] };
             second.auto_map(schemas);
@@ -158,7 +176,7 @@ async fn scenario(n: usize, limited: bool) {
         }
     })
     .await;
-    let store = Store::open(None, &data_dir).await.unwrap();
+    let store = Store::open(database_url.as_deref(), &data_dir).await.unwrap();
     let providers = vec![
         hubspot::config(&hubspot_url, &hubspot_url, Some(DEMO_CLIENT_ID.into()), Some(DEMO_CLIENT_SECRET.into())),
         pipedrive::config(&pipedrive_url, Some(DEMO_CLIENT_ID.into()), Some(DEMO_CLIENT_SECRET.into())),
@@ -219,5 +237,8 @@ async fn scenario(n: usize, limited: bool) {
         peak_rss_mb()
     );
     store.close().await;
+    if let Some(scratch) = scratch {
+        scratch.destroy().await;
+    }
     let _ = std::fs::remove_dir_all(&data_dir);
 }

@@ -250,7 +250,7 @@ async fn deals_survive_faults_and_kills() {
     let data_dir = std::env::temp_dir().join(format!("tandem-chaos-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&data_dir).unwrap();
     let key = engine::crypto::generate_key_text();
-    support::install_and_sync_deals(&data_dir, &key, &tandem_url, &hubspot.url(), &pipedrive.url(), |_, _| {}).await;
+    support::install_and_sync_deals(&data_dir, None, &key, &tandem_url, &hubspot.url(), &pipedrive.url(), |_, _| {}).await;
 
     let mut world = World { http: reqwest::Client::new(), hubspot, pipedrive, expected: HashMap::new(), meeting_stage: 0 };
     let token = world.token(&world.pipedrive, &["deals:read"]).await;

@@ -1,7 +1,8 @@
 //! The storage seam. One `Store` type over SQLite (the embedded default) or Postgres (for several
 //! instances sharing the work). All SQL in Tandem lives in this module and its children; the SQL is
 //! written once in the dialect both backends accept (`$n` parameters, `BIGINT` Unix milliseconds,
-//! `TEXT` ids) and [`on_pool!`] runs it against whichever pool is open.
+//! `TEXT` ids) and [`on_pool!`] runs it against whichever pool is open. (Statements of many rows
+//! number their parameters only for Postgres: see `engine::markers`.)
 
 mod audit;
 mod connections;
@@ -17,6 +18,8 @@ mod users;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -105,6 +108,25 @@ pub(crate) use on_pool;
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
+    statistics: Arc<Statistics>,
+}
+
+/// Postgres plans each query from its statistics of the tables, which autovacuum refreshes at
+/// most once a minute. A table that grows from nothing to 100,000 rows within that minute (the
+/// identity map during a first initial sync) is planned as if one sync's rows were a few: the
+/// lookups by HubSpot or app id scanned every row of the sync, and the initial sync slowed with
+/// the square of its records. So the store refreshes them itself each time the rows it has
+/// written doubles (at 500, 1,000, 2,000, …: a handful of cheap `ANALYZE`s for any size).
+#[derive(Debug)]
+struct Statistics {
+    written: AtomicU64,
+    next: AtomicU64,
+}
+
+impl Default for Statistics {
+    fn default() -> Self {
+        Statistics { written: AtomicU64::new(0), next: AtomicU64::new(500) }
+    }
 }
 
 impl Store {
@@ -153,7 +175,7 @@ impl Store {
                 location: location.to_string(),
                 source,
             })?;
-        Ok(Store { db: Db::Sqlite(pool) })
+        Ok(Store { db: Db::Sqlite(pool), statistics: Arc::default() })
     }
 
     pub async fn open_postgres(url: &str) -> Result<Store> {
@@ -173,7 +195,7 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Connect { location, source })?;
-        Ok(Store { db: Db::Postgres(pool) })
+        Ok(Store { db: Db::Postgres(pool), statistics: Arc::default() })
     }
 
     /// Brings the schema up to date. A failure must stop the process: a half-migrated database
@@ -194,6 +216,23 @@ impl Store {
     pub async fn ping(&self) -> Result<()> {
         on_pool!(self, exec |pool| sqlx::query("SELECT 1").execute(pool).await)?;
         Ok(())
+    }
+
+    /// Counts rows written to the engine's tables and, on Postgres, refreshes the planner's
+    /// statistics of them in the background when the count has doubled (see [`Statistics`]).
+    fn written(&self, rows: usize) {
+        let Db::Postgres(pool) = &self.db else { return };
+        let written = self.statistics.written.fetch_add(rows as u64, Ordering::Relaxed) + rows as u64;
+        let next = self.statistics.next.load(Ordering::Relaxed);
+        if written < next || self.statistics.next.compare_exchange(next, written * 2, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+            return;
+        }
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sqlx::query("ANALYZE sync_records, record_events").execute(&pool).await {
+                tracing::warn!(error = %e, "could not refresh the statistics of the identity map");
+            }
+        });
     }
 
     pub async fn close(&self) {

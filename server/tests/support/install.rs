@@ -17,13 +17,14 @@ use sandbox::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
 /// Answers the Pipedrive connection's id and the sync's id.
 pub async fn install_and_sync_deals(
     data_dir: &Path,
+    database_url: Option<&str>,
     key: &str,
     tandem_url: &str,
     hubspot_url: &str,
     pipedrive_url: &str,
     tweak: impl FnOnce(&mut SyncSettings, &Schemas),
 ) -> (String, String) {
-    let store = Store::open(None, data_dir).await.unwrap();
+    let store = Store::open(database_url, data_dir).await.unwrap();
     store.migrate().await.unwrap();
     let accounts = Accounts::new(store.clone());
     let admin = accounts.create_first_admin("Ada Admin", "ada@example.com", "correct horse battery").await.unwrap();
