@@ -105,6 +105,41 @@ async fn a_second_contact_with_an_email_is_refused() {
     s.running.stop().await;
 }
 
+/// `post-/crm/v3/objects/contacts/batch/create_create`, many at once with one new email: HubSpot
+/// creates one contact and refuses the rest with 409. (The sandbox used to check the email under
+/// a read lock and create under a write lock taken after it, so batches sent together could
+/// each pass the check and create a contact apiece.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_sent_together_with_one_new_email_create_one_contact() {
+    use sandbox::hubspot::data::ObjectType;
+    let s = start().await;
+    let token = s.token().await;
+    // Other contacts, so that each check takes a moment, as in a real portal.
+    {
+        let mut data = s.hubspot.write();
+        for n in 0..20_000 {
+            data.insert_record(ObjectType::Contacts, [("email".to_string(), format!("person{n}@example.com"))].into(), 0, "CRM_UI");
+        }
+    }
+    let mut sent = tokio::task::JoinSet::new();
+    for n in 0..40 {
+        let request = s
+            .api(Method::POST, "/crm/v3/objects/contacts/batch/create", &token)
+            .json(&json!({"inputs": [{"properties": {"email": "race@example.com", "firstname": format!("Attempt {n}")}}]}));
+        sent.spawn(async move { request.send().await.unwrap().status().as_u16() });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = sent.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    statuses.sort();
+    let created = statuses.iter().filter(|&&s| s == 201).count();
+    assert_eq!((created, statuses.iter().filter(|&&s| s == 409).count()), (1, 39), "{statuses:?}");
+    let with_email = s.hubspot.read().records(ObjectType::Contacts).filter(|r| r.properties.get("email").map(String::as_str) == Some("race@example.com")).count();
+    assert_eq!(with_email, 1, "one contact per email");
+    s.running.stop().await;
+}
+
 /// `get-/crm/v3/objects/contacts_getPage` (and `0-2`, `0-3`): `properties`,
 /// `propertiesWithHistory` and `archived=true`.
 #[tokio::test]

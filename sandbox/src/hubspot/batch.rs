@@ -75,13 +75,22 @@ fn write_batch(
     hubspot: &HubSpot,
     input: &BatchInput,
     ok_status: StatusCode,
+    each: impl FnMut(&mut HubData, usize, &Map<String, Value>) -> Result<Result<Value, Value>, Response>,
+) -> Result<Response, Response> {
+    write_batch_locked(&mut hubspot.write(), input, ok_status, each)
+}
+
+/// The same, under a write lock the caller already holds (having checked the batch under it).
+fn write_batch_locked(
+    data: &mut HubData,
+    input: &BatchInput,
+    ok_status: StatusCode,
     mut each: impl FnMut(&mut HubData, usize, &Map<String, Value>) -> Result<Result<Value, Value>, Response>,
 ) -> Result<Response, Response> {
     let started = now_ms();
-    let mut data = hubspot.write();
     let (mut results, mut errors) = (Vec::new(), Vec::new());
     for (index, item) in input.inputs.iter().enumerate() {
-        match each(&mut data, index, item)? {
+        match each(data, index, item)? {
             Ok(result) => results.push(result),
             Err(error) => errors.push(error),
         }
@@ -184,11 +193,8 @@ pub async fn create(
 ) -> Result<Response, Response> {
     let (object, input) = parse(&raw, body)?;
     require_scope(&token, &object.scope(true))?;
+    let mut emails: HashSet<String> = HashSet::new();
     if object == ObjectType::Contacts {
-        // One email per contact: a batch holding an email that a contact (or an earlier input)
-        // has is refused whole, naming the first contact that has it; nothing is created.
-        let data = hubspot.read();
-        let mut emails: HashSet<String> = HashSet::new();
         for item in &input.inputs {
             let Some(email) = input_properties(item).get("email").and_then(Value::as_str).map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()) else {
                 continue;
@@ -197,11 +203,15 @@ pub async fn create(
                 return Err(super::error(StatusCode::CONFLICT, "CONFLICT", "Duplicate emails found in the batch inputs"));
             }
         }
-        if let Some(existing) = data.contact_with_email(&emails, None) {
-            return Err(super::contact_exists(existing));
-        }
     }
-    write_batch(&hubspot, &input, StatusCode::CREATED, |data, index, item| {
+    // One email per contact: a batch holding an email that a contact has is refused whole,
+    // naming the first contact that has it; nothing is created. Checked under the lock the
+    // batch is written under, so batches sent together cannot each pass it.
+    let mut data = hubspot.write();
+    if let Some(existing) = data.contact_with_email(&emails, None) {
+        return Err(super::contact_exists(existing));
+    }
+    write_batch_locked(&mut data, &input, StatusCode::CREATED, |data, index, item| {
         let properties = input_properties(item);
         Ok(match validate(data, object, None, &properties) {
             Err(_) => Err(item_error("VALIDATION_ERROR", format!("Input {index} has invalid property values"), json!({"index": [index.to_string()]}))),
