@@ -6,7 +6,8 @@
 //!
 //! `cargo bench -p tandem --bench sync` (all sizes, on SQLite); `BENCH_SIZES=10000` picks sizes,
 //! `BENCH_LIMITS=off` (or `on`) one of the two settings, and `BENCH_DATABASE=postgres` runs the
-//! engine on a fresh Postgres database (the server tests use; `TANDEM_TEST_POSTGRES_URL`).
+//! engine on a fresh database on the Postgres server the tests use (`TANDEM_TEST_POSTGRES_URL`,
+//! else 127.0.0.1:5432).
 
 #[path = "../tests/support/install.rs"]
 mod support;

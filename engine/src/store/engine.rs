@@ -148,9 +148,7 @@ fn multi_row(backend: Backend, head: &str, rows: usize, columns: usize, tail: &s
 
 /// The lookup of a sync's records by `n` ids of one kind: the sync id, then the ids.
 fn records_by_sql(backend: Backend, column: RecordKey, n: usize) -> String {
-    let markers = markers(backend, 1, n + 1);
-    let (sync, ids) = markers.split_once(", ").expect("two markers at least");
-    format!("SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = {sync} AND {} IN ({ids})", column.column())
+    format!("SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = {} AND {} IN ({})", markers(backend, 1, 1), column.column(), markers(backend, 2, n))
 }
 
 /// The last version of each record (a page may touch one twice), in first-seen order.
@@ -602,7 +600,7 @@ mod tests {
     /// A first initial sync on Postgres fills the identity map faster than autovacuum refreshes
     /// its statistics. Without fresh ones Postgres took one sync's rows for a few (0.5 % of the
     /// table), and looked a page of deals up by scanning every row of the sync (the store's
-    /// part of a 100,000-deal initial sync took 209 s, 186 s of it in lookups; 10 s with them).
+    /// part of a 100,000-deal initial sync took 209 s, 186 s of it in lookups; 10 s with fresh ones).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn on_postgres_the_planner_knows_how_many_records_a_growing_sync_holds() {
         let db = ScratchDatabase::create(Backend::Postgres).await.expect("scratch database");

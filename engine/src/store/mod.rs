@@ -2,7 +2,7 @@
 //! instances sharing the work). All SQL in Tandem lives in this module and its children; the SQL is
 //! written once in the dialect both backends accept (`$n` parameters, `BIGINT` Unix milliseconds,
 //! `TEXT` ids) and [`on_pool!`] runs it against whichever pool is open. (Statements of many rows
-//! number their parameters only for Postgres: see `engine::markers`.)
+//! number their parameters only for Postgres: see `markers` in `engine.rs`.)
 
 mod audit;
 mod connections;
@@ -218,7 +218,7 @@ impl Store {
         Ok(())
     }
 
-    /// Counts rows written to the engine's tables and, on Postgres, refreshes the planner's
+    /// On Postgres: counts rows written to the engine's tables and refreshes the planner's
     /// statistics of them in the background when the count has doubled (see [`Statistics`]).
     fn written(&self, rows: usize) {
         let Db::Postgres(pool) = &self.db else { return };
