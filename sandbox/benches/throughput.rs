@@ -118,9 +118,32 @@ async fn hubspot_at(http: &reqwest::Client, deals: usize, large: bool) {
         .await;
     }
     if large {
+        // The engine's incremental read: what changed since its last run (here 200 deals, changed
+        // after the seed), a new search each time (a different threshold), answered from the
+        // modification-date index rather than by reading every record.
+        let seeded_at = hubspot.read().records(sandbox::hubspot::data::ObjectType::Deals).map(|r| r.updated_at).max().unwrap_or(0);
+        {
+            let mut data = hubspot.write();
+            for (k, id) in spread(first, 5, deals, 200).into_iter().enumerate() {
+                let properties = std::collections::BTreeMap::from([("amount".to_string(), (1000 + k).to_string())]);
+                data.update_record(sandbox::hubspot::data::ObjectType::Deals, id, properties, seeded_at + 1 + k as i64, "CRM_UI");
+            }
+        }
         let (b, t) = (base.clone(), token.clone());
-        // A new search each time (a different threshold): every record is scanned and the hits
-        // sorted. Then the next pages of one search, which share its sorted hits.
+        hammer("  POST /crm/v3/objects/deals/search (modified since, 100; new search)", move |c, i| {
+            let since = (seeded_at + 1 + (i % 100) as i64).to_string();
+            let body = json!({
+                "filterGroups": [{"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": since}]}],
+                "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+                "properties": ["dealname", "amount", "dealstage"],
+                "limit": 100,
+            });
+            c.post(format!("{b}/crm/v3/objects/deals/search")).bearer_auth(&t).json(&body)
+        })
+        .await;
+        let (b, t) = (base.clone(), token.clone());
+        // A new search each time (a different threshold) on a property no index answers: every
+        // record is scanned and the hits sorted. Then the next pages of one search, which share its sorted hits.
         hammer_n("  POST /crm/v3/objects/deals/search (amount > 40000+i, 100; new search)", 64, move |c, i| {
             let body = json!({"filterGroups": [{"filters": [{"propertyName": "amount", "operator": "GT", "value": (40_000 + i).to_string()}]}], "limit": 100});
             c.post(format!("{b}/crm/v3/objects/deals/search")).bearer_auth(&t).json(&body)
@@ -162,7 +185,8 @@ async fn pipedrive_at(http: &reqwest::Client, deals: usize, large: bool) {
         .await;
     }
     if large {
-        // A new list each time (a different updated_since): every deal is filtered and sorted.
+        // A new list each time (a different updated_since), read forward from it in the update
+        // time order.
         let (b, t) = (base.clone(), token.clone());
         hammer_n("  GET /api/v2/deals?limit=100&sort_by=update_time (new list)", 200, move |c, i| {
             let since = sandbox::time::iso_seconds(sandbox::time::now_ms() - 86_400_000 - i as i64 * 1000);

@@ -13,6 +13,7 @@ pub mod json;
 pub mod oauth;
 pub mod persist;
 pub mod pipedrive;
+pub mod table;
 pub mod time;
 pub mod walk;
 

@@ -90,20 +90,24 @@ async fn serve(kind: &str, port: u16, limit: u32, deals: usize) {
 fn seed_hubspot(data: &mut sandbox::hubspot::data::HubData, deals: usize, at: i64) {
     sandbox::hubspot::seed::generate(data, deals, 0, 0, 7, at);
     if let Some(records) = data.records.get_mut(&sandbox::hubspot::data::ObjectType::Deals) {
-        for (i, record) in records.values_mut().enumerate() {
+        let mut i = 0;
+        records.update_all(|record| {
             record.properties.insert("pipeline".into(), "default".into());
             record.properties.insert("dealstage".into(), if i % 4 == 3 { "closedwon" } else { "appointmentscheduled" }.into());
-        }
+            i += 1;
+        });
     }
 }
 
 /// Generated deals, every one in a stage the sync maps (Meeting Scheduled, or won).
 fn seed_pipedrive(data: &mut sandbox::pipedrive::data::PdData, deals: usize, at: i64) {
     sandbox::pipedrive::seed::generate(data, deals, 7, at);
-    for (i, deal) in data.deals.values_mut().enumerate() {
+    let mut i = 0;
+    data.deals.update_all(|deal| {
         (deal.pipeline_id, deal.stage_id) = (1, 13);
         deal.status = if i % 4 == 3 { "won" } else { "open" }.into();
-    }
+        i += 1;
+    });
 }
 
 struct Sandbox(Child);

@@ -114,14 +114,23 @@ fn input_id(input: &Map<String, Value>) -> Option<String> {
     })
 }
 
-/// The live records whose `property` holds one of `keys`, by (property, value), found in one pass
-/// over the records (not one per input).
+/// The live records whose `property` holds one of `keys`, by (property, value): read from the
+/// lookup index for email and domain, else found in one pass over the records (not one per input).
 fn index_by(data: &HubData, object: ObjectType, keys: &[(String, String)]) -> HashMap<(String, String), u64> {
     let mut wanted: HashMap<&str, HashSet<&str>> = HashMap::new();
-    for (property, key) in keys {
-        wanted.entry(property.as_str()).or_default().insert(key.as_str());
-    }
     let mut found = HashMap::new();
+    for (property, key) in keys {
+        match data.indexed_with(object, property, key) {
+            Some(ids) => {
+                if let Some(id) = ids.first() {
+                    found.insert((property.clone(), key.clone()), *id);
+                }
+            }
+            None => {
+                wanted.entry(property.as_str()).or_default().insert(key.as_str());
+            }
+        }
+    }
     if wanted.is_empty() {
         return found;
     }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::oauth::OAuthData;
+use crate::table::{Row, Table};
 
 /// A CRM object type by its name and its type id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -79,6 +80,32 @@ pub struct Record {
     pub archived_at: Option<i64>,
 }
 
+/// The properties a record is looked up by (see [`lookup_key`]): a contact's email, a company's
+/// domain.
+pub const LOOKUP_PROPERTIES: [&str; 2] = ["email", "domain"];
+
+/// The key a record whose `property` holds `value` is found under in its table (none for an empty
+/// value, which no record holds): the trimmed lower-case value, so that every way a search or a
+/// uniqueness check compares a value (exactly, in lower case, trimmed) finds it under this key.
+pub fn lookup_key(property: &str, value: &str) -> Option<String> {
+    (!value.is_empty()).then(|| format!("{property}:{}", value.trim().to_lowercase()))
+}
+
+impl Row for Record {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn add_time(&self) -> i64 {
+        self.created_at
+    }
+    fn update_time(&self) -> i64 {
+        self.updated_at
+    }
+    fn lookup_keys(&self) -> Vec<String> {
+        LOOKUP_PROPERTIES.iter().filter_map(|p| lookup_key(p, self.properties.get(*p)?)).collect()
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Stage {
     pub id: String,
@@ -145,7 +172,7 @@ pub struct HubData {
     pub next_id: u64,
     pub pipelines: Vec<Pipeline>,
     pub properties: BTreeMap<ObjectType, Vec<PropertyDef>>,
-    pub records: BTreeMap<ObjectType, BTreeMap<u64, Record>>,
+    pub records: BTreeMap<ObjectType, Table<Record>>,
     pub owners: Vec<Owner>,
     #[serde(default)]
     pub associations: Vec<super::associations::Association>,
@@ -192,16 +219,33 @@ impl HubData {
         self.records.get(&object).into_iter().flat_map(|m| m.values())
     }
 
+    /// The ids of the live records of `object` whose `property` holds exactly `value`, in id
+    /// order, read from the lookup index; none when the property is not indexed (see
+    /// [`LOOKUP_PROPERTIES`]).
+    pub fn indexed_with(&self, object: ObjectType, property: &str, value: &str) -> Option<Vec<u64>> {
+        if !LOOKUP_PROPERTIES.contains(&property) {
+            return None;
+        }
+        let (Some(table), Some(key)) = (self.records.get(&object), lookup_key(property, value)) else {
+            return Some(Vec::new());
+        };
+        let mut ids: Vec<u64> = table
+            .with_key(&key)
+            .iter()
+            .copied()
+            .filter(|id| table.get(id).is_some_and(|r| !r.archived && r.properties.get(property).map(String::as_str) == Some(value)))
+            .collect();
+        ids.sort_unstable();
+        Some(ids)
+    }
+
     /// The live contact, other than `except`, whose email (compared in lower case) is one of
     /// `emails`: HubSpot keeps one contact per email. Answers that contact's id.
     pub fn contact_with_email(&self, emails: &std::collections::HashSet<String>, except: Option<u64>) -> Option<u64> {
-        if emails.is_empty() {
-            return None;
-        }
-        self.records(ObjectType::Contacts)
-            .filter(|r| !r.archived && Some(r.id) != except)
-            .find(|r| r.properties.get("email").is_some_and(|e| emails.contains(&e.trim().to_lowercase())))
-            .map(|r| r.id)
+        let contacts = self.records.get(&ObjectType::Contacts)?;
+        let mut ids: Vec<u64> = emails.iter().filter_map(|e| lookup_key("email", e)).flat_map(|key| contacts.with_key(&key).to_vec()).collect();
+        ids.sort_unstable();
+        ids.into_iter().filter_map(|id| contacts.get(&id)).find(|r| !r.archived && Some(r.id) != except).map(|r| r.id)
     }
 
     /// Creates a record with `properties` set at `at` (the values were checked by the caller).
@@ -231,10 +275,11 @@ impl HubData {
     /// Sets properties on a live record (see [`apply`]) and records a `propertyChange` event per
     /// changed property. False when there is no such record.
     pub fn update_record(&mut self, object: ObjectType, id: u64, properties: BTreeMap<String, String>, at: i64, source: &str) -> bool {
-        let Some(record) = self.records.get_mut(&object).and_then(|m| m.get_mut(&id)) else {
+        let Some(mut record) = self.records.get_mut(&object).and_then(|m| m.get_mut(&id)) else {
             return false;
         };
-        let changed = apply(record, properties, at, source);
+        let changed = apply(&mut record, properties, at, source);
+        drop(record);
         for (name, value) in changed {
             self.record_event(object, id, super::webhooks::EventKind::PropertyChange { name, value }, at, source);
         }
@@ -243,16 +288,19 @@ impl HubData {
 
     /// Archives a live record and records a `deletion` event; false when it was not live.
     pub fn archive_record(&mut self, object: ObjectType, id: u64, at: i64) -> bool {
-        match self.records.get_mut(&object).and_then(|m| m.get_mut(&id)) {
-            Some(record) if !record.archived => {
+        let archived = match self.records.get_mut(&object).and_then(|m| m.get_mut(&id)) {
+            Some(mut record) if !record.archived => {
                 record.archived = true;
                 record.archived_at = Some(at);
                 record.updated_at = at;
-                self.record_event(object, id, super::webhooks::EventKind::Deletion, at, "INTEGRATION");
                 true
             }
             _ => false,
+        };
+        if archived {
+            self.record_event(object, id, super::webhooks::EventKind::Deletion, at, "INTEGRATION");
         }
+        archived
     }
 
     fn record_event(&mut self, object: ObjectType, object_id: u64, kind: super::webhooks::EventKind, at: i64, source: &str) {

@@ -279,7 +279,7 @@ impl Snapshots for HubSpot {
             if i > 0 {
                 out.write_all(b",")?;
             }
-            crate::persist::write_map_chunked(out, object.name(), &|f| f(self.read().records.get(&object)))?;
+            crate::persist::write_map_chunked(out, object.name(), &|f| f(self.read().records.get(&object).map(|t| &**t)))?;
         }
         out.write_all(b"}")?;
         let data = self.read();

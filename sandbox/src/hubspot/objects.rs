@@ -271,7 +271,10 @@ pub async fn get_one(
 fn find<'a>(data: &'a HubData, object: ObjectType, id: &str, id_property: Option<&str>) -> Option<&'a Record> {
     match id_property {
         None | Some("hs_object_id") => id.parse::<u64>().ok().and_then(|n| data.records.get(&object)?.get(&n)),
-        Some(property) => data.records(object).find(|r| !r.archived && r.properties.get(property).map(String::as_str) == Some(id)),
+        Some(property) => match data.indexed_with(object, property, id) {
+            Some(ids) => ids.first().and_then(|n| data.records.get(&object)?.get(n)),
+            None => data.records(object).find(|r| !r.archived && r.properties.get(property).map(String::as_str) == Some(id)),
+        },
     }
 }
 

@@ -12,10 +12,11 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::data::{HubData, ObjectType, Record};
+use super::data::{lookup_key, HubData, ObjectType, Record, LOOKUP_PROPERTIES};
 use super::objects::{Fields, RecordView};
 use super::{error, require_scope, HubSpot};
 use crate::oauth::AccessToken;
+use crate::table::{Table, TimeOrder};
 use crate::time::parse_hubspot_time;
 
 pub const MAX_LIMIT: usize = 200;
@@ -85,6 +86,90 @@ fn intrinsic(record: &Record, property: &str) -> Option<i64> {
     }
 }
 
+/// A filter value compared with an intrinsic number: a HubSpot time (epoch milliseconds or an ISO
+/// date) or a number.
+fn wanted_number(wanted: &str) -> Option<i64> {
+    parse_hubspot_time(wanted).or_else(|| wanted.trim().parse::<f64>().ok().map(|f| f as i64))
+}
+
+/// Refuses a filter HubSpot refuses whatever the records hold: an unknown operator, or one
+/// without the value, highValue or values it needs.
+fn check(filter: &Filter) -> Result<(), Response> {
+    let op = filter.operator.as_str();
+    match op {
+        "EQ" | "NEQ" | "LT" | "LTE" | "GT" | "GTE" | "BETWEEN" | "CONTAINS_TOKEN" | "NOT_CONTAINS_TOKEN" if filter.value.is_none() => {
+            Err(bad(format!("operator {op} needs a value")))
+        }
+        "BETWEEN" if filter.high_value.is_none() => Err(bad("BETWEEN needs a highValue")),
+        "IN" | "NOT_IN" if filter.values.is_none() => Err(bad(format!("{op} needs values"))),
+        "EQ" | "NEQ" | "LT" | "LTE" | "GT" | "GTE" | "BETWEEN" | "IN" | "NOT_IN" | "HAS_PROPERTY" | "NOT_HAS_PROPERTY" | "CONTAINS_TOKEN"
+        | "NOT_CONTAINS_TOKEN" => Ok(()),
+        other => Err(bad(format!("Unknown operator {other}"))),
+    }
+}
+
+/// The ids among which the records a filter matches are, read from the table's indexes: a range
+/// of modification or creation dates, ids, or emails and domains. None when the filter cannot be
+/// answered from an index. Every id found is still checked against every filter.
+fn indexed_ids(data: &HubData, object: ObjectType, table: &Table<Record>, filter: &Filter) -> Option<Vec<u64>> {
+    let op = filter.operator.as_str();
+    let value = filter.value.as_ref().map(text);
+    let wanted = || -> Vec<String> {
+        match op {
+            "IN" => filter.values.iter().flatten().map(text).collect(),
+            _ => value.clone().into_iter().collect(),
+        }
+    };
+    match filter.property_name.as_str() {
+        property @ ("hs_lastmodifieddate" | "lastmodifieddate" | "createdate") => {
+            let order = if property == "createdate" { TimeOrder::Add } else { TimeOrder::Update };
+            let at = value.as_deref().and_then(wanted_number);
+            let high = filter.high_value.as_ref().map(text).as_deref().and_then(wanted_number);
+            // Inclusive bounds; none when no time can match (a value that is not a time).
+            let bounds = match op {
+                "EQ" => at.map(|t| (t, t)),
+                "GT" => at.and_then(|t| t.checked_add(1)).map(|t| (t, i64::MAX)),
+                "GTE" => at.map(|t| (t, i64::MAX)),
+                "LT" => at.and_then(|t| t.checked_sub(1)).map(|t| (i64::MIN, t)),
+                "LTE" => at.map(|t| (i64::MIN, t)),
+                "BETWEEN" => at.zip(high),
+                _ => return None,
+            };
+            Some(match bounds {
+                Some((low, high)) if low <= high => table.by(order).range((low, 0)..=(high, u64::MAX)).map(|(_, id)| *id).collect(),
+                _ => Vec::new(),
+            })
+        }
+        "hs_object_id" if matches!(op, "EQ" | "IN") => {
+            Some(wanted().iter().filter_map(|v| u64::try_from(wanted_number(v)?).ok()).filter(|id| table.contains_key(id)).collect())
+        }
+        property if matches!(op, "EQ" | "IN") && LOOKUP_PROPERTIES.contains(&property) => {
+            // Indexed by their trimmed lower-case text: only a property compared as text.
+            let kind = data.property(object, property).map(|p| p.kind.as_str()).unwrap_or("string");
+            if matches!(kind, "number" | "date" | "datetime") {
+                return None;
+            }
+            Some(wanted().iter().filter_map(|v| lookup_key(property, v)).flat_map(|key| table.with_key(&key).iter().copied()).collect())
+        }
+        _ => None,
+    }
+}
+
+/// The ids a search's records are among, when every filter group names one that an index answers
+/// (see [`indexed_ids`]), in id order; none when the search must read every record.
+fn planned_ids(data: &HubData, object: ObjectType, table: &Table<Record>, groups: &[FilterGroup]) -> Option<Vec<u64>> {
+    if groups.is_empty() {
+        return None;
+    }
+    let mut ids = Vec::new();
+    for group in groups {
+        ids.extend(group.filters.iter().find_map(|f| indexed_ids(data, object, table, f))?);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Some(ids)
+}
+
 fn matches(data: &HubData, object: ObjectType, record: &Record, filter: &Filter) -> Result<bool, Response> {
     let number = intrinsic(record, &filter.property_name);
     let stored = match number {
@@ -94,7 +179,7 @@ fn matches(data: &HubData, object: ObjectType, record: &Record, filter: &Filter)
     let value = filter.value.as_ref().map(text);
     let need_value = || value.clone().ok_or_else(|| bad(format!("operator {} needs a value", filter.operator)));
     let cmp = |wanted: &str| match number {
-        Some(n) => parse_hubspot_time(wanted).or_else(|| wanted.trim().parse::<f64>().ok().map(|f| f as i64)).map(|w| n.cmp(&w)),
+        Some(n) => wanted_number(wanted).map(|w| n.cmp(&w)),
         None => stored.as_deref().and_then(|s| compare(data, object, &filter.property_name, s, wanted)),
     };
     Ok(match filter.operator.as_str() {
@@ -175,6 +260,7 @@ pub async fn search(
             "Too many filters: at most {MAX_GROUPS} filterGroups of {MAX_FILTERS_PER_GROUP} filters, {MAX_FILTERS} in all"
         )));
     }
+    req.filter_groups.iter().flat_map(|g| &g.filters).try_for_each(check)?;
     let data = hubspot.read();
     // What the index holds: records written more than the configured lag ago (0: everything).
     let lag = hubspot.faults.get().search_lag_ms as i64;
@@ -183,9 +269,9 @@ pub async fn search(
     let key = serde_json::to_string(&(object.name(), &req.filter_groups, &req.sorts, &req.query)).unwrap_or_default();
     // (With an index lag the hits depend on the clock too: computed every time.)
     let ids: Arc<Vec<u64>> = if lag == 0 {
-        hubspot.search_cache.try_get_or(key, hubspot.version(), || sorted_hits(&hubspot, &data, object, &req, lag))?
+        hubspot.search_cache.try_get_or(key, hubspot.version(), || sorted_hits(&data, object, &req, None, true))?
     } else {
-        Arc::new(sorted_hits(&hubspot, &data, object, &req, lag)?)
+        Arc::new(sorted_hits(&data, object, &req, Some(hubspot.clock.now() - lag), true)?)
     };
     let Some(all) = data.records.get(&object) else {
         return Ok(crate::json::ok(&SearchPage { total: 0, results: vec![], paging: None }));
@@ -201,12 +287,21 @@ pub async fn search(
     Ok(crate::json::ok(&body))
 }
 
-/// The ids of the records a search matches, in its order (sorts, then id).
-fn sorted_hits(hubspot: &HubSpot, data: &HubData, object: ObjectType, req: &SearchRequest, lag: i64) -> Result<Vec<u64>, Response> {
-    let indexed_before = hubspot.clock.now() - lag;
+/// The ids of the records a search matches, in its order (sorts, then id): of those written by
+/// `indexed_before` when the search index lags. With `use_indexes` it reads only the records the
+/// table's indexes name when the filters allow (see [`planned_ids`]); without, every record.
+fn sorted_hits(data: &HubData, object: ObjectType, req: &SearchRequest, indexed_before: Option<i64>, use_indexes: bool) -> Result<Vec<u64>, Response> {
     let query = req.query.as_deref().map(str::to_lowercase).filter(|q| !q.is_empty());
+    let Some(table) = data.records.get(&object) else {
+        return Ok(Vec::new());
+    };
+    let planned = if use_indexes { planned_ids(data, object, table, &req.filter_groups) } else { None };
+    let records: Box<dyn Iterator<Item = &Record>> = match planned {
+        Some(ids) => Box::new(ids.into_iter().filter_map(|id| table.get(&id))),
+        None => Box::new(table.values()),
+    };
     let mut hits: Vec<&Record> = Vec::new();
-    for record in data.records(object).filter(|r| !r.archived && (lag == 0 || r.updated_at <= indexed_before)) {
+    for record in records.filter(|r| !r.archived && indexed_before.is_none_or(|t| r.updated_at <= t)) {
         let mut any = req.filter_groups.is_empty();
         for group in &req.filter_groups {
             let mut all = true;
@@ -248,4 +343,90 @@ fn sorted_hits(hubspot: &HubSpot, data: &HubData, object: ObjectType, req: &Sear
         a.id.cmp(&b.id)
     });
     Ok(hits.into_iter().map(|r| r.id).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    const BASE: i64 = 1_700_000_000_000;
+
+    /// 200 contacts whose times and emails collide often; some changed later (a new email, a
+    /// later time), some archived.
+    fn portal() -> HubData {
+        let mut data = HubData::new(7);
+        let mut ids = Vec::new();
+        for i in 0..200i64 {
+            let email = if i % 3 == 0 { format!(" Person{}@Example.com ", i % 50) } else { format!("person{}@example.com", i % 50) };
+            let properties = BTreeMap::from([("email".to_string(), email), ("firstname".to_string(), format!("P{i}"))]);
+            ids.push(data.insert_record(ObjectType::Contacts, properties, BASE + (i % 37) * 1000, "CRM_UI"));
+        }
+        for (n, id) in ids.iter().enumerate().filter(|(n, _)| n % 7 == 0) {
+            let properties = BTreeMap::from([("email".to_string(), format!("moved{}@example.com", n % 5))]);
+            assert!(data.update_record(ObjectType::Contacts, *id, properties, BASE + 60_000 + n as i64 * 10, "CRM_UI"));
+        }
+        for id in ids.iter().skip(5).step_by(11) {
+            assert!(data.archive_record(ObjectType::Contacts, *id, BASE + 90_000));
+        }
+        data
+    }
+
+    fn request(groups: Value) -> SearchRequest {
+        serde_json::from_value(json!({"filterGroups": groups, "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}]})).unwrap()
+    }
+
+    fn filter(property: &str, operator: &str, value: Value) -> Value {
+        match operator {
+            "IN" => json!({"propertyName": property, "operator": operator, "values": value}),
+            "BETWEEN" => json!({"propertyName": property, "operator": operator, "value": value[0], "highValue": value[1]}),
+            _ => json!({"propertyName": property, "operator": operator, "value": value}),
+        }
+    }
+
+    #[test]
+    fn searches_read_from_the_indexes_find_exactly_what_reading_every_record_finds() {
+        let data = portal();
+        let reloaded: HubData = serde_json::from_str(&serde_json::to_string(&data).unwrap()).unwrap();
+        let first = *data.records[&ObjectType::Contacts].keys().next().unwrap();
+        let at = |s: i64| (BASE + s * 1000).to_string();
+        let indexed = [
+            vec![filter("lastmodifieddate", "GTE", json!(at(20)))],
+            vec![filter("hs_lastmodifieddate", "GT", json!(at(20)))],
+            vec![filter("lastmodifieddate", "LT", json!(at(3)))],
+            vec![filter("lastmodifieddate", "LTE", json!(crate::time::iso_ms(BASE + 3000)))],
+            vec![filter("lastmodifieddate", "EQ", json!(at(36)))],
+            vec![filter("lastmodifieddate", "BETWEEN", json!([at(10), at(12)]))],
+            vec![filter("lastmodifieddate", "BETWEEN", json!([at(12), at(10)]))],
+            vec![filter("lastmodifieddate", "GTE", json!("not a date"))],
+            vec![filter("createdate", "LT", json!(at(5)))],
+            vec![filter("hs_object_id", "IN", json!([first.to_string(), (first + 5).to_string(), "x", "-3"]))],
+            vec![filter("hs_object_id", "EQ", json!((first + 7).to_string()))],
+            vec![filter("email", "EQ", json!("PERSON3@example.com"))],
+            vec![filter("email", "IN", json!(["person4@example.com", " person6@example.com ", "moved2@example.com", "person0@example.com"]))],
+            vec![filter("email", "IN", json!(["person4@example.com"])), filter("lastmodifieddate", "GTE", json!(at(30)))],
+            vec![filter("firstname", "EQ", json!("P9")), filter("email", "EQ", json!("person9@example.com"))],
+        ];
+        let mut found = 0;
+        for filters in &indexed {
+            let req = request(json!([{ "filters": filters }]));
+            for portal in [&data, &reloaded] {
+                let table = &portal.records[&ObjectType::Contacts];
+                assert!(planned_ids(portal, ObjectType::Contacts, table, &req.filter_groups).is_some(), "{filters:?} reads an index");
+                let fast = sorted_hits(portal, ObjectType::Contacts, &req, None, true).unwrap_or_else(|_| panic!("{filters:?}"));
+                let full = sorted_hits(portal, ObjectType::Contacts, &req, None, false).unwrap_or_else(|_| panic!("{filters:?}"));
+                assert_eq!(fast, full, "{filters:?}");
+                found += fast.len();
+            }
+        }
+        assert!(found > 400, "the searches find records ({found})");
+        // A group no index answers makes the search read every record, with the same answer.
+        let req = request(json!([{"filters": [filter("email", "EQ", json!("person1@example.com"))]}, {"filters": [filter("firstname", "EQ", json!("P2"))]}]));
+        assert!(planned_ids(&data, ObjectType::Contacts, &data.records[&ObjectType::Contacts], &req.filter_groups).is_none());
+        // person1@… is contacts 1, 101 and 151 (51's email has spaces around it), P2 is contact 2;
+        // modified at 1 s, 27 s, 3 s and 2 s.
+        let hits = sorted_hits(&data, ObjectType::Contacts, &req, None, true).unwrap();
+        let names: Vec<&str> = hits.iter().map(|id| data.records[&ObjectType::Contacts][id].properties["firstname"].as_str()).collect();
+        assert_eq!(names, ["P1", "P2", "P151", "P101"], "in modification order");
+    }
 }

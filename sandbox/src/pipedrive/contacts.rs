@@ -3,7 +3,6 @@
 //! leave lists and answer 404). Reading needs `contacts:read`, writing `contacts:full`. Also the
 //! control routes that add or edit them as a Pipedrive user at a chosen time.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
@@ -16,13 +15,15 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::data::{Organization, PdData, Person};
-use super::listing::{list_response, ListQuery, Record};
+use super::listing::{list_response, ListQuery};
+use crate::table::Row;
+use crate::table::Table;
 use super::{failure, invalid, json_body, ok, parse_id, require_scope, Pipedrive};
 use crate::oauth::AccessToken;
 use crate::time::{now_ms, parse_rfc3339};
 
 /// What the shared handlers need of a person or an organization.
-pub trait Contact: Record + Clone + Send + Sync + 'static {
+pub trait Contact: Row + Clone + Send + Sync + 'static {
     /// The 404 message.
     const NOT_FOUND: &'static str;
     /// The webhook `event_object` (`person`, `organization`).
@@ -31,8 +32,8 @@ pub trait Contact: Record + Clone + Send + Sync + 'static {
     const FILTERS: &'static [&'static str];
     fn blank(owner_id: u64, at: i64) -> Self;
     fn set_id(&mut self, id: u64);
-    fn all(data: &PdData) -> &BTreeMap<u64, Self>;
-    fn all_mut(data: &mut PdData) -> &mut BTreeMap<u64, Self>;
+    fn all(data: &PdData) -> &Table<Self>;
+    fn all_mut(data: &mut PdData) -> &mut Table<Self>;
     fn is_deleted(&self) -> bool;
     fn mark_deleted(&mut self, at: i64);
     fn touch(&mut self, at: i64);
@@ -113,9 +114,8 @@ pub async fn list<T: Contact>(State(pd): State<Arc<Pipedrive>>, Extension(token)
         Err(r) => return r,
     };
     let data = pd.read();
-    let version = pd.version();
     let keep = |r: &T| !r.is_deleted() && query.keeps(r, |name, v| r.matches(&data, name, v));
-    let (page, next) = query.page_cached(std::any::type_name::<T>(), T::all(&data), keep, &pd.list_cache, version);
+    let (page, next) = query.page(T::all(&data), keep);
     list_response(page.into_iter().map(T::view).collect::<Vec<_>>(), next)
 }
 
@@ -196,11 +196,14 @@ pub async fn delete<T: Contact>(State(pd): State<Arc<Pipedrive>>, Extension(toke
         Err(r) => return r,
     };
     let mut data = pd.write();
-    match T::all_mut(&mut data).get_mut(&id).filter(|r| !r.is_deleted()) {
-        Some(record) => {
-            let before = record.to_json();
-            let now = now_ms();
-            record.mark_deleted(now);
+    let now = now_ms();
+    let before = T::all_mut(&mut data).get_mut(&id).filter(|r| !r.is_deleted()).map(|mut record| {
+        let before = record.to_json();
+        record.mark_deleted(now);
+        before
+    });
+    match before {
+        Some(before) => {
             data.emit(T::ENTITY, id, Some(before), None, now, "api");
             ok(json!({"id": id}))
         }

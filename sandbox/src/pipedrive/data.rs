@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::table::Table;
 use crate::oauth::OAuthData;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -239,7 +240,7 @@ pub struct PdData {
     pub pipelines: BTreeMap<u64, Pipeline>,
     pub stages: BTreeMap<u64, Stage>,
     pub deal_fields: Vec<DealField>,
-    pub deals: BTreeMap<u64, Deal>,
+    pub deals: Table<Deal>,
     pub changelog: BTreeMap<u64, Vec<Change>>,
     /// Person field definitions; snapshots from before persons existed get the built-in ones.
     #[serde(default = "super::seed::person_fields")]
@@ -247,9 +248,9 @@ pub struct PdData {
     #[serde(default = "super::seed::organization_fields")]
     pub organization_fields: Vec<DealField>,
     #[serde(default)]
-    pub persons: BTreeMap<u64, Person>,
+    pub persons: Table<Person>,
     #[serde(default)]
-    pub organizations: BTreeMap<u64, Organization>,
+    pub organizations: Table<Organization>,
     pub oauth: OAuthData,
     #[serde(default)]
     pub webhooks: Vec<super::webhooks::Webhook>,

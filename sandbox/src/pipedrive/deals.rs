@@ -14,7 +14,8 @@ use serde_json::{json, Map, Value};
 
 use super::data::{Change, Deal, PdData};
 use super::fields::apply_custom_fields;
-use super::listing::{list_response, Data, ListQuery, Record};
+use super::listing::{list_response, Data, ListQuery};
+use crate::table::Row;
 use super::{failure, invalid, json_body, ok, parse_id, require_scope, Pipedrive};
 use crate::oauth::AccessToken;
 use crate::json::IsoSeconds;
@@ -96,7 +97,7 @@ pub fn deal_json(d: &Deal) -> Value {
     serde_json::to_value(DealView::of(d)).unwrap_or(Value::Null)
 }
 
-impl Record for Deal {
+impl Row for Deal {
     fn id(&self) -> u64 {
         self.id
     }
@@ -119,8 +120,7 @@ pub async fn list(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<
     };
     let statuses: Vec<&str> = query.get("status").map(|s| s.split(',').collect()).unwrap_or_default();
     let data = pd.read();
-    let version = pd.version();
-    let (page, next) = query.page_cached("deals", &data.deals, |d| {
+    let (page, next) = query.page(&data.deals, |d| {
         let status_ok = if statuses.is_empty() { !d.is_deleted } else { statuses.contains(&d.status.as_str()) };
         status_ok
             && query.keeps(d, |name, v| match name {
@@ -131,7 +131,7 @@ pub async fn list(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<
                 "org_id" => d.org_id == Some(v),
                 _ => false,
             })
-    }, &pd.list_cache, version);
+    });
     list_response(page.into_iter().map(DealView::of).collect::<Vec<_>>(), next)
 }
 
@@ -328,14 +328,17 @@ pub async fn delete(State(pd): State<Arc<Pipedrive>>, Extension(token): Extensio
         Err(r) => return r,
     };
     let mut data = pd.write();
-    match data.deals.get_mut(&id).filter(|d| !d.is_deleted) {
+    let now = now_ms();
+    let before = data.deals.get_mut(&id).filter(|d| !d.is_deleted).map(|mut deal| {
+        let before = deal_json(&deal);
+        deal.is_deleted = true;
+        deal.status = "deleted".into();
+        deal.update_time = now;
+        before
+    });
+    match before {
         None => failure(StatusCode::NOT_FOUND, "Deal not found"),
-        Some(deal) => {
-            let before = deal_json(deal);
-            let now = now_ms();
-            deal.is_deleted = true;
-            deal.status = "deleted".into();
-            deal.update_time = now;
+        Some(before) => {
             data.emit("deal", id, Some(before), None, now, "api");
             ok(json!({"id": id}))
         }

@@ -84,9 +84,6 @@ pub struct Pipedrive {
     clock: Clock,
     burst_limit: AtomicU32,
     dirty: AtomicBool,
-    /// Bumped by every write: what cached list orders are checked against.
-    version: std::sync::atomic::AtomicU64,
-    pub(crate) list_cache: crate::cache::Versioned<Vec<(i64, u64)>>,
     pub webhook_stats: webhooks::DeliveryStats,
 }
 
@@ -116,8 +113,6 @@ impl Pipedrive {
             spent_today: Mutex::new((0, 0)),
             clock: Clock::default(),
             dirty: AtomicBool::new(false),
-            version: std::sync::atomic::AtomicU64::new(0),
-            list_cache: crate::cache::Versioned::default(),
             webhook_stats: webhooks::DeliveryStats::default(),
         })
     }
@@ -128,15 +123,7 @@ impl Pipedrive {
 
     pub fn write(&self) -> RwLockWriteGuard<'_, PdData> {
         self.dirty.store(true, Ordering::Relaxed);
-        let guard = self.data.write().unwrap_or_else(|p| p.into_inner());
-        // Bumped while the lock is held: a reader sees the new number only with the new data.
-        self.version.fetch_add(1, Ordering::SeqCst);
-        guard
-    }
-
-    /// The data's version: changes with every write.
-    pub fn version(&self) -> u64 {
-        self.version.load(Ordering::SeqCst)
+        self.data.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The data without marking it changed (the webhook outbox is not part of the snapshot).
@@ -214,11 +201,11 @@ impl Snapshots for Pipedrive {
     fn write_snapshot(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         use crate::persist::{write_field, write_map_chunked};
         out.write_all(b"{")?;
-        write_map_chunked(out, "deals", &|f| f(Some(&self.read().deals)))?;
+        write_map_chunked(out, "deals", &|f| f(Some(&*self.read().deals)))?;
         out.write_all(b",")?;
-        write_map_chunked(out, "persons", &|f| f(Some(&self.read().persons)))?;
+        write_map_chunked(out, "persons", &|f| f(Some(&*self.read().persons)))?;
         out.write_all(b",")?;
-        write_map_chunked(out, "organizations", &|f| f(Some(&self.read().organizations)))?;
+        write_map_chunked(out, "organizations", &|f| f(Some(&*self.read().organizations)))?;
         let data = self.read();
         // Every other field, written under one lock (a new field fails to compile here).
         let PdData {

@@ -8,10 +8,11 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::contacts::{self, Contact};
+use crate::table::Table;
 use super::data::{Organization, PdData};
 use super::fields::apply_custom_fields;
 use super::invalid;
-use super::listing::Record;
+use crate::table::Row;
 use crate::json::IsoSeconds;
 
 /// The parts of `OrganizationItemAddress` besides `value`: accepted, not kept (the sandbox keeps
@@ -19,7 +20,7 @@ use crate::json::IsoSeconds;
 const ADDRESS_PARTS: [&str; 9] =
     ["country", "admin_area_level_1", "admin_area_level_2", "locality", "sublocality", "route", "street_number", "subpremise", "postal_code"];
 
-impl Record for Organization {
+impl Row for Organization {
     fn id(&self) -> u64 {
         self.id
     }
@@ -59,10 +60,10 @@ impl Contact for Organization {
     fn set_id(&mut self, id: u64) {
         self.id = id;
     }
-    fn all(data: &PdData) -> &BTreeMap<u64, Organization> {
+    fn all(data: &PdData) -> &Table<Organization> {
         &data.organizations
     }
-    fn all_mut(data: &mut PdData) -> &mut BTreeMap<u64, Organization> {
+    fn all_mut(data: &mut PdData) -> &mut Table<Organization> {
         &mut data.organizations
     }
     fn is_deleted(&self) -> bool {

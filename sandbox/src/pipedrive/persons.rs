@@ -8,13 +8,14 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::contacts::{self, Contact};
+use crate::table::Table;
 use super::data::{ContactPoint, PdData, Person};
 use super::fields::apply_custom_fields;
 use super::invalid;
-use super::listing::Record;
+use crate::table::Row;
 use crate::json::IsoSeconds;
 
-impl Record for Person {
+impl Row for Person {
     fn id(&self) -> u64 {
         self.id
     }
@@ -75,10 +76,10 @@ impl Contact for Person {
     fn set_id(&mut self, id: u64) {
         self.id = id;
     }
-    fn all(data: &PdData) -> &BTreeMap<u64, Person> {
+    fn all(data: &PdData) -> &Table<Person> {
         &data.persons
     }
-    fn all_mut(data: &mut PdData) -> &mut BTreeMap<u64, Person> {
+    fn all_mut(data: &mut PdData) -> &mut Table<Person> {
         &mut data.persons
     }
     fn is_deleted(&self) -> bool {

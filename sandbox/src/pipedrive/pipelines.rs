@@ -312,10 +312,13 @@ pub async fn update_stage(
     let at = now_ms();
     if stage.pipeline_id != before {
         stage.order_nr = next_order(&data, stage.pipeline_id);
-        for deal in data.deals.values_mut().filter(|d| d.stage_id == id) {
-            deal.pipeline_id = stage.pipeline_id;
-            deal.update_time = at;
-        }
+        let pipeline_id = stage.pipeline_id;
+        data.deals.update_all(|deal| {
+            if deal.stage_id == id {
+                deal.pipeline_id = pipeline_id;
+                deal.update_time = at;
+            }
+        });
     }
     stage.update_time = at;
     data.stages.insert(id, stage.clone());
