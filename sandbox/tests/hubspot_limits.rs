@@ -141,6 +141,19 @@ async fn search_operators_and_caps() {
     assert_eq!(s.call(Method::POST, "/crm/v3/objects/deals/search", &token, Some(json!({"limit": 200}))).await.status, 200);
     let r = s.call(Method::POST, "/crm/v3/objects/deals/search", &token, Some(json!({"filterGroups": [{"filters": [{"propertyName": "amount", "operator": "LIKE", "value": "1"}]}]}))).await;
     assert_error(&r, 400, "VALIDATION_ERROR");
+    // A malformed filter is refused whatever the records hold, even behind one that matches
+    // nothing (until 2026-12-03 the sandbox answered 200 when no record reached it).
+    for bad in [
+        json!({"propertyName": "amount", "operator": "EQ"}),
+        json!({"propertyName": "amount", "operator": "BETWEEN", "value": "1"}),
+        json!({"propertyName": "amount", "operator": "IN", "value": "1"}),
+        json!({"propertyName": "amount", "operator": "LIKE", "value": "1"}),
+    ] {
+        let nothing = json!({"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": "4102444800000"});
+        let body = json!({"filterGroups": [{"filters": [nothing, bad]}]});
+        let r = s.call(Method::POST, "/crm/v3/objects/deals/search", &token, Some(body)).await;
+        assert_error(&r, 400, "VALIDATION_ERROR");
+    }
 
     sandbox::hubspot::seed::generate(&mut s.hubspot.write(), 10_050, 0, 0, 3, sandbox::time::now_ms());
     let last = s.call(Method::POST, "/crm/v3/objects/deals/search", &token, Some(json!({"after": "9900", "limit": 100, "properties": ["dealname"]}))).await;
