@@ -9,92 +9,60 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Extension, Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::data::{Change, Deal, PdData};
 use super::fields::apply_custom_fields;
-use super::listing::{list_response, Data, ListQuery};
+use super::listing::{data_written, list_written, ListQuery};
 use crate::table::Row;
 use super::{failure, invalid, json_body, ok, parse_id, require_scope, Pipedrive};
 use crate::oauth::AccessToken;
-use crate::json::IsoSeconds;
+use crate::json::Object;
+use crate::key;
 use crate::time::{iso_seconds, now_ms, parse_rfc3339};
 
-/// A deal in the API v2 shape, serialized straight from the store.
-#[derive(Serialize)]
-pub struct DealView<'a> {
-    id: u64,
-    title: &'a str,
-    creator_user_id: u64,
-    owner_id: u64,
-    person_id: Option<u64>,
-    org_id: Option<u64>,
-    pipeline_id: u64,
-    stage_id: u64,
-    value: f64,
-    currency: &'a str,
-    add_time: IsoSeconds,
-    update_time: IsoSeconds,
-    stage_change_time: Option<IsoSeconds>,
-    status: &'a str,
-    is_archived: bool,
-    archive_time: Option<()>,
-    is_deleted: bool,
-    probability: Option<f64>,
-    lost_reason: Option<&'a str>,
-    visible_to: i64,
-    close_time: Option<IsoSeconds>,
-    won_time: Option<IsoSeconds>,
-    lost_time: Option<IsoSeconds>,
-    expected_close_date: Option<&'a str>,
-    label_ids: &'a [u64],
-    origin: &'static str,
-    origin_id: Option<()>,
-    channel: Option<()>,
-    channel_id: Option<()>,
-    custom_fields: &'a BTreeMap<String, Value>,
-}
-
-impl<'a> DealView<'a> {
-    pub fn of(d: &'a Deal) -> DealView<'a> {
-        DealView {
-            id: d.id,
-            title: &d.title,
-            creator_user_id: d.owner_id,
-            owner_id: d.owner_id,
-            person_id: d.person_id,
-            org_id: d.org_id,
-            pipeline_id: d.pipeline_id,
-            stage_id: d.stage_id,
-            value: d.value,
-            currency: &d.currency,
-            add_time: IsoSeconds(d.add_time),
-            update_time: IsoSeconds(d.update_time),
-            stage_change_time: d.stage_change_time.map(IsoSeconds),
-            status: &d.status,
-            is_archived: false,
-            archive_time: None,
-            is_deleted: d.is_deleted,
-            probability: d.probability,
-            lost_reason: d.lost_reason.as_deref(),
-            visible_to: d.visible_to,
-            close_time: d.close_time.map(IsoSeconds),
-            won_time: d.won_time.map(IsoSeconds),
-            lost_time: d.lost_time.map(IsoSeconds),
-            expected_close_date: d.expected_close_date.as_deref(),
-            label_ids: &d.label_ids,
-            origin: "API",
-            origin_id: None,
-            channel: None,
-            channel_id: None,
-            custom_fields: &d.custom_fields,
-        }
-    }
+/// Writes a deal in the API v2 shape straight from the store (see [`crate::json::Object`]).
+pub fn write_deal(d: &Deal, out: &mut Vec<u8>) {
+    out.reserve(1024);
+    let mut o = Object::begin(out);
+    o.value(key!("id"), &d.id)
+        .str(key!("title"), &d.title)
+        .value(key!("creator_user_id"), &d.owner_id)
+        .value(key!("owner_id"), &d.owner_id)
+        .value(key!("person_id"), &d.person_id)
+        .value(key!("org_id"), &d.org_id)
+        .value(key!("pipeline_id"), &d.pipeline_id)
+        .value(key!("stage_id"), &d.stage_id)
+        .value(key!("value"), &d.value)
+        .str(key!("currency"), &d.currency)
+        .time(key!("add_time"), Some(d.add_time))
+        .time(key!("update_time"), Some(d.update_time))
+        .time(key!("stage_change_time"), d.stage_change_time)
+        .str(key!("status"), &d.status)
+        .value(key!("is_archived"), &false)
+        .value(key!("archive_time"), &())
+        .value(key!("is_deleted"), &d.is_deleted)
+        .value(key!("probability"), &d.probability)
+        .opt_str(key!("lost_reason"), d.lost_reason.as_deref())
+        .value(key!("visible_to"), &d.visible_to)
+        .time(key!("close_time"), d.close_time)
+        .time(key!("won_time"), d.won_time)
+        .time(key!("lost_time"), d.lost_time)
+        .opt_str(key!("expected_close_date"), d.expected_close_date.as_deref())
+        .value(key!("label_ids"), &d.label_ids)
+        .str(key!("origin"), "API")
+        .value(key!("origin_id"), &())
+        .value(key!("channel"), &())
+        .value(key!("channel_id"), &())
+        .map(key!("custom_fields"), &d.custom_fields);
+    o.end();
 }
 
 pub fn deal_json(d: &Deal) -> Value {
-    serde_json::to_value(DealView::of(d)).unwrap_or(Value::Null)
+    let mut out = Vec::with_capacity(768);
+    write_deal(d, &mut out);
+    serde_json::from_slice(&out).unwrap_or(Value::Null)
 }
 
 impl Row for Deal {
@@ -132,7 +100,7 @@ pub async fn list(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<
                 _ => false,
             })
     });
-    list_response(page.into_iter().map(DealView::of).collect::<Vec<_>>(), next)
+    list_written(&page, write_deal, next)
 }
 
 /// GET /api/v2/deals/{id} (`getDeal`)
@@ -145,7 +113,7 @@ pub async fn get_one(State(pd): State<Arc<Pipedrive>>, Extension(token): Extensi
         Err(r) => return r,
     };
     match pd.read().deals.get(&id) {
-        Some(d) => crate::json::ok(&Data { success: true, data: DealView::of(d) }),
+        Some(d) => data_written(d, write_deal),
         None => failure(StatusCode::NOT_FOUND, "Deal not found"),
     }
 }
@@ -505,5 +473,46 @@ async fn edit_as_user(State(pd): State<Arc<Pipedrive>>, Path(id): Path<u64>, Jso
     match update_deal(&pd, id, &req.fields, req.timestamp.unwrap_or_else(now_ms), "app") {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deal_is_written_in_the_api_v2_shape() {
+        let mut deal = Deal::new(42, 7, 1_609_459_200_000);
+        deal.title = "Café \"Größe\" \\ deal\n\u{1}".into();
+        (deal.person_id, deal.pipeline_id, deal.stage_id, deal.value) = (Some(3), 1, 2, 1500.5);
+        deal.update_time = 1_609_459_261_000;
+        deal.won_time = Some(1_609_459_262_000);
+        (deal.status, deal.probability, deal.lost_reason) = ("won".into(), Some(0.5), None);
+        deal.expected_close_date = Some("2021-02-01".into());
+        deal.label_ids = vec![5, 6];
+        deal.custom_fields.insert("a".repeat(40), json!(101));
+        deal.custom_fields.insert("b".repeat(40), json!({"value": 10.5, "currency": "EUR"}));
+        let mut out = Vec::new();
+        write_deal(&deal, &mut out);
+        let written: Value = serde_json::from_slice(&out).expect("valid JSON");
+        assert_eq!(
+            written,
+            json!({
+                "id": 42, "title": "Café \"Größe\" \\ deal\n\u{1}", "creator_user_id": 7, "owner_id": 7, "person_id": 3,
+                "org_id": null, "pipeline_id": 1, "stage_id": 2, "value": 1500.5, "currency": "USD",
+                "add_time": "2021-01-01T00:00:00Z", "update_time": "2021-01-01T00:01:01Z", "stage_change_time": null,
+                "status": "won", "is_archived": false, "archive_time": null, "is_deleted": false, "probability": 0.5,
+                "lost_reason": null, "visible_to": deal.visible_to, "close_time": null, "won_time": "2021-01-01T00:01:02Z",
+                "lost_time": null, "expected_close_date": "2021-02-01", "label_ids": [5, 6], "origin": "API",
+                "origin_id": null, "channel": null, "channel_id": null,
+                "custom_fields": {"a".repeat(40): 101, "b".repeat(40): {"value": 10.5, "currency": "EUR"}},
+            })
+        );
+        // Strings that need no escaping are copied; the others are escaped as serde_json does.
+        for text in ["plain", "", "quote \" and \\", "tab\tnew\nline", "\u{7f}\u{1f}\u{0}", "ünïcødé ✓"] {
+            let mut out = Vec::new();
+            crate::json::write_str(&mut out, text);
+            assert_eq!(out, serde_json::to_vec(text).unwrap(), "{text:?}");
+        }
     }
 }

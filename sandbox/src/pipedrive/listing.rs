@@ -204,7 +204,38 @@ pub struct Data<T> {
 
 /// A v2 list answer: `{success, data, additional_data: {next_cursor}}`.
 pub fn list_response<T: Serialize>(items: Vec<T>, next_cursor: Option<String>) -> Response {
-    crate::json::ok(&ListBody { success: true, data: items, additional_data: Additional { next_cursor } })
+    // About 700 bytes a deal, person or organization.
+    let capacity = 256 + items.len() * 768;
+    crate::json::ok_sized(&ListBody { success: true, data: items, additional_data: Additional { next_cursor } }, capacity)
+}
+
+/// A v2 list answer whose records `write` writes (see [`crate::json::Object`]).
+pub fn list_written<T>(items: &[&T], write: impl Fn(&T, &mut Vec<u8>), next_cursor: Option<String>) -> Response {
+    // About 700 bytes a deal.
+    let mut out = Vec::with_capacity(256 + items.len() * 768);
+    out.extend_from_slice(b"{\"success\":true,\"data\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(item, &mut out);
+    }
+    out.extend_from_slice(b"],\"additional_data\":{\"next_cursor\":");
+    match &next_cursor {
+        Some(cursor) => crate::json::write_str(&mut out, cursor),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b"}}");
+    crate::json::ok_written(out)
+}
+
+/// A single-record answer, `{success, data}`, whose record `write` writes.
+pub fn data_written<T>(item: &T, write: impl Fn(&T, &mut Vec<u8>)) -> Response {
+    let mut out = Vec::with_capacity(1024);
+    out.extend_from_slice(b"{\"success\":true,\"data\":");
+    write(item, &mut out);
+    out.push(b'}');
+    crate::json::ok_written(out)
 }
 
 #[cfg(test)]
