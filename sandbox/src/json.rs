@@ -70,26 +70,12 @@ fn format_iso_bytes(unix_ms: i64, millis: bool, buf: &mut [u8; 24]) -> Option<us
 #[derive(Clone, Copy)]
 pub struct IsoMs(pub i64);
 
-/// A Unix-ms time serialized as Pipedrive's API v2 writes it (`2021-01-01T00:00:00Z`).
-#[derive(Clone, Copy)]
-pub struct IsoSeconds(pub i64);
-
 impl Serialize for IsoMs {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut buf = [0u8; 24];
         match format_iso(self.0, true, &mut buf) {
             Some(text) => s.serialize_str(text),
             None => s.serialize_str(&crate::time::iso_ms(self.0)),
-        }
-    }
-}
-
-impl Serialize for IsoSeconds {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut buf = [0u8; 24];
-        match format_iso(self.0, false, &mut buf) {
-            Some(text) => s.serialize_str(text),
-            None => s.serialize_str(&crate::time::iso_seconds(self.0)),
         }
     }
 }

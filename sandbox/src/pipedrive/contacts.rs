@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::data::{Organization, PdData, Person};
-use super::listing::{list_response, ListQuery};
+use super::listing::{data_written, list_written, ListQuery};
 use crate::table::Row;
 use crate::table::Table;
 use super::{failure, invalid, json_body, ok, parse_id, require_scope, Pipedrive};
@@ -41,14 +41,13 @@ pub trait Contact: Row + Clone + Send + Sync + 'static {
     fn matches(&self, data: &PdData, name: &str, value: u64) -> bool;
     /// Applies the fields of an add or update body, checking each.
     fn apply(&mut self, data: &PdData, body: &Map<String, Value>, creating: bool) -> Result<(), Response>;
-    /// The record in the API v2 shape, serialized straight from the store.
-    type View<'a>: serde::Serialize
-    where
-        Self: 'a;
-    fn view(&self) -> Self::View<'_>;
+    /// Writes the record in the API v2 shape straight from the store (see [`crate::json::Object`]).
+    fn write(&self, out: &mut Vec<u8>);
     /// The record in the API v2 shape, as a JSON value.
     fn to_json(&self) -> Value {
-        serde_json::to_value(self.view()).unwrap_or(Value::Null)
+        let mut out = Vec::with_capacity(1024);
+        self.write(&mut out);
+        serde_json::from_slice(&out).unwrap_or(Value::Null)
     }
 }
 
@@ -116,7 +115,7 @@ pub async fn list<T: Contact>(State(pd): State<Arc<Pipedrive>>, Extension(token)
     let data = pd.read();
     let keep = |r: &T| !r.is_deleted() && query.keeps(r, |name, v| r.matches(&data, name, v));
     let (page, next) = query.page(T::all(&data), keep);
-    list_response(page.into_iter().map(T::view).collect::<Vec<_>>(), next)
+    list_written(&page, T::write, next)
 }
 
 /// GET /api/v2/persons/{id} (`getPerson`), GET /api/v2/organizations/{id} (`getOrganization`)
@@ -129,7 +128,7 @@ pub async fn get_one<T: Contact>(State(pd): State<Arc<Pipedrive>>, Extension(tok
         Err(r) => return r,
     };
     match T::all(&pd.read()).get(&id).filter(|r| !r.is_deleted()) {
-        Some(r) => crate::json::ok(&super::listing::Data { success: true, data: r.view() }),
+        Some(r) => data_written(r, T::write),
         None => failure(StatusCode::NOT_FOUND, T::NOT_FOUND),
     }
 }

@@ -195,13 +195,6 @@ struct Additional {
     next_cursor: Option<String>,
 }
 
-/// A single-record answer: `{success, data}`.
-#[derive(Serialize)]
-pub struct Data<T> {
-    pub success: bool,
-    pub data: T,
-}
-
 /// A v2 list answer: `{success, data, additional_data: {next_cursor}}`.
 pub fn list_response<T: Serialize>(items: Vec<T>, next_cursor: Option<String>) -> Response {
     // About 700 bytes a deal, person or organization.

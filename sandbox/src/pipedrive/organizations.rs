@@ -1,7 +1,6 @@
 //! Organizations in the API v2 shape (`getOrganizations`, `getOrganization`, `addOrganization`,
 //! `updateOrganization`, `deleteOrganization`); the handlers are shared with persons in `contacts`.
 
-use std::collections::BTreeMap;
 
 use axum::response::Response;
 use serde::Serialize;
@@ -13,7 +12,8 @@ use super::data::{Organization, PdData};
 use super::fields::apply_custom_fields;
 use super::invalid;
 use crate::table::Row;
-use crate::json::IsoSeconds;
+use crate::json::Object;
+use crate::key;
 
 /// The parts of `OrganizationItemAddress` besides `value`: accepted, not kept (the sandbox keeps
 /// the address as one line).
@@ -105,50 +105,30 @@ impl Contact for Organization {
         Ok(())
     }
 
-    type View<'a> = OrganizationView<'a>;
-
-    fn view(&self) -> OrganizationView<'_> {
-        OrganizationView {
-            id: self.id,
-            name: &self.name,
-            owner_id: self.owner_id,
-            add_time: IsoSeconds(self.add_time),
-            update_time: IsoSeconds(self.update_time),
-            is_deleted: self.is_deleted,
-            visible_to: self.visible_to,
-            address: self.address.as_deref().map(|value| Address { value }),
-            label_ids: &self.label_ids,
-            website: self.website.as_deref(),
-            linkedin: self.linkedin.as_deref(),
-            industry: self.industry,
-            annual_revenue: self.annual_revenue,
-            employee_count: self.employee_count,
-            custom_fields: &self.custom_fields,
-        }
+    fn write(&self, out: &mut Vec<u8>) {
+        out.reserve(1024);
+        let mut o = Object::begin(out);
+        o.value(key!("id"), &self.id)
+            .str(key!("name"), &self.name)
+            .value(key!("owner_id"), &self.owner_id)
+            .time(key!("add_time"), Some(self.add_time))
+            .time(key!("update_time"), Some(self.update_time))
+            .value(key!("is_deleted"), &self.is_deleted)
+            .value(key!("visible_to"), &self.visible_to)
+            .value(key!("address"), &self.address.as_deref().map(|value| Address { value }))
+            .value(key!("label_ids"), &self.label_ids)
+            .opt_str(key!("website"), self.website.as_deref())
+            .opt_str(key!("linkedin"), self.linkedin.as_deref())
+            .value(key!("industry"), &self.industry)
+            .value(key!("annual_revenue"), &self.annual_revenue)
+            .value(key!("employee_count"), &self.employee_count)
+            .map(key!("custom_fields"), &self.custom_fields);
+        o.end();
     }
 }
 
+/// An organization's `address` (`{value}`).
 #[derive(Serialize)]
 pub struct Address<'a> {
     value: &'a str,
-}
-
-/// An organization in the API v2 shape, serialized straight from the store.
-#[derive(Serialize)]
-pub struct OrganizationView<'a> {
-    id: u64,
-    name: &'a str,
-    owner_id: u64,
-    add_time: IsoSeconds,
-    update_time: IsoSeconds,
-    is_deleted: bool,
-    visible_to: i64,
-    address: Option<Address<'a>>,
-    label_ids: &'a [u64],
-    website: Option<&'a str>,
-    linkedin: Option<&'a str>,
-    industry: Option<i64>,
-    annual_revenue: Option<i64>,
-    employee_count: Option<i64>,
-    custom_fields: &'a BTreeMap<String, Value>,
 }

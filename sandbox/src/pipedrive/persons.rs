@@ -1,10 +1,8 @@
 //! Persons in the API v2 shape (`getPersons`, `getPerson`, `addPerson`, `updatePerson`,
 //! `deletePerson`); the handlers are shared with organizations in `contacts`.
 
-use std::collections::BTreeMap;
 
 use axum::response::Response;
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::contacts::{self, Contact};
@@ -13,7 +11,8 @@ use super::data::{ContactPoint, PdData, Person};
 use super::fields::apply_custom_fields;
 use super::invalid;
 use crate::table::Row;
-use crate::json::IsoSeconds;
+use crate::json::Object;
+use crate::key;
 
 impl Row for Person {
     fn id(&self) -> u64 {
@@ -132,45 +131,60 @@ impl Contact for Person {
         Ok(())
     }
 
-    type View<'a> = PersonView<'a>;
-
-    fn view(&self) -> PersonView<'_> {
-        PersonView {
-            id: self.id,
-            name: &self.name,
-            first_name: &self.first_name,
-            last_name: &self.last_name,
-            owner_id: self.owner_id,
-            org_id: self.org_id,
-            add_time: IsoSeconds(self.add_time),
-            update_time: IsoSeconds(self.update_time),
-            emails: &self.emails,
-            phones: &self.phones,
-            is_deleted: self.is_deleted,
-            visible_to: self.visible_to,
-            label_ids: &self.label_ids,
-            picture_id: None,
-            custom_fields: &self.custom_fields,
-        }
+    fn write(&self, out: &mut Vec<u8>) {
+        out.reserve(1024);
+        let mut o = Object::begin(out);
+        o.value(key!("id"), &self.id)
+            .str(key!("name"), &self.name)
+            .str(key!("first_name"), &self.first_name)
+            .str(key!("last_name"), &self.last_name)
+            .value(key!("owner_id"), &self.owner_id)
+            .value(key!("org_id"), &self.org_id)
+            .time(key!("add_time"), Some(self.add_time))
+            .time(key!("update_time"), Some(self.update_time))
+            .value(key!("emails"), &self.emails)
+            .value(key!("phones"), &self.phones)
+            .value(key!("is_deleted"), &self.is_deleted)
+            .value(key!("visible_to"), &self.visible_to)
+            .value(key!("label_ids"), &self.label_ids)
+            .value(key!("picture_id"), &())
+            .map(key!("custom_fields"), &self.custom_fields);
+        o.end();
     }
 }
 
-/// A person in the API v2 shape, serialized straight from the store.
-#[derive(Serialize)]
-pub struct PersonView<'a> {
-    id: u64,
-    name: &'a str,
-    first_name: &'a str,
-    last_name: &'a str,
-    owner_id: u64,
-    org_id: Option<u64>,
-    add_time: IsoSeconds,
-    update_time: IsoSeconds,
-    emails: &'a [ContactPoint],
-    phones: &'a [ContactPoint],
-    is_deleted: bool,
-    visible_to: i64,
-    label_ids: &'a [u64],
-    picture_id: Option<()>,
-    custom_fields: &'a BTreeMap<String, Value>,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipedrive::data::Organization;
+    use serde_json::json;
+
+    #[test]
+    fn persons_and_organizations_are_written_in_the_api_v2_shape() {
+        let mut person = Person::new(9, 7, 1_609_459_200_000);
+        (person.name, person.first_name, person.last_name, person.org_id) = ("Ana \"A\" Li".into(), "Ana".into(), "Li".into(), Some(4));
+        person.emails = vec![ContactPoint { value: "ana@example.com".into(), primary: true, label: "work".into() }];
+        person.custom_fields.insert("c".repeat(40), json!("x"));
+        assert_eq!(
+            person.to_json(),
+            json!({
+                "id": 9, "name": "Ana \"A\" Li", "first_name": "Ana", "last_name": "Li", "owner_id": 7, "org_id": 4,
+                "add_time": "2021-01-01T00:00:00Z", "update_time": "2021-01-01T00:00:00Z",
+                "emails": [{"value": "ana@example.com", "primary": true, "label": "work"}], "phones": [],
+                "is_deleted": false, "visible_to": person.visible_to, "label_ids": [], "picture_id": null,
+                "custom_fields": {"c".repeat(40): "x"},
+            })
+        );
+        let mut org = Organization::new(4, 7, 1_609_459_200_000);
+        (org.name, org.address, org.website, org.employee_count) = ("Acme".into(), Some("Main St 1".into()), Some("https://acme.example".into()), Some(12));
+        assert_eq!(
+            org.to_json(),
+            json!({
+                "id": 4, "name": "Acme", "owner_id": 7, "add_time": "2021-01-01T00:00:00Z", "update_time": "2021-01-01T00:00:00Z",
+                "is_deleted": false, "visible_to": org.visible_to, "address": {"value": "Main St 1"}, "label_ids": [],
+                "website": "https://acme.example", "linkedin": null, "industry": null, "annual_revenue": null,
+                "employee_count": 12, "custom_fields": {},
+            })
+        );
+    }
 }
