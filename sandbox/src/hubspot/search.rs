@@ -1,6 +1,8 @@
 //! CRM search (`post-/crm/v3/objects/0-3/search_doSearch`): filter groups (OR of ANDs) with the 13
 //! operators, sorts, a text query, `after` paging up to HubSpot's 10,000-result cap, and its
-//! separate limit of five search requests per second.
+//! separate limit of five search requests per second. A search whose every filter group names a
+//! range of modification or creation dates, ids, emails or domains reads only the records the
+//! table's indexes name (see `planned_ids`); any other reads every record.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
