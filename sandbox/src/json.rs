@@ -197,19 +197,8 @@ pub fn ok_written(bytes: Vec<u8>) -> Response {
 
 /// `body` serialized as an `application/json` answer with `status`.
 pub fn respond<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
-    respond_sized(status, body, 128)
-}
-
-/// `body` as a 200 `application/json` answer written into a buffer of `capacity` bytes to begin
-/// with: a long list grows its buffer once instead of doubling it a dozen times.
-pub fn ok_sized<T: Serialize + ?Sized>(body: &T, capacity: usize) -> Response {
-    respond_sized(StatusCode::OK, body, capacity)
-}
-
-fn respond_sized<T: Serialize + ?Sized>(status: StatusCode, body: &T, capacity: usize) -> Response {
-    let mut bytes = Vec::with_capacity(capacity);
-    match serde_json::to_writer(&mut bytes, body) {
-        Ok(()) => (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response(),
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "could not serialize an answer");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()

@@ -16,8 +16,7 @@ use serde_json::{json, Map, Value};
 
 use super::data::{Organization, PdData, Person};
 use super::listing::{data_written, list_written, ListQuery};
-use crate::table::Row;
-use crate::table::Table;
+use crate::table::{Row, Table};
 use super::{failure, invalid, json_body, ok, parse_id, require_scope, Pipedrive};
 use crate::oauth::AccessToken;
 use crate::time::{now_ms, parse_rfc3339};

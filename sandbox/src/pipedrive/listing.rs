@@ -197,14 +197,12 @@ struct Additional {
 
 /// A v2 list answer: `{success, data, additional_data: {next_cursor}}`.
 pub fn list_response<T: Serialize>(items: Vec<T>, next_cursor: Option<String>) -> Response {
-    // About 700 bytes a deal, person or organization.
-    let capacity = 256 + items.len() * 768;
-    crate::json::ok_sized(&ListBody { success: true, data: items, additional_data: Additional { next_cursor } }, capacity)
+    crate::json::ok(&ListBody { success: true, data: items, additional_data: Additional { next_cursor } })
 }
 
 /// A v2 list answer whose records `write` writes (see [`crate::json::Object`]).
 pub fn list_written<T>(items: &[&T], write: impl Fn(&T, &mut Vec<u8>), next_cursor: Option<String>) -> Response {
-    // About 700 bytes a deal.
+    // About 700 bytes a deal, person or organization.
     let mut out = Vec::with_capacity(256 + items.len() * 768);
     out.extend_from_slice(b"{\"success\":true,\"data\":[");
     for (i, item) in items.iter().enumerate() {
