@@ -7,6 +7,7 @@ pub mod api;
 pub mod components;
 pub mod error;
 pub mod pages;
+pub mod session;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -49,6 +50,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // First, so that its place in the page's shared data is the same on the server and in the browser.
+    session::provide_session();
     // Effects run only in the browser: this marks the page as hydrated (browser tests wait for it).
     Effect::new(|_| {
         if let Some(body) = document().body() {

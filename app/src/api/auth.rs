@@ -6,34 +6,32 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
-/// The signed-in user, or `None`.
-#[server(endpoint = "me")]
-pub async fn get_me() -> Result<Option<SessionUser>, AppError> {
-    Ok(super::ssr::session().user)
-}
+// Signing in, out and the first-run setup answer the user signed in afterwards (`None` after
+// logging out), so the browser's session context is set before it follows the redirect
+// (`crate::session::follow_sign_in`).
 
 #[server(endpoint = "setup")]
-pub async fn setup_admin(name: String, email: String, password: String) -> Result<(), AppError> {
+pub async fn setup_admin(name: String, email: String, password: String) -> Result<Option<SessionUser>, AppError> {
     use super::ssr;
     let ctx = ssr::context()?;
     let logged_in = ctx.accounts.create_first_admin(&name, &email, &password).await.map_err(ssr::account_error)?;
     ssr::start_session(&ctx, &logged_in);
     leptos_axum::redirect(crate::HOME_PATH);
-    Ok(())
+    Ok(Some(logged_in.user))
 }
 
 #[server(endpoint = "login")]
-pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
+pub async fn login(email: String, password: String, next: Option<String>) -> Result<Option<SessionUser>, AppError> {
     use super::ssr;
     let ctx = ssr::context()?;
     let logged_in = ctx.accounts.login(&email, &password).await.map_err(ssr::account_error)?;
     ssr::start_session(&ctx, &logged_in);
     leptos_axum::redirect(&ssr::local_path_or_home(next));
-    Ok(())
+    Ok(Some(logged_in.user))
 }
 
 #[server(endpoint = "logout")]
-pub async fn logout() -> Result<(), AppError> {
+pub async fn logout() -> Result<Option<SessionUser>, AppError> {
     use super::ssr;
     let ctx = ssr::context()?;
     if let Some(token) = ssr::session().token {
@@ -41,7 +39,7 @@ pub async fn logout() -> Result<(), AppError> {
     }
     ssr::end_session(&ctx);
     leptos_axum::redirect("/login");
-    Ok(())
+    Ok(None)
 }
 
 /// An invitation as its recipient sees it.
@@ -66,12 +64,12 @@ pub async fn get_invitation(token: String) -> Result<InvitationView, AppError> {
 }
 
 #[server(endpoint = "accept_invite")]
-pub async fn accept_invite(token: String, name: String, password: String) -> Result<(), AppError> {
+pub async fn accept_invite(token: String, name: String, password: String) -> Result<Option<SessionUser>, AppError> {
     use super::ssr;
     let ctx = ssr::context()?;
     let token = engine::secret::Token::from_presented(&token);
     let logged_in = ctx.accounts.accept_invite(&token, &name, &password).await.map_err(ssr::account_error)?;
     ssr::start_session(&ctx, &logged_in);
     leptos_axum::redirect(crate::HOME_PATH);
-    Ok(())
+    Ok(Some(logged_in.user))
 }

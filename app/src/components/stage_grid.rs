@@ -164,17 +164,25 @@ fn StageTable(state: SetupState, i: usize) -> impl IntoView {
     // Only this pair's changes redraw its grid.
     let this = Memo::new(move |_| state.settings.with(|s| s.pipelines.get(i).cloned()));
     let pair = Memo::new(move |_| this.get().map(|m| (m.hubspot_pipeline, m.app_pipeline)));
-    // Read in the browser only: the counts take a few searches and must not hold up the page.
-    let counts: LocalResource<Option<StageCounts>> = LocalResource::new(move || {
+    // Read in the browser only, by an effect (effects never run on the server): the counts take
+    // a few searches and must not hold up the page, and no resource is created here, inside the
+    // page's boundary (a boundary re-runs its children while it settles).
+    let counts = RwSignal::new(None::<StageCounts>);
+    Effect::new(move |_| {
         let key = pair.get();
+        counts.set(None);
+        let Some((hub, app)) = key else { return };
         let connection = state.connection.get_value();
-        async move {
-            let (hub, app) = key?;
-            count_stage_deals(connection, hub, app).await.ok()
-        }
+        leptos::task::spawn_local(async move {
+            let answer = count_stage_deals(connection, hub.clone(), app.clone()).await.ok();
+            // An answer for a pair that has changed since is dropped.
+            if pair.try_get_untracked().flatten() == Some((hub, app)) {
+                let _ = counts.try_set(answer);
+            }
+        });
     });
     let count_of = move |hub_side: bool, stage: String| {
-        counts.get().flatten().map(|c| if hub_side { c.hubspot_count(&stage) } else { c.app_count(&stage) })
+        counts.get().map(|c| if hub_side { c.hubspot_count(&stage) } else { c.app_count(&stage) })
     };
     move || {
         let Some(mapping) = this.get() else {

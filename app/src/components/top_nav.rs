@@ -6,10 +6,12 @@ use model::SessionUser;
 
 use crate::api::auth::Logout;
 use crate::components::icons::{LogoMark, MarketplaceIcon, SettingsIcon};
+use crate::session::follow_sign_in;
 
 #[component]
 pub fn TopNav(user: SessionUser) -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
+    follow_sign_in(logout.value());
     let initials = user.initials();
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>

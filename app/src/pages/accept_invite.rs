@@ -9,6 +9,7 @@ use model::Password;
 use super::auth_card::AuthCard;
 use crate::api::auth::{get_invitation, AcceptInvite};
 use crate::components::feedback::{last_error, ErrorBanner, TextField};
+use crate::session::follow_sign_in;
 
 #[component]
 pub fn AcceptInvitePage() -> impl IntoView {
@@ -18,6 +19,7 @@ pub fn AcceptInvitePage() -> impl IntoView {
         move || token.clone()
     }, get_invitation);
     let accept = ServerAction::<AcceptInvite>::new();
+    follow_sign_in(accept.value());
     let error = last_error(accept.value());
     view! {
         <Title text="Join Tandem"/>

@@ -8,10 +8,12 @@ use leptos_router::hooks::use_query_map;
 use super::auth_card::AuthCard;
 use crate::api::auth::Login;
 use crate::components::feedback::{last_error, ErrorBanner, TextField};
+use crate::session::follow_sign_in;
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
+    follow_sign_in(login.value());
     let error = last_error(login.value());
     let next = use_query_map().with_untracked(|q| q.get("next").unwrap_or_default());
     view! {

@@ -8,10 +8,12 @@ use model::Password;
 use super::auth_card::AuthCard;
 use crate::api::auth::SetupAdmin;
 use crate::components::feedback::{last_error, ErrorBanner, TextField};
+use crate::session::follow_sign_in;
 
 #[component]
 pub fn SetupPage() -> impl IntoView {
     let setup = ServerAction::<SetupAdmin>::new();
+    follow_sign_in(setup.value());
     let error = last_error(setup.value());
     view! {
         <Title text="Create the Super Admin"/>
