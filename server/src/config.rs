@@ -76,8 +76,6 @@ pub struct Config {
     #[arg(long, env = "TANDEM_PIPEDRIVE_OAUTH_URL", default_value = engine::connectors::pipedrive::OAUTH_URL)]
     pub pipedrive_oauth_url: String,
 
-    /// Folder holding the compiled site (`pkg/` with the WASM, JS and CSS), as built by
-    /// `cargo leptos build`.
     /// How often each sync reads changes when no webhook wakes it, in seconds.
     #[arg(long, env = "TANDEM_SYNC_INTERVAL_SECS", default_value_t = 30)]
     pub sync_interval_secs: u64,
@@ -86,9 +84,16 @@ pub struct Config {
     #[arg(long, env = "TANDEM_SYNC_ENGINE", default_value_t = true, action = clap::ArgAction::Set)]
     pub sync_engine: bool,
 
+    /// The longest a page may take to answer in full, in seconds; past it the render is dropped,
+    /// the browser gets a "took too long" page (503) and the log names the page.
+    #[arg(long, env = "TANDEM_PAGE_TIMEOUT_SECS", default_value_t = 30)]
+    pub page_timeout_secs: u64,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 
+    /// Folder holding the compiled site (`pkg/` with the WASM, JS and CSS), as built by
+    /// `cargo leptos build`.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
 
@@ -148,6 +153,7 @@ impl Config {
             log: "warn".into(),
             sync_interval_secs: 30,
             sync_engine: true,
+            page_timeout_secs: 30,
             command: None,
         }
     }

@@ -4,6 +4,7 @@
 #![recursion_limit = "256"]
 
 pub mod config;
+mod deadline;
 mod exports;
 mod middleware;
 mod oauth;

@@ -50,6 +50,8 @@ pub struct AppState {
     pub public_origin: String,
     /// Wakes the sync engine (webhooks).
     pub wake: engine::worker::Wake,
+    /// How long a page may take to answer in full.
+    pub page_deadline: crate::deadline::PageDeadline,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -70,9 +72,19 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens and migrates the database (a failed migration stops here), creates the start-up
-    /// admin when asked, and binds the listener. Nothing is served until [`Application::run`].
+    /// Binds the listener, opens and migrates the database (a failed migration stops here) and
+    /// creates the start-up admin when asked. Nothing is served until [`Application::run`].
     pub async fn build(config: Config) -> Result<Application, StartupError> {
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr: config.addr, source })?;
+        Self::build_on(config, listener).await
+    }
+
+    /// As [`Application::build`], on a listener bound already (`config.addr` is then unused):
+    /// tests that must know Tandem's address before it starts bind port 0 first, so no other
+    /// test can take that port in between.
+    pub async fn build_on(config: Config, listener: TcpListener) -> Result<Application, StartupError> {
         let store = Store::open(config.database_url.as_deref(), &config.data_dir).await?;
         store.migrate().await?;
         tracing::info!(backend = ?store.backend(), "database ready");
@@ -84,9 +96,6 @@ impl Application {
             }
         }
 
-        let listener = TcpListener::bind(config.addr)
-            .await
-            .map_err(|source| StartupError::Bind { addr: config.addr, source })?;
         let local_addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.addr, source })?;
         let public_url = config
             .public_url
@@ -125,6 +134,7 @@ impl Application {
             wake: wake.clone(),
             context,
             public_origin: origin_of(&public_url),
+            page_deadline: crate::deadline::PageDeadline(std::time::Duration::from_secs(config.page_timeout_secs.max(1))),
         };
         Ok(Application {
             listener,
@@ -225,6 +235,7 @@ fn router(state: AppState) -> Router {
         .layer(security_header("x-frame-options", "DENY"))
         .layer(security_header("x-content-type-options", "nosniff"))
         .layer(security_header("referrer-policy", "same-origin"))
+        .layer(axum::middleware::from_fn_with_state(state.page_deadline, crate::deadline::pages))
         .with_state(state)
 }
 

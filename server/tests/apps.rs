@@ -21,15 +21,15 @@ struct Setup {
 /// Tandem on a port chosen first (the sandboxes register its callback URL), both sandboxes, and
 /// Tandem configured to use them.
 async fn start(backend: Backend) -> Setup {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let tandem_url = format!("http://127.0.0.1:{port}");
+    // Tandem's port is bound first and kept: the sandboxes register its callback URL.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tandem_url = format!("http://{}", listener.local_addr().unwrap());
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let (_, hubspot) = sandbox::start_hubspot(HubSpotConfig::new(vec![demo_client("hubspot", &tandem_url)]), any, None).await.unwrap();
     let (_, pipedrive) =
         sandbox::start_pipedrive(PipedriveConfig::new(vec![demo_client("pipedrive", &tandem_url)]), any, None).await.unwrap();
     let (hs, pd) = (hubspot.url(), pipedrive.url());
-    let app = TestApp::spawn_with(backend, move |config| {
-        config.addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let app = TestApp::spawn_on(listener, backend, move |config| {
         config.hubspot_app_url = hs.clone();
         config.hubspot_api_url = hs;
         config.pipedrive_oauth_url = pd;

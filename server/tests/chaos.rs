@@ -240,7 +240,10 @@ async fn deals_survive_faults_and_kills() {
     println!("chaos: seed {seed}, {rounds} rounds (CHAOS_SEED={seed} replays the choices)");
     let mut rng = Rng(seed);
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Tandem's port, held until the binary starts: the sandboxes bind port 0 meanwhile and must
+    // not be handed this one.
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = reserved.local_addr().unwrap().port();
     let tandem_url = format!("http://127.0.0.1:{port}");
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let mut hs_config = HubSpotConfig::new(vec![demo_client("hubspot", &tandem_url)]);
@@ -258,6 +261,7 @@ async fn deals_survive_faults_and_kills() {
     world.meeting_stage = stages["data"].as_array().unwrap().iter().find(|s| s["name"] == "Meeting Scheduled").unwrap()["id"].as_u64().unwrap();
 
     let (mut kills, mut faulty_rounds) = (0, 0);
+    drop(reserved);
     let mut child = spawn(&data_dir, &key, port, &world.hubspot, &world.pipedrive);
     for round in 0..rounds {
         world.edit(&mut rng, round).await;

@@ -46,10 +46,16 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        Self::spawn_on(listener, backend, adjust).await
+    }
+
+    /// Tandem on a listener the test bound already (when something must know its URL first).
+    pub async fn spawn_on(listener: tokio::net::TcpListener, backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let db = ScratchDatabase::create(backend).await.expect("scratch database");
         let mut config = Config::for_tests(std::env::temp_dir(), Some(db.url.clone()));
         adjust(&mut config);
-        let app = Application::build(config).await.expect("application starts");
+        let app = Application::build_on(config, listener).await.expect("application starts");
         let url = app.public_url().to_string();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
