@@ -24,9 +24,10 @@ tally() {
   sort "$@" 2>/dev/null | uniq -c | sort -rn
 }
 
-# The test executables of a `cargo test` selection, built once.
+# The test executables of a `cargo test` selection, built once (not the binaries the tests run).
 test_binaries() {
   cargo test "$@" --no-run --message-format=json 2>/dev/null |
+    grep '"profile":{[^}]*"test":true' |
     sed -n 's/.*"executable":"\([^"]*\)".*/\1/p'
 }
 
