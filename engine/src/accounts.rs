@@ -81,10 +81,7 @@ pub struct Accounts {
 
 impl Accounts {
     pub fn new(store: Store) -> Accounts {
-        Accounts {
-            store,
-            hasher: Arc::new(Argon2::default()),
-        }
+        Accounts { store, hasher: Arc::new(Argon2::default()) }
     }
 
     pub fn store(&self) -> &Store {
@@ -98,11 +95,8 @@ impl Accounts {
 
     /// The first-run page: creates the Super Admin and signs them in.
     pub async fn create_first_admin(&self, name: &str, email: &str, password: &str) -> Result<LoggedIn> {
-        let (name, email, password) = parse_all(
-            DisplayName::parse("name", name),
-            Email::parse("email", email),
-            Password::parse("password", password),
-        )?;
+        let (name, email, password) =
+            parse_all(DisplayName::parse("name", name), Email::parse("email", email), Password::parse("password", password))?;
         let now = now_ms();
         let hash = self.hash(password).await?;
         let id = new_id();
@@ -255,24 +249,14 @@ impl Accounts {
             }
         };
         let token = Token::generate();
-        self.store
-            .replace_invite(&token.digest(), &user_id, &by.id, now, now + INVITE_TTL_MS)
-            .await?;
+        self.store.replace_invite(&token.digest(), &user_id, &by.id, now, now + INVITE_TTL_MS).await?;
         tracing::info!(invited_by = %by.id, user_id = %user_id, role = role.as_str(), "user invited");
         Ok(token)
     }
 
     pub async fn invitation(&self, token: &Token) -> Result<Invitation> {
-        let row = self
-            .store
-            .invite(&token.digest(), now_ms())
-            .await?
-            .ok_or(AccountError::InviteInvalid)?;
-        Ok(Invitation {
-            email: row.user.email.clone(),
-            role: parse_role(&row.user.role)?,
-            expires_at: row.expires_at,
-        })
+        let row = self.store.invite(&token.digest(), now_ms()).await?.ok_or(AccountError::InviteInvalid)?;
+        Ok(Invitation { email: row.user.email.clone(), role: parse_role(&row.user.role)?, expires_at: row.expires_at })
     }
 
     /// The invited person chooses their name and password; the link is used up and they are signed in.
@@ -328,24 +312,16 @@ impl Accounts {
 
     async fn start_session(&self, user_id: &str, now: i64) -> Result<LoggedIn> {
         let token = Token::generate();
-        self.store
-            .insert_session(&token.digest(), user_id, now, now + SESSION_IDLE_MS)
-            .await?;
+        self.store.insert_session(&token.digest(), user_id, now, now + SESSION_IDLE_MS).await?;
         let user = self.store.user_by_id(user_id).await?.ok_or(AccountError::UserNotFound)?;
-        Ok(LoggedIn {
-            user: session_user(&user)?,
-            token,
-        })
+        Ok(LoggedIn { user: session_user(&user)?, token })
     }
 
     async fn hash(&self, password: Password) -> Result<String> {
         let hasher = self.hasher.clone();
         tokio::task::spawn_blocking(move || {
             let salt = SaltString::generate(&mut OsRng);
-            hasher
-                .hash_password(password.expose().as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| AccountError::Hash(e.to_string()))
+            hasher.hash_password(password.expose().as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| AccountError::Hash(e.to_string()))
         })
         .await
         .map_err(|e| AccountError::Hash(e.to_string()))?
@@ -371,10 +347,7 @@ fn decoy_hash(hasher: &Argon2<'static>) -> &'static str {
     static DECOY: OnceLock<String> = OnceLock::new();
     DECOY.get_or_init(|| {
         let salt = SaltString::generate(&mut OsRng);
-        hasher
-            .hash_password(Token::generate().expose().as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .unwrap_or_default()
+        hasher.hash_password(Token::generate().expose().as_bytes(), &salt).map(|h| h.to_string()).unwrap_or_default()
     })
 }
 
@@ -385,9 +358,7 @@ pub fn lock_duration(failures: i64) -> i64 {
 }
 
 fn throttled(remaining_ms: i64) -> AccountError {
-    AccountError::Throttled {
-        retry_after_secs: (remaining_ms.max(0) as u64).div_ceil(1000).max(1),
-    }
+    AccountError::Throttled { retry_after_secs: (remaining_ms.max(0) as u64).div_ceil(1000).max(1) }
 }
 
 fn parse_role(stored: &str) -> Result<Role> {
@@ -395,25 +366,14 @@ fn parse_role(stored: &str) -> Result<Role> {
 }
 
 fn session_user(user: &UserRow) -> Result<SessionUser> {
-    Ok(SessionUser {
-        id: user.id.clone(),
-        email: user.email.clone(),
-        name: user.name.clone(),
-        role: parse_role(&user.role)?,
-    })
+    Ok(SessionUser { id: user.id.clone(), email: user.email.clone(), name: user.name.clone(), role: parse_role(&user.role)? })
 }
 
 /// All three values, or every problem with them at once.
-fn parse_all<A, B, C>(
-    a: Result<A, FieldError>,
-    b: Result<B, FieldError>,
-    c: Result<C, FieldError>,
-) -> Result<(A, B, C)> {
+fn parse_all<A, B, C>(a: Result<A, FieldError>, b: Result<B, FieldError>, c: Result<C, FieldError>) -> Result<(A, B, C)> {
     match (a, b, c) {
         (Ok(a), Ok(b), Ok(c)) => Ok((a, b, c)),
-        (a, b, c) => Err(AccountError::Invalid(
-            [a.err(), b.err(), c.err()].into_iter().flatten().collect(),
-        )),
+        (a, b, c) => Err(AccountError::Invalid([a.err(), b.err(), c.err()].into_iter().flatten().collect())),
     }
 }
 

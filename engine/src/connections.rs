@@ -10,13 +10,12 @@ use std::time::Duration;
 use model::apps::{AppListing, AuditEntry, AuditPage, ConnectionStatus, ConnectionSummary, InstallResult};
 use model::SessionUser;
 use oauth2::basic::{
-    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
-    BasicTokenType,
+    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
 };
 use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope,
-    StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, ExtraTokenFields,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardRevocableToken,
+    StandardTokenResponse, TokenResponse, TokenUrl,
 };
 use serde::{Deserialize, Serialize};
 
@@ -197,10 +196,12 @@ impl Connections {
     }
 
     fn oauth_client(&self, config: &ProviderConfig) -> Result<OAuthClient, ConnectionError> {
-        let invalid = |what: &str, e: url::ParseError| ConnectionError::Unavailable(format!(
-            "{} is misconfigured on this Tandem server: its {what} is not a valid URL ({e}).",
-            config.display_name()
-        ));
+        let invalid = |what: &str, e: url::ParseError| {
+            ConnectionError::Unavailable(format!(
+                "{} is misconfigured on this Tandem server: its {what} is not a valid URL ({e}).",
+                config.display_name()
+            ))
+        };
         Ok(oauth2::Client::new(ClientId::new(config.client_id.clone().unwrap_or_default()))
             .set_client_secret(ClientSecret::new(config.client_secret.clone().unwrap_or_default()))
             .set_auth_uri(AuthUrl::new(config.authorize_url.clone()).map_err(|e| invalid("authorization URL", e))?)
@@ -215,13 +216,7 @@ impl Connections {
 
     /// Starts installing `app` (or reconnecting `reconnect`) for `user`, whose session is
     /// `session`: answers the provider's authorization URL to send the browser to.
-    pub async fn start(
-        &self,
-        user: &SessionUser,
-        session: &Token,
-        app: &str,
-        reconnect: Option<&str>,
-    ) -> Result<String, ConnectionError> {
+    pub async fn start(&self, user: &SessionUser, session: &Token, app: &str, reconnect: Option<&str>) -> Result<String, ConnectionError> {
         let config = self.configured(app)?;
         if let Some(id) = reconnect {
             let row = self.inner.store.connection(id).await?.ok_or(ConnectionError::NotFound)?;
@@ -394,12 +389,7 @@ impl Connections {
         Ok(Completion { result, connection_id: Some(id) })
     }
 
-    async fn identify(
-        &self,
-        config: &ProviderConfig,
-        access: &str,
-        extra: &ProviderTokenFields,
-    ) -> Result<Account, ConnectorError> {
+    async fn identify(&self, config: &ProviderConfig, access: &str, extra: &ProviderTokenFields) -> Result<Account, ConnectorError> {
         match config.provider {
             Provider::HubSpot => connectors::hubspot::account(&self.inner.http, config, access).await,
             Provider::Pipedrive => {
@@ -647,11 +637,8 @@ impl Connections {
     async fn revoke(&self, row: &ConnectionRow) -> Result<(), String> {
         let config = self.provider(&row.provider).ok_or("the provider is no longer configured")?;
         let sealed = row.refresh_token.as_deref().ok_or("no stored credentials")?;
-        let refresh = self
-            .inner
-            .secrets
-            .open(sealed, &token_context(&row.provider, &row.account_id, "refresh_token"))
-            .map_err(|e| e.to_string())?;
+        let refresh =
+            self.inner.secrets.open(sealed, &token_context(&row.provider, &row.account_id, "refresh_token")).map_err(|e| e.to_string())?;
         let result = match config.provider {
             Provider::HubSpot => connectors::hubspot::revoke(&self.inner.http, config, &refresh).await,
             Provider::Pipedrive => connectors::pipedrive::revoke(&self.inner.http, config, &refresh).await,

@@ -100,10 +100,8 @@ impl SecretBox {
             return Err(DecryptError);
         }
         let (nonce, sealed) = bytes.split_at(12);
-        let plain = self
-            .cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: context.as_bytes() })
-            .map_err(|_| DecryptError)?;
+        let plain =
+            self.cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: context.as_bytes() }).map_err(|_| DecryptError)?;
         String::from_utf8(plain).map_err(|_| DecryptError)
     }
 }

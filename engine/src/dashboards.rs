@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 use model::apps::{ConnectionStatus, ConnectionSummary, ObjectKind, HUBSPOT};
 use model::dashboard::{
     reason_label, BucketCount, Chart, ChartBucket, ChartRange, EventPage, EventSummary, FieldChange, HealthStatus, OverviewRow, Progress,
-    RecordBucket, RecordPage, RecordSummary, RunDetail, RunFilter, RunPage, RunSummary, SyncHealth, SyncLabel, Timeline, OUTCOMES, TRIGGERS,
+    RecordBucket, RecordPage, RecordSummary, RunDetail, RunFilter, RunPage, RunSummary, SyncHealth, SyncLabel, Timeline, OUTCOMES,
+    TRIGGERS,
 };
 use model::sync::SyncStatus;
 use model::{timefmt, SessionUser};
@@ -116,7 +117,8 @@ impl Dashboards {
     pub async fn health(&self, sync_id: &str) -> Result<SyncHealth> {
         let ctx = self.context(sync_id).await?;
         let store = self.store();
-        let (state, counts, last_run) = (store.sync_state(sync_id).await?, store.record_counts(Some(sync_id)).await?, store.last_run(sync_id).await?);
+        let (state, counts, last_run) =
+            (store.sync_state(sync_id).await?, store.record_counts(Some(sync_id)).await?, store.last_run(sync_id).await?);
         Ok(health_of(&ctx, state.as_ref(), &counts, last_run.map(run_summary), now_ms()))
     }
 
@@ -201,15 +203,24 @@ impl Dashboards {
         } else {
             None
         };
-        Ok(RunDetail { sync: ctx.label, run: run_summary(run), events: EventPage { events: rows.into_iter().map(event_summary).collect(), next } })
+        Ok(RunDetail {
+            sync: ctx.label,
+            run: run_summary(run),
+            events: EventPage { events: rows.into_iter().map(event_summary).collect(), next },
+        })
     }
 
     /// Records written and errors per hour or day.
     pub async fn chart(&self, sync_id: &str, range: ChartRange) -> Result<Chart> {
         self.context(sync_id).await?;
         let start = range.start(now_ms());
-        let found: HashMap<i64, (i64, i64)> =
-            self.store().run_buckets(sync_id, start, range.bucket_ms()).await?.into_iter().map(|b| (b.bucket, (b.synced, b.errors))).collect();
+        let found: HashMap<i64, (i64, i64)> = self
+            .store()
+            .run_buckets(sync_id, start, range.bucket_ms())
+            .await?
+            .into_iter()
+            .map(|b| (b.bucket, (b.synced, b.errors)))
+            .collect();
         let buckets = (0..range.buckets())
             .map(|i| {
                 let (synced, errors) = found.get(&i).copied().unwrap_or((0, 0));
@@ -250,8 +261,13 @@ impl Dashboards {
             });
         }
         rows.sort_by(|a, b| {
-            (a.status.severity(), a.failing == 0, &a.sync.app_name, &a.sync.account_name, a.sync.object.label())
-                .cmp(&(b.status.severity(), b.failing == 0, &b.sync.app_name, &b.sync.account_name, b.sync.object.label()))
+            (a.status.severity(), a.failing == 0, &a.sync.app_name, &a.sync.account_name, a.sync.object.label()).cmp(&(
+                b.status.severity(),
+                b.failing == 0,
+                &b.sync.app_name,
+                &b.sync.account_name,
+                b.sync.object.label(),
+            ))
         });
         Ok(rows)
     }
@@ -272,14 +288,23 @@ impl Dashboards {
                 (None, Some(c)) => format!("{marked} records failing with {}", reason_label(c)),
                 (None, None) => format!("{marked} failing records"),
             };
-            self.connections.audit(Some(user), "sync.retry", Some(sync_id), format!("Asked to retry {what} of the {}", ctx.label.title())).await?;
+            self.connections
+                .audit(Some(user), "sync.retry", Some(sync_id), format!("Asked to retry {what} of the {}", ctx.label.title()))
+                .await?;
         }
         Ok(marked)
     }
 
     /// The CSV export of runs or record events started in `[from, to)`, written page by page
     /// into `out` (one call per page; None when done).
-    pub async fn export_page(&self, sync_id: &str, kind: ExportKind, from: i64, to: i64, cursor: &mut ExportCursor) -> Result<Option<String>> {
+    pub async fn export_page(
+        &self,
+        sync_id: &str,
+        kind: ExportKind,
+        from: i64,
+        to: i64,
+        cursor: &mut ExportCursor,
+    ) -> Result<Option<String>> {
         if cursor.done {
             return Ok(None);
         }
@@ -327,7 +352,10 @@ impl Dashboards {
         let labels: HashMap<String, String> = contexts
             .iter()
             .map(|c| {
-                (c.row.id.clone(), format!("sync=\"{}\",app=\"{}\",object=\"{}\"", esc(&c.row.id), esc(&c.label.provider), esc(&c.row.object)))
+                (
+                    c.row.id.clone(),
+                    format!("sync=\"{}\",app=\"{}\",object=\"{}\"", esc(&c.row.id), esc(&c.label.provider), esc(&c.row.object)),
+                )
             })
             .collect();
         let label = |id: &str| labels.get(id).cloned().unwrap_or_else(|| format!("sync=\"{}\"", esc(id)));
@@ -336,25 +364,54 @@ impl Dashboards {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         };
 
-        family(&mut out, "tandem_sync_status", "gauge", "1 for each sync's current status (syncing, paused, off, needs_reconnection, error).");
+        family(
+            &mut out,
+            "tandem_sync_status",
+            "gauge",
+            "1 for each sync's current status (syncing, paused, off, needs_reconnection, error).",
+        );
         let mut last_runs = self.last_runs().await?;
         let mut healths = HashMap::new();
         for ctx in &contexts {
             let sync_counts: Vec<StateCount> = counts.iter().filter(|c| c.sync_id == ctx.row.id).cloned().collect();
             let health = health_of(ctx, states.get(&ctx.row.id), &sync_counts, last_runs.remove(&ctx.row.id), now);
-            for s in [HealthStatus::Syncing, HealthStatus::Paused, HealthStatus::Off, HealthStatus::NeedsReconnection, HealthStatus::Error] {
-                let _ = writeln!(out, "tandem_sync_status{{{},status=\"{}\"}} {}", label(&ctx.row.id), s.as_str(), u8::from(health.status == s));
+            for s in [HealthStatus::Syncing, HealthStatus::Paused, HealthStatus::Off, HealthStatus::NeedsReconnection, HealthStatus::Error]
+            {
+                let _ = writeln!(
+                    out,
+                    "tandem_sync_status{{{},status=\"{}\"}} {}",
+                    label(&ctx.row.id),
+                    s.as_str(),
+                    u8::from(health.status == s)
+                );
             }
             healths.insert(ctx.row.id.clone(), health);
         }
-        family(&mut out, "tandem_sync_records", "gauge", "Records by Health bucket (in_sync, excluded, failing, pending) and reason or error category.");
+        family(
+            &mut out,
+            "tandem_sync_records",
+            "gauge",
+            "Records by Health bucket (in_sync, excluded, failing, pending) and reason or error category.",
+        );
         for c in &counts {
             let bucket = RecordBucket::parse(&c.state).map(RecordBucket::as_str).unwrap_or("other");
-            let _ = writeln!(out, "tandem_sync_records{{{},bucket=\"{bucket}\",reason=\"{}\"}} {}", label(&c.sync_id), esc(c.reason.as_deref().unwrap_or("")), c.count);
+            let _ = writeln!(
+                out,
+                "tandem_sync_records{{{},bucket=\"{bucket}\",reason=\"{}\"}} {}",
+                label(&c.sync_id),
+                esc(c.reason.as_deref().unwrap_or("")),
+                c.count
+            );
         }
         family(&mut out, "tandem_sync_failing_records", "gauge", "Records whose last sync attempt failed, by error category.");
         for c in counts.iter().filter(|c| c.state == "failed") {
-            let _ = writeln!(out, "tandem_sync_failing_records{{{},category=\"{}\"}} {}", label(&c.sync_id), esc(c.reason.as_deref().unwrap_or("other")), c.count);
+            let _ = writeln!(
+                out,
+                "tandem_sync_failing_records{{{},category=\"{}\"}} {}",
+                label(&c.sync_id),
+                esc(c.reason.as_deref().unwrap_or("other")),
+                c.count
+            );
         }
         family(&mut out, "tandem_sync_runs_total", "counter", "Sync runs by outcome.");
         for o in &outcomes {
@@ -368,11 +425,16 @@ impl Dashboards {
                 ("app", "created", t.created_in_app),
                 ("app", "updated", t.updated_in_app),
             ] {
-                let _ = writeln!(out, "tandem_sync_records_written_total{{{},target=\"{target}\",operation=\"{op}\"}} {n}", label(&t.sync_id));
+                let _ =
+                    writeln!(out, "tandem_sync_records_written_total{{{},target=\"{target}\",operation=\"{op}\"}} {n}", label(&t.sync_id));
             }
         }
         for (name, help, pick) in [
-            ("tandem_sync_records_failed_total", "Record writes that failed.", (|t: &crate::store::RunTotals| t.failed) as fn(&crate::store::RunTotals) -> i64),
+            (
+                "tandem_sync_records_failed_total",
+                "Record writes that failed.",
+                (|t: &crate::store::RunTotals| t.failed) as fn(&crate::store::RunTotals) -> i64,
+            ),
             ("tandem_sync_records_skipped_total", "Records read and found unchanged.", |t| t.skipped),
             ("tandem_sync_conflicts_total", "Fields changed on both sides and decided by the conflict rule.", |t| t.conflicts),
             ("tandem_sync_api_calls_total", "Calls made to the providers' APIs.", |t| t.api_calls),
@@ -385,7 +447,12 @@ impl Dashboards {
         }
         family(&mut out, "tandem_sync_rate_limit_wait_seconds_total", "counter", "Time spent waiting for providers' rate limits.");
         for t in &totals {
-            let _ = writeln!(out, "tandem_sync_rate_limit_wait_seconds_total{{{}}} {:.3}", label(&t.sync_id), t.rate_limit_wait_ms as f64 / 1000.0);
+            let _ = writeln!(
+                out,
+                "tandem_sync_rate_limit_wait_seconds_total{{{}}} {:.3}",
+                label(&t.sync_id),
+                t.rate_limit_wait_ms as f64 / 1000.0
+            );
         }
         family(&mut out, "tandem_sync_lag_seconds", "gauge", "Seconds since each sync last completed a run successfully.");
         for ctx in &contexts {
@@ -397,7 +464,12 @@ impl Dashboards {
         for ctx in &contexts {
             if let Some(p) = healths.get(&ctx.row.id).and_then(|h| h.progress.clone()) {
                 if let Some(total) = p.total.filter(|t| *t > 0) {
-                    let _ = writeln!(out, "tandem_sync_initial_progress_ratio{{{}}} {:.4}", label(&ctx.row.id), p.done.min(total) as f64 / total as f64);
+                    let _ = writeln!(
+                        out,
+                        "tandem_sync_initial_progress_ratio{{{}}} {:.4}",
+                        label(&ctx.row.id),
+                        p.done.min(total) as f64 / total as f64
+                    );
                 }
             }
         }
@@ -451,7 +523,9 @@ fn health_of(ctx: &SyncContext, state: Option<&SyncStateRow>, counts: &[StateCou
     let total = |state: &str| counts.iter().filter(|c| c.state == state).map(|c| c.count).sum::<i64>();
     let initial = state.filter(|s| s.phase != "incremental");
     // From the moment the engine picks the (re)started initial sync up until it is done.
-    let progress = initial.filter(|_| status == HealthStatus::Syncing).map(|s| Progress::new(s.progress_done, s.progress_total, s.initial_started_at.unwrap_or(now), now));
+    let progress = initial
+        .filter(|_| status == HealthStatus::Syncing)
+        .map(|s| Progress::new(s.progress_done, s.progress_total, s.initial_started_at.unwrap_or(now), now));
     SyncHealth {
         sync: ctx.label.clone(),
         status,
@@ -477,7 +551,10 @@ fn status_of(ctx: &SyncContext, last_run: Option<&RunSummary>) -> (HealthStatus,
     match &ctx.app {
         None => return (HealthStatus::NeedsReconnection, Some("The app's connection no longer exists.".into())),
         Some(a) if a.status == ConnectionStatus::Uninstalled => {
-            return (HealthStatus::NeedsReconnection, Some(format!("{} was uninstalled. Install it again to resume this sync.", a.provider_name)))
+            return (
+                HealthStatus::NeedsReconnection,
+                Some(format!("{} was uninstalled. Install it again to resume this sync.", a.provider_name)),
+            )
         }
         Some(a) if a.status == ConnectionStatus::NeedsReconnection => {
             let why = a.status_reason.clone().unwrap_or_else(|| format!("{} refused Tandem's credentials.", a.provider_name));
@@ -578,7 +655,9 @@ fn run_query(filter: &RunFilter) -> Result<RunQuery> {
     let day = |d: &Option<String>, what: &str| -> Result<Option<i64>> {
         match d.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
             None => Ok(None),
-            Some(d) => timefmt::iso_date_ms(d).map(Some).ok_or_else(|| DashboardError::Invalid(format!("The {what} date must look like 2026-11-29."))),
+            Some(d) => timefmt::iso_date_ms(d)
+                .map(Some)
+                .ok_or_else(|| DashboardError::Invalid(format!("The {what} date must look like 2026-11-29."))),
         }
     };
     let (from, to) = (day(&filter.from, "from")?, day(&filter.to, "to")?.map(|t| t + 86_400_000));
@@ -624,11 +703,16 @@ fn esc(s: &str) -> String {
 
 const RUN_HEADER: &str = "run_id,started_at,ended_at,trigger,outcome,created_in_hubspot,updated_in_hubspot,created_in_app,updated_in_app,\
 skipped_from_hubspot,skipped_from_app,failed_to_hubspot,failed_to_app,conflicts,api_calls,rate_limit_waits,rate_limit_wait_ms,message";
-const EVENT_HEADER: &str = "event_id,at,run_id,record_id,record_name,event,side,field,old_value,new_value,hubspot_value,app_value,winner,rule,category,message";
+const EVENT_HEADER: &str =
+    "event_id,at,run_id,record_id,record_name,event,side,field,old_value,new_value,hubspot_value,app_value,winner,rule,category,message";
 
 /// One CSV cell: quoted when it must be, and never read as a formula by a spreadsheet.
 fn cell(out: &mut String, value: &str) {
-    let guarded = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) && value.parse::<f64>().is_err() { format!("'{value}") } else { value.to_string() };
+    let guarded = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) && value.parse::<f64>().is_err() {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
     if guarded.contains([',', '"', '\n', '\r']) {
         out.push('"');
         out.push_str(&guarded.replace('"', "\"\""));

@@ -55,15 +55,13 @@ impl Syncs {
         let (hub_token, app_token) = (self.connections.access_token(&hubspot.id).await?, self.connections.access_token(&app.id).await?);
         let http = connectors::http_client();
         let app_provider = Provider::parse(&app.provider).ok_or(SyncError::NotFound)?;
-        let (hub_schema, app_schema) = tokio::join!(
-            connectors::hubspot::schema(&http, &hub_token.api_base, &hub_token.token, object),
-            async {
+        let (hub_schema, app_schema) =
+            tokio::join!(connectors::hubspot::schema(&http, &hub_token.api_base, &hub_token.token, object), async {
                 match app_provider {
                     Provider::Pipedrive => connectors::pipedrive::schema(&http, &app_token.api_base, &app_token.token, object).await,
                     Provider::HubSpot => unreachable!("HubSpot is not an app"),
                 }
-            }
-        );
+            });
         Ok(Schemas {
             app_name: app.provider_name.clone(),
             hubspot: hub_schema.map_err(|e| schema_error(e, &hubspot.provider_name))?,
@@ -171,13 +169,11 @@ impl Syncs {
         app_pipeline: &str,
     ) -> Result<model::sync::StageCounts, SyncError> {
         let schemas = self.schemas(app_connection, ObjectKind::Deal).await?;
-        let hub_stages: Vec<String> = schemas
-            .hubspot
-            .pipeline(hubspot_pipeline)
-            .map(|p| p.stages.iter().map(|s| s.id.clone()).collect())
-            .unwrap_or_default();
+        let hub_stages: Vec<String> =
+            schemas.hubspot.pipeline(hubspot_pipeline).map(|p| p.stages.iter().map(|s| s.id.clone()).collect()).unwrap_or_default();
         let hubspot = self.hubspot_connection().await?;
-        let (hub_token, app_token) = (self.connections.access_token(&hubspot.id).await?, self.connections.access_token(app_connection).await?);
+        let (hub_token, app_token) =
+            (self.connections.access_token(&hubspot.id).await?, self.connections.access_token(app_connection).await?);
         let http = connectors::http_client();
         let (hub, app) = tokio::join!(
             connectors::hubspot::count_deals_in_stages(&http, &hub_token.api_base, &hub_token.token, hubspot_pipeline, &hub_stages),
@@ -214,7 +210,12 @@ impl Syncs {
             };
             let app = self.connections.get(&row.connection_id).await?;
             self.connections
-                .audit(Some(user), "sync.status", Some(sync_id), format!("{verb} the {} sync for {} {}", row.object, app.provider_name, app.account_name))
+                .audit(
+                    Some(user),
+                    "sync.status",
+                    Some(sync_id),
+                    format!("{verb} the {} sync for {} {}", row.object, app.provider_name, app.account_name),
+                )
                 .await?;
         }
         let row = store.sync(sync_id).await?.ok_or(SyncError::NotFound)?;

@@ -61,19 +61,23 @@ pub async fn hubspot(
         .provider(HUBSPOT)
         .and_then(|p| p.client_secret.clone())
         .ok_or_else(|| WebhookError::Refused("HubSpot is not configured on this server".into()))?;
-    verify_webhook_v3(&secret, "POST", uri, body, timestamp, signature, now_ms()).map_err(|e: WebhookRefusal| WebhookError::Refused(e.to_string()))?;
+    verify_webhook_v3(&secret, "POST", uri, body, timestamp, signature, now_ms())
+        .map_err(|e: WebhookRefusal| WebhookError::Refused(e.to_string()))?;
     let events: Vec<Value> = serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
-    let mut objects: Vec<&str> = events.iter().filter_map(|e| e.get("subscriptionType").and_then(Value::as_str)).filter_map(object_of).collect();
+    let mut objects: Vec<&str> =
+        events.iter().filter_map(|e| e.get("subscriptionType").and_then(Value::as_str)).filter_map(object_of).collect();
     objects.sort_unstable();
     objects.dedup();
-    let portals: Vec<String> = events.iter().filter_map(|e| e.get("portalId")).map(|p| p.to_string().trim_matches('"').to_string()).collect();
+    let portals: Vec<String> =
+        events.iter().filter_map(|e| e.get("portalId")).map(|p| p.to_string().trim_matches('"').to_string()).collect();
     // HubSpot is in every sync: every app connection's syncs of those objects, when the
     // portal is the connected one.
     let connected = connections.list().await.map_err(|e| match e {
         crate::ConnectionError::Store(e) => WebhookError::Store(e),
         other => WebhookError::Malformed(other.to_string()),
     })?;
-    let ours = connected.iter().any(|c| c.provider == HUBSPOT && c.status == ConnectionStatus::Connected && portals.contains(&c.account_id));
+    let ours =
+        connected.iter().any(|c| c.provider == HUBSPOT && c.status == ConnectionStatus::Connected && portals.contains(&c.account_id));
     if !ours {
         return Ok(Vec::new());
     }
@@ -81,7 +85,12 @@ pub async fn hubspot(
 }
 
 /// `POST /webhooks/pipedrive/{connection}`: one event (v2.0 payload) for one connection.
-pub async fn pipedrive(connections: &Connections, connection_id: &str, authorization: Option<&str>, body: &[u8]) -> Result<Vec<String>, WebhookError> {
+pub async fn pipedrive(
+    connections: &Connections,
+    connection_id: &str,
+    authorization: Option<&str>,
+    body: &[u8],
+) -> Result<Vec<String>, WebhookError> {
     let (user, password) = connections.webhook_credentials(connection_id);
     let given = authorization
         .and_then(|h| h.strip_prefix("Basic "))
@@ -104,7 +113,11 @@ pub async fn pipedrive(connections: &Connections, connection_id: &str, authoriza
 /// Registers Tandem's webhooks for a Pipedrive connection's deals, persons and organizations
 /// where missing (`GET`/`POST /api/v1/webhooks`, the `admin` scope), pointing at this server's
 /// public URL.
-pub async fn ensure_pipedrive_webhook(connections: &Connections, api: &crate::runner::api::Api, connection_id: &str) -> Result<(), crate::runner::api::ApiError> {
+pub async fn ensure_pipedrive_webhook(
+    connections: &Connections,
+    api: &crate::runner::api::Api,
+    connection_id: &str,
+) -> Result<(), crate::runner::api::ApiError> {
     use reqwest::Method;
     let url = connections.webhook_url(Provider::Pipedrive, connection_id);
     let existing = api.get("/api/v1/webhooks", &[]).await?;
@@ -112,7 +125,8 @@ pub async fn ensure_pipedrive_webhook(connections: &Connections, api: &crate::ru
     let (user, password) = connections.webhook_credentials(connection_id);
     for object in ["deal", "person", "organization"] {
         let registered = hooks.iter().any(|h| {
-            h.get("subscription_url").and_then(Value::as_str) == Some(url.as_str()) && h.get("event_object").and_then(Value::as_str) == Some(object)
+            h.get("subscription_url").and_then(Value::as_str) == Some(url.as_str())
+                && h.get("event_object").and_then(Value::as_str) == Some(object)
         });
         if registered {
             continue;

@@ -38,20 +38,12 @@ macro_rules! on_both_backends {
 }
 
 async fn admin(accounts: &Accounts) -> SessionUser {
-    accounts
-        .create_first_admin("Ada Admin", "ada@example.com", PASSWORD)
-        .await
-        .expect("first admin")
-        .user
+    accounts.create_first_admin("Ada Admin", "ada@example.com", PASSWORD).await.expect("first admin").user
 }
 
 async fn invited(accounts: &Accounts, by: &SessionUser, email: &str, role: Role) -> SessionUser {
     let token = accounts.invite(by, email, role.as_str()).await.expect("invite");
-    accounts
-        .accept_invite(&token, "Invited Person", PASSWORD)
-        .await
-        .expect("accept")
-        .user
+    accounts.accept_invite(&token, "Invited Person", PASSWORD).await.expect("accept").user
 }
 
 on_both_backends!(first_admin_is_created_exactly_once);
@@ -110,10 +102,7 @@ async fn repeated_failures_are_throttled(accounts: Accounts) {
     let locked = accounts.login_at("ada@example.com", PASSWORD, t0 + 5 + 10 * SECOND_MS).await;
     let Err(AccountError::Throttled { retry_after_secs }) = locked else { panic!("{locked:?}") };
     assert_eq!(retry_after_secs, 20);
-    assert_eq!(
-        AccountError::Throttled { retry_after_secs }.to_string(),
-        "Too many failed attempts. Try again in 20 seconds."
-    );
+    assert_eq!(AccountError::Throttled { retry_after_secs }.to_string(), "Too many failed attempts. Try again in 20 seconds.");
     // Another failure after the lock doubles the next one.
     let after = t0 + 5 + FIRST_LOCK_MS + 1;
     let sixth = accounts.login_at("ada@example.com", "wrong password!", after).await;

@@ -41,7 +41,8 @@ impl Env {
         let token = self.token(&sync.hubspot).await;
         let url = format!("{}/crm/v4/objects/{from}/{id}/associations/{to}", self.hubspot.url());
         let page: Value = self.http.get(url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
-        let mut ids: Vec<String> = page["results"].as_array().unwrap().iter().map(|r| r["toObjectId"].to_string().trim_matches('"').to_string()).collect();
+        let mut ids: Vec<String> =
+            page["results"].as_array().unwrap().iter().map(|r| r["toObjectId"].to_string().trim_matches('"').to_string()).collect();
         ids.sort();
         ids
     }
@@ -49,7 +50,14 @@ impl Env {
     async fn hs_associate(&self, sync: &Sync, from: &str, id: &str, to: &str, to_id: &str) {
         let token = self.token(&sync.hubspot).await;
         let url = format!("{}/crm/v4/associations/{from}/{to}/batch/associate/default", self.hubspot.url());
-        let r = self.http.post(url).bearer_auth(&token).json(&json!({"inputs": [{"from": {"id": id}, "to": {"id": to_id}}]})).send().await.unwrap();
+        let r = self
+            .http
+            .post(url)
+            .bearer_auth(&token)
+            .json(&json!({"inputs": [{"from": {"id": id}, "to": {"id": to_id}}]}))
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_success(), "{}", r.text().await.unwrap());
     }
 
@@ -81,14 +89,27 @@ async fn deals_keep_their_contact_and_company_on_both_sides(env: Env) -> Env {
     let base = engine::clock::now_ms() - 60 * MINUTE;
     // Pipedrive: Peter works at Initech, and his deal is with both.
     let initech_pd = env.pd_object("organizations", json!({"name": "Initech", "website": "https://initech.example"}), base).await;
-    let peter_pd = env.pd_object("persons", json!({"name": "Peter Gibbons", "emails": email("peter@initech.example"), "org_id": initech_pd.parse::<u64>().unwrap()}), base).await;
+    let peter_pd = env
+        .pd_object(
+            "persons",
+            json!({"name": "Peter Gibbons", "emails": email("peter@initech.example"), "org_id": initech_pd.parse::<u64>().unwrap()}),
+            base,
+        )
+        .await;
     let tps_pd = env
         .pd_object("deals", json!({"title": "TPS reports", "value": 100, "pipeline_id": 1, "stage_id": meeting, "person_id": peter_pd.parse::<u64>().unwrap(), "org_id": initech_pd.parse::<u64>().unwrap()}), base)
         .await;
     // HubSpot: Gavin works at Hooli, and his deal is associated with both.
     let hooli_hs = env.hs_object("companies", json!({"name": "Hooli", "domain": "hooli.example"}), base).await;
-    let gavin_hs = env.hs_object("contacts", json!({"firstname": "Gavin", "lastname": "Belson", "email": "gavin@hooli.example"}), base).await;
-    let nucleus_hs = env.hs_object("deals", json!({"dealname": "Nucleus", "amount": "900", "pipeline": "default", "dealstage": "appointmentscheduled"}), base).await;
+    let gavin_hs =
+        env.hs_object("contacts", json!({"firstname": "Gavin", "lastname": "Belson", "email": "gavin@hooli.example"}), base).await;
+    let nucleus_hs = env
+        .hs_object(
+            "deals",
+            json!({"dealname": "Nucleus", "amount": "900", "pipeline": "default", "dealstage": "appointmentscheduled"}),
+            base,
+        )
+        .await;
     env.hs_associate(&deals, "contacts", &gavin_hs, "companies", &hooli_hs).await;
     env.hs_associate(&deals, "deals", &nucleus_hs, "contacts", &gavin_hs).await;
     env.hs_associate(&deals, "deals", &nucleus_hs, "companies", &hooli_hs).await;
@@ -102,7 +123,11 @@ async fn deals_keep_their_contact_and_company_on_both_sides(env: Env) -> Env {
     let initech_hs = env.hs_find(&deals, "companies", "domain", "initech.example").await;
     let peter_hs = env.hs_find(&deals, "contacts", "email", "peter@initech.example").await;
     let tps_hs = env.hs_find(&deals, "deals", "dealname", "TPS reports").await;
-    assert_eq!(env.hs_associated(&deals, "contacts", &peter_hs, "companies").await, [initech_hs.as_str()], "Peter works at Initech in HubSpot too");
+    assert_eq!(
+        env.hs_associated(&deals, "contacts", &peter_hs, "companies").await,
+        [initech_hs.as_str()],
+        "Peter works at Initech in HubSpot too"
+    );
     assert_eq!(env.hs_associated(&deals, "deals", &tps_hs, "contacts").await, [peter_hs.as_str()]);
     assert_eq!(env.hs_associated(&deals, "deals", &tps_hs, "companies").await, [initech_hs.as_str()]);
     let hooli_pd = env.pd_find(&deals, "organizations", |o| o["name"] == "Hooli").await;
@@ -120,7 +145,14 @@ async fn deals_keep_their_contact_and_company_on_both_sides(env: Env) -> Env {
     env.pd_object_edit("deals", &tps_pd, json!({"person_id": gavin_pd.parse::<u64>().unwrap()}), engine::clock::now_ms()).await;
     let token = env.token(&deals.hubspot).await;
     let archive = json!({"inputs": [{"from": {"id": nucleus_hs}, "to": [{"id": gavin_hs}]}]});
-    let r = env.http.post(format!("{}/crm/v4/associations/deals/contacts/batch/archive", env.hubspot.url())).bearer_auth(&token).json(&archive).send().await.unwrap();
+    let r = env
+        .http
+        .post(format!("{}/crm/v4/associations/deals/contacts/batch/archive", env.hubspot.url()))
+        .bearer_auth(&token)
+        .json(&archive)
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_success());
     env.hs_associate(&deals, "deals", &nucleus_hs, "contacts", &peter_hs).await;
     // HubSpot's association changes leave the deal's modification time as it was: the deal is
@@ -136,7 +168,10 @@ async fn deals_keep_their_contact_and_company_on_both_sides(env: Env) -> Env {
     let update = events.iter().rev().find(|e| e.kind == "updated" && e.side == "hubspot").expect("an update in HubSpot");
     let changes: Value = serde_json::from_str(&update.changes).unwrap();
     assert_eq!(changes[0]["field"], "Associated contact", "{changes}");
-    assert!(changes[0]["old"].as_str().unwrap().starts_with("Peter Gibbons") && changes[0]["new"].as_str().unwrap().starts_with("Gavin Belson"), "{changes}");
+    assert!(
+        changes[0]["old"].as_str().unwrap().starts_with("Peter Gibbons") && changes[0]["new"].as_str().unwrap().starts_with("Gavin Belson"),
+        "{changes}"
+    );
     assert_eq!(env.pd_deals(&deals).await["Nucleus"]["person_id"].to_string(), peter_pd);
     let settled = run(&engine, &deals).await;
     assert_eq!((settled.updated_in_app, settled.updated_in_hub), (0, 0), "{settled:?}");
@@ -152,7 +187,13 @@ async fn a_deal_synced_before_its_person_is_linked_once_it_changes(env: Env) -> 
     let meeting: u64 = pd_stage(&deals, "Meeting Scheduled").parse().unwrap();
     let base = engine::clock::now_ms() - 60 * MINUTE;
     let milton = env.pd_object("persons", json!({"name": "Milton Waddams", "emails": email("milton@initech.example")}), base).await;
-    let stapler = env.pd_object("deals", json!({"title": "Red stapler", "value": 5, "pipeline_id": 1, "stage_id": meeting, "person_id": milton.parse::<u64>().unwrap()}), base).await;
+    let stapler = env
+        .pd_object(
+            "deals",
+            json!({"title": "Red stapler", "value": 5, "pipeline_id": 1, "stage_id": meeting, "person_id": milton.parse::<u64>().unwrap()}),
+            base,
+        )
+        .await;
 
     let engine = engine(&env);
     let first = run(&engine, &deals).await;
@@ -185,7 +226,12 @@ async fn a_contacts_sync_added_later_links_deals_without_clearing_them(env: Env)
     let meeting: u64 = pd_stage(&deals, "Meeting Scheduled").parse().unwrap();
     let base = engine::clock::now_ms() - 60 * MINUTE;
     let bob = env.pd_object("persons", json!({"name": "Bob Slydell", "emails": email("bob@consulting.example")}), base).await;
-    env.pd_object("deals", json!({"title": "Efficiency review", "value": 50, "pipeline_id": 1, "stage_id": meeting, "person_id": bob.parse::<u64>().unwrap()}), base).await;
+    env.pd_object(
+        "deals",
+        json!({"title": "Efficiency review", "value": 50, "pipeline_id": 1, "stage_id": meeting, "person_id": bob.parse::<u64>().unwrap()}),
+        base,
+    )
+    .await;
     let engine = engine(&env);
     run(&engine, &deals).await;
     let review_hs = env.hs_find(&deals, "deals", "dealname", "Efficiency review").await;

@@ -2,7 +2,6 @@
 //! state tampering, replay and session binding, PKCE, token refresh (ahead of expiry, once for
 //! many callers), `invalid_grant`, reconnect, uninstall, and what the store keeps.
 
-
 mod common;
 
 use common::*;
@@ -231,12 +230,8 @@ async fn one_hubspot_account_at_a_time(env: Env) -> Env {
 
     // Another portal (a second HubSpot sandbox) is refused while the first is installed.
     let (other_hubspot, other_pipedrive) = start_sandboxes(99_000_001).await;
-    let other = Connections::new(
-        env.connections.store().clone(),
-        SecretBox::random(),
-        providers(&other_hubspot, &other_pipedrive),
-        TANDEM_URL,
-    );
+    let other =
+        Connections::new(env.connections.store().clone(), SecretBox::random(), providers(&other_hubspot, &other_pipedrive), TANDEM_URL);
     let url = other.start(&env.admin, &env.session, "hubspot", None).await.unwrap();
     let params = callback(&consent(&url, HS_USER.0, HS_USER.1, Decision::Allow).await.unwrap());
     let done = other.complete("hubspot", Some((&env.admin, &env.session)), &params).await.unwrap();

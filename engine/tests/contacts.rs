@@ -93,8 +93,20 @@ async fn contacts_match_on_email_and_sync_both_ways(env: Env) -> Env {
     let sync = set_up_object(&env, ObjectKind::Contact, |s, _| s.conflict_rule = ConflictRule::DefaultToHubSpot).await;
     let base = engine::clock::now_ms() - 60 * MINUTE;
     // Ada is in both apps (in capitals in Pipedrive); her HubSpot record changed last.
-    let ada_pd = env.pd_object("persons", json!({"name": "Ada Lovelace", "emails": email("Ada@Example.com"), "phones": email("+44 20 7946 0000")}), base).await;
-    let ada_hs = env.hs_object("contacts", json!({"firstname": "Ada", "lastname": "Lovelace", "email": "ada@example.com", "phone": "+44 20 7946 0999"}), base + 20 * MINUTE).await;
+    let ada_pd = env
+        .pd_object(
+            "persons",
+            json!({"name": "Ada Lovelace", "emails": email("Ada@Example.com"), "phones": email("+44 20 7946 0000")}),
+            base,
+        )
+        .await;
+    let ada_hs = env
+        .hs_object(
+            "contacts",
+            json!({"firstname": "Ada", "lastname": "Lovelace", "email": "ada@example.com", "phone": "+44 20 7946 0999"}),
+            base + 20 * MINUTE,
+        )
+        .await;
     let grace_hs = env.hs_object("contacts", json!({"firstname": "Grace", "lastname": "Hopper", "email": "grace@example.com"}), base).await;
     let alan_pd = env.pd_object("persons", json!({"name": "Alan Turing", "emails": email("alan@example.com")}), base).await;
     let nameless_pd = env.pd_object("persons", json!({"name": "Katherine Johnson"}), base).await;
@@ -126,9 +138,15 @@ async fn contacts_match_on_email_and_sync_both_ways(env: Env) -> Env {
     let rows = records(&env, &sync).await;
     let row_of = |hub: &str| rows.iter().find(|r| r.hubspot_id.as_deref() == Some(hub)).cloned().expect("a record");
     let ada_row = row_of(&ada_hs);
-    assert_eq!((ada_row.app_id.as_deref(), ada_row.state.as_str(), ada_row.match_key.as_deref()), (Some(ada_pd.as_str()), "linked", Some("ada@example.com")));
+    assert_eq!(
+        (ada_row.app_id.as_deref(), ada_row.state.as_str(), ada_row.match_key.as_deref()),
+        (Some(ada_pd.as_str()), "linked", Some("ada@example.com"))
+    );
     let events = env.connections.store().record_events(&ada_row.id).await.unwrap();
-    assert!(events.iter().any(|e| e.kind == "matched" && e.message.as_deref().unwrap_or_default().contains("ada@example.com")), "{events:?}");
+    assert!(
+        events.iter().any(|e| e.kind == "matched" && e.message.as_deref().unwrap_or_default().contains("ada@example.com")),
+        "{events:?}"
+    );
     assert!(!events.iter().any(|e| e.kind == "created"), "Ada is never created: {events:?}");
     let duplicates: Vec<_> = rows.iter().filter(|r| r.reason.as_deref() == Some("duplicate")).collect();
     assert_eq!(duplicates.len(), 1, "{duplicates:?}");
@@ -158,7 +176,8 @@ async fn contacts_match_on_email_and_sync_both_ways(env: Env) -> Env {
     env.hs_object_edit("contacts", &alan_hs, json!({"phone": "+44 161 496 0000"}), now).await;
     // New on both sides since: Linus in both apps (linked), Margaret in HubSpot only.
     env.pd_object("persons", json!({"name": "Linus Torvalds", "emails": email("linus@example.com")}), now).await;
-    let linus_hs = env.hs_object("contacts", json!({"firstname": "Linus", "lastname": "Torvalds", "email": "linus@example.com"}), now).await;
+    let linus_hs =
+        env.hs_object("contacts", json!({"firstname": "Linus", "lastname": "Torvalds", "email": "linus@example.com"}), now).await;
     env.hs_object("contacts", json!({"firstname": "Margaret", "lastname": "Hamilton", "email": "margaret@example.com"}), now).await;
     let third = run(&engine, &sync).await;
     assert_eq!(third.trigger, "manual");
@@ -168,7 +187,10 @@ async fn contacts_match_on_email_and_sync_both_ways(env: Env) -> Env {
     assert_eq!(hs["grace@example.com"][0].0, grace_hs);
     assert_eq!(hs["grace@example.com"][0].1["lastname"], "Brewster");
     let alan = &pd["alan@example.com"][0];
-    assert_eq!((alan["id"].to_string(), primary(alan, "phones"), alan["name"].as_str()), (alan_pd.clone(), "+44 161 496 0000".to_string(), Some("Alan Turing")));
+    assert_eq!(
+        (alan["id"].to_string(), primary(alan, "phones"), alan["name"].as_str()),
+        (alan_pd.clone(), "+44 161 496 0000".to_string(), Some("Alan Turing"))
+    );
     assert_eq!(hs["linus@example.com"][0].0, linus_hs, "linked to the HubSpot contact that was there");
     assert_eq!(pd["margaret@example.com"][0]["name"], "Margaret Hamilton");
     env
@@ -182,11 +204,18 @@ on_both_backends!(a_contact_the_search_does_not_show_yet_is_linked_not_refused);
 async fn a_contact_the_search_does_not_show_yet_is_linked_not_refused(env: Env) -> Env {
     let sync = set_up_object(&env, ObjectKind::Contact, |s, _| s.conflict_rule = ConflictRule::DefaultToHubSpot).await;
     let base = engine::clock::now_ms() - 60 * MINUTE;
-    for (name, address) in [("Grace Hopper", "grace@example.com"), ("Ada Lovelace", "Ada@Example.com"), ("Alan Turing", "alan@example.com")] {
+    for (name, address) in [("Grace Hopper", "grace@example.com"), ("Ada Lovelace", "Ada@Example.com"), ("Alan Turing", "alan@example.com")]
+    {
         env.pd_object("persons", json!({"name": name, "emails": email(address)}), base).await;
     }
     env.faults(&env.hubspot, json!({"search_lag_ms": 600_000})).await;
-    let ada_hs = env.hs_object("contacts", json!({"firstname": "Ada", "lastname": "Lovelace", "email": "ada@example.com", "phone": "+44 20 7946 0999"}), None).await;
+    let ada_hs = env
+        .hs_object(
+            "contacts",
+            json!({"firstname": "Ada", "lastname": "Lovelace", "email": "ada@example.com", "phone": "+44 20 7946 0999"}),
+            None,
+        )
+        .await;
 
     let engine = engine(&env);
     let persons = env.pd_persons(&sync).await.values().map(Vec::len).sum::<usize>() as i64;
@@ -210,7 +239,11 @@ async fn a_contact_the_search_does_not_show_yet_is_linked_not_refused(env: Env) 
     assert!(!events.iter().any(|e| e.kind == "failed"), "{events:?}");
 
     let second = run(&engine, &sync).await;
-    assert_eq!((second.created_in_app, second.created_in_hub, second.updated_in_app, second.updated_in_hub, second.failed_to_hub), (0, 0, 0, 0, 0), "{second:?}");
+    assert_eq!(
+        (second.created_in_app, second.created_in_hub, second.updated_in_app, second.updated_in_hub, second.failed_to_hub),
+        (0, 0, 0, 0, 0),
+        "{second:?}"
+    );
     env
 }
 
@@ -222,9 +255,15 @@ async fn companies_match_on_domain(env: Env) -> Env {
     assert!(fields.contains(&("domain", "website")), "the domain maps to the website by default: {fields:?}");
     let base = engine::clock::now_ms() - 60 * MINUTE;
     // Initrode is in both apps: HubSpot knows its domain, Pipedrive its website (a full URL).
-    let initrode_pd = env.pd_object("organizations", json!({"name": "Initrode GmbH", "website": "https://www.Initrode.example/about"}), base).await;
+    let initrode_pd =
+        env.pd_object("organizations", json!({"name": "Initrode GmbH", "website": "https://www.Initrode.example/about"}), base).await;
     let initrode_hs = env.hs_object("companies", json!({"name": "Initrode", "domain": "initrode.example"}), base + 20 * MINUTE).await;
-    env.pd_object("organizations", json!({"name": "Umbrella Corp", "website": "http://umbrella.example", "address": {"value": "1 Raccoon Way"}}), base).await;
+    env.pd_object(
+        "organizations",
+        json!({"name": "Umbrella Corp", "website": "http://umbrella.example", "address": {"value": "1 Raccoon Way"}}),
+        base,
+    )
+    .await;
     env.hs_object("companies", json!({"name": "Hooli", "domain": "hooli.example", "address": "1 Hacker Way"}), base).await;
 
     let engine = engine(&env);
@@ -284,7 +323,11 @@ async fn contacts_under_faults_and_an_interrupted_create_are_never_duplicated(en
         if settled && ours == emails.len() {
             break;
         }
-        assert!(runs < 25, "not converged after {runs} runs: {:?}", rows.iter().filter(|r| r.state != "linked").take(5).collect::<Vec<_>>());
+        assert!(
+            runs < 25,
+            "not converged after {runs} runs: {:?}",
+            rows.iter().filter(|r| r.state != "linked").take(5).collect::<Vec<_>>()
+        );
     }
     env.clear_faults().await;
     let (hs, pd) = (env.hs_contacts(&sync).await, env.pd_persons(&sync).await);

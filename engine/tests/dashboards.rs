@@ -7,7 +7,7 @@ mod common;
 
 use common::deals::*;
 use common::*;
-use engine::dashboards::{Dashboards, DashboardError, ExportCursor, ExportKind};
+use engine::dashboards::{DashboardError, Dashboards, ExportCursor, ExportKind};
 use engine::syncs::Syncs;
 use model::apps::ObjectKind;
 use model::dashboard::{ChartRange, HealthStatus, RecordBucket, RunFilter};
@@ -33,7 +33,8 @@ async fn health_history_retry_and_timeline_follow_the_syncs(env: Env) -> Env {
     settings.filters = vec![Filter { field: "value".into(), op: FilterOp::GreaterThan, value: "1000".into() }];
     syncs.save(&env.admin, &sync.pipedrive, &settings).await.unwrap();
     let meeting: u64 = pd_stage(&sync, "Meeting Scheduled").parse().unwrap();
-    env.hs_create(json!({"dealname": "Acme renewal", "amount": "1500", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+    env.hs_create(json!({"dealname": "Acme renewal", "amount": "1500", "pipeline": "default", "dealstage": "appointmentscheduled"}), None)
+        .await;
     env.hs_create(json!({"dealname": "Initech pilot", "amount": "10", "pipeline": "default", "dealstage": "contractsent"}), None).await;
     let umbrella_pd = env.pd_create(json!({"title": "Umbrella deal", "value": 5000, "pipeline_id": 1, "stage_id": meeting}), None).await;
     env.pd_create(json!({"title": "Tiny deal", "value": 50, "pipeline_id": 1, "stage_id": meeting}), None).await;
@@ -115,7 +116,10 @@ async fn health_history_retry_and_timeline_follow_the_syncs(env: Env) -> Env {
     let runs = d.runs(&sync.id, &RunFilter::default(), None).await.unwrap();
     assert_eq!(runs.runs.len(), 4);
     assert_eq!(runs.runs.last().unwrap().trigger, "initial");
-    assert_eq!((runs.runs.last().unwrap().skipped_from_hub, runs.runs.last().unwrap().skipped_from_app()), (first.skipped_from_hub, first.skipped - first.skipped_from_hub));
+    assert_eq!(
+        (runs.runs.last().unwrap().skipped_from_hub, runs.runs.last().unwrap().skipped_from_app()),
+        (first.skipped_from_hub, first.skipped - first.skipped_from_hub)
+    );
     assert_eq!(runs.runs[0].conflicts, 1);
     let partial = d.runs(&sync.id, &RunFilter { outcome: Some("partial".into()), ..Default::default() }, None).await.unwrap();
     assert_eq!(partial.runs.len(), 1);
@@ -123,7 +127,10 @@ async fn health_history_retry_and_timeline_follow_the_syncs(env: Env) -> Env {
     assert_eq!(initial.runs.len(), 1);
     let future = d.runs(&sync.id, &RunFilter { from: Some("2999-01-01".into()), ..Default::default() }, None).await.unwrap();
     assert!(future.runs.is_empty());
-    assert!(matches!(d.runs(&sync.id, &RunFilter { trigger: Some("cron".into()), ..Default::default() }, None).await, Err(DashboardError::Invalid(_))));
+    assert!(matches!(
+        d.runs(&sync.id, &RunFilter { trigger: Some("cron".into()), ..Default::default() }, None).await,
+        Err(DashboardError::Invalid(_))
+    ));
     let detail = d.run_detail(&sync.id, &partial.runs[0].id, None).await.unwrap();
     let names: Vec<(&str, &str)> = detail.events.events.iter().map(|e| (e.kind.as_str(), e.record_name.as_str())).collect();
     assert!(names.contains(&("failed", "Acme renewal")) && names.contains(&("created", "Umbrella deal")), "{names:?}");
@@ -167,7 +174,11 @@ on_both_backends!(retry_all_marks_a_category_and_an_initial_sync_shows_progress)
 async fn retry_all_marks_a_category_and_an_initial_sync_shows_progress(env: Env) -> Env {
     let sync = set_up(&env, |_, _| {}).await;
     for i in 0..5 {
-        env.hs_create(json!({"dealname": format!("Deal {i}"), "amount": "100", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+        env.hs_create(
+            json!({"dealname": format!("Deal {i}"), "amount": "100", "pipeline": "default", "dealstage": "appointmentscheduled"}),
+            None,
+        )
+        .await;
     }
     env.faults(&env.pipedrive, json!({"rate_400": 1.0, "only_method": "POST", "only_path": "/api/v2/deals"})).await;
     let engine = engine(&env);
@@ -180,7 +191,10 @@ async fn retry_all_marks_a_category_and_an_initial_sync_shows_progress(env: Env)
     let state = env.connections.store().sync_state(&sync.id).await.unwrap().unwrap();
     assert_eq!(state.progress_total, Some(5), "five HubSpot deals and an empty Pipedrive");
     assert_eq!(state.progress_done, 5);
-    assert_eq!(d.health(&sync.id).await.unwrap().failing, vec![model::dashboard::BucketCount { reason: "validation".into(), label: "Validation".into(), count: 5 }]);
+    assert_eq!(
+        d.health(&sync.id).await.unwrap().failing,
+        vec![model::dashboard::BucketCount { reason: "validation".into(), label: "Validation".into(), count: 5 }]
+    );
     assert_eq!(d.retry(&env.admin, &sync.id, None, Some("rate_limit")).await.unwrap(), 0, "no record fails with that category");
     env.faults(&env.pipedrive, json!({})).await;
     assert_eq!(d.retry(&env.admin, &sync.id, None, Some("validation")).await.unwrap(), 5);
@@ -312,7 +326,13 @@ async fn every_list_pages_through_each_row_once(env: Env) -> Env {
         .collect();
     store.ensure_sync_state(&sync.id, 1, now).await.unwrap();
     assert!(store.claim_sync(&sync.id, "test", now, now + 60_000).await.unwrap());
-    store.commit_page(&PageCommit { sync_id: &sync.id, lease_owner: "test", lease_until: now + 60_000, events, ..PageCommit::default() }, now).await.unwrap();
+    store
+        .commit_page(
+            &PageCommit { sync_id: &sync.id, lease_owner: "test", lease_until: now + 60_000, events, ..PageCommit::default() },
+            now,
+        )
+        .await
+        .unwrap();
     let mut in_run = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -354,7 +374,10 @@ async fn the_overview_puts_problems_first(env: Env) -> Env {
     assert_eq!(contacts_run.outcome, "succeeded", "{contacts_run:?}");
     let d = Dashboards::new(env.connections.clone());
     let order = |rows: Vec<model::dashboard::OverviewRow>| rows.iter().map(|r| (r.sync.object, r.status)).collect::<Vec<_>>();
-    assert_eq!(order(d.overview().await.unwrap()), vec![(ObjectKind::Contact, HealthStatus::Syncing), (ObjectKind::Deal, HealthStatus::Syncing)]);
+    assert_eq!(
+        order(d.overview().await.unwrap()),
+        vec![(ObjectKind::Contact, HealthStatus::Syncing), (ObjectKind::Deal, HealthStatus::Syncing)]
+    );
 
     env.faults(&env.pipedrive, json!({"rate_400": 1.0, "only_method": "POST", "only_path": "/api/v2/deals"})).await;
     env.hs_create(json!({"dealname": "Refused", "amount": "1", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
@@ -363,6 +386,9 @@ async fn the_overview_puts_problems_first(env: Env) -> Env {
     assert_eq!((rows[0].sync.object, rows[0].failing), (ObjectKind::Deal, 1), "failing records first");
 
     syncs.set_status(&env.admin, &contacts.id, SyncStatus::Paused).await.unwrap();
-    assert_eq!(order(d.overview().await.unwrap()), vec![(ObjectKind::Contact, HealthStatus::Paused), (ObjectKind::Deal, HealthStatus::Syncing)]);
+    assert_eq!(
+        order(d.overview().await.unwrap()),
+        vec![(ObjectKind::Contact, HealthStatus::Paused), (ObjectKind::Deal, HealthStatus::Syncing)]
+    );
     env
 }

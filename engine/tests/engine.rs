@@ -24,7 +24,8 @@ async fn the_initial_sync_creates_each_deal_once_on_the_other_side(env: Env) -> 
     env.hs_create(json!({"dealname": "Acme renewal", "amount": "1500.00", "pipeline": "default", "dealstage": "appointmentscheduled", "closedate": "2027-01-31"}), None).await;
     env.hs_create(json!({"dealname": "Globex expansion", "amount": "99000", "pipeline": "default", "dealstage": "closedwon"}), None).await;
     env.hs_create(json!({"dealname": "Initech pilot", "amount": "10", "pipeline": "default", "dealstage": "contractsent"}), None).await;
-    env.pd_create(json!({"title": "Umbrella deal", "value": 5000, "pipeline_id": 1, "stage_id": meeting.parse::<u64>().unwrap()}), None).await;
+    env.pd_create(json!({"title": "Umbrella deal", "value": 5000, "pipeline_id": 1, "stage_id": meeting.parse::<u64>().unwrap()}), None)
+        .await;
     env.pd_create(json!({"title": "Tiny deal", "value": 50, "pipeline_id": 1, "stage_id": meeting.parse::<u64>().unwrap()}), None).await;
 
     // The sync as saved: contract sent unmapped, Pipedrive deals over 1,000 only.
@@ -84,7 +85,9 @@ on_both_backends!(a_field_changed_on_both_sides_is_timed_by_its_own_history);
 /// later in another field.
 async fn a_field_changed_on_both_sides_is_timed_by_its_own_history(env: Env) -> Env {
     let sync = set_up(&env, |s, _| s.conflict_rule = ConflictRule::DefaultToHubSpot).await;
-    let hs_id = env.hs_create(json!({"dealname": "Timing", "amount": "100", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+    let hs_id = env
+        .hs_create(json!({"dealname": "Timing", "amount": "100", "pipeline": "default", "dealstage": "appointmentscheduled"}), None)
+        .await;
     let engine = engine(&env);
     run(&engine, &sync).await;
     let pd_id = env.pd_deals(&sync).await["Timing"]["id"].to_string();
@@ -108,7 +111,9 @@ on_both_backends!(a_pipedrive_field_is_timed_by_the_deals_changelog);
 /// in its title (timed by the deal's update time alone, Pipedrive's older value won).
 async fn a_pipedrive_field_is_timed_by_the_deals_changelog(env: Env) -> Env {
     let sync = set_up(&env, |s, _| s.conflict_rule = ConflictRule::DefaultToHubSpot).await;
-    let hs_id = env.hs_create(json!({"dealname": "Changelog", "amount": "100", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+    let hs_id = env
+        .hs_create(json!({"dealname": "Changelog", "amount": "100", "pipeline": "default", "dealstage": "appointmentscheduled"}), None)
+        .await;
     let engine = engine(&env);
     run(&engine, &sync).await;
     let pd_id = env.pd_deals(&sync).await["Changelog"]["id"].to_string();
@@ -129,7 +134,8 @@ async fn a_pipedrive_field_is_timed_by_the_deals_changelog(env: Env) -> Env {
 on_both_backends!(changes_flow_field_by_field_and_conflicts_follow_the_rule);
 async fn changes_flow_field_by_field_and_conflicts_follow_the_rule(env: Env) -> Env {
     let sync = set_up(&env, |s, _| s.conflict_rule = ConflictRule::DefaultToHubSpot).await;
-    let hs_id = env.hs_create(json!({"dealname": "Acme", "amount": "100", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+    let hs_id =
+        env.hs_create(json!({"dealname": "Acme", "amount": "100", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
     let engine = engine(&env);
     run(&engine, &sync).await;
     let pd_id = env.pd_deals(&sync).await["Acme"]["id"].to_string();
@@ -158,7 +164,10 @@ async fn changes_flow_field_by_field_and_conflicts_follow_the_rule(env: Env) -> 
     let conflict = events.iter().find(|e| e.kind == "conflict").expect("the conflict is recorded");
     assert_eq!(conflict.rule.as_deref(), Some("Default to HubSpot"));
     let both: Value = serde_json::from_str(&conflict.changes).unwrap();
-    assert_eq!((both[0]["hubspot"].as_str(), both[0]["app"].as_str(), both[0]["winner"].as_str()), (Some("300"), Some("350"), Some("hubspot")));
+    assert_eq!(
+        (both[0]["hubspot"].as_str(), both[0]["app"].as_str(), both[0]["winner"].as_str()),
+        (Some("300"), Some("350"), Some("hubspot"))
+    );
 
     // Ten minutes apart: no conflict, the later change wins (here Pipedrive's).
     env.hs_edit(&hs_id, json!({"amount": "400"}), Some(base + 10 * MINUTE)).await;
@@ -213,7 +222,8 @@ async fn one_way_syncs_never_write_back(env: Env) -> Env {
     assert_eq!((r.created_in_app, r.created_in_hub), (1, 0), "{r:?}");
     // The engine registered its Pipedrive webhook, with credentials only Tandem can derive.
     let token = env.token(&sync.pipedrive).await;
-    let hooks: Value = env.http.get(format!("{}/api/v1/webhooks", env.pipedrive.url())).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let hooks: Value =
+        env.http.get(format!("{}/api/v1/webhooks", env.pipedrive.url())).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     let url = format!("{TANDEM_URL}/webhooks/pipedrive/{}", sync.pipedrive);
     // One webhook per object: deals, and persons and organizations for contacts and companies syncs.
     let mut objects: Vec<(&str, &str)> = hooks["data"]
@@ -238,7 +248,11 @@ on_both_backends!(faults_and_expired_tokens_cost_time_not_records);
 async fn faults_and_expired_tokens_cost_time_not_records(env: Env) -> Env {
     let sync = set_up(&env, |_, _| {}).await;
     for i in 0..120 {
-        env.hs_create(json!({"dealname": format!("HS {i:03}"), "amount": i.to_string(), "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+        env.hs_create(
+            json!({"dealname": format!("HS {i:03}"), "amount": i.to_string(), "pipeline": "default", "dealstage": "appointmentscheduled"}),
+            None,
+        )
+        .await;
     }
     let meeting: u64 = pd_stage(&sync, "Meeting Scheduled").parse().unwrap();
     for i in 0..60 {
@@ -255,7 +269,11 @@ async fn faults_and_expired_tokens_cost_time_not_records(env: Env) -> Env {
         if rows.len() == 180 && rows.iter().all(|r| r.state == "linked") {
             break;
         }
-        assert!(runs < 25, "not converged after {runs} runs: {:?}", rows.iter().filter(|r| r.state != "linked").take(5).collect::<Vec<_>>());
+        assert!(
+            runs < 25,
+            "not converged after {runs} runs: {:?}",
+            rows.iter().filter(|r| r.state != "linked").take(5).collect::<Vec<_>>()
+        );
     }
     env.clear_faults().await;
     // Exactly one copy of each deal on each side (the helpers fail on a duplicate name).
@@ -268,7 +286,9 @@ async fn faults_and_expired_tokens_cost_time_not_records(env: Env) -> Env {
 on_both_backends!(a_create_interrupted_before_it_was_recorded_is_found_not_repeated);
 async fn a_create_interrupted_before_it_was_recorded_is_found_not_repeated(env: Env) -> Env {
     let sync = set_up(&env, |_, _| {}).await;
-    let hs_id = env.hs_create(json!({"dealname": "Half done", "amount": "7", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+    let hs_id = env
+        .hs_create(json!({"dealname": "Half done", "amount": "7", "pipeline": "default", "dealstage": "appointmentscheduled"}), None)
+        .await;
     let engine = engine(&env);
     run(&engine, &sync).await;
     let store = env.connections.store();
@@ -290,7 +310,11 @@ async fn a_create_interrupted_before_it_was_recorded_is_found_not_repeated(env: 
     assert_eq!(pd.len(), 1, "no second copy");
     assert_eq!(pd["Half done"]["value"].as_f64(), Some(8.0), "HubSpot's change arrived");
     let hs = env.hs_deals(&sync).await["Half done"].1.clone();
-    assert_eq!(model::translate::canonical_date(hs["closedate"].as_str().unwrap_or_default()).as_deref(), Some("2027-05-05"), "and Pipedrive's");
+    assert_eq!(
+        model::translate::canonical_date(hs["closedate"].as_str().unwrap_or_default()).as_deref(),
+        Some("2027-05-05"),
+        "and Pipedrive's"
+    );
     let linked = records(&env, &sync).await.pop().unwrap();
     assert_eq!((linked.state.as_str(), linked.app_id.as_deref()), ("linked", Some(pd_id.as_str())), "{linked:?}");
     env
@@ -300,7 +324,11 @@ on_both_backends!(one_runner_per_sync_and_an_expired_lease_is_taken_over);
 async fn one_runner_per_sync_and_an_expired_lease_is_taken_over(env: Env) -> Env {
     let sync = set_up(&env, |_, _| {}).await;
     for i in 0..30 {
-        env.hs_create(json!({"dealname": format!("Shared {i}"), "amount": "5", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+        env.hs_create(
+            json!({"dealname": format!("Shared {i}"), "amount": "5", "pipeline": "default", "dealstage": "appointmentscheduled"}),
+            None,
+        )
+        .await;
     }
     // Two instances on the same database race for the same sync: one runs it, the other stands by.
     let (a, b) = (engine(&env), Engine::new(env.other_instance.clone(), EngineConfig::default()));
@@ -328,9 +356,15 @@ async fn a_burst_of_changes_larger_than_a_search_window_is_read_once(env: Env) -
     run(&engine, &sync).await;
     // 450 deals changed within a second: more than a window, all inside the cursor's margin.
     for i in 0..450 {
-        env.hs_create(json!({"dealname": format!("Burst {i:03}"), "amount": "1", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+        env.hs_create(
+            json!({"dealname": format!("Burst {i:03}"), "amount": "1", "pipeline": "default", "dealstage": "appointmentscheduled"}),
+            None,
+        )
+        .await;
     }
-    let r = tokio::time::timeout(std::time::Duration::from_secs(60), run(&engine, &sync)).await.expect("the run ends (it used to re-read the burst forever)");
+    let r = tokio::time::timeout(std::time::Duration::from_secs(60), run(&engine, &sync))
+        .await
+        .expect("the run ends (it used to re-read the burst forever)");
     assert_eq!(r.created_in_app, 450, "{r:?}");
     // Each deal is read back once from Pipedrive (Tandem's own creates), plus the few at the
     // edges of each new search window.
@@ -392,7 +426,11 @@ async fn an_initial_sync_over_many_pages_creates_every_deal_once(env: Env) -> En
     let sync = set_up(&env, |_, _| {}).await;
     // Seven pages of HubSpot's 100: a group of five, then a group of two (the last one short).
     for i in 0..650 {
-        env.hs_create(json!({"dealname": format!("Deal {i:03}"), "amount": "1", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+        env.hs_create(
+            json!({"dealname": format!("Deal {i:03}"), "amount": "1", "pipeline": "default", "dealstage": "appointmentscheduled"}),
+            None,
+        )
+        .await;
     }
     let r = run(&engine(&env), &sync).await;
     assert_eq!((r.created_in_app, r.failed_to_app), (650, 0), "{r:?}");

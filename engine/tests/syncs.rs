@@ -71,7 +71,12 @@ async fn settings_are_validated_versioned_and_audited(env: Env) -> Env {
     // An invalid change is refused with errors keyed to their controls, and stores nothing.
     let mut bad = settings.clone();
     bad.pipelines[0].stages.push(StagePair { hubspot_stage: "nope".into(), app_stage: app.stages[1].id.clone(), auto: false });
-    bad.fields.push(FieldMapping { hubspot_property: "amount".into(), app_field: "title".into(), direction: SyncDirection::TwoWay, values: vec![] });
+    bad.fields.push(FieldMapping {
+        hubspot_property: "amount".into(),
+        app_field: "title".into(),
+        direction: SyncDirection::TwoWay,
+        values: vec![],
+    });
     match syncs.save(&env.admin, &pipedrive, &bad).await {
         Err(SyncError::Invalid(errors)) => {
             let keys: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
@@ -132,7 +137,13 @@ async fn stage_counts_say_what_unmapped_stages_hold_back(env: Env) -> Env {
         ("Y", serde_json::json!({"title": "Y", "pipeline_id": 1, "stage_id": 12})),
         ("Z", serde_json::json!({"title": "Z", "pipeline_id": 1, "stage_id": 13, "status": "won"})),
     ] {
-        let r = env.http.post(format!("{}/_sandbox/deals", env.pipedrive.url())).json(&serde_json::json!({"fields": fields})).send().await.unwrap();
+        let r = env
+            .http
+            .post(format!("{}/_sandbox/deals", env.pipedrive.url()))
+            .json(&serde_json::json!({"fields": fields}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 201, "{title}: {}", r.text().await.unwrap());
     }
     let counts = syncs.stage_counts(&pipedrive, "default", "1").await.unwrap();
@@ -159,7 +170,13 @@ async fn contacts_and_companies_have_their_own_fields(env: Env) -> Env {
     let pairs: Vec<(&str, &str)> = settings.fields.iter().map(|m| (m.hubspot_property.as_str(), m.app_field.as_str())).collect();
     assert_eq!(
         pairs,
-        vec![("firstname", "first_name"), ("lastname", "last_name"), ("email", "email"), ("phone", "phone"), ("hubspot_owner_id", "owner_id")]
+        vec![
+            ("firstname", "first_name"),
+            ("lastname", "last_name"),
+            ("email", "email"),
+            ("phone", "phone"),
+            ("hubspot_owner_id", "owner_id")
+        ]
     );
     let saved = syncs.save(&env.admin, &pipedrive, &settings).await.unwrap();
     assert_eq!((saved.version, saved.settings.object), (1, ObjectKind::Contact));

@@ -17,11 +17,8 @@ impl Email {
             return Err(invalid());
         }
         let (local, domain) = s.split_once('@').ok_or_else(invalid)?;
-        let domain_ok = !domain.contains('@')
-            && domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !domain.contains("..");
+        let domain_ok =
+            !domain.contains('@') && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains("..");
         if local.is_empty() || !domain_ok {
             return Err(invalid());
         }
@@ -50,16 +47,10 @@ impl Password {
     pub fn parse(field: &str, raw: &str) -> Result<Password, FieldError> {
         let n = raw.chars().count();
         if n < Self::MIN_CHARS {
-            return Err(FieldError::new(
-                field,
-                format!("Use at least {} characters.", Self::MIN_CHARS),
-            ));
+            return Err(FieldError::new(field, format!("Use at least {} characters.", Self::MIN_CHARS)));
         }
         if n > Self::MAX_CHARS {
-            return Err(FieldError::new(
-                field,
-                format!("Use at most {} characters.", Self::MAX_CHARS),
-            ));
+            return Err(FieldError::new(field, format!("Use at most {} characters.", Self::MAX_CHARS)));
         }
         Ok(Password(raw.to_string()))
     }
@@ -112,12 +103,7 @@ impl SessionUser {
 
     /// Up to two initials for the avatar in the top navigation.
     pub fn initials(&self) -> String {
-        let initials: String = self
-            .name
-            .split_whitespace()
-            .filter_map(|w| w.chars().next())
-            .take(2)
-            .collect();
+        let initials: String = self.name.split_whitespace().filter_map(|w| w.chars().next()).take(2).collect();
         if initials.is_empty() {
             self.email.chars().take(1).collect::<String>().to_uppercase()
         } else {

@@ -68,10 +68,7 @@ pub fn similarity(a: &str, b: &str) -> f64 {
         return 1.0;
     }
     let cover = |from: &[String], to: &[String]| -> f64 {
-        from.iter()
-            .map(|w| to.iter().map(|x| word_similarity(w, x)).fold(0.0, f64::max))
-            .sum::<f64>()
-            / from.len() as f64
+        from.iter().map(|w| to.iter().map(|x| word_similarity(w, x)).fold(0.0, f64::max)).sum::<f64>() / from.len() as f64
     };
     (cover(&a, &b) + cover(&b, &a)) / 2.0
 }
@@ -82,7 +79,11 @@ fn word_similarity(a: &str, b: &str) -> f64 {
     } else {
         // Different short words ("won", "lost") must not look alike.
         let jw = strsim::jaro_winkler(a, b);
-        if a.len().min(b.len()) <= 4 { jw * 0.8 } else { jw }
+        if a.len().min(b.len()) <= 4 {
+            jw * 0.8
+        } else {
+            jw
+        }
     }
 }
 
@@ -179,8 +180,16 @@ mod tests {
 
     #[test]
     fn partner_pipeline_against_custom_names() {
-        let hubspot = stages(&[("1", "Intro Call"), ("2", "Demo Done"), ("3", "Proposal Sent"), ("4", "In Negotiation"), ("5", "Won"), ("6", "Lost")]);
-        let app = stages(&[("a", "Intro meeting"), ("b", "Demo done"), ("c", "Proposal sent"), ("d", "Negotiations Started"), ("e", "Deal won")]);
+        let hubspot = stages(&[
+            ("1", "Intro Call"),
+            ("2", "Demo Done"),
+            ("3", "Proposal Sent"),
+            ("4", "In Negotiation"),
+            ("5", "Won"),
+            ("6", "Lost"),
+        ]);
+        let app =
+            stages(&[("a", "Intro meeting"), ("b", "Demo done"), ("c", "Proposal sent"), ("d", "Negotiations Started"), ("e", "Deal won")]);
         let got = auto_map(&hubspot, &app, &HashSet::new(), &HashSet::new());
         assert_eq!(pairs(&got), vec![("1", "a"), ("2", "b"), ("3", "c"), ("4", "d"), ("5", "e")]);
     }

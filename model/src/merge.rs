@@ -248,16 +248,23 @@ mod tests {
     fn a_change_on_one_side_flows_to_the_other() {
         let f = field("2", "a:1", ("1", "a:1"), 10 * MIN, 0, TWO_WAY);
         let d = decide(&f, ConflictRule::DefaultToApp, &Prefix);
-        assert_eq!(d, Decision::Write { to: Side::App, value: s("a:2"), reason: Reason::Changed, agreed: Agreed { hub: s("2"), app: s("a:2") } });
+        assert_eq!(
+            d,
+            Decision::Write { to: Side::App, value: s("a:2"), reason: Reason::Changed, agreed: Agreed { hub: s("2"), app: s("a:2") } }
+        );
         let f = field("1", "a:3", ("1", "a:1"), 10 * MIN, 0, TWO_WAY);
-        assert!(matches!(decide(&f, ConflictRule::DefaultToHubSpot, &Prefix), Decision::Write { to: Side::HubSpot, value, .. } if value == s("3")));
+        assert!(
+            matches!(decide(&f, ConflictRule::DefaultToHubSpot, &Prefix), Decision::Write { to: Side::HubSpot, value, .. } if value == s("3"))
+        );
     }
 
     #[test]
     fn changes_within_five_minutes_follow_the_rule_and_are_noted() {
         let f = field("2", "a:3", ("1", "a:1"), 10 * MIN, 10 * MIN + 4 * MIN, TWO_WAY);
         let d = decide(&f, ConflictRule::DefaultToHubSpot, &Prefix);
-        assert!(matches!(&d, Decision::Write { to: Side::App, value, reason: Reason::Conflict(ConflictRule::DefaultToHubSpot), .. } if *value == s("a:2")));
+        assert!(
+            matches!(&d, Decision::Write { to: Side::App, value, reason: Reason::Conflict(ConflictRule::DefaultToHubSpot), .. } if *value == s("a:2"))
+        );
         assert_eq!(
             conflict_note(&f, &d),
             Some(ConflictNote { hub: s("2"), app: s("a:3"), winner: Side::HubSpot, rule: ConflictRule::DefaultToHubSpot })
@@ -296,7 +303,10 @@ mod tests {
     #[test]
     fn a_field_never_synced_takes_the_later_side() {
         let f = FieldState { hub: s("1"), app: s("a:2"), agreed: None, hub_at: 0, app_at: 1, flow: TWO_WAY };
-        assert!(matches!(decide(&f, ConflictRule::DefaultToHubSpot, &Prefix), Decision::Write { to: Side::HubSpot, reason: Reason::FirstSync, .. }));
+        assert!(matches!(
+            decide(&f, ConflictRule::DefaultToHubSpot, &Prefix),
+            Decision::Write { to: Side::HubSpot, reason: Reason::FirstSync, .. }
+        ));
     }
 
     #[test]

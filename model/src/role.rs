@@ -39,10 +39,7 @@ impl Role {
     }
 
     pub fn parse(s: &str) -> Result<Role, UnknownRole> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| UnknownRole(s.to_string()))
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| UnknownRole(s.to_string()))
     }
 
     /// The name shown on screen.
@@ -74,9 +71,7 @@ impl Permission {
     /// Why a user without this permission cannot act: shown beside disabled controls and in 403s.
     pub fn denied_reason(self) -> &'static str {
         match self {
-            Permission::ManageApps => {
-                "You need the Super Admin or App Marketplace Access permission to change apps and syncs."
-            }
+            Permission::ManageApps => "You need the Super Admin or App Marketplace Access permission to change apps and syncs.",
             Permission::ManageUsers => "Only a Super Admin can invite users or change permissions.",
             Permission::ViewAuditLog => "Only a Super Admin can see the audit log.",
         }

@@ -318,7 +318,9 @@ fn refs(stages: &[StageInfo]) -> Vec<crate::automap::StageName<'_>> {
 /// sides have the fields.
 pub fn default_field_mappings(object: ObjectKind, schemas: &Schemas) -> Vec<FieldMapping> {
     let pairs: &[(&str, &str)] = match object {
-        ObjectKind::Deal => &[("dealname", "title"), ("amount", "value"), ("closedate", "expected_close_date"), ("hubspot_owner_id", "user_id")],
+        ObjectKind::Deal => {
+            &[("dealname", "title"), ("amount", "value"), ("closedate", "expected_close_date"), ("hubspot_owner_id", "user_id")]
+        }
         ObjectKind::Contact => &[
             ("firstname", "first_name"),
             ("lastname", "last_name"),
@@ -331,12 +333,20 @@ pub fn default_field_mappings(object: ObjectKind, schemas: &Schemas) -> Vec<Fiel
     let mut mappings: Vec<FieldMapping> = pairs
         .iter()
         .filter(|(h, a)| schemas.hubspot.field(h).is_some() && schemas.app.field(a).is_some())
-        .map(|(h, a)| FieldMapping { hubspot_property: h.to_string(), app_field: a.to_string(), direction: SyncDirection::TwoWay, values: vec![] })
+        .map(|(h, a)| FieldMapping {
+            hubspot_property: h.to_string(),
+            app_field: a.to_string(),
+            direction: SyncDirection::TwoWay,
+            values: vec![],
+        })
         .collect();
     // The app's custom fields that carry the name of a HubSpot property (“Industry” ↔ “Industry”).
     for field in schemas.app.fields.iter().filter(|f| f.custom && !f.read_only) {
         let twin = schemas.hubspot.fields.iter().find(|h| {
-            !h.read_only && h.label.trim().eq_ignore_ascii_case(field.label.trim()) && h.kind.flows_into(field.kind) && field.kind.flows_into(h.kind)
+            !h.read_only
+                && h.label.trim().eq_ignore_ascii_case(field.label.trim())
+                && h.kind.flows_into(field.kind)
+                && field.kind.flows_into(h.kind)
         });
         let taken = mappings.iter().any(|m| Some(m.hubspot_property.as_str()) == twin.map(|t| t.key.as_str()) || m.app_field == field.key);
         if let (Some(twin), false) = (twin, taken) {
@@ -357,7 +367,8 @@ impl SyncSettings {
     pub fn new_for(object: ObjectKind, schemas: &Schemas) -> SyncSettings {
         let mut pipelines = Vec::new();
         if object == ObjectKind::Deal {
-            if let (Some(hub), Some(app)) = (schemas.hubspot.pipelines.first(), schemas.app.pipelines.iter().find(|p| !p.stages.is_empty())) {
+            if let (Some(hub), Some(app)) = (schemas.hubspot.pipelines.first(), schemas.app.pipelines.iter().find(|p| !p.stages.is_empty()))
+            {
                 let mut mapping = PipelineMapping { hubspot_pipeline: hub.id.clone(), app_pipeline: app.id.clone(), stages: vec![] };
                 mapping.auto_map(schemas);
                 pipelines.push(mapping);
@@ -412,7 +423,10 @@ impl SyncSettings {
     fn validate_pipelines(&self, schemas: &Schemas, errors: &mut Vec<FieldError>) {
         let app = &schemas.app_name;
         if self.pipelines.is_empty() {
-            errors.push(FieldError::new("pipelines", "Map at least one HubSpot pipeline to one of the app's pipelines: only deals in mapped stages sync."));
+            errors.push(FieldError::new(
+                "pipelines",
+                "Map at least one HubSpot pipeline to one of the app's pipelines: only deals in mapped stages sync.",
+            ));
         }
         let mut hub_pipelines = HashSet::new();
         let mut app_pipelines = HashSet::new();
@@ -421,7 +435,9 @@ impl SyncSettings {
             let hub = schemas.hubspot.pipeline(&mapping.hubspot_pipeline);
             let other = schemas.app.pipeline(&mapping.app_pipeline);
             match hub {
-                None => errors.push(FieldError::new(format!("pipelines.{i}.hubspot_pipeline"), "Select a HubSpot pipeline that still exists.")),
+                None => {
+                    errors.push(FieldError::new(format!("pipelines.{i}.hubspot_pipeline"), "Select a HubSpot pipeline that still exists."))
+                }
                 Some(p) if !hub_pipelines.insert(p.id.clone()) => errors.push(FieldError::new(
                     format!("pipelines.{i}.hubspot_pipeline"),
                     format!("The HubSpot pipeline {} is already mapped above.", p.name),
@@ -429,7 +445,8 @@ impl SyncSettings {
                 Some(_) => {}
             }
             match other {
-                None => errors.push(FieldError::new(format!("pipelines.{i}.app_pipeline"), format!("Select a {app} pipeline that still exists."))),
+                None => errors
+                    .push(FieldError::new(format!("pipelines.{i}.app_pipeline"), format!("Select a {app} pipeline that still exists."))),
                 Some(p) if !app_pipelines.insert(p.id.clone()) => errors.push(FieldError::new(
                     format!("pipelines.{i}.app_pipeline"),
                     format!("The {app} pipeline {} is already mapped above.", p.name),
@@ -451,8 +468,12 @@ impl SyncSettings {
                 let hub_stage = hub.stages.iter().find(|s| s.id == pair.hubspot_stage);
                 let app_stage = other.stages.iter().find(|s| s.id == pair.app_stage);
                 match (hub_stage, app_stage) {
-                    (None, _) => errors.push(FieldError::new(field, format!("This HubSpot stage is not in the pipeline {} (any more).", hub.name))),
-                    (_, None) => errors.push(FieldError::new(field, format!("This {app} stage is not in the pipeline {} (any more).", other.name))),
+                    (None, _) => {
+                        errors.push(FieldError::new(field, format!("This HubSpot stage is not in the pipeline {} (any more).", hub.name)))
+                    }
+                    (_, None) => {
+                        errors.push(FieldError::new(field, format!("This {app} stage is not in the pipeline {} (any more).", other.name)))
+                    }
                     (Some(h), Some(a)) => {
                         if !seen_hub.insert(h.id.clone()) {
                             errors.push(FieldError::new(field, format!("The HubSpot stage {} is mapped twice.", h.name)));
@@ -466,7 +487,10 @@ impl SyncSettings {
                 }
             }
             if mapping.stages.is_empty() {
-                errors.push(FieldError::new(format!("pipelines.{i}.stages"), "Map at least one stage: deals in unmapped stages do not sync."));
+                errors.push(FieldError::new(
+                    format!("pipelines.{i}.stages"),
+                    "Map at least one stage: deals in unmapped stages do not sync.",
+                ));
             }
         }
     }
@@ -474,7 +498,8 @@ impl SyncSettings {
     fn validate_filters(&self, schemas: &Schemas, errors: &mut Vec<FieldError>) {
         for (i, filter) in self.filters.iter().enumerate() {
             let Some(field) = schemas.app.field(&filter.field) else {
-                errors.push(FieldError::new(format!("filters.{i}.field"), format!("Choose a {} field that still exists.", schemas.app_name)));
+                errors
+                    .push(FieldError::new(format!("filters.{i}.field"), format!("Choose a {} field that still exists.", schemas.app_name)));
                 continue;
             };
             if !filter.op.fits(field.kind) {
@@ -532,7 +557,10 @@ impl SyncSettings {
             }
             if to_hub {
                 if hub.read_only {
-                    errors.push(FieldError::new(format!("fields.{i}.hubspot_property"), format!("HubSpot does not let apps write {}.", hub.label)));
+                    errors.push(FieldError::new(
+                        format!("fields.{i}.hubspot_property"),
+                        format!("HubSpot does not let apps write {}.", hub.label),
+                    ));
                 } else if !other.kind.flows_into(hub.kind) {
                     errors.push(incompatible(i, other, hub, app, "HubSpot"));
                 } else if !written_hub.insert(hub.key.clone()) {
@@ -544,7 +572,8 @@ impl SyncSettings {
             }
             if to_app {
                 if other.read_only {
-                    errors.push(FieldError::new(format!("fields.{i}.app_field"), format!("{app} does not let apps write {}.", other.label)));
+                    errors
+                        .push(FieldError::new(format!("fields.{i}.app_field"), format!("{app} does not let apps write {}.", other.label)));
                 } else if !hub.kind.flows_into(other.kind) {
                     errors.push(incompatible(i, hub, other, "HubSpot", app));
                 } else if !written_app.insert(other.key.clone()) {
@@ -614,11 +643,21 @@ mod tests {
             app_name: "Pipedrive".into(),
             hubspot: SideSchema {
                 pipelines: vec![pipeline("default", &["s1", "s2", "won"]), pipeline("partner", &["p1"])],
-                fields: vec![field("dealname", FieldKind::Text), field("amount", FieldKind::Number), created, field("closedate", FieldKind::Date)],
+                fields: vec![
+                    field("dealname", FieldKind::Text),
+                    field("amount", FieldKind::Number),
+                    created,
+                    field("closedate", FieldKind::Date),
+                ],
             },
             app: SideSchema {
                 pipelines: vec![pipeline("1", &["11", "12", "won"]), pipeline("2", &["21"]), pipeline("3", &[])],
-                fields: vec![field("title", FieldKind::Text), field("value", FieldKind::Number), source, field("expected_close_date", FieldKind::Date)],
+                fields: vec![
+                    field("title", FieldKind::Text),
+                    field("value", FieldKind::Number),
+                    source,
+                    field("expected_close_date", FieldKind::Date),
+                ],
             },
         }
     }
@@ -638,8 +677,18 @@ mod tests {
             filters: vec![Filter { field: "value".into(), op: FilterOp::GreaterThan, value: "1000".into() }],
             conflict_rule: ConflictRule::DefaultToHubSpot,
             fields: vec![
-                FieldMapping { hubspot_property: "dealname".into(), app_field: "title".into(), direction: SyncDirection::TwoWay, values: vec![] },
-                FieldMapping { hubspot_property: "amount".into(), app_field: "value".into(), direction: SyncDirection::TwoWay, values: vec![] },
+                FieldMapping {
+                    hubspot_property: "dealname".into(),
+                    app_field: "title".into(),
+                    direction: SyncDirection::TwoWay,
+                    values: vec![],
+                },
+                FieldMapping {
+                    hubspot_property: "amount".into(),
+                    app_field: "value".into(),
+                    direction: SyncDirection::TwoWay,
+                    values: vec![],
+                },
             ],
         }
     }
@@ -667,10 +716,7 @@ mod tests {
         let mut s = valid();
         s.pipelines.push(PipelineMapping { hubspot_pipeline: "default".into(), app_pipeline: "3".into(), stages: vec![] });
         s.pipelines.push(PipelineMapping { hubspot_pipeline: "gone".into(), app_pipeline: "2".into(), stages: vec![] });
-        assert_eq!(
-            fields_of(&s),
-            vec!["pipelines.1.hubspot_pipeline", "pipelines.1.app_pipeline", "pipelines.2.hubspot_pipeline"]
-        );
+        assert_eq!(fields_of(&s), vec!["pipelines.1.hubspot_pipeline", "pipelines.1.app_pipeline", "pipelines.2.hubspot_pipeline"]);
         s.pipelines.clear();
         assert_eq!(fields_of(&s), vec!["pipelines"]);
     }
@@ -697,9 +743,24 @@ mod tests {
     #[test]
     fn field_mappings_are_compatible_and_write_each_target_once() {
         let mut s = valid();
-        s.fields.push(FieldMapping { hubspot_property: "closedate".into(), app_field: "value".into(), direction: SyncDirection::TwoWay, values: vec![] });
-        s.fields.push(FieldMapping { hubspot_property: "dealname".into(), app_field: "expected_close_date".into(), direction: SyncDirection::ToHubSpot, values: vec![] });
-        s.fields.push(FieldMapping { hubspot_property: "hs_createdate".into(), app_field: "expected_close_date".into(), direction: SyncDirection::TwoWay, values: vec![] });
+        s.fields.push(FieldMapping {
+            hubspot_property: "closedate".into(),
+            app_field: "value".into(),
+            direction: SyncDirection::TwoWay,
+            values: vec![],
+        });
+        s.fields.push(FieldMapping {
+            hubspot_property: "dealname".into(),
+            app_field: "expected_close_date".into(),
+            direction: SyncDirection::ToHubSpot,
+            values: vec![],
+        });
+        s.fields.push(FieldMapping {
+            hubspot_property: "hs_createdate".into(),
+            app_field: "expected_close_date".into(),
+            direction: SyncDirection::TwoWay,
+            values: vec![],
+        });
         let errors = s.validate(&schemas()).unwrap_err();
         let keys: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(keys, vec!["fields.2.direction", "fields.2.direction", "fields.3.hubspot_property", "fields.4.hubspot_property"]);
@@ -708,7 +769,12 @@ mod tests {
         assert!(errors[3].message.contains("does not let apps write"));
         // Dates, numbers and dropdowns may fill a text field one way.
         s.fields.truncate(2);
-        s.fields.push(FieldMapping { hubspot_property: "closedate".into(), app_field: "expected_close_date".into(), direction: SyncDirection::TwoWay, values: vec![] });
+        s.fields.push(FieldMapping {
+            hubspot_property: "closedate".into(),
+            app_field: "expected_close_date".into(),
+            direction: SyncDirection::TwoWay,
+            values: vec![],
+        });
         assert_eq!(s.validate(&schemas()), Ok(()));
     }
 
@@ -728,7 +794,8 @@ mod tests {
         mapping.set_stage("s1", Some("12".into()));
         mapping.set_stage("won", None);
         mapping.auto_map(&schemas());
-        let pairs: Vec<(&str, &str, bool)> = mapping.stages.iter().map(|p| (p.hubspot_stage.as_str(), p.app_stage.as_str(), p.auto)).collect();
+        let pairs: Vec<(&str, &str, bool)> =
+            mapping.stages.iter().map(|p| (p.hubspot_stage.as_str(), p.app_stage.as_str(), p.auto)).collect();
         assert_eq!(pairs, vec![("s1", "12", false), ("won", "won", true)]);
     }
 

@@ -21,7 +21,11 @@ pub fn canonical_date(raw: &str) -> Option<String> {
     let raw = raw.trim();
     if raw.len() >= 10 && raw.as_bytes().get(4) == Some(&b'-') && raw.as_bytes().get(7) == Some(&b'-') {
         let date = &raw[..10];
-        return date.chars().enumerate().all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() }).then(|| date.to_string());
+        return date
+            .chars()
+            .enumerate()
+            .all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() })
+            .then(|| date.to_string());
     }
     raw.parse::<i64>().ok().map(crate::timefmt::iso_date)
 }
@@ -61,7 +65,11 @@ impl FieldTranslate<'_> {
         match (from.kind, to.kind) {
             (FieldKind::Enum, FieldKind::Enum) => {
                 let paired = self.mapping.values.iter().find_map(|p| {
-                    if to_app { (p.hubspot == value).then(|| p.app.clone()) } else { (p.app == value).then(|| p.hubspot.clone()) }
+                    if to_app {
+                        (p.hubspot == value).then(|| p.app.clone())
+                    } else {
+                        (p.app == value).then(|| p.hubspot.clone())
+                    }
                 });
                 if let Some(v) = paired {
                     return Ok(Some(v));
@@ -77,7 +85,11 @@ impl FieldTranslate<'_> {
                 Ok(Some(from.options.iter().find(|o| o.value == value).map(|o| o.label.clone()).unwrap_or_else(|| value.to_string())))
             }
             (FieldKind::Owner, FieldKind::Owner) => {
-                let found = self.owners.0.iter().find_map(|(h, a)| if to_app { (h == value).then(|| a.clone()) } else { (a == value).then(|| h.clone()) });
+                let found =
+                    self.owners
+                        .0
+                        .iter()
+                        .find_map(|(h, a)| if to_app { (h == value).then(|| a.clone()) } else { (a == value).then(|| h.clone()) });
                 found.map(Some).ok_or_else(|| {
                     format!("the owner {value} has no user with the same email on the other side, so {} cannot be set", to.label)
                 })

@@ -60,7 +60,14 @@ fn rule() -> impl Strategy<Value = ConflictRule> {
 
 impl World {
     fn state(&self, flow: Flow) -> FieldState {
-        FieldState { hub: self.hub.clone(), app: self.app.clone(), agreed: self.agreed.clone(), hub_at: self.hub_at, app_at: self.app_at, flow }
+        FieldState {
+            hub: self.hub.clone(),
+            app: self.app.clone(),
+            agreed: self.agreed.clone(),
+            hub_at: self.hub_at,
+            app_at: self.app_at,
+            flow,
+        }
     }
 
     /// One sync: decide and apply, as the engine does.

@@ -17,7 +17,15 @@ fn client() -> OAuthClient {
 }
 
 async fn mint(http: &reqwest::Client, base: &str, scopes: &[&str]) -> String {
-    let r: Value = http.post(format!("{base}/_sandbox/tokens")).json(&json!({"client_id": "bench", "scopes": scopes})).send().await.unwrap().json().await.unwrap();
+    let r: Value = http
+        .post(format!("{base}/_sandbox/tokens"))
+        .json(&json!({"client_id": "bench", "scopes": scopes}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     r["access_token"].as_str().unwrap().to_string()
 }
 
@@ -26,7 +34,11 @@ async fn hammer(label: &str, make: impl Fn(&reqwest::Client, usize) -> reqwest::
     hammer_n(label, REQUESTS, make).await
 }
 
-async fn hammer_n(label: &str, requests: usize, make: impl Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static) -> f64 {
+async fn hammer_n(
+    label: &str,
+    requests: usize,
+    make: impl Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+) -> f64 {
     let http = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build().unwrap();
     let make = Arc::new(make);
     let next = Arc::new(AtomicUsize::new(0));
@@ -59,7 +71,12 @@ async fn hammer_n(label: &str, requests: usize, make: impl Fn(&reqwest::Client, 
 fn rss() -> String {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
-        status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()).map(|kb| kb / 1024).unwrap_or(0)
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .map(|kb| kb / 1024)
+            .unwrap_or(0)
     };
     format!("RSS {} MB, peak {} MB", field("VmRSS:"), field("VmHWM:"))
 }
@@ -83,19 +100,31 @@ async fn hubspot_at(http: &reqwest::Client, deals: usize, large: bool) {
     (config.rate_limit, config.daily_limit) = (0, 0);
     let (hubspot, hs) = start_hubspot(config, addr, None).await.unwrap();
     let started = Instant::now();
-    sandbox::hubspot::seed::generate(&mut hubspot.write(), deals, if large { 0 } else { 1_000 }, if large { 0 } else { 1_000 }, 1, sandbox::time::now_ms());
+    sandbox::hubspot::seed::generate(
+        &mut hubspot.write(),
+        deals,
+        if large { 0 } else { 1_000 },
+        if large { 0 } else { 1_000 },
+        1,
+        sandbox::time::now_ms(),
+    );
     let seeded = started.elapsed();
     let base = hs.url();
     let token = mint(http, &base, &["crm.objects.deals.read", "crm.objects.deals.write"]).await;
     let first: u64 = {
-        let page: Value = http.get(format!("{base}/crm/v3/objects/deals?limit=1")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        let page: Value =
+            http.get(format!("{base}/crm/v3/objects/deals?limit=1")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
         page["results"][0]["id"].as_str().unwrap().parse().unwrap()
     };
     println!("HubSpot (Sandbox), {deals} deals, limits off (seeded in {:.2} s; {})", seeded.as_secs_f64(), rss());
     let afters = Arc::new(spread(first, 0, deals, 997));
     for limit in [10, 100] {
         let (b, t, afters) = (base.clone(), token.clone(), afters.clone());
-        let label = if large { format!("  GET /crm/v3/objects/deals?limit={limit}&after=(spread)") } else { format!("  GET /crm/v3/objects/deals?limit={limit}") };
+        let label = if large {
+            format!("  GET /crm/v3/objects/deals?limit={limit}&after=(spread)")
+        } else {
+            format!("  GET /crm/v3/objects/deals?limit={limit}")
+        };
         hammer(&label, move |c, i| {
             let after = if large { format!("&after={}", afters[i % afters.len()]) } else { String::new() };
             c.get(format!("{b}/crm/v3/objects/deals?limit={limit}{after}")).bearer_auth(&t)
@@ -177,7 +206,8 @@ async fn pipedrive_at(http: &reqwest::Client, deals: usize, large: bool) {
     let cursors = Arc::new(spread(first, 0, deals, 997).into_iter().map(pd_cursor).collect::<Vec<_>>());
     for limit in [10, 100, 500] {
         let (b, t, cursors) = (base.clone(), token.clone(), cursors.clone());
-        let label = if large { format!("  GET /api/v2/deals?limit={limit}&cursor=(spread)") } else { format!("  GET /api/v2/deals?limit={limit}") };
+        let label =
+            if large { format!("  GET /api/v2/deals?limit={limit}&cursor=(spread)") } else { format!("  GET /api/v2/deals?limit={limit}") };
         hammer(&label, move |c, i| {
             let cursor = if large { format!("&cursor={}", cursors[i % cursors.len()]) } else { String::new() };
             c.get(format!("{b}/api/v2/deals?limit={limit}{cursor}")).bearer_auth(&t)

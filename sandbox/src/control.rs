@@ -14,9 +14,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::faults::{FaultConfig, Faults};
-use crate::oauth::OAuthServer;
 use crate::hubspot::data::ObjectType;
 use crate::hubspot::{self, HubSpot};
+use crate::oauth::OAuthServer;
 use crate::time::now_ms;
 
 #[derive(Deserialize, Default)]
@@ -171,7 +171,9 @@ async fn hs_seed(State(hubspot): State<Arc<HubSpot>>, Json(req): Json<SeedReques
     let started = std::time::Instant::now();
     hubspot::seed::generate(&mut hubspot.write(), req.deals, req.contacts, req.companies, req.seed, now_ms());
     tracing::info!(deals = req.deals, contacts = req.contacts, companies = req.companies, "sandbox seeded");
-    Json(json!({"seeded": {"deals": req.deals, "contacts": req.contacts, "companies": req.companies}, "ms": started.elapsed().as_millis() as u64}))
+    Json(
+        json!({"seeded": {"deals": req.deals, "contacts": req.contacts, "companies": req.companies}, "ms": started.elapsed().as_millis() as u64}),
+    )
 }
 
 async fn hs_summary(State(hubspot): State<Arc<HubSpot>>) -> Json<Value> {
@@ -192,11 +194,7 @@ fn bad(message: String) -> Response {
 }
 
 /// Creates a record as a user of HubSpot would, at a chosen time.
-async fn hs_create_as_user(
-    State(hubspot): State<Arc<HubSpot>>,
-    Path(raw): Path<String>,
-    Json(req): Json<EditRequest>,
-) -> Response {
+async fn hs_create_as_user(State(hubspot): State<Arc<HubSpot>>, Path(raw): Path<String>, Json(req): Json<EditRequest>) -> Response {
     let Some(object) = ObjectType::parse(&raw) else { return bad(format!("unknown object type {raw}")) };
     let mut data = hubspot.write();
     let properties = match hubspot::objects_validate(&data, object, None, &req.properties) {

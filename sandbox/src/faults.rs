@@ -100,7 +100,10 @@ impl Faults {
 /// A response whose body fails at once: the client sees the connection close mid-response.
 pub fn dropped_connection() -> Response {
     let failing = futures_util::stream::once(async {
-        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "sandbox fault: connection dropped"))
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "sandbox fault: connection dropped",
+        ))
     });
     Response::builder()
         .status(StatusCode::OK)

@@ -26,8 +26,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use hubspot::{HubSpot, HubSpotConfig};
-pub use pipedrive::{Pipedrive, PipedriveConfig};
 pub use oauth::{OAuthClient, SandboxUser};
+pub use pipedrive::{Pipedrive, PipedriveConfig};
 
 /// Tandem's OAuth app as the sandboxes know it out of the box (`make run`).
 pub const DEMO_CLIENT_ID: &str = "tandem-sandbox-client";

@@ -208,9 +208,7 @@ impl OAuthServer {
         // request without it is malformed, and the code stays usable.
         let redirect_uri = redirect_uri.ok_or(TokenError::InvalidRequest("missing redirect_uri"))?;
         let now = now_ms();
-        let code = self
-            .with(|d| d.codes.remove(code))
-            .ok_or(TokenError::InvalidGrant("missing or unknown auth code"))?;
+        let code = self.with(|d| d.codes.remove(code)).ok_or(TokenError::InvalidGrant("missing or unknown auth code"))?;
         if code.expires_at <= now {
             return Err(TokenError::InvalidGrant("auth code expired"));
         }
@@ -305,10 +303,7 @@ impl OAuthServer {
         let refresh_token = keep_refresh.unwrap_or_else(|| random_token(""));
         let expires_in = self.config.access_ttl_secs;
         self.with(|d| {
-            d.access_tokens.insert(
-                access_token.clone(),
-                AccessToken { grant: grant.clone(), expires_at: now_ms() + expires_in * 1000 },
-            );
+            d.access_tokens.insert(access_token.clone(), AccessToken { grant: grant.clone(), expires_at: now_ms() + expires_in * 1000 });
             d.refresh_tokens.insert(refresh_token.clone(), grant.clone());
         });
         Issued { access_token, refresh_token, expires_in, grant }
@@ -379,9 +374,7 @@ fn hidden_fields(params: &AuthorizeParams) -> String {
     ];
     fields
         .iter()
-        .filter_map(|(name, value)| {
-            value.as_ref().map(|v| format!(r#"<input type="hidden" name="{name}" value="{}">"#, escape(v)))
-        })
+        .filter_map(|(name, value)| value.as_ref().map(|v| format!(r#"<input type="hidden" name="{name}" value="{}">"#, escape(v))))
         .collect()
 }
 
@@ -406,10 +399,14 @@ fn login_page(server: &OAuthServer, params: &AuthorizeParams, error: Option<&str
 }
 
 fn error_page(server: &OAuthServer, message: &str) -> Response {
-    (StatusCode::BAD_REQUEST, page(server.config.provider, "Authorization error", &format!(
-        r#"<h1>This app can't be authorized</h1><p class="error" role="alert">{}</p>"#,
-        escape(message)
-    )))
+    (
+        StatusCode::BAD_REQUEST,
+        page(
+            server.config.provider,
+            "Authorization error",
+            &format!(r#"<h1>This app can't be authorized</h1><p class="error" role="alert">{}</p>"#, escape(message)),
+        ),
+    )
         .into_response()
 }
 
@@ -436,7 +433,11 @@ pub async fn login(State(server): State<OAuthServer>, Form(form): Form<LoginForm
     }
     let user = &server.config.user;
     if !form.email.trim().eq_ignore_ascii_case(&user.email) || form.password != user.password {
-        return (StatusCode::UNAUTHORIZED, login_page(&server, &form.params, Some("That email and password don't match the sandbox account."))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            login_page(&server, &form.params, Some("That email and password don't match the sandbox account.")),
+        )
+            .into_response();
     }
     let pending = random_token("");
     let scopes = server.scopes_of(&form.params);
@@ -485,7 +486,12 @@ pub async fn decide(State(server): State<OAuthServer>, Form(form): Form<Decision
         server.with(|d| {
             d.codes.insert(
                 code.clone(),
-                Code { grant, redirect_uri: redirect_uri.clone(), code_challenge: params.code_challenge.clone(), expires_at: now_ms() + 10 * 60_000 },
+                Code {
+                    grant,
+                    redirect_uri: redirect_uri.clone(),
+                    code_challenge: params.code_challenge.clone(),
+                    expires_at: now_ms() + 10 * 60_000,
+                },
             )
         });
         query.push(("code".into(), code));

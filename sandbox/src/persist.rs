@@ -30,11 +30,7 @@ pub type WithMap<'a, T> = dyn Fn(&mut dyn FnMut(Option<&BTreeMap<u64, T>>)) + 'a
 /// Writes `"name":{"id":record,...}` from `map`, `CHUNK` records per hold of the read lock that
 /// `with` takes: records added or changed meanwhile land in the next snapshot (the change marks
 /// the state dirty again).
-pub fn write_map_chunked<T: Serialize>(
-    out: &mut dyn Write,
-    name: &str,
-    with: &WithMap<'_, T>,
-) -> std::io::Result<()> {
+pub fn write_map_chunked<T: Serialize>(out: &mut dyn Write, name: &str, with: &WithMap<'_, T>) -> std::io::Result<()> {
     write!(out, "\"{name}\":{{")?;
     let mut from: Option<u64> = None;
     let mut first = true;
@@ -97,9 +93,7 @@ pub fn load<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, PersistError>
     match std::fs::read(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(PersistError::Read { path: path.to_path_buf(), source }),
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| PersistError::Parse { path: path.to_path_buf(), source }),
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|source| PersistError::Parse { path: path.to_path_buf(), source }),
     }
 }
 

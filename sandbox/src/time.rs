@@ -72,15 +72,7 @@ pub fn iso_seconds(unix_ms: i64) -> String {
 /// [`iso_seconds`] through the `time` crate, for any year.
 pub(crate) fn iso_seconds_slow(unix_ms: i64) -> String {
     let t = OffsetDateTime::from_unix_timestamp(unix_ms.div_euclid(1000)).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second())
 }
 
 /// Parses an RFC 3339 timestamp into Unix milliseconds.

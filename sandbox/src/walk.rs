@@ -41,11 +41,8 @@ pub async fn consent(authorize_url: &str, email: &str, password: &str, decision:
         Decision::Allow => "allow",
         Decision::Deny => "deny",
     };
-    let redirect = http
-        .post(format!("{origin}/oauth/authorize/decision"))
-        .form(&[("pending", pending.as_str()), ("decision", answer)])
-        .send()
-        .await?;
+    let redirect =
+        http.post(format!("{origin}/oauth/authorize/decision")).form(&[("pending", pending.as_str()), ("decision", answer)]).send().await?;
     let location = redirect.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_string);
     match location {
         Some(location) => Ok(location),
@@ -75,8 +72,5 @@ pub async fn mint_token(sandbox_url: &str, client_id: &str, scopes: &[&str]) -> 
     let url = format!("{}/_sandbox/tokens", sandbox_url.trim_end_matches('/'));
     let body = serde_json::json!({"client_id": client_id, "scopes": scopes});
     let answer: serde_json::Value = reqwest::Client::new().post(url).json(&body).send().await?.error_for_status()?.json().await?;
-    answer["access_token"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or(WalkError::Page { page: "tokens", status: 200, body: answer.to_string() })
+    answer["access_token"].as_str().map(str::to_string).ok_or(WalkError::Page { page: "tokens", status: 200, body: answer.to_string() })
 }

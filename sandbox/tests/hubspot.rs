@@ -30,12 +30,7 @@ async fn start_with(state: Option<std::path::PathBuf>) -> Sandbox {
 async fn start_configured(config: HubSpotConfig, state: Option<std::path::PathBuf>) -> Sandbox {
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let (hubspot, running) = start_hubspot(config, addr, state).await.unwrap();
-    Sandbox {
-        url: running.url(),
-        hubspot,
-        running,
-        http: reqwest::Client::builder().redirect(Policy::none()).build().unwrap(),
-    }
+    Sandbox { url: running.url(), hubspot, running, http: reqwest::Client::builder().redirect(Policy::none()).build().unwrap() }
 }
 
 async fn start() -> Sandbox {
@@ -92,7 +87,13 @@ impl Sandbox {
         let location = self.authorize(&[], true).await;
         let code = query_value(&location, "code").unwrap();
         let r = self
-            .token(&[("grant_type", "authorization_code"), ("client_id", "app-1"), ("client_secret", "secret-1"), ("redirect_uri", REDIRECT), ("code", &code)])
+            .token(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", "app-1"),
+                ("client_secret", "secret-1"),
+                ("redirect_uri", REDIRECT),
+                ("code", &code),
+            ])
             .await;
         assert_eq!(r.status(), 200);
         let body: Value = r.json().await.unwrap();
@@ -104,7 +105,8 @@ impl Sandbox {
     }
 
     async fn create_deal(&self, token: &str, properties: Value) -> Value {
-        let r = self.api(reqwest::Method::POST, "/crm/v3/objects/deals", token).json(&json!({"properties": properties})).send().await.unwrap();
+        let r =
+            self.api(reqwest::Method::POST, "/crm/v3/objects/deals", token).json(&json!({"properties": properties})).send().await.unwrap();
         assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
         r.json().await.unwrap()
     }
@@ -120,7 +122,13 @@ async fn authorization_code_flow_issues_tokens_once() {
     assert_eq!(query_value(&location, "state").as_deref(), Some("st-42"));
     let code = query_value(&location, "code").unwrap();
 
-    let form = [("grant_type", "authorization_code"), ("client_id", "app-1"), ("client_secret", "secret-1"), ("redirect_uri", REDIRECT), ("code", code.as_str())];
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", "app-1"),
+        ("client_secret", "secret-1"),
+        ("redirect_uri", REDIRECT),
+        ("code", code.as_str()),
+    ];
     let r = s.token(&form).await;
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
@@ -178,7 +186,15 @@ async fn deny_wrong_login_wrong_redirect_and_wrong_secret_are_refused() {
     assert!(r.text().await.unwrap().contains("does not match the app's registered redirect URLs"));
 
     let code = query_value(&s.authorize(&[], true).await, "code").unwrap();
-    let r = s.token(&[("grant_type", "authorization_code"), ("client_id", "app-1"), ("client_secret", "wrong"), ("redirect_uri", REDIRECT), ("code", &code)]).await;
+    let r = s
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", "app-1"),
+            ("client_secret", "wrong"),
+            ("redirect_uri", REDIRECT),
+            ("code", &code),
+        ])
+        .await;
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
     s.running.stop().await;
@@ -208,7 +224,15 @@ async fn the_code_exchange_needs_the_same_redirect_uri() {
     let code = query_value(&s.authorize(&[], true).await, "code").unwrap();
     let r = s.token(&[("grant_type", "authorization_code"), ("client_id", "app-1"), ("client_secret", "secret-1"), ("code", &code)]).await;
     assert_eq!(r.status(), 400);
-    let r = s.token(&[("grant_type", "authorization_code"), ("client_id", "app-1"), ("client_secret", "secret-1"), ("redirect_uri", REDIRECT), ("code", &code)]).await;
+    let r = s
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", "app-1"),
+            ("client_secret", "secret-1"),
+            ("redirect_uri", REDIRECT),
+            ("code", &code),
+        ])
+        .await;
     assert_eq!(r.status(), 200, "the refused request left the code usable");
     s.running.stop().await;
 }
@@ -224,7 +248,13 @@ async fn pkce_verifier_must_match_the_challenge() {
     let pkce = [("code_challenge", challenge.as_str()), ("code_challenge_method", "S256")];
 
     let code = query_value(&s.authorize(&pkce, true).await, "code").unwrap();
-    let base = [("grant_type", "authorization_code"), ("client_id", "app-1"), ("client_secret", "secret-1"), ("redirect_uri", REDIRECT), ("code", code.as_str())];
+    let base = [
+        ("grant_type", "authorization_code"),
+        ("client_id", "app-1"),
+        ("client_secret", "secret-1"),
+        ("redirect_uri", REDIRECT),
+        ("code", code.as_str()),
+    ];
     let mut wrong = base.to_vec();
     wrong.push(("code_verifier", "not-the-verifier"));
     let r = s.token(&wrong).await;
@@ -233,7 +263,14 @@ async fn pkce_verifier_must_match_the_challenge() {
 
     let code = query_value(&s.authorize(&pkce, true).await, "code").unwrap();
     let r = s
-        .token(&[("grant_type", "authorization_code"), ("client_id", "app-1"), ("client_secret", "secret-1"), ("redirect_uri", REDIRECT), ("code", &code), ("code_verifier", verifier)])
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", "app-1"),
+            ("client_secret", "secret-1"),
+            ("redirect_uri", REDIRECT),
+            ("code", &code),
+            ("code_verifier", verifier),
+        ])
         .await;
     assert_eq!(r.status(), 200);
     s.running.stop().await;
@@ -245,7 +282,8 @@ async fn pkce_verifier_must_match_the_challenge() {
 async fn refresh_tokens_refresh_until_revoked() {
     let s = start().await;
     let (access, refresh) = s.connect().await;
-    let form = [("grant_type", "refresh_token"), ("client_id", "app-1"), ("client_secret", "secret-1"), ("refresh_token", refresh.as_str())];
+    let form =
+        [("grant_type", "refresh_token"), ("client_id", "app-1"), ("client_secret", "secret-1"), ("refresh_token", refresh.as_str())];
     let r = s.token(&form).await;
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
@@ -281,12 +319,24 @@ async fn deals_are_created_read_updated_and_archived() {
     assert_eq!(created["archived"], false);
 
     // By name and by type id; unset requested properties come back as null.
-    let got: Value = s.api(Method::GET, &format!("/crm/v3/objects/0-3/{id}?properties=dealname,closedate"), &token).send().await.unwrap().json().await.unwrap();
+    let got: Value = s
+        .api(Method::GET, &format!("/crm/v3/objects/0-3/{id}?properties=dealname,closedate"), &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(got["properties"]["dealname"], "Acme renewal");
     assert_eq!(got["properties"]["closedate"], Value::Null);
     assert!(got["properties"].get("amount").is_none(), "only what was asked for");
 
-    let r = s.api(Method::PATCH, &format!("/crm/v3/objects/deals/{id}"), &token).json(&json!({"properties": {"amount": 2000}})).send().await.unwrap();
+    let r = s
+        .api(Method::PATCH, &format!("/crm/v3/objects/deals/{id}"), &token)
+        .json(&json!({"properties": {"amount": 2000}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let updated: Value = r.json().await.unwrap();
     assert_eq!(updated["properties"]["amount"], "2000", "values are strings");
@@ -298,7 +348,8 @@ async fn deals_are_created_read_updated_and_archived() {
         .json()
         .await
         .unwrap();
-    let amounts: Vec<&str> = history["propertiesWithHistory"]["amount"].as_array().unwrap().iter().map(|h| h["value"].as_str().unwrap()).collect();
+    let amounts: Vec<&str> =
+        history["propertiesWithHistory"]["amount"].as_array().unwrap().iter().map(|h| h["value"].as_str().unwrap()).collect();
     assert_eq!(amounts, ["2000", "1500"], "newest first");
 
     let r = s.api(Method::DELETE, &format!("/crm/v3/objects/deals/{id}"), &token).send().await.unwrap();
@@ -306,7 +357,8 @@ async fn deals_are_created_read_updated_and_archived() {
     let r = s.api(Method::GET, &format!("/crm/v3/objects/deals/{id}"), &token).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.json::<Value>().await.unwrap()["category"], "OBJECT_NOT_FOUND");
-    let archived: Value = s.api(Method::GET, &format!("/crm/v3/objects/deals/{id}?archived=true"), &token).send().await.unwrap().json().await.unwrap();
+    let archived: Value =
+        s.api(Method::GET, &format!("/crm/v3/objects/deals/{id}?archived=true"), &token).send().await.unwrap().json().await.unwrap();
     assert_eq!(archived["archived"], true);
     assert!(archived["archivedAt"].as_str().is_some());
     s.running.stop().await;
@@ -580,9 +632,10 @@ async fn search_filters_sorts_and_pages() {
     // Many searches in a row: lift the limits (their own test is below).
     s.http.put(format!("{}/_sandbox/rate-limit", s.url)).json(&json!({"limit": 0})).send().await.unwrap();
     let t0 = sandbox::time::now_ms() - 3_600_000;
-    for (i, (name, amount, stage)) in [("Alpha", 100, "closedwon"), ("Beta", 250, "qualifiedtobuy"), ("Gamma", 900, "closedwon"), ("Delta", 50, "contractsent")]
-        .iter()
-        .enumerate()
+    for (i, (name, amount, stage)) in
+        [("Alpha", 100, "closedwon"), ("Beta", 250, "qualifiedtobuy"), ("Gamma", 900, "closedwon"), ("Delta", 50, "contractsent")]
+            .iter()
+            .enumerate()
     {
         let r = s
             .http
@@ -648,7 +701,13 @@ async fn search_filters_sorts_and_pages() {
         let body: Value = search(json!({"filterGroups": [{"filters": [filter]}]})).await.unwrap().json().await.unwrap();
         assert_eq!(body["total"], expected, "{operator}");
     }
-    let tokens: Value = search(json!({"filterGroups": [{"filters": [{"propertyName": "dealname", "operator": "CONTAINS_TOKEN", "value": "gam*"}]}]})).await.unwrap().json().await.unwrap();
+    let tokens: Value =
+        search(json!({"filterGroups": [{"filters": [{"propertyName": "dealname", "operator": "CONTAINS_TOKEN", "value": "gam*"}]}]}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
     assert_eq!(tokens["total"], 1);
 
     assert_eq!(search(json!({"limit": 201})).await.unwrap().status(), 400);
@@ -695,7 +754,9 @@ async fn batches_report_per_item_errors_and_upsert_on_a_unique_property() {
     assert_eq!(body["status"], "COMPLETE");
     let ids: Vec<String> = body["results"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
 
-    let r = call("/crm/v3/objects/deals/batch/read", json!({"properties": ["dealname"], "inputs": [{"id": ids[0]}, {"id": "424242"}]})).await.unwrap();
+    let r = call("/crm/v3/objects/deals/batch/read", json!({"properties": ["dealname"], "inputs": [{"id": ids[0]}, {"id": "424242"}]}))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 207);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["results"][0]["properties"]["dealname"], "One");
@@ -729,7 +790,10 @@ async fn batches_report_per_item_errors_and_upsert_on_a_unique_property() {
     let second: Value = call("/crm/v3/objects/deals/batch/upsert", upsert).await.unwrap().json().await.unwrap();
     assert_eq!((first["results"][0]["new"].as_bool(), second["results"][0]["new"].as_bool()), (Some(true), Some(false)));
     assert_eq!(first["results"][0]["id"], second["results"][0]["id"]);
-    let not_unique = call("/crm/v3/objects/deals/batch/upsert", json!({"inputs": [{"idProperty": "dealname", "id": "x", "properties": {}}]})).await.unwrap();
+    let not_unique =
+        call("/crm/v3/objects/deals/batch/upsert", json!({"inputs": [{"idProperty": "dealname", "id": "x", "properties": {}}]}))
+            .await
+            .unwrap();
     assert_eq!(not_unique.status(), 400);
 
     let r = call("/crm/v3/objects/deals/batch/archive", json!({"inputs": [{"id": ids[0]}]})).await.unwrap();
@@ -758,11 +822,16 @@ async fn default_associations_link_deals_contacts_and_companies() {
     let deal = s.create_deal(&token, json!({"dealname": "Linked"})).await["id"].as_str().unwrap().to_string();
     let mut contacts = Vec::new();
     for email in ["a@x.example", "b@x.example"] {
-        let r = s.api(Method::POST, "/crm/v3/objects/contacts", &token).json(&json!({"properties": {"email": email}})).send().await.unwrap();
+        let r =
+            s.api(Method::POST, "/crm/v3/objects/contacts", &token).json(&json!({"properties": {"email": email}})).send().await.unwrap();
         contacts.push(r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
     }
 
-    let r = s.api(Method::PUT, &format!("/crm/v4/objects/deals/{deal}/associations/default/contacts/{}", contacts[0]), &token).send().await.unwrap();
+    let r = s
+        .api(Method::PUT, &format!("/crm/v4/objects/deals/{deal}/associations/default/contacts/{}", contacts[0]), &token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["results"][0]["associationSpec"]["associationTypeId"], 3);
@@ -775,13 +844,28 @@ async fn default_associations_link_deals_contacts_and_companies() {
     assert_eq!(r.status(), 207, "the missing contact fails alone");
 
     // Seen from the deal and from a contact.
-    let listed: Value = s.api(Method::GET, &format!("/crm/v4/objects/deals/{deal}/associations/contacts"), &token).send().await.unwrap().json().await.unwrap();
+    let listed: Value = s
+        .api(Method::GET, &format!("/crm/v4/objects/deals/{deal}/associations/contacts"), &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let ids: Vec<String> = listed["results"].as_array().unwrap().iter().map(|r| r["toObjectId"].to_string()).collect();
     assert_eq!(ids, contacts);
-    let back: Value = s.api(Method::GET, &format!("/crm/v4/objects/contacts/{}/associations/deals", contacts[0]), &token).send().await.unwrap().json().await.unwrap();
+    let back: Value = s
+        .api(Method::GET, &format!("/crm/v4/objects/contacts/{}/associations/deals", contacts[0]), &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(back["results"][0]["associationTypes"][0]["typeId"], 4);
 
-    let r = s.api(Method::DELETE, &format!("/crm/v4/objects/deals/{deal}/associations/contacts/{}", contacts[0]), &token).send().await.unwrap();
+    let r =
+        s.api(Method::DELETE, &format!("/crm/v4/objects/deals/{deal}/associations/contacts/{}", contacts[0]), &token).send().await.unwrap();
     assert_eq!(r.status(), 204);
     let read: Value = s
         .api(Method::POST, "/crm/v4/associations/deals/contacts/batch/read", &token)
@@ -840,9 +924,21 @@ async fn webhooks_deliver_signed_batches_and_retry() {
     let key = "hapikey=tandem-sandbox-developer-key";
     let app = "/webhooks/v3/1234567";
 
-    let r = s.http.put(format!("{}{app}/settings", s.url)).json(&json!({"targetUrl": target.url, "throttling": {"maxConcurrentRequests": 10}})).send().await.unwrap();
+    let r = s
+        .http
+        .put(format!("{}{app}/settings", s.url))
+        .json(&json!({"targetUrl": target.url, "throttling": {"maxConcurrentRequests": 10}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401, "the developer key is required");
-    let r = s.http.put(format!("{}{app}/settings?{key}", s.url)).json(&json!({"targetUrl": target.url, "throttling": {"maxConcurrentRequests": 10}})).send().await.unwrap();
+    let r = s
+        .http
+        .put(format!("{}{app}/settings?{key}", s.url))
+        .json(&json!({"targetUrl": target.url, "throttling": {"maxConcurrentRequests": 10}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     for (event, property) in [("deal.creation", None), ("deal.propertyChange", Some("dealname")), ("deal.deletion", None)] {
         let mut body = json!({"eventType": event, "active": true});
@@ -852,14 +948,20 @@ async fn webhooks_deliver_signed_batches_and_retry() {
         let r = s.http.post(format!("{}{app}/subscriptions?{key}", s.url)).json(&body).send().await.unwrap();
         assert_eq!(r.status(), 201, "{event}");
     }
-    let bad = s.http.post(format!("{}{app}/subscriptions?{key}", s.url)).json(&json!({"eventType": "deal.propertyChange"})).send().await.unwrap();
+    let bad =
+        s.http.post(format!("{}{app}/subscriptions?{key}", s.url)).json(&json!({"eventType": "deal.propertyChange"})).send().await.unwrap();
     assert_eq!(bad.status(), 400, "propertyChange needs a propertyName");
     let list: Value = s.http.get(format!("{}{app}/subscriptions?{key}", s.url)).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["results"].as_array().unwrap().len(), 3);
 
     let (token, _) = s.connect().await;
     let id = s.create_deal(&token, json!({"dealname": "Hooked", "amount": "10"})).await["id"].as_str().unwrap().to_string();
-    let r = s.api(Method::PATCH, &format!("/crm/v3/objects/deals/{id}"), &token).json(&json!({"properties": {"dealname": "Renamed", "amount": "20"}})).send().await.unwrap();
+    let r = s
+        .api(Method::PATCH, &format!("/crm/v3/objects/deals/{id}"), &token)
+        .json(&json!({"properties": {"dealname": "Renamed", "amount": "20"}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let r = s.api(Method::DELETE, &format!("/crm/v3/objects/deals/{id}"), &token).send().await.unwrap();
     assert_eq!(r.status(), 204);
@@ -867,13 +969,8 @@ async fn webhooks_deliver_signed_batches_and_retry() {
     // Wait (bounded) for the three events; the first attempt was refused and retried.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let events: Vec<Value> = loop {
-        let all: Vec<Value> = target
-            .got
-            .lock()
-            .unwrap()
-            .iter()
-            .flat_map(|(_, body)| serde_json::from_str::<Vec<Value>>(body).unwrap())
-            .collect();
+        let all: Vec<Value> =
+            target.got.lock().unwrap().iter().flat_map(|(_, body)| serde_json::from_str::<Vec<Value>>(body).unwrap()).collect();
         if all.len() >= 3 || std::time::Instant::now() > deadline {
             break all;
         }
@@ -900,7 +997,13 @@ async fn webhooks_deliver_signed_batches_and_retry() {
 
     // Pausing the subscriptions stops delivery.
     for sub in list["results"].as_array().unwrap() {
-        let r = s.http.patch(format!("{}{app}/subscriptions/{}?{key}", s.url, sub["id"].as_str().unwrap())).json(&json!({"active": false})).send().await.unwrap();
+        let r = s
+            .http
+            .patch(format!("{}{app}/subscriptions/{}?{key}", s.url, sub["id"].as_str().unwrap()))
+            .json(&json!({"active": false}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
     }
     s.create_deal(&token, json!({"dealname": "Quiet"})).await;
@@ -921,9 +1024,21 @@ async fn stopping_during_webhook_retries_returns_promptly() {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let key = "hapikey=tandem-sandbox-developer-key";
     let app = "/webhooks/v3/1234567";
-    let r = s.http.put(format!("{}{app}/settings?{key}", s.url)).json(&json!({"targetUrl": format!("http://{dead}/hooks"), "throttling": {"maxConcurrentRequests": 10}})).send().await.unwrap();
+    let r = s
+        .http
+        .put(format!("{}{app}/settings?{key}", s.url))
+        .json(&json!({"targetUrl": format!("http://{dead}/hooks"), "throttling": {"maxConcurrentRequests": 10}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let r = s.http.post(format!("{}{app}/subscriptions?{key}", s.url)).json(&json!({"eventType": "deal.creation", "active": true})).send().await.unwrap();
+    let r = s
+        .http
+        .post(format!("{}{app}/subscriptions?{key}", s.url))
+        .json(&json!({"eventType": "deal.creation", "active": true}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let (token, _) = s.connect().await;
     for name in ["One", "Two"] {

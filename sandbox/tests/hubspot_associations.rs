@@ -35,7 +35,10 @@ async fn deals_and_contacts_are_linked_to_companies() {
     assert_eq!(linked.status, 200, "{}", linked.body);
     assert_eq!(linked.body["status"], "COMPLETE");
     assert_eq!(linked.body["results"][0]["associationSpec"], json!({"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 341}));
-    assert_eq!((linked.body["results"][0]["from"]["id"].as_str(), linked.body["results"][0]["to"]["id"].as_str()), (Some(deal.as_str()), Some(company.as_str())));
+    assert_eq!(
+        (linked.body["results"][0]["from"]["id"].as_str(), linked.body["results"][0]["to"]["id"].as_str()),
+        (Some(deal.as_str()), Some(company.as_str()))
+    );
     // By type ids: contact (0-1) to company (0-2).
     let linked = s.call(Method::PUT, &format!("/crm/v4/objects/0-1/{contact}/associations/default/0-2/{company}"), &token, None).await;
     assert_eq!(linked.body["results"][0]["associationSpec"]["associationTypeId"], 279);
@@ -67,7 +70,8 @@ async fn associations_are_created_with_their_type() {
     let deal = s.create(&token, "deals", json!({"dealname": "TPS reports"})).await;
     let path = format!("/crm/v4/objects/deals/{deal}/associations/companies/{company}");
 
-    let created = s.call(Method::PUT, &path, &token, Some(json!([{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 341}]))).await;
+    let created =
+        s.call(Method::PUT, &path, &token, Some(json!([{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 341}]))).await;
     assert_eq!(created.status, 201, "{}", created.body);
     assert_eq!(
         created.body,
@@ -83,7 +87,8 @@ async fn associations_are_created_with_their_type() {
     assert_error(&s.call(Method::PUT, &path, &token, Some(json!([]))).await, 400, "VALIDATION_ERROR");
     assert_error(&s.call(Method::PUT, &path, &token, Some(json!({"associationTypeId": 341}))).await, 400, "VALIDATION_ERROR");
     let reader = s.mint(&["crm.objects.deals.read"]).await;
-    let refused = s.call(Method::PUT, &path, &reader, Some(json!([{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 341}]))).await;
+    let refused =
+        s.call(Method::PUT, &path, &reader, Some(json!([{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 341}]))).await;
     assert_error(&refused, 403, "MISSING_SCOPES");
     s.running.stop().await;
 }
@@ -102,7 +107,8 @@ async fn associations_are_removed_in_batches() {
         deals.push(s.create(&token, "deals", json!({"dealname": name})).await);
     }
     let inputs: Vec<Value> = deals.iter().map(|d| json!({"from": {"id": company}, "to": {"id": d}})).collect();
-    let linked = s.call(Method::POST, "/crm/v4/associations/companies/deals/batch/associate/default", &token, Some(json!({"inputs": inputs}))).await;
+    let linked =
+        s.call(Method::POST, "/crm/v4/associations/companies/deals/batch/associate/default", &token, Some(json!({"inputs": inputs}))).await;
     assert_eq!(linked.status, 200, "{}", linked.body);
     assert_eq!(associated(&s, &token, "companies", &company, "deals").await.len(), 3);
 
@@ -110,15 +116,27 @@ async fn associations_are_removed_in_batches() {
     let archived = s.call(Method::POST, "/crm/v4/associations/companies/deals/batch/archive", &token, Some(body)).await;
     assert_eq!((archived.status, archived.body.clone()), (204, Value::Null));
     assert_eq!(associated(&s, &token, "companies", &company, "deals").await, [(deals[1].clone(), 342)]);
-    let read = s.call(Method::POST, "/crm/v4/associations/deals/companies/batch/read", &token, Some(json!({"inputs": [{"id": deals[0]}, {"id": deals[1]}]}))).await;
+    let read = s
+        .call(
+            Method::POST,
+            "/crm/v4/associations/deals/companies/batch/read",
+            &token,
+            Some(json!({"inputs": [{"id": deals[0]}, {"id": deals[1]}]})),
+        )
+        .await;
     assert_eq!(read.status, 207, "{}", read.body);
     assert_eq!(read.body["results"][0]["from"]["id"], deals[1].as_str());
     assert_eq!(read.body["errors"][0]["context"]["fromObjectId"], json!([deals[0]]));
 
     let too_many: Vec<Value> = (0..101).map(|_| json!({"from": {"id": company}, "to": [{"id": deals[1]}]})).collect();
-    let refused = s.call(Method::POST, "/crm/v4/associations/companies/deals/batch/archive", &token, Some(json!({"inputs": too_many}))).await;
+    let refused =
+        s.call(Method::POST, "/crm/v4/associations/companies/deals/batch/archive", &token, Some(json!({"inputs": too_many}))).await;
     assert_error(&refused, 400, "VALIDATION_ERROR");
     assert_eq!(associated(&s, &token, "companies", &company, "deals").await.len(), 1, "nothing was removed");
-    assert_error(&s.call(Method::POST, "/crm/v4/associations/companies/deals/batch/archive", &token, Some(json!({"nope": []}))).await, 400, "VALIDATION_ERROR");
+    assert_error(
+        &s.call(Method::POST, "/crm/v4/associations/companies/deals/batch/archive", &token, Some(json!({"nope": []}))).await,
+        400,
+        "VALIDATION_ERROR",
+    );
     s.running.stop().await;
 }

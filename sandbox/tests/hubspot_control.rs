@@ -55,7 +55,10 @@ async fn injected_latency_429s_and_500s() {
     set(json!({"rate_429": 1.0})).await;
     let limited = s.call(Method::GET, "/crm/v3/objects/deals", &token, None).await;
     assert_error(&limited, 429, "RATE_LIMITS");
-    assert_eq!((limited.body["errorType"].as_str(), limited.body["policyName"].as_str()), (Some("RATE_LIMIT"), Some("TEN_SECONDLY_ROLLING")));
+    assert_eq!(
+        (limited.body["errorType"].as_str(), limited.body["policyName"].as_str()),
+        (Some("RATE_LIMIT"), Some("TEN_SECONDLY_ROLLING"))
+    );
 
     set(json!({"rate_500": 1.0, "only_path": "/contacts"})).await;
     assert_error(&s.call(Method::GET, "/crm/v3/objects/contacts", &token, None).await, 500, "INTERNAL_ERROR");
@@ -69,7 +72,13 @@ async fn injected_latency_429s_and_500s() {
     let r = s
         .http
         .post(format!("{}/oauth/v1/token", s.url))
-        .form(&[("grant_type", "authorization_code"), ("client_id", "app-1"), ("client_secret", "secret-1"), ("redirect_uri", support::REDIRECT), ("code", &code)])
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", "app-1"),
+            ("client_secret", "secret-1"),
+            ("redirect_uri", support::REDIRECT),
+            ("code", &code),
+        ])
         .send()
         .await
         .unwrap();
@@ -123,8 +132,13 @@ async fn contact_and_company_events_are_delivered() {
     let token = s.token().await;
     let contact = s.create(&token, "contacts", json!({"email": "ada@example.com"})).await;
     let company = s.create(&token, "0-2", json!({"name": "Engines"})).await;
-    for (object, id, properties) in [("contacts", &contact, json!({"jobtitle": "Analyst", "lastname": "Lovelace"})), ("companies", &company, json!({"city": "London"}))] {
-        assert_eq!(s.call(Method::PATCH, &format!("/crm/v3/objects/{object}/{id}"), &token, Some(json!({"properties": properties}))).await.status, 200);
+    for (object, id, properties) in
+        [("contacts", &contact, json!({"jobtitle": "Analyst", "lastname": "Lovelace"})), ("companies", &company, json!({"city": "London"}))]
+    {
+        assert_eq!(
+            s.call(Method::PATCH, &format!("/crm/v3/objects/{object}/{id}"), &token, Some(json!({"properties": properties}))).await.status,
+            200
+        );
         assert_eq!(s.call(Method::DELETE, &format!("/crm/v3/objects/{object}/{id}"), &token, None).await.status, 204);
     }
 
@@ -133,10 +147,8 @@ async fn contact_and_company_events_are_delivered() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let events = got.lock().unwrap().clone();
-    let seen: Vec<(String, String)> = events
-        .iter()
-        .map(|e| (e["subscriptionType"].as_str().unwrap().to_string(), e["objectId"].as_u64().unwrap().to_string()))
-        .collect();
+    let seen: Vec<(String, String)> =
+        events.iter().map(|e| (e["subscriptionType"].as_str().unwrap().to_string(), e["objectId"].as_u64().unwrap().to_string())).collect();
     let expected: Vec<(String, String)> = [
         ("contact.creation", &contact),
         ("company.creation", &company),
@@ -154,7 +166,13 @@ async fn contact_and_company_events_are_delivered() {
     sorted_expected.sort();
     assert_eq!(sorted_seen, sorted_expected, "{events:?}");
     let change = events.iter().find(|e| e["subscriptionType"] == "contact.propertyChange").unwrap();
-    assert_eq!((change["propertyName"].as_str(), change["propertyValue"].as_str()), (Some("jobtitle"), Some("Analyst")), "lastname has no subscription");
-    assert!(events.iter().all(|e| e["portalId"] == 24_681_357 && e["appId"] == 1_234_567 && e["occurredAt"].is_u64() && e["eventId"].is_u64()));
+    assert_eq!(
+        (change["propertyName"].as_str(), change["propertyValue"].as_str()),
+        (Some("jobtitle"), Some("Analyst")),
+        "lastname has no subscription"
+    );
+    assert!(events
+        .iter()
+        .all(|e| e["portalId"] == 24_681_357 && e["appId"] == 1_234_567 && e["occurredAt"].is_u64() && e["eventId"].is_u64()));
     s.running.stop().await;
 }

@@ -45,7 +45,10 @@ async fn the_429_body_and_headers_are_hubspots() {
     let limited = s.call(Method::GET, "/crm/v3/objects/deals", &token, None).await;
     assert_error(&limited, 429, "RATE_LIMITS");
     assert_eq!(limited.body["status"], "error");
-    assert_eq!((limited.body["errorType"].as_str(), limited.body["policyName"].as_str()), (Some("RATE_LIMIT"), Some("TEN_SECONDLY_ROLLING")));
+    assert_eq!(
+        (limited.body["errorType"].as_str(), limited.body["policyName"].as_str()),
+        (Some("RATE_LIMIT"), Some("TEN_SECONDLY_ROLLING"))
+    );
     assert_eq!(limited.body["message"], "You have reached your ten_secondly_rolling limit.");
     assert_eq!((header(&limited, "x-hubspot-ratelimit-max"), header(&limited, "x-hubspot-ratelimit-remaining")), ("2".into(), "0".into()));
     // Limits off: no ten-second headers, no 429.
@@ -61,7 +64,10 @@ async fn the_429_body_and_headers_are_hubspots() {
     let s = start_configured(config, None).await;
     let a = s.call(Method::GET, "/crm/v3/objects/deals", &s.token().await, None).await;
     assert_eq!(a.status, 200);
-    assert_eq!((header(&a, "x-hubspot-ratelimit-daily"), header(&a, "x-hubspot-ratelimit-daily-remaining")), ("250000".into(), "249999".into()));
+    assert_eq!(
+        (header(&a, "x-hubspot-ratelimit-daily"), header(&a, "x-hubspot-ratelimit-daily-remaining")),
+        ("250000".into(), "249999".into())
+    );
     assert_eq!(header(&a, "x-hubspot-ratelimit-max"), "110");
     s.running.stop().await;
 }
@@ -84,7 +90,10 @@ async fn the_daily_limit_starts_again_at_the_portals_midnight() {
     }
     let spent = s.call(Method::GET, "/crm/v3/objects/deals", &token, None).await;
     assert_error(&spent, 429, "RATE_LIMITS");
-    assert_eq!((spent.body["policyName"].as_str(), spent.body["message"].as_str()), (Some("DAILY"), Some("You have reached your daily limit.")));
+    assert_eq!(
+        (spent.body["policyName"].as_str(), spent.body["message"].as_str()),
+        (Some("DAILY"), Some("You have reached your daily limit."))
+    );
     assert_eq!(header(&spent, "x-hubspot-ratelimit-daily-remaining"), "0");
     set_clock(&s, at("2026-03-11T04:59:58Z")).await;
     assert_eq!(s.call(Method::GET, "/crm/v3/objects/deals", &token, None).await.status, 429, "still the same day");
@@ -118,7 +127,8 @@ async fn search_operators_and_caps() {
         s.create(&token, "deals", json!({"dealname": name, "amount": amount})).await;
     }
     let names = |a: &Answer| {
-        let mut n: Vec<String> = a.body["results"].as_array().unwrap().iter().map(|r| r["properties"]["dealname"].as_str().unwrap().to_string()).collect();
+        let mut n: Vec<String> =
+            a.body["results"].as_array().unwrap().iter().map(|r| r["properties"]["dealname"].as_str().unwrap().to_string()).collect();
         n.sort();
         n
     };
@@ -139,7 +149,14 @@ async fn search_operators_and_caps() {
     let r = s.call(Method::POST, "/crm/v3/objects/deals/search", &token, Some(json!({"limit": 201}))).await;
     assert_error(&r, 400, "VALIDATION_ERROR");
     assert_eq!(s.call(Method::POST, "/crm/v3/objects/deals/search", &token, Some(json!({"limit": 200}))).await.status, 200);
-    let r = s.call(Method::POST, "/crm/v3/objects/deals/search", &token, Some(json!({"filterGroups": [{"filters": [{"propertyName": "amount", "operator": "LIKE", "value": "1"}]}]}))).await;
+    let r = s
+        .call(
+            Method::POST,
+            "/crm/v3/objects/deals/search",
+            &token,
+            Some(json!({"filterGroups": [{"filters": [{"propertyName": "amount", "operator": "LIKE", "value": "1"}]}]})),
+        )
+        .await;
     assert_error(&r, 400, "VALIDATION_ERROR");
     // A malformed filter is refused whatever the records hold, even behind one that matches
     // nothing (until 2026-12-03 the sandbox answered 200 when no record reached it).
@@ -156,10 +173,24 @@ async fn search_operators_and_caps() {
     }
 
     sandbox::hubspot::seed::generate(&mut s.hubspot.write(), 10_050, 0, 0, 3, sandbox::time::now_ms());
-    let last = s.call(Method::POST, "/crm/v3/objects/deals/search", &token, Some(json!({"after": "9900", "limit": 100, "properties": ["dealname"]}))).await;
+    let last = s
+        .call(
+            Method::POST,
+            "/crm/v3/objects/deals/search",
+            &token,
+            Some(json!({"after": "9900", "limit": 100, "properties": ["dealname"]})),
+        )
+        .await;
     assert_eq!(last.status, 200, "{}", last.body);
     assert_eq!((last.body["total"].as_u64(), last.body["results"].as_array().unwrap().len()), (Some(10_053), 100));
-    let beyond = s.call(Method::POST, "/crm/v3/objects/deals/search", &token, Some(json!({"after": last.body["paging"]["next"]["after"], "limit": 1}))).await;
+    let beyond = s
+        .call(
+            Method::POST,
+            "/crm/v3/objects/deals/search",
+            &token,
+            Some(json!({"after": last.body["paging"]["next"]["after"], "limit": 1})),
+        )
+        .await;
     assert_error(&beyond, 400, "VALIDATION_ERROR");
     s.running.stop().await;
 }
@@ -184,11 +215,14 @@ async fn search_pages_see_every_write_and_the_index_can_trail() {
             "properties": ["amount"], "limit": 2, "after": after.to_string(),
         })
     };
-    let amounts = |a: &Answer| -> Vec<String> { a.body["results"].as_array().unwrap().iter().map(|r| r["properties"]["amount"].as_str().unwrap().to_string()).collect() };
+    let amounts = |a: &Answer| -> Vec<String> {
+        a.body["results"].as_array().unwrap().iter().map(|r| r["properties"]["amount"].as_str().unwrap().to_string()).collect()
+    };
     let search = |body| s.call(Method::POST, "/crm/v3/objects/deals/search", &token, Some(body));
     assert_eq!(amounts(&search(page(0)).await), ["40", "30"]);
     assert_eq!(amounts(&search(page(2)).await), ["20", "10"]);
-    let edited = s.call(Method::PATCH, &format!("/crm/v3/objects/deals/{}", ids[0]), &token, Some(json!({"properties": {"amount": "100"}}))).await;
+    let edited =
+        s.call(Method::PATCH, &format!("/crm/v3/objects/deals/{}", ids[0]), &token, Some(json!({"properties": {"amount": "100"}}))).await;
     assert_eq!(edited.status, 200, "{}", edited.body);
     assert_eq!(amounts(&search(page(0)).await), ["100", "40"]);
     s.create(&token, "deals", json!({"dealname": "Deal 35", "amount": "35"})).await;

@@ -19,8 +19,20 @@ async fn contacts_companies_and_deals_by_name_and_type_id() {
     let s = start().await;
     let token = s.token().await;
     for (name, type_id, create, update, field) in [
-        ("contacts", "0-1", json!({"email": "ada@example.com", "firstname": "Ada", "lastname": "Lovelace"}), json!({"jobtitle": "Analyst"}), "jobtitle"),
-        ("companies", "0-2", json!({"name": "Analytical Engines", "domain": "engines.example"}), json!({"numberofemployees": 12}), "numberofemployees"),
+        (
+            "contacts",
+            "0-1",
+            json!({"email": "ada@example.com", "firstname": "Ada", "lastname": "Lovelace"}),
+            json!({"jobtitle": "Analyst"}),
+            "jobtitle",
+        ),
+        (
+            "companies",
+            "0-2",
+            json!({"name": "Analytical Engines", "domain": "engines.example"}),
+            json!({"numberofemployees": 12}),
+            "numberofemployees",
+        ),
         ("deals", "0-3", json!({"dealname": "Engine order", "amount": "900"}), json!({"dealstage": "closedwon"}), "dealstage"),
     ] {
         let created = s.call(Method::POST, &format!("/crm/v3/objects/{type_id}"), &token, Some(json!({"properties": create}))).await;
@@ -47,8 +59,14 @@ async fn contacts_companies_and_deals_by_name_and_type_id() {
         let updated = s.call(Method::PATCH, &format!("/crm/v3/objects/{type_id}/{id}"), &token, Some(json!({"properties": update}))).await;
         assert_eq!(updated.status, 200, "{name}: {}", updated.body);
         let sent = &update[field];
-        assert_eq!(updated.body["properties"][field].as_str(), Some(sent.as_str().map(str::to_string).unwrap_or(sent.to_string()).as_str()), "{name}: values are strings");
-        let bad = s.call(Method::PATCH, &format!("/crm/v3/objects/{name}/{id}"), &token, Some(json!({"properties": {"no_such_property": "1"}}))).await;
+        assert_eq!(
+            updated.body["properties"][field].as_str(),
+            Some(sent.as_str().map(str::to_string).unwrap_or(sent.to_string()).as_str()),
+            "{name}: values are strings"
+        );
+        let bad = s
+            .call(Method::PATCH, &format!("/crm/v3/objects/{name}/{id}"), &token, Some(json!({"properties": {"no_such_property": "1"}})))
+            .await;
         assert_error(&bad, 400, "VALIDATION_ERROR");
 
         let gone = s.call(Method::DELETE, &format!("/crm/v3/objects/{type_id}/{id}"), &token, None).await;
@@ -92,9 +110,23 @@ async fn a_second_contact_with_an_email_is_refused() {
 
     // An update may keep its own email, not take another contact's.
     let grace = s.create(&token, "contacts", json!({"email": "grace@example.com"})).await;
-    let own = s.call(Method::PATCH, &format!("/crm/v3/objects/contacts/{ada}"), &token, Some(json!({"properties": {"email": "ada@example.com", "lastname": "Lovelace"}}))).await;
+    let own = s
+        .call(
+            Method::PATCH,
+            &format!("/crm/v3/objects/contacts/{ada}"),
+            &token,
+            Some(json!({"properties": {"email": "ada@example.com", "lastname": "Lovelace"}})),
+        )
+        .await;
     assert_eq!(own.status, 200, "{}", own.body);
-    let taken = s.call(Method::PATCH, &format!("/crm/v3/objects/contacts/{grace}"), &token, Some(json!({"properties": {"email": "ada@example.com"}}))).await;
+    let taken = s
+        .call(
+            Method::PATCH,
+            &format!("/crm/v3/objects/contacts/{grace}"),
+            &token,
+            Some(json!({"properties": {"email": "ada@example.com"}})),
+        )
+        .await;
     assert_error(&taken, 409, "CONFLICT");
     // Companies may share a domain; archived contacts give their email up.
     for _ in 0..2 {
@@ -135,7 +167,12 @@ async fn batches_sent_together_with_one_new_email_create_one_contact() {
     statuses.sort();
     let created = statuses.iter().filter(|&&s| s == 201).count();
     assert_eq!((created, statuses.iter().filter(|&&s| s == 409).count()), (1, 39), "{statuses:?}");
-    let with_email = s.hubspot.read().records(ObjectType::Contacts).filter(|r| r.properties.get("email").map(String::as_str) == Some("race@example.com")).count();
+    let with_email = s
+        .hubspot
+        .read()
+        .records(ObjectType::Contacts)
+        .filter(|r| r.properties.get("email").map(String::as_str) == Some("race@example.com"))
+        .count();
     assert_eq!(with_email, 1, "one contact per email");
     s.running.stop().await;
 }
@@ -150,7 +187,9 @@ async fn lists_name_their_properties_histories_and_archived_records() {
     for name in ["Initech", "Hooli", "Globex"] {
         ids.push(s.create(&token, "companies", json!({"name": name, "city": "Austin"})).await);
     }
-    let r = s.call(Method::PATCH, &format!("/crm/v3/objects/companies/{}", ids[1]), &token, Some(json!({"properties": {"city": "Lagos"}}))).await;
+    let r = s
+        .call(Method::PATCH, &format!("/crm/v3/objects/companies/{}", ids[1]), &token, Some(json!({"properties": {"city": "Lagos"}})))
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(s.call(Method::DELETE, &format!("/crm/v3/objects/0-2/{}", ids[2]), &token, None).await.status, 204);
 
@@ -198,7 +237,8 @@ async fn batches_of_more_than_a_hundred_are_refused() {
         ("upsert", json!({"idProperty": "hs_object_id", "id": id, "properties": {"dealname": "Changed"}})),
         ("archive", json!({"id": id})),
     ] {
-        let r = s.call(Method::POST, &format!("/crm/v3/objects/deals/batch/{operation}"), &token, Some(json!({"inputs": many(item)}))).await;
+        let r =
+            s.call(Method::POST, &format!("/crm/v3/objects/deals/batch/{operation}"), &token, Some(json!({"inputs": many(item)}))).await;
         assert_error(&r, 400, "VALIDATION_ERROR");
         assert!(r.body["message"].as_str().unwrap().contains("100"), "{operation}: {}", r.body);
     }
@@ -211,7 +251,12 @@ async fn batches_of_more_than_a_hundred_are_refused() {
     // Contacts by email, in one batch: found, missing.
     let ada = s.create(&token, "contacts", json!({"email": "ada@example.com"})).await;
     let r = s
-        .call(Method::POST, "/crm/v3/objects/contacts/batch/read", &token, Some(json!({"idProperty": "email", "inputs": [{"id": "ada@example.com"}, {"id": "nobody@example.com"}]})))
+        .call(
+            Method::POST,
+            "/crm/v3/objects/contacts/batch/read",
+            &token,
+            Some(json!({"idProperty": "email", "inputs": [{"id": "ada@example.com"}, {"id": "nobody@example.com"}]})),
+        )
         .await;
     assert_eq!(r.status, 207, "{}", r.body);
     assert_eq!(r.body["results"][0]["id"], ada.as_str());
@@ -227,7 +272,10 @@ async fn a_property_is_read_by_name() {
     let token = s.token().await;
     let stage = s.call(Method::GET, "/crm/v3/properties/deals/dealstage", &token, None).await;
     assert_eq!(stage.status, 200, "{}", stage.body);
-    assert_eq!((stage.body["name"].as_str(), stage.body["type"].as_str(), stage.body["fieldType"].as_str()), (Some("dealstage"), Some("enumeration"), Some("radio")));
+    assert_eq!(
+        (stage.body["name"].as_str(), stage.body["type"].as_str(), stage.body["fieldType"].as_str()),
+        (Some("dealstage"), Some("enumeration"), Some("radio"))
+    );
     assert_eq!((stage.body["groupName"].as_str(), stage.body["label"].as_str()), (Some("dealinformation"), Some("Deal Stage")));
     assert!(stage.body["options"].as_array().unwrap().iter().any(|o| o["value"] == "closedwon" && o["label"] == "Closed Won"));
     let all = s.call(Method::GET, "/crm/v3/properties/deals", &token, None).await;
@@ -253,7 +301,10 @@ async fn owners_and_account_details() {
     let owners = all.body["results"].as_array().unwrap();
     assert_eq!(owners.len(), 5);
     let alex = &owners[0];
-    assert_eq!((alex["id"].as_str(), alex["email"].as_str(), alex["type"].as_str()), (Some("70110001"), Some("alex.morgan@sandbox-portal.example"), Some("PERSON")));
+    assert_eq!(
+        (alex["id"].as_str(), alex["email"].as_str(), alex["type"].as_str()),
+        (Some("70110001"), Some("alex.morgan@sandbox-portal.example"), Some("PERSON"))
+    );
     assert_eq!((alex["userId"].as_u64(), alex["archived"].as_bool()), (Some(9_100_001), Some(false)));
 
     let by_email = s.call(Method::GET, "/crm/v3/owners?email=dana@pipedrive-sandbox.example", &token, None).await;
@@ -278,7 +329,10 @@ async fn owners_and_account_details() {
 
     let account = s.call(Method::GET, "/account-info/v3/details", &token, None).await;
     assert_eq!(account.status, 200);
-    assert_eq!((account.body["portalId"].as_u64(), account.body["timeZone"].as_str(), account.body["companyCurrency"].as_str()), (Some(24_681_357), Some("US/Eastern"), Some("USD")));
+    assert_eq!(
+        (account.body["portalId"].as_u64(), account.body["timeZone"].as_str(), account.body["companyCurrency"].as_str()),
+        (Some(24_681_357), Some("US/Eastern"), Some("USD"))
+    );
     assert_eq!((account.body["utcOffset"].as_str(), account.body["utcOffsetMilliseconds"].as_i64()), (Some("-05:00"), Some(-18_000_000)));
     assert_eq!(account.body["uiDomain"], "app.hubspot.com");
     s.running.stop().await;

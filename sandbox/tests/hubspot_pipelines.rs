@@ -24,7 +24,10 @@ async fn a_pipeline_and_its_stages_are_read_by_id() {
     let token = s.mint(&["crm.objects.deals.read"]).await;
     let got = s.call(Method::GET, &format!("/crm/v3/pipelines/deals/{PARTNER}"), &token, None).await;
     assert_eq!(got.status, 200, "{}", got.body);
-    assert_eq!((got.body["id"].as_str(), got.body["label"].as_str(), got.body["displayOrder"].as_i64()), (Some(PARTNER), Some("Partner Deals"), Some(1)));
+    assert_eq!(
+        (got.body["id"].as_str(), got.body["label"].as_str(), got.body["displayOrder"].as_i64()),
+        (Some(PARTNER), Some("Partner Deals"), Some(1))
+    );
     assert_eq!(got.body["archived"], false);
     assert!(got.body["createdAt"].as_str().unwrap().ends_with('Z') && got.body["updatedAt"].is_string());
     assert_eq!(labels(&got.body["stages"]), ["Intro Call", "Demo Done", "Proposal Sent", "In Negotiation", "Won", "Lost"]);
@@ -36,7 +39,10 @@ async fn a_pipeline_and_its_stages_are_read_by_id() {
 
     let won = s.call(Method::GET, &format!("/crm/v3/pipelines/deals/{PARTNER}/stages/1294825"), &token, None).await;
     assert_eq!(won.status, 200);
-    assert_eq!((won.body["id"].as_str(), won.body["label"].as_str(), won.body["displayOrder"].as_i64()), (Some("1294825"), Some("Won"), Some(4)));
+    assert_eq!(
+        (won.body["id"].as_str(), won.body["label"].as_str(), won.body["displayOrder"].as_i64()),
+        (Some("1294825"), Some("Won"), Some(4))
+    );
     assert_eq!(won.body["metadata"], json!({"probability": "1.0", "isClosed": "true"}));
     for required in ["createdAt", "updatedAt", "archived"] {
         assert!(!won.body[required].is_null(), "{required} is required by PipelineStage");
@@ -65,29 +71,58 @@ async fn stages_are_updated_replaced_and_archived() {
     let created = s.call(Method::POST, "/crm/v3/pipelines/deals", &token, Some(body)).await;
     assert_eq!(created.status, 201);
     let pipeline = created.body["id"].as_str().unwrap().to_string();
-    let (new, won) = (created.body["stages"][0]["id"].as_str().unwrap().to_string(), created.body["stages"][1]["id"].as_str().unwrap().to_string());
+    let (new, won) =
+        (created.body["stages"][0]["id"].as_str().unwrap().to_string(), created.body["stages"][1]["id"].as_str().unwrap().to_string());
     let stage_path = |id: &str| format!("/crm/v3/pipelines/deals/{pipeline}/stages/{id}");
 
     // PATCH changes what it names; metadata is required by PipelineStagePatchInput.
-    let patched = s.call(Method::PATCH, &stage_path(&new), &token, Some(json!({"label": "Qualified", "metadata": {"probability": "0.2"}}))).await;
+    let patched =
+        s.call(Method::PATCH, &stage_path(&new), &token, Some(json!({"label": "Qualified", "metadata": {"probability": "0.2"}}))).await;
     assert_eq!(patched.status, 200, "{}", patched.body);
-    assert_eq!((patched.body["id"].as_str(), patched.body["label"].as_str(), patched.body["displayOrder"].as_i64()), (Some(new.as_str()), Some("Qualified"), Some(0)));
+    assert_eq!(
+        (patched.body["id"].as_str(), patched.body["label"].as_str(), patched.body["displayOrder"].as_i64()),
+        (Some(new.as_str()), Some("Qualified"), Some(0))
+    );
     assert_eq!(patched.body["metadata"], json!({"probability": "0.2", "isClosed": "false"}));
     assert!(patched.body["updatedAt"].as_str() >= created.body["stages"][0]["updatedAt"].as_str());
     assert_error(&s.call(Method::PATCH, &stage_path(&new), &token, Some(json!({"label": "Renamed"}))).await, 400, "VALIDATION_ERROR");
-    assert_error(&s.call(Method::PATCH, &stage_path(&new), &token, Some(json!({"label": "won", "metadata": {}}))).await, 400, "VALIDATION_ERROR");
-    assert_error(&s.call(Method::PATCH, &stage_path(&new), &token, Some(json!({"metadata": {"probability": "1.5"}}))).await, 400, "VALIDATION_ERROR");
+    assert_error(
+        &s.call(Method::PATCH, &stage_path(&new), &token, Some(json!({"label": "won", "metadata": {}}))).await,
+        400,
+        "VALIDATION_ERROR",
+    );
+    assert_error(
+        &s.call(Method::PATCH, &stage_path(&new), &token, Some(json!({"metadata": {"probability": "1.5"}}))).await,
+        400,
+        "VALIDATION_ERROR",
+    );
     assert_error(&s.call(Method::PATCH, &stage_path("nope"), &token, Some(json!({"metadata": {}}))).await, 404, "OBJECT_NOT_FOUND");
 
     // PUT replaces the whole stage and keeps its id; everything PipelineStageReplaceInput requires must come.
     let replaced = s
-        .call(Method::PUT, &stage_path(&won), &token, Some(json!({"label": "Closed Won", "displayOrder": 5, "metadata": {"probability": "1.0", "isClosed": "true"}})))
+        .call(
+            Method::PUT,
+            &stage_path(&won),
+            &token,
+            Some(json!({"label": "Closed Won", "displayOrder": 5, "metadata": {"probability": "1.0", "isClosed": "true"}})),
+        )
         .await;
     assert_eq!(replaced.status, 200, "{}", replaced.body);
-    assert_eq!((replaced.body["id"].as_str(), replaced.body["label"].as_str(), replaced.body["displayOrder"].as_i64()), (Some(won.as_str()), Some("Closed Won"), Some(5)));
+    assert_eq!(
+        (replaced.body["id"].as_str(), replaced.body["label"].as_str(), replaced.body["displayOrder"].as_i64()),
+        (Some(won.as_str()), Some("Closed Won"), Some(5))
+    );
     assert_eq!(replaced.body["createdAt"], created.body["stages"][1]["createdAt"]);
-    assert_error(&s.call(Method::PUT, &stage_path(&won), &token, Some(json!({"label": "No order", "metadata": {"probability": "1.0"}}))).await, 400, "VALIDATION_ERROR");
-    assert_error(&s.call(Method::PUT, &stage_path(&won), &token, Some(json!({"label": "No metadata", "displayOrder": 1}))).await, 400, "VALIDATION_ERROR");
+    assert_error(
+        &s.call(Method::PUT, &stage_path(&won), &token, Some(json!({"label": "No order", "metadata": {"probability": "1.0"}}))).await,
+        400,
+        "VALIDATION_ERROR",
+    );
+    assert_error(
+        &s.call(Method::PUT, &stage_path(&won), &token, Some(json!({"label": "No metadata", "displayOrder": 1}))).await,
+        400,
+        "VALIDATION_ERROR",
+    );
     let got = s.call(Method::GET, &stage_path(&won), &token, None).await;
     assert_eq!(got.body, replaced.body, "what PUT answered is what is stored");
 
@@ -133,7 +168,10 @@ async fn a_pipeline_is_replaced_whole() {
 
     let replaced = s.call(Method::PUT, &path, &token, Some(replacement)).await;
     assert_eq!(replaced.status, 200, "{}", replaced.body);
-    assert_eq!((replaced.body["id"].as_str(), replaced.body["label"].as_str(), replaced.body["displayOrder"].as_i64()), (Some(PARTNER), Some("Partners"), Some(7)));
+    assert_eq!(
+        (replaced.body["id"].as_str(), replaced.body["label"].as_str(), replaced.body["displayOrder"].as_i64()),
+        (Some(PARTNER), Some("Partners"), Some(7))
+    );
     assert_eq!(labels(&replaced.body["stages"]), ["Demo Done", "Signed"]);
     assert_eq!(replaced.body["stages"][0]["id"], "1294822", "the stage named by stageId keeps its id");
     assert_eq!(replaced.body["stages"][1]["metadata"]["isClosed"], "true");
@@ -153,7 +191,8 @@ async fn a_pipeline_is_replaced_whole() {
     }
     let taken = json!({"label": "Sales Pipeline", "displayOrder": 1, "stages": [{"label": "A", "displayOrder": 0, "metadata": {"probability": "0.1"}}]});
     assert_error(&s.call(Method::PUT, &path, &token, Some(taken)).await, 409, "CONFLICT");
-    let unknown = json!({"label": "X", "displayOrder": 1, "stages": [{"label": "A", "displayOrder": 0, "metadata": {"probability": "0.1"}}]});
+    let unknown =
+        json!({"label": "X", "displayOrder": 1, "stages": [{"label": "A", "displayOrder": 0, "metadata": {"probability": "0.1"}}]});
     assert_error(&s.call(Method::PUT, "/crm/v3/pipelines/deals/nope", &token, Some(unknown)).await, 404, "OBJECT_NOT_FOUND");
     s.running.stop().await;
 }

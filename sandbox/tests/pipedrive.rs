@@ -68,7 +68,9 @@ impl Sandbox {
 
     async fn connect(&self, scope: &str) -> Value {
         let code = self.code(scope).await;
-        let r = self.token(&basic("pd-app", "pd-secret"), &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)]).await;
+        let r = self
+            .token(&basic("pd-app", "pd-secret"), &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)])
+            .await;
         assert_eq!(r.status(), 200);
         r.json().await.unwrap()
     }
@@ -148,16 +150,24 @@ async fn oauth_with_basic_auth_and_rotating_refresh_tokens() {
     assert_eq!(reused.json::<Value>().await.unwrap()["error"], "invalid_grant");
 
     let code = s.code("deals:full").await;
-    let bad = s.token(&basic("pd-app", "wrong"), &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)]).await;
+    let bad =
+        s.token(&basic("pd-app", "wrong"), &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)]).await;
     assert_eq!(bad.status(), 401);
     assert_eq!(bad.json::<Value>().await.unwrap()["error"], "invalid_client");
-    let no_auth = s.http.post(format!("{}/oauth/token", s.url)).form(&[("grant_type", "authorization_code"), ("code", code.as_str())]).send().await.unwrap();
+    let no_auth = s
+        .http
+        .post(format!("{}/oauth/token", s.url))
+        .form(&[("grant_type", "authorization_code"), ("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(no_auth.status(), 401);
     // The code's redirect_uri must come again (RFC 6749 §4.1.3); the refused request leaves the code usable.
     let no_redirect = s.token(&basic("pd-app", "pd-secret"), &[("grant_type", "authorization_code"), ("code", &code)]).await;
     assert_eq!(no_redirect.status(), 400);
     assert_eq!(no_redirect.json::<Value>().await.unwrap()["error"], "invalid_request");
-    let r = s.token(&basic("pd-app", "pd-secret"), &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)]).await;
+    let r =
+        s.token(&basic("pd-app", "pd-secret"), &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)]).await;
     assert_eq!(r.status(), 200);
     s.running.stop().await;
 }
@@ -169,7 +179,10 @@ async fn account_pipelines_stages_and_fields() {
     let token = s.connect("deals:read").await["access_token"].as_str().unwrap().to_string();
     let me: Value = s.api(Method::GET, "/api/v1/users/me", &token).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["success"], true);
-    assert_eq!((me["data"]["company_id"].as_u64(), me["data"]["email"].as_str()), (Some(7_701_234), Some("dana@pipedrive-sandbox.example")));
+    assert_eq!(
+        (me["data"]["company_id"].as_u64(), me["data"]["email"].as_str()),
+        (Some(7_701_234), Some("dana@pipedrive-sandbox.example"))
+    );
 
     let pipelines: Value = s.api(Method::GET, "/api/v2/pipelines", &token).send().await.unwrap().json().await.unwrap();
     let names: Vec<&str> = pipelines["data"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
@@ -210,7 +223,8 @@ async fn deals_lifecycle_with_soft_delete_and_changelog() {
     assert_eq!(deal["data"]["status"], "open");
     assert!(deal["data"]["add_time"].as_str().unwrap().ends_with('Z'));
 
-    let r = s.api(Method::PATCH, &format!("/api/v2/deals/{id}"), &token).json(&json!({"stage_id": 23, "status": "won"})).send().await.unwrap();
+    let r =
+        s.api(Method::PATCH, &format!("/api/v2/deals/{id}"), &token).json(&json!({"stage_id": 23, "status": "won"})).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let updated: Value = r.json().await.unwrap();
     assert_eq!(updated["data"]["stage_id"], 23);
@@ -219,14 +233,19 @@ async fn deals_lifecycle_with_soft_delete_and_changelog() {
 
     // A custom field's change is logged under its key, as every other field's.
     let custom = "9dc80c50d78a15643bfc4ca79d76156a73a1ca0e";
-    let r = s.api(Method::PATCH, &format!("/api/v2/deals/{id}"), &token).json(&json!({"custom_fields": {custom: 103}})).send().await.unwrap();
+    let r =
+        s.api(Method::PATCH, &format!("/api/v2/deals/{id}"), &token).json(&json!({"custom_fields": {custom: 103}})).send().await.unwrap();
     assert_eq!(r.status(), 200);
 
     let log: Value = s.api(Method::GET, &format!("/api/v1/deals/{id}/changelog"), &token).send().await.unwrap().json().await.unwrap();
     let fields: Vec<&str> = log["data"].as_array().unwrap().iter().map(|c| c["field_key"].as_str().unwrap()).collect();
     assert!(fields.contains(&"stage_id") && fields.contains(&"status"), "{fields:?}");
     let entry = &log["data"][0];
-    assert_eq!((entry["field_key"].as_str(), entry["old_value"].as_str(), entry["new_value"].as_str()), (Some(custom), Some("102"), Some("103")), "newest first: {log}");
+    assert_eq!(
+        (entry["field_key"].as_str(), entry["old_value"].as_str(), entry["new_value"].as_str()),
+        (Some(custom), Some("102"), Some("103")),
+        "newest first: {log}"
+    );
 
     let r = s.api(Method::DELETE, &format!("/api/v2/deals/{id}"), &token).send().await.unwrap();
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"success": true, "data": {"id": id}}));
@@ -306,7 +325,13 @@ async fn deal_lists_page_by_cursor_and_filter_by_update_time() {
 
     // A user edits one deal now: only it is updated since a minute ago.
     let edited = ids[7];
-    let r = s.http.patch(format!("{}/_sandbox/deals/{edited}", s.url)).json(&json!({"fields": {"title": "Edited in Pipedrive"}})).send().await.unwrap();
+    let r = s
+        .http
+        .patch(format!("{}/_sandbox/deals/{edited}", s.url))
+        .json(&json!({"fields": {"title": "Edited in Pipedrive"}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
     let since = sandbox::time::iso_seconds(sandbox::time::now_ms() - 60_000);
     let recent: Value = s
@@ -320,7 +345,8 @@ async fn deal_lists_page_by_cursor_and_filter_by_update_time() {
     let recent_ids: Vec<u64> = recent["data"].as_array().unwrap().iter().map(|d| d["id"].as_u64().unwrap()).collect();
     assert_eq!(recent_ids, [edited]);
 
-    let by_pipeline: Value = s.api(Method::GET, "/api/v2/deals?pipeline_id=2&limit=500", &token).send().await.unwrap().json().await.unwrap();
+    let by_pipeline: Value =
+        s.api(Method::GET, "/api/v2/deals?pipeline_id=2&limit=500", &token).send().await.unwrap().json().await.unwrap();
     assert!(by_pipeline["data"].as_array().unwrap().iter().all(|d| d["pipeline_id"] == 2));
     let too_many = s.api(Method::GET, "/api/v2/deals?limit=501", &token).send().await.unwrap();
     assert_eq!(too_many.status(), 400);
@@ -348,7 +374,13 @@ async fn deal_pages_by_update_time_see_every_write() {
     let again: Value = page(None).await.unwrap().json().await.unwrap();
     assert_eq!(ids(&first), ids(&again), "the same list twice, the same page");
     let (a, b) = (ids(&first)[0], ids(&first)[1]);
-    let r = s.http.patch(format!("{}/_sandbox/deals/{a}", s.url)).json(&json!({"fields": {"title": "Edited in Pipedrive"}})).send().await.unwrap();
+    let r = s
+        .http
+        .patch(format!("{}/_sandbox/deals/{a}", s.url))
+        .json(&json!({"fields": {"title": "Edited in Pipedrive"}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
     let mut seen = vec![a, b];
     let mut cursor = first["additional_data"]["next_cursor"].as_str().map(str::to_string);
@@ -417,7 +449,13 @@ async fn bad_input_scopes_tokens_and_limits_answer_as_pipedrive_does() {
 #[tokio::test]
 async fn control_api_mints_tokens_for_registered_apps_only() {
     let s = start().await;
-    let r = s.http.post(format!("{}/_sandbox/tokens", s.url)).json(&json!({"client_id": "pd-app", "scopes": ["deals:read"]})).send().await.unwrap();
+    let r = s
+        .http
+        .post(format!("{}/_sandbox/tokens", s.url))
+        .json(&json!({"client_id": "pd-app", "scopes": ["deals:read"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let token = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
     assert_eq!(s.api(Method::GET, "/api/v2/deals", &token).send().await.unwrap().status(), 200);
@@ -448,7 +486,10 @@ async fn persons_lifecycle_with_soft_delete() {
     let person = &created["data"];
     let id = person["id"].as_u64().unwrap();
     assert_eq!((person["first_name"].as_str(), person["last_name"].as_str()), (Some("Mira"), Some("van der Berg")));
-    assert_eq!((person["org_id"].as_u64(), person["owner_id"].as_u64(), person["visible_to"].as_i64()), (Some(101), Some(13_540_001), Some(7)));
+    assert_eq!(
+        (person["org_id"].as_u64(), person["owner_id"].as_u64(), person["visible_to"].as_i64()),
+        (Some(101), Some(13_540_001), Some(7))
+    );
     assert_eq!(person["emails"][0], json!({"value": "mira@northwind.example", "primary": true, "label": "work"}));
     assert_eq!(person["emails"][1]["primary"], false);
     assert_eq!(person["phones"][0]["label"], "mobile");
@@ -489,7 +530,13 @@ async fn persons_lifecycle_with_soft_delete() {
 #[tokio::test]
 async fn person_lists_page_by_cursor_and_filter_by_update_time() {
     let s = start().await;
-    let r = s.http.post(format!("{}/_sandbox/seed", s.url)).json(&json!({"organizations": 3, "persons": 40, "deals": 30, "seed": 9})).send().await.unwrap();
+    let r = s
+        .http
+        .post(format!("{}/_sandbox/seed", s.url))
+        .json(&json!({"organizations": 3, "persons": 40, "deals": 30, "seed": 9}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap()["seeded"], json!({"deals": 30, "persons": 40, "organizations": 3}));
     let token = s.bearer("contacts:read deals:read").await;
 
@@ -526,7 +573,13 @@ async fn person_lists_page_by_cursor_and_filter_by_update_time() {
     // A user edits one person a little later than the seed: the latest update.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let edited = all_ids[20];
-    let r = s.http.patch(format!("{}/_sandbox/persons/{edited}", s.url)).json(&json!({"fields": {"name": "Edited In Pipedrive"}})).send().await.unwrap();
+    let r = s
+        .http
+        .patch(format!("{}/_sandbox/persons/{edited}", s.url))
+        .json(&json!({"fields": {"name": "Edited In Pipedrive"}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
     let since = sandbox::time::iso_seconds(sandbox::time::now_ms() - 60_000);
     let recent = s.all_pages(&format!("/api/v2/persons?updated_since={since}&sort_by=update_time"), &token).await;
@@ -562,12 +615,16 @@ async fn organizations_lifecycle_with_soft_delete() {
     let org = &created["data"];
     let id = org["id"].as_u64().unwrap();
     assert_eq!((org["owner_id"].as_u64(), org["address"].clone()), (Some(13_540_002), json!({"value": "1 Globex Plaza, Cypress Creek"})));
-    assert_eq!((org["employee_count"].as_i64(), org["industry"].clone(), org["is_deleted"].as_bool()), (Some(250), Value::Null, Some(false)));
+    assert_eq!(
+        (org["employee_count"].as_i64(), org["industry"].clone(), org["is_deleted"].as_bool()),
+        (Some(250), Value::Null, Some(false))
+    );
     assert_eq!(org["custom_fields"], json!({INDUSTRY_KEY: "Energy"}));
     let (status, got) = s.call(Method::GET, &format!("/api/v2/organizations/{id}"), &token, None).await;
     assert_eq!((status, &got["data"]), (200, org));
 
-    let (status, updated) = s.call(Method::PATCH, &format!("/api/v2/organizations/{id}"), &token, Some(json!({"name": "Globex Corp", "address": null}))).await;
+    let (status, updated) =
+        s.call(Method::PATCH, &format!("/api/v2/organizations/{id}"), &token, Some(json!({"name": "Globex Corp", "address": null}))).await;
     assert_eq!(status, 200);
     assert_eq!((updated["data"]["name"].as_str(), updated["data"]["address"].clone()), (Some("Globex Corp"), Value::Null));
     assert_eq!(updated["data"]["website"], "https://globex.example");
@@ -583,7 +640,13 @@ async fn organizations_lifecycle_with_soft_delete() {
     let (status, body) = s.call(Method::POST, "/api/v2/persons", &token, Some(json!({"name": "Late Joiner", "org_id": id}))).await;
     assert_refused(status, &body, "org_id");
 
-    let r = s.http.post(format!("{}/_sandbox/organizations", s.url)).json(&json!({"fields": {"name": "Made In The App"}, "timestamp": 1_700_000_000_000_i64})).send().await.unwrap();
+    let r = s
+        .http
+        .post(format!("{}/_sandbox/organizations", s.url))
+        .json(&json!({"fields": {"name": "Made In The App"}, "timestamp": 1_700_000_000_000_i64}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let made = r.json::<Value>().await.unwrap()["id"].as_u64().unwrap();
     let (_, got) = s.call(Method::GET, &format!("/api/v2/organizations/{made}"), &token, None).await;
@@ -627,7 +690,11 @@ async fn bad_person_and_organization_input_is_refused() {
     let (status, _) = s.call(Method::GET, "/api/v2/persons/abc", &token, None).await;
     assert_eq!(status, 400);
     let summary: Value = s.http.get(format!("{}/_sandbox/summary", s.url)).send().await.unwrap().json().await.unwrap();
-    assert_eq!((summary["persons"]["live"].as_u64(), summary["organizations"]["live"].as_u64()), (Some(12), Some(10)), "nothing was stored");
+    assert_eq!(
+        (summary["persons"]["live"].as_u64(), summary["organizations"]["live"].as_u64()),
+        (Some(12), Some(10)),
+        "nothing was stored"
+    );
     let (_, anna) = s.call(Method::GET, "/api/v2/persons/201", &token, None).await;
     assert_eq!(anna["data"]["org_id"], 101, "a refused update changes nothing");
     s.running.stop().await;
@@ -641,14 +708,23 @@ async fn bad_person_and_organization_input_is_refused() {
 async fn contacts_need_contacts_scopes() {
     let s = start().await;
     let deals_only = s.bearer("deals:full").await;
-    for path in ["/api/v2/persons", "/api/v2/persons/201", "/api/v2/organizations", "/api/v2/organizations/101", "/api/v1/personFields", "/api/v1/organizationFields"] {
+    for path in [
+        "/api/v2/persons",
+        "/api/v2/persons/201",
+        "/api/v2/organizations",
+        "/api/v2/organizations/101",
+        "/api/v1/personFields",
+        "/api/v1/organizationFields",
+    ] {
         let (status, body) = s.call(Method::GET, path, &deals_only, None).await;
         assert_eq!((status, body["error"].as_str()), (403, Some("Scope and URL mismatch")), "{path}");
     }
     let read_only = s.bearer("contacts:read").await;
     let (status, _) = s.call(Method::GET, "/api/v2/persons/201", &read_only, None).await;
     assert_eq!(status, 200);
-    for (method, path) in [(Method::POST, "/api/v2/persons"), (Method::PATCH, "/api/v2/persons/201"), (Method::DELETE, "/api/v2/organizations/101")] {
+    for (method, path) in
+        [(Method::POST, "/api/v2/persons"), (Method::PATCH, "/api/v2/persons/201"), (Method::DELETE, "/api/v2/organizations/101")]
+    {
         let (status, body) = s.call(method, path, &read_only, Some(json!({"name": "x"}))).await;
         assert_eq!((status, body["success"].as_bool()), (403, Some(false)), "{path}");
     }
@@ -705,7 +781,10 @@ async fn deal_fields_can_be_added_and_users_listed() {
     let (status, created) = s.call(Method::POST, "/api/v1/dealFields", &admin, Some(body)).await;
     assert_eq!(status, 200, "{created}");
     let key = created["data"]["key"].as_str().unwrap().to_string();
-    assert_eq!((key.len(), created["data"]["field_type"].as_str(), created["data"]["edit_flag"].as_bool()), (40, Some("varchar"), Some(true)));
+    assert_eq!(
+        (key.len(), created["data"]["field_type"].as_str(), created["data"]["edit_flag"].as_bool()),
+        (40, Some("varchar"), Some(true))
+    );
     let (_, fields) = s.call(Method::GET, "/api/v1/dealFields", &admin, None).await;
     assert!(fields["data"].as_array().unwrap().iter().any(|f| f["key"] == key.as_str() && f["name"] == "Tandem record ID"));
 
@@ -719,8 +798,14 @@ async fn deal_fields_can_be_added_and_users_listed() {
     assert_refused(status, &bad, "options");
     let (status, bad) = s.call(Method::POST, "/api/v1/dealFields", &admin, Some(json!({"name": "X", "field_type": "blob"}))).await;
     assert_refused(status, &bad, "field_type");
-    let (status, enumerated) =
-        s.call(Method::POST, "/api/v1/dealFields", &admin, Some(json!({"name": "Tier", "field_type": "enum", "options": [{"label": "Gold"}, {"label": "Silver"}]}))).await;
+    let (status, enumerated) = s
+        .call(
+            Method::POST,
+            "/api/v1/dealFields",
+            &admin,
+            Some(json!({"name": "Tier", "field_type": "enum", "options": [{"label": "Gold"}, {"label": "Silver"}]})),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(enumerated["data"]["options"][1]["label"], "Silver");
 
@@ -752,10 +837,15 @@ async fn pipelines_and_stages_add_update_delete() {
     let (status, err) = s.call(Method::POST, "/api/v2/deals", &admin, Some(json!({"title": "x", "pipeline_id": pipeline}))).await;
     assert_refused(status, &err, "no stages");
 
-    let (status, first) = s.call(Method::POST, "/api/v2/stages", &admin, Some(json!({"name": "Intro", "pipeline_id": pipeline, "deal_probability": 20}))).await;
+    let (status, first) = s
+        .call(Method::POST, "/api/v2/stages", &admin, Some(json!({"name": "Intro", "pipeline_id": pipeline, "deal_probability": 20})))
+        .await;
     assert_eq!(status, 200, "{first}");
     let first = first["data"].clone();
-    assert_eq!((first["order_nr"].as_i64(), first["deal_probability"].as_i64(), first["is_deleted"].as_bool()), (Some(1), Some(20), Some(false)));
+    assert_eq!(
+        (first["order_nr"].as_i64(), first["deal_probability"].as_i64(), first["is_deleted"].as_bool()),
+        (Some(1), Some(20), Some(false))
+    );
     let (_, second) = s.call(Method::POST, "/api/v2/stages", &admin, Some(json!({"name": "Signed", "pipeline_id": pipeline}))).await;
     let second = second["data"].clone();
     assert_eq!((second["order_nr"].as_i64(), second["deal_probability"].as_i64()), (Some(2), Some(100)));
@@ -774,13 +864,24 @@ async fn pipelines_and_stages_add_update_delete() {
     let (status, updated) = s.call(Method::PATCH, &format!("/api/v2/stages/{first_id}"), &admin, Some(patch)).await;
     assert_eq!(status, 200, "{updated}");
     assert_eq!((updated["data"]["name"].as_str(), updated["data"]["days_to_rotten"].as_i64()), (Some("Introduction"), Some(14)));
-    let (status, renamed) = s.call(Method::PATCH, &format!("/api/v2/pipelines/{pipeline}"), &admin, Some(json!({"name": "Partner deals", "is_deal_probability_enabled": true}))).await;
-    assert_eq!((status, renamed["data"]["name"].as_str(), renamed["data"]["is_deal_probability_enabled"].as_bool()), (200, Some("Partner deals"), Some(true)));
+    let (status, renamed) = s
+        .call(
+            Method::PATCH,
+            &format!("/api/v2/pipelines/{pipeline}"),
+            &admin,
+            Some(json!({"name": "Partner deals", "is_deal_probability_enabled": true})),
+        )
+        .await;
+    assert_eq!(
+        (status, renamed["data"]["name"].as_str(), renamed["data"]["is_deal_probability_enabled"].as_bool()),
+        (200, Some("Partner deals"), Some(true))
+    );
     let stages = s.all_pages(&format!("/api/v2/stages?pipeline_id={pipeline}"), &admin).await;
     assert_eq!(stages.iter().map(|st| st["name"].as_str().unwrap()).collect::<Vec<_>>(), ["Introduction", "Signed"]);
 
     // A deal in the first stage keeps it (and the pipeline) from being deleted.
-    let (status, deal) = s.call(Method::POST, "/api/v2/deals", &admin, Some(json!({"title": "Partner deal", "pipeline_id": pipeline}))).await;
+    let (status, deal) =
+        s.call(Method::POST, "/api/v2/deals", &admin, Some(json!({"title": "Partner deal", "pipeline_id": pipeline}))).await;
     assert_eq!((status, deal["data"]["stage_id"].as_u64()), (200, Some(first_id)));
     let (status, err) = s.call(Method::DELETE, &format!("/api/v2/stages/{first_id}"), &admin, None).await;
     assert_refused(status, &err, "still has 1 deal");
@@ -802,7 +903,8 @@ async fn pipelines_and_stages_add_update_delete() {
     assert_eq!((status, deleted), (200, json!({"success": true, "data": {"id": pipeline}})));
     let (_, got) = s.call(Method::GET, &format!("/api/v2/pipelines/{pipeline}"), &admin, None).await;
     assert_eq!(got["data"]["is_deleted"], true);
-    let names: Vec<String> = s.all_pages("/api/v2/pipelines", &admin).await.iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
+    let names: Vec<String> =
+        s.all_pages("/api/v2/pipelines", &admin).await.iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
     assert_eq!(names, ["Sales", "Renewals"]);
     let (_, stage) = s.call(Method::GET, &format!("/api/v2/stages/{second_id}"), &admin, None).await;
     assert_eq!(stage["data"]["is_deleted"], true, "a deleted pipeline's stages go with it");
@@ -874,7 +976,12 @@ async fn webhooks_deliver_v2_payloads_with_basic_auth() {
 
     let admin = s.connect("deals:full admin").await;
     let token = admin["access_token"].as_str().unwrap();
-    let bad = s.api(Method::POST, "/api/v1/webhooks", token).json(&json!({"subscription_url": url, "event_action": "sometimes", "event_object": "deal", "name": "x"})).send().await.unwrap();
+    let bad = s
+        .api(Method::POST, "/api/v1/webhooks", token)
+        .json(&json!({"subscription_url": url, "event_action": "sometimes", "event_object": "deal", "name": "x"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 400);
     let created = s.api(Method::POST, "/api/v1/webhooks", token).json(&hook).send().await.unwrap();
     assert_eq!(created.status(), 201);
@@ -884,7 +991,8 @@ async fn webhooks_deliver_v2_payloads_with_basic_auth() {
     let list: Value = s.api(Method::GET, "/api/v1/webhooks", token).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
 
-    let deal: Value = s.api(Method::POST, "/api/v2/deals", token).json(&json!({"title": "Hooked"})).send().await.unwrap().json().await.unwrap();
+    let deal: Value =
+        s.api(Method::POST, "/api/v2/deals", token).json(&json!({"title": "Hooked"})).send().await.unwrap().json().await.unwrap();
     let id = deal["data"]["id"].as_u64().unwrap();
     let r = s.api(Method::PATCH, &format!("/api/v2/deals/{id}"), token).json(&json!({"title": "Renamed"})).send().await.unwrap();
     assert_eq!(r.status(), 200);

@@ -73,8 +73,10 @@ async fn the_company_and_its_tokens_survive_a_restart() {
     let dir = std::env::temp_dir().join(format!("sandbox-test-{}", uuid::Uuid::new_v4().simple()));
     let file = dir.join("pipedrive.json");
     let s = start_with(|_| {}, Some(file.clone())).await;
-    let minted = s.control(Method::POST, "/_sandbox/tokens", json!({"client_id": "pd-app", "scopes": ["deals:full", "contacts:full"]})).await;
-    let (token, refresh) = (minted.body["access_token"].as_str().unwrap().to_string(), minted.body["refresh_token"].as_str().unwrap().to_string());
+    let minted =
+        s.control(Method::POST, "/_sandbox/tokens", json!({"client_id": "pd-app", "scopes": ["deals:full", "contacts:full"]})).await;
+    let (token, refresh) =
+        (minted.body["access_token"].as_str().unwrap().to_string(), minted.body["refresh_token"].as_str().unwrap().to_string());
     let deal = s.call(Method::POST, "/api/v2/deals", &token, Some(json!({"title": "Survivor", "value": 1200, "currency": "EUR"}))).await;
     let person = s.call(Method::POST, "/api/v2/persons", &token, Some(json!({"name": "Kept Person"}))).await;
     let (deal, person) = (deal.body["data"]["id"].as_u64().unwrap(), person.body["data"]["id"].as_u64().unwrap());
@@ -128,7 +130,12 @@ async fn injected_faults_answer_in_pipedrives_shape() {
     let s = start().await;
     let token = s.mint(&["deals:full"]).await;
     let set = |faults: Value| s.control(Method::PUT, "/_sandbox/faults", faults);
-    for (fault, status, expected) in [("rate_429", 429, "Too Many Requests"), ("rate_500", 500, "Internal Server Error"), ("rate_503", 503, "Service Unavailable"), ("rate_400", 400, "Validation failed")] {
+    for (fault, status, expected) in [
+        ("rate_429", 429, "Too Many Requests"),
+        ("rate_500", 500, "Internal Server Error"),
+        ("rate_503", 503, "Service Unavailable"),
+        ("rate_400", 400, "Validation failed"),
+    ] {
         let mut faults = json!({});
         faults[fault] = json!(1.0);
         assert_eq!(set(faults).await.status, 200);

@@ -40,12 +40,15 @@ async fn bench() {
     let tandem_url = format!("http://127.0.0.1:{port}");
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let (_, hubspot) = sandbox::start_hubspot(HubSpotConfig::new(vec![demo_client("hubspot", &tandem_url)]), any, None).await.unwrap();
-    let (_, pipedrive) = sandbox::start_pipedrive(PipedriveConfig::new(vec![demo_client("pipedrive", &tandem_url)]), any, None).await.unwrap();
+    let (_, pipedrive) =
+        sandbox::start_pipedrive(PipedriveConfig::new(vec![demo_client("pipedrive", &tandem_url)]), any, None).await.unwrap();
     let data_dir = std::env::temp_dir().join(format!("tandem-bench-dash-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&data_dir).unwrap();
     let key = engine::crypto::generate_key_text();
     let database_url: Option<String> = None;
-    let (_, sync_id) = support::install_and_sync_deals(&data_dir, database_url.as_deref(), &key, &tandem_url, &hubspot.url(), &pipedrive.url(), |_, _| {}).await;
+    let (_, sync_id) =
+        support::install_and_sync_deals(&data_dir, database_url.as_deref(), &key, &tandem_url, &hubspot.url(), &pipedrive.url(), |_, _| {})
+            .await;
 
     let store = Store::open(database_url.as_deref(), &data_dir).await.unwrap();
     let started = Instant::now();
@@ -86,7 +89,10 @@ async fn bench() {
         ("Health (24 h chart)", base.clone()),
         ("Health (30 d chart)", format!("{base}?range=30d")),
         ("History, newest runs", format!("{base}/history")),
-        ("History, filtered (partial, 7 days)", format!("{base}/history?outcome=partial&from={}", model::timefmt::iso_date(engine::clock::now_ms() - 7 * 86_400_000))),
+        (
+            "History, filtered (partial, 7 days)",
+            format!("{base}/history?outcome=partial&from={}", model::timefmt::iso_date(engine::clock::now_ms() - 7 * 86_400_000)),
+        ),
         ("History, a page deep", String::new()),
         ("A run and its events", format!("{base}/history/{busy_run}")),
         ("Failing records", format!("{base}/records?bucket=failing")),
@@ -124,7 +130,13 @@ async fn bench() {
         if !name.starts_with("CSV") {
             worst = worst.max(median);
         }
-        let verdict = if name.starts_with("CSV") { "(download)" } else if median < TARGET_MS { "under 200 ms" } else { "OVER 200 ms" };
+        let verdict = if name.starts_with("CSV") {
+            "(download)"
+        } else if median < TARGET_MS {
+            "under 200 ms"
+        } else {
+            "OVER 200 ms"
+        };
         println!("{name:<40} {median:>10.1} {max:>10.1} {:>10.1}  {verdict}", size as f64 / 1024.0);
     }
     println!("slowest page (median): {worst:.1} ms with {events} record events in the store");
@@ -183,7 +195,14 @@ async fn seed(store: &Store, sync_id: &str, events: usize) -> (Vec<String>, Vec<
         let run = RunRow {
             id: run_id.clone(),
             sync_id: sync_id.to_string(),
-            trigger: if n == 0 { "initial" } else if n % 3 == 0 { "webhook" } else { "scheduled" }.into(),
+            trigger: if n == 0 {
+                "initial"
+            } else if n % 3 == 0 {
+                "webhook"
+            } else {
+                "scheduled"
+            }
+            .into(),
             started_at: started,
             ended_at: Some(started + 1_500),
             outcome: if n % 10 == 0 { "partial" } else { "succeeded" }.into(),
@@ -198,9 +217,19 @@ async fn seed(store: &Store, sync_id: &str, events: usize) -> (Vec<String>, Vec<
         for e in 0..per_run {
             let record = &record_ids[(n * per_run + e) % RECORDS];
             let (kind, changes, rule, category) = match e % 20 {
-                0 => ("conflict", json!([{"field": "Amount", "hubspot": "7000", "app": "6500", "winner": "hubspot"}]), Some("Default to HubSpot"), None),
+                0 => (
+                    "conflict",
+                    json!([{"field": "Amount", "hubspot": "7000", "app": "6500", "winner": "hubspot"}]),
+                    Some("Default to HubSpot"),
+                    None,
+                ),
                 1 => ("failed", json!([]), None, Some("validation")),
-                _ => ("updated", json!([{"field": "Amount", "old": format!("{e}"), "new": format!("{}", e + 1)}, {"field": "Close date", "old": null, "new": "2027-01-31"}]), None, None),
+                _ => (
+                    "updated",
+                    json!([{"field": "Amount", "old": format!("{e}"), "new": format!("{}", e + 1)}, {"field": "Close date", "old": null, "new": "2027-01-31"}]),
+                    None,
+                    None,
+                ),
             };
             pending.push(EventRow {
                 id: id(0x0192_0000, n * per_run + e),
@@ -217,7 +246,13 @@ async fn seed(store: &Store, sync_id: &str, events: usize) -> (Vec<String>, Vec<
             });
         }
         if pending.len() >= 5_000 || n == RUNS - 1 {
-            let page = PageCommit { sync_id, lease_owner: "bench", lease_until: i64::MAX / 2, events: std::mem::take(&mut pending), ..PageCommit::default() };
+            let page = PageCommit {
+                sync_id,
+                lease_owner: "bench",
+                lease_until: i64::MAX / 2,
+                events: std::mem::take(&mut pending),
+                ..PageCommit::default()
+            };
             store.commit_page(&page, engine::clock::now_ms()).await.unwrap();
         }
     }

@@ -69,16 +69,9 @@ async fn bench() -> bool {
     };
     let database_url = scratch.as_ref().map(|db| db.url.clone());
     let key = engine::crypto::generate_key_text();
-    let (connection, sync_id) = support::install_and_sync_deals(
-        &data_dir,
-        database_url.as_deref(),
-        &key,
-        &tandem_url,
-        &hubspot.url(),
-        &pipedrive.url(),
-        |_, _| {},
-    )
-    .await;
+    let (connection, sync_id) =
+        support::install_and_sync_deals(&data_dir, database_url.as_deref(), &key, &tandem_url, &hubspot.url(), &pipedrive.url(), |_, _| {})
+            .await;
 
     let mut config = Config::for_tests(data_dir.clone(), database_url.clone());
     config.secret_key = Some(key);

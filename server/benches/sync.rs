@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 use engine::connectors::{hubspot, pipedrive};
 use engine::crypto::SecretBox;
 use engine::runner::{Engine, EngineConfig, Trigger};
-use engine::Connections;
 use engine::store::scratch::ScratchDatabase;
 use engine::store::Backend;
+use engine::Connections;
 use engine::Store;
 use sandbox::{demo_client, HubSpotConfig, PipedriveConfig, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
 
@@ -51,7 +51,10 @@ fn main() {
     };
     println!("initial sync, sandbox <-> sandbox, half of the deals in each, on {backend:?} (engine process only in RSS);");
     println!("each is followed by the run after it (\"then\"), which reads what changed while the initial one ran");
-    println!("{:>8} {:>12} {:>9} {:>9} {:>9} {:>10} {:>10} {:>21} {:>10}", "deals", "limits", "seconds", "synced", "deals/s", "calls/deal", "HubSpot calls", "bound: calls / deals", "peak RSS");
+    println!(
+        "{:>8} {:>12} {:>9} {:>9} {:>9} {:>10} {:>10} {:>21} {:>10}",
+        "deals", "limits", "seconds", "synced", "deals/s", "calls/deal", "HubSpot calls", "bound: calls / deals", "peak RSS"
+    );
     for limited in limits {
         for &n in &sizes {
             runtime.block_on(scenario(n, limited, backend));
@@ -155,7 +158,12 @@ async fn hubspot_calls(url: &str) -> u64 {
 /// The engine's peak resident set so far (VmHWM), in MB.
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb: f64 = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
     kb / 1024.0
 }
 
@@ -173,13 +181,22 @@ async fn scenario(n: usize, limited: bool, backend: Backend) {
     };
     let database_url = scratch.as_ref().map(|s| s.url.clone());
     // Both pipelines of each side paired, every stage Auto-mapped where names allow.
-    let (_, sync_id) = support::install_and_sync_deals(&data_dir, database_url.as_deref(), &key, TANDEM_URL, &hubspot_url, &pipedrive_url, |settings, schemas| {
-        if let (Some(hub), Some(app)) = (schemas.hubspot.pipelines.get(1), schemas.app.pipelines.get(1)) {
-            let mut second = model::sync::PipelineMapping { hubspot_pipeline: hub.id.clone(), app_pipeline: app.id.clone(), stages: vec![] };
-            second.auto_map(schemas);
-            settings.pipelines.push(second);
-        }
-    })
+    let (_, sync_id) = support::install_and_sync_deals(
+        &data_dir,
+        database_url.as_deref(),
+        &key,
+        TANDEM_URL,
+        &hubspot_url,
+        &pipedrive_url,
+        |settings, schemas| {
+            if let (Some(hub), Some(app)) = (schemas.hubspot.pipelines.get(1), schemas.app.pipelines.get(1)) {
+                let mut second =
+                    model::sync::PipelineMapping { hubspot_pipeline: hub.id.clone(), app_pipeline: app.id.clone(), stages: vec![] };
+                second.auto_map(schemas);
+                settings.pipelines.push(second);
+            }
+        },
+    )
     .await;
     let store = Store::open(database_url.as_deref(), &data_dir).await.unwrap();
     let providers = vec![

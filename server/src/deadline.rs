@@ -46,11 +46,7 @@ pub async fn pages(State(PageDeadline(limit)): State<PageDeadline>, request: Req
             return stalled_page();
         }
     };
-    let is_html = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
+    let is_html = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
     if !is_html {
         return response;
     }

@@ -19,7 +19,12 @@ pub struct ExportQuery {
 
 /// `GET /settings/integrations/syncs/{sync}/export/{runs|events}.csv?from=YYYY-MM-DD&to=YYYY-MM-DD`:
 /// streamed page by page, so a large history never sits in memory.
-pub async fn csv(State(state): State<AppState>, Path((sync_id, file)): Path<(String, String)>, Query(q): Query<ExportQuery>, request: Request) -> Response {
+pub async fn csv(
+    State(state): State<AppState>,
+    Path((sync_id, file)): Path<(String, String)>,
+    Query(q): Query<ExportQuery>,
+    request: Request,
+) -> Response {
     let signed_in = request.extensions().get::<CurrentSession>().is_some_and(|s| s.user.is_some());
     if !signed_in {
         return (StatusCode::UNAUTHORIZED, "Log in to Tandem to export sync history.").into_response();
@@ -53,7 +58,8 @@ pub async fn csv(State(state): State<AppState>, Path((sync_id, file)): Path<(Str
         }
     });
     let body = futures_util::StreamExt::chain(futures_util::stream::once(async move { Ok(first) }), rest);
-    let name = format!("tandem-{}-{}-{}-to-{}.csv", kind.as_str(), sync_id, model::timefmt::iso_date(from), model::timefmt::iso_date(to - 1));
+    let name =
+        format!("tandem-{}-{}-{}-to-{}.csv", kind.as_str(), sync_id, model::timefmt::iso_date(from), model::timefmt::iso_date(to - 1));
     Response::builder()
         .header(header::CONTENT_TYPE, "text/csv; charset=utf-8")
         .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))

@@ -57,9 +57,7 @@ fn check_same_origin(request: &Request, public_origin: &str) -> Result<(), &'sta
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     match headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
         Some(origin) => {
-            let origin_host = origin
-                .strip_prefix("http://")
-                .or_else(|| origin.strip_prefix("https://"));
+            let origin_host = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
             if origin == public_origin || (origin_host.is_some() && origin_host == host) {
                 Ok(())
             } else {

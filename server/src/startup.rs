@@ -75,9 +75,7 @@ impl Application {
     /// Binds the listener, opens and migrates the database (a failed migration stops here) and
     /// creates the start-up admin when asked. Nothing is served until [`Application::run`].
     pub async fn build(config: Config) -> Result<Application, StartupError> {
-        let listener = TcpListener::bind(config.addr)
-            .await
-            .map_err(|source| StartupError::Bind { addr: config.addr, source })?;
+        let listener = TcpListener::bind(config.addr).await.map_err(|source| StartupError::Bind { addr: config.addr, source })?;
         Self::build_on(config, listener).await
     }
 
@@ -97,14 +95,10 @@ impl Application {
         }
 
         let local_addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.addr, source })?;
-        let public_url = config
-            .public_url
-            .clone()
-            .map(|u| u.trim_end_matches('/').to_string())
-            .unwrap_or_else(|| {
-                let host = if local_addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { local_addr.ip().to_string() };
-                format!("http://{host}:{}", local_addr.port())
-            });
+        let public_url = config.public_url.clone().map(|u| u.trim_end_matches('/').to_string()).unwrap_or_else(|| {
+            let host = if local_addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { local_addr.ip().to_string() };
+            format!("http://{host}:{}", local_addr.port())
+        });
 
         let leptos_options = LeptosOptions::builder()
             .output_name("tandem")
@@ -115,7 +109,9 @@ impl Application {
         for provider in config.providers() {
             match provider.unavailable() {
                 None => tracing::info!(provider = %provider.display_name(), authorize = %provider.authorize_url, "provider configured"),
-                Some(_) => tracing::info!(provider = %provider.display_name(), "provider has no OAuth client configured; installing it is disabled"),
+                Some(_) => {
+                    tracing::info!(provider = %provider.display_name(), "provider has no OAuth client configured; installing it is disabled")
+                }
             }
         }
         let connections = Connections::new(store.clone(), secrets, config.providers(), &public_url);
@@ -136,16 +132,7 @@ impl Application {
             public_origin: origin_of(&public_url),
             page_deadline: crate::deadline::PageDeadline(std::time::Duration::from_secs(config.page_timeout_secs.max(1))),
         };
-        Ok(Application {
-            listener,
-            router: router(state),
-            accounts,
-            engine,
-            wake,
-            store,
-            local_addr,
-            public_url,
-        })
+        Ok(Application { listener, router: router(state), accounts, engine, wake, store, local_addr, public_url })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -163,9 +150,7 @@ impl Application {
         let (stop_engine, engine_stopped) = watch::channel(false);
         let engine = tokio::spawn(engine::worker::run(self.accounts.clone(), self.engine.clone(), self.wake.clone(), engine_stopped));
         tracing::info!(url = %self.public_url, "Tandem is listening");
-        let served = axum::serve(self.listener, self.router.into_make_service())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = axum::serve(self.listener, self.router.into_make_service()).with_graceful_shutdown(shutdown).await;
         let _ = stop_engine.send(true);
         let _ = engine.await;
         self.store.close().await;
@@ -221,12 +206,7 @@ fn router(state: AppState) -> Router {
         .route("/api/{*fn_name}", get(server_fn_handler).post(server_fn_handler))
         .route("/metrics", get(crate::exports::metrics))
         .route("/settings/integrations/syncs/{sync}/export/{file}", get(crate::exports::csv))
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || provide_context(context.clone()),
-            move || shell(options.clone()),
-        )
+        .leptos_routes_with_context(&state, routes, move || provide_context(context.clone()), move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::guard))
         // Providers call these; they authenticate themselves (outside the session guard).

@@ -81,11 +81,8 @@ async fn install(s: &Setup, browser: &reqwest::Client, app: &str, decision: Deci
     let r = s.app.call(browser, "start_install", &[("app", app)]).await;
     assert_eq!(r.status(), 200, "start_install");
     let authorize: String = r.json().await.unwrap();
-    let (email, password) = if app == "hubspot" {
-        ("admin@hubspot-sandbox.example", "sandbox")
-    } else {
-        ("dana@pipedrive-sandbox.example", "sandbox")
-    };
+    let (email, password) =
+        if app == "hubspot" { ("admin@hubspot-sandbox.example", "sandbox") } else { ("dana@pipedrive-sandbox.example", "sandbox") };
     let callback = consent(&authorize, email, password, decision).await.expect("consent");
     let back = browser.get(&callback).send().await.unwrap();
     assert!(back.status().is_redirection(), "callback answered {}", back.status());
@@ -238,14 +235,20 @@ async fn webhooks_wake_the_engine(s: &Setup) {
     // The initial sync: HubSpot's deal arrives in Pipedrive.
     let pd_deals = || async {
         let token = sandbox::walk::mint_token(&s.pipedrive.url(), DEMO_CLIENT_ID, &["deals:read"]).await.unwrap();
-        let page: Value = http.get(format!("{}/api/v2/deals", s.pipedrive.url())).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+        let page: Value =
+            http.get(format!("{}/api/v2/deals", s.pipedrive.url())).bearer_auth(token).send().await.unwrap().json().await.unwrap();
         page["data"].as_array().cloned().unwrap_or_default()
     };
     eventually("the initial sync", || async { pd_deals().await.iter().any(|d| d["title"] == "From HubSpot") }).await;
     let pd_id = pd_deals().await.iter().find(|d| d["title"] == "From HubSpot").unwrap()["id"].to_string();
 
     // A Pipedrive edit: its webhook wakes the engine, HubSpot gets the new amount.
-    let r = http.patch(format!("{}/_sandbox/deals/{pd_id}", s.pipedrive.url())).json(&serde_json::json!({"fields": {"value": 77}})).send().await.unwrap();
+    let r = http
+        .patch(format!("{}/_sandbox/deals/{pd_id}", s.pipedrive.url()))
+        .json(&serde_json::json!({"fields": {"value": 77}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
     let hub_amount = || async {
         let token = sandbox::walk::mint_token(&s.hubspot.url(), DEMO_CLIENT_ID, &["crm.objects.deals.read"]).await.unwrap();
@@ -325,7 +328,8 @@ async fn dashboards_export_and_metrics(s: &Setup, admin: &reqwest::Client) {
     let store = engine::Store::open(Some(&s.app.database_url), &std::env::temp_dir()).await.unwrap();
     let linked = store.all_records(&sync_id).await.unwrap().remove(0);
     let mut failed = linked.clone();
-    (failed.state, failed.reason, failed.message) = ("failed".into(), Some("validation".into()), Some("Pipedrive refused the values".into()));
+    (failed.state, failed.reason, failed.message) =
+        ("failed".into(), Some("validation".into()), Some("Pipedrive refused the values".into()));
     store.save_records(&[failed]).await.unwrap();
     let health_path = format!("/settings/integrations/syncs/{sync_id}");
     let admin_page = s.app.get(admin, &health_path).await.text().await.unwrap();

@@ -86,7 +86,10 @@ impl World {
                 let name = p["dealname"].as_str().unwrap_or_default().to_string();
                 let close = p["closedate"].as_str().and_then(model::translate::canonical_date);
                 let amount = model::translate::canonical_number(p["amount"].as_str().unwrap_or_default()).unwrap_or_default();
-                assert!(out.insert(name.clone(), (d["id"].as_str().unwrap().to_string(), amount, close)).is_none(), "HubSpot holds {name} twice");
+                assert!(
+                    out.insert(name.clone(), (d["id"].as_str().unwrap().to_string(), amount, close)).is_none(),
+                    "HubSpot holds {name} twice"
+                );
             }
             after = page["paging"]["next"]["after"].as_str().map(str::to_string);
             if after.is_none() {
@@ -132,7 +135,13 @@ impl World {
             let name = format!("HS r{round} d{i}");
             let amount = (100 + rng.below(10_000)).to_string();
             let props = json!({"dealname": name, "amount": amount, "pipeline": "default", "dealstage": "appointmentscheduled"});
-            let r = self.http.post(format!("{}/_sandbox/objects/deals", self.hubspot.url())).json(&json!({"properties": props})).send().await.unwrap();
+            let r = self
+                .http
+                .post(format!("{}/_sandbox/objects/deals", self.hubspot.url()))
+                .json(&json!({"properties": props}))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 201);
             self.expected.insert(name, (amount, None));
         }
@@ -140,8 +149,10 @@ impl World {
             let name = format!("PD r{round} d{i}");
             let value = 100 + rng.below(10_000);
             let close = format!("2027-{:02}-{:02}", 1 + rng.below(12), 1 + rng.below(28));
-            let fields = json!({"title": name, "value": value, "pipeline_id": 1, "stage_id": self.meeting_stage, "expected_close_date": close});
-            let r = self.http.post(format!("{}/_sandbox/deals", self.pipedrive.url())).json(&json!({"fields": fields})).send().await.unwrap();
+            let fields =
+                json!({"title": name, "value": value, "pipeline_id": 1, "stage_id": self.meeting_stage, "expected_close_date": close});
+            let r =
+                self.http.post(format!("{}/_sandbox/deals", self.pipedrive.url())).json(&json!({"fields": fields})).send().await.unwrap();
             assert_eq!(r.status(), 201);
             self.expected.insert(name, (value.to_string(), Some(close)));
         }
@@ -152,7 +163,13 @@ impl World {
         for _ in 0..rng.below(4) {
             let Some(name) = names.get(rng.below(names.len() as u64) as usize) else { break };
             let amount = (100 + rng.below(10_000)).to_string();
-            let r = self.http.patch(format!("{}/_sandbox/objects/deals/{}", self.hubspot.url(), hs[*name].0)).json(&json!({"properties": {"amount": amount}})).send().await.unwrap();
+            let r = self
+                .http
+                .patch(format!("{}/_sandbox/objects/deals/{}", self.hubspot.url(), hs[*name].0))
+                .json(&json!({"properties": {"amount": amount}}))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 204);
             self.expected.get_mut(*name).expect("a deal Tandem created").0 = amount;
         }
@@ -162,7 +179,13 @@ impl World {
         for _ in 0..rng.below(4) {
             let Some(title) = titles.get(rng.below(titles.len() as u64) as usize) else { break };
             let close = format!("2028-{:02}-{:02}", 1 + rng.below(12), 1 + rng.below(28));
-            let r = self.http.patch(format!("{}/_sandbox/deals/{}", self.pipedrive.url(), pd[*title].0)).json(&json!({"fields": {"expected_close_date": close}})).send().await.unwrap();
+            let r = self
+                .http
+                .patch(format!("{}/_sandbox/deals/{}", self.pipedrive.url(), pd[*title].0))
+                .json(&json!({"fields": {"expected_close_date": close}}))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 204);
             self.expected.get_mut(*title).expect("a deal Tandem created").1 = Some(close);
         }
@@ -249,7 +272,8 @@ async fn deals_survive_faults_and_kills() {
     let mut hs_config = HubSpotConfig::new(vec![demo_client("hubspot", &tandem_url)]);
     hs_config.rate_limit = 0;
     let (_, hubspot) = sandbox::start_hubspot(hs_config, any, None).await.unwrap();
-    let (_, pipedrive) = sandbox::start_pipedrive(PipedriveConfig::new(vec![demo_client("pipedrive", &tandem_url)]), any, None).await.unwrap();
+    let (_, pipedrive) =
+        sandbox::start_pipedrive(PipedriveConfig::new(vec![demo_client("pipedrive", &tandem_url)]), any, None).await.unwrap();
     let data_dir = std::env::temp_dir().join(format!("tandem-chaos-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&data_dir).unwrap();
     let key = engine::crypto::generate_key_text();
@@ -257,8 +281,18 @@ async fn deals_survive_faults_and_kills() {
 
     let mut world = World { http: reqwest::Client::new(), hubspot, pipedrive, expected: HashMap::new(), meeting_stage: 0 };
     let token = world.token(&world.pipedrive, &["deals:read"]).await;
-    let stages: Value = world.http.get(format!("{}/api/v2/stages?pipeline_id=1", world.pipedrive.url())).bearer_auth(token).send().await.unwrap().json().await.unwrap();
-    world.meeting_stage = stages["data"].as_array().unwrap().iter().find(|s| s["name"] == "Meeting Scheduled").unwrap()["id"].as_u64().unwrap();
+    let stages: Value = world
+        .http
+        .get(format!("{}/api/v2/stages?pipeline_id=1", world.pipedrive.url()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    world.meeting_stage =
+        stages["data"].as_array().unwrap().iter().find(|s| s["name"] == "Meeting Scheduled").unwrap()["id"].as_u64().unwrap();
 
     let (mut kills, mut faulty_rounds) = (0, 0);
     drop(reserved);
@@ -292,9 +326,17 @@ async fn deals_survive_faults_and_kills() {
     }
     child.kill();
     let log = std::fs::read_to_string(data_dir.join("tandem.log")).unwrap_or_default();
-    assert!(problems.is_empty(), "not converged after the chaos (seed {seed}):\n{}\n--- log tail ---\n{}", problems.join("\n"), tail(&log, 60));
+    assert!(
+        problems.is_empty(),
+        "not converged after the chaos (seed {seed}):\n{}\n--- log tail ---\n{}",
+        problems.join("\n"),
+        tail(&log, 60)
+    );
     assert!(!log.contains("v1u:") && !log.contains("Bearer "), "no token in the logs");
-    println!("chaos: survived {rounds} rounds, {faulty_rounds} with faults injected, {kills} SIGKILLs; {} deals agree on both sides", world.expected.len());
+    println!(
+        "chaos: survived {rounds} rounds, {faulty_rounds} with faults injected, {kills} SIGKILLs; {} deals agree on both sides",
+        world.expected.len()
+    );
     world.hubspot.stop().await;
     world.pipedrive.stop().await;
     let _ = std::fs::remove_dir_all(&data_dir);

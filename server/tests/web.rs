@@ -6,11 +6,7 @@ mod common;
 use common::{TestApp, PASSWORD};
 
 fn location(r: &reqwest::Response) -> String {
-    r.headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
+    r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
 }
 
 on_both_backends!(health_answers_when_ready);
@@ -35,9 +31,7 @@ async fn first_run_leads_to_setup_then_never_again(app: &TestApp) {
     assert!(html.contains("Create Super Admin"), "setup page renders on the server");
 
     let admin = app.browser();
-    let r = app
-        .call(&admin, "setup", &[("name", "Ada Admin"), ("email", "ada@example.com"), ("password", PASSWORD)])
-        .await;
+    let r = app.call(&admin, "setup", &[("name", "Ada Admin"), ("email", "ada@example.com"), ("password", PASSWORD)]).await;
     assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
     let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
     assert!(cookie.starts_with("tandem_session="), "{cookie}");
@@ -45,9 +39,7 @@ async fn first_run_leads_to_setup_then_never_again(app: &TestApp) {
 
     // Setup is over: the page sends people to log in and the endpoint refuses.
     assert_eq!(location(&app.get(&visitor, "/setup").await), "/login");
-    let again = app
-        .call(&visitor, "setup", &[("name", "Eve"), ("email", "eve@example.com"), ("password", PASSWORD)])
-        .await;
+    let again = app.call(&visitor, "setup", &[("name", "Eve"), ("email", "eve@example.com"), ("password", PASSWORD)]).await;
     assert_eq!(again.status(), 409);
     assert!(again.text().await.unwrap().contains("already has a Super Admin"));
 
@@ -69,9 +61,7 @@ async fn signed_out_visitors_are_sent_to_login_and_back(app: &TestApp) {
     let r = app.call(&visitor, "users", &[]).await;
     assert_eq!(r.status(), 401);
 
-    let login = app
-        .call(&visitor, "login", &[("email", "ada@example.com"), ("password", PASSWORD), ("next", "/settings/users")])
-        .await;
+    let login = app.call(&visitor, "login", &[("email", "ada@example.com"), ("password", PASSWORD), ("next", "/settings/users")]).await;
     assert!(login.status().is_success() || login.status().is_redirection(), "{}", login.status());
     assert_eq!(location(&login), "/settings/users");
     assert_eq!(app.get(&visitor, "/settings/users").await.status(), 200);
@@ -80,9 +70,7 @@ async fn signed_out_visitors_are_sent_to_login_and_back(app: &TestApp) {
 
     // `next` never leads off-site.
     let other = app.browser();
-    let r = app
-        .call(&other, "login", &[("email", "ada@example.com"), ("password", PASSWORD), ("next", "//evil.example")])
-        .await;
+    let r = app.call(&other, "login", &[("email", "ada@example.com"), ("password", PASSWORD), ("next", "//evil.example")]).await;
     assert_eq!(location(&r), app::HOME_PATH);
 
     let out = app.call(&visitor, "logout", &[]).await;
@@ -121,10 +109,7 @@ async fn viewers_see_but_cannot_change(app: &TestApp) {
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("Only a Super Admin can invite users or change permissions."));
     let users: serde_json::Value = app.call(&admin, "users", &[]).await.json().await.unwrap();
-    let vic_id = users.as_array().unwrap().iter().find(|u| u["email"] == "vic@example.com").unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let vic_id = users.as_array().unwrap().iter().find(|u| u["email"] == "vic@example.com").unwrap()["id"].as_str().unwrap().to_string();
     let r = app.call(&viewer, "change_role", &[("user_id", &vic_id), ("role", "super_admin")]).await;
     assert_eq!(r.status(), 403, "a viewer cannot promote themselves");
     let r = app.call(&viewer, "remove_user", &[("user_id", &vic_id)]).await;
@@ -196,10 +181,7 @@ async fn a_failed_migration_stops_start_up() {
     let db = ScratchDatabase::create(engine::store::Backend::Sqlite).await.unwrap();
     // A database migrated by some other (newer or foreign) schema: Tandem must refuse it.
     let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-    sqlx::query("UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = 1")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    sqlx::query("UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = 1").execute(&mut conn).await.unwrap();
     conn.close().await.unwrap();
     let config = tandem::Config::for_tests(std::env::temp_dir(), Some(db.url.clone()));
     let err = tandem::Application::build(config).await.err().expect("start-up must fail");

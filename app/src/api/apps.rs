@@ -41,10 +41,7 @@ pub async fn get_provider_info(app: String) -> Result<ProviderInfo, AppError> {
     use super::ssr;
     ssr::require_user()?;
     let ctx = ssr::context()?;
-    let config = ctx
-        .connections
-        .provider(&app)
-        .ok_or_else(|| ssr::fail(AppError::NotFound("There is no such app.".into())))?;
+    let config = ctx.connections.provider(&app).ok_or_else(|| ssr::fail(AppError::NotFound("There is no such app.".into())))?;
     Ok(ProviderInfo {
         key: app.clone(),
         name: config.display_name(),
@@ -70,11 +67,7 @@ pub async fn start_install(app: String, reconnect: Option<String>) -> Result<Str
     let admin = ssr::require(model::Permission::ManageApps)?;
     let token = ssr::session().token.ok_or_else(|| ssr::fail(AppError::Unauthenticated))?;
     let reconnect = reconnect.filter(|r| !r.is_empty());
-    ssr::context()?
-        .connections
-        .start(&admin, &token, &app, reconnect.as_deref())
-        .await
-        .map_err(ssr::connection_error)
+    ssr::context()?.connections.start(&admin, &token, &app, reconnect.as_deref()).await.map_err(ssr::connection_error)
 }
 
 /// Uninstalls a connection; answers what the admin should know.

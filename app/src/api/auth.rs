@@ -56,11 +56,7 @@ pub async fn get_invitation(token: String) -> Result<InvitationView, AppError> {
     let ctx = ssr::context()?;
     let token = engine::secret::Token::from_presented(&token);
     let invitation = ctx.accounts.invitation(&token).await.map_err(ssr::account_error)?;
-    Ok(InvitationView {
-        email: invitation.email,
-        role: invitation.role,
-        expires_at: invitation.expires_at,
-    })
+    Ok(InvitationView { email: invitation.email, role: invitation.role, expires_at: invitation.expires_at })
 }
 
 #[server(endpoint = "accept_invite")]

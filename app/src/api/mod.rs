@@ -4,7 +4,7 @@
 pub mod apps;
 pub mod auth;
 pub mod dashboards;
-pub mod syncs;
 #[cfg(feature = "ssr")]
 pub mod ssr;
+pub mod syncs;
 pub mod users;

@@ -45,9 +45,7 @@ pub fn context() -> Result<ServerContext, AppError> {
 }
 
 pub fn session() -> CurrentSession {
-    use_context::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<CurrentSession>().cloned())
-        .unwrap_or_default()
+    use_context::<http::request::Parts>().and_then(|parts| parts.extensions.get::<CurrentSession>().cloned()).unwrap_or_default()
 }
 
 pub fn require_user() -> Result<SessionUser, AppError> {
@@ -78,15 +76,10 @@ pub fn account_error(error: AccountError) -> AppError {
     let mapped = match error {
         AccountError::Invalid(errors) => AppError::Invalid(errors),
         AccountError::WrongCredentials => AppError::WrongCredentials(error.to_string()),
-        AccountError::Throttled { retry_after_secs } => AppError::TooManyAttempts {
-            message: error.to_string(),
-            retry_after_secs,
-        },
+        AccountError::Throttled { retry_after_secs } => AppError::TooManyAttempts { message: error.to_string(), retry_after_secs },
         AccountError::EmailTaken => AppError::Invalid(vec![FieldError::new("email", error.to_string())]),
         AccountError::UserNotFound | AccountError::InviteInvalid => AppError::NotFound(error.to_string()),
-        AccountError::SetupDone | AccountError::LastSuperAdmin | AccountError::RemoveSelf => {
-            AppError::Conflict(error.to_string())
-        }
+        AccountError::SetupDone | AccountError::LastSuperAdmin | AccountError::RemoveSelf => AppError::Conflict(error.to_string()),
         AccountError::Hash(_) | AccountError::Store(_) => {
             tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "account operation failed");
             AppError::Internal
@@ -135,7 +128,9 @@ pub fn sync_error(error: SyncError) -> AppError {
 /// Maps a dashboard error to what the browser may see and sets the status.
 pub fn dashboard_error(error: DashboardError) -> AppError {
     match error {
-        DashboardError::SyncNotFound | DashboardError::RunNotFound | DashboardError::RecordNotFound => fail(AppError::NotFound(error.to_string())),
+        DashboardError::SyncNotFound | DashboardError::RunNotFound | DashboardError::RecordNotFound => {
+            fail(AppError::NotFound(error.to_string()))
+        }
         DashboardError::Invalid(message) => fail(AppError::Invalid(vec![FieldError::new("filter", message)])),
         DashboardError::Connection(e) => connection_error(e),
         DashboardError::Store(_) => {
@@ -157,10 +152,8 @@ pub fn start_session(ctx: &ServerContext, logged_in: &LoggedIn) {
 }
 
 pub fn end_session(ctx: &ServerContext) {
-    let cookie = format!(
-        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
-        if ctx.secure_cookies { "; Secure" } else { "" }
-    );
+    let cookie =
+        format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}", if ctx.secure_cookies { "; Secure" } else { "" });
     set_cookie(&cookie);
 }
 

@@ -43,11 +43,7 @@ pub async fn set_sync_status(sync_id: String, status: String) -> Result<SyncSumm
 pub async fn create_hubspot_pipeline(connection_id: String, app_pipeline: String, label: String) -> Result<PipelineInfo, AppError> {
     use super::ssr;
     let user = ssr::require(model::Permission::ManageApps)?;
-    ssr::context()?
-        .syncs
-        .create_hubspot_pipeline(&user, &connection_id, &app_pipeline, &label)
-        .await
-        .map_err(ssr::sync_error)
+    ssr::context()?.syncs.create_hubspot_pipeline(&user, &connection_id, &app_pipeline, &label).await.map_err(ssr::sync_error)
 }
 
 /// How many deals each stage of a pair of pipelines holds, on both sides.
@@ -55,9 +51,5 @@ pub async fn create_hubspot_pipeline(connection_id: String, app_pipeline: String
 pub async fn count_stage_deals(connection_id: String, hubspot_pipeline: String, app_pipeline: String) -> Result<StageCounts, AppError> {
     use super::ssr;
     ssr::require_user()?;
-    ssr::context()?
-        .syncs
-        .stage_counts(&connection_id, &hubspot_pipeline, &app_pipeline)
-        .await
-        .map_err(ssr::sync_error)
+    ssr::context()?.syncs.stage_counts(&connection_id, &hubspot_pipeline, &app_pipeline).await.map_err(ssr::sync_error)
 }

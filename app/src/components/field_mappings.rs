@@ -25,8 +25,12 @@ fn associations(object: ObjectKind, app: &str) -> Vec<(String, String, ObjectKin
             ("HubSpot deal ↔ its contact".into(), format!("{app} deal ↔ its person"), ObjectKind::Contact),
             ("HubSpot deal ↔ its company".into(), format!("{app} deal ↔ its organization"), ObjectKind::Company),
         ],
-        ObjectKind::Contact => vec![("HubSpot contact ↔ its company".into(), format!("{app} person ↔ its organization"), ObjectKind::Company)],
-        ObjectKind::Company => vec![("HubSpot company ↔ its contacts".into(), format!("{app} organization ↔ its people"), ObjectKind::Contact)],
+        ObjectKind::Contact => {
+            vec![("HubSpot contact ↔ its company".into(), format!("{app} person ↔ its organization"), ObjectKind::Company)]
+        }
+        ObjectKind::Company => {
+            vec![("HubSpot company ↔ its contacts".into(), format!("{app} organization ↔ its people"), ObjectKind::Contact)]
+        }
     }
 }
 
@@ -41,7 +45,10 @@ pub fn FieldMappings(
     let add = move |_| {
         let direction = state.settings.with(|s| s.direction);
         let (hub, other) = state.schemas.with_value(|s| {
-            (s.hubspot.fields.iter().find(|f| !f.read_only).map(|f| f.key.clone()), s.app.fields.iter().find(|f| !f.read_only).map(|f| f.key.clone()))
+            (
+                s.hubspot.fields.iter().find(|f| !f.read_only).map(|f| f.key.clone()),
+                s.app.fields.iter().find(|f| !f.read_only).map(|f| f.key.clone()),
+            )
         });
         state.settings.update(|s| {
             s.fields.push(FieldMapping {
@@ -109,12 +116,7 @@ fn options(fields: &[FieldInfo], current: String) -> impl IntoView {
     fields
         .iter()
         .map(|f| {
-            let label = format!(
-                "{}{}{}",
-                f.label,
-                if f.custom { " (custom)" } else { "" },
-                if f.read_only { " (read-only)" } else { "" }
-            );
+            let label = format!("{}{}{}", f.label, if f.custom { " (custom)" } else { "" }, if f.read_only { " (read-only)" } else { "" });
             view! { <option value=f.key.clone() selected=f.key == current>{label}</option> }
         })
         .collect_view()
@@ -131,11 +133,13 @@ fn MappingRow(state: SetupState, i: usize) -> impl IntoView {
             }
         })
     };
-    let remove = move |_| state.settings.update(|s| {
-        if i < s.fields.len() {
-            s.fields.remove(i);
-        }
-    });
+    let remove = move |_| {
+        state.settings.update(|s| {
+            if i < s.fields.len() {
+                s.fields.remove(i);
+            }
+        })
+    };
     let (hub_fields, app_fields) = state.schemas.with_value(|s| (s.hubspot.fields.clone(), s.app.fields.clone()));
     let current = mapping();
     let (hub_id, dir_id, app_id) = (format!("field-{i}-hubspot"), format!("field-{i}-direction"), format!("field-{i}-app"));

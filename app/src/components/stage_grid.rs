@@ -62,11 +62,13 @@ pub fn PipelineMappings(state: SetupState) -> impl IntoView {
 fn PipelineCard(state: SetupState, i: usize) -> impl IntoView {
     let app = state.app_name();
     let mapping = move || state.settings.with(|s| s.pipelines.get(i).cloned());
-    let update = move |f: &dyn Fn(&mut PipelineMapping)| state.settings.update(|s: &mut SyncSettings| {
-        if let Some(m) = s.pipelines.get_mut(i) {
-            f(m);
-        }
-    });
+    let update = move |f: &dyn Fn(&mut PipelineMapping)| {
+        state.settings.update(|s: &mut SyncSettings| {
+            if let Some(m) = s.pipelines.get_mut(i) {
+                f(m);
+            }
+        })
+    };
     let hub_id = format!("pipeline-{i}-hubspot");
     let app_id = format!("pipeline-{i}-app");
     let hub_options = state.schemas.with_value(|s| s.hubspot.pipelines.iter().map(|p| (p.id.clone(), p.name.clone())).collect::<Vec<_>>());
@@ -84,11 +86,13 @@ fn PipelineCard(state: SetupState, i: usize) -> impl IntoView {
             n => format!("Auto-map paired {n} stages."),
         }));
     };
-    let remove = move |_| state.settings.update(|s| {
-        if i < s.pipelines.len() {
-            s.pipelines.remove(i);
-        }
-    });
+    let remove = move |_| {
+        state.settings.update(|s| {
+            if i < s.pipelines.len() {
+                s.pipelines.remove(i);
+            }
+        })
+    };
     view! {
         <div class="pipeline-card" role="group" aria-label=format!("Pipeline pair {}", i + 1)>
             <div class="form-row">
@@ -181,16 +185,15 @@ fn StageTable(state: SetupState, i: usize) -> impl IntoView {
             }
         });
     });
-    let count_of = move |hub_side: bool, stage: String| {
-        counts.get().map(|c| if hub_side { c.hubspot_count(&stage) } else { c.app_count(&stage) })
-    };
+    let count_of =
+        move |hub_side: bool, stage: String| counts.get().map(|c| if hub_side { c.hubspot_count(&stage) } else { c.app_count(&stage) });
     move || {
         let Some(mapping) = this.get() else {
             return ().into_any();
         };
-        let (hub, other) = state.schemas.with_value(|s| {
-            (s.hubspot.pipeline(&mapping.hubspot_pipeline).cloned(), s.app.pipeline(&mapping.app_pipeline).cloned())
-        });
+        let (hub, other) = state
+            .schemas
+            .with_value(|s| (s.hubspot.pipeline(&mapping.hubspot_pipeline).cloned(), s.app.pipeline(&mapping.app_pipeline).cloned()));
         let (Some(hub), Some(other)) = (hub, other) else {
             return view! { <p class="hint">"Choose a pipeline on each side to map their stages."</p> }.into_any();
         };

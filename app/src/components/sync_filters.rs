@@ -42,11 +42,13 @@ fn FilterRow(state: SetupState, i: usize) -> impl IntoView {
             }
         })
     };
-    let remove = move |_| state.settings.update(|s| {
-        if i < s.filters.len() {
-            s.filters.remove(i);
-        }
-    });
+    let remove = move |_| {
+        state.settings.update(|s| {
+            if i < s.filters.len() {
+                s.filters.remove(i);
+            }
+        })
+    };
     let (field_id, op_id, value_id) = (format!("filter-{i}-field"), format!("filter-{i}-op"), format!("filter-{i}-value"));
     let field_info_for_ops = field_info.clone();
     let field_info_for_value = field_info.clone();

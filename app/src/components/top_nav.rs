@@ -1,7 +1,7 @@
 //! The dark bar across the top: brand, Marketplace, Settings and the user menu.
 
-use leptos::prelude::*;
 use leptos::form::ActionForm;
+use leptos::prelude::*;
 use model::SessionUser;
 
 use crate::api::auth::Logout;

@@ -1,8 +1,8 @@
 //! An invited person joins: chooses their name and password.
 
+use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos::form::ActionForm;
 use leptos_router::hooks::use_params_map;
 use model::Password;
 
@@ -14,10 +14,13 @@ use crate::session::follow_sign_in;
 #[component]
 pub fn AcceptInvitePage() -> impl IntoView {
     let token = use_params_map().with_untracked(|p| p.get("token").unwrap_or_default());
-    let invitation = Resource::new({
-        let token = token.clone();
-        move || token.clone()
-    }, get_invitation);
+    let invitation = Resource::new(
+        {
+            let token = token.clone();
+            move || token.clone()
+        },
+        get_invitation,
+    );
     let accept = ServerAction::<AcceptInvite>::new();
     follow_sign_in(accept.value());
     let error = last_error(accept.value());

@@ -48,15 +48,9 @@ pub fn AppPage() -> impl IntoView {
 #[component]
 fn AppDetails(app: AppListing, installed: Vec<ConnectionSummary>, can_manage: bool) -> impl IntoView {
     let name = app.display_name();
-    let accounts: Vec<ConnectionSummary> = installed
-        .into_iter()
-        .filter(|c| c.provider == app.key && c.status != ConnectionStatus::Uninstalled)
-        .collect();
-    let reason = if !can_manage {
-        Some(Permission::ManageApps.denied_reason().to_string())
-    } else {
-        app.unavailable.clone()
-    };
+    let accounts: Vec<ConnectionSummary> =
+        installed.into_iter().filter(|c| c.provider == app.key && c.status != ConnectionStatus::Uninstalled).collect();
+    let reason = if !can_manage { Some(Permission::ManageApps.denied_reason().to_string()) } else { app.unavailable.clone() };
     let manage_href = format!("{}/{}", crate::CONNECTED_APPS_PATH, app.key);
     let app_name = app.name.clone();
     view! {

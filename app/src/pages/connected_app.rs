@@ -12,9 +12,9 @@ use super::connected_apps::status_badge;
 use super::shell::current_user;
 use crate::api::apps::{connections, get_provider_info, ProviderInfo, UninstallApp};
 use crate::api::syncs::{list_syncs, SetSyncStatus};
-use model::sync::{SyncStatus, SyncSummary};
 use crate::components::feedback::{last_error, ErrorBanner};
 use crate::components::install_button::InstallButton;
+use model::sync::{SyncStatus, SyncSummary};
 
 const READ_ONLY_NOTE: &str = "apps-read-only";
 

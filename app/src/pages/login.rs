@@ -1,8 +1,8 @@
 //! Log in.
 
+use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos::form::ActionForm;
 use leptos_router::hooks::use_query_map;
 
 use super::auth_card::AuthCard;

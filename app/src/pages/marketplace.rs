@@ -49,11 +49,8 @@ fn Catalogue(
     let all_categories = categories(&apps);
     let apps = StoredValue::new(apps);
     let installed = StoredValue::new(installed);
-    let shown = move || {
-        apps.with_value(|apps| {
-            apps.iter().filter(|a| a.matches(&search.get(), &category.get())).cloned().collect::<Vec<_>>()
-        })
-    };
+    let shown =
+        move || apps.with_value(|apps| apps.iter().filter(|a| a.matches(&search.get(), &category.get())).cloned().collect::<Vec<_>>());
     view! {
         <form class="marketplace-filters" role="search" method="get" on:submit=|ev| ev.prevent_default()>
             <div class="field grow">

@@ -21,7 +21,10 @@ pub fn RecordTimelinePage() -> impl IntoView {
     let query = use_query_map();
     let before = move || query.with(|q| q.get("before"));
     let retry = ServerAction::<RetryRecords>::new();
-    let timeline = Resource::new(move || (ids(), before(), retry.version().get()), |((sync, record), before, _)| record_timeline(sync, record, before));
+    let timeline = Resource::new(
+        move || (ids(), before(), retry.version().get()),
+        |((sync, record), before, _)| record_timeline(sync, record, before),
+    );
     let can_manage = current_user().is_some_and(|u| u.can(Permission::ManageApps));
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>

@@ -1,8 +1,8 @@
 //! First run: create the Super Admin.
 
+use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos::form::ActionForm;
 use model::Password;
 
 use super::auth_card::AuthCard;

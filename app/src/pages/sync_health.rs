@@ -9,7 +9,7 @@ use model::dashboard::{outcome_label, thousands, trigger_label, BucketCount, Cha
 use model::{timefmt, Permission};
 
 use super::shell::current_user;
-use crate::api::dashboards::{sync_chart, get_sync_health, RetryRecords};
+use crate::api::dashboards::{get_sync_health, sync_chart, RetryRecords};
 use crate::components::feedback::ErrorBanner;
 use crate::components::retry::{RetryButton, RetryOutcome};
 use crate::components::sync_chart::SyncChart;

@@ -9,7 +9,7 @@ use model::dashboard::{reason_label, RecordBucket, RecordSummary};
 use model::{timefmt, Permission};
 
 use super::shell::current_user;
-use crate::api::dashboards::{search_records, get_sync_health, sync_records, RetryRecords};
+use crate::api::dashboards::{get_sync_health, search_records, sync_records, RetryRecords};
 use crate::components::feedback::ErrorBanner;
 use crate::components::retry::{RetryButton, RetryOutcome};
 use crate::components::sync_header::{record_path, records_path, SyncHeader, SyncTab};

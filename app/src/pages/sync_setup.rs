@@ -13,13 +13,13 @@ use super::shell::current_user;
 use crate::api::apps::get_provider_info;
 use crate::api::syncs::{list_syncs, sync_schemas, CreateHubspotPipeline, SaveSync};
 use crate::components::feedback::FieldMessage;
-use model::sync::PipelineMapping;
 use crate::components::feedback::{last_error, ErrorBanner};
 use crate::components::field_mappings::FieldMappings;
 use crate::components::stage_grid::PipelineMappings;
 use crate::components::sync_filters::Filters;
 use crate::components::sync_state::SetupState;
 use crate::error::AppError;
+use model::sync::PipelineMapping;
 
 /// The steps of the setup, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +51,6 @@ impl Step {
         }
     }
 }
-
 
 #[component]
 pub fn SyncSetupPage() -> impl IntoView {
@@ -187,9 +186,8 @@ fn Wizard(
     let submit = move |_| {
         save.dispatch(SaveSync { connection_id: connection.clone(), settings: settings.get_untracked() });
     };
-    let version_note = editing.map(|s| {
-        format!("Version {} saved by {} on {}.", s.version, s.saved_by, model::timefmt::date_time(s.saved_at))
-    });
+    let version_note =
+        editing.map(|s| format!("Version {} saved by {} on {}.", s.version, s.saved_by, model::timefmt::date_time(s.saved_at)));
 
     view! {
         <header class="page-header">

@@ -1,8 +1,8 @@
 //! Settings › Users & permissions.
 
+use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos::form::ActionForm;
 use model::{timefmt, Permission, Role, UserStatus, UserSummary};
 
 use super::shell::current_user;
@@ -20,10 +20,7 @@ pub fn UsersPage() -> impl IntoView {
     let invite = ServerAction::<InviteUser>::new();
     let change = ServerAction::<ChangeRole>::new();
     let remove = ServerAction::<RemoveUser>::new();
-    let users = Resource::new(
-        move || (invite.version().get(), change.version().get(), remove.version().get()),
-        |_| list_users(),
-    );
+    let users = Resource::new(move || (invite.version().get(), change.version().get(), remove.version().get()), |_| list_users());
     view! {
         <Title text="Users & permissions"/>
         <header class="page-header">

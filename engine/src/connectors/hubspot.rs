@@ -203,7 +203,11 @@ pub async fn create_pipeline(
         .enumerate()
         .map(|(i, (name, closed, won))| {
             let probability = if *closed {
-                if *won { "1.0".to_string() } else { "0.0".to_string() }
+                if *won {
+                    "1.0".to_string()
+                } else {
+                    "0.0".to_string()
+                }
             } else {
                 step += 1;
                 format!("{:.1}", (step as f64 / (open + 1) as f64 * 10.0).round() / 10.0)

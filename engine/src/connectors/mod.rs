@@ -180,11 +180,7 @@ pub(crate) fn error_message(body: &[u8]) -> String {
     let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let text = parsed
         .as_ref()
-        .and_then(|v| {
-            ["message", "error_description", "error"]
-                .iter()
-                .find_map(|k| v.get(k).and_then(|m| m.as_str()).map(str::to_string))
-        })
+        .and_then(|v| ["message", "error_description", "error"].iter().find_map(|k| v.get(k).and_then(|m| m.as_str()).map(str::to_string)))
         .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(200).collect());
     text.chars().take(300).collect()
 }

@@ -179,11 +179,9 @@ pub async fn schema(
     };
     let (pipelines, stages): (List<PipelineJson>, List<StageJson>) = if object == ObjectKind::Deal {
         let pipelines = fetch_json(Provider::Pipedrive, http.get(format!("{api_base}/api/v2/pipelines")).bearer_auth(token)).await?;
-        let stages = fetch_json(
-            Provider::Pipedrive,
-            http.get(format!("{api_base}/api/v2/stages")).query(&[("limit", "500")]).bearer_auth(token),
-        )
-        .await?;
+        let stages =
+            fetch_json(Provider::Pipedrive, http.get(format!("{api_base}/api/v2/stages")).query(&[("limit", "500")]).bearer_auth(token))
+                .await?;
         (pipelines, stages)
     } else {
         (List { data: None }, List { data: None })
@@ -198,11 +196,8 @@ pub async fn schema(
         .into_iter()
         .filter(|p| !p.is_deleted)
         .map(|p| {
-            let mut own: Vec<StageInfo> = stages
-                .iter()
-                .filter(|s| s.pipeline_id == p.id)
-                .map(|s| StageInfo { id: s.id.to_string(), name: s.name.clone() })
-                .collect();
+            let mut own: Vec<StageInfo> =
+                stages.iter().filter(|s| s.pipeline_id == p.id).map(|s| StageInfo { id: s.id.to_string(), name: s.name.clone() }).collect();
             if !own.is_empty() {
                 own.push(StageInfo { id: WON.into(), name: "Won".into() });
                 own.push(StageInfo { id: LOST.into(), name: "Lost".into() });

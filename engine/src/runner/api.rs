@@ -51,8 +51,15 @@ impl Category {
         }
     }
 
-    pub const ALL: [Category; 7] =
-        [Category::RateLimit, Category::Authentication, Category::Permission, Category::Validation, Category::NotFound, Category::Provider, Category::Network];
+    pub const ALL: [Category; 7] = [
+        Category::RateLimit,
+        Category::Authentication,
+        Category::Permission,
+        Category::Validation,
+        Category::NotFound,
+        Category::Provider,
+        Category::Network,
+    ];
 
     pub fn parse(s: &str) -> Option<Category> {
         Category::ALL.into_iter().find(|c| c.as_str() == s)
@@ -243,7 +250,8 @@ impl Api {
                 Err(e) if e.status == Some(401) && !refreshed => {
                     refreshed = true;
                     let token = self.token.read().await.clone();
-                    let fresh = self.connections.access_token_after_rejection(&self.connection_id, &token).await.map_err(connection_error)?;
+                    let fresh =
+                        self.connections.access_token_after_rejection(&self.connection_id, &token).await.map_err(connection_error)?;
                     *self.token.write().await = fresh;
                 }
                 Err(e) if e.category.transient() && failures + 1 < MAX_ATTEMPTS => {
@@ -289,7 +297,14 @@ impl Api {
 
     /// Sends one call, waiting, retrying and refreshing the token as needed. `path` is relative
     /// to the connection's API base. Answers the JSON body (`Null` when empty).
-    pub async fn call(&self, method: Method, path: &str, query: &[(&str, String)], body: Option<&Value>, retry: Retry) -> Result<Value, ApiError> {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        retry: Retry,
+    ) -> Result<Value, ApiError> {
         let name = self.provider.name();
         let search = self.provider == Provider::HubSpot && path.ends_with("/search");
         let (mut failures, mut limited, mut refreshed) = (0u32, 0u32, false);
@@ -309,11 +324,8 @@ impl Api {
                 Ok(response) => {
                     self.limiter.observe(self.provider, response.headers()).await;
                     let status = response.status();
-                    let retry_after = response
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok());
+                    let retry_after =
+                        response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
                     match response.bytes().await {
                         Ok(bytes) => Ok((status, retry_after, bytes)),
                         Err(e) => Err(e),
@@ -337,15 +349,20 @@ impl Api {
                 if bytes.is_empty() {
                     return Ok(Value::Null);
                 }
-                return serde_json::from_slice(&bytes)
-                    .map_err(|e| ApiError::new(Category::Provider, Some(status.as_u16()), format!("{name} answered with an unreadable body: {e}")));
+                return serde_json::from_slice(&bytes).map_err(|e| {
+                    ApiError::new(Category::Provider, Some(status.as_u16()), format!("{name} answered with an unreadable body: {e}"))
+                });
             }
             let message = crate::connectors::error_message(&bytes);
             match status.as_u16() {
                 429 => {
                     limited += 1;
                     if limited > MAX_RATE_LIMITED {
-                        return Err(ApiError::new(Category::RateLimit, Some(429), format!("{name} kept refusing with 429 Too Many Requests: {message}")));
+                        return Err(ApiError::new(
+                            Category::RateLimit,
+                            Some(429),
+                            format!("{name} kept refusing with 429 Too Many Requests: {message}"),
+                        ));
                     }
                     let wait = Duration::from_millis(match (retry_after, self.provider) {
                         (Some(secs), _) => secs.max(1) * 1000,
@@ -357,7 +374,8 @@ impl Api {
                 }
                 401 if !refreshed => {
                     refreshed = true;
-                    let fresh = self.connections.access_token_after_rejection(&self.connection_id, &token).await.map_err(connection_error)?;
+                    let fresh =
+                        self.connections.access_token_after_rejection(&self.connection_id, &token).await.map_err(connection_error)?;
                     *self.token.write().await = fresh;
                 }
                 401 => return Err(ApiError::new(Category::Authentication, Some(401), format!("{name} refused Tandem's token: {message}"))),
@@ -370,7 +388,9 @@ impl Api {
                     return Err(ApiError::new(Category::Provider, Some(status), format!("{name} answered {status}: {message}")));
                 }
                 403 => return Err(ApiError::new(Category::Permission, Some(403), format!("{name} refused: {message}"))),
-                404 | 410 => return Err(ApiError::new(Category::NotFound, Some(status.as_u16()), format!("{name} has no such record: {message}"))),
+                404 | 410 => {
+                    return Err(ApiError::new(Category::NotFound, Some(status.as_u16()), format!("{name} has no such record: {message}")))
+                }
                 status => return Err(ApiError::new(Category::Validation, Some(status), format!("{name} refused the values: {message}"))),
             }
         }

@@ -35,8 +35,20 @@ impl Link {
             ObjectKind::Contact => ("Associated contact", "Person"),
             _ => ("Associated company", "Organization"),
         };
-        let info = |key: &str, label: &str| FieldInfo { key: key.into(), label: label.into(), kind: FieldKind::Text, options: vec![], read_only: false, custom: false };
-        let mapping = FieldMapping { hubspot_property: self.hub_key.into(), app_field: self.app_key.into(), direction: model::apps::SyncDirection::TwoWay, values: vec![] };
+        let info = |key: &str, label: &str| FieldInfo {
+            key: key.into(),
+            label: label.into(),
+            kind: FieldKind::Text,
+            options: vec![],
+            read_only: false,
+            custom: false,
+        };
+        let mapping = FieldMapping {
+            hubspot_property: self.hub_key.into(),
+            app_field: self.app_key.into(),
+            direction: model::apps::SyncDirection::TwoWay,
+            values: vec![],
+        };
         (mapping, info(self.hub_key, hub_label), info(self.app_key, app_label))
     }
 }
@@ -45,7 +57,9 @@ impl Link {
 /// (HubSpot key, Pipedrive field, HubSpot object, linked object).
 pub fn possible(object: ObjectKind) -> &'static [(&'static str, &'static str, &'static str, ObjectKind)] {
     match object {
-        ObjectKind::Deal => &[("@contact", "person_id", "contacts", ObjectKind::Contact), ("@company", "org_id", "companies", ObjectKind::Company)],
+        ObjectKind::Deal => {
+            &[("@contact", "person_id", "contacts", ObjectKind::Contact), ("@company", "org_id", "companies", ObjectKind::Company)]
+        }
         ObjectKind::Contact => &[("@company", "org_id", "companies", ObjectKind::Company)],
         ObjectKind::Company => &[],
     }
@@ -107,11 +121,19 @@ impl IdPairs {
 impl Translate for IdPairs {
     fn to_app(&self, hub: Option<&str>) -> Result<Option<String>, String> {
         let Some(hub) = hub else { return Ok(None) };
-        self.to_app.get(hub).cloned().map(Some).ok_or_else(|| format!("the associated HubSpot {} ({hub}) is not synced yet, so the link cannot be set", self.noun))
+        self.to_app
+            .get(hub)
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| format!("the associated HubSpot {} ({hub}) is not synced yet, so the link cannot be set", self.noun))
     }
 
     fn to_hub(&self, app: Option<&str>) -> Result<Option<String>, String> {
         let Some(app) = app else { return Ok(None) };
-        self.to_hub.get(app).cloned().map(Some).ok_or_else(|| format!("the linked {} ({app}) is not synced to HubSpot yet, so the association cannot be created", self.noun))
+        self.to_hub
+            .get(app)
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| format!("the linked {} ({app}) is not synced to HubSpot yet, so the association cannot be created", self.noun))
     }
 }

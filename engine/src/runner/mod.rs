@@ -146,7 +146,9 @@ impl Engine {
             return;
         }
         let url = self.connections.webhook_url(Provider::Pipedrive, &app.id);
-        let loopback = |u: &str| url::Url::parse(u).ok().and_then(|u| u.host_str().map(|h| matches!(h, "127.0.0.1" | "localhost" | "[::1]"))).unwrap_or(true);
+        let loopback = |u: &str| {
+            url::Url::parse(u).ok().and_then(|u| u.host_str().map(|h| matches!(h, "127.0.0.1" | "localhost" | "[::1]"))).unwrap_or(true)
+        };
         let reachable = !loopback(&url) || self.connections.provider(&app.provider).is_some_and(|p| p.is_sandbox());
         if !reachable {
             done.lock().unwrap_or_else(|p| p.into_inner()).insert(app.id.clone());
@@ -225,7 +227,8 @@ impl Engine {
 
         let (hub_stats, app_stats) = (Arc::new(Stats::default()), Arc::new(Stats::default()));
         let result = async {
-            let app_provider = Provider::parse(&app.provider).ok_or_else(|| EngineError::Settings(format!("unknown app {}", app.provider)))?;
+            let app_provider =
+                Provider::parse(&app.provider).ok_or_else(|| EngineError::Settings(format!("unknown app {}", app.provider)))?;
             let hub_api = Api::open(&self.connections, &hub.id, Provider::HubSpot, hub_stats.clone()).await?;
             let app_api = Api::open(&self.connections, &app.id, app_provider, app_stats.clone()).await?;
             let links = self.links_of(&row, settings.object).await?;
@@ -477,17 +480,26 @@ impl<'a> Pass<'a> {
                             app_cursor: (side == Side::App).then(|| c.clone()),
                             progress_done: done,
                         },
-                        (None, 0) => Checkpoint { phase: phase_of(order[1]).into(), hub_cursor: None, app_cursor: None, progress_done: done },
+                        (None, 0) => {
+                            Checkpoint { phase: phase_of(order[1]).into(), hub_cursor: None, app_cursor: None, progress_done: done }
+                        }
                         (None, _) => {
                             // From here on, read what changed since the initial sync began.
                             let since = (state.initial_started_at.unwrap_or(0) - CURSOR_MARGIN_MS).to_string();
-                            Checkpoint { phase: INCREMENTAL.into(), hub_cursor: Some(since.clone()), app_cursor: Some(since), progress_done: done }
+                            Checkpoint {
+                                phase: INCREMENTAL.into(),
+                                hub_cursor: Some(since.clone()),
+                                app_cursor: Some(since),
+                                progress_done: done,
+                            }
                         }
                     };
                     match page.next.as_deref() {
                         Some(next) => {
-                            let (processed, fetched) =
-                                tokio::join!(self.process(side, page.records, false, Some(checkpoint.clone())), reader.list_at_least(Some(next), INITIAL_GROUP));
+                            let (processed, fetched) = tokio::join!(
+                                self.process(side, page.records, false, Some(checkpoint.clone())),
+                                reader.list_at_least(Some(next), INITIAL_GROUP)
+                            );
                             processed?;
                             prefetched = Some(fetched);
                         }
@@ -553,8 +565,10 @@ impl<'a> Pass<'a> {
                 };
                 match &next_read {
                     Some((since, cursor)) => {
-                        let (processed, fetched) =
-                            tokio::join!(self.process(side, page.records, false, Some(checkpoint.clone())), reader.changed_since(*since, cursor.as_deref()));
+                        let (processed, fetched) = tokio::join!(
+                            self.process(side, page.records, false, Some(checkpoint.clone())),
+                            reader.changed_since(*since, cursor.as_deref())
+                        );
                         processed?;
                         prefetched = Some(fetched);
                     }
@@ -678,12 +692,21 @@ impl<'a> Pass<'a> {
     }
 
     fn filters_pass(&self, app_deal: &RemoteRecord) -> bool {
-        self.settings.filters.iter().all(|f| filter_matches(f, self.app_schema.field(&f.field).map(|i| i.kind), app_deal.values.get(&f.field).cloned().flatten()))
+        self.settings
+            .filters
+            .iter()
+            .all(|f| filter_matches(f, self.app_schema.field(&f.field).map(|i| i.kind), app_deal.values.get(&f.field).cloned().flatten()))
     }
 
     /// Decides, writes and commits one page of deals read from `side`. `force` compares even
     /// records whose modification time was already seen (retries).
-    async fn process(&mut self, side: Side, mut deals: Vec<RemoteRecord>, force: bool, checkpoint: Option<Checkpoint>) -> Result<(), EngineError> {
+    async fn process(
+        &mut self,
+        side: Side,
+        mut deals: Vec<RemoteRecord>,
+        force: bool,
+        checkpoint: Option<Checkpoint>,
+    ) -> Result<(), EngineError> {
         self.reading = side;
         let now = now_ms();
         let key = match side {
@@ -782,7 +805,8 @@ impl<'a> Pass<'a> {
             let other_ids: Vec<String> = compare.iter().filter_map(|(r, _)| side_id(r, other).map(str::to_string)).collect();
             let mut read = self.on(other).read(&other_ids).await?;
             if !self.links.is_empty() {
-                let agreed: HashMap<String, String> = compare.iter().filter_map(|(r, _)| Some((side_id(r, other)?.to_string(), r.agreed.clone()))).collect();
+                let agreed: HashMap<String, String> =
+                    compare.iter().filter_map(|(r, _)| Some((side_id(r, other)?.to_string(), r.agreed.clone()))).collect();
                 self.resolve_links(other, &mut read, &agreed).await?;
             }
             let counterparts: HashMap<String, RemoteRecord> = read.into_iter().map(|d| (d.id.clone(), d)).collect();
@@ -803,8 +827,11 @@ impl<'a> Pass<'a> {
             // Where a field changed on both sides, "later" is decided by when that field changed
             // in HubSpot (its property history), not by when the record last changed.
             // Pipedrive's side likewise, by the deal's changelog.
-            let contested: Vec<(String, String)> =
-                pairs.iter().filter(|(row, hub, app)| self.changed_on_both(row, hub, app)).map(|(_, hub, app)| (hub.id.clone(), app.id.clone())).collect();
+            let contested: Vec<(String, String)> = pairs
+                .iter()
+                .filter(|(row, hub, app)| self.changed_on_both(row, hub, app))
+                .map(|(_, hub, app)| (hub.id.clone(), app.id.clone()))
+                .collect();
             let (mut times, mut app_times) = if contested.is_empty() {
                 (HashMap::new(), HashMap::new())
             } else {
@@ -815,7 +842,8 @@ impl<'a> Pass<'a> {
                 (hub_times?, app_times?)
             };
             for (row, hub, app) in pairs {
-                let times = FieldTimes { hub: times.remove(&hub.id).unwrap_or_default(), app: app_times.remove(&app.id).unwrap_or_default() };
+                let times =
+                    FieldTimes { hub: times.remove(&hub.id).unwrap_or_default(), app: app_times.remove(&app.id).unwrap_or_default() };
                 self.compare(row, hub, app, &times, now, &mut work);
             }
         }
@@ -869,7 +897,12 @@ impl<'a> Pass<'a> {
     /// side's records known to Tandem are found in the identity map (the app is always read
     /// before HubSpot, so every app record is known there); HubSpot's are also searched. A
     /// record whose key is already linked to another one is a duplicate, left out.
-    async fn find_matches(&self, side: Side, unlinked: &[(&RemoteRecord, Option<&RecordRow>)], now: i64) -> Result<HashMap<String, Found>, EngineError> {
+    async fn find_matches(
+        &self,
+        side: Side,
+        unlinked: &[(&RemoteRecord, Option<&RecordRow>)],
+        now: i64,
+    ) -> Result<HashMap<String, Found>, EngineError> {
         let target = side.other();
         let mut out = HashMap::new();
         let mut keys: Vec<String> = unlinked.iter().filter_map(|(r, _)| r.match_key.clone()).collect();
@@ -983,7 +1016,10 @@ impl<'a> Pass<'a> {
     /// Why a contact or company is left out: its key is linked to another record already.
     fn duplicate_message(&self, side: Side, key: &str) -> String {
         let (what, noun) = (self.match_word(), self.noun());
-        format!("Another {noun} in {} has the same {what} ({key}) and is already synced; Tandem links one record to one.", self.side_name(side))
+        format!(
+            "Another {noun} in {} has the same {what} ({key}) and is already synced; Tandem links one record to one.",
+            self.side_name(side)
+        )
     }
 
     fn linked_message(&self, target: Side, key: &str) -> String {
@@ -1000,7 +1036,11 @@ impl<'a> Pass<'a> {
 
     /// What contacts or companies are matched on, as the messages say it.
     fn match_word(&self) -> &'static str {
-        if self.settings.object == ObjectKind::Contact { "email" } else { "domain" }
+        if self.settings.object == ObjectKind::Contact {
+            "email"
+        } else {
+            "domain"
+        }
     }
 
     /// A row of the other side's record, now also holding `record` from `side`: compared on this
@@ -1093,7 +1133,16 @@ impl<'a> Pass<'a> {
                     // can (a link once its record is synced).
                     tracing::debug!(record = %row.id, field = %to.key, message, "value left empty on create");
                     let message = format!("{} was left empty in the new {}: {message}", self.label(target, &to.key), self.noun());
-                    work.events.push(self.event(&row.id, now, "not_synced", side, json!([]), None, Some(Category::Validation.as_str()), Some(&message)));
+                    work.events.push(self.event(
+                        &row.id,
+                        now,
+                        "not_synced",
+                        side,
+                        json!([]),
+                        None,
+                        Some(Category::Validation.as_str()),
+                        Some(&message),
+                    ));
                 }
             }
         }
@@ -1146,7 +1195,11 @@ impl<'a> Pass<'a> {
         }
         if row.reason.as_deref() != Some(reason) {
             let noun = self.noun();
-            let message = format!("The {noun} was deleted in {}; Tandem never deletes, so the {} {noun} stays.", side_label(gone_from), side_label(gone_from.other()));
+            let message = format!(
+                "The {noun} was deleted in {}; Tandem never deletes, so the {} {noun} stays.",
+                side_label(gone_from),
+                side_label(gone_from.other())
+            );
             row.state = "excluded".into();
             row.reason = Some(reason.into());
             row.message = Some(message.clone());
@@ -1171,7 +1224,15 @@ impl<'a> Pass<'a> {
     /// A linked record read on both sides: field-level merge against the agreed values. A field
     /// changed on both sides is timed by `field_times` (HubSpot's history of that field,
     /// Pipedrive's deal changelog) where known, else by the records' modification times.
-    fn compare(&mut self, mut row: RecordRow, hub: RemoteRecord, app: RemoteRecord, field_times: &FieldTimes, now: i64, work: &mut PageWork) {
+    fn compare(
+        &mut self,
+        mut row: RecordRow,
+        hub: RemoteRecord,
+        app: RemoteRecord,
+        field_times: &FieldTimes,
+        now: i64,
+        work: &mut PageWork,
+    ) {
         row.name = if hub.name.is_empty() { app.name.clone() } else { hub.name.clone() };
         let hub_stage = hub.values.get(STAGE).cloned().flatten();
         let app_stage = app.values.get(STAGE).cloned().flatten();
@@ -1294,7 +1355,16 @@ impl<'a> Pass<'a> {
             }
         }
         for (from, message) in warnings {
-            work.events.push(self.event(&row.id, now, "not_synced", from, json!([]), None, Some(Category::Validation.as_str()), Some(&message)));
+            work.events.push(self.event(
+                &row.id,
+                now,
+                "not_synced",
+                from,
+                json!([]),
+                None,
+                Some(Category::Validation.as_str()),
+                Some(&message),
+            ));
         }
         if to_hub.is_empty() && to_app.is_empty() {
             if row.state == "linked" {
@@ -1335,12 +1405,20 @@ impl<'a> Pass<'a> {
 
     /// The association mapped under `key` on `side`, if `key` is one.
     fn link_mapping(&self, side: Side, key: &str) -> Option<(&Mapped<'a>, usize)> {
-        self.mapped.iter().find_map(|m| Some((m, m.link?)).filter(|_| if side == Side::HubSpot { m.hub.key == key } else { m.app.key == key }))
+        self.mapped
+            .iter()
+            .find_map(|m| Some((m, m.link?)).filter(|_| if side == Side::HubSpot { m.hub.key == key } else { m.app.key == key }))
     }
 
     fn label(&self, side: Side, key: &str) -> String {
         match self.link_mapping(side, key) {
-            Some((m, _)) => if side == Side::HubSpot { m.hub.label.clone() } else { m.app.label.clone() },
+            Some((m, _)) => {
+                if side == Side::HubSpot {
+                    m.hub.label.clone()
+                } else {
+                    m.app.label.clone()
+                }
+            }
             None => label(if side == Side::HubSpot { self.hub_schema } else { self.app_schema }, key),
         }
     }
@@ -1356,7 +1434,12 @@ impl<'a> Pass<'a> {
     /// ids on both sides from the other syncs' identity maps. Pipedrive holds one person and one
     /// organization per deal; HubSpot may associate several: the one agreed before while it is
     /// still associated, else the first that the other sync links, else the first.
-    async fn resolve_links(&mut self, side: Side, records: &mut [RemoteRecord], agreed: &HashMap<String, String>) -> Result<(), EngineError> {
+    async fn resolve_links(
+        &mut self,
+        side: Side,
+        records: &mut [RemoteRecord],
+        agreed: &HashMap<String, String>,
+    ) -> Result<(), EngineError> {
         if self.links.is_empty() || records.is_empty() {
             return Ok(());
         }
@@ -1448,10 +1531,8 @@ impl<'a> Pass<'a> {
             if batch.is_empty() {
                 continue;
             }
-            let inputs: Vec<(String, Values)> = batch
-                .iter()
-                .map(|(_, row, _, values)| (row.id.clone(), links::properties(values)))
-                .collect();
+            let inputs: Vec<(String, Values)> =
+                batch.iter().map(|(_, row, _, values)| (row.id.clone(), links::properties(values))).collect();
             let mut results = self.on(target).create(inputs).await;
             // Associations of the new HubSpot records: (record row, link key, new id, linked id).
             let mut associate: Vec<(String, String, String, String)> = Vec::new();
@@ -1489,9 +1570,7 @@ impl<'a> Pass<'a> {
                         (row.state, row.create_on, row.updated_at) = ("linked".into(), None, now);
                         let changes: Vec<serde_json::Value> = values
                             .iter()
-                            .map(|(k, v)| {
-                                json!({"field": self.label(target, k), "old": null, "new": self.shown(target, k, v)})
-                            })
+                            .map(|(k, v)| json!({"field": self.label(target, k), "old": null, "new": self.shown(target, k, v)}))
                             .collect();
                         work.events.push(self.event(&row.id, now, "created", target, json!(changes), None, None, None));
                     }
@@ -1533,7 +1612,8 @@ impl<'a> Pass<'a> {
                     let agreed: BTreeMap<String, Agreed> = serde_json::from_str(before).unwrap_or_default();
                     for (key, value) in values.iter().filter(|(k, _)| links::is_link_key(k)) {
                         let row_id = work.records[*index].id.clone();
-                        let old = self.mapped.iter().find(|m| m.hub.key == *key).and_then(|m| agreed.get(&m.key)).and_then(|a| a.hub.clone());
+                        let old =
+                            self.mapped.iter().find(|m| m.hub.key == *key).and_then(|m| agreed.get(&m.key)).and_then(|a| a.hub.clone());
                         if let Some(new) = value {
                             add.push((row_id.clone(), key.clone(), id.clone(), new.clone()));
                         }
@@ -1554,10 +1634,7 @@ impl<'a> Pass<'a> {
                     continue;
                 }
             }
-            let inputs = batch
-                .iter()
-                .map(|(_, _, id, values, _)| (id.clone(), links::properties(values)))
-                .collect();
+            let inputs = batch.iter().map(|(_, _, id, values, _)| (id.clone(), links::properties(values))).collect();
             let mut results = self.on(target).update(inputs).await;
             for (_, index, id, _, before) in batch {
                 match results.remove(id) {
@@ -1597,12 +1674,18 @@ impl<'a> Pass<'a> {
     /// search did not show yet): linked to that contact and merged with it on this page, as a
     /// match found by the search is. A contact Tandem already links to another record makes
     /// this one a duplicate.
-    async fn link_taken(&mut self, taken: Vec<(RecordRow, &RemoteRecord, String, ApiError)>, now: i64, work: &mut PageWork) -> Result<(), EngineError> {
+    async fn link_taken(
+        &mut self,
+        taken: Vec<(RecordRow, &RemoteRecord, String, ApiError)>,
+        now: i64,
+        work: &mut PageWork,
+    ) -> Result<(), EngineError> {
         if taken.is_empty() {
             return Ok(());
         }
         let ids: Vec<String> = taken.iter().map(|(_, _, id, _)| id.clone()).collect();
-        let known: HashSet<String> = self.store.records_by(&self.sync_id, RecordKey::HubSpot, &ids).await?.into_iter().filter_map(|r| r.hubspot_id).collect();
+        let known: HashSet<String> =
+            self.store.records_by(&self.sync_id, RecordKey::HubSpot, &ids).await?.into_iter().filter_map(|r| r.hubspot_id).collect();
         let mut read = self.hub.read(&ids).await?;
         self.resolve_links(Side::HubSpot, &mut read, &HashMap::new()).await?;
         let existing: HashMap<String, RemoteRecord> = read.into_iter().map(|r| (r.id.clone(), r)).collect();
@@ -1616,7 +1699,16 @@ impl<'a> Pass<'a> {
                 Some(hub) => {
                     tracing::info!(record = %row.id, hubspot_id = %id, "the email is taken by a HubSpot contact the search did not show yet; linked to it");
                     let row = self.link(row, Side::HubSpot, hub, now);
-                    work.events.push(self.event(&row.id, now, "matched", Side::HubSpot, json!([]), None, None, Some(&self.linked_message(Side::HubSpot, &key))));
+                    work.events.push(self.event(
+                        &row.id,
+                        now,
+                        "matched",
+                        Side::HubSpot,
+                        json!([]),
+                        None,
+                        None,
+                        Some(&self.linked_message(Side::HubSpot, &key)),
+                    ));
                     self.compare(row, hub.clone(), source.clone(), &FieldTimes::default(), now, work);
                 }
                 None => {
@@ -1631,7 +1723,13 @@ impl<'a> Pass<'a> {
 
     /// Adds and removes HubSpot associations: (record row, link key, HubSpot record, linked
     /// record). A failure leaves the record's fields synced and says so on its timeline.
-    async fn associate(&mut self, add: Vec<(String, String, String, String)>, remove: Vec<(String, String, String, String)>, now: i64, work: &mut PageWork) {
+    async fn associate(
+        &mut self,
+        add: Vec<(String, String, String, String)>,
+        remove: Vec<(String, String, String, String)>,
+        now: i64,
+        work: &mut PageWork,
+    ) {
         let links = self.links;
         for link in links {
             let pick = |list: &[(String, String, String, String)]| -> Vec<(String, String)> {
@@ -1645,7 +1743,16 @@ impl<'a> Pass<'a> {
                 tracing::warn!(error = %e, "HubSpot associations could not be written");
                 let message = format!("The association with the {} could not be written in HubSpot: {}", link.noun(), e.message);
                 for (row_id, ..) in add.iter().chain(&remove).filter(|(_, k, ..)| k == link.hub_key) {
-                    work.events.push(self.event(row_id, now, "not_synced", Side::HubSpot, json!([]), None, Some(e.category.as_str()), Some(&message)));
+                    work.events.push(self.event(
+                        row_id,
+                        now,
+                        "not_synced",
+                        Side::HubSpot,
+                        json!([]),
+                        None,
+                        Some(e.category.as_str()),
+                        Some(&message),
+                    ));
                 }
             }
         }
@@ -1724,7 +1831,10 @@ impl<'a> Pass<'a> {
             );
         }
         if self.deal() {
-            agreed.insert(STAGE.into(), Agreed { hub: hub.values.get(STAGE).cloned().flatten(), app: app.values.get(STAGE).cloned().flatten() });
+            agreed.insert(
+                STAGE.into(),
+                Agreed { hub: hub.values.get(STAGE).cloned().flatten(), app: app.values.get(STAGE).cloned().flatten() },
+            );
         }
         agreed
     }
@@ -1746,7 +1856,8 @@ struct Holder<'a> {
 
 impl<'a> Holder<'a> {
     async fn load(hub_api: &'a Api, app_api: &'a Api, object: ObjectKind, links: Vec<Link>) -> Result<Holder<'a>, ApiError> {
-        let (hub_key, app_key) = tokio::try_join!(remote::ensure_tandem_field(hub_api, object), remote::ensure_tandem_field(app_api, object))?;
+        let (hub_key, app_key) =
+            tokio::try_join!(remote::ensure_tandem_field(hub_api, object), remote::ensure_tandem_field(app_api, object))?;
         let (hub_schema, app_schema) = tokio::try_join!(hub_api.schema(object), app_api.schema(object))?;
         let owners = remote::owner_pairs(hub_api, app_api).await?;
         let link_infos = links.iter().map(Link::infos).collect();
@@ -1833,8 +1944,12 @@ pub fn filter_matches(filter: &Filter, kind: Option<FieldKind>, value: Option<St
     match filter.op {
         FilterOp::IsKnown => value.is_some(),
         FilterOp::IsUnknown => value.is_none(),
-        FilterOp::Is => value.is_some_and(|v| v.trim().eq_ignore_ascii_case(filter.value.trim()) || (number(&v).is_some() && number(&v) == number(&filter.value))),
-        FilterOp::IsNot => !value.is_some_and(|v| v.trim().eq_ignore_ascii_case(filter.value.trim()) || (number(&v).is_some() && number(&v) == number(&filter.value))),
+        FilterOp::Is => value.is_some_and(|v| {
+            v.trim().eq_ignore_ascii_case(filter.value.trim()) || (number(&v).is_some() && number(&v) == number(&filter.value))
+        }),
+        FilterOp::IsNot => !value.is_some_and(|v| {
+            v.trim().eq_ignore_ascii_case(filter.value.trim()) || (number(&v).is_some() && number(&v) == number(&filter.value))
+        }),
         FilterOp::Contains => value.is_some_and(|v| v.to_lowercase().contains(&filter.value.trim().to_lowercase())),
         FilterOp::GreaterThan | FilterOp::LessThan => {
             let Some(v) = value else { return false };

@@ -193,7 +193,11 @@ impl Records<'_> {
             }
             ObjectKind::Contact => {
                 let full = [get("firstname"), get("lastname")].into_iter().flatten().collect::<Vec<_>>().join(" ");
-                if full.is_empty() { get("email").unwrap_or_default() } else { full }
+                if full.is_empty() {
+                    get("email").unwrap_or_default()
+                } else {
+                    full
+                }
             }
             ObjectKind::Company => get("name").or_else(|| get("domain")).unwrap_or_default(),
         };
@@ -222,7 +226,9 @@ impl Records<'_> {
             let text = match (self.kind(key), value) {
                 (_, None) => String::new(),
                 // HubSpot keeps a company's domain bare (`example.com`), not as a website URL.
-                (_, Some(v)) if self.object == ObjectKind::Company && key == "domain" => match_key(self.object, Some(v)).unwrap_or_else(|| v.clone()),
+                (_, Some(v)) if self.object == ObjectKind::Company && key == "domain" => {
+                    match_key(self.object, Some(v)).unwrap_or_else(|| v.clone())
+                }
                 (FieldKind::Date, Some(v)) => model::timefmt::iso_date_ms(v).map(|ms| ms.to_string()).unwrap_or_else(|| v.clone()),
                 (_, Some(v)) => v.clone(),
             };
@@ -330,7 +336,9 @@ impl Records<'_> {
             }
             let json_value = match (self.kind(key), value) {
                 // The person or organization a deal (or person) belongs to: an id, or none.
-                (_, Some(v)) if super::links::is_app_link_field(self.object, key) => v.parse::<u64>().map(Value::from).unwrap_or_else(|_| json!(v)),
+                (_, Some(v)) if super::links::is_app_link_field(self.object, key) => {
+                    v.parse::<u64>().map(Value::from).unwrap_or_else(|_| json!(v))
+                }
                 (_, None) if super::links::is_app_link_field(self.object, key) => Value::Null,
                 // Pipedrive requires an owner and a title or name: they are never cleared.
                 (FieldKind::Owner, None) => continue,
@@ -487,7 +495,9 @@ impl Records<'_> {
                             .api
                             .call(Method::POST, &self.pd_path(""), &[], Some(&Value::Object(body)), Retry::Unprocessed)
                             .await
-                            .and_then(|answer| answer.get("data").and_then(|d| self.pd_record(d)).ok_or_else(|| unexpected("Pipedrive", "the new record")));
+                            .and_then(|answer| {
+                                answer.get("data").and_then(|d| self.pd_record(d)).ok_or_else(|| unexpected("Pipedrive", "the new record"))
+                            });
                         (tandem_id, result)
                     })
                     .buffer_unordered(PIPEDRIVE_CONCURRENCY)
@@ -510,11 +520,12 @@ impl Records<'_> {
                 let results: Vec<(String, Result<RemoteRecord, ApiError>)> = stream::iter(inputs)
                     .map(|(id, values)| async move {
                         let body = Value::Object(self.pd_body(&values));
-                        let result = self
-                            .api
-                            .call(Method::PATCH, &self.pd_path(&format!("/{id}")), &[], Some(&body), Retry::Always)
-                            .await
-                            .and_then(|answer| answer.get("data").and_then(|d| self.pd_record(d)).ok_or_else(|| unexpected("Pipedrive", "the record")));
+                        let result =
+                            self.api.call(Method::PATCH, &self.pd_path(&format!("/{id}")), &[], Some(&body), Retry::Always).await.and_then(
+                                |answer| {
+                                    answer.get("data").and_then(|d| self.pd_record(d)).ok_or_else(|| unexpected("Pipedrive", "the record"))
+                                },
+                            );
                         (id, result)
                     })
                     .buffer_unordered(PIPEDRIVE_CONCURRENCY)
@@ -528,7 +539,11 @@ impl Records<'_> {
 
     /// HubSpot batches of `inputs` sent by `send`, several in flight at once: the limiter paces
     /// them, so HubSpot's window stays full while earlier batches' answers are on their way.
-    async fn hub_in_batches<'s>(&'s self, inputs: Vec<Input>, send: fn(&'s Self, Vec<Input>) -> BoxFuture<'s, Vec<Outcome>>) -> Vec<Outcome> {
+    async fn hub_in_batches<'s>(
+        &'s self,
+        inputs: Vec<Input>,
+        send: fn(&'s Self, Vec<Input>) -> BoxFuture<'s, Vec<Outcome>>,
+    ) -> Vec<Outcome> {
         let chunks: Vec<Vec<Input>> = inputs.chunks(HUB_BATCH).map(<[_]>::to_vec).collect();
         let answers: Vec<Vec<Outcome>> = stream::iter(chunks).map(|chunk| send(self, chunk)).buffered(HUB_CONCURRENCY).collect().await;
         answers.into_iter().flatten().collect()
@@ -563,7 +578,9 @@ impl Records<'_> {
                 for (tandem_id, _) in &chunk {
                     if !out.contains_key(tandem_id) {
                         // Without an error for it, the outcome is unknown: left to recovery.
-                        let e = errors.first().cloned().unwrap_or_else(|| ApiError::new(Category::Provider, None, "HubSpot did not say whether it created the record"));
+                        let e = errors.first().cloned().unwrap_or_else(|| {
+                            ApiError::new(Category::Provider, None, "HubSpot did not say whether it created the record")
+                        });
                         out.insert(tandem_id.clone(), Err(e));
                     }
                 }
@@ -605,7 +622,10 @@ impl Records<'_> {
                 }
                 for (id, _) in &chunk {
                     if !out.contains_key(id) {
-                        let e = errors.get(id).cloned().unwrap_or_else(|| ApiError::new(Category::Validation, Some(400), "HubSpot did not update the record"));
+                        let e = errors
+                            .get(id)
+                            .cloned()
+                            .unwrap_or_else(|| ApiError::new(Category::Validation, Some(400), "HubSpot did not update the record"));
                         out.insert(id.clone(), Err(e));
                     }
                 }
@@ -629,7 +649,13 @@ impl Records<'_> {
             let answer = self.api.call(Method::POST, &path, &[], Some(&body), Retry::Always).await?;
             for result in answer.get("results").and_then(Value::as_array).into_iter().flatten() {
                 let Some(from) = result.pointer("/from/id").and_then(text) else { continue };
-                let mut linked: Vec<String> = result.get("to").and_then(Value::as_array).into_iter().flatten().filter_map(|t| t.get("toObjectId").and_then(text)).collect();
+                let mut linked: Vec<String> = result
+                    .get("to")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t.get("toObjectId").and_then(text))
+                    .collect();
                 linked.sort_by_key(|id| (id.len(), id.clone()));
                 linked.dedup();
                 out.insert(from, linked);
@@ -668,7 +694,10 @@ impl Records<'_> {
                 let answer = self.api.get(&format!("/api/v1/deals/{id}/changelog"), &[]).await?;
                 let mut times = Times::new();
                 for entry in answer.get("data").and_then(Value::as_array).into_iter().flatten() {
-                    let (Some(field), Some(at)) = (entry.get("field_key").and_then(text), entry.get("time").and_then(Value::as_str).and_then(model::timefmt::parse_iso_ms)) else {
+                    let (Some(field), Some(at)) = (
+                        entry.get("field_key").and_then(text),
+                        entry.get("time").and_then(Value::as_str).and_then(model::timefmt::parse_iso_ms),
+                    ) else {
                         continue;
                     };
                     let newest = times.entry(field).or_insert(at);
@@ -698,13 +727,19 @@ impl Records<'_> {
             });
             let answer = self.api.call(Method::POST, &self.hub_path("/batch/read"), &[], Some(&body), Retry::Always).await?;
             for result in answer.get("results").and_then(Value::as_array).into_iter().flatten() {
-                let (Some(id), Some(history)) = (result.get("id").and_then(text), result.get("propertiesWithHistory").and_then(Value::as_object)) else {
+                let (Some(id), Some(history)) =
+                    (result.get("id").and_then(text), result.get("propertiesWithHistory").and_then(Value::as_object))
+                else {
                     continue;
                 };
                 let times: HashMap<String, i64> = history
                     .iter()
                     .filter_map(|(field, changes)| {
-                        let newest = changes.as_array()?.iter().filter_map(|c| c.get("timestamp").and_then(Value::as_str).and_then(model::timefmt::parse_iso_ms)).max()?;
+                        let newest = changes
+                            .as_array()?
+                            .iter()
+                            .filter_map(|c| c.get("timestamp").and_then(Value::as_str).and_then(model::timefmt::parse_iso_ms))
+                            .max()?;
                         Some((field.clone(), newest))
                     })
                     .collect();
@@ -758,7 +793,8 @@ impl Records<'_> {
                 if let Some(a) = &after {
                     body["after"] = json!(a);
                 }
-                let page = self.hub_page(&self.api.call(Method::POST, &self.hub_path("/search"), &[], Some(&body), Retry::Always).await?)?;
+                let page =
+                    self.hub_page(&self.api.call(Method::POST, &self.hub_path("/search"), &[], Some(&body), Retry::Always).await?)?;
                 found.extend(page.records);
                 after = page.next;
                 if after.is_none() {
@@ -783,11 +819,7 @@ pub fn existing_contact(e: &ApiError) -> Option<String> {
 
 /// The per-item errors of a HubSpot 207 batch answer.
 fn hub_item_errors(answer: &Value) -> Vec<ApiError> {
-    answer
-        .get("errors")
-        .and_then(Value::as_array)
-        .map(|errors| errors.iter().map(hub_item_error).collect())
-        .unwrap_or_default()
+    answer.get("errors").and_then(Value::as_array).map(|errors| errors.iter().map(hub_item_error).collect()).unwrap_or_default()
 }
 
 fn hub_item_error(e: &Value) -> ApiError {

@@ -15,18 +15,22 @@ pub struct AuditRow {
 
 impl Store {
     pub async fn insert_audit(&self, row: &AuditRow) -> Result<()> {
-        on_pool!(self, exec |pool| sqlx::query(
-            "INSERT INTO audit_log (id, at, actor_id, actor_name, action, target, summary) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        )
-        .bind(&row.id)
-        .bind(row.at)
-        .bind(&row.actor_id)
-        .bind(&row.actor_name)
-        .bind(&row.action)
-        .bind(&row.target)
-        .bind(&row.summary)
-        .execute(pool)
-        .await)?;
+        on_pool!(
+            self,
+            exec | pool
+                | sqlx::query(
+                    "INSERT INTO audit_log (id, at, actor_id, actor_name, action, target, summary) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                )
+                .bind(&row.id)
+                .bind(row.at)
+                .bind(&row.actor_id)
+                .bind(&row.actor_name)
+                .bind(&row.action)
+                .bind(&row.target)
+                .bind(&row.summary)
+                .execute(pool)
+                .await
+        )?;
         Ok(())
     }
 

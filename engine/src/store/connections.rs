@@ -94,71 +94,87 @@ impl Store {
 
     /// Takes the refresh lease when nobody holds it: true when this caller may refresh.
     pub async fn claim_refresh(&self, id: &str, now: i64, until: i64) -> Result<bool> {
-        let n = on_pool!(self, exec |pool| sqlx::query(
-            "UPDATE connections SET refresh_claimed_until = $3 \
+        let n = on_pool!(
+            self,
+            exec | pool
+                | sqlx::query(
+                    "UPDATE connections SET refresh_claimed_until = $3 \
              WHERE id = $1 AND status = 'connected' AND (refresh_claimed_until IS NULL OR refresh_claimed_until < $2)"
-        )
-        .bind(id)
-        .bind(now)
-        .bind(until)
-        .execute(pool)
-        .await)?;
+                )
+                .bind(id)
+                .bind(now)
+                .bind(until)
+                .execute(pool)
+                .await
+        )?;
         Ok(n == 1)
     }
 
     pub async fn release_refresh(&self, id: &str) -> Result<()> {
-        on_pool!(self, exec |pool| sqlx::query("UPDATE connections SET refresh_claimed_until = NULL WHERE id = $1")
-            .bind(id)
-            .execute(pool)
-            .await)?;
+        on_pool!(
+            self,
+            exec | pool | sqlx::query("UPDATE connections SET refresh_claimed_until = NULL WHERE id = $1").bind(id).execute(pool).await
+        )?;
         Ok(())
     }
 
     /// Stores refreshed (sealed) tokens and releases the refresh lease.
     pub async fn save_refreshed_tokens(&self, id: &str, access: &str, refresh: &str, expires_at: i64, now: i64) -> Result<()> {
-        on_pool!(self, exec |pool| sqlx::query(
-            "UPDATE connections SET access_token = $2, refresh_token = $3, access_expires_at = $4, \
+        on_pool!(
+            self,
+            exec | pool
+                | sqlx::query(
+                    "UPDATE connections SET access_token = $2, refresh_token = $3, access_expires_at = $4, \
                  refresh_claimed_until = NULL, updated_at = $5 \
              WHERE id = $1 AND status = 'connected'"
-        )
-        .bind(id)
-        .bind(access)
-        .bind(refresh)
-        .bind(expires_at)
-        .bind(now)
-        .execute(pool)
-        .await)?;
+                )
+                .bind(id)
+                .bind(access)
+                .bind(refresh)
+                .bind(expires_at)
+                .bind(now)
+                .execute(pool)
+                .await
+        )?;
         Ok(())
     }
 
     /// Marks a connected account as needing the admin to reconnect it; true when this call
     /// changed it (so the change is recorded once).
     pub async fn mark_needs_reconnection(&self, id: &str, reason: &str, now: i64) -> Result<bool> {
-        let n = on_pool!(self, exec |pool| sqlx::query(
-            "UPDATE connections SET status = 'needs_reconnection', status_reason = $2, refresh_claimed_until = NULL, \
+        let n = on_pool!(
+            self,
+            exec | pool
+                | sqlx::query(
+                    "UPDATE connections SET status = 'needs_reconnection', status_reason = $2, refresh_claimed_until = NULL, \
                  updated_at = $3 \
              WHERE id = $1 AND status = 'connected'"
-        )
-        .bind(id)
-        .bind(reason)
-        .bind(now)
-        .execute(pool)
-        .await)?;
+                )
+                .bind(id)
+                .bind(reason)
+                .bind(now)
+                .execute(pool)
+                .await
+        )?;
         Ok(n == 1)
     }
 
     /// Deletes the credentials and marks the connection uninstalled (its settings and history
     /// stay). True when this call changed it.
     pub async fn uninstall_connection(&self, id: &str, now: i64) -> Result<bool> {
-        let n = on_pool!(self, exec |pool| sqlx::query(
-            "UPDATE connections SET status = 'uninstalled', status_reason = NULL, access_token = NULL, \
+        let n = on_pool!(
+            self,
+            exec | pool
+                | sqlx::query(
+                    "UPDATE connections SET status = 'uninstalled', status_reason = NULL, access_token = NULL, \
                  refresh_token = NULL, access_expires_at = NULL, refresh_claimed_until = NULL, updated_at = $2 \
              WHERE id = $1 AND status <> 'uninstalled'"
-        )
-        .bind(id)
-        .bind(now)
-        .execute(pool)
-        .await)?;
+                )
+                .bind(id)
+                .bind(now)
+                .execute(pool)
+                .await
+        )?;
         Ok(n == 1)
     }
 }

@@ -90,7 +90,14 @@ impl Store {
     }
 
     /// One page of the records in a state (and reason), in Tandem id order after `after`.
-    pub async fn records_in_bucket(&self, sync_id: &str, state: &str, reason: Option<&str>, after: Option<&str>, limit: i64) -> Result<Vec<RecordRow>> {
+    pub async fn records_in_bucket(
+        &self,
+        sync_id: &str,
+        state: &str,
+        reason: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RecordRow>> {
         let after = after.unwrap_or("");
         Ok(match reason {
             Some(reason) => {
@@ -105,7 +112,8 @@ impl Store {
                     .await)?
             }
             None => {
-                let sql = format!("SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = $1 AND state = $2 AND id > $3 ORDER BY id LIMIT $4");
+                let sql =
+                    format!("SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = $1 AND state = $2 AND id > $3 ORDER BY id LIMIT $4");
                 on_pool!(self, |pool| sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(sql))
                     .bind(sync_id)
                     .bind(state)
@@ -125,16 +133,21 @@ impl Store {
              UNION SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = $1 AND hubspot_id = $2 \
              UNION SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = $1 AND app_id = $2 LIMIT $3"
         );
-        let mut found: Vec<RecordRow> =
-            on_pool!(self, |pool| sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(by_id)).bind(sync_id).bind(q).bind(limit).fetch_all(pool).await)?;
+        let mut found: Vec<RecordRow> = on_pool!(self, |pool| sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(by_id))
+            .bind(sync_id)
+            .bind(q)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?;
         // SQLite's LIKE ignores ASCII case already; Postgres says so with ILIKE. The name index
         // is read in order, so the scan stops once enough names match.
         let like = match self.backend() {
             super::Backend::Sqlite => "LIKE",
             super::Backend::Postgres => "ILIKE",
         };
-        let by_name =
-            format!("SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = $1 AND name {like} $2 ESCAPE '\\' ORDER BY name, id LIMIT $3");
+        let by_name = format!(
+            "SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = $1 AND name {like} $2 ESCAPE '\\' ORDER BY name, id LIMIT $3"
+        );
         let named: Vec<RecordRow> = on_pool!(self, |pool| sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(by_name))
             .bind(sync_id)
             .bind(contains_pattern(q))
@@ -179,16 +192,20 @@ impl Store {
     /// Asks the engine to retry failed records: one (`record_id`), those of one error category,
     /// or all. Answers how many were marked.
     pub async fn request_retry(&self, sync_id: &str, record_id: Option<&str>, category: Option<&str>, now: i64) -> Result<u64> {
-        Ok(on_pool!(self, exec |pool| sqlx::query(
-            "UPDATE sync_records SET retry_requested_at = $4 WHERE sync_id = $1 AND state = 'failed' \
+        Ok(on_pool!(
+            self,
+            exec | pool
+                | sqlx::query(
+                    "UPDATE sync_records SET retry_requested_at = $4 WHERE sync_id = $1 AND state = 'failed' \
              AND ($2 IS NULL OR id = $2) AND ($3 IS NULL OR reason = $3)"
-        )
-        .bind(sync_id)
-        .bind(record_id)
-        .bind(category)
-        .bind(now)
-        .execute(pool)
-        .await)?)
+                )
+                .bind(sync_id)
+                .bind(record_id)
+                .bind(category)
+                .bind(now)
+                .execute(pool)
+                .await
+        )?)
     }
 
     /// Failed records the engine retries: those an admin asked for, then those whose error
@@ -216,13 +233,16 @@ impl Store {
                 "UPDATE sync_records SET retry_requested_at = NULL WHERE sync_id = $1 AND id IN ({})",
                 (2..chunk.len() + 2).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
             );
-            on_pool!(self, exec |pool| {
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(sync_id);
-                for id in chunk {
-                    query = query.bind(id);
+            on_pool!(
+                self,
+                exec | pool | {
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(sync_id);
+                    for id in chunk {
+                        query = query.bind(id);
+                    }
+                    query.execute(pool).await
                 }
-                query.execute(pool).await
-            })?;
+            )?;
         }
         Ok(())
     }
@@ -269,7 +289,14 @@ impl Store {
     }
 
     /// A page of a sync's events in a time range (export), oldest first after (at, id).
-    pub async fn events_between(&self, sync_id: &str, from: i64, to: i64, after: Option<(i64, String)>, limit: i64) -> Result<Vec<NamedEventRow>> {
+    pub async fn events_between(
+        &self,
+        sync_id: &str,
+        from: i64,
+        to: i64,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<Vec<NamedEventRow>> {
         let (after_at, after_id) = after.unwrap_or((i64::MIN, String::new()));
         let sql = format!(
             "SELECT {EVENT_COLUMNS}, r.name AS record_name FROM record_events e LEFT JOIN sync_records r ON r.id = e.record_id \
@@ -356,11 +383,13 @@ impl Store {
     /// Finished runs per sync and outcome (a running run is not counted until it ends, so the
     /// counts only grow).
     pub async fn run_outcomes(&self) -> Result<Vec<OutcomeCount>> {
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, OutcomeCount>(
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, OutcomeCount>(
             "SELECT sync_id, outcome, COUNT(*) AS count FROM sync_runs WHERE outcome <> 'running' GROUP BY sync_id, outcome ORDER BY sync_id, outcome"
         )
         .fetch_all(pool)
-        .await)?)
+        .await
+        })?)
     }
 
     /// The newest run of a sync.
@@ -385,11 +414,11 @@ impl Store {
 
     /// Sets what the initial sync's progress counts towards.
     pub async fn set_progress_total(&self, sync_id: &str, total: Option<i64>) -> Result<()> {
-        on_pool!(self, exec |pool| sqlx::query("UPDATE sync_state SET progress_total = $2 WHERE sync_id = $1")
-            .bind(sync_id)
-            .bind(total)
-            .execute(pool)
-            .await)?;
+        on_pool!(
+            self,
+            exec | pool
+                | sqlx::query("UPDATE sync_state SET progress_total = $2 WHERE sync_id = $1").bind(sync_id).bind(total).execute(pool).await
+        )?;
         Ok(())
     }
 }

@@ -138,7 +138,8 @@ const RECORD_CONFLICT: &str = " ON CONFLICT (id) DO UPDATE SET hubspot_id = excl
          state = excluded.state, reason = excluded.reason, message = excluded.message, create_on = excluded.create_on, \
          name = excluded.name, agreed = excluded.agreed, hub_seen_at = excluded.hub_seen_at, app_seen_at = excluded.app_seen_at, \
          updated_at = excluded.updated_at, match_key = excluded.match_key";
-const EVENT_INSERT: &str = "INSERT INTO record_events (id, sync_id, run_id, record_id, at, kind, side, changes, rule, category, message) VALUES ";
+const EVENT_INSERT: &str =
+    "INSERT INTO record_events (id, sync_id, run_id, record_id, at, kind, side, changes, rule, category, message) VALUES ";
 
 /// `INSERT … VALUES (…), (…), …` for `rows` rows of `columns` values.
 fn multi_row(backend: Backend, head: &str, rows: usize, columns: usize, tail: &str) -> String {
@@ -148,7 +149,12 @@ fn multi_row(backend: Backend, head: &str, rows: usize, columns: usize, tail: &s
 
 /// The lookup of a sync's records by `n` ids of one kind: the sync id, then the ids.
 fn records_by_sql(backend: Backend, column: RecordKey, n: usize) -> String {
-    format!("SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = {} AND {} IN ({})", markers(backend, 1, 1), column.column(), markers(backend, 2, n))
+    format!(
+        "SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = {} AND {} IN ({})",
+        markers(backend, 1, 1),
+        column.column(),
+        markers(backend, 2, n)
+    )
 }
 
 /// The last version of each record (a page may touch one twice), in first-seen order.
@@ -269,48 +275,60 @@ impl Store {
 
     /// Creates a sync's state (initial phase, due now) when it has none.
     pub async fn ensure_sync_state(&self, sync_id: &str, settings_version: i64, now: i64) -> Result<()> {
-        on_pool!(self, exec |pool| sqlx::query(
-            "INSERT INTO sync_state (sync_id, phase, settings_version, next_run_at) VALUES ($1, 'initial_hubspot', $2, $3) \
+        on_pool!(
+            self,
+            exec | pool
+                | sqlx::query(
+                    "INSERT INTO sync_state (sync_id, phase, settings_version, next_run_at) VALUES ($1, 'initial_hubspot', $2, $3) \
              ON CONFLICT (sync_id) DO NOTHING"
-        )
-        .bind(sync_id)
-        .bind(settings_version)
-        .bind(now)
-        .execute(pool)
-        .await)?;
+                )
+                .bind(sync_id)
+                .bind(settings_version)
+                .bind(now)
+                .execute(pool)
+                .await
+        )?;
         Ok(())
     }
 
     /// Takes (or renews) the lease on a sync for `owner` until `until`; false when another live
     /// instance holds it.
     pub async fn claim_sync(&self, sync_id: &str, owner: &str, now: i64, until: i64) -> Result<bool> {
-        let n = on_pool!(self, exec |pool| sqlx::query(
-            "UPDATE sync_state SET lease_owner = $2, lease_until = $4 \
+        let n = on_pool!(
+            self,
+            exec | pool
+                | sqlx::query(
+                    "UPDATE sync_state SET lease_owner = $2, lease_until = $4 \
              WHERE sync_id = $1 AND (lease_owner IS NULL OR lease_until IS NULL OR lease_until < $3 OR lease_owner = $2)"
-        )
-        .bind(sync_id)
-        .bind(owner)
-        .bind(now)
-        .bind(until)
-        .execute(pool)
-        .await)?;
+                )
+                .bind(sync_id)
+                .bind(owner)
+                .bind(now)
+                .bind(until)
+                .execute(pool)
+                .await
+        )?;
         Ok(n == 1)
     }
 
     /// Gives the lease back and schedules the next run.
     pub async fn release_sync(&self, sync_id: &str, owner: &str, next_run_at: i64, ran_at: i64, succeeded: bool) -> Result<()> {
-        on_pool!(self, exec |pool| sqlx::query(
-            "UPDATE sync_state SET lease_owner = NULL, lease_until = NULL, next_run_at = $3, last_run_at = $4, \
+        on_pool!(
+            self,
+            exec | pool
+                | sqlx::query(
+                    "UPDATE sync_state SET lease_owner = NULL, lease_until = NULL, next_run_at = $3, last_run_at = $4, \
                  last_success_at = CASE WHEN $5 THEN $4 ELSE last_success_at END \
              WHERE sync_id = $1 AND lease_owner = $2"
-        )
-        .bind(sync_id)
-        .bind(owner)
-        .bind(next_run_at)
-        .bind(ran_at)
-        .bind(succeeded)
-        .execute(pool)
-        .await)?;
+                )
+                .bind(sync_id)
+                .bind(owner)
+                .bind(next_run_at)
+                .bind(ran_at)
+                .bind(succeeded)
+                .execute(pool)
+                .await
+        )?;
         Ok(())
     }
 
@@ -327,11 +345,15 @@ impl Store {
 
     /// Asks for a run as soon as possible (a webhook arrived, an admin clicked Retry).
     pub async fn wake_sync(&self, sync_id: &str, now: i64) -> Result<()> {
-        on_pool!(self, exec |pool| sqlx::query("UPDATE sync_state SET next_run_at = $2 WHERE sync_id = $1 AND next_run_at > $2")
-            .bind(sync_id)
-            .bind(now)
-            .execute(pool)
-            .await)?;
+        on_pool!(
+            self,
+            exec | pool
+                | sqlx::query("UPDATE sync_state SET next_run_at = $2 WHERE sync_id = $1 AND next_run_at > $2")
+                    .bind(sync_id)
+                    .bind(now)
+                    .execute(pool)
+                    .await
+        )?;
         Ok(())
     }
 
@@ -374,14 +396,16 @@ impl Store {
     }
 
     pub async fn start_initial(&self, sync_id: &str, at: i64, total: Option<i64>) -> Result<()> {
-        on_pool!(self, exec |pool| sqlx::query(
-            "UPDATE sync_state SET initial_started_at = $2, progress_total = $3, progress_done = 0 WHERE sync_id = $1"
-        )
-        .bind(sync_id)
-        .bind(at)
-        .bind(total)
-        .execute(pool)
-        .await)?;
+        on_pool!(
+            self,
+            exec | pool
+                | sqlx::query("UPDATE sync_state SET initial_started_at = $2, progress_total = $3, progress_done = 0 WHERE sync_id = $1")
+                    .bind(sync_id)
+                    .bind(at)
+                    .bind(total)
+                    .execute(pool)
+                    .await
+        )?;
         Ok(())
     }
 
@@ -412,7 +436,12 @@ impl Store {
     /// retry).
     pub async fn records_in_state(&self, sync_id: &str, state: &str, limit: i64) -> Result<Vec<RecordRow>> {
         let sql = format!("SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = $1 AND state = $2 ORDER BY updated_at, id LIMIT $3");
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(sql)).bind(sync_id).bind(state).bind(limit).fetch_all(pool).await)?)
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(sql))
+            .bind(sync_id)
+            .bind(state)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?)
     }
 
     /// Writes rows before anything is created remotely, so a crash after the remote create finds
@@ -440,14 +469,15 @@ impl Store {
         macro_rules! commit {
             ($pool:expr) => {{
                 let mut tx = $pool.begin().await?;
-                let held = sqlx::query("UPDATE sync_state SET lease_until = $3 WHERE sync_id = $1 AND lease_owner = $2 AND lease_until >= $4")
-                    .bind(page.sync_id)
-                    .bind(page.lease_owner)
-                    .bind(page.lease_until)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                let held =
+                    sqlx::query("UPDATE sync_state SET lease_until = $3 WHERE sync_id = $1 AND lease_owner = $2 AND lease_until >= $4")
+                        .bind(page.sync_id)
+                        .bind(page.lease_owner)
+                        .bind(page.lease_until)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
                 if held != 1 {
                     tx.rollback().await?;
                     return Err(StoreError::LeaseLost);
@@ -458,14 +488,16 @@ impl Store {
                     update_run!(tx, run)?;
                 }
                 if let Some(c) = &page.checkpoint {
-                    sqlx::query("UPDATE sync_state SET phase = $2, hub_cursor = $3, app_cursor = $4, progress_done = $5 WHERE sync_id = $1")
-                        .bind(page.sync_id)
-                        .bind(&c.phase)
-                        .bind(&c.hub_cursor)
-                        .bind(&c.app_cursor)
-                        .bind(c.progress_done)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(
+                        "UPDATE sync_state SET phase = $2, hub_cursor = $3, app_cursor = $4, progress_done = $5 WHERE sync_id = $1",
+                    )
+                    .bind(page.sync_id)
+                    .bind(&c.phase)
+                    .bind(&c.hub_cursor)
+                    .bind(&c.app_cursor)
+                    .bind(c.progress_done)
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 tx.commit().await?;
                 Ok::<_, StoreError>(())
@@ -478,28 +510,32 @@ impl Store {
 
     pub async fn insert_run(&self, run: &RunRow) -> Result<()> {
         let sql = format!("INSERT INTO sync_runs ({RUN_COLUMNS}) VALUES ({})", placeholders(1, 19));
-        on_pool!(self, exec |pool| sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&run.id)
-            .bind(&run.sync_id)
-            .bind(&run.trigger)
-            .bind(run.started_at)
-            .bind(run.ended_at)
-            .bind(&run.outcome)
-            .bind(&run.message)
-            .bind(run.created_in_app)
-            .bind(run.updated_in_app)
-            .bind(run.created_in_hub)
-            .bind(run.updated_in_hub)
-            .bind(run.skipped)
-            .bind(run.failed_to_app)
-            .bind(run.failed_to_hub)
-            .bind(run.conflicts)
-            .bind(run.api_calls)
-            .bind(run.rate_limit_waits)
-            .bind(run.rate_limit_wait_ms)
-            .bind(run.skipped_from_hub)
-            .execute(pool)
-            .await)?;
+        on_pool!(
+            self,
+            exec | pool
+                | sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(&run.id)
+                    .bind(&run.sync_id)
+                    .bind(&run.trigger)
+                    .bind(run.started_at)
+                    .bind(run.ended_at)
+                    .bind(&run.outcome)
+                    .bind(&run.message)
+                    .bind(run.created_in_app)
+                    .bind(run.updated_in_app)
+                    .bind(run.created_in_hub)
+                    .bind(run.updated_in_hub)
+                    .bind(run.skipped)
+                    .bind(run.failed_to_app)
+                    .bind(run.failed_to_hub)
+                    .bind(run.conflicts)
+                    .bind(run.api_calls)
+                    .bind(run.rate_limit_waits)
+                    .bind(run.rate_limit_wait_ms)
+                    .bind(run.skipped_from_hub)
+                    .execute(pool)
+                    .await
+        )?;
         Ok(())
     }
 
@@ -624,7 +660,8 @@ mod tests {
         // is refreshed in the background, so it may take a moment.
         let mut estimate = 0.0;
         for _ in 0..100 {
-            let plan: Vec<(String,)> = sqlx::query_as("EXPLAIN SELECT id FROM sync_records WHERE sync_id = 's1'").fetch_all(pool).await.unwrap();
+            let plan: Vec<(String,)> =
+                sqlx::query_as("EXPLAIN SELECT id FROM sync_records WHERE sync_id = 's1'").fetch_all(pool).await.unwrap();
             let line = &plan[0].0;
             estimate = line.split("rows=").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|r| r.parse().ok()).unwrap_or(0.0);
             if estimate >= 15_000.0 {
@@ -633,7 +670,10 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         assert!(estimate >= 15_000.0, "Postgres should know the sync holds about 20,000 rows, not {estimate}");
-        assert_eq!(store.records_by("s1", RecordKey::App, &["7".to_string(), "19999".to_string(), "20000".to_string()]).await.unwrap().len(), 2);
+        assert_eq!(
+            store.records_by("s1", RecordKey::App, &["7".to_string(), "19999".to_string(), "20000".to_string()]).await.unwrap().len(),
+            2
+        );
         db.destroy().await;
     }
 }

@@ -12,20 +12,15 @@ impl Store {
     pub async fn replace_invite(&self, token_hash: &str, user_id: &str, created_by: &str, now: i64, expires_at: i64) -> Result<()> {
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            sqlx::query("DELETE FROM invites WHERE user_id = $1")
+            sqlx::query("DELETE FROM invites WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO invites (token_hash, user_id, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(token_hash)
                 .bind(user_id)
+                .bind(created_by)
+                .bind(now)
+                .bind(expires_at)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
-                "INSERT INTO invites (token_hash, user_id, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(token_hash)
-            .bind(user_id)
-            .bind(created_by)
-            .bind(now)
-            .bind(expires_at)
-            .execute(&mut *tx)
-            .await?;
             tx.commit().await
         })?;
         Ok(())
@@ -47,10 +42,8 @@ impl Store {
 
     /// Uses an invitation up: `false` when it was already used (or never existed).
     pub async fn take_invite(&self, token_hash: &str) -> Result<bool> {
-        let done = on_pool!(self, exec |pool| sqlx::query("DELETE FROM invites WHERE token_hash = $1")
-            .bind(token_hash)
-            .execute(pool)
-            .await)?;
+        let done =
+            on_pool!(self, exec | pool | sqlx::query("DELETE FROM invites WHERE token_hash = $1").bind(token_hash).execute(pool).await)?;
         Ok(done == 1)
     }
 }

@@ -3,13 +3,12 @@ use super::{on_pool, Result, Store};
 impl Store {
     /// Until when logins for this email are refused (Unix ms), when they are.
     pub async fn login_locked_until(&self, email: &str, now: i64) -> Result<Option<i64>> {
-        let until: Option<i64> = on_pool!(self, |pool| sqlx::query_scalar(
-            "SELECT locked_until FROM login_attempts WHERE email = $1 AND locked_until > $2"
-        )
-        .bind(email)
-        .bind(now)
-        .fetch_optional(pool)
-        .await)?;
+        let until: Option<i64> =
+            on_pool!(self, |pool| sqlx::query_scalar("SELECT locked_until FROM login_attempts WHERE email = $1 AND locked_until > $2")
+                .bind(email)
+                .bind(now)
+                .fetch_optional(pool)
+                .await)?;
         Ok(until)
     }
 
@@ -28,19 +27,16 @@ impl Store {
     }
 
     pub async fn lock_login(&self, email: &str, until: i64) -> Result<()> {
-        on_pool!(self, exec |pool| sqlx::query("UPDATE login_attempts SET locked_until = $1 WHERE email = $2")
-            .bind(until)
-            .bind(email)
-            .execute(pool)
-            .await)?;
+        on_pool!(
+            self,
+            exec | pool
+                | sqlx::query("UPDATE login_attempts SET locked_until = $1 WHERE email = $2").bind(until).bind(email).execute(pool).await
+        )?;
         Ok(())
     }
 
     pub async fn clear_login_failures(&self, email: &str) -> Result<()> {
-        on_pool!(self, exec |pool| sqlx::query("DELETE FROM login_attempts WHERE email = $1")
-            .bind(email)
-            .execute(pool)
-            .await)?;
+        on_pool!(self, exec | pool | sqlx::query("DELETE FROM login_attempts WHERE email = $1").bind(email).execute(pool).await)?;
         Ok(())
     }
 }

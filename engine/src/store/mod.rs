@@ -134,15 +134,10 @@ impl Store {
     /// `tandem.db` in `data_dir` (created when missing). Does not migrate.
     pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Store> {
         match database_url {
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Store::open_postgres(url).await
-            }
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Store::open_postgres(url).await,
             Some(url) => Store::open_sqlite_url(url).await,
             None => {
-                std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
-                    path: data_dir.to_path_buf(),
-                    source,
-                })?;
+                std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir { path: data_dir.to_path_buf(), source })?;
                 Store::open_sqlite_file(&data_dir.join("tandem.db")).await
             }
         }
@@ -154,10 +149,8 @@ impl Store {
     }
 
     async fn open_sqlite_url(url: &str) -> Result<Store> {
-        let options = SqliteConnectOptions::from_str(url).map_err(|source| StoreError::Connect {
-            location: "the SQLite URL in DATABASE_URL".into(),
-            source,
-        })?;
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|source| StoreError::Connect { location: "the SQLite URL in DATABASE_URL".into(), source })?;
         Store::open_sqlite(options.create_if_missing(true), "the SQLite URL in DATABASE_URL").await
     }
 
@@ -171,18 +164,13 @@ impl Store {
             .max_connections(8)
             .connect_with(options)
             .await
-            .map_err(|source| StoreError::Connect {
-                location: location.to_string(),
-                source,
-            })?;
+            .map_err(|source| StoreError::Connect { location: location.to_string(), source })?;
         Ok(Store { db: Db::Sqlite(pool), statistics: Arc::default() })
     }
 
     pub async fn open_postgres(url: &str) -> Result<Store> {
-        let options = PgConnectOptions::from_str(url).map_err(|source| StoreError::Connect {
-            location: "the Postgres URL in DATABASE_URL".into(),
-            source,
-        })?;
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|source| StoreError::Connect { location: "the Postgres URL in DATABASE_URL".into(), source })?;
         Store::open_postgres_with(options).await
     }
 
@@ -214,7 +202,7 @@ impl Store {
 
     /// Answers when the database does.
     pub async fn ping(&self) -> Result<()> {
-        on_pool!(self, exec |pool| sqlx::query("SELECT 1").execute(pool).await)?;
+        on_pool!(self, exec | pool | sqlx::query("SELECT 1").execute(pool).await)?;
         Ok(())
     }
 

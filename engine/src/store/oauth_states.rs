@@ -25,20 +25,24 @@ pub struct NewOAuthState<'a> {
 
 impl Store {
     pub async fn insert_oauth_state(&self, s: &NewOAuthState<'_>, now: i64) -> Result<()> {
-        on_pool!(self, exec |pool| sqlx::query(
-            "INSERT INTO oauth_states (state_hash, session_hash, user_id, provider, connection_id, pkce_verifier, \
+        on_pool!(
+            self,
+            exec | pool
+                | sqlx::query(
+                    "INSERT INTO oauth_states (state_hash, session_hash, user_id, provider, connection_id, pkce_verifier, \
                  created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        )
-        .bind(s.state_hash)
-        .bind(s.session_hash)
-        .bind(s.user_id)
-        .bind(s.provider)
-        .bind(s.connection_id)
-        .bind(s.pkce_verifier)
-        .bind(now)
-        .bind(s.expires_at)
-        .execute(pool)
-        .await)?;
+                )
+                .bind(s.state_hash)
+                .bind(s.session_hash)
+                .bind(s.user_id)
+                .bind(s.provider)
+                .bind(s.connection_id)
+                .bind(s.pkce_verifier)
+                .bind(now)
+                .bind(s.expires_at)
+                .execute(pool)
+                .await
+        )?;
         Ok(())
     }
 

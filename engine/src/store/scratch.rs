@@ -30,8 +30,7 @@ impl ScratchDatabase {
         let scratch = match backend {
             Backend::Sqlite => Self::sqlite().await?,
             Backend::Postgres => {
-                let admin = std::env::var("TANDEM_TEST_POSTGRES_URL")
-                    .unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.to_string());
+                let admin = std::env::var("TANDEM_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.to_string());
                 Self::postgres(&admin).await?
             }
         };
@@ -44,11 +43,7 @@ impl ScratchDatabase {
         std::fs::create_dir_all(&dir).map_err(|source| StoreError::DataDir { path: dir.clone(), source })?;
         let file = dir.join("tandem.db");
         let store = Store::open_sqlite_file(&file).await?;
-        Ok(ScratchDatabase {
-            url: format!("sqlite://{}", file.display()),
-            store,
-            cleanup: Some(Cleanup::Sqlite(dir)),
-        })
+        Ok(ScratchDatabase { url: format!("sqlite://{}", file.display()), store, cleanup: Some(Cleanup::Sqlite(dir)) })
     }
 
     async fn postgres(admin_url: &str) -> Result<ScratchDatabase> {
@@ -61,11 +56,7 @@ impl ScratchDatabase {
         conn.close().await?;
         let url = format!("postgres://{}@{}:{}/{}", admin.get_username(), admin.get_host(), admin.get_port(), name);
         let store = Store::open_postgres_with(admin.clone().database(&name)).await?;
-        Ok(ScratchDatabase {
-            url,
-            store,
-            cleanup: Some(Cleanup::Postgres { admin: Box::new(admin), name }),
-        })
+        Ok(ScratchDatabase { url, store, cleanup: Some(Cleanup::Postgres { admin: Box::new(admin), name }) })
     }
 
     /// Closes the store and removes the database now.

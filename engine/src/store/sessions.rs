@@ -17,15 +17,19 @@ struct SessionWithUser {
 
 impl Store {
     pub async fn insert_session(&self, token_hash: &str, user_id: &str, now: i64, expires_at: i64) -> Result<()> {
-        on_pool!(self, exec |pool| sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $3, $4)"
-        )
-        .bind(token_hash)
-        .bind(user_id)
-        .bind(now)
-        .bind(expires_at)
-        .execute(pool)
-        .await)?;
+        on_pool!(
+            self,
+            exec | pool
+                | sqlx::query(
+                    "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $3, $4)"
+                )
+                .bind(token_hash)
+                .bind(user_id)
+                .bind(now)
+                .bind(expires_at)
+                .execute(pool)
+                .await
+        )?;
         Ok(())
     }
 
@@ -45,31 +49,27 @@ impl Store {
     }
 
     pub async fn touch_session(&self, token_hash: &str, now: i64, expires_at: i64) -> Result<()> {
-        on_pool!(self, exec |pool| sqlx::query(
-            "UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE token_hash = $3"
-        )
-        .bind(now)
-        .bind(expires_at)
-        .bind(token_hash)
-        .execute(pool)
-        .await)?;
+        on_pool!(
+            self,
+            exec | pool
+                | sqlx::query("UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE token_hash = $3")
+                    .bind(now)
+                    .bind(expires_at)
+                    .bind(token_hash)
+                    .execute(pool)
+                    .await
+        )?;
         Ok(())
     }
 
     pub async fn delete_session(&self, token_hash: &str) -> Result<()> {
-        on_pool!(self, exec |pool| sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-            .bind(token_hash)
-            .execute(pool)
-            .await)?;
+        on_pool!(self, exec | pool | sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(pool).await)?;
         Ok(())
     }
 
     /// Ends every session of a user (after a role change, so the new role applies at once).
     pub async fn delete_sessions_of(&self, user_id: &str) -> Result<u64> {
-        let done = on_pool!(self, exec |pool| sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-            .bind(user_id)
-            .execute(pool)
-            .await)?;
+        let done = on_pool!(self, exec | pool | sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(pool).await)?;
         Ok(done)
     }
 

@@ -93,14 +93,16 @@ impl Store {
 
     /// Sets a sync's status; true when it changed.
     pub async fn set_sync_status(&self, id: &str, status: &str, now: i64) -> Result<bool> {
-        let n = on_pool!(self, exec |pool| sqlx::query(
-            "UPDATE syncs SET status = $2, updated_at = $3 WHERE id = $1 AND status <> $2"
-        )
-        .bind(id)
-        .bind(status)
-        .bind(now)
-        .execute(pool)
-        .await)?;
+        let n = on_pool!(
+            self,
+            exec | pool
+                | sqlx::query("UPDATE syncs SET status = $2, updated_at = $3 WHERE id = $1 AND status <> $2")
+                    .bind(id)
+                    .bind(status)
+                    .bind(now)
+                    .execute(pool)
+                    .await
+        )?;
         Ok(n == 1)
     }
 }

@@ -52,9 +52,7 @@ macro_rules! insert_user {
 
 impl Store {
     pub async fn count_users(&self) -> Result<i64> {
-        let n: i64 = on_pool!(self, |pool| sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(pool)
-            .await)?;
+        let n: i64 = on_pool!(self, |pool| sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await)?;
         Ok(n)
     }
 
@@ -62,17 +60,13 @@ impl Store {
     pub async fn create_first_user(&self, user: &NewUser<'_>) -> Result<bool> {
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            let flagged = sqlx::query(
-                "INSERT INTO instance_flags (name, set_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-            )
-            .bind(FIRST_ADMIN_FLAG)
-            .bind(user.created_at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-                .fetch_one(&mut *tx)
-                .await?;
+            let flagged = sqlx::query("INSERT INTO instance_flags (name, set_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                .bind(FIRST_ADMIN_FLAG)
+                .bind(user.created_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&mut *tx).await?;
             if flagged == 0 || existing > 0 {
                 tx.rollback().await?;
                 return Ok(false);
@@ -85,7 +79,7 @@ impl Store {
 
     /// Fails with [`super::StoreError::Duplicate`] when the email is taken.
     pub async fn insert_user(&self, user: &NewUser<'_>) -> Result<()> {
-        on_pool!(self, exec |pool| insert_user!(user, pool))?;
+        on_pool!(self, exec | pool | insert_user!(user, pool))?;
         Ok(())
     }
 
@@ -138,14 +132,9 @@ impl Store {
     async fn change_guarding_admins(&self, id: &str, change: AdminChange<'_>) -> Result<Option<bool>> {
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            sqlx::query("UPDATE instance_flags SET set_at = set_at WHERE name = $1")
-                .bind(FIRST_ADMIN_FLAG)
-                .execute(&mut *tx)
-                .await?;
-            let current: Option<String> = sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            sqlx::query("UPDATE instance_flags SET set_at = set_at WHERE name = $1").bind(FIRST_ADMIN_FLAG).execute(&mut *tx).await?;
+            let current: Option<String> =
+                sqlx::query_scalar("SELECT role FROM users WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
             let Some(current) = current else {
                 return Ok(None);
             };
@@ -167,18 +156,9 @@ impl Store {
             }
             match change {
                 AdminChange::SetRole(role) => {
-                    sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
-                        .bind(role)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?
+                    sqlx::query("UPDATE users SET role = $1 WHERE id = $2").bind(role).bind(id).execute(&mut *tx).await?
                 }
-                AdminChange::Delete => {
-                    sqlx::query("DELETE FROM users WHERE id = $1")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?
-                }
+                AdminChange::Delete => sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?,
             };
             tx.commit().await?;
             Ok(Some(true))
@@ -187,24 +167,25 @@ impl Store {
 
     /// An invited user accepts: name, password and activation in one step.
     pub async fn activate_user(&self, id: &str, name: &str, password_hash: &str, now: i64) -> Result<()> {
-        on_pool!(self, exec |pool| sqlx::query(
-            "UPDATE users SET name = $1, password_hash = $2, activated_at = $3, last_login_at = $3 WHERE id = $4"
-        )
-        .bind(name)
-        .bind(password_hash)
-        .bind(now)
-        .bind(id)
-        .execute(pool)
-        .await)?;
+        on_pool!(
+            self,
+            exec | pool
+                | sqlx::query("UPDATE users SET name = $1, password_hash = $2, activated_at = $3, last_login_at = $3 WHERE id = $4")
+                    .bind(name)
+                    .bind(password_hash)
+                    .bind(now)
+                    .bind(id)
+                    .execute(pool)
+                    .await
+        )?;
         Ok(())
     }
 
     pub async fn record_login(&self, id: &str, now: i64) -> Result<()> {
-        on_pool!(self, exec |pool| sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(id)
-            .execute(pool)
-            .await)?;
+        on_pool!(
+            self,
+            exec | pool | sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2").bind(now).bind(id).execute(pool).await
+        )?;
         Ok(())
     }
 }

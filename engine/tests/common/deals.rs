@@ -120,15 +120,28 @@ impl Env {
         let mut out = HashMap::new();
         let mut after: Option<String> = None;
         loop {
-            let mut q = vec![("limit", "100".to_string()), ("properties", "dealname,amount,closedate,pipeline,dealstage,tandem_record_id".into())];
+            let mut q =
+                vec![("limit", "100".to_string()), ("properties", "dealname,amount,closedate,pipeline,dealstage,tandem_record_id".into())];
             if let Some(a) = &after {
                 q.push(("after", a.clone()));
             }
-            let page: Value =
-                self.http.get(format!("{}/crm/v3/objects/deals", self.hubspot.url())).query(&q).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+            let page: Value = self
+                .http
+                .get(format!("{}/crm/v3/objects/deals", self.hubspot.url()))
+                .query(&q)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             for d in page["results"].as_array().unwrap() {
                 let name = d["properties"]["dealname"].as_str().unwrap_or_default().to_string();
-                assert!(out.insert(name.clone(), (d["id"].as_str().unwrap().to_string(), d["properties"].clone())).is_none(), "two HubSpot deals named {name}");
+                assert!(
+                    out.insert(name.clone(), (d["id"].as_str().unwrap().to_string(), d["properties"].clone())).is_none(),
+                    "two HubSpot deals named {name}"
+                );
             }
             after = page["paging"]["next"]["after"].as_str().map(str::to_string);
             if after.is_none() {
@@ -147,8 +160,17 @@ impl Env {
             if let Some(c) = &cursor {
                 q.push(("cursor", c.clone()));
             }
-            let page: Value =
-                self.http.get(format!("{}/api/v2/deals", self.pipedrive.url())).query(&q).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+            let page: Value = self
+                .http
+                .get(format!("{}/api/v2/deals", self.pipedrive.url()))
+                .query(&q)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             for d in page["data"].as_array().unwrap() {
                 let title = d["title"].as_str().unwrap().to_string();
                 assert!(out.insert(title.clone(), d.clone()).is_none(), "two Pipedrive deals titled {title}");
@@ -184,4 +206,3 @@ impl Env {
 pub async fn records(env: &Env, sync: &Sync) -> Vec<RecordRow> {
     env.connections.store().all_records(&sync.id).await.unwrap()
 }
-

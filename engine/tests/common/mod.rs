@@ -50,10 +50,7 @@ pub async fn start_sandboxes(hubspot_portal: u64) -> (RunningSandbox, RunningSan
 pub fn providers(hubspot: &RunningSandbox, pipedrive: &RunningSandbox) -> Vec<ProviderConfig> {
     let id = || Some(DEMO_CLIENT_ID.to_string());
     let secret = || Some(DEMO_CLIENT_SECRET.to_string());
-    vec![
-        hubspot::config(&hubspot.url(), &hubspot.url(), id(), secret()),
-        pipedrive::config(&pipedrive.url(), id(), secret()),
-    ]
+    vec![hubspot::config(&hubspot.url(), &hubspot.url(), id(), secret()), pipedrive::config(&pipedrive.url(), id(), secret())]
 }
 
 pub async fn with_env<F, Fut>(backend: Backend, test: F)

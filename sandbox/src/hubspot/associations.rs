@@ -50,7 +50,11 @@ fn exists(data: &HubData, object: ObjectType, id: u64) -> bool {
 }
 
 fn normalised(a: (ObjectType, u64), b: (ObjectType, u64)) -> Association {
-    if a <= b { Association { from: a, to: b } } else { Association { from: b, to: a } }
+    if a <= b {
+        Association { from: a, to: b }
+    } else {
+        Association { from: b, to: a }
+    }
 }
 
 /// Ids of `to_type` objects associated with (`from_type`, `id`).
@@ -137,7 +141,8 @@ pub async fn list(
     require_scope(&token, &from.scope(false))?;
     let from_id = id(&from_id)?;
     let q = query_pairs(raw.as_deref());
-    let limit: usize = query_one(&q, "limit").map(str::parse).transpose().map_err(|_| bad("limit must be a number"))?.unwrap_or(500).min(500);
+    let limit: usize =
+        query_one(&q, "limit").map(str::parse).transpose().map_err(|_| bad("limit must be a number"))?.unwrap_or(500).min(500);
     let after: u64 = query_one(&q, "after").map(str::parse).transpose().map_err(|_| bad("after must be a paging cursor"))?.unwrap_or(0);
     let data = hubspot.read();
     if !exists(&data, from, from_id) {
@@ -293,7 +298,9 @@ pub async fn batch_create_default(
         };
         match linked {
             Ok(result) => results.push(result),
-            Err(message) => errors.push(json!({"status": "error", "category": "VALIDATION_ERROR", "message": message, "context": {}, "errors": [], "links": {}})),
+            Err(message) => errors.push(
+                json!({"status": "error", "category": "VALIDATION_ERROR", "message": message, "context": {}, "errors": [], "links": {}}),
+            ),
         }
     }
     Ok(batch_body(results, errors, started))

@@ -14,8 +14,8 @@ use serde_json::{json, Map, Value};
 use super::data::{HubData, ObjectType};
 use super::objects::{record_json, validate, Fields};
 use super::{error, require_scope, HubSpot};
-use crate::oauth::AccessToken;
 use crate::json::IsoMs;
+use crate::oauth::AccessToken;
 use crate::time::now_ms;
 
 pub const MAX_INPUTS: usize = 100;
@@ -163,7 +163,8 @@ pub async fn read(
     let by_property = match input.id_property.as_deref() {
         None | Some("hs_object_id") => None,
         Some(property) => {
-            let keys: Vec<(String, String)> = input.inputs.iter().map(|item| (property.to_string(), input_id(item).unwrap_or_default())).collect();
+            let keys: Vec<(String, String)> =
+                input.inputs.iter().map(|item| (property.to_string(), input_id(item).unwrap_or_default())).collect();
             Some((property, index_by(&data, object, &keys)))
         }
     };
@@ -186,7 +187,10 @@ pub async fn read(
     } else {
         vec![item_error(
             "OBJECT_NOT_FOUND",
-            format!("Could not get some {} objects, they may be deleted or not exist. Check that ids are valid.", object.name().to_uppercase()),
+            format!(
+                "Could not get some {} objects, they may be deleted or not exist. Check that ids are valid.",
+                object.name().to_uppercase()
+            ),
             json!({"ids": missing}),
         )]
     };
@@ -205,7 +209,9 @@ pub async fn create(
     let mut emails: HashSet<String> = HashSet::new();
     if object == ObjectType::Contacts {
         for item in &input.inputs {
-            let Some(email) = input_properties(item).get("email").and_then(Value::as_str).map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()) else {
+            let Some(email) =
+                input_properties(item).get("email").and_then(Value::as_str).map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty())
+            else {
                 continue;
             };
             if !emails.insert(email) {
@@ -223,7 +229,11 @@ pub async fn create(
     write_batch_locked(&mut data, &input, StatusCode::CREATED, |data, index, item| {
         let properties = input_properties(item);
         Ok(match validate(data, object, None, &properties) {
-            Err(_) => Err(item_error("VALIDATION_ERROR", format!("Input {index} has invalid property values"), json!({"index": [index.to_string()]}))),
+            Err(_) => Err(item_error(
+                "VALIDATION_ERROR",
+                format!("Input {index} has invalid property values"),
+                json!({"index": [index.to_string()]}),
+            )),
             Ok(values) => {
                 let id = data.insert_record(object, values, now_ms(), "INTEGRATION");
                 let wanted: Vec<String> = properties.keys().cloned().collect();
@@ -250,7 +260,9 @@ pub async fn update(
             return Ok(Err(item_error("OBJECT_NOT_FOUND", format!("Object {id} not found"), json!({"ids": [id]}))));
         };
         let values = match validate(data, object, Some(&existing), &properties) {
-            Err(_) => return Ok(Err(item_error("VALIDATION_ERROR", format!("Object {id} has invalid property values"), json!({"ids": [id]})))),
+            Err(_) => {
+                return Ok(Err(item_error("VALIDATION_ERROR", format!("Object {id} has invalid property values"), json!({"ids": [id]}))))
+            }
             Ok(values) => values,
         };
         data.update_record(object, existing.id, values, now_ms(), "INTEGRATION");
@@ -268,7 +280,8 @@ pub async fn upsert(
 ) -> Result<Response, Response> {
     let (object, input) = parse(&raw, body)?;
     require_scope(&token, &object.scope(true))?;
-    let id_property_of = |item: &Map<String, Value>| item.get("idProperty").and_then(Value::as_str).map(str::to_string).or(input.id_property.clone());
+    let id_property_of =
+        |item: &Map<String, Value>| item.get("idProperty").and_then(Value::as_str).map(str::to_string).or(input.id_property.clone());
     let keys: Vec<(String, String)> =
         input.inputs.iter().filter_map(|item| Some((id_property_of(item)?, input_id(item).unwrap_or_default()))).collect();
     let mut index: Option<HashMap<(String, String), u64>> = None;
@@ -276,7 +289,8 @@ pub async fn upsert(
         let Some(id_property) = id_property_of(item) else {
             return Err(bad("upsert needs an idProperty naming a unique property"));
         };
-        let unique = data.property(object, &id_property).is_some_and(|p| p.unique) || (object == ObjectType::Contacts && id_property == "email");
+        let unique =
+            data.property(object, &id_property).is_some_and(|p| p.unique) || (object == ObjectType::Contacts && id_property == "email");
         if !unique {
             return Err(bad(format!("{id_property} is not a unique property and cannot be used as idProperty")));
         }
@@ -285,9 +299,15 @@ pub async fn upsert(
         properties.insert(id_property.clone(), Value::String(key.clone()));
         // Matched through an index of the batch's keys, built once under the write lock.
         let index = index.get_or_insert_with(|| index_by(data, object, &keys));
-        let existing = index.get(&(id_property.clone(), key.clone())).and_then(|id| data.records.get(&object)?.get(id)).filter(|r| !r.archived).cloned();
+        let existing = index
+            .get(&(id_property.clone(), key.clone()))
+            .and_then(|id| data.records.get(&object)?.get(id))
+            .filter(|r| !r.archived)
+            .cloned();
         let values = match validate(data, object, existing.as_ref(), &properties) {
-            Err(_) => return Ok(Err(item_error("VALIDATION_ERROR", format!("Input {key} has invalid property values"), json!({"ids": [key]})))),
+            Err(_) => {
+                return Ok(Err(item_error("VALIDATION_ERROR", format!("Input {key} has invalid property values"), json!({"ids": [key]}))))
+            }
             Ok(values) => values,
         };
         let (id, new) = match existing {

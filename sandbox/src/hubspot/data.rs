@@ -243,7 +243,8 @@ impl HubData {
     /// `emails`: HubSpot keeps one contact per email. Answers that contact's id.
     pub fn contact_with_email(&self, emails: &std::collections::HashSet<String>, except: Option<u64>) -> Option<u64> {
         let contacts = self.records.get(&ObjectType::Contacts)?;
-        let mut ids: Vec<u64> = emails.iter().filter_map(|e| lookup_key("email", e)).flat_map(|key| contacts.with_key(&key).to_vec()).collect();
+        let mut ids: Vec<u64> =
+            emails.iter().filter_map(|e| lookup_key("email", e)).flat_map(|key| contacts.with_key(&key).to_vec()).collect();
         ids.sort_unstable();
         ids.into_iter().filter_map(|id| contacts.get(&id)).find(|r| !r.archived && Some(r.id) != except).map(|r| r.id)
     }

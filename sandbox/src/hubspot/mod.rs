@@ -81,11 +81,7 @@ impl HubSpotConfig {
         HubSpotConfig {
             portal_id: 24_681_357,
             clients,
-            user: SandboxUser {
-                email: "admin@hubspot-sandbox.example".into(),
-                password: "sandbox".into(),
-                name: "Sandbox Admin".into(),
-            },
+            user: SandboxUser { email: "admin@hubspot-sandbox.example".into(), password: "sandbox".into(), name: "Sandbox Admin".into() },
             rate_limit: 110,
             daily_limit: 0,
             app_id: 1_234_567,
@@ -207,11 +203,7 @@ impl HubSpot {
             limits.today += 1;
         }
         let in_window = in_window + u32::from(refused.is_none());
-        Counted {
-            remaining: max.saturating_sub(in_window),
-            daily_remaining: daily_max.saturating_sub(limits.today),
-            refused,
-        }
+        Counted { remaining: max.saturating_sub(in_window), daily_remaining: daily_max.saturating_sub(limits.today), refused }
     }
 }
 
@@ -307,10 +299,7 @@ pub fn router(hubspot: Arc<HubSpot>) -> Router {
         .with_state(hubspot.oauth.clone());
     let api = Router::new()
         .route("/crm/v3/objects/{object_type}", get(objects::list).post(objects::create))
-        .route(
-            "/crm/v3/objects/{object_type}/{id}",
-            get(objects::get_one).patch(objects::update).delete(objects::archive),
-        )
+        .route("/crm/v3/objects/{object_type}/{id}", get(objects::get_one).patch(objects::update).delete(objects::archive))
         .route("/crm/v3/objects/{object_type}/search", post(search::search))
         .route("/crm/v3/objects/{object_type}/batch/read", post(batch::read))
         .route("/crm/v3/objects/{object_type}/batch/create", post(batch::create))

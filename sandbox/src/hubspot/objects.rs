@@ -15,8 +15,8 @@ use serde_json::{json, Map, Value};
 
 use super::data::{HubData, ObjectType, Record};
 use super::{error, invalid_properties, query_list, query_one, query_pairs, require_scope, HubSpot};
-use crate::oauth::AccessToken;
 use crate::json::IsoMs;
+use crate::oauth::AccessToken;
 use crate::time::{now_ms, parse_hubspot_time};
 
 pub const MAX_PAGE: usize = 100;
@@ -25,9 +25,8 @@ const ALWAYS: [&str; 3] = ["hs_object_id", "createdate", "hs_lastmodifieddate"];
 type Reply = Result<Response, Response>;
 
 fn object_type(raw: &str) -> Result<ObjectType, Response> {
-    ObjectType::parse(raw).ok_or_else(|| {
-        error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", format!("Unable to infer object type from: {raw}"))
-    })
+    ObjectType::parse(raw)
+        .ok_or_else(|| error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", format!("Unable to infer object type from: {raw}")))
 }
 
 fn not_found(id: &str) -> Response {
@@ -215,17 +214,15 @@ pub async fn list(
         None => 10,
         Some(Ok(n)) if (1..=MAX_PAGE).contains(&n) => n,
         Some(_) => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "VALIDATION_ERROR",
-                format!("limit must be a whole number from 1 to {MAX_PAGE}"),
-            ))
+            return Err(error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", format!("limit must be a whole number from 1 to {MAX_PAGE}")))
         }
     };
     let after = match query_one(&q, "after").map(str::parse::<u64>) {
         None => 0,
         Some(Ok(n)) => n,
-        Some(Err(_)) => return Err(error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "after must be a paging cursor returned by a previous page")),
+        Some(Err(_)) => {
+            return Err(error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "after must be a paging cursor returned by a previous page"))
+        }
     };
     let archived = query_one(&q, "archived") == Some("true");
     let wanted = query_list(&q, "properties");
@@ -261,9 +258,7 @@ pub async fn get_one(
     let q = query_pairs(raw.as_deref());
     let archived = query_one(&q, "archived") == Some("true");
     let data = hubspot.read();
-    let record = find(&data, object, &id, query_one(&q, "idProperty"))
-        .filter(|r| r.archived == archived)
-        .ok_or_else(|| not_found(&id))?;
+    let record = find(&data, object, &id, query_one(&q, "idProperty")).filter(|r| r.archived == archived).ok_or_else(|| not_found(&id))?;
     let (wanted, history) = (query_list(&q, "properties"), query_list(&q, "propertiesWithHistory"));
     Ok(crate::json::ok(&Fields::new(object, &wanted, &history).view(record)))
 }
@@ -284,7 +279,11 @@ fn properties_of(body: Result<Json<Value>, axum::extract::rejection::JsonRejecti
     match body {
         Value::Object(mut fields) => match fields.remove("properties") {
             Some(Value::Object(properties)) => Ok(properties),
-            _ => Err(error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Invalid input JSON: the request body must have an object `properties`")),
+            _ => Err(error(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                "Invalid input JSON: the request body must have an object `properties`",
+            )),
         },
         _ => Err(error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Invalid input JSON: the request body must be an object")),
     }
@@ -310,11 +309,17 @@ pub async fn create(
 
 /// HubSpot keeps one contact per email: a create, or an update setting an email, that another
 /// contact already has is refused with 409 naming that contact.
-fn unique_email(data: &super::data::HubData, object: ObjectType, properties: &std::collections::BTreeMap<String, String>, except: Option<u64>) -> Result<(), Response> {
+fn unique_email(
+    data: &super::data::HubData,
+    object: ObjectType,
+    properties: &std::collections::BTreeMap<String, String>,
+    except: Option<u64>,
+) -> Result<(), Response> {
     if object != ObjectType::Contacts {
         return Ok(());
     }
-    let emails: std::collections::HashSet<String> = properties.get("email").map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()).into_iter().collect();
+    let emails: std::collections::HashSet<String> =
+        properties.get("email").map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()).into_iter().collect();
     match data.contact_with_email(&emails, except) {
         Some(existing) => Err(super::contact_exists(existing)),
         None => Ok(()),
@@ -334,10 +339,8 @@ pub async fn update(
     let input = &properties_of(body)?;
     let q = query_pairs(raw.as_deref());
     let mut data = hubspot.write();
-    let record_id = find(&data, object, &id, query_one(&q, "idProperty"))
-        .filter(|r| !r.archived)
-        .map(|r| r.id)
-        .ok_or_else(|| not_found(&id))?;
+    let record_id =
+        find(&data, object, &id, query_one(&q, "idProperty")).filter(|r| !r.archived).map(|r| r.id).ok_or_else(|| not_found(&id))?;
     let existing = data.records[&object][&record_id].clone();
     let properties = validate(&data, object, Some(&existing), input)?;
     unique_email(&data, object, &properties, Some(record_id))?;
@@ -401,9 +404,7 @@ pub fn validate(
                 "number" => value.parse::<f64>().is_ok(),
                 "date" | "datetime" => parse_hubspot_time(&value).is_some(),
                 "bool" => matches!(value.as_str(), "true" | "false"),
-                "enumeration" if !def.options.is_empty() => {
-                    value.split(';').all(|v| def.options.iter().any(|o| o.value == v))
-                }
+                "enumeration" if !def.options.is_empty() => value.split(';').all(|v| def.options.iter().any(|o| o.value == v)),
                 _ => true,
             };
             if !ok {
@@ -423,7 +424,11 @@ pub fn validate(
         let current = |name: &str| existing.and_then(|r| r.properties.get(name).cloned());
         let pipeline_id = out.get("pipeline").cloned().or_else(|| current("pipeline")).unwrap_or_else(|| "default".into());
         match data.pipeline(&pipeline_id) {
-            None => problems.push(problem("pipeline", "INVALID_OPTION", format!("{pipeline_id} was not one of the allowed options: the portal has no such deal pipeline"))),
+            None => problems.push(problem(
+                "pipeline",
+                "INVALID_OPTION",
+                format!("{pipeline_id} was not one of the allowed options: the portal has no such deal pipeline"),
+            )),
             Some(pipeline) => {
                 let stage = out.get("dealstage").cloned().or_else(|| current("dealstage"));
                 if let Some(stage) = stage.filter(|s| !s.is_empty()) {

@@ -18,7 +18,11 @@ type Reply = Result<Response, Response>;
 pub(super) fn deals_only(raw: &str) -> Result<(), Response> {
     match ObjectType::parse(raw) {
         Some(ObjectType::Deals) => Ok(()),
-        _ => Err(error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", format!("Pipelines are not supported for object type {raw} in this sandbox"))),
+        _ => Err(error(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            format!("Pipelines are not supported for object type {raw} in this sandbox"),
+        )),
     }
 }
 
@@ -258,7 +262,8 @@ pub async fn replace(
     deals_only(&raw)?;
     write_scope(&token)?;
     let q = super::query_pairs(query.as_deref());
-    let validate = ["validateReferencesBeforeDelete", "validateDealStageUsagesBeforeDelete"].iter().any(|n| super::query_one(&q, n) == Some("true"));
+    let validate =
+        ["validateReferencesBeforeDelete", "validateDealStageUsagesBeforeDelete"].iter().any(|n| super::query_one(&q, n) == Some("true"));
     let Json(input) = body.map_err(|e| invalid(format!("Invalid input JSON: {e}")))?;
     let label = input.label.filter(|l| !l.trim().is_empty()).ok_or_else(|| invalid("Pipeline label is required"))?;
     let display_order = input.display_order.ok_or_else(|| invalid("Pipeline displayOrder is required"))?;

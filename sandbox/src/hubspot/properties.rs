@@ -16,14 +16,18 @@ use crate::time::iso_ms;
 type Reply = Result<Response, Response>;
 
 fn object_type(raw: &str) -> Result<ObjectType, Response> {
-    ObjectType::parse(raw).ok_or_else(|| error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", format!("Unable to infer object type from: {raw}")))
+    ObjectType::parse(raw)
+        .ok_or_else(|| error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", format!("Unable to infer object type from: {raw}")))
 }
 
 /// A property as `Property` in the spec; a deal's `pipeline` and `dealstage` list the portal's
 /// pipelines and stages as their options.
 fn property_json(data: &HubData, object: ObjectType, p: &PropertyDef) -> Value {
     let options: Vec<Value> = if p.name == "pipeline" && object == ObjectType::Deals {
-        data.pipelines.iter().map(|pl| json!({"label": pl.label, "value": pl.id, "displayOrder": pl.display_order, "hidden": false})).collect()
+        data.pipelines
+            .iter()
+            .map(|pl| json!({"label": pl.label, "value": pl.id, "displayOrder": pl.display_order, "hidden": false}))
+            .collect()
     } else if p.name == "dealstage" && object == ObjectType::Deals {
         data.pipelines
             .iter()
@@ -89,7 +93,11 @@ pub async fn get_one(
     let data = hubspot.read();
     match data.property(object, &name).filter(|_| !archived) {
         Some(p) => Ok(Json(property_json(&data, object, p)).into_response()),
-        None => Err(error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", format!("Unable to find property {name} for object type {}", object.name()))),
+        None => Err(error(
+            StatusCode::NOT_FOUND,
+            "OBJECT_NOT_FOUND",
+            format!("Unable to find property {name} for object type {}", object.name()),
+        )),
     }
 }
 
@@ -197,11 +205,7 @@ pub async fn owners(State(hubspot): State<Arc<HubSpot>>, Extension(token): Exten
     let archived = query_one(&q, "archived") == Some("true");
     let email = query_one(&q, "email");
     let data = hubspot.read();
-    let matching: Vec<&Owner> = data
-        .owners
-        .iter()
-        .filter(|o| !archived && email.is_none_or(|e| o.email.eq_ignore_ascii_case(e)))
-        .collect();
+    let matching: Vec<&Owner> = data.owners.iter().filter(|o| !archived && email.is_none_or(|e| o.email.eq_ignore_ascii_case(e))).collect();
     let results: Vec<Value> = matching.iter().skip(after).take(limit).map(|o| owner_json(o)).collect();
     let mut body = json!({ "results": results });
     if matching.len() > after + limit {
@@ -232,6 +236,8 @@ pub async fn owner(
     let found = data.owners.iter().filter(|_| !archived).find(|o| if by_user { o.user_id == id } else { o.id == raw });
     match found {
         Some(o) => Ok(Json(owner_json(o)).into_response()),
-        None => Err(error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", format!("No owner with {} {id}", if by_user { "userId" } else { "id" }))),
+        None => {
+            Err(error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", format!("No owner with {} {id}", if by_user { "userId" } else { "id" })))
+        }
     }
 }

@@ -104,8 +104,8 @@ fn check(filter: &Filter) -> Result<(), Response> {
         }
         "BETWEEN" if filter.high_value.is_none() => Err(bad("BETWEEN needs a highValue")),
         "IN" | "NOT_IN" if filter.values.is_none() => Err(bad(format!("{op} needs values"))),
-        "EQ" | "NEQ" | "LT" | "LTE" | "GT" | "GTE" | "BETWEEN" | "IN" | "NOT_IN" | "HAS_PROPERTY" | "NOT_HAS_PROPERTY" | "CONTAINS_TOKEN"
-        | "NOT_CONTAINS_TOKEN" => Ok(()),
+        "EQ" | "NEQ" | "LT" | "LTE" | "GT" | "GTE" | "BETWEEN" | "IN" | "NOT_IN" | "HAS_PROPERTY" | "NOT_HAS_PROPERTY"
+        | "CONTAINS_TOKEN" | "NOT_CONTAINS_TOKEN" => Ok(()),
         other => Err(bad(format!("Unknown operator {other}"))),
     }
 }
@@ -205,7 +205,9 @@ fn matches(data: &HubData, object: ObjectType, record: &Record, filter: &Filter)
         "NOT_HAS_PROPERTY" => stored.is_none(),
         "CONTAINS_TOKEN" | "NOT_CONTAINS_TOKEN" => {
             let token = need_value()?.to_lowercase().replace('*', "");
-            let found = stored.as_deref().is_some_and(|s| s.to_lowercase().split(|c: char| !c.is_alphanumeric() && c != '@' && c != '.').any(|w| w == token || w.contains(&token)));
+            let found = stored.as_deref().is_some_and(|s| {
+                s.to_lowercase().split(|c: char| !c.is_alphanumeric() && c != '@' && c != '.').any(|w| w == token || w.contains(&token))
+            });
             found == (filter.operator == "CONTAINS_TOKEN")
         }
         other => return Err(bad(format!("Unknown operator {other}"))),
@@ -219,10 +221,9 @@ fn sort_spec(v: &Value) -> Option<(String, bool)> {
             Some(name) => (name.to_string(), true),
             None => (s.clone(), false),
         }),
-        Value::Object(o) => Some((
-            o.get("propertyName")?.as_str()?.to_string(),
-            o.get("direction").and_then(Value::as_str) == Some("DESCENDING"),
-        )),
+        Value::Object(o) => {
+            Some((o.get("propertyName")?.as_str()?.to_string(), o.get("direction").and_then(Value::as_str) == Some("DESCENDING")))
+        }
         _ => None,
     }
 }
@@ -257,7 +258,10 @@ pub async fn search(
         return Err(bad(format!("Search results are capped at {RESULT_CAP}; narrow the filters instead of paging further")));
     }
     let filters: usize = req.filter_groups.iter().map(|g| g.filters.len()).sum();
-    if req.filter_groups.len() > MAX_GROUPS || req.filter_groups.iter().any(|g| g.filters.len() > MAX_FILTERS_PER_GROUP) || filters > MAX_FILTERS {
+    if req.filter_groups.len() > MAX_GROUPS
+        || req.filter_groups.iter().any(|g| g.filters.len() > MAX_FILTERS_PER_GROUP)
+        || filters > MAX_FILTERS
+    {
         return Err(bad(format!(
             "Too many filters: at most {MAX_GROUPS} filterGroups of {MAX_FILTERS_PER_GROUP} filters, {MAX_FILTERS} in all"
         )));
@@ -292,7 +296,13 @@ pub async fn search(
 /// The ids of the records a search matches, in its order (sorts, then id): of those written by
 /// `indexed_before` when the search index lags. With `use_indexes` it reads only the records the
 /// table's indexes name when the filters allow (see [`planned_ids`]); without, every record.
-fn sorted_hits(data: &HubData, object: ObjectType, req: &SearchRequest, indexed_before: Option<i64>, use_indexes: bool) -> Result<Vec<u64>, Response> {
+fn sorted_hits(
+    data: &HubData,
+    object: ObjectType,
+    req: &SearchRequest,
+    indexed_before: Option<i64>,
+    use_indexes: bool,
+) -> Result<Vec<u64>, Response> {
     let query = req.query.as_deref().map(str::to_lowercase).filter(|q| !q.is_empty());
     let Some(table) = data.records.get(&object) else {
         return Ok(Vec::new());
@@ -331,10 +341,10 @@ fn sorted_hits(data: &HubData, object: ObjectType, req: &SearchRequest, indexed_
             let ordering = match (intrinsic(a, property), intrinsic(b, property)) {
                 (Some(x), Some(y)) => x.cmp(&y),
                 _ => match (a.properties.get(property), b.properties.get(property)) {
-                (Some(x), Some(y)) => compare(data, object, property, x, y).unwrap_or(Ordering::Equal),
-                (Some(_), None) => Ordering::Less,
-                (None, Some(_)) => Ordering::Greater,
-                (None, None) => Ordering::Equal,
+                    (Some(x), Some(y)) => compare(data, object, property, x, y).unwrap_or(Ordering::Equal),
+                    (Some(_), None) => Ordering::Less,
+                    (None, Some(_)) => Ordering::Greater,
+                    (None, None) => Ordering::Equal,
                 },
             };
             let ordering = if *descending { ordering.reverse() } else { ordering };
@@ -375,7 +385,8 @@ mod tests {
     }
 
     fn request(groups: Value) -> SearchRequest {
-        serde_json::from_value(json!({"filterGroups": groups, "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}]})).unwrap()
+        serde_json::from_value(json!({"filterGroups": groups, "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}]}))
+            .unwrap()
     }
 
     fn filter(property: &str, operator: &str, value: Value) -> Value {
@@ -405,7 +416,11 @@ mod tests {
             vec![filter("hs_object_id", "IN", json!([first.to_string(), (first + 5).to_string(), "x", "-3"]))],
             vec![filter("hs_object_id", "EQ", json!((first + 7).to_string()))],
             vec![filter("email", "EQ", json!("PERSON3@example.com"))],
-            vec![filter("email", "IN", json!(["person4@example.com", " person6@example.com ", "moved2@example.com", "person0@example.com"]))],
+            vec![filter(
+                "email",
+                "IN",
+                json!(["person4@example.com", " person6@example.com ", "moved2@example.com", "person0@example.com"]),
+            )],
             vec![filter("email", "IN", json!(["person4@example.com"])), filter("lastmodifieddate", "GTE", json!(at(30)))],
             vec![filter("firstname", "EQ", json!("P9")), filter("email", "EQ", json!("person9@example.com"))],
         ];
@@ -423,7 +438,9 @@ mod tests {
         }
         assert!(found > 400, "the searches find records ({found})");
         // A group no index answers makes the search read every record, with the same answer.
-        let req = request(json!([{"filters": [filter("email", "EQ", json!("person1@example.com"))]}, {"filters": [filter("firstname", "EQ", json!("P2"))]}]));
+        let req = request(
+            json!([{"filters": [filter("email", "EQ", json!("person1@example.com"))]}, {"filters": [filter("firstname", "EQ", json!("P2"))]}]),
+        );
         assert!(planned_ids(&data, ObjectType::Contacts, &data.records[&ObjectType::Contacts], &req.filter_groups).is_none());
         // person1@… is contacts 1, 101 and 151 (51's email has spaces around it), P2 is contact 2;
         // modified at 1 s, 27 s, 3 s and 2 s.

@@ -46,7 +46,12 @@ fn options(mut p: PropertyDef, values: &[(&str, &str)]) -> PropertyDef {
     p.options = values
         .iter()
         .enumerate()
-        .map(|(i, (value, label))| PropertyOption { label: (*label).into(), value: (*value).into(), display_order: i as i32, hidden: false })
+        .map(|(i, (value, label))| PropertyOption {
+            label: (*label).into(),
+            value: (*value).into(),
+            display_order: i as i32,
+            hidden: false,
+        })
         .collect();
     p
 }
@@ -97,18 +102,45 @@ pub fn install_defaults(data: &mut HubData) {
         },
     ];
     data.owners = vec![
-        Owner { id: "70110001".into(), user_id: 9_100_001, email: "alex.morgan@sandbox-portal.example".into(), first_name: "Alex".into(), last_name: "Morgan".into() },
-        Owner { id: "70110002".into(), user_id: 9_100_002, email: "sam.lee@sandbox-portal.example".into(), first_name: "Sam".into(), last_name: "Lee".into() },
-        Owner { id: "70110003".into(), user_id: 9_100_003, email: "jo.garcia@sandbox-portal.example".into(), first_name: "Jo".into(), last_name: "Garcia".into() },
+        Owner {
+            id: "70110001".into(),
+            user_id: 9_100_001,
+            email: "alex.morgan@sandbox-portal.example".into(),
+            first_name: "Alex".into(),
+            last_name: "Morgan".into(),
+        },
+        Owner {
+            id: "70110002".into(),
+            user_id: 9_100_002,
+            email: "sam.lee@sandbox-portal.example".into(),
+            first_name: "Sam".into(),
+            last_name: "Lee".into(),
+        },
+        Owner {
+            id: "70110003".into(),
+            user_id: 9_100_003,
+            email: "jo.garcia@sandbox-portal.example".into(),
+            first_name: "Jo".into(),
+            last_name: "Garcia".into(),
+        },
         // The same sales team works in the Pipedrive sandbox: owners match its users by email.
-        Owner { id: "70110004".into(), user_id: 9_100_004, email: "dana@pipedrive-sandbox.example".into(), first_name: "Dana".into(), last_name: "Whitfield".into() },
-        Owner { id: "70110005".into(), user_id: 9_100_005, email: "ray@pipedrive-sandbox.example".into(), first_name: "Ray".into(), last_name: "Okoro".into() },
+        Owner {
+            id: "70110004".into(),
+            user_id: 9_100_004,
+            email: "dana@pipedrive-sandbox.example".into(),
+            first_name: "Dana".into(),
+            last_name: "Whitfield".into(),
+        },
+        Owner {
+            id: "70110005".into(),
+            user_id: 9_100_005,
+            email: "ray@pipedrive-sandbox.example".into(),
+            first_name: "Ray".into(),
+            last_name: "Okoro".into(),
+        },
     ];
-    let owner_options: Vec<(String, String)> = data
-        .owners
-        .iter()
-        .map(|o| (o.id.clone(), format!("{} {}", o.first_name, o.last_name)))
-        .collect();
+    let owner_options: Vec<(String, String)> =
+        data.owners.iter().map(|o| (o.id.clone(), format!("{} {}", o.first_name, o.last_name))).collect();
     let owner_options: Vec<(&str, &str)> = owner_options.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
 
     let mut deals = vec![
@@ -151,15 +183,12 @@ pub fn install_defaults(data: &mut HubData) {
         options(prop("hubspot_owner_id", "Company owner", "enumeration", "select", "companyinformation"), &owner_options),
     ];
     companies.extend(system_properties("companyinformation"));
-    data.properties = BTreeMap::from([
-        (ObjectType::Deals, deals),
-        (ObjectType::Contacts, contacts),
-        (ObjectType::Companies, companies),
-    ]);
+    data.properties = BTreeMap::from([(ObjectType::Deals, deals), (ObjectType::Contacts, contacts), (ObjectType::Companies, companies)]);
 }
 
 const FIRST: [&str; 12] = ["Ava", "Noah", "Mia", "Liam", "Zoe", "Omar", "Ines", "Kenji", "Lea", "Ravi", "Sofia", "Tom"];
-const LAST: [&str; 12] = ["Fischer", "Okafor", "Nakamura", "Silva", "Novak", "Haddad", "Larsen", "Rossi", "Kowalski", "Dubois", "Patel", "Meyer"];
+const LAST: [&str; 12] =
+    ["Fischer", "Okafor", "Nakamura", "Silva", "Novak", "Haddad", "Larsen", "Rossi", "Kowalski", "Dubois", "Patel", "Meyer"];
 const ORGS: [&str; 10] = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Tyrell", "Soylent", "Cyberdyne"];
 const KINDS: [&str; 5] = ["Logistics", "Analytics", "Foods", "Robotics", "Health"];
 
@@ -168,7 +197,8 @@ pub fn generate(data: &mut HubData, deals: usize, contacts: usize, companies: us
     let mut rng = StdRng::seed_from_u64(seed);
     for i in 0..companies {
         let org = format!("{} {}", ORGS[i % ORGS.len()], KINDS[(i / ORGS.len()) % KINDS.len()]);
-        let domain = format!("{}-{}{}.example", ORGS[i % ORGS.len()].to_lowercase(), KINDS[(i / ORGS.len()) % KINDS.len()].to_lowercase(), i);
+        let domain =
+            format!("{}-{}{}.example", ORGS[i % ORGS.len()].to_lowercase(), KINDS[(i / ORGS.len()) % KINDS.len()].to_lowercase(), i);
         let props = BTreeMap::from([
             ("name".to_string(), format!("{org} {i}")),
             ("domain".to_string(), domain),
@@ -188,15 +218,15 @@ pub fn generate(data: &mut HubData, deals: usize, contacts: usize, companies: us
         data.insert_record(ObjectType::Contacts, props, at, "INTEGRATION");
     }
     let owners: Vec<String> = data.owners.iter().map(|o| o.id.clone()).collect();
-    let pipelines: Vec<(String, Vec<String>)> = data
-        .pipelines
-        .iter()
-        .map(|p| (p.id.clone(), p.stages.iter().map(|s| s.id.clone()).collect()))
-        .collect();
+    let pipelines: Vec<(String, Vec<String>)> =
+        data.pipelines.iter().map(|p| (p.id.clone(), p.stages.iter().map(|s| s.id.clone()).collect())).collect();
     for i in 0..deals {
         let (pipeline, stages) = &pipelines[if rng.gen_bool(0.7) { 0 } else { 1 % pipelines.len() }];
         let props = BTreeMap::from([
-            ("dealname".to_string(), format!("{} {} renewal #{i}", ORGS[rng.gen_range(0..ORGS.len())], KINDS[rng.gen_range(0..KINDS.len())])),
+            (
+                "dealname".to_string(),
+                format!("{} {} renewal #{i}", ORGS[rng.gen_range(0..ORGS.len())], KINDS[rng.gen_range(0..KINDS.len())]),
+            ),
             ("amount".to_string(), (rng.gen_range(5..500) * 100).to_string()),
             ("closedate".to_string(), crate::time::iso_ms(at + rng.gen_range(1..120) * 86_400_000)),
             ("pipeline".to_string(), pipeline.clone()),

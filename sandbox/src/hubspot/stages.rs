@@ -9,9 +9,7 @@ use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
 
 use super::data::{Pipeline, Stage};
-use super::pipelines::{
-    deals_only, has_deals, invalid, new_stage, pipeline_not_found, read_scope, stage_json, write_scope, StageInput,
-};
+use super::pipelines::{deals_only, has_deals, invalid, new_stage, pipeline_not_found, read_scope, stage_json, write_scope, StageInput};
 use super::{error, query_one, query_pairs, HubSpot};
 use crate::oauth::AccessToken;
 use crate::time::now_ms;
@@ -41,7 +39,11 @@ fn unique_label(pipeline: &Pipeline, label: &str, except: &str) -> Result<(), Re
 }
 
 /// GET /crm/v3/pipelines/{objectType}/{pipelineId}/stages (`get-/crm/v3/pipelines/{objectType}/{pipelineId}/stages_getAll`)
-pub async fn list(State(hubspot): State<Arc<HubSpot>>, Path((raw, id)): Path<(String, String)>, Extension(token): Extension<AccessToken>) -> Reply {
+pub async fn list(
+    State(hubspot): State<Arc<HubSpot>>,
+    Path((raw, id)): Path<(String, String)>,
+    Extension(token): Extension<AccessToken>,
+) -> Reply {
     deals_only(&raw)?;
     read_scope(&token)?;
     let data = hubspot.read();
@@ -101,7 +103,8 @@ fn metadata_values(label: &str, metadata: &Map<String, Value>, current: &Stage) 
     merged.insert("probability".into(), Value::String(current.probability.clone()));
     merged.insert("isClosed".into(), Value::String(current.is_closed.to_string()));
     merged.extend(metadata.clone());
-    let checked = new_stage(StageInput { label: Some(label.to_string()), display_order: None, metadata: Some(merged), stage_id: None }, 0, 0)?;
+    let checked =
+        new_stage(StageInput { label: Some(label.to_string()), display_order: None, metadata: Some(merged), stage_id: None }, 0, 0)?;
     Ok((checked.probability, checked.is_closed))
 }
 

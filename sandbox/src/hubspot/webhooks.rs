@@ -265,11 +265,7 @@ async fn create_subscription(
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
-async fn get_subscription(
-    State(hubspot): State<Arc<HubSpot>>,
-    Path((app_id, id)): Path<(u64, u64)>,
-    Query(key): Query<KeyQuery>,
-) -> Reply {
+async fn get_subscription(State(hubspot): State<Arc<HubSpot>>, Path((app_id, id)): Path<(u64, u64)>, Query(key): Query<KeyQuery>) -> Reply {
     authorize(&hubspot, app_id, &key)?;
     let data = hubspot.read();
     let s = data.webhooks.subscriptions.iter().find(|s| s.id == id).ok_or_else(|| subscription_not_found(id))?;
@@ -327,10 +323,7 @@ pub fn routes(hubspot: Arc<HubSpot>) -> Router {
     Router::new()
         .route("/webhooks/v3/{app_id}/settings", get(get_settings).put(put_settings).delete(clear_settings))
         .route("/webhooks/v3/{app_id}/subscriptions", get(list_subscriptions).post(create_subscription))
-        .route(
-            "/webhooks/v3/{app_id}/subscriptions/{id}",
-            get(get_subscription).patch(update_subscription).delete(delete_subscription),
-        )
+        .route("/webhooks/v3/{app_id}/subscriptions/{id}", get(get_subscription).patch(update_subscription).delete(delete_subscription))
         .route("/_sandbox/webhooks", get(stats))
         .with_state(hubspot)
 }
@@ -360,10 +353,7 @@ pub async fn deliver(hubspot: Arc<HubSpot>, mut stop: watch::Receiver<bool>) {
             (std::mem::take(&mut data.outbox), data.webhooks.clone())
         };
         let Some(settings) = config.settings.clone() else { continue };
-        let payloads: Vec<Value> = events
-            .iter()
-            .filter_map(|e| config.subscription_for(e).map(|sub| hubspot.event_json(e, sub)))
-            .collect();
+        let payloads: Vec<Value> = events.iter().filter_map(|e| config.subscription_for(e).map(|sub| hubspot.event_json(e, sub))).collect();
         for batch in payloads.chunks(BATCH) {
             if !send_with_retries(&hubspot, &http, &settings.target_url, batch, &mut stop).await {
                 hubspot.webhook_stats.dropped_events.fetch_add(batch.len() as u64, Ordering::Relaxed);

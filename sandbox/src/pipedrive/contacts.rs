@@ -16,9 +16,9 @@ use serde_json::{json, Map, Value};
 
 use super::data::{Organization, PdData, Person};
 use super::listing::{data_written, list_written, ListQuery};
-use crate::table::{Row, Table};
 use super::{failure, invalid, json_body, ok, parse_id, require_scope, Pipedrive};
 use crate::oauth::AccessToken;
+use crate::table::{Row, Table};
 use crate::time::{now_ms, parse_rfc3339};
 
 /// What the shared handlers need of a person or an organization.
@@ -103,7 +103,11 @@ pub fn opt_integer(value: &Value, key: &str) -> Result<Option<i64>, Response> {
 // ---- Handlers ----
 
 /// GET /api/v2/persons (`getPersons`), GET /api/v2/organizations (`getOrganizations`)
-pub async fn list<T: Contact>(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>, RawQuery(raw): RawQuery) -> Response {
+pub async fn list<T: Contact>(
+    State(pd): State<Arc<Pipedrive>>,
+    Extension(token): Extension<AccessToken>,
+    RawQuery(raw): RawQuery,
+) -> Response {
     if let Err(r) = require_scope(&token, "contacts:read") {
         return r;
     }
@@ -118,7 +122,11 @@ pub async fn list<T: Contact>(State(pd): State<Arc<Pipedrive>>, Extension(token)
 }
 
 /// GET /api/v2/persons/{id} (`getPerson`), GET /api/v2/organizations/{id} (`getOrganization`)
-pub async fn get_one<T: Contact>(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>, Path(raw): Path<String>) -> Response {
+pub async fn get_one<T: Contact>(
+    State(pd): State<Arc<Pipedrive>>,
+    Extension(token): Extension<AccessToken>,
+    Path(raw): Path<String>,
+) -> Response {
     if let Err(r) = require_scope(&token, "contacts:read") {
         return r;
     }
@@ -157,7 +165,11 @@ fn update_record<T: Contact>(pd: &Pipedrive, id: u64, body: &Map<String, Value>,
 }
 
 /// POST /api/v2/persons (`addPerson`), POST /api/v2/organizations (`addOrganization`)
-pub async fn create<T: Contact>(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>, body: Result<Json<Value>, JsonRejection>) -> Response {
+pub async fn create<T: Contact>(
+    State(pd): State<Arc<Pipedrive>>,
+    Extension(token): Extension<AccessToken>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
     if let Err(r) = require_scope(&token, "contacts:full") {
         return r;
     }
@@ -185,7 +197,11 @@ pub async fn update<T: Contact>(
 
 /// DELETE /api/v2/persons/{id} (`deletePerson`), DELETE /api/v2/organizations/{id}
 /// (`deleteOrganization`): marks the record deleted.
-pub async fn delete<T: Contact>(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>, Path(raw): Path<String>) -> Response {
+pub async fn delete<T: Contact>(
+    State(pd): State<Arc<Pipedrive>>,
+    Extension(token): Extension<AccessToken>,
+    Path(raw): Path<String>,
+) -> Response {
     if let Err(r) = require_scope(&token, "contacts:full") {
         return r;
     }

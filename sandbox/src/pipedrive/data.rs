@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::table::Table;
 use crate::oauth::OAuthData;
+use crate::table::Table;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct User {

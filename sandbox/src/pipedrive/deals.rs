@@ -15,11 +15,11 @@ use serde_json::{json, Map, Value};
 use super::data::{Change, Deal, PdData};
 use super::fields::apply_custom_fields;
 use super::listing::{data_written, list_written, ListQuery};
-use crate::table::Row;
 use super::{failure, invalid, json_body, ok, parse_id, require_scope, Pipedrive};
-use crate::oauth::AccessToken;
 use crate::json::Object;
 use crate::key;
+use crate::oauth::AccessToken;
+use crate::table::Row;
 use crate::time::{iso_seconds, now_ms, parse_rfc3339};
 
 /// Writes a deal in the API v2 shape straight from the store (see [`crate::json::Object`]).
@@ -119,7 +119,15 @@ pub async fn get_one(State(pd): State<Arc<Pipedrive>>, Extension(token): Extensi
 }
 
 /// Applies the fields of a create or update body to `deal`, checking each; logs changes.
-fn apply_body(data: &mut PdData, deal: &mut Deal, body: &Map<String, Value>, creating: bool, at: i64, actor: u64, source: &str) -> Result<(), Response> {
+fn apply_body(
+    data: &mut PdData,
+    deal: &mut Deal,
+    body: &Map<String, Value>,
+    creating: bool,
+    at: i64,
+    actor: u64,
+    source: &str,
+) -> Result<(), Response> {
     let before = deal.clone();
     for (key, value) in body {
         match key.as_str() {
@@ -218,14 +226,7 @@ fn apply_body(data: &mut PdData, deal: &mut Deal, body: &Map<String, Value>, cre
             pairs.push((key.clone(), shown(before.custom_fields.get(key)), shown(deal.custom_fields.get(key))));
         }
         for (field, old_value, new_value) in pairs {
-            let change = Change {
-                field_key: field,
-                old_value,
-                new_value,
-                actor_user_id: actor,
-                time: at,
-                change_source: source.into(),
-            };
+            let change = Change { field_key: field, old_value, new_value, actor_user_id: actor, time: at, change_source: source.into() };
             data.log_change(deal.id, change);
         }
     }
@@ -245,7 +246,8 @@ fn create_deal(pd: &Pipedrive, body: &Map<String, Value>, at: i64, source: &str)
 
 fn update_deal(pd: &Pipedrive, id: u64, body: &Map<String, Value>, at: i64, source: &str) -> Result<Deal, Response> {
     let mut data = pd.write();
-    let mut deal = data.deals.get(&id).filter(|d| !d.is_deleted).cloned().ok_or_else(|| failure(StatusCode::NOT_FOUND, "Deal not found"))?;
+    let mut deal =
+        data.deals.get(&id).filter(|d| !d.is_deleted).cloned().ok_or_else(|| failure(StatusCode::NOT_FOUND, "Deal not found"))?;
     let actor = data.users.first().map(|u| u.id).unwrap_or_default();
     let before = deal_json(&deal);
     apply_body(&mut data, &mut deal, body, false, at, actor, source)?;
@@ -389,7 +391,10 @@ pub async fn deals_summary(
         .iter()
         .map(|(c, (v, _, n))| {
             let formatted = format!("{c} {v:.2}");
-            (c.to_string(), json!({"value": v, "count": n, "value_converted": v, "value_formatted": formatted, "value_converted_formatted": formatted}))
+            (
+                c.to_string(),
+                json!({"value": v, "count": n, "value_converted": v, "value_formatted": formatted, "value_converted_formatted": formatted}),
+            )
         })
         .collect();
     let weighted: Map<String, Value> = by_currency

@@ -99,7 +99,11 @@ pub async fn add_person_field(State(pd): State<Arc<Pipedrive>>, Extension(token)
 }
 
 /// POST /api/v1/organizationFields (`addOrganizationField`): a custom organization field.
-pub async fn add_organization_field(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>, body: FieldBody) -> Response {
+pub async fn add_organization_field(
+    State(pd): State<Arc<Pipedrive>>,
+    Extension(token): Extension<AccessToken>,
+    body: FieldBody,
+) -> Response {
     add_field(&pd, &token, body, &["contact-fields:full", "admin"], "organization", |d| &mut d.organization_fields)
 }
 
@@ -119,8 +123,23 @@ fn add_field(
         Err(r) => return r,
     };
     const TYPES: [&str; 17] = [
-        "address", "date", "daterange", "double", "enum", "monetary", "org", "people", "phone", "set", "text", "time", "timerange", "user",
-        "varchar", "varchar_auto", "visible_to",
+        "address",
+        "date",
+        "daterange",
+        "double",
+        "enum",
+        "monetary",
+        "org",
+        "people",
+        "phone",
+        "set",
+        "text",
+        "time",
+        "timerange",
+        "user",
+        "varchar",
+        "varchar_auto",
+        "visible_to",
     ];
     let Some(name) = body.get("name").and_then(Value::as_str).map(str::trim).filter(|n| !n.is_empty()) else {
         return invalid("name: is required");

@@ -5,13 +5,13 @@
 use std::ops::Bound;
 
 use axum::response::Response;
-use serde::Serialize;
 use base64::Engine as _;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::invalid;
-use crate::table::{Row, Table, TimeOrder};
 use crate::hubspot::{query_one, query_pairs};
+use crate::table::{Row, Table, TimeOrder};
 use crate::time::parse_rfc3339;
 
 pub const MAX_LIMIT: usize = 500;
@@ -33,9 +33,9 @@ pub struct ListQuery {
 fn time_param(pairs: &[(String, String)], name: &str) -> Result<Option<i64>, Response> {
     match query_one(pairs, name) {
         None => Ok(None),
-        Some(s) => parse_rfc3339(s)
-            .map(Some)
-            .ok_or_else(|| invalid(&format!("{name}: must be an RFC 3339 date-time, e.g. 2025-01-01T10:20:00Z"))),
+        Some(s) => {
+            parse_rfc3339(s).map(Some).ok_or_else(|| invalid(&format!("{name}: must be an RFC 3339 date-time, e.g. 2025-01-01T10:20:00Z")))
+        }
     }
 }
 

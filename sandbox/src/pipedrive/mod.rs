@@ -11,8 +11,8 @@ mod listing;
 mod organizations;
 mod persons;
 mod pipelines;
-pub mod webhooks;
 pub mod seed;
+pub mod webhooks;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -59,11 +59,7 @@ impl PipedriveConfig {
         PipedriveConfig {
             company_id: 7_701_234,
             clients,
-            user: SandboxUser {
-                email: "dana@pipedrive-sandbox.example".into(),
-                password: "sandbox".into(),
-                name: "Dana Whitfield".into(),
-            },
+            user: SandboxUser { email: "dana@pipedrive-sandbox.example".into(), password: "sandbox".into(), name: "Dana Whitfield".into() },
             burst_limit: 80,
             daily_tokens: 300_000,
             api_domain: String::new(),
@@ -265,10 +261,7 @@ pub fn router(pipedrive: Arc<Pipedrive>) -> Router {
             get(contacts::get_one::<Organization>).patch(contacts::update::<Organization>).delete(contacts::delete::<Organization>),
         )
         .route("/api/v2/pipelines", get(pipelines::list_pipelines).post(pipelines::add_pipeline))
-        .route(
-            "/api/v2/pipelines/{id}",
-            get(pipelines::get_pipeline).patch(pipelines::update_pipeline).delete(pipelines::delete_pipeline),
-        )
+        .route("/api/v2/pipelines/{id}", get(pipelines::get_pipeline).patch(pipelines::update_pipeline).delete(pipelines::delete_pipeline))
         .route("/api/v2/stages", get(pipelines::list_stages).post(pipelines::add_stage))
         .route("/api/v2/stages/{id}", get(pipelines::get_stage).patch(pipelines::update_stage).delete(pipelines::delete_stage))
         .route("/api/v1/dealFields", get(fields::deal_fields).post(fields::add_deal_field))

@@ -1,24 +1,32 @@
 //! Organizations in the API v2 shape (`getOrganizations`, `getOrganization`, `addOrganization`,
 //! `updateOrganization`, `deleteOrganization`); the handlers are shared with persons in `contacts`.
 
-
 use axum::response::Response;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::contacts::{self, Contact};
-use crate::table::Table;
 use super::data::{Organization, PdData};
 use super::fields::apply_custom_fields;
 use super::invalid;
-use crate::table::Row;
 use crate::json::Object;
 use crate::key;
+use crate::table::Row;
+use crate::table::Table;
 
 /// The parts of `OrganizationItemAddress` besides `value`: accepted, not kept (the sandbox keeps
 /// the address as one line).
-const ADDRESS_PARTS: [&str; 9] =
-    ["country", "admin_area_level_1", "admin_area_level_2", "locality", "sublocality", "route", "street_number", "subpremise", "postal_code"];
+const ADDRESS_PARTS: [&str; 9] = [
+    "country",
+    "admin_area_level_1",
+    "admin_area_level_2",
+    "locality",
+    "sublocality",
+    "route",
+    "street_number",
+    "subpremise",
+    "postal_code",
+];
 
 impl Row for Organization {
     fn id(&self) -> u64 {

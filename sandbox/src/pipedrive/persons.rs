@@ -1,18 +1,17 @@
 //! Persons in the API v2 shape (`getPersons`, `getPerson`, `addPerson`, `updatePerson`,
 //! `deletePerson`); the handlers are shared with organizations in `contacts`.
 
-
 use axum::response::Response;
 use serde_json::{Map, Value};
 
 use super::contacts::{self, Contact};
-use crate::table::Table;
 use super::data::{ContactPoint, PdData, Person};
 use super::fields::apply_custom_fields;
 use super::invalid;
-use crate::table::Row;
 use crate::json::Object;
 use crate::key;
+use crate::table::Row;
+use crate::table::Table;
 
 impl Row for Person {
     fn id(&self) -> u64 {
@@ -176,7 +175,8 @@ mod tests {
             })
         );
         let mut org = Organization::new(4, 7, 1_609_459_200_000);
-        (org.name, org.address, org.website, org.employee_count) = ("Acme".into(), Some("Main St 1".into()), Some("https://acme.example".into()), Some(12));
+        (org.name, org.address, org.website, org.employee_count) =
+            ("Acme".into(), Some("Main St 1".into()), Some("https://acme.example".into()), Some(12));
         assert_eq!(
             org.to_json(),
             json!({

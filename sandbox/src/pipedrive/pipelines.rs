@@ -48,7 +48,11 @@ pub async fn list_pipelines(State(pipedrive): State<Arc<Pipedrive>>, Extension(t
 }
 
 /// GET /api/v2/pipelines/{id} (`getPipeline`)
-pub async fn get_pipeline(State(pipedrive): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>, Path(id): Path<String>) -> Response {
+pub async fn get_pipeline(
+    State(pipedrive): State<Arc<Pipedrive>>,
+    Extension(token): Extension<AccessToken>,
+    Path(id): Path<String>,
+) -> Response {
     if let Err(r) = require_scope(&token, "deals:read") {
         return r;
     }
@@ -77,17 +81,18 @@ pub async fn list_stages(
         return failure(StatusCode::BAD_REQUEST, "Validation failed: pipeline_id: must be an integer");
     };
     let data = pipedrive.read();
-    let mut stages: Vec<&Stage> = data
-        .stages
-        .values()
-        .filter(|s| !s.is_deleted && query.pipeline_id.is_none_or(|p| s.pipeline_id == p))
-        .collect();
+    let mut stages: Vec<&Stage> =
+        data.stages.values().filter(|s| !s.is_deleted && query.pipeline_id.is_none_or(|p| s.pipeline_id == p)).collect();
     stages.sort_by_key(|s| (s.pipeline_id, s.order_nr));
     list_envelope(stages.into_iter().map(stage_json).collect())
 }
 
 /// GET /api/v2/stages/{id} (`getStage`)
-pub async fn get_stage(State(pipedrive): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>, Path(id): Path<String>) -> Response {
+pub async fn get_stage(
+    State(pipedrive): State<Arc<Pipedrive>>,
+    Extension(token): Extension<AccessToken>,
+    Path(id): Path<String>,
+) -> Response {
     if let Err(r) = require_scope(&token, "deals:read") {
         return r;
     }
@@ -131,7 +136,11 @@ fn apply_pipeline(pipeline: &mut Pipeline, body: &Map<String, Value>, creating: 
 }
 
 /// POST /api/v2/pipelines (`addPipeline`): a pipeline without stages, last in order.
-pub async fn add_pipeline(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>, body: Result<Json<Value>, JsonRejection>) -> Response {
+pub async fn add_pipeline(
+    State(pd): State<Arc<Pipedrive>>,
+    Extension(token): Extension<AccessToken>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
     if let Err(r) = require_scope(&token, "admin") {
         return r;
     }
@@ -140,7 +149,15 @@ pub async fn add_pipeline(State(pd): State<Arc<Pipedrive>>, Extension(token): Ex
         Err(r) => return r,
     };
     let at = now_ms();
-    let mut pipeline = Pipeline { id: 0, name: String::new(), order_nr: 0, is_deleted: false, is_deal_probability_enabled: false, add_time: at, update_time: at };
+    let mut pipeline = Pipeline {
+        id: 0,
+        name: String::new(),
+        order_nr: 0,
+        is_deleted: false,
+        is_deal_probability_enabled: false,
+        add_time: at,
+        update_time: at,
+    };
     if let Err(r) = apply_pipeline(&mut pipeline, &body, true) {
         return r;
     }
@@ -180,7 +197,11 @@ pub async fn update_pipeline(
 
 /// DELETE /api/v2/pipelines/{id} (`deletePipeline`): marks the pipeline and its stages deleted.
 /// Refused while deals sit in it, and for the company's only pipeline.
-pub async fn delete_pipeline(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>, Path(raw): Path<String>) -> Response {
+pub async fn delete_pipeline(
+    State(pd): State<Arc<Pipedrive>>,
+    Extension(token): Extension<AccessToken>,
+    Path(raw): Path<String>,
+) -> Response {
     if let Err(r) = require_scope(&token, "admin") {
         return r;
     }
@@ -255,7 +276,11 @@ fn next_order(data: &PdData, pipeline_id: u64) -> i64 {
 
 /// POST /api/v2/stages (`addStage`): the stage goes last in its pipeline; `deal_probability`
 /// defaults to 100.
-pub async fn add_stage(State(pd): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>, body: Result<Json<Value>, JsonRejection>) -> Response {
+pub async fn add_stage(
+    State(pd): State<Arc<Pipedrive>>,
+    Extension(token): Extension<AccessToken>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
     if let Err(r) = require_scope(&token, "admin") {
         return r;
     }
@@ -341,7 +366,10 @@ pub async fn delete_stage(State(pd): State<Arc<Pipedrive>>, Extension(token): Ex
     }
     let deals = deals_where(&data, |d| d.stage_id == id);
     if deals > 0 {
-        return failure(StatusCode::BAD_REQUEST, &format!("The stage still has {deals} deal(s); move them to another stage before deleting it"));
+        return failure(
+            StatusCode::BAD_REQUEST,
+            &format!("The stage still has {deals} deal(s); move them to another stage before deleting it"),
+        );
     }
     if let Some(stage) = data.stages.get_mut(&id) {
         stage.is_deleted = true;

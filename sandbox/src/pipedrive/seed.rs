@@ -50,7 +50,8 @@ fn definitions(first_id: u64, specs: Vec<FieldSpec>) -> Vec<DealField> {
 
 /// The person fields (`getPersonFields`): built-in ones and the custom "Contact type".
 pub fn person_fields() -> Vec<DealField> {
-    let contact_types = ["Customer", "Partner", "Prospect", "Supplier"].iter().enumerate().map(|(i, l)| json!({"id": 111 + i, "label": l})).collect();
+    let contact_types =
+        ["Customer", "Partner", "Prospect", "Supplier"].iter().enumerate().map(|(i, l)| json!({"id": 111 + i, "label": l})).collect();
     definitions(
         9001,
         vec![
@@ -160,7 +161,8 @@ fn seed_contacts(data: &mut PdData) {
     for (i, (name, org, phone, contact_type)) in PERSONS.iter().enumerate() {
         let id = 201 + i as u64;
         let at = SEEDED_AT + 86_400_000 + i as i64 * 3_600_000;
-        let mut p = person(id, name, owners[*org % owners.len()], Some(101 + *org as u64), email(name, ORGANIZATIONS[*org].1), Some(phone), at);
+        let mut p =
+            person(id, name, owners[*org % owners.len()], Some(101 + *org as u64), email(name, ORGANIZATIONS[*org].1), Some(phone), at);
         p.custom_fields.insert(CONTACT_TYPE_KEY.into(), json!(contact_type));
         data.persons.insert(id, p);
     }
@@ -193,14 +195,25 @@ pub fn fresh(company_id: u64) -> PdData {
         outbox: Vec::new(),
     };
     let pipelines: [(&str, &[(&str, i64)]); 2] = [
-        ("Sales", &[("Qualified", 10), ("Contact Made", 20), ("Meeting Scheduled", 40), ("Proposal Made", 60), ("Negotiations Started", 80)]),
+        (
+            "Sales",
+            &[("Qualified", 10), ("Contact Made", 20), ("Meeting Scheduled", 40), ("Proposal Made", 60), ("Negotiations Started", 80)],
+        ),
         ("Renewals", &[("Renewal Due", 30), ("Quote Sent", 60), ("Verbal Yes", 90)]),
     ];
     for (order, (name, stages)) in pipelines.iter().enumerate() {
         let pipeline_id = (order + 1) as u64;
         data.pipelines.insert(
             pipeline_id,
-            Pipeline { id: pipeline_id, name: (*name).into(), order_nr: order as i64, is_deleted: false, is_deal_probability_enabled: true, add_time: 0, update_time: 0 },
+            Pipeline {
+                id: pipeline_id,
+                name: (*name).into(),
+                order_nr: order as i64,
+                is_deleted: false,
+                is_deal_probability_enabled: true,
+                add_time: 0,
+                update_time: 0,
+            },
         );
         for (i, (stage, probability)) in stages.iter().enumerate() {
             let id = pipeline_id * 10 + i as u64 + 1;
@@ -227,7 +240,19 @@ pub fn fresh(company_id: u64) -> PdData {
         field(3, "currency", "Currency", "varchar_options", None, false),
         field(4, "pipeline_id", "Pipeline", "double", None, false),
         field(5, "stage_id", "Stage", "stage", None, false),
-        field(6, "status", "Status", "status", Some(vec![json!({"id": "open", "label": "Open"}), json!({"id": "won", "label": "Won"}), json!({"id": "lost", "label": "Lost"}), json!({"id": "deleted", "label": "Deleted"})]), false),
+        field(
+            6,
+            "status",
+            "Status",
+            "status",
+            Some(vec![
+                json!({"id": "open", "label": "Open"}),
+                json!({"id": "won", "label": "Won"}),
+                json!({"id": "lost", "label": "Lost"}),
+                json!({"id": "deleted", "label": "Deleted"}),
+            ]),
+            false,
+        ),
         field(7, "user_id", "Owner", "user", None, false),
         field(8, "person_id", "Contact person", "people", None, false),
         field(9, "org_id", "Organization", "org", None, false),
@@ -241,7 +266,11 @@ pub fn fresh(company_id: u64) -> PdData {
             LEAD_SOURCE_KEY,
             "Lead source",
             "enum",
-            Some(vec![json!({"id": 101, "label": "Website"}), json!({"id": 102, "label": "Referral"}), json!({"id": 103, "label": "Event"})]),
+            Some(vec![
+                json!({"id": 101, "label": "Website"}),
+                json!({"id": 102, "label": "Referral"}),
+                json!({"id": 103, "label": "Event"}),
+            ]),
             true,
         ),
         field(16, RENEWAL_DATE_KEY, "Renewal date", "date", None, true),
@@ -251,7 +280,8 @@ pub fn fresh(company_id: u64) -> PdData {
     data
 }
 
-const NAMES: [&str; 10] = ["Northwind", "Contoso", "Fabrikam", "Tailspin", "Litware", "Adventure Works", "Proseware", "Wingtip", "Woodgrove", "Lucerne"];
+const NAMES: [&str; 10] =
+    ["Northwind", "Contoso", "Fabrikam", "Tailspin", "Litware", "Adventure Works", "Proseware", "Wingtip", "Woodgrove", "Lucerne"];
 
 /// Adds generated deals, the same for the same `seed`. A deal titled after a company ("Contoso
 /// deal #4") is linked to that organization, when it exists, and to one of its persons.
@@ -289,12 +319,16 @@ pub fn generate(data: &mut PdData, deals: usize, seed: u64, at: i64) {
     }
 }
 
-const FIRST_NAMES: [&str; 16] =
-    ["Emma", "Liam", "Mia", "Noah", "Hannah", "Felix", "Chloe", "Mateo", "Ines", "Oskar", "Aisha", "Tomas", "Yuki", "Ravi", "Elena", "Samuel"];
-const LAST_NAMES: [&str; 16] = [
-    "Schmidt", "Novak", "Jensen", "Costa", "Dubois", "Kowalski", "Nakamura", "Patel", "Murphy", "Silva", "Horvat", "Berg", "Rossi", "Okafor", "Smith", "Fischer",
+const FIRST_NAMES: [&str; 16] = [
+    "Emma", "Liam", "Mia", "Noah", "Hannah", "Felix", "Chloe", "Mateo", "Ines", "Oskar", "Aisha", "Tomas", "Yuki", "Ravi", "Elena",
+    "Samuel",
 ];
-const COMPANIES: [&str; 12] = ["Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Soylent", "Cyberdyne", "Stark", "Wonka", "Oscorp", "Acme", "Tyrell"];
+const LAST_NAMES: [&str; 16] = [
+    "Schmidt", "Novak", "Jensen", "Costa", "Dubois", "Kowalski", "Nakamura", "Patel", "Murphy", "Silva", "Horvat", "Berg", "Rossi",
+    "Okafor", "Smith", "Fischer",
+];
+const COMPANIES: [&str; 12] =
+    ["Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Soylent", "Cyberdyne", "Stark", "Wonka", "Oscorp", "Acme", "Tyrell"];
 const SUFFIXES: [&str; 5] = ["GmbH", "Ltd", "Inc", "AG", "Group"];
 const INDUSTRIES: [&str; 6] = ["Software", "Retail", "Manufacturing", "Logistics", "Healthcare", "Financial services"];
 

@@ -56,7 +56,13 @@ pub async fn start_configured(config: HubSpotConfig, state: Option<PathBuf>) -> 
 impl Sandbox {
     /// An access token with `scopes` for the registered app (`POST /_sandbox/tokens`).
     pub async fn mint(&self, scopes: &[&str]) -> String {
-        let r = self.http.post(format!("{}/_sandbox/tokens", self.url)).json(&json!({"client_id": "app-1", "scopes": scopes})).send().await.unwrap();
+        let r = self
+            .http
+            .post(format!("{}/_sandbox/tokens", self.url))
+            .json(&json!({"client_id": "app-1", "scopes": scopes}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
     }
@@ -69,7 +75,8 @@ impl Sandbox {
     /// The authorization code the user's **Allow** sends back to the redirect URI.
     pub async fn code(&self) -> String {
         let url = format!("{}/oauth/authorize?client_id=app-1&redirect_uri={REDIRECT}&scope=crm.objects.deals.read&state=s", self.url);
-        let location = sandbox::walk::consent(&url, "admin@hubspot-sandbox.example", "sandbox", sandbox::walk::Decision::Allow).await.unwrap();
+        let location =
+            sandbox::walk::consent(&url, "admin@hubspot-sandbox.example", "sandbox", sandbox::walk::Decision::Allow).await.unwrap();
         let query = location.split_once('?').unwrap().1;
         query.split('&').find_map(|p| p.strip_prefix("code=")).unwrap().to_string()
     }

@@ -52,7 +52,13 @@ pub async fn start_with(adjust: impl FnOnce(&mut PipedriveConfig), state: Option
 impl Sandbox {
     /// An access token with `scopes` for the registered app (`POST /_sandbox/tokens`).
     pub async fn mint(&self, scopes: &[&str]) -> String {
-        let r = self.http.post(format!("{}/_sandbox/tokens", self.url)).json(&json!({"client_id": "pd-app", "scopes": scopes})).send().await.unwrap();
+        let r = self
+            .http
+            .post(format!("{}/_sandbox/tokens", self.url))
+            .json(&json!({"client_id": "pd-app", "scopes": scopes}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
     }

@@ -65,13 +65,7 @@ impl TestApp {
             .await
             .expect("server runs");
         });
-        TestApp {
-            url,
-            database_url: db.url.clone(),
-            db: Some(db),
-            stop: Some(stop),
-            task: Some(task),
-        }
+        TestApp { url, database_url: db.url.clone(), db: Some(db), stop: Some(stop), task: Some(task) }
     }
 
     /// A browser: its own cookie jar, and redirects left for the test to see.
@@ -91,21 +85,13 @@ impl TestApp {
 
     /// Calls a server function the way Tandem's own pages do (form-encoded, same origin).
     pub async fn call(&self, browser: &reqwest::Client, endpoint: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        browser
-            .post(format!("{}/api/{endpoint}", self.url))
-            .header("origin", &self.url)
-            .form(form)
-            .send()
-            .await
-            .expect("POST")
+        browser.post(format!("{}/api/{endpoint}", self.url)).header("origin", &self.url).form(form).send().await.expect("POST")
     }
 
     /// A browser signed in as the first Super Admin (created here).
     pub async fn admin(&self) -> reqwest::Client {
         let browser = self.browser();
-        let r = self
-            .call(&browser, "setup", &[("name", "Ada Admin"), ("email", "ada@example.com"), ("password", PASSWORD)])
-            .await;
+        let r = self.call(&browser, "setup", &[("name", "Ada Admin"), ("email", "ada@example.com"), ("password", PASSWORD)]).await;
         assert!(r.status().is_success() || r.status().is_redirection(), "setup: {}", r.status());
         browser
     }
@@ -117,9 +103,7 @@ impl TestApp {
         let link: String = r.json().await.expect("invite link");
         let token = link.rsplit('/').next().unwrap().to_string();
         let browser = self.browser();
-        let r = self
-            .call(&browser, "accept_invite", &[("token", &token), ("name", "Vic Viewer"), ("password", PASSWORD)])
-            .await;
+        let r = self.call(&browser, "accept_invite", &[("token", &token), ("name", "Vic Viewer"), ("password", PASSWORD)]).await;
         assert!(r.status().is_success() || r.status().is_redirection(), "accept: {}", r.status());
         browser
     }
