@@ -3,14 +3,14 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test tools build test-rust test-e2e
+.PHONY: run test tools build lint test-rust test-e2e
 
 ## run: build, then start Tandem at http://127.0.0.1:3000 with the HubSpot and Pipedrive sandboxes
 run: build
 	scripts/run.sh
 
-## test: every test (Rust on SQLite and Postgres, then Chromium end-to-end)
-test: test-rust test-e2e
+## test: the format and lint checks, then every test (Rust on SQLite and Postgres, then Chromium end-to-end)
+test: lint test-rust test-e2e
 
 tools:
 	scripts/ensure-tools.sh
@@ -18,6 +18,13 @@ tools:
 build: tools
 	cargo leptos build --release
 	cargo build --release -p sandbox
+
+# rustfmt.toml holds the house width; clippy's warnings are errors (the browser crate is checked
+# for its own target: on the host it would be built with the server's features too).
+lint: tools
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --exclude frontend -- -D warnings
+	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 test-rust: tools
 	scripts/ensure-postgres.sh
