@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod links;
+pub mod plan;
 pub mod remote;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -19,18 +20,19 @@ use std::time::Duration;
 use serde_json::json;
 
 use model::apps::{ConnectionStatus, ObjectKind, HUBSPOT};
-use model::merge::{conflict_note, decide, Agreed, Decision, FieldState, Flow, Reason, Side};
-use model::sync::{FieldInfo, FieldKind, Filter, FilterOp, SideSchema, SyncSettings, SyncStatus};
-use model::translate::{canonical, FieldTranslate, OwnerPairs, StageTranslate};
+use model::merge::{Agreed, Side};
+use model::sync::{FieldInfo, SideSchema, SyncSettings, SyncStatus};
+use model::translate::OwnerPairs;
 
 use crate::clock::now_ms;
 use crate::connections::Connections;
 use crate::connectors::Provider;
 use crate::secret::new_id;
-use crate::store::{Checkpoint, EventRow, PageCommit, RecordKey, RecordRow, RunRow, Store, StoreError};
+use crate::store::{Checkpoint, PageCommit, RecordKey, RecordRow, RunRow, Store, StoreError};
 use api::{Api, ApiError, Category, Stats};
-use links::{IdPairs, Link};
-use remote::{Records, RemoteRecord, STAGE};
+use links::Link;
+use plan::{side_id, Create, FieldTimes, Found, PagePlan, Planner, Update, Values};
+use remote::{Records, RemoteRecord};
 
 /// Phases of a sync's life.
 pub const INITIAL_HUBSPOT: &str = "initial_hubspot";
@@ -274,56 +276,22 @@ impl Engine {
     }
 }
 
-/// A mapped field pair usable in this run (both fields still exist).
-struct Mapped<'a> {
-    key: String,
-    hub: &'a FieldInfo,
-    app: &'a FieldInfo,
-    translate: FieldTranslate<'a>,
-    flow: Flow,
-    /// An association (an index into the pass's links), translated through an identity map.
-    link: Option<usize>,
-}
-
-/// One run's work on one sync.
+/// One run's work on one sync: the reads and writes around the planner's decisions.
 struct Pass<'a> {
     store: &'a Store,
     instance: &'a str,
-    settings: &'a SyncSettings,
     sync_id: String,
     run: &'a mut RunRow,
     lease_ms: i64,
     hub: Records<'a>,
     app: Records<'a>,
-    hub_schema: &'a SideSchema,
-    app_schema: &'a SideSchema,
-    mapped: Vec<Mapped<'a>>,
-    stages: StageTranslate<'a>,
-    stage_flow: Flow,
-    rule: model::sync::ConflictRule,
+    /// What to do with each page (pure; see [`plan`]).
+    plan: Planner<'a>,
     search_window: usize,
-    /// The side the page being processed was read from (skips are counted per side).
-    reading: Side,
     hub_stats: &'a Stats,
     app_stats: &'a Stats,
-    /// Associations kept with other syncs' records, and the ids of linked records on this page.
+    /// Associations kept with other syncs' records (their ids on each page go to the planner).
     links: &'a [Link],
-    link_pairs: Vec<IdPairs>,
-}
-
-type Values = BTreeMap<String, Option<String>>;
-type Create = (Side, RecordRow, RemoteRecord, Values);
-/// (target side, row index in `records`, target id, values, the agreed values before).
-type Update = (Side, usize, String, Values, String);
-
-/// Everything a page decided, written and committed together.
-#[derive(Default)]
-struct PageWork {
-    records: Vec<RecordRow>,
-    events: Vec<EventRow>,
-    /// (target side, row, source deal, values for the new deal).
-    creates: Vec<Create>,
-    updates: Vec<Update>,
 }
 
 impl<'a> Pass<'a> {
@@ -338,86 +306,43 @@ impl<'a> Pass<'a> {
         hub_stats: &'a Stats,
         app_stats: &'a Stats,
     ) -> Pass<'a> {
-        let mut mapped = Vec::new();
-        for m in &settings.fields {
-            let (Some(hub), Some(app)) = (holder.hub_schema.field(&m.hubspot_property), holder.app_schema.field(&m.app_field)) else {
-                tracing::warn!(hubspot = %m.hubspot_property, app = %m.app_field, "a mapped field no longer exists; skipped");
-                continue;
-            };
-            mapped.push(Mapped {
-                key: format!("{}>{}", m.hubspot_property, m.app_field),
-                hub,
-                app,
-                translate: FieldTranslate { mapping: m, hub, app, owners: &holder.owners },
-                flow: Flow::of(settings.direction, m.direction),
-                link: None,
-            });
-        }
-        for (i, (mapping, hub, app)) in holder.link_infos.iter().enumerate() {
-            mapped.push(Mapped {
-                key: format!("{}>{}", hub.key, app.key),
-                hub,
-                app,
-                translate: FieldTranslate { mapping, hub, app, owners: &holder.owners },
-                flow: Flow::of(settings.direction, model::apps::SyncDirection::TwoWay),
-                link: Some(i),
-            });
-        }
-        let mut app_fields: Vec<String> = mapped.iter().map(|m| m.app.key.clone()).collect();
-        app_fields.extend(settings.filters.iter().map(|f| f.field.clone()));
-        app_fields.sort();
-        app_fields.dedup();
+        let nouns: Vec<&'static str> = holder.links.iter().map(Link::noun).collect();
+        let plan = Planner::new(
+            &run.sync_id,
+            &run.id,
+            holder.app_api.provider.name(),
+            settings,
+            &holder.hub_schema,
+            &holder.app_schema,
+            &holder.owners,
+            &holder.link_infos,
+            &nouns,
+        );
         Pass {
             store,
             instance: &engine.instance,
-            settings,
             sync_id: run.sync_id.clone(),
-            run,
             lease_ms,
             hub: Records {
                 api: holder.hub_api,
                 object: settings.object,
-                fields: mapped.iter().filter(|m| m.link.is_none()).map(|m| m.hub.key.clone()).collect(),
+                fields: plan.hub_fields(),
                 tandem_key: holder.hub_key.clone(),
                 schema: &holder.hub_schema.fields,
             },
             app: Records {
                 api: holder.app_api,
                 object: settings.object,
-                fields: app_fields,
+                fields: plan.app_fields(),
                 tandem_key: holder.app_key.clone(),
                 schema: &holder.app_schema.fields,
             },
-            hub_schema: &holder.hub_schema,
-            app_schema: &holder.app_schema,
-            mapped,
-            stages: StageTranslate::new(&settings.pipelines),
-            stage_flow: Flow::of(settings.direction, model::apps::SyncDirection::TwoWay),
-            rule: settings.effective_conflict_rule(),
+            run,
+            plan,
             search_window: engine.config.search_window,
             hub_stats,
             app_stats,
-            reading: Side::HubSpot,
             links: &holder.links,
-            link_pairs: holder.links.iter().map(|l| IdPairs::new(l.noun())).collect(),
-        }
-    }
-
-    /// Deals: pipelines and stages take part.
-    fn deal(&self) -> bool {
-        self.settings.object == ObjectKind::Deal
-    }
-
-    /// Contacts and companies: matched across the apps by email or domain.
-    fn matched(&self) -> bool {
-        remote::match_fields(self.settings.object).is_some()
-    }
-
-    fn noun(&self) -> &'static str {
-        match self.settings.object {
-            ObjectKind::Deal => "deal",
-            ObjectKind::Contact => "contact",
-            ObjectKind::Company => "company",
         }
     }
 
@@ -446,7 +371,7 @@ impl<'a> Pass<'a> {
             let mut done = state.progress_done;
             // Contacts and companies read the app first: every app record is then known (with
             // its email or domain) when HubSpot's are matched against them.
-            let order = if self.matched() { [Side::App, Side::HubSpot] } else { [Side::HubSpot, Side::App] };
+            let order = if self.plan.matched() { [Side::App, Side::HubSpot] } else { [Side::HubSpot, Side::App] };
             let phase_of = |side: Side| if side == Side::HubSpot { INITIAL_HUBSPOT } else { INITIAL_APP };
             if state.phase == INITIAL_HUBSPOT && state.hub_cursor.is_none() && done == 0 && order[0] == Side::App {
                 state.phase = INITIAL_APP.into();
@@ -519,7 +444,7 @@ impl<'a> Pass<'a> {
         }
         // Incremental: each side from its cursor (a modification time in ms); the app first for
         // contacts and companies (see the initial sync).
-        let sides = if self.matched() { [Side::App, Side::HubSpot] } else { [Side::HubSpot, Side::App] };
+        let sides = if self.plan.matched() { [Side::App, Side::HubSpot] } else { [Side::HubSpot, Side::App] };
         for side in sides {
             let cursor = match side {
                 Side::HubSpot => &state.hub_cursor,
@@ -669,37 +594,9 @@ impl<'a> Pass<'a> {
         Ok(())
     }
 
-    /// Whether every mapped value of a deal (and its stage) is what this side held when both
-    /// sides last agreed: then there is nothing to compare, and the other side is not read.
-    /// Values, not modification times, decide: Pipedrive's times have whole seconds only.
-    /// A record not yet seen since the settings changed (seen times cleared) is always compared.
-    fn unchanged(&self, side: Side, row: &RecordRow, deal: &RemoteRecord) -> bool {
-        let seen = match side {
-            Side::HubSpot => row.hub_seen_at,
-            Side::App => row.app_seen_at,
-        };
-        if seen.is_none() {
-            return false;
-        }
-        let Ok(agreed) = serde_json::from_str::<BTreeMap<String, Agreed>>(&row.agreed) else { return false };
-        let held = |key: &str| agreed.get(key).map(|a| if side == Side::HubSpot { &a.hub } else { &a.app });
-        let stage_same = !self.deal() || held(STAGE) == Some(&deal.values.get(STAGE).cloned().flatten());
-        stage_same
-            && self.mapped.iter().all(|m| {
-                let field = if side == Side::HubSpot { m.hub } else { m.app };
-                held(&m.key) == Some(&canonical(field.kind, deal.values.get(&field.key).cloned().flatten().as_deref()))
-            })
-    }
-
-    fn filters_pass(&self, app_deal: &RemoteRecord) -> bool {
-        self.settings
-            .filters
-            .iter()
-            .all(|f| filter_matches(f, self.app_schema.field(&f.field).map(|i| i.kind), app_deal.values.get(&f.field).cloned().flatten()))
-    }
-
     /// Decides, writes and commits one page of deals read from `side`. `force` compares even
-    /// records whose modification time was already seen (retries).
+    /// records whose modification time was already seen (retries). The planner decides in three
+    /// steps; between them this reads what the next step needs.
     async fn process(
         &mut self,
         side: Side,
@@ -707,7 +604,6 @@ impl<'a> Pass<'a> {
         force: bool,
         checkpoint: Option<Checkpoint>,
     ) -> Result<(), EngineError> {
-        self.reading = side;
         let now = now_ms();
         let key = match side {
             Side::HubSpot => RecordKey::HubSpot,
@@ -725,7 +621,7 @@ impl<'a> Pass<'a> {
         let orphans: Vec<String> = deals.iter().filter(|d| !by_id.contains_key(&d.id)).filter_map(|d| d.tandem_id.clone()).collect();
         let by_tandem: HashMap<String, RecordRow> =
             self.store.records_by(&self.sync_id, RecordKey::Tandem, &orphans).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
-        for pairs in &mut self.link_pairs {
+        for pairs in &mut self.plan.link_pairs {
             pairs.clear();
         }
         if !self.links.is_empty() {
@@ -733,122 +629,52 @@ impl<'a> Pass<'a> {
             self.resolve_links(side, &mut deals, &agreed).await?;
         }
 
-        // Contacts and companies never seen before: the record they match on the other side.
         // Contacts and companies with no counterpart yet (never seen, or left out before, such
         // as a duplicate): the record they match on the other side.
-        let mut matches = if self.matched() {
-            let unlinked: Vec<(&RemoteRecord, Option<&RecordRow>)> = deals
-                .iter()
-                .filter(|d| !d.tandem_id.as_ref().is_some_and(|t| by_tandem.contains_key(t)))
-                .filter_map(|d| match by_id.get(&d.id) {
-                    None => Some((d, None)),
-                    Some(row) if side_id(row, side.other()).is_none() && row.state != "creating" => Some((d, Some(row))),
-                    Some(_) => None,
-                })
-                .collect();
-            self.find_matches(side, &unlinked, now).await?
-        } else {
-            HashMap::new()
-        };
+        let unlinked = self.plan.needs_match(side, &deals, &by_id, &by_tandem);
+        let mut matches = if unlinked.is_empty() { HashMap::new() } else { self.find_matches(side, &unlinked, now).await? };
 
-        let mut work = PageWork::default();
-        let mut compare: Vec<(RecordRow, RemoteRecord)> = Vec::new();
-        for deal in deals {
-            let row = by_id.remove(&deal.id).or_else(|| {
-                let mut row = by_tandem.get(deal.tandem_id.as_deref()?)?.clone();
-                if side_id(&row, side).is_some() {
-                    return None;
-                }
-                match side {
-                    Side::HubSpot => row.hubspot_id = Some(deal.id.clone()),
-                    Side::App => row.app_id = Some(deal.id.clone()),
-                }
-                (row.state, row.create_on) = ("linked".into(), None);
-                Some(row)
-            });
-            match row {
-                Some(row) if row.state == "creating" => self.skip(),
-                Some(row) if !force && failed_for_good(&row) && seen_at(&row, side) == Some(deal.updated_at) => {
-                    // Refused for its values (validation, permission, …): sending the same
-                    // values again would fail again. It waits for a change or an admin's Retry.
-                    self.skip();
-                }
-                Some(row) if row.hubspot_id.is_some() && row.app_id.is_some() => {
-                    if !force && row.state == "linked" && self.unchanged(side, &row, &deal) {
-                        // Tandem's own write read back, or a change to a field no mapping covers.
-                        self.skip();
-                    } else {
-                        compare.push((row, deal));
-                    }
-                }
-                existing if matches.contains_key(&deal.id) => match matches.remove(&deal.id).expect("checked") {
-                    Found::Link(row, message) => {
-                        work.events.push(self.event(&row.id, now, "matched", side.other(), json!([]), None, None, Some(&message)));
-                        compare.push((*row, deal));
-                    }
-                    Found::Duplicate(message) => {
-                        let mut row = existing.unwrap_or_else(|| self.new_row(side, &deal, now));
-                        match side {
-                            Side::HubSpot => row.hub_seen_at = Some(deal.updated_at),
-                            Side::App => row.app_seen_at = Some(deal.updated_at),
-                        }
-                        self.exclude(row, side, "duplicate", message, now, &mut work);
-                    }
-                },
-                existing => self.consider_new(side, existing, deal, now, &mut work),
-            }
-        }
+        let mut work = PagePlan::new(side);
+        let compare = self.plan.classify(side, deals, &mut by_id, &by_tandem, &mut matches, force, now, &mut work);
 
         // Linked records: read the other side, decide field by field.
         if !compare.is_empty() {
             let other = side.other();
-            let other_ids: Vec<String> = compare.iter().filter_map(|(r, _)| side_id(r, other).map(str::to_string)).collect();
-            let mut read = self.on(other).read(&other_ids).await?;
+            let mut read = self.on(other).read(&self.plan.counterpart_ids(side, &compare)).await?;
             if !self.links.is_empty() {
                 let agreed: HashMap<String, String> =
                     compare.iter().filter_map(|(r, _)| Some((side_id(r, other)?.to_string(), r.agreed.clone()))).collect();
                 self.resolve_links(other, &mut read, &agreed).await?;
             }
             let counterparts: HashMap<String, RemoteRecord> = read.into_iter().map(|d| (d.id.clone(), d)).collect();
-            let mut pairs = Vec::new();
-            for (row, deal) in compare {
-                let counterpart = side_id(&row, other).and_then(|id| counterparts.get(id)).cloned();
-                match counterpart {
-                    None => self.deleted(row, other, deal, now, &mut work),
-                    Some(counterpart) => {
-                        let (hub_deal, app_deal) = match side {
-                            Side::HubSpot => (deal, counterpart),
-                            Side::App => (counterpart, deal),
-                        };
-                        pairs.push((row, hub_deal, app_deal));
-                    }
-                }
-            }
+            let pairs = self.plan.pair(side, compare, &counterparts, now, &mut work);
             // Where a field changed on both sides, "later" is decided by when that field changed
             // in HubSpot (its property history), not by when the record last changed.
             // Pipedrive's side likewise, by the deal's changelog.
-            let contested: Vec<(String, String)> = pairs
-                .iter()
-                .filter(|(row, hub, app)| self.changed_on_both(row, hub, app))
-                .map(|(_, hub, app)| (hub.id.clone(), app.id.clone()))
-                .collect();
+            let contested = self.plan.contested(&pairs);
             let (mut times, mut app_times) = if contested.is_empty() {
                 (HashMap::new(), HashMap::new())
             } else {
-                let fields: Vec<String> = self.mapped.iter().filter(|m| m.link.is_none()).map(|m| m.hub.key.clone()).collect();
+                let fields = self.plan.hub_fields();
                 let hub_ids: Vec<String> = contested.iter().map(|(h, _)| h.clone()).collect();
                 let app_ids: Vec<String> = contested.iter().map(|(_, a)| a.clone()).collect();
                 let (hub_times, app_times) = tokio::join!(self.hub.field_times(&hub_ids, &fields), self.app.pd_field_times(&app_ids));
                 (hub_times?, app_times?)
             };
-            for (row, hub, app) in pairs {
-                let times =
-                    FieldTimes { hub: times.remove(&hub.id).unwrap_or_default(), app: app_times.remove(&app.id).unwrap_or_default() };
-                self.compare(row, hub, app, &times, now, &mut work);
-            }
+            let times = pairs
+                .iter()
+                .map(|(_, hub, app)| FieldTimes {
+                    hub: times.remove(&hub.id).unwrap_or_default(),
+                    app: app_times.remove(&app.id).unwrap_or_default(),
+                })
+                .collect();
+            self.plan.compare_pairs(pairs, times, now, &mut work);
         }
 
         self.write(&mut work, now).await?;
+        self.run.skipped += work.skipped;
+        self.run.skipped_from_hub += work.skipped_from_hub;
+        self.run.conflicts += work.conflicts;
         self.run.api_calls = self.hub_stats.calls.load(Ordering::Relaxed) + self.app_stats.calls.load(Ordering::Relaxed);
         let run = self.run.clone();
         let lease_until = now_ms() + self.lease_ms;
@@ -863,33 +689,6 @@ impl<'a> Pass<'a> {
         };
         self.store.commit_page(&page, now_ms()).await?;
         Ok(())
-    }
-
-    /// The identity-map row of a record seen for the first time on `side`.
-    fn new_row(&self, side: Side, record: &RemoteRecord, now: i64) -> RecordRow {
-        let mut row = RecordRow {
-            id: new_id(),
-            sync_id: self.sync_id.clone(),
-            hubspot_id: None,
-            app_id: None,
-            state: String::new(),
-            reason: None,
-            message: None,
-            origin: side.as_str().into(),
-            create_on: None,
-            name: record.name.clone(),
-            agreed: "{}".into(),
-            hub_seen_at: None,
-            app_seen_at: None,
-            created_at: now,
-            updated_at: now,
-            match_key: record.match_key.clone(),
-        };
-        match side {
-            Side::HubSpot => (row.hubspot_id, row.hub_seen_at) = (Some(record.id.clone()), Some(record.updated_at)),
-            Side::App => (row.app_id, row.app_seen_at) = (Some(record.id.clone()), Some(record.updated_at)),
-        }
-        row
     }
 
     /// For contacts and companies seen for the first time on `side`: the record with the same
@@ -911,8 +710,8 @@ impl<'a> Pass<'a> {
         if keys.is_empty() {
             return Ok(out);
         }
-        let duplicate = |key: &str| self.duplicate_message(side, key);
-        let linked = |key: &str| self.linked_message(target, key);
+        let duplicate = |key: &str| self.plan.duplicate_message(side, key);
+        let linked = |key: &str| self.plan.linked_message(target, key);
         let mut by_key: HashMap<String, Vec<RecordRow>> = HashMap::new();
         for row in self.store.records_by(&self.sync_id, RecordKey::Match, &keys).await? {
             if let Some(k) = row.match_key.clone() {
@@ -930,7 +729,7 @@ impl<'a> Pass<'a> {
                 out.insert(record.id.clone(), Found::Duplicate(duplicate(key)));
             } else if let (Some(row), None) = (lone, own) {
                 claimed.insert(key.to_string());
-                out.insert(record.id.clone(), Found::Link(Box::new(self.link((*row).clone(), side, record, now)), linked(key)));
+                out.insert(record.id.clone(), Found::Link(Box::new(self.plan.link((*row).clone(), side, record, now)), linked(key)));
             } else if rows.iter().any(|r| r.state == "creating") {
                 // Being created from another record with this key right now.
                 out.insert(record.id.clone(), Found::Duplicate(duplicate(key)));
@@ -964,8 +763,8 @@ impl<'a> Pass<'a> {
         now: i64,
     ) -> Result<(), EngineError> {
         let target = side.other();
-        let duplicate = |key: &str| self.duplicate_message(side, key);
-        let linked = |key: &str| self.linked_message(target, key);
+        let duplicate = |key: &str| self.plan.duplicate_message(side, key);
+        let linked = |key: &str| self.plan.linked_message(target, key);
         let keys: Vec<String> = unresolved.iter().filter_map(|(r, _)| r.match_key.clone()).collect();
         let mut existing: HashMap<String, RemoteRecord> = HashMap::new();
         for h in self.hub.find_by_match_keys(&keys).await? {
@@ -1005,429 +804,12 @@ impl<'a> Pass<'a> {
                     row.hubspot_id = Some(h.id.clone());
                     row
                 }
-                (None, None) => self.new_row(target, h, now),
+                (None, None) => self.plan.new_row(target, h, now),
             };
             claimed.insert(key.to_string());
-            out.insert(record.id.clone(), Found::Link(Box::new(self.link(row, side, record, now)), linked(key)));
+            out.insert(record.id.clone(), Found::Link(Box::new(self.plan.link(row, side, record, now)), linked(key)));
         }
         Ok(())
-    }
-
-    /// Why a contact or company is left out: its key is linked to another record already.
-    fn duplicate_message(&self, side: Side, key: &str) -> String {
-        let (what, noun) = (self.match_word(), self.noun());
-        format!(
-            "Another {noun} in {} has the same {what} ({key}) and is already synced; Tandem links one record to one.",
-            self.side_name(side)
-        )
-    }
-
-    fn linked_message(&self, target: Side, key: &str) -> String {
-        let (what, noun) = (self.match_word(), self.noun());
-        format!("Linked with the {noun} that already existed in {} with the {what} {key}.", self.side_name(target))
-    }
-
-    fn side_name(&self, side: Side) -> String {
-        match side {
-            Side::HubSpot => "HubSpot".into(),
-            Side::App => self.app_name(),
-        }
-    }
-
-    /// What contacts or companies are matched on, as the messages say it.
-    fn match_word(&self) -> &'static str {
-        if self.settings.object == ObjectKind::Contact {
-            "email"
-        } else {
-            "domain"
-        }
-    }
-
-    /// A row of the other side's record, now also holding `record` from `side`: compared on this
-    /// page as two records never synced before (a value fills a blank; where both hold values,
-    /// the later change wins, or the conflict rule within five minutes).
-    fn link(&self, mut row: RecordRow, side: Side, record: &RemoteRecord, now: i64) -> RecordRow {
-        match side {
-            Side::HubSpot => row.hubspot_id = Some(record.id.clone()),
-            Side::App => row.app_id = Some(record.id.clone()),
-        }
-        let blank: BTreeMap<String, Agreed> = self.mapped.iter().map(|m| (m.key.clone(), Agreed { hub: None, app: None })).collect();
-        row.agreed = serde_json::to_string(&blank).unwrap_or_else(|_| "{}".into());
-        (row.state, row.reason, row.message, row.create_on) = ("linked".into(), None, None, None);
-        (row.hub_seen_at, row.app_seen_at) = (None, None);
-        row.match_key = record.match_key.clone().or(row.match_key);
-        row.updated_at = now;
-        row
-    }
-
-    /// A record with no counterpart yet: create one on the other side, or record why not.
-    fn consider_new(&mut self, side: Side, existing: Option<RecordRow>, deal: RemoteRecord, now: i64, work: &mut PageWork) {
-        let target = side.other();
-        let mut row = existing.unwrap_or_else(|| self.new_row(side, &deal, now));
-        if deal.match_key.is_some() {
-            row.match_key = deal.match_key.clone();
-        }
-        match side {
-            Side::HubSpot => (row.hubspot_id, row.hub_seen_at) = (Some(deal.id.clone()), Some(deal.updated_at)),
-            Side::App => (row.app_id, row.app_seen_at) = (Some(deal.id.clone()), Some(deal.updated_at)),
-        }
-        row.name = deal.name.clone();
-        let flows = match target {
-            Side::App => self.stage_flow.to_app,
-            Side::HubSpot => self.stage_flow.to_hub,
-        };
-        let stage = deal.values.get(STAGE).cloned().flatten();
-        let target_stage = match side {
-            Side::HubSpot => model::merge::Translate::to_app(&self.stages, stage.as_deref()),
-            Side::App => model::merge::Translate::to_hub(&self.stages, stage.as_deref()),
-        };
-        let noun = self.noun();
-        let exclusion = if !flows {
-            Some(("direction", format!("This sync only sends {noun} records from {}.", side_label(target))))
-        } else if self.deal() && target_stage.is_err() {
-            Some(("unmapped_stage", "The deal's stage is not mapped to a stage on the other side.".to_string()))
-        } else if side == Side::App && !self.filters_pass(&deal) {
-            Some(("filter", format!("The {noun} does not meet the sync's filters.")))
-        } else {
-            None
-        };
-        if let Some((reason, message)) = exclusion {
-            self.exclude(row, side, reason, message, now, work);
-            return;
-        }
-        // The new deal's values: every field that flows this way, translated. What both sides
-        // will hold is stored with the pending row, so a create recovered after an interruption
-        // is compared field by field against it (record times alone cannot tell which side
-        // changed which field since).
-        let mut values: BTreeMap<String, Option<String>> = BTreeMap::new();
-        let mut expected: BTreeMap<String, Agreed> = BTreeMap::new();
-        if self.deal() {
-            let source_stage = deal.values.get(STAGE).cloned().flatten();
-            let target_stage = target_stage.ok().flatten();
-            expected.insert(STAGE.into(), pair(side, source_stage, target_stage.clone()));
-            values.insert(STAGE.into(), target_stage);
-        }
-        for m in &self.mapped {
-            if !m.flow.allows(target) {
-                continue;
-            }
-            let (from, to) = match side {
-                Side::HubSpot => (m.hub, m.app),
-                Side::App => (m.app, m.hub),
-            };
-            let raw = canonical(from.kind, deal.values.get(&from.key).cloned().flatten().as_deref());
-            let translated = match side {
-                Side::HubSpot => self.translator(m).to_app(raw.as_deref()),
-                Side::App => self.translator(m).to_hub(raw.as_deref()),
-            };
-            match translated {
-                Ok(Some(v)) => {
-                    expected.insert(m.key.clone(), pair(side, raw.clone(), Some(v.clone())));
-                    values.insert(to.key.clone(), Some(v));
-                }
-                Ok(None) => {
-                    expected.insert(m.key.clone(), pair(side, raw.clone(), None));
-                }
-                Err(message) => {
-                    // Created without it; the timeline says why, and the value follows once it
-                    // can (a link once its record is synced).
-                    tracing::debug!(record = %row.id, field = %to.key, message, "value left empty on create");
-                    let message = format!("{} was left empty in the new {}: {message}", self.label(target, &to.key), self.noun());
-                    work.events.push(self.event(
-                        &row.id,
-                        now,
-                        "not_synced",
-                        side,
-                        json!([]),
-                        None,
-                        Some(Category::Validation.as_str()),
-                        Some(&message),
-                    ));
-                }
-            }
-        }
-        // Both providers require a name (a HubSpot contact does not; a Pipedrive person's is
-        // made of the first and last name when those flow).
-        let name_key = match (self.settings.object, target) {
-            (ObjectKind::Deal, Side::HubSpot) => Some("dealname"),
-            (ObjectKind::Deal, Side::App) => Some("title"),
-            (ObjectKind::Contact, Side::HubSpot) => None,
-            (ObjectKind::Contact, Side::App) if values.keys().any(|k| k == "first_name" || k == "last_name") => None,
-            (_, _) => Some("name"),
-        };
-        if let Some(name_key) = name_key.filter(|k| values.get(*k).cloned().flatten().is_none()) {
-            let name = if deal.name.is_empty() { format!("{} {}", self.noun(), deal.id) } else { deal.name.clone() };
-            values.insert(name_key.into(), Some(name));
-        }
-        row.state = "creating".into();
-        row.agreed = serde_json::to_string(&expected).unwrap_or_else(|_| "{}".into());
-        row.create_on = Some(target.as_str().into());
-        row.reason = None;
-        row.message = None;
-        row.updated_at = now;
-        work.creates.push((target, row, deal, values));
-    }
-
-    fn exclude(&mut self, mut row: RecordRow, seen_on: Side, reason: &str, message: String, now: i64, work: &mut PageWork) {
-        let changed = row.state != "excluded" || row.reason.as_deref() != Some(reason);
-        row.state = "excluded".into();
-        row.reason = Some(reason.into());
-        row.message = Some(message.clone());
-        row.create_on = None;
-        row.updated_at = now;
-        if changed {
-            work.events.push(self.event(&row.id, now, "excluded", seen_on, json!([]), None, Some(reason), Some(&message)));
-        }
-        self.skip();
-        work.records.push(row);
-    }
-
-    /// The counterpart of a linked deal is gone: recorded, never propagated.
-    fn deleted(&mut self, row: RecordRow, gone_from: Side, deal: RemoteRecord, now: i64, work: &mut PageWork) {
-        let reason = match gone_from {
-            Side::HubSpot => "deleted_in_hubspot",
-            Side::App => "deleted_in_app",
-        };
-        let mut row = row;
-        match gone_from.other() {
-            Side::HubSpot => row.hub_seen_at = Some(deal.updated_at),
-            Side::App => row.app_seen_at = Some(deal.updated_at),
-        }
-        if row.reason.as_deref() != Some(reason) {
-            let noun = self.noun();
-            let message = format!(
-                "The {noun} was deleted in {}; Tandem never deletes, so the {} {noun} stays.",
-                side_label(gone_from),
-                side_label(gone_from.other())
-            );
-            row.state = "excluded".into();
-            row.reason = Some(reason.into());
-            row.message = Some(message.clone());
-            row.updated_at = now;
-            work.events.push(self.event(&row.id, now, "deleted", gone_from, json!([]), None, None, Some(&message)));
-        }
-        self.skip();
-        work.records.push(row);
-    }
-
-    /// Whether some mapped field of a linked record holds a new value on both sides.
-    fn changed_on_both(&self, row: &RecordRow, hub: &RemoteRecord, app: &RemoteRecord) -> bool {
-        let Ok(agreed) = serde_json::from_str::<BTreeMap<String, Agreed>>(&row.agreed) else { return false };
-        self.mapped.iter().any(|m| {
-            agreed.get(&m.key).is_some_and(|a| {
-                canonical(m.hub.kind, hub.values.get(&m.hub.key).cloned().flatten().as_deref()) != a.hub
-                    && canonical(m.app.kind, app.values.get(&m.app.key).cloned().flatten().as_deref()) != a.app
-            })
-        })
-    }
-
-    /// A linked record read on both sides: field-level merge against the agreed values. A field
-    /// changed on both sides is timed by `field_times` (HubSpot's history of that field,
-    /// Pipedrive's deal changelog) where known, else by the records' modification times.
-    fn compare(
-        &mut self,
-        mut row: RecordRow,
-        hub: RemoteRecord,
-        app: RemoteRecord,
-        field_times: &FieldTimes,
-        now: i64,
-        work: &mut PageWork,
-    ) {
-        row.name = if hub.name.is_empty() { app.name.clone() } else { hub.name.clone() };
-        let hub_stage = hub.values.get(STAGE).cloned().flatten();
-        let app_stage = app.values.get(STAGE).cloned().flatten();
-        let hub_mapped = !self.deal() || hub_stage.as_deref().is_some_and(|s| self.stages.hub_mapped(s));
-        let app_mapped = !self.deal() || app_stage.as_deref().is_some_and(|s| self.stages.app_mapped(s));
-        if let Some(key) = hub.match_key.clone().or_else(|| app.match_key.clone()) {
-            row.match_key = Some(key);
-        }
-        // A deal in an unmapped stage waits there; it syncs again once it moves to a mapped one.
-        if !hub_mapped || !app_mapped {
-            row.hub_seen_at = Some(hub.updated_at);
-            row.app_seen_at = Some(app.updated_at);
-            let side = if !hub_mapped { Side::HubSpot } else { Side::App };
-            self.exclude(row, side, "unmapped_stage", "The deal's stage is not mapped to a stage on the other side.".into(), now, work);
-            return;
-        }
-        if !self.filters_pass(&app) {
-            row.hub_seen_at = Some(hub.updated_at);
-            row.app_seen_at = Some(app.updated_at);
-            let message = format!("The {} does not meet the sync's filters.", self.noun());
-            self.exclude(row, Side::App, "filter", message, now, work);
-            return;
-        }
-        let before = row.agreed.clone();
-        let mut agreed: BTreeMap<String, Agreed> = serde_json::from_str(&row.agreed).unwrap_or_default();
-        let mut to_hub: BTreeMap<String, Option<String>> = BTreeMap::new();
-        let mut to_app: BTreeMap<String, Option<String>> = BTreeMap::new();
-        let (mut hub_changes, mut app_changes) = (Vec::new(), Vec::new());
-        let mut warnings: Vec<(Side, String)> = Vec::new();
-        let mut fields: Vec<(String, String, String, FieldState, &dyn model::merge::Translate)> = Vec::new();
-        for m in &self.mapped {
-            let state = FieldState {
-                hub: canonical(m.hub.kind, hub.values.get(&m.hub.key).cloned().flatten().as_deref()),
-                app: canonical(m.app.kind, app.values.get(&m.app.key).cloned().flatten().as_deref()),
-                // A link never agreed on (its other object began syncing after this record did)
-                // counts as blank on both sides: a link fills a blank, and is never cleared
-                // because the other side's record changed later.
-                agreed: agreed.get(&m.key).cloned().or_else(|| m.link.map(|_| Agreed { hub: None, app: None })),
-                hub_at: field_times.hub.get(&m.hub.key).copied().unwrap_or(hub.updated_at),
-                app_at: field_times.app.get(&m.app.key).copied().unwrap_or(app.updated_at),
-                flow: m.flow,
-            };
-            fields.push((m.key.clone(), m.hub.key.clone(), m.app.key.clone(), state, self.translator(m)));
-        }
-        let stage_state = FieldState {
-            hub: hub_stage.clone(),
-            app: app_stage.clone(),
-            agreed: agreed.get(STAGE).cloned(),
-            hub_at: hub.updated_at,
-            app_at: app.updated_at,
-            flow: self.stage_flow,
-        };
-        if self.deal() {
-            fields.push((STAGE.into(), STAGE.into(), STAGE.into(), stage_state, &self.stages));
-        }
-        let mut conflicts = Vec::new();
-        for (key, hub_key, app_key, state, translate) in &fields {
-            let decision = decide(state, self.rule, *translate);
-            if let Some(note) = conflict_note(state, &decision) {
-                conflicts.push((self.label(Side::HubSpot, hub_key), hub_key.clone(), app_key.clone(), note));
-            }
-            match decision {
-                Decision::Keep { agreed: Some(a) } => {
-                    agreed.insert(key.clone(), a);
-                }
-                Decision::Keep { agreed: None } => {}
-                Decision::Untranslatable { from, message } => {
-                    // The field stays as it is on both sides (the rest of the deal syncs); said
-                    // once, until one of its values changes again. A link to a record not synced
-                    // yet is tried again whenever the record is read, as that record may be
-                    // synced by then.
-                    warnings.push((from, message));
-                    if !links::is_link_key(hub_key) {
-                        agreed.insert(key.clone(), Agreed { hub: state.hub.clone(), app: state.app.clone() });
-                    }
-                }
-                Decision::Write { to, value, agreed: a, reason } => {
-                    let rule = matches!(reason, Reason::Conflict(_));
-                    match to {
-                        Side::HubSpot => {
-                            hub_changes.push(json!({"field": self.label(Side::HubSpot, hub_key), "old": self.shown(Side::HubSpot, hub_key, &state.hub), "new": self.shown(Side::HubSpot, hub_key, &value), "conflict": rule}));
-                            to_hub.insert(hub_key.clone(), value);
-                        }
-                        Side::App => {
-                            app_changes.push(json!({"field": self.label(Side::App, app_key), "old": self.shown(Side::App, app_key, &state.app), "new": self.shown(Side::App, app_key, &value), "conflict": rule}));
-                            to_app.insert(app_key.clone(), value);
-                        }
-                    }
-                    agreed.insert(key.clone(), a);
-                }
-            }
-        }
-        for (field, hub_key, app_key, note) in conflicts {
-            self.run.conflicts += 1;
-            let rule = note.rule.label(&self.app_name());
-            work.events.push(self.event(
-                &row.id,
-                now,
-                "conflict",
-                note.winner,
-                json!([{"field": field, "hubspot": self.shown(Side::HubSpot, &hub_key, &note.hub), "app": self.shown(Side::App, &app_key, &note.app), "winner": note.winner.as_str()}]),
-                Some(&rule),
-                None,
-                None,
-            ));
-        }
-        row.agreed = serde_json::to_string(&agreed).unwrap_or_else(|_| "{}".into());
-        row.hub_seen_at = Some(hub.updated_at);
-        row.app_seen_at = Some(app.updated_at);
-        row.state = "linked".into();
-        row.reason = None;
-        row.message = None;
-        row.updated_at = now;
-        // A Pipedrive person takes its first and last name as one `name`: both travel together.
-        if self.settings.object == ObjectKind::Contact {
-            for (changed, other) in [("first_name", "last_name"), ("last_name", "first_name")] {
-                if to_app.contains_key(changed) && !to_app.contains_key(other) && self.mapped.iter().any(|m| m.app.key == other) {
-                    to_app.insert(other.to_string(), app.values.get(other).cloned().flatten());
-                }
-            }
-        }
-        for (from, message) in warnings {
-            work.events.push(self.event(
-                &row.id,
-                now,
-                "not_synced",
-                from,
-                json!([]),
-                None,
-                Some(Category::Validation.as_str()),
-                Some(&message),
-            ));
-        }
-        if to_hub.is_empty() && to_app.is_empty() {
-            if row.state == "linked" {
-                self.skip();
-            }
-            work.records.push(row);
-            return;
-        }
-        let index = work.records.len();
-        let (hub_id, app_id) = (row.hubspot_id.clone().unwrap_or_default(), row.app_id.clone().unwrap_or_default());
-        work.records.push(row);
-        if !to_hub.is_empty() {
-            work.events.push(self.event(&work.records[index].id, now, "updated", Side::HubSpot, json!(hub_changes), None, None, None));
-            work.updates.push((Side::HubSpot, index, hub_id, to_hub, before.clone()));
-        }
-        if !to_app.is_empty() {
-            work.events.push(self.event(&work.records[index].id, now, "updated", Side::App, json!(app_changes), None, None, None));
-            work.updates.push((Side::App, index, app_id, to_app, before));
-        }
-    }
-
-    /// A record read and left as it is, counted for the side it was read from.
-    fn skip(&mut self) {
-        self.run.skipped += 1;
-        if self.reading == Side::HubSpot {
-            self.run.skipped_from_hub += 1;
-        }
-    }
-
-    /// How a mapped field's values translate: through the field mapping, or for an association
-    /// through the linked records known on this page.
-    fn translator<'s>(&'s self, m: &'s Mapped<'a>) -> &'s dyn model::merge::Translate {
-        match m.link {
-            Some(i) => &self.link_pairs[i],
-            None => &m.translate,
-        }
-    }
-
-    /// The association mapped under `key` on `side`, if `key` is one.
-    fn link_mapping(&self, side: Side, key: &str) -> Option<(&Mapped<'a>, usize)> {
-        self.mapped
-            .iter()
-            .find_map(|m| Some((m, m.link?)).filter(|_| if side == Side::HubSpot { m.hub.key == key } else { m.app.key == key }))
-    }
-
-    fn label(&self, side: Side, key: &str) -> String {
-        match self.link_mapping(side, key) {
-            Some((m, _)) => {
-                if side == Side::HubSpot {
-                    m.hub.label.clone()
-                } else {
-                    m.app.label.clone()
-                }
-            }
-            None => label(if side == Side::HubSpot { self.hub_schema } else { self.app_schema }, key),
-        }
-    }
-
-    fn shown(&self, side: Side, key: &str, value: &Option<String>) -> Option<String> {
-        match self.link_mapping(side, key) {
-            Some((_, i)) => value.as_deref().map(|id| self.link_pairs[i].shown(side == Side::HubSpot, id)),
-            None => shown(if side == Side::HubSpot { self.hub_schema } else { self.app_schema }, key, value),
-        }
     }
 
     /// Fills in the associations of records read from `side`, and learns the linked records'
@@ -1445,7 +827,7 @@ impl<'a> Pass<'a> {
         }
         let links = self.links;
         for (i, link) in links.iter().enumerate() {
-            let mkey = self.link_mapping(Side::HubSpot, link.hub_key).map(|(m, _)| m.key.clone()).unwrap_or_default();
+            let mkey = self.plan.link_mapping(Side::HubSpot, link.hub_key).map(|(m, _)| m.key.clone()).unwrap_or_default();
             match side {
                 Side::HubSpot => {
                     let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
@@ -1455,7 +837,7 @@ impl<'a> Pass<'a> {
                     candidates.dedup();
                     for row in self.store.records_by(&link.sync_id, RecordKey::HubSpot, &candidates).await? {
                         if let (Some(h), Some(a)) = (&row.hubspot_id, &row.app_id) {
-                            self.link_pairs[i].add(h, a, &row.name);
+                            self.plan.link_pairs[i].add(h, a, &row.name);
                         }
                     }
                     for record in records.iter_mut() {
@@ -1464,7 +846,7 @@ impl<'a> Pass<'a> {
                             .get(&record.id)
                             .and_then(|a| serde_json::from_str::<BTreeMap<String, Agreed>>(a).ok())
                             .and_then(|a| a.get(&mkey).and_then(|v| v.hub.clone()));
-                        let pairs = &self.link_pairs[i];
+                        let pairs = &self.plan.link_pairs[i];
                         let value = before
                             .filter(|b| list.contains(b))
                             .or_else(|| list.iter().find(|h| pairs.knows_hub(h)).cloned())
@@ -1478,7 +860,7 @@ impl<'a> Pass<'a> {
                     ids.dedup();
                     for row in self.store.records_by(&link.sync_id, RecordKey::App, &ids).await? {
                         if let (Some(h), Some(a)) = (&row.hubspot_id, &row.app_id) {
-                            self.link_pairs[i].add(h, a, &row.name);
+                            self.plan.link_pairs[i].add(h, a, &row.name);
                         }
                     }
                 }
@@ -1487,39 +869,8 @@ impl<'a> Pass<'a> {
         Ok(())
     }
 
-    fn app_name(&self) -> String {
-        self.app.api.provider.name().to_string()
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn event(
-        &self,
-        record_id: &str,
-        at: i64,
-        kind: &str,
-        side: Side,
-        changes: serde_json::Value,
-        rule: Option<&str>,
-        category: Option<&str>,
-        message: Option<&str>,
-    ) -> EventRow {
-        EventRow {
-            id: new_id(),
-            sync_id: self.sync_id.clone(),
-            run_id: self.run.id.clone(),
-            record_id: record_id.to_string(),
-            at,
-            kind: kind.into(),
-            side: side.as_str().into(),
-            changes: changes.to_string(),
-            rule: rule.map(str::to_string),
-            category: category.map(str::to_string),
-            message: message.map(str::to_string),
-        }
-    }
-
     /// Sends the page's creates and updates; records each outcome on its row.
-    async fn write(&mut self, work: &mut PageWork, now: i64) -> Result<(), EngineError> {
+    async fn write(&mut self, work: &mut PagePlan, now: i64) -> Result<(), EngineError> {
         // Creates: the rows (with their Tandem ids) are stored before anything leaves.
         let creates = std::mem::take(&mut work.creates);
         if !creates.is_empty() {
@@ -1555,7 +906,7 @@ impl<'a> Pass<'a> {
                             }
                         }
                         let source = Side::parse(&row.origin).unwrap_or(target.other());
-                        let agreed = self.agreed_after_create(source, source_deal, &created);
+                        let agreed = self.plan.agreed_after_create(source, source_deal, &created);
                         match target {
                             Side::HubSpot => {
                                 (row.hubspot_id, row.hub_seen_at) = (Some(created.id.clone()), Some(created.updated_at));
@@ -1570,9 +921,9 @@ impl<'a> Pass<'a> {
                         (row.state, row.create_on, row.updated_at) = ("linked".into(), None, now);
                         let changes: Vec<serde_json::Value> = values
                             .iter()
-                            .map(|(k, v)| json!({"field": self.label(target, k), "old": null, "new": self.shown(target, k, v)}))
+                            .map(|(k, v)| json!({"field": self.plan.label(target, k), "old": null, "new": self.plan.shown(target, k, v)}))
                             .collect();
-                        work.events.push(self.event(&row.id, now, "created", target, json!(changes), None, None, None));
+                        work.events.push(self.plan.event(&row.id, now, "created", target, json!(changes), None, None, None));
                     }
                     Some(Err(e)) if e.category.transient() => {
                         // A dropped connection or a 5xx: the deal may or may not exist. It stays
@@ -1612,8 +963,13 @@ impl<'a> Pass<'a> {
                     let agreed: BTreeMap<String, Agreed> = serde_json::from_str(before).unwrap_or_default();
                     for (key, value) in values.iter().filter(|(k, _)| links::is_link_key(k)) {
                         let row_id = work.records[*index].id.clone();
-                        let old =
-                            self.mapped.iter().find(|m| m.hub.key == *key).and_then(|m| agreed.get(&m.key)).and_then(|a| a.hub.clone());
+                        let old = self
+                            .plan
+                            .mapped
+                            .iter()
+                            .find(|m| m.hub.key == *key)
+                            .and_then(|m| agreed.get(&m.key))
+                            .and_then(|a| a.hub.clone());
                         if let Some(new) = value {
                             add.push((row_id.clone(), key.clone(), id.clone(), new.clone()));
                         }
@@ -1639,7 +995,7 @@ impl<'a> Pass<'a> {
             for (_, index, id, _, before) in batch {
                 match results.remove(id) {
                     Some(Ok(updated)) => {
-                        let readback = self.readback(target, &updated, &work.records[*index].agreed);
+                        let readback = self.plan.readback(target, &updated, &work.records[*index].agreed);
                         let row = &mut work.records[*index];
                         row.agreed = readback;
                         match target {
@@ -1678,7 +1034,7 @@ impl<'a> Pass<'a> {
         &mut self,
         taken: Vec<(RecordRow, &RemoteRecord, String, ApiError)>,
         now: i64,
-        work: &mut PageWork,
+        work: &mut PagePlan,
     ) -> Result<(), EngineError> {
         if taken.is_empty() {
             return Ok(());
@@ -1693,13 +1049,13 @@ impl<'a> Pass<'a> {
             let key = row.match_key.clone().unwrap_or_default();
             match existing.get(&id) {
                 _ if known.contains(&id) => {
-                    let message = self.duplicate_message(Side::App, &key);
-                    self.exclude(row, Side::App, "duplicate", message, now, work);
+                    let message = self.plan.duplicate_message(Side::App, &key);
+                    self.plan.exclude(row, Side::App, "duplicate", message, now, work);
                 }
                 Some(hub) => {
                     tracing::info!(record = %row.id, hubspot_id = %id, "the email is taken by a HubSpot contact the search did not show yet; linked to it");
-                    let row = self.link(row, Side::HubSpot, hub, now);
-                    work.events.push(self.event(
+                    let row = self.plan.link(row, Side::HubSpot, hub, now);
+                    work.events.push(self.plan.event(
                         &row.id,
                         now,
                         "matched",
@@ -1707,9 +1063,9 @@ impl<'a> Pass<'a> {
                         json!([]),
                         None,
                         None,
-                        Some(&self.linked_message(Side::HubSpot, &key)),
+                        Some(&self.plan.linked_message(Side::HubSpot, &key)),
                     ));
-                    self.compare(row, hub.clone(), source.clone(), &FieldTimes::default(), now, work);
+                    self.plan.compare(row, hub.clone(), source.clone(), &FieldTimes::default(), now, work);
                 }
                 None => {
                     let mut row = row;
@@ -1728,7 +1084,7 @@ impl<'a> Pass<'a> {
         add: Vec<(String, String, String, String)>,
         remove: Vec<(String, String, String, String)>,
         now: i64,
-        work: &mut PageWork,
+        work: &mut PagePlan,
     ) {
         let links = self.links;
         for link in links {
@@ -1743,7 +1099,7 @@ impl<'a> Pass<'a> {
                 tracing::warn!(error = %e, "HubSpot associations could not be written");
                 let message = format!("The association with the {} could not be written in HubSpot: {}", link.noun(), e.message);
                 for (row_id, ..) in add.iter().chain(&remove).filter(|(_, k, ..)| k == link.hub_key) {
-                    work.events.push(self.event(
+                    work.events.push(self.plan.event(
                         row_id,
                         now,
                         "not_synced",
@@ -1765,78 +1121,14 @@ impl<'a> Pass<'a> {
         }
     }
 
-    fn fail(&mut self, row: &mut RecordRow, target: Side, e: &ApiError, now: i64, work: &mut PageWork) {
+    fn fail(&mut self, row: &mut RecordRow, target: Side, e: &ApiError, now: i64, work: &mut PagePlan) {
         self.count_failure(target);
         row.state = "failed".into();
         row.create_on = None;
         row.reason = Some(e.category.as_str().into());
         row.message = Some(e.message.clone());
         row.updated_at = now;
-        work.events.push(self.event(&row.id, now, "failed", target, json!([]), None, Some(e.category.as_str()), Some(&e.message)));
-    }
-
-    /// The agreed values after an update, with the target side's as the provider stored them
-    /// (it may have normalised a value, or kept one it refuses to clear).
-    fn readback(&self, target: Side, updated: &RemoteRecord, agreed: &str) -> String {
-        let mut agreed: BTreeMap<String, Agreed> = serde_json::from_str(agreed).unwrap_or_default();
-        for m in &self.mapped {
-            if m.link.is_some() && target == Side::HubSpot {
-                // An association is not in the record read back: it holds what was sent.
-                continue;
-            }
-            let field = if target == Side::HubSpot { m.hub } else { m.app };
-            if let Some(entry) = agreed.get_mut(&m.key) {
-                let value = canonical(field.kind, updated.values.get(&field.key).cloned().flatten().as_deref());
-                match target {
-                    Side::HubSpot => entry.hub = value,
-                    Side::App => entry.app = value,
-                }
-            }
-        }
-        if let Some(entry) = agreed.get_mut(STAGE).filter(|_| self.deal()) {
-            let value = updated.values.get(STAGE).cloned().flatten();
-            match target {
-                Side::HubSpot => entry.hub = value,
-                Side::App => entry.app = value,
-            }
-        }
-        serde_json::to_string(&agreed).unwrap_or_else(|_| "{}".into())
-    }
-
-    /// What both sides hold after a create: the source deal's values and the new deal's as read
-    /// back (they may differ where a value could not flow or the provider filled one in).
-    fn agreed_after_create(&self, source: Side, source_deal: &RemoteRecord, created: &RemoteRecord) -> BTreeMap<String, Agreed> {
-        let (hub, app) = match source {
-            Side::HubSpot => (source_deal, created),
-            Side::App => (created, source_deal),
-        };
-        let mut agreed = BTreeMap::new();
-        for m in &self.mapped {
-            let (source_value, target_value) = match source {
-                Side::HubSpot => (hub.values.get(&m.hub.key), app.values.get(&m.app.key)),
-                Side::App => (app.values.get(&m.app.key), hub.values.get(&m.hub.key)),
-            };
-            if m.link.is_some() && source_value.is_some_and(Option::is_some) && !target_value.is_some_and(Option::is_some) {
-                // A link that could not be made yet (its record is not synced): agreed blank on
-                // both sides, so the source's link is made once it can be.
-                agreed.insert(m.key.clone(), Agreed { hub: None, app: None });
-                continue;
-            }
-            agreed.insert(
-                m.key.clone(),
-                Agreed {
-                    hub: canonical(m.hub.kind, hub.values.get(&m.hub.key).cloned().flatten().as_deref()),
-                    app: canonical(m.app.kind, app.values.get(&m.app.key).cloned().flatten().as_deref()),
-                },
-            );
-        }
-        if self.deal() {
-            agreed.insert(
-                STAGE.into(),
-                Agreed { hub: hub.values.get(STAGE).cloned().flatten(), app: app.values.get(STAGE).cloned().flatten() },
-            );
-        }
-        agreed
+        work.events.push(self.plan.event(&row.id, now, "failed", target, json!([]), None, Some(e.category.as_str()), Some(&e.message)));
     }
 }
 
@@ -1862,105 +1154,5 @@ impl<'a> Holder<'a> {
         let owners = remote::owner_pairs(hub_api, app_api).await?;
         let link_infos = links.iter().map(Link::infos).collect();
         Ok(Holder { hub_api, app_api, hub_schema, app_schema, owners, hub_key, app_key, links, link_infos })
-    }
-}
-
-/// When each field of a linked pair last changed, where the provider says (HubSpot's property
-/// history, Pipedrive's deal changelog); other fields are timed by their record's last change.
-#[derive(Debug, Default)]
-struct FieldTimes {
-    hub: HashMap<String, i64>,
-    app: HashMap<String, i64>,
-}
-
-/// What a contact or company new to Tandem matches on the other side.
-enum Found {
-    /// The row linking it to the other side's record, and what the event says.
-    Link(Box<RecordRow>, String),
-    /// Its key is linked to another record already: left out, saying why.
-    Duplicate(String),
-}
-
-/// Agreed values from a source side's value and the other side's.
-fn pair(source: Side, source_value: Option<String>, target_value: Option<String>) -> Agreed {
-    match source {
-        Side::HubSpot => Agreed { hub: source_value, app: target_value },
-        Side::App => Agreed { hub: target_value, app: source_value },
-    }
-}
-
-/// A record that failed for a reason a retry of the same values cannot fix.
-fn failed_for_good(row: &RecordRow) -> bool {
-    row.state == "failed" && !row.reason.as_deref().and_then(Category::parse).is_some_and(|c| c.transient())
-}
-
-/// The modification time of one side that Tandem last read or wrote.
-fn seen_at(row: &RecordRow, side: Side) -> Option<i64> {
-    match side {
-        Side::HubSpot => row.hub_seen_at,
-        Side::App => row.app_seen_at,
-    }
-}
-
-fn side_id(row: &RecordRow, side: Side) -> Option<&str> {
-    match side {
-        Side::HubSpot => row.hubspot_id.as_deref(),
-        Side::App => row.app_id.as_deref(),
-    }
-}
-
-fn side_label(side: Side) -> &'static str {
-    match side {
-        Side::HubSpot => "HubSpot",
-        Side::App => "the app",
-    }
-}
-
-/// A value as the history shows it: a stage by its pipeline's and its own name, the rest as is.
-fn shown(schema: &SideSchema, key: &str, value: &Option<String>) -> Option<String> {
-    let value = value.as_ref()?;
-    if key != STAGE {
-        return Some(value.clone());
-    }
-    let named = value.split_once('/').and_then(|(pipeline, stage)| {
-        let p = schema.pipeline(pipeline)?;
-        let s = p.stages.iter().find(|s| s.id == stage)?;
-        Some(format!("{} › {}", p.name, s.name))
-    });
-    Some(named.unwrap_or_else(|| value.clone()))
-}
-
-fn label(schema: &SideSchema, key: &str) -> String {
-    if key == STAGE {
-        return "Deal stage".into();
-    }
-    schema.field(key).map(|f| f.label.clone()).unwrap_or_else(|| key.to_string())
-}
-
-/// Whether an app deal's value meets one filter.
-pub fn filter_matches(filter: &Filter, kind: Option<FieldKind>, value: Option<String>) -> bool {
-    let value = value.filter(|v| !v.trim().is_empty());
-    let number = |s: &str| s.trim().parse::<f64>().ok();
-    match filter.op {
-        FilterOp::IsKnown => value.is_some(),
-        FilterOp::IsUnknown => value.is_none(),
-        FilterOp::Is => value.is_some_and(|v| {
-            v.trim().eq_ignore_ascii_case(filter.value.trim()) || (number(&v).is_some() && number(&v) == number(&filter.value))
-        }),
-        FilterOp::IsNot => !value.is_some_and(|v| {
-            v.trim().eq_ignore_ascii_case(filter.value.trim()) || (number(&v).is_some() && number(&v) == number(&filter.value))
-        }),
-        FilterOp::Contains => value.is_some_and(|v| v.to_lowercase().contains(&filter.value.trim().to_lowercase())),
-        FilterOp::GreaterThan | FilterOp::LessThan => {
-            let Some(v) = value else { return false };
-            let ordering = match kind {
-                Some(FieldKind::Date) => canonical(FieldKind::Date, Some(&v)).map(|v| v.cmp(&filter.value.trim().to_string())),
-                _ => number(&v).zip(number(&filter.value)).and_then(|(a, b)| a.partial_cmp(&b)),
-            };
-            match filter.op {
-                FilterOp::GreaterThan => ordering == Some(std::cmp::Ordering::Greater),
-                _ => ordering == Some(std::cmp::Ordering::Less),
-            }
-        }
     }
 }

@@ -22,7 +22,7 @@ pub struct SyncStateRow {
 }
 
 /// One synced (or excluded, or failing) record: the identity map's row.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct RecordRow {
     pub id: String,
     pub sync_id: String,
