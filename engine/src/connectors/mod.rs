@@ -2,12 +2,22 @@
 //! for, and the few calls the install flow needs (who the account is, revoking access). One module
 //! per provider.
 
+pub mod http;
 pub mod hubspot;
 pub mod pipedrive;
+pub mod record;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use model::apps::AppListing;
+use model::apps::{AppListing, ObjectKind};
+use serde_json::Value;
+
+use http::{Api, ApiError};
+use record::{RecordSpec, Records};
+
+/// The label of the field that carries Tandem's record ids, on every side.
+pub const TANDEM_FIELD_LABEL: &str = "Tandem record ID";
 
 /// A provider Tandem can connect to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -45,6 +55,40 @@ impl Provider {
             Provider::Pipedrive => pipedrive::SCOPES,
         }
     }
+
+    /// One object's records on a connection of this provider, as the engine reads and writes
+    /// them.
+    pub fn records<'a>(self, api: &'a Api, spec: RecordSpec<'a>) -> Box<dyn Records + 'a> {
+        match self {
+            Provider::HubSpot => Box::new(hubspot::records::HubSpotRecords::new(api, spec)),
+            Provider::Pipedrive => Box::new(pipedrive::records::PipedriveRecords::new(api, spec)),
+        }
+    }
+
+    /// The field that carries Tandem's record ids on `object`, created when missing: its key.
+    pub async fn ensure_tandem_field(self, api: &Api, object: ObjectKind) -> Result<String, ApiError> {
+        match self {
+            Provider::HubSpot => hubspot::records::ensure_tandem_property(api, object).await,
+            Provider::Pipedrive => pipedrive::records::ensure_tandem_field(api, object).await,
+        }
+    }
+
+    /// The account's users (HubSpot's owners) by email in lower case: their ids, which owner
+    /// fields hold.
+    pub async fn users_by_email(self, api: &Api) -> Result<HashMap<String, String>, ApiError> {
+        match self {
+            Provider::HubSpot => hubspot::records::owners(api).await,
+            Provider::Pipedrive => pipedrive::records::users(api).await,
+        }
+    }
+}
+
+/// People listed by a provider (`[{email, id}]`) as email in lower case → id.
+pub(crate) fn by_email(list: Option<&Vec<Value>>) -> HashMap<String, String> {
+    list.into_iter()
+        .flatten()
+        .filter_map(|u| Some((u.get("email")?.as_str()?.trim().to_ascii_lowercase(), record::text(u.get("id")?)?)))
+        .collect()
 }
 
 /// How Tandem reaches one provider: its OAuth app (client id and secret) and hosts. Real hosts by

@@ -7,10 +7,11 @@
 //! about to be created gets its Tandem id stored first and written into the new deal, so a crash
 //! between the remote create and the commit is found again by that id, never created twice.
 
-pub mod api;
 pub mod links;
 pub mod plan;
-pub mod remote;
+
+/// The provider client the engine calls through (it lives with the connectors).
+pub use crate::connectors::http as api;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -26,13 +27,14 @@ use model::translate::OwnerPairs;
 
 use crate::clock::now_ms;
 use crate::connections::Connections;
+use crate::connectors::hubspot::records::{existing_contact, HubSpotRecords};
+use crate::connectors::record::{list_at_least, Page, RecordSpec, Records, RemoteRecord};
 use crate::connectors::Provider;
 use crate::secret::new_id;
 use crate::store::{Checkpoint, PageCommit, RecordKey, RecordRow, RunRow, Store, StoreError};
 use api::{Api, ApiError, Category, Stats};
 use links::Link;
 use plan::{side_id, Create, FieldTimes, Found, PagePlan, Planner, Update, Values};
-use remote::{Records, RemoteRecord};
 
 /// Phases of a sync's life.
 pub const INITIAL_HUBSPOT: &str = "initial_hubspot";
@@ -236,7 +238,46 @@ impl Engine {
             let links = self.links_of(&row, settings.object).await?;
             let holder = Holder::load(&hub_api, &app_api, settings.object, links).await?;
             self.register_webhook(&app, &app_api).await;
-            let mut pass = Pass::new(self, &store, &settings, &holder, &mut run, lease_ms, &hub_stats, &app_stats);
+            let nouns: Vec<&'static str> = holder.links.iter().map(Link::noun).collect();
+            let plan = Planner::new(
+                &run.sync_id,
+                &run.id,
+                app_api.provider.name(),
+                &settings,
+                &holder.hub_schema,
+                &holder.app_schema,
+                &holder.owners,
+                &holder.link_infos,
+                &nouns,
+            );
+            let hub_spec = RecordSpec {
+                object: settings.object,
+                fields: plan.hub_fields(),
+                tandem_key: holder.hub_key.clone(),
+                schema: &holder.hub_schema.fields,
+            };
+            let app_spec = RecordSpec {
+                object: settings.object,
+                fields: plan.app_fields(),
+                tandem_key: holder.app_key.clone(),
+                schema: &holder.app_schema.fields,
+            };
+            let hub_records = HubSpotRecords::new(&hub_api, hub_spec);
+            let app_records = app_provider.records(&app_api, app_spec);
+            let mut pass = Pass {
+                store: &store,
+                instance: &self.instance,
+                sync_id: run.sync_id.clone(),
+                run: &mut run,
+                lease_ms,
+                hub: &hub_records,
+                app: app_records.as_ref(),
+                plan,
+                search_window: self.config.search_window,
+                hub_stats: &hub_stats,
+                app_stats: &app_stats,
+                links: &holder.links,
+            };
             pass.execute(state).await
         }
         .await;
@@ -283,8 +324,8 @@ struct Pass<'a> {
     sync_id: String,
     run: &'a mut RunRow,
     lease_ms: i64,
-    hub: Records<'a>,
-    app: Records<'a>,
+    hub: &'a HubSpotRecords<'a>,
+    app: &'a dyn Records,
     /// What to do with each page (pure; see [`plan`]).
     plan: Planner<'a>,
     search_window: usize,
@@ -295,61 +336,10 @@ struct Pass<'a> {
 }
 
 impl<'a> Pass<'a> {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        engine: &'a Engine,
-        store: &'a Store,
-        settings: &'a SyncSettings,
-        holder: &'a Holder<'a>,
-        run: &'a mut RunRow,
-        lease_ms: i64,
-        hub_stats: &'a Stats,
-        app_stats: &'a Stats,
-    ) -> Pass<'a> {
-        let nouns: Vec<&'static str> = holder.links.iter().map(Link::noun).collect();
-        let plan = Planner::new(
-            &run.sync_id,
-            &run.id,
-            holder.app_api.provider.name(),
-            settings,
-            &holder.hub_schema,
-            &holder.app_schema,
-            &holder.owners,
-            &holder.link_infos,
-            &nouns,
-        );
-        Pass {
-            store,
-            instance: &engine.instance,
-            sync_id: run.sync_id.clone(),
-            lease_ms,
-            hub: Records {
-                api: holder.hub_api,
-                object: settings.object,
-                fields: plan.hub_fields(),
-                tandem_key: holder.hub_key.clone(),
-                schema: &holder.hub_schema.fields,
-            },
-            app: Records {
-                api: holder.app_api,
-                object: settings.object,
-                fields: plan.app_fields(),
-                tandem_key: holder.app_key.clone(),
-                schema: &holder.app_schema.fields,
-            },
-            run,
-            plan,
-            search_window: engine.config.search_window,
-            hub_stats,
-            app_stats,
-            links: &holder.links,
-        }
-    }
-
-    fn on(&self, side: Side) -> &Records<'a> {
+    fn on(&self, side: Side) -> &'a dyn Records {
         match side {
-            Side::HubSpot => &self.hub,
-            Side::App => &self.app,
+            Side::HubSpot => self.hub,
+            Side::App => self.app,
         }
     }
 
@@ -387,14 +377,14 @@ impl<'a> Pass<'a> {
                     }
                 }
                 // The next page is read while this one is decided, written and committed.
-                let reader = self.on(side).clone();
-                let mut prefetched: Option<Result<remote::Page, ApiError>> = None;
+                let reader = self.on(side);
+                let mut prefetched: Option<Result<Page, ApiError>> = None;
                 while state.phase == phase_of(side) {
                     let page = match prefetched.take() {
                         Some(page) => page?,
                         None => {
                             let cursor = if side == Side::HubSpot { state.hub_cursor.clone() } else { state.app_cursor.clone() };
-                            reader.list_at_least(cursor.as_deref(), INITIAL_GROUP).await?
+                            list_at_least(reader, cursor.as_deref(), INITIAL_GROUP).await?
                         }
                     };
                     done += page.records.len() as i64;
@@ -423,7 +413,7 @@ impl<'a> Pass<'a> {
                         Some(next) => {
                             let (processed, fetched) = tokio::join!(
                                 self.process(side, page.records, false, Some(checkpoint.clone())),
-                                reader.list_at_least(Some(next), INITIAL_GROUP)
+                                list_at_least(reader, Some(next), INITIAL_GROUP)
                             );
                             processed?;
                             prefetched = Some(fetched);
@@ -459,8 +449,8 @@ impl<'a> Pass<'a> {
             let mut page_cursor: Option<String> = None;
             let mut read_in_window = 0usize;
             // As in the initial sync, the next page is read while this one is processed.
-            let reader = self.on(side).clone();
-            let mut prefetched: Option<Result<remote::Page, ApiError>> = None;
+            let reader = self.on(side);
+            let mut prefetched: Option<Result<Page, ApiError>> = None;
             loop {
                 let page = match prefetched.take() {
                     Some(page) => page?,
@@ -655,10 +645,11 @@ impl<'a> Pass<'a> {
             let (mut times, mut app_times) = if contested.is_empty() {
                 (HashMap::new(), HashMap::new())
             } else {
-                let fields = self.plan.hub_fields();
+                let (fields, app_fields) = (self.plan.hub_fields(), self.plan.app_fields());
                 let hub_ids: Vec<String> = contested.iter().map(|(h, _)| h.clone()).collect();
                 let app_ids: Vec<String> = contested.iter().map(|(_, a)| a.clone()).collect();
-                let (hub_times, app_times) = tokio::join!(self.hub.field_times(&hub_ids, &fields), self.app.pd_field_times(&app_ids));
+                let (hub_times, app_times) =
+                    tokio::join!(self.hub.field_times(&hub_ids, &fields), self.app.field_times(&app_ids, &app_fields));
                 (hub_times?, app_times?)
             };
             let times = pairs
@@ -891,7 +882,7 @@ impl<'a> Pass<'a> {
             for (_, row, source_deal, values) in batch {
                 let mut row = row.clone();
                 if let Some(Err(e)) = results.get(&row.id) {
-                    if let Some(existing) = remote::existing_contact(e).filter(|_| target == Side::HubSpot) {
+                    if let Some(existing) = existing_contact(e).filter(|_| target == Side::HubSpot) {
                         let e = e.clone();
                         taken.push((row, source_deal, existing, e));
                         continue;
@@ -1132,11 +1123,9 @@ impl<'a> Pass<'a> {
     }
 }
 
-/// What a run reads once and its mappings borrow: both APIs, both schemas, the owner pairs and
-/// the fields carrying Tandem ids (created when missing).
-struct Holder<'a> {
-    hub_api: &'a Api,
-    app_api: &'a Api,
+/// What a run reads once and its mappings borrow: both schemas, the owner pairs and the fields
+/// carrying Tandem ids (created when missing).
+struct Holder {
     hub_schema: SideSchema,
     app_schema: SideSchema,
     owners: OwnerPairs,
@@ -1146,13 +1135,18 @@ struct Holder<'a> {
     link_infos: Vec<(model::sync::FieldMapping, FieldInfo, FieldInfo)>,
 }
 
-impl<'a> Holder<'a> {
-    async fn load(hub_api: &'a Api, app_api: &'a Api, object: ObjectKind, links: Vec<Link>) -> Result<Holder<'a>, ApiError> {
+impl Holder {
+    async fn load(hub_api: &Api, app_api: &Api, object: ObjectKind, links: Vec<Link>) -> Result<Holder, ApiError> {
         let (hub_key, app_key) =
-            tokio::try_join!(remote::ensure_tandem_field(hub_api, object), remote::ensure_tandem_field(app_api, object))?;
+            tokio::try_join!(hub_api.provider.ensure_tandem_field(hub_api, object), app_api.provider.ensure_tandem_field(app_api, object))?;
         let (hub_schema, app_schema) = tokio::try_join!(hub_api.schema(object), app_api.schema(object))?;
-        let owners = remote::owner_pairs(hub_api, app_api).await?;
+        let (owners, users) = tokio::try_join!(hub_api.provider.users_by_email(hub_api), app_api.provider.users_by_email(app_api))?;
+        // Owners match by email: (HubSpot owner id, the app's user id).
+        let mut pairs: Vec<(String, String)> =
+            owners.iter().filter_map(|(email, h)| users.get(email).map(|a| (h.clone(), a.clone()))).collect();
+        pairs.sort();
+        let owners = OwnerPairs(pairs);
         let link_infos = links.iter().map(Link::infos).collect();
-        Ok(Holder { hub_api, app_api, hub_schema, app_schema, owners, hub_key, app_key, links, link_infos })
+        Ok(Holder { hub_schema, app_schema, owners, hub_key, app_key, links, link_infos })
     }
 }

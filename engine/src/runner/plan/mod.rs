@@ -20,7 +20,7 @@ use model::translate::{canonical, FieldTranslate, StageTranslate};
 
 use super::api::Category;
 use super::links::{self, IdPairs};
-use super::remote::{self, RemoteRecord, STAGE};
+use crate::connectors::record::{self, RemoteRecord, STAGE};
 use crate::secret::new_id;
 use crate::store::{EventRow, RecordRow};
 
@@ -220,7 +220,7 @@ impl<'a> Planner<'a> {
 
     /// Contacts and companies: matched across the apps by email or domain.
     pub fn matched(&self) -> bool {
-        remote::match_fields(self.settings.object).is_some()
+        record::is_matched(self.settings.object)
     }
 
     pub fn noun(&self) -> &'static str {

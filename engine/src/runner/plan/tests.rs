@@ -12,7 +12,7 @@ use model::translate::OwnerPairs;
 use proptest::prelude::*;
 
 use super::{PageInput, PagePlan, Planner};
-use crate::runner::remote::{RemoteRecord, STAGE};
+use crate::connectors::record::{RemoteRecord, STAGE};
 use crate::store::RecordRow;
 
 const MINUTE: i64 = 60_000;

@@ -1,5 +1,7 @@
 //! Pipedrive: the first app of the Marketplace.
 
+pub mod records;
+
 use model::apps::{AppListing, ObjectKind, ScopeInfo, SharedObject, SyncDirection};
 use serde::Deserialize;
 
@@ -151,8 +153,8 @@ struct OptionJson {
 pub const WON: &str = "won";
 pub const LOST: &str = "lost";
 
-/// The custom deal field where Tandem keeps its record ids (the engine creates it; never mapped).
-pub const TANDEM_FIELD: &str = "Tandem record ID";
+/// The custom field where Tandem keeps its record ids (the engine creates it; never mapped).
+pub const TANDEM_FIELD: &str = super::TANDEM_FIELD_LABEL;
 
 /// Fields the stage grid and associations handle, never mapped as fields.
 const NOT_MAPPABLE: [&str; 8] = ["pipeline_id", "stage_id", "status", "person_id", "org_id", "id", "currency", "visible_to"];

@@ -1,5 +1,7 @@
 //! HubSpot: the hub every sync runs against.
 
+pub mod records;
+
 use serde::Deserialize;
 
 use super::{fetch_json, send, Account, ConnectorError, Provider, ProviderConfig};
