@@ -84,6 +84,23 @@ pub trait Records: Send + Sync {
     }
 }
 
+/// HubSpot's side of every sync: its records, and the associations between them (a deal's
+/// contacts and companies), which HubSpot keeps apart from the records' properties.
+pub trait HubRecords: Records {
+    /// The default associations of these records with records of `to` (`contacts`,
+    /// `companies`): per record id, the associated ids in HubSpot's numeric order.
+    fn associations<'s>(&'s self, to: &'s str, ids: &'s [String]) -> BoxFuture<'s, Result<HashMap<String, Vec<String>>, ApiError>>;
+
+    /// Adds the default association from each record to a record of `to`, and removes the
+    /// `remove` ones: (record id, associated id) pairs.
+    fn associate<'s>(
+        &'s self,
+        to: &'s str,
+        add: &'s [(String, String)],
+        remove: &'s [(String, String)],
+    ) -> BoxFuture<'s, Result<(), ApiError>>;
+}
+
 /// Pages read one after another from `cursor` until at least `at_least` records are in hand or
 /// the list ends: the initial sync decides, writes and commits that many at once (HubSpot lists
 /// 100 a page), and answers the cursor after the last page read.

@@ -7,8 +7,12 @@
 //! about to be created gets its Tandem id stored first and written into the new deal, so a crash
 //! between the remote create and the commit is found again by that id, never created twice.
 
+#[cfg(test)]
+mod fixtures;
 pub mod links;
 pub mod plan;
+#[cfg(test)]
+mod tests;
 
 /// The provider client the engine calls through (it lives with the connectors).
 pub use crate::connectors::http as api;
@@ -28,7 +32,7 @@ use model::translate::OwnerPairs;
 use crate::clock::now_ms;
 use crate::connections::Connections;
 use crate::connectors::hubspot::records::{existing_contact, HubSpotRecords};
-use crate::connectors::record::{list_at_least, Page, RecordSpec, Records, RemoteRecord};
+use crate::connectors::record::{list_at_least, HubRecords, Page, RecordSpec, Records, RemoteRecord};
 use crate::connectors::Provider;
 use crate::secret::new_id;
 use crate::store::{Checkpoint, PageCommit, RecordKey, RecordRow, RunRow, Store, StoreError};
@@ -182,7 +186,31 @@ impl Engine {
 
     /// Runs one sync now if it is on, its connections are usable and no other instance holds it.
     pub async fn run_sync(&self, sync_id: &str, trigger: Trigger) -> Result<Option<RunReport>, EngineError> {
-        let store = self.store().clone();
+        let Some(mut began) = self.begin_run(sync_id, trigger).await? else { return Ok(None) };
+        let (hub_stats, app_stats) = (Arc::new(Stats::default()), Arc::new(Stats::default()));
+        let result = async {
+            let app_provider =
+                Provider::parse(&began.app.provider).ok_or_else(|| EngineError::Settings(format!("unknown app {}", began.app.provider)))?;
+            let hub_api = Api::open(&self.connections, &began.hub.id, Provider::HubSpot, hub_stats.clone()).await?;
+            let app_api = Api::open(&self.connections, &began.app.id, app_provider, app_stats.clone()).await?;
+            let links = self.links_of(&began.row, began.settings.object).await?;
+            let holder = Holder::load(&hub_api, &app_api, began.settings.object, links).await?;
+            self.register_webhook(&began.app, &app_api).await;
+            let plan = self.planner(&began.settings, &began.run, &holder, app_provider.name());
+            let object = began.settings.object;
+            let hub_records = HubSpotRecords::new(&hub_api, spec(object, plan.hub_fields(), &holder.hub_key, &holder.hub_schema));
+            let app_records = app_provider.records(&app_api, spec(object, plan.app_fields(), &holder.app_key, &holder.app_schema));
+            let state = began.state.take().ok_or_else(|| EngineError::Settings("the run has no state".into()))?;
+            self.execute(&mut began.run, state, plan, &holder, &hub_records, app_records.as_ref(), &hub_stats, &app_stats).await
+        }
+        .await;
+        self.end_run(began, result, &hub_stats, &app_stats).await.map(Some)
+    }
+
+    /// Takes the sync's lease and opens its run, when the sync is on, its connections are usable
+    /// and no other instance holds it.
+    async fn begin_run(&self, sync_id: &str, trigger: Trigger) -> Result<Option<Began>, EngineError> {
+        let store = self.store();
         let Some(row) = store.sync(sync_id).await? else { return Ok(None) };
         if SyncStatus::parse(&row.status) != Some(SyncStatus::On) {
             return Ok(None);
@@ -218,7 +246,7 @@ impl Engine {
             Trigger::Webhook => "webhook",
             Trigger::Manual => "manual",
         };
-        let mut run = RunRow {
+        let run = RunRow {
             id: new_id(),
             sync_id: sync_id.to_string(),
             trigger: trigger_name.to_string(),
@@ -228,60 +256,69 @@ impl Engine {
         };
         store.insert_run(&run).await?;
         tracing::info!(sync_id, run_id = %run.id, trigger = trigger_name, phase = %state.phase, "sync run started");
+        Ok(Some(Began { row, settings, state: Some(state), run, app, hub, initial }))
+    }
 
-        let (hub_stats, app_stats) = (Arc::new(Stats::default()), Arc::new(Stats::default()));
-        let result = async {
-            let app_provider =
-                Provider::parse(&app.provider).ok_or_else(|| EngineError::Settings(format!("unknown app {}", app.provider)))?;
-            let hub_api = Api::open(&self.connections, &hub.id, Provider::HubSpot, hub_stats.clone()).await?;
-            let app_api = Api::open(&self.connections, &app.id, app_provider, app_stats.clone()).await?;
-            let links = self.links_of(&row, settings.object).await?;
-            let holder = Holder::load(&hub_api, &app_api, settings.object, links).await?;
-            self.register_webhook(&app, &app_api).await;
-            let nouns: Vec<&'static str> = holder.links.iter().map(Link::noun).collect();
-            let plan = Planner::new(
-                &run.sync_id,
-                &run.id,
-                app_api.provider.name(),
-                &settings,
-                &holder.hub_schema,
-                &holder.app_schema,
-                &holder.owners,
-                &holder.link_infos,
-                &nouns,
-            );
-            let hub_spec = RecordSpec {
-                object: settings.object,
-                fields: plan.hub_fields(),
-                tandem_key: holder.hub_key.clone(),
-                schema: &holder.hub_schema.fields,
-            };
-            let app_spec = RecordSpec {
-                object: settings.object,
-                fields: plan.app_fields(),
-                tandem_key: holder.app_key.clone(),
-                schema: &holder.app_schema.fields,
-            };
-            let hub_records = HubSpotRecords::new(&hub_api, hub_spec);
-            let app_records = app_provider.records(&app_api, app_spec);
-            let mut pass = Pass {
-                store: &store,
-                instance: &self.instance,
-                sync_id: run.sync_id.clone(),
-                run: &mut run,
-                lease_ms,
-                hub: &hub_records,
-                app: app_records.as_ref(),
-                plan,
-                search_window: self.config.search_window,
-                hub_stats: &hub_stats,
-                app_stats: &app_stats,
-                links: &holder.links,
-            };
-            pass.execute(state).await
-        }
-        .await;
+    /// The planner of a run's pages.
+    fn planner<'a>(&self, settings: &'a SyncSettings, run: &RunRow, holder: &'a Holder, app_name: &str) -> Planner<'a> {
+        let nouns: Vec<&'static str> = holder.links.iter().map(Link::noun).collect();
+        Planner::new(
+            &run.sync_id,
+            &run.id,
+            app_name,
+            settings,
+            &holder.hub_schema,
+            &holder.app_schema,
+            &holder.owners,
+            &holder.link_infos,
+            &nouns,
+        )
+    }
 
+    /// The run itself, over both sides' records: every page read, decided, written and
+    /// committed with its checkpoint.
+    #[allow(clippy::too_many_arguments)]
+    async fn execute(
+        &self,
+        run: &mut RunRow,
+        state: crate::store::SyncStateRow,
+        plan: Planner<'_>,
+        holder: &Holder,
+        hub: &dyn HubRecords,
+        app: &dyn Records,
+        hub_stats: &Stats,
+        app_stats: &Stats,
+    ) -> Result<(), EngineError> {
+        let mut pass = Pass {
+            store: self.store(),
+            instance: &self.instance,
+            sync_id: run.sync_id.clone(),
+            run,
+            lease_ms: self.config.lease.as_millis() as i64,
+            hub,
+            app,
+            plan,
+            search_window: self.config.search_window,
+            hub_stats,
+            app_stats,
+            links: &holder.links,
+        };
+        pass.execute(state).await
+    }
+
+    /// Closes the run with its outcome and counts, and gives the lease back with the next run's
+    /// time.
+    async fn end_run(
+        &self,
+        began: Began,
+        result: Result<(), EngineError>,
+        hub_stats: &Stats,
+        app_stats: &Stats,
+    ) -> Result<RunReport, EngineError> {
+        let Began { mut run, initial, .. } = began;
+        let store = self.store();
+        let sync_id = run.sync_id.clone();
+        let interval = self.config.interval.as_millis() as i64;
         let ended = now_ms();
         run.ended_at = Some(ended);
         run.api_calls = hub_stats.calls.load(Ordering::Relaxed) + app_stats.calls.load(Ordering::Relaxed);
@@ -307,14 +344,30 @@ impl Engine {
         // A completed initial sync is followed at once by the run that reads what changed while
         // it ran.
         let next_run = if initial && succeeded { ended } else { ended + interval };
-        store.release_sync(sync_id, &self.instance, next_run, ended, succeeded).await?;
+        store.release_sync(&sync_id, &self.instance, next_run, ended, succeeded).await?;
         tracing::info!(
             sync_id, run_id = %run.id, outcome = %run.outcome, created_in_app = run.created_in_app, created_in_hub = run.created_in_hub,
             updated_in_app = run.updated_in_app, updated_in_hub = run.updated_in_hub, failed = run.failed_to_app + run.failed_to_hub,
             api_calls = run.api_calls, "sync run ended"
         );
-        Ok(Some(RunReport { run }))
+        Ok(RunReport { run })
     }
+}
+
+/// What one side's records of a sync read: its object, the fields, the Tandem id's field.
+fn spec<'a>(object: ObjectKind, fields: Vec<String>, tandem_key: &str, schema: &'a SideSchema) -> RecordSpec<'a> {
+    RecordSpec { object, fields, tandem_key: tandem_key.to_string(), schema: &schema.fields }
+}
+
+/// A run under way: its sync, the sync's state (taken by the pass), its row and connections.
+struct Began {
+    row: crate::store::SyncRow,
+    settings: SyncSettings,
+    state: Option<crate::store::SyncStateRow>,
+    run: RunRow,
+    app: model::apps::ConnectionSummary,
+    hub: model::apps::ConnectionSummary,
+    initial: bool,
 }
 
 /// One run's work on one sync: the reads and writes around the planner's decisions.
@@ -324,7 +377,7 @@ struct Pass<'a> {
     sync_id: String,
     run: &'a mut RunRow,
     lease_ms: i64,
-    hub: &'a HubSpotRecords<'a>,
+    hub: &'a dyn HubRecords,
     app: &'a dyn Records,
     /// What to do with each page (pure; see [`plan`]).
     plan: Planner<'a>,
@@ -822,7 +875,7 @@ impl<'a> Pass<'a> {
             match side {
                 Side::HubSpot => {
                     let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-                    let associated = self.hub.hub_associations(link.hub_to, &ids).await?;
+                    let associated = self.hub.associations(link.hub_to, &ids).await?;
                     let mut candidates: Vec<String> = associated.values().flatten().cloned().collect();
                     candidates.sort();
                     candidates.dedup();
@@ -1086,7 +1139,7 @@ impl<'a> Pass<'a> {
             if adds.is_empty() && removes.is_empty() {
                 continue;
             }
-            if let Err(e) = self.hub.hub_associate(link.hub_to, &adds, &removes).await {
+            if let Err(e) = self.hub.associate(link.hub_to, &adds, &removes).await {
                 tracing::warn!(error = %e, "HubSpot associations could not be written");
                 let message = format!("The association with the {} could not be written in HubSpot: {}", link.noun(), e.message);
                 for (row_id, ..) in add.iter().chain(&remove).filter(|(_, k, ..)| k == link.hub_key) {

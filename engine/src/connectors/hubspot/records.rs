@@ -15,7 +15,7 @@ use model::translate::StageTranslate;
 
 use crate::connectors::http::{Api, ApiError, Category, Retry};
 use crate::connectors::record::{
-    match_key, text, unexpected, FieldTimesById, Input, Outcomes, Page, RecordSpec, Records, RemoteRecord, STAGE,
+    match_key, text, unexpected, FieldTimesById, HubRecords, Input, Outcomes, Page, RecordSpec, Records, RemoteRecord, STAGE,
 };
 
 /// HubSpot's property holding the Tandem id of records Tandem created or linked.
@@ -259,7 +259,7 @@ impl<'a> HubSpotRecords<'a> {
 
     /// HubSpot's default associations of these records with records of `to` (`contacts`,
     /// `companies`): per record id, the associated ids in HubSpot's numeric order.
-    pub async fn hub_associations(&self, to: &str, ids: &[String]) -> Result<HashMap<String, Vec<String>>, ApiError> {
+    async fn hub_associations(&self, to: &str, ids: &[String]) -> Result<HashMap<String, Vec<String>>, ApiError> {
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
         let path = format!("/crm/v4/associations/{}/{to}/batch/read", object_path(self.object));
         for chunk in ids.chunks(BATCH) {
@@ -284,7 +284,7 @@ impl<'a> HubSpotRecords<'a> {
 
     /// Adds HubSpot's default association from each record to a record of `to`, and removes the
     /// `remove` ones: (record id, associated id) pairs.
-    pub async fn hub_associate(&self, to: &str, add: &[(String, String)], remove: &[(String, String)]) -> Result<(), ApiError> {
+    async fn hub_associate(&self, to: &str, add: &[(String, String)], remove: &[(String, String)]) -> Result<(), ApiError> {
         let from = object_path(self.object);
         for chunk in add.chunks(BATCH) {
             let inputs: Vec<Value> = chunk.iter().map(|(a, b)| json!({"from": {"id": a}, "to": {"id": b}})).collect();
@@ -439,6 +439,21 @@ impl Records for HubSpotRecords<'_> {
                 None => Ok(Vec::new()),
             }
         })
+    }
+}
+
+impl HubRecords for HubSpotRecords<'_> {
+    fn associations<'s>(&'s self, to: &'s str, ids: &'s [String]) -> BoxFuture<'s, Result<HashMap<String, Vec<String>>, ApiError>> {
+        Box::pin(self.hub_associations(to, ids))
+    }
+
+    fn associate<'s>(
+        &'s self,
+        to: &'s str,
+        add: &'s [(String, String)],
+        remove: &'s [(String, String)],
+    ) -> BoxFuture<'s, Result<(), ApiError>> {
+        Box::pin(self.hub_associate(to, add, remove))
     }
 }
 
