@@ -10,7 +10,6 @@ use serde_json::Value;
 use crate::clock::now_ms;
 use crate::connections::Connections;
 use crate::connectors::hubspot::{verify_webhook_v3, WebhookRefusal};
-use crate::connectors::Provider;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -108,35 +107,4 @@ pub async fn pipedrive(
     let entity = event.pointer("/meta/entity").and_then(Value::as_str).unwrap_or("deal");
     let objects: Vec<&str> = object_of(entity).into_iter().collect();
     Ok(wake(connections, Some(connection_id), &objects).await?)
-}
-
-/// Registers Tandem's webhooks for a Pipedrive connection's deals, persons and organizations
-/// where missing (`GET`/`POST /api/v1/webhooks`, the `admin` scope), pointing at this server's
-/// public URL.
-pub async fn ensure_pipedrive_webhook(
-    connections: &Connections,
-    api: &crate::runner::api::Api,
-    connection_id: &str,
-) -> Result<(), crate::runner::api::ApiError> {
-    use reqwest::Method;
-    let url = connections.webhook_url(Provider::Pipedrive, connection_id);
-    let existing = api.get("/api/v1/webhooks", &[]).await?;
-    let hooks = existing.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
-    let (user, password) = connections.webhook_credentials(connection_id);
-    for object in ["deal", "person", "organization"] {
-        let registered = hooks.iter().any(|h| {
-            h.get("subscription_url").and_then(Value::as_str) == Some(url.as_str())
-                && h.get("event_object").and_then(Value::as_str) == Some(object)
-        });
-        if registered {
-            continue;
-        }
-        let body = serde_json::json!({
-            "name": "Tandem sync", "subscription_url": url, "event_action": "*", "event_object": object,
-            "http_auth_user": user, "http_auth_password": password, "version": "2.0",
-        });
-        api.call(Method::POST, "/api/v1/webhooks", &[], Some(&body), crate::runner::api::Retry::Unprocessed).await?;
-        tracing::info!(connection_id, object, "Pipedrive webhook registered");
-    }
-    Ok(())
 }

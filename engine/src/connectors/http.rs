@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex as StdMutex, OnceLock};
+use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use rand::Rng;
@@ -136,14 +136,20 @@ impl Window {
     }
 }
 
-impl Limiter {
-    /// The limiter of a connection, shared by every run in this process.
-    pub fn of(connection_id: &str) -> Arc<Limiter> {
-        static ALL: OnceLock<StdMutex<HashMap<String, Arc<Limiter>>>> = OnceLock::new();
-        let mut all = ALL.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+/// Each connection's limiter, shared by every run of one engine (two engines in one process,
+/// as tests start, keep their own).
+#[derive(Clone, Debug, Default)]
+pub struct Limiters(Arc<StdMutex<HashMap<String, Arc<Limiter>>>>);
+
+impl Limiters {
+    /// The limiter of a connection.
+    pub fn of(&self, connection_id: &str) -> Arc<Limiter> {
+        let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
         all.entry(connection_id.to_string()).or_default().clone()
     }
+}
 
+impl Limiter {
     /// Waits until a call may be sent, and counts it as sent.
     async fn acquire(&self, search: bool, stats: &Stats) {
         let slack = Duration::from_millis(15);
@@ -227,7 +233,13 @@ pub struct Api {
 }
 
 impl Api {
-    pub async fn open(connections: &Connections, connection_id: &str, provider: Provider, stats: Arc<Stats>) -> Result<Api, ApiError> {
+    pub async fn open(
+        connections: &Connections,
+        connection_id: &str,
+        provider: Provider,
+        limiter: Arc<Limiter>,
+        stats: Arc<Stats>,
+    ) -> Result<Api, ApiError> {
         let token = connections.access_token(connection_id).await.map_err(connection_error)?;
         Ok(Api {
             provider,
@@ -235,7 +247,7 @@ impl Api {
             connection_id: connection_id.to_string(),
             http: crate::connectors::http_client(),
             token: tokio::sync::RwLock::new(token),
-            limiter: Limiter::of(connection_id),
+            limiter,
             stats,
         })
     }

@@ -73,6 +73,33 @@ impl Provider {
         }
     }
 
+    /// The app's fields that link a record of `object` to a record of another object (HubSpot
+    /// links records by association instead: none).
+    pub fn link_fields(self, object: ObjectKind) -> &'static [(ObjectKind, &'static str)] {
+        match self {
+            Provider::HubSpot => &[],
+            Provider::Pipedrive => pipedrive::link_fields(object),
+        }
+    }
+
+    /// Whether Tandem registers its webhooks with each connection of this provider (Pipedrive),
+    /// rather than the admin once in Tandem's app settings (HubSpot).
+    pub fn registers_webhooks(self) -> bool {
+        match self {
+            Provider::HubSpot => false,
+            Provider::Pipedrive => true,
+        }
+    }
+
+    /// Registers Tandem's webhooks on a connection where missing: deliveries to `url` with HTTP
+    /// Basic `user` and `password`.
+    pub async fn register_webhooks(self, api: &Api, url: &str, user: &str, password: &str) -> Result<(), ApiError> {
+        match self {
+            Provider::HubSpot => Ok(()),
+            Provider::Pipedrive => pipedrive::webhooks::register(api, url, user, password).await,
+        }
+    }
+
     /// The account's users (HubSpot's owners) by email in lower case: their ids, which owner
     /// fields hold.
     pub async fn users_by_email(self, api: &Api) -> Result<HashMap<String, String>, ApiError> {

@@ -10,6 +10,8 @@ use model::apps::ObjectKind;
 use model::merge::Translate;
 use model::sync::{FieldInfo, FieldKind, FieldMapping};
 
+use crate::connectors::Provider;
+
 /// One association a sync keeps.
 #[derive(Clone, Debug)]
 pub struct Link {
@@ -53,25 +55,25 @@ impl Link {
     }
 }
 
-/// The associations a sync of `object` can keep, before knowing which other objects are synced:
-/// (HubSpot key, Pipedrive field, HubSpot object, linked object).
-pub fn possible(object: ObjectKind) -> &'static [(&'static str, &'static str, &'static str, ObjectKind)] {
-    match object {
-        ObjectKind::Deal => {
-            &[("@contact", "person_id", "contacts", ObjectKind::Contact), ("@company", "org_id", "companies", ObjectKind::Company)]
-        }
-        ObjectKind::Contact => &[("@company", "org_id", "companies", ObjectKind::Company)],
-        ObjectKind::Company => &[],
-    }
+/// The associations a sync of `object` with `app` can keep, before knowing which other objects
+/// are synced: (HubSpot key, the app's field, HubSpot object, linked object). The app's
+/// connector says which of its fields link records; HubSpot links them by association.
+pub fn possible(app: Provider, object: ObjectKind) -> Vec<(&'static str, &'static str, &'static str, ObjectKind)> {
+    app.link_fields(object)
+        .iter()
+        .map(|&(other, app_key)| {
+            let (hub_key, hub_to) = match other {
+                ObjectKind::Contact => ("@contact", "contacts"),
+                ObjectKind::Company => ("@company", "companies"),
+                ObjectKind::Deal => ("@deal", "deals"),
+            };
+            (hub_key, app_key, hub_to, other)
+        })
+        .collect()
 }
 
 pub fn is_link_key(key: &str) -> bool {
     key.starts_with('@')
-}
-
-/// Whether `key` is the Pipedrive field of one of the links of `object` (`person_id`, `org_id`).
-pub fn is_app_link_field(object: ObjectKind, key: &str) -> bool {
-    possible(object).iter().any(|&(_, app_key, ..)| app_key == key)
 }
 
 /// Values to write as HubSpot properties: the associations travel apart.

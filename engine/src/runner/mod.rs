@@ -104,11 +104,15 @@ pub struct Engine {
     connections: Connections,
     instance: String,
     config: EngineConfig,
+    /// Each connection's rate limiter, shared by this engine's runs.
+    limiters: api::Limiters,
+    /// Connections whose app webhook is registered (or cannot be reached), once per engine.
+    webhooks: Arc<std::sync::Mutex<HashSet<String>>>,
 }
 
 impl Engine {
     pub fn new(connections: Connections, config: EngineConfig) -> Engine {
-        Engine { connections, instance: new_id(), config }
+        Engine { connections, instance: new_id(), config, limiters: api::Limiters::default(), webhooks: Arc::default() }
     }
 
     pub fn store(&self) -> &Store {
@@ -132,42 +136,44 @@ impl Engine {
     }
 
     /// The associations a sync keeps: with each other object of the same app that is synced too.
-    async fn links_of(&self, row: &crate::store::SyncRow, object: ObjectKind) -> Result<Vec<Link>, EngineError> {
+    async fn links_of(&self, row: &crate::store::SyncRow, app: Provider, object: ObjectKind) -> Result<Vec<Link>, EngineError> {
         let syncs = self.store().syncs().await?;
-        Ok(links::possible(object)
-            .iter()
-            .filter_map(|&(hub_key, app_key, hub_to, other)| {
+        Ok(links::possible(app, object)
+            .into_iter()
+            .filter_map(|(hub_key, app_key, hub_to, other)| {
                 let linked = syncs.iter().find(|s| s.connection_id == row.connection_id && s.id != row.id && s.object == other.key())?;
                 Some(Link { hub_key, app_key, hub_to, object: other, sync_id: linked.id.clone() })
             })
             .collect())
     }
 
-    /// Registers the app's webhook once per process and connection, when the provider can reach
+    /// Registers the app's webhook once per engine and connection, when the provider can reach
     /// this server (a sandbox on loopback, or a public URL that is not loopback). A failure only
     /// means changes wait for the next interval.
     async fn register_webhook(&self, app: &model::apps::ConnectionSummary, api: &Api) {
-        use std::sync::{Mutex, OnceLock};
-        static DONE: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
-        let done = DONE.get_or_init(Default::default);
-        if done.lock().unwrap_or_else(|p| p.into_inner()).contains(&app.id) || api.provider != Provider::Pipedrive {
+        let done = &self.webhooks;
+        if done.lock().unwrap_or_else(|p| p.into_inner()).contains(&app.id) || !api.provider.registers_webhooks() {
             return;
         }
-        let url = self.connections.webhook_url(Provider::Pipedrive, &app.id);
+        let name = api.provider.name();
+        let url = self.connections.webhook_url(api.provider, &app.id);
         let loopback = |u: &str| {
             url::Url::parse(u).ok().and_then(|u| u.host_str().map(|h| matches!(h, "127.0.0.1" | "localhost" | "[::1]"))).unwrap_or(true)
         };
         let reachable = !loopback(&url) || self.connections.provider(&app.provider).is_some_and(|p| p.is_sandbox());
         if !reachable {
             done.lock().unwrap_or_else(|p| p.into_inner()).insert(app.id.clone());
-            tracing::info!(connection_id = %app.id, "no webhook registered: TANDEM_PUBLIC_URL is not reachable from Pipedrive; changes are read every interval");
+            tracing::info!(connection_id = %app.id, app = name, "no webhook registered: TANDEM_PUBLIC_URL is not reachable from the app; changes are read every interval");
             return;
         }
-        match crate::webhooks::ensure_pipedrive_webhook(&self.connections, api, &app.id).await {
+        let (user, password) = self.connections.webhook_credentials(&app.id);
+        match api.provider.register_webhooks(api, &url, &user, &password).await {
             Ok(()) => {
                 done.lock().unwrap_or_else(|p| p.into_inner()).insert(app.id.clone());
             }
-            Err(e) => tracing::warn!(connection_id = %app.id, error = %e, "the Pipedrive webhook could not be registered; will retry"),
+            Err(e) => {
+                tracing::warn!(connection_id = %app.id, app = name, error = %e, "the app's webhook could not be registered; will retry")
+            }
         }
     }
 
@@ -191,9 +197,11 @@ impl Engine {
         let result = async {
             let app_provider =
                 Provider::parse(&began.app.provider).ok_or_else(|| EngineError::Settings(format!("unknown app {}", began.app.provider)))?;
-            let hub_api = Api::open(&self.connections, &began.hub.id, Provider::HubSpot, hub_stats.clone()).await?;
-            let app_api = Api::open(&self.connections, &began.app.id, app_provider, app_stats.clone()).await?;
-            let links = self.links_of(&began.row, began.settings.object).await?;
+            let hub_limiter = self.limiters.of(&began.hub.id);
+            let hub_api = Api::open(&self.connections, &began.hub.id, Provider::HubSpot, hub_limiter, hub_stats.clone()).await?;
+            let app_limiter = self.limiters.of(&began.app.id);
+            let app_api = Api::open(&self.connections, &began.app.id, app_provider, app_limiter, app_stats.clone()).await?;
+            let links = self.links_of(&began.row, app_provider, began.settings.object).await?;
             let holder = Holder::load(&hub_api, &app_api, began.settings.object, links).await?;
             self.register_webhook(&began.app, &app_api).await;
             let plan = self.planner(&began.settings, &began.run, &holder, app_provider.name());

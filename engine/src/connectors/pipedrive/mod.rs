@@ -1,6 +1,7 @@
 //! Pipedrive: the first app of the Marketplace.
 
 pub mod records;
+pub mod webhooks;
 
 use model::apps::{AppListing, ObjectKind, ScopeInfo, SharedObject, SyncDirection};
 use serde::Deserialize;
@@ -146,6 +147,16 @@ struct FieldJson {
 struct OptionJson {
     id: serde_json::Value,
     label: String,
+}
+
+/// The fields that link a record of `object` to another record: (linked object, field). A deal
+/// belongs to one person and one organization, a person to one organization.
+pub fn link_fields(object: ObjectKind) -> &'static [(ObjectKind, &'static str)] {
+    match object {
+        ObjectKind::Deal => &[(ObjectKind::Contact, "person_id"), (ObjectKind::Company, "org_id")],
+        ObjectKind::Contact => &[(ObjectKind::Company, "org_id")],
+        ObjectKind::Company => &[],
+    }
 }
 
 /// Pipedrive keeps won and lost as a deal's status, not as stages; the stage grid offers them as
