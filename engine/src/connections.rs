@@ -20,7 +20,7 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{now_ms, MINUTE_MS, SECOND_MS};
-use crate::connectors::{self, Account, ConnectorError, Provider, ProviderConfig};
+use crate::connectors::{self, Account, ClientAuth, ConnectorError, Provider, ProviderConfig};
 use crate::crypto::SecretBox;
 use crate::secret::{new_id, Token};
 use crate::store::{AuditRow, AuthorizedAccount, ConnectionRow, NewOAuthState, Store, StoreError};
@@ -168,19 +168,21 @@ impl Connections {
     }
 
     /// Where the provider sends the admin back: registered with the provider exactly so.
-    /// Where providers deliver webhooks for a connection (Pipedrive registers one per
-    /// connection; HubSpot's app-wide target is `{public_url}/webhooks/hubspot`).
+    /// Where providers deliver webhooks for a connection: one target per connection for apps
+    /// whose webhooks Tandem registers (`{public_url}/webhooks/{app}/{connection}`), else the
+    /// app-wide one (HubSpot's `{public_url}/webhooks/hubspot`).
     pub fn webhook_url(&self, provider: Provider, connection_id: &str) -> String {
-        match provider {
-            Provider::HubSpot => format!("{}/webhooks/hubspot", self.inner.public_url),
-            Provider::Pipedrive => format!("{}/webhooks/pipedrive/{connection_id}", self.inner.public_url),
+        if provider.registers_webhooks() {
+            format!("{}/webhooks/{}/{connection_id}", self.inner.public_url, provider.key())
+        } else {
+            format!("{}/webhooks/{}", self.inner.public_url, provider.key())
         }
     }
 
-    /// The user and password Pipedrive sends with webhooks for a connection (derived from the
+    /// The user and password an app sends with webhooks for a connection (derived from the
     /// secret key, so every instance checks them alike without storing them).
-    pub fn webhook_credentials(&self, connection_id: &str) -> (String, String) {
-        ("tandem".to_string(), self.inner.secrets.derive(&format!("pipedrive-webhook:{connection_id}")))
+    pub fn webhook_credentials(&self, provider: Provider, connection_id: &str) -> (String, String) {
+        ("tandem".to_string(), self.inner.secrets.derive(&format!("{}-webhook:{connection_id}", provider.key())))
     }
 
     pub fn redirect_uri(&self, provider: Provider) -> String {
@@ -207,10 +209,9 @@ impl Connections {
             .set_auth_uri(AuthUrl::new(config.authorize_url.clone()).map_err(|e| invalid("authorization URL", e))?)
             .set_token_uri(TokenUrl::new(config.token_url.clone()).map_err(|e| invalid("token URL", e))?)
             .set_redirect_uri(RedirectUrl::new(self.redirect_uri(config.provider)).map_err(|e| invalid("redirect URL", e))?)
-            // HubSpot takes the client's credentials in the form; Pipedrive in HTTP Basic auth.
-            .set_auth_type(match config.provider {
-                Provider::HubSpot => AuthType::RequestBody,
-                Provider::Pipedrive => AuthType::BasicAuth,
+            .set_auth_type(match config.provider.client_auth() {
+                ClientAuth::RequestBody => AuthType::RequestBody,
+                ClientAuth::BasicAuth => AuthType::BasicAuth,
             }))
     }
 
@@ -340,9 +341,9 @@ impl Connections {
                 return fail(InstallResult::WrongAccount);
             }
         }
-        if config.provider == Provider::HubSpot
+        if config.provider == Provider::HUBSPOT
             && existing.iter().any(|c| {
-                c.provider == Provider::HubSpot.key() && c.account_id != account.id && c.status != ConnectionStatus::Uninstalled.as_str()
+                c.provider == Provider::HUBSPOT.key() && c.account_id != account.id && c.status != ConnectionStatus::Uninstalled.as_str()
             })
         {
             return fail(InstallResult::HubSpotTaken);
@@ -390,19 +391,13 @@ impl Connections {
     }
 
     async fn identify(&self, config: &ProviderConfig, access: &str, extra: &ProviderTokenFields) -> Result<Account, ConnectorError> {
-        match config.provider {
-            Provider::HubSpot => connectors::hubspot::account(&self.inner.http, config, access).await,
-            Provider::Pipedrive => {
-                let api_base = extra.api_domain.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| config.api_url.clone());
-                connectors::pipedrive::account(&self.inner.http, &api_base, access).await
-            }
-        }
+        config.provider.account(&self.inner.http, config, access, extra.api_domain.as_deref()).await
     }
 
     /// Every connection, HubSpot first, then apps in the order they were installed.
     pub async fn list(&self) -> Result<Vec<ConnectionSummary>, ConnectionError> {
         let mut rows = self.inner.store.connections().await?;
-        rows.sort_by_key(|r| r.provider != Provider::HubSpot.key());
+        rows.sort_by_key(|r| r.provider != Provider::HUBSPOT.key());
         Ok(rows.iter().map(|r| self.summary(r)).collect())
     }
 
@@ -639,10 +634,7 @@ impl Connections {
         let sealed = row.refresh_token.as_deref().ok_or("no stored credentials")?;
         let refresh =
             self.inner.secrets.open(sealed, &token_context(&row.provider, &row.account_id, "refresh_token")).map_err(|e| e.to_string())?;
-        let result = match config.provider {
-            Provider::HubSpot => connectors::hubspot::revoke(&self.inner.http, config, &refresh).await,
-            Provider::Pipedrive => connectors::pipedrive::revoke(&self.inner.http, config, &refresh).await,
-        };
+        let result = config.provider.revoke(&self.inner.http, config, &refresh).await;
         match result {
             Ok(()) => Ok(()),
             // Already gone at the provider: nothing left to revoke.
@@ -704,7 +696,7 @@ fn provider_name(key: &str) -> &'static str {
 }
 
 fn account_label(name: &str, id: &str, provider: &str) -> String {
-    let kind = if provider == Provider::HubSpot.key() { "portal" } else { "company" };
+    let kind = Provider::parse(provider).map(|p| p.account_kind()).unwrap_or("account");
     format!("{name} ({kind} {id})")
 }
 

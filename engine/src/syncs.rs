@@ -55,13 +55,10 @@ impl Syncs {
         let (hub_token, app_token) = (self.connections.access_token(&hubspot.id).await?, self.connections.access_token(&app.id).await?);
         let http = connectors::http_client();
         let app_provider = Provider::parse(&app.provider).ok_or(SyncError::NotFound)?;
-        let (hub_schema, app_schema) =
-            tokio::join!(connectors::hubspot::schema(&http, &hub_token.api_base, &hub_token.token, object), async {
-                match app_provider {
-                    Provider::Pipedrive => connectors::pipedrive::schema(&http, &app_token.api_base, &app_token.token, object).await,
-                    Provider::HubSpot => unreachable!("HubSpot is not an app"),
-                }
-            });
+        let (hub_schema, app_schema) = tokio::join!(
+            Provider::HUBSPOT.schema(&http, &hub_token.api_base, &hub_token.token, object),
+            app_provider.schema(&http, &app_token.api_base, &app_token.token, object)
+        );
         Ok(Schemas {
             app_name: app.provider_name.clone(),
             hubspot: hub_schema.map_err(|e| schema_error(e, &hubspot.provider_name))?,
@@ -128,15 +125,8 @@ impl Syncs {
             .app
             .pipeline(app_pipeline)
             .ok_or_else(|| SyncError::Invalid(vec![FieldError::new("app_pipeline", "Choose a pipeline that still exists.")]))?;
-        let stages: Vec<(String, bool, bool)> = source
-            .stages
-            .iter()
-            .map(|s| {
-                let won = s.id == connectors::pipedrive::WON;
-                let lost = s.id == connectors::pipedrive::LOST;
-                (s.name.clone(), won || lost, won)
-            })
-            .collect();
+        let stages: Vec<(String, bool, bool)> =
+            source.stages.iter().map(|s| (s.name.clone(), s.closed.is_some(), s.closed == Some(model::sync::Outcome::Won))).collect();
         let hubspot = self.hubspot_connection().await?;
         let token = self.connections.access_token(&hubspot.id).await?;
         let created = connectors::hubspot::create_pipeline(&connectors::http_client(), &token.api_base, &token.token, label, &stages)
@@ -175,9 +165,13 @@ impl Syncs {
         let (hub_token, app_token) =
             (self.connections.access_token(&hubspot.id).await?, self.connections.access_token(app_connection).await?);
         let http = connectors::http_client();
+        let app = self.connections.get(app_connection).await?;
+        let app_provider = Provider::parse(&app.provider).ok_or(SyncError::NotFound)?;
+        let app_stages: Vec<String> =
+            schemas.app.pipeline(app_pipeline).map(|p| p.stages.iter().map(|s| s.id.clone()).collect()).unwrap_or_default();
         let (hub, app) = tokio::join!(
-            connectors::hubspot::count_deals_in_stages(&http, &hub_token.api_base, &hub_token.token, hubspot_pipeline, &hub_stages),
-            connectors::pipedrive::count_deals_in_stages(&http, &app_token.api_base, &app_token.token, app_pipeline)
+            Provider::HUBSPOT.count_deals_in_stages(&http, &hub_token.api_base, &hub_token.token, hubspot_pipeline, &hub_stages),
+            app_provider.count_deals_in_stages(&http, &app_token.api_base, &app_token.token, app_pipeline, &app_stages)
         );
         Ok(model::sync::StageCounts {
             hubspot: hub.map_err(|e| schema_error(e, &hubspot.provider_name))?,

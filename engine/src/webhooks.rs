@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::clock::now_ms;
 use crate::connections::Connections;
 use crate::connectors::hubspot::{verify_webhook_v3, WebhookRefusal};
+use crate::connectors::Provider;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -20,16 +21,6 @@ pub enum WebhookError {
     Malformed(String),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// The object a HubSpot subscription type (`deal.propertyChange`) or Pipedrive entity names.
-fn object_of(name: &str) -> Option<&'static str> {
-    match name.split('.').next()?.to_ascii_lowercase().as_str() {
-        "deal" | "deals" => Some("deal"),
-        "contact" | "contacts" | "person" | "persons" => Some("contact"),
-        "company" | "companies" | "organization" | "organizations" => Some("company"),
-        _ => None,
-    }
 }
 
 /// Marks the syncs of `objects` that are on due now (those of one app connection, or of every
@@ -63,8 +54,11 @@ pub async fn hubspot(
     verify_webhook_v3(&secret, "POST", uri, body, timestamp, signature, now_ms())
         .map_err(|e: WebhookRefusal| WebhookError::Refused(e.to_string()))?;
     let events: Vec<Value> = serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
-    let mut objects: Vec<&str> =
-        events.iter().filter_map(|e| e.get("subscriptionType").and_then(Value::as_str)).filter_map(object_of).collect();
+    let mut objects: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e.get("subscriptionType").and_then(Value::as_str))
+        .filter_map(crate::connectors::object_named)
+        .collect();
     objects.sort_unstable();
     objects.dedup();
     let portals: Vec<String> =
@@ -83,14 +77,19 @@ pub async fn hubspot(
     Ok(wake(connections, None, &objects).await?)
 }
 
-/// `POST /webhooks/pipedrive/{connection}`: one event (v2.0 payload) for one connection.
-pub async fn pipedrive(
+/// `POST /webhooks/{app}/{connection}`: one delivery for one connection of an app whose
+/// webhooks Tandem registers, authenticated with the HTTP Basic credentials it registered.
+pub async fn app(
     connections: &Connections,
+    app: &str,
     connection_id: &str,
     authorization: Option<&str>,
     body: &[u8],
 ) -> Result<Vec<String>, WebhookError> {
-    let (user, password) = connections.webhook_credentials(connection_id);
+    let provider = Provider::parse(app)
+        .filter(|p| p.registers_webhooks())
+        .ok_or_else(|| WebhookError::Refused(format!("no app {app} delivers webhooks here")))?;
+    let (user, password) = connections.webhook_credentials(provider, connection_id);
     let given = authorization
         .and_then(|h| h.strip_prefix("Basic "))
         .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
@@ -103,8 +102,6 @@ pub async fn pipedrive(
     if !matches {
         return Err(WebhookError::Refused("the HTTP Basic credentials do not match this connection's".into()));
     }
-    let event: Value = serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
-    let entity = event.pointer("/meta/entity").and_then(Value::as_str).unwrap_or("deal");
-    let objects: Vec<&str> = object_of(entity).into_iter().collect();
+    let objects = provider.webhook_objects(body).map_err(WebhookError::Malformed)?;
     Ok(wake(connections, Some(connection_id), &objects).await?)
 }

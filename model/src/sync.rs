@@ -226,6 +226,17 @@ pub struct FieldInfo {
 pub struct StageInfo {
     pub id: String,
     pub name: String,
+    /// A stage that closes the deal, as won or lost (HubSpot's closed stages, an app's won and
+    /// lost outcomes); `None` while the deal is open.
+    #[serde(default)]
+    pub closed: Option<Outcome>,
+}
+
+/// How a closed deal ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Outcome {
+    Won,
+    Lost,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -630,7 +641,7 @@ mod tests {
         PipelineInfo {
             id: id.into(),
             name: format!("Pipeline {id}"),
-            stages: stages.iter().map(|s| StageInfo { id: s.to_string(), name: s.to_string() }).collect(),
+            stages: stages.iter().map(|s| StageInfo { id: s.to_string(), name: s.to_string(), closed: None }).collect(),
         }
     }
 

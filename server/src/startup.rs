@@ -211,7 +211,7 @@ fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::guard))
         // Providers call these; they authenticate themselves (outside the session guard).
         .route("/webhooks/hubspot", post(crate::webhooks::hubspot))
-        .route("/webhooks/pipedrive/{connection}", post(crate::webhooks::pipedrive))
+        .route("/webhooks/{app}/{connection}", post(crate::webhooks::app))
         .layer(security_header("x-frame-options", "DENY"))
         .layer(security_header("x-content-type-options", "nosniff"))
         .layer(security_header("referrer-policy", "same-origin"))

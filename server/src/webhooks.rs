@@ -1,5 +1,5 @@
-//! Webhook receivers: `POST /webhooks/hubspot` (signature v3) and
-//! `POST /webhooks/pipedrive/{connection}` (HTTP Basic). Outside the session and same-origin
+//! Webhook receivers: `POST /webhooks/hubspot` (signature v3) and `POST /webhooks/{app}/{connection}`
+//! for apps whose webhooks Tandem registers per connection (HTTP Basic). Outside the session and same-origin
 //! checks (providers are not browsers); each authenticates itself. They wake the engine and
 //! answer at once; a refused request is logged with its reason, never with its credentials.
 
@@ -50,8 +50,15 @@ pub async fn hubspot(State(state): State<AppState>, OriginalUri(uri): OriginalUr
     answer("hubspot", result, &state.wake)
 }
 
-pub async fn pipedrive(State(state): State<AppState>, Path(connection): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn app(
+    State(state): State<AppState>,
+    Path((app, connection)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
-    let result = webhooks::pipedrive(&state.context.connections, &connection, authorization, &body).await;
-    answer("pipedrive", result, &state.wake)
+    let result = webhooks::app(&state.context.connections, &app, &connection, authorization, &body).await;
+    // Logged by the registry's key only: the path is the caller's to write.
+    let known = engine::connectors::Provider::parse(&app).map(|p| p.key()).unwrap_or("unknown app");
+    answer(known, result, &state.wake)
 }

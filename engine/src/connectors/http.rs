@@ -15,7 +15,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::connections::{AccessToken, ConnectionError, Connections};
-use crate::connectors::Provider;
+use crate::connectors::{LimitSignal, Provider};
 
 /// Attempts for a call that fails with 5xx, a timeout or a dropped connection.
 const MAX_ATTEMPTS: u32 = 6;
@@ -190,25 +190,17 @@ impl Limiter {
         }
     }
 
-    /// Learns the window from a response's headers.
+    /// Learns the window from a response's headers, as the provider's policy reads them.
     async fn observe(&self, provider: Provider, headers: &HeaderMap) {
-        let num = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
         let mut w = self.state.lock().await;
-        match provider {
-            Provider::HubSpot => match (num("x-hubspot-ratelimit-max"), num("x-hubspot-ratelimit-interval-milliseconds")) {
-                (Some(max), Some(interval)) => {
-                    w.max = max as usize;
-                    w.interval = Duration::from_millis(interval);
-                }
-                _ => w.max = 0,
-            },
-            Provider::Pipedrive => {
-                // A limit of 0 means none (the sandbox with its limits off).
-                if num("x-ratelimit-limit").is_some_and(|l| l > 0) && num("x-ratelimit-remaining") == Some(0) {
-                    let reset = num("x-ratelimit-reset").unwrap_or(2);
-                    w.paused_until = Some(Instant::now() + Duration::from_secs(reset));
-                }
+        match provider.limit_signal(headers) {
+            LimitSignal::Window { max, interval } => {
+                w.max = max;
+                w.interval = interval;
             }
+            LimitSignal::NoWindow => w.max = 0,
+            LimitSignal::PauseFor(d) => w.paused_until = Some(Instant::now() + d),
+            LimitSignal::Nothing => {}
         }
     }
 
@@ -284,10 +276,7 @@ impl Api {
         self.limiter.acquire(false, &self.stats).await;
         let token = self.token.read().await.clone();
         self.stats.calls.fetch_add(if object == model::apps::ObjectKind::Deal { 2 } else { 1 }, Ordering::Relaxed);
-        let result = match self.provider {
-            Provider::HubSpot => crate::connectors::hubspot::schema(&self.http, &token.api_base, &token.token, object).await,
-            Provider::Pipedrive => crate::connectors::pipedrive::schema(&self.http, &token.api_base, &token.token, object).await,
-        };
+        let result = self.provider.schema(&self.http, &token.api_base, &token.token, object).await;
         result.map_err(|e| match e {
             crate::connectors::ConnectorError::Refused { status, message, .. } => {
                 let category = match status {
@@ -318,7 +307,7 @@ impl Api {
         retry: Retry,
     ) -> Result<Value, ApiError> {
         let name = self.provider.name();
-        let search = self.provider == Provider::HubSpot && path.ends_with("/search");
+        let search = self.provider.is_search(path);
         let (mut failures, mut limited, mut refreshed) = (0u32, 0u32, false);
         loop {
             self.limiter.acquire(search, &self.stats).await;
@@ -376,12 +365,10 @@ impl Api {
                             format!("{name} kept refusing with 429 Too Many Requests: {message}"),
                         ));
                     }
-                    let wait = Duration::from_millis(match (retry_after, self.provider) {
-                        (Some(secs), _) => secs.max(1) * 1000,
-                        (None, Provider::HubSpot) if message.contains("secondly") && !message.contains("ten_secondly") => 1000,
-                        (None, Provider::HubSpot) => 2000,
-                        (None, Provider::Pipedrive) => 2000,
-                    });
+                    let wait = match retry_after {
+                        Some(secs) => Duration::from_secs(secs.max(1)),
+                        None => self.provider.wait_after_429(&message),
+                    };
                     self.limiter.pause(wait).await;
                 }
                 401 if !refreshed => {

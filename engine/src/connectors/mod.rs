@@ -10,6 +10,8 @@ pub mod record;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
+
 use model::apps::{AppListing, ObjectKind};
 use serde_json::Value;
 
@@ -19,95 +21,236 @@ use record::{RecordSpec, Records};
 /// The label of the field that carries Tandem's record ids, on every side.
 pub const TANDEM_FIELD_LABEL: &str = "Tandem record ID";
 
-/// A provider Tandem can connect to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Provider {
-    HubSpot,
-    Pipedrive,
+/// Everything Tandem knows of one provider: its OAuth facts, schema, records, links, webhooks
+/// and rate-limit policy. Each provider's folder implements it, and one line of
+/// [`Provider::ALL`] registers it.
+pub trait Connector: Send + Sync {
+    /// The key used in URLs and the store (`hubspot`, `pipedrive`).
+    fn key(&self) -> &'static str;
+
+    fn name(&self) -> &'static str;
+
+    /// The scopes Tandem requests, with what it uses each for.
+    fn scopes(&self) -> &'static [(&'static str, &'static str)];
+
+    /// How Tandem's OAuth client authenticates at the token endpoint.
+    fn client_auth(&self) -> ClientAuth;
+
+    /// What the console calls one of its accounts ("portal", "company").
+    fn account_kind(&self) -> &'static str {
+        "company"
+    }
+
+    /// The Marketplace card, for apps (HubSpot itself is not one).
+    fn listing(&self, config: &ProviderConfig) -> Option<AppListing> {
+        let _ = config;
+        None
+    }
+
+    /// Who a token belongs to. `api_domain` is the account's API host when the token answer
+    /// named one.
+    fn account<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        config: &'a ProviderConfig,
+        access_token: &'a str,
+        api_domain: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Account, ConnectorError>>;
+
+    /// Revokes a refresh token (uninstall).
+    fn revoke<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        config: &'a ProviderConfig,
+        refresh_token: &'a str,
+    ) -> BoxFuture<'a, Result<(), ConnectorError>>;
+
+    /// The fields of `object` and, for deals, the pipelines with their stages.
+    fn schema<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        api_base: &'a str,
+        token: &'a str,
+        object: ObjectKind,
+    ) -> BoxFuture<'a, Result<model::sync::SideSchema, ConnectorError>>;
+
+    /// How many deals of `pipeline` sit in each of its `stages`: (stage id, count).
+    fn count_deals_in_stages<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        api_base: &'a str,
+        token: &'a str,
+        pipeline: &'a str,
+        stages: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<(String, u64)>, ConnectorError>>;
+
+    /// One object's records on a connection, as the engine reads and writes them.
+    fn records<'a>(&self, api: &'a Api, spec: RecordSpec<'a>) -> Box<dyn Records + 'a>;
+
+    /// The field that carries Tandem's record ids on `object`, created when missing: its key.
+    fn ensure_tandem_field<'a>(&'a self, api: &'a Api, object: ObjectKind) -> BoxFuture<'a, Result<String, ApiError>>;
+
+    /// The account's users (HubSpot's owners) by email in lower case: their ids, which owner
+    /// fields hold.
+    fn users_by_email<'a>(&'a self, api: &'a Api) -> BoxFuture<'a, Result<HashMap<String, String>, ApiError>>;
+
+    /// The fields that link a record of `object` to a record of another object. HubSpot links
+    /// records by association instead: none.
+    fn link_fields(&self, object: ObjectKind) -> &'static [LinkField] {
+        let _ = object;
+        &[]
+    }
+
+    /// Whether Tandem registers its webhooks with each connection (with HTTP Basic
+    /// credentials), rather than the admin once in Tandem's app settings (signed deliveries).
+    fn registers_webhooks(&self) -> bool {
+        false
+    }
+
+    /// Registers Tandem's webhooks on a connection where missing: deliveries to `url` with HTTP
+    /// Basic `user` and `password`.
+    fn register_webhooks<'a>(
+        &'a self,
+        api: &'a Api,
+        url: &'a str,
+        user: &'a str,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
+        let _ = (api, url, user, password);
+        Box::pin(async { Ok(()) })
+    }
+
+    /// The objects (`deal`, `contact`, `company`) a webhook delivery is about.
+    fn webhook_objects(&self, body: &[u8]) -> Result<Vec<&'static str>, String> {
+        let _ = body;
+        Ok(Vec::new())
+    }
+
+    /// What a response's headers say of the rate limit.
+    fn limit_signal(&self, headers: &reqwest::header::HeaderMap) -> LimitSignal;
+
+    /// How long to wait after a 429 that gave no `Retry-After`.
+    fn wait_after_429(&self, message: &str) -> Duration {
+        let _ = message;
+        Duration::from_secs(2)
+    }
+
+    /// Whether a call to `path` is a search, which some providers limit apart.
+    fn is_search(&self, path: &str) -> bool {
+        let _ = path;
+        false
+    }
 }
 
-impl Provider {
-    pub const ALL: [Provider; 2] = [Provider::HubSpot, Provider::Pipedrive];
+/// A field of an app's record that holds the id of a linked record (a deal's person).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkField {
+    /// The linked record's object.
+    pub object: ObjectKind,
+    pub field: &'static str,
+    /// The field's name as the app shows it ("Person").
+    pub label: &'static str,
+}
 
-    /// The key used in URLs and the store.
-    pub fn key(self) -> &'static str {
-        match self {
-            Provider::HubSpot => model::apps::HUBSPOT,
-            Provider::Pipedrive => "pipedrive",
-        }
-    }
+/// How an OAuth client authenticates at a provider's token endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `client_id` and `client_secret` in the form body.
+    RequestBody,
+    /// HTTP Basic with the client's id and secret.
+    BasicAuth,
+}
+
+/// A provider Tandem can connect to: its entry in the registry.
+#[derive(Clone, Copy)]
+pub struct Provider(&'static dyn Connector);
+
+impl Provider {
+    pub const HUBSPOT: Provider = Provider(&hubspot::HubSpot);
+    pub const PIPEDRIVE: Provider = Provider(&pipedrive::Pipedrive);
+
+    /// The registry: every provider Tandem can connect to.
+    pub const ALL: [Provider; 2] = [Provider::HUBSPOT, Provider::PIPEDRIVE];
 
     pub fn parse(key: &str) -> Option<Provider> {
         Provider::ALL.into_iter().find(|p| p.key() == key)
     }
 
+    /// What Tandem knows of this provider.
+    pub fn connector(self) -> &'static dyn Connector {
+        self.0
+    }
+
+    /// The key used in URLs and the store.
+    pub fn key(self) -> &'static str {
+        self.0.key()
+    }
+
     pub fn name(self) -> &'static str {
-        match self {
-            Provider::HubSpot => "HubSpot",
-            Provider::Pipedrive => "Pipedrive",
-        }
+        self.0.name()
     }
 
     /// The scopes Tandem requests, with what it uses each for.
     pub fn scopes(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            Provider::HubSpot => hubspot::SCOPES,
-            Provider::Pipedrive => pipedrive::SCOPES,
-        }
+        self.0.scopes()
     }
+}
 
-    /// One object's records on a connection of this provider, as the engine reads and writes
-    /// them.
-    pub fn records<'a>(self, api: &'a Api, spec: RecordSpec<'a>) -> Box<dyn Records + 'a> {
-        match self {
-            Provider::HubSpot => Box::new(hubspot::records::HubSpotRecords::new(api, spec)),
-            Provider::Pipedrive => Box::new(pipedrive::records::PipedriveRecords::new(api, spec)),
-        }
-    }
+impl std::ops::Deref for Provider {
+    type Target = dyn Connector;
 
-    /// The field that carries Tandem's record ids on `object`, created when missing: its key.
-    pub async fn ensure_tandem_field(self, api: &Api, object: ObjectKind) -> Result<String, ApiError> {
-        match self {
-            Provider::HubSpot => hubspot::records::ensure_tandem_property(api, object).await,
-            Provider::Pipedrive => pipedrive::records::ensure_tandem_field(api, object).await,
-        }
+    fn deref(&self) -> &Self::Target {
+        self.0
     }
+}
 
-    /// The app's fields that link a record of `object` to a record of another object (HubSpot
-    /// links records by association instead: none).
-    pub fn link_fields(self, object: ObjectKind) -> &'static [(ObjectKind, &'static str)] {
-        match self {
-            Provider::HubSpot => &[],
-            Provider::Pipedrive => pipedrive::link_fields(object),
-        }
+impl PartialEq for Provider {
+    fn eq(&self, other: &Provider) -> bool {
+        self.key() == other.key()
     }
+}
 
-    /// Whether Tandem registers its webhooks with each connection of this provider (Pipedrive),
-    /// rather than the admin once in Tandem's app settings (HubSpot).
-    pub fn registers_webhooks(self) -> bool {
-        match self {
-            Provider::HubSpot => false,
-            Provider::Pipedrive => true,
-        }
-    }
+impl Eq for Provider {}
 
-    /// Registers Tandem's webhooks on a connection where missing: deliveries to `url` with HTTP
-    /// Basic `user` and `password`.
-    pub async fn register_webhooks(self, api: &Api, url: &str, user: &str, password: &str) -> Result<(), ApiError> {
-        match self {
-            Provider::HubSpot => Ok(()),
-            Provider::Pipedrive => pipedrive::webhooks::register(api, url, user, password).await,
-        }
+impl std::hash::Hash for Provider {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
     }
+}
 
-    /// The account's users (HubSpot's owners) by email in lower case: their ids, which owner
-    /// fields hold.
-    pub async fn users_by_email(self, api: &Api) -> Result<HashMap<String, String>, ApiError> {
-        match self {
-            Provider::HubSpot => hubspot::records::owners(api).await,
-            Provider::Pipedrive => pipedrive::records::users(api).await,
-        }
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
+}
+
+/// What a provider's answer says of its rate limit, for the connection's limiter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitSignal {
+    /// A rolling window: at most `max` calls per `interval`.
+    Window { max: usize, interval: Duration },
+    /// No window applies (the limits are off).
+    NoWindow,
+    /// Nothing is left until the window resets: no call for this long.
+    PauseFor(Duration),
+    /// Nothing to learn from this answer.
+    Nothing,
+}
+
+/// The object a provider names in its webhooks (HubSpot's `deal.propertyChange`, Pipedrive's
+/// `person`): `deal`, `contact` or `company`.
+pub fn object_named(name: &str) -> Option<&'static str> {
+    match name.split('.').next()?.to_ascii_lowercase().as_str() {
+        "deal" | "deals" => Some("deal"),
+        "contact" | "contacts" | "person" | "persons" => Some("contact"),
+        "company" | "companies" | "organization" | "organizations" => Some("company"),
+        _ => None,
+    }
+}
+
+/// A numeric response header.
+pub(crate) fn header_number(headers: &reqwest::header::HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok())
 }
 
 /// People listed by a provider (`[{email, id}]`) as email in lower case → id.
@@ -175,10 +318,7 @@ impl ProviderConfig {
 
     /// The Marketplace card, for apps (HubSpot itself is not one).
     pub fn listing(&self) -> Option<AppListing> {
-        match self.provider {
-            Provider::HubSpot => None,
-            Provider::Pipedrive => Some(pipedrive::listing(self)),
-        }
+        self.provider.listing(self)
     }
 }
 

@@ -3,7 +3,8 @@
 
 use model::apps::{ObjectKind, SyncDirection};
 use model::sync::{
-    ConflictRule, FieldInfo, FieldKind, FieldMapping, PipelineInfo, PipelineMapping, SideSchema, StageInfo, StagePair, SyncSettings,
+    ConflictRule, FieldInfo, FieldKind, FieldMapping, Outcome, PipelineInfo, PipelineMapping, SideSchema, StageInfo, StagePair,
+    SyncSettings,
 };
 
 fn field(key: &str, label: &str, kind: FieldKind) -> FieldInfo {
@@ -14,7 +15,16 @@ fn pipeline(id: &str, name: &str, stages: &[(&str, &str)]) -> PipelineInfo {
     PipelineInfo {
         id: id.into(),
         name: name.into(),
-        stages: stages.iter().map(|(id, name)| StageInfo { id: (*id).into(), name: (*name).into() }).collect(),
+        stages: stages
+            .iter()
+            .map(|(id, name)| {
+                let closed = match *id {
+                    "closedwon" | "won" => Some(Outcome::Won),
+                    _ => None,
+                };
+                StageInfo { id: (*id).into(), name: (*name).into(), closed }
+            })
+            .collect(),
     }
 }
 

@@ -17,8 +17,9 @@ use crate::connectors::Provider;
 pub struct Link {
     /// The key HubSpot's side travels under (not a property: an association).
     pub hub_key: &'static str,
-    /// The Pipedrive field holding the linked record's id.
+    /// The app's field holding the linked record's id, and its name in the app.
     pub app_key: &'static str,
+    pub app_label: &'static str,
     /// HubSpot's object name of the linked records (`contacts`, `companies`).
     pub hub_to: &'static str,
     /// The linked object, and the sync of it whose identity map translates the ids.
@@ -33,9 +34,10 @@ impl Link {
 
     /// How each side's field is shown (the record timeline, the messages).
     pub fn infos(&self) -> (FieldMapping, FieldInfo, FieldInfo) {
-        let (hub_label, app_label) = match self.object {
-            ObjectKind::Contact => ("Associated contact", "Person"),
-            _ => ("Associated company", "Organization"),
+        let hub_label = match self.object {
+            ObjectKind::Contact => "Associated contact",
+            ObjectKind::Company => "Associated company",
+            ObjectKind::Deal => "Associated deal",
         };
         let info = |key: &str, label: &str| FieldInfo {
             key: key.into(),
@@ -51,23 +53,23 @@ impl Link {
             direction: model::apps::SyncDirection::TwoWay,
             values: vec![],
         };
-        (mapping, info(self.hub_key, hub_label), info(self.app_key, app_label))
+        (mapping, info(self.hub_key, hub_label), info(self.app_key, self.app_label))
     }
 }
 
 /// The associations a sync of `object` with `app` can keep, before knowing which other objects
-/// are synced: (HubSpot key, the app's field, HubSpot object, linked object). The app's
-/// connector says which of its fields link records; HubSpot links them by association.
-pub fn possible(app: Provider, object: ObjectKind) -> Vec<(&'static str, &'static str, &'static str, ObjectKind)> {
+/// are synced: the app's connector says which of its fields link records; HubSpot links them by
+/// association. `sync_id` is left for the caller to fill.
+pub fn possible(app: Provider, object: ObjectKind) -> Vec<Link> {
     app.link_fields(object)
         .iter()
-        .map(|&(other, app_key)| {
-            let (hub_key, hub_to) = match other {
+        .map(|l| {
+            let (hub_key, hub_to) = match l.object {
                 ObjectKind::Contact => ("@contact", "contacts"),
                 ObjectKind::Company => ("@company", "companies"),
                 ObjectKind::Deal => ("@deal", "deals"),
             };
-            (hub_key, app_key, hub_to, other)
+            Link { hub_key, app_key: l.field, app_label: l.label, hub_to, object: l.object, sync_id: String::new() }
         })
         .collect()
 }

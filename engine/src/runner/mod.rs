@@ -140,9 +140,10 @@ impl Engine {
         let syncs = self.store().syncs().await?;
         Ok(links::possible(app, object)
             .into_iter()
-            .filter_map(|(hub_key, app_key, hub_to, other)| {
-                let linked = syncs.iter().find(|s| s.connection_id == row.connection_id && s.id != row.id && s.object == other.key())?;
-                Some(Link { hub_key, app_key, hub_to, object: other, sync_id: linked.id.clone() })
+            .filter_map(|link| {
+                let linked =
+                    syncs.iter().find(|s| s.connection_id == row.connection_id && s.id != row.id && s.object == link.object.key())?;
+                Some(Link { sync_id: linked.id.clone(), ..link })
             })
             .collect())
     }
@@ -166,7 +167,7 @@ impl Engine {
             tracing::info!(connection_id = %app.id, app = name, "no webhook registered: TANDEM_PUBLIC_URL is not reachable from the app; changes are read every interval");
             return;
         }
-        let (user, password) = self.connections.webhook_credentials(&app.id);
+        let (user, password) = self.connections.webhook_credentials(api.provider, &app.id);
         match api.provider.register_webhooks(api, &url, &user, &password).await {
             Ok(()) => {
                 done.lock().unwrap_or_else(|p| p.into_inner()).insert(app.id.clone());
@@ -198,7 +199,7 @@ impl Engine {
             let app_provider =
                 Provider::parse(&began.app.provider).ok_or_else(|| EngineError::Settings(format!("unknown app {}", began.app.provider)))?;
             let hub_limiter = self.limiters.of(&began.hub.id);
-            let hub_api = Api::open(&self.connections, &began.hub.id, Provider::HubSpot, hub_limiter, hub_stats.clone()).await?;
+            let hub_api = Api::open(&self.connections, &began.hub.id, Provider::HUBSPOT, hub_limiter, hub_stats.clone()).await?;
             let app_limiter = self.limiters.of(&began.app.id);
             let app_api = Api::open(&self.connections, &began.app.id, app_provider, app_limiter, app_stats.clone()).await?;
             let links = self.links_of(&began.row, app_provider, began.settings.object).await?;

@@ -4,6 +4,12 @@ pub mod records;
 
 use serde::Deserialize;
 
+use std::collections::HashMap;
+
+use futures_util::future::BoxFuture;
+
+use super::http::{Api, ApiError};
+use super::record::{RecordSpec, Records};
 use super::{fetch_json, send, Account, ConnectorError, Provider, ProviderConfig};
 
 pub const APP_URL: &str = "https://app.hubspot.com";
@@ -29,7 +35,7 @@ pub fn config(app_url: &str, api_url: &str, client_id: Option<String>, client_se
     let app = app_url.trim_end_matches('/');
     let api = api_url.trim_end_matches('/');
     ProviderConfig {
-        provider: Provider::HubSpot,
+        provider: Provider::HUBSPOT,
         client_id,
         client_secret,
         authorize_url: format!("{app}/oauth/authorize"),
@@ -49,7 +55,7 @@ struct TokenInfo {
 /// The portal a token belongs to (`GET /oauth/v1/access-tokens/{token}`).
 pub async fn account(http: &reqwest::Client, config: &ProviderConfig, access_token: &str) -> Result<Account, ConnectorError> {
     let url = format!("{}/oauth/v1/access-tokens/{}", config.api_url, urlencode(access_token));
-    let info: TokenInfo = fetch_json(Provider::HubSpot, http.get(url)).await?;
+    let info: TokenInfo = fetch_json(Provider::HUBSPOT, http.get(url)).await?;
     let domain = info.hub_domain.filter(|d| !d.is_empty());
     Ok(Account {
         id: info.hub_id.to_string(),
@@ -62,7 +68,7 @@ pub async fn account(http: &reqwest::Client, config: &ProviderConfig, access_tok
 /// Revokes a refresh token (`DELETE /oauth/v1/refresh-tokens/{token}`).
 pub async fn revoke(http: &reqwest::Client, config: &ProviderConfig, refresh_token: &str) -> Result<(), ConnectorError> {
     let base = config.revoke_url.clone().unwrap_or_else(|| format!("{}/oauth/v1/refresh-tokens", config.api_url));
-    send(Provider::HubSpot, http.delete(format!("{base}/{}", urlencode(refresh_token)))).await
+    send(Provider::HUBSPOT, http.delete(format!("{base}/{}", urlencode(refresh_token)))).await
 }
 
 fn urlencode(s: &str) -> String {
@@ -86,6 +92,28 @@ struct PipelineJson {
 struct StageJson {
     id: String,
     label: String,
+    #[serde(default)]
+    metadata: StageMetadata,
+}
+
+/// A HubSpot stage's metadata: values are strings (`"true"`, `"1.0"`).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct StageMetadata {
+    is_closed: Option<String>,
+    probability: Option<String>,
+}
+
+impl StageJson {
+    /// A closed stage is won when its probability is 1.0, else lost.
+    fn closed(&self) -> Option<model::sync::Outcome> {
+        (self.metadata.is_closed.as_deref() == Some("true")).then(|| {
+            match self.metadata.probability.as_deref().and_then(|p| p.parse::<f64>().ok()) {
+                Some(p) if p >= 1.0 => model::sync::Outcome::Won,
+                _ => model::sync::Outcome::Lost,
+            }
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -120,6 +148,29 @@ struct ModificationJson {
     read_only_value: bool,
 }
 
+/// HubSpot's per-app ten-second window, from `X-HubSpot-RateLimit-Max` and
+/// `X-HubSpot-RateLimit-Interval-Milliseconds`; without them, no window applies.
+pub fn limit_signal(headers: &reqwest::header::HeaderMap) -> super::LimitSignal {
+    match (
+        super::header_number(headers, "x-hubspot-ratelimit-max"),
+        super::header_number(headers, "x-hubspot-ratelimit-interval-milliseconds"),
+    ) {
+        (Some(max), Some(interval)) => {
+            super::LimitSignal::Window { max: max as usize, interval: std::time::Duration::from_millis(interval) }
+        }
+        _ => super::LimitSignal::NoWindow,
+    }
+}
+
+/// After a 429 without `Retry-After`: a second for the secondly (search) limit, else two.
+pub fn wait_after_429(message: &str) -> std::time::Duration {
+    if message.contains("secondly") && !message.contains("ten_secondly") {
+        std::time::Duration::from_secs(1)
+    } else {
+        std::time::Duration::from_secs(2)
+    }
+}
+
 /// The property where Tandem keeps its record ids (the engine creates it; never mapped).
 pub const TANDEM_PROPERTY: &str = "tandem_record_id";
 
@@ -142,19 +193,19 @@ pub async fn schema(
         ObjectKind::Company => "companies",
     };
     let pipelines: Results<PipelineJson> = if object == ObjectKind::Deal {
-        fetch_json(Provider::HubSpot, http.get(format!("{api_base}/crm/v3/pipelines/deals")).bearer_auth(token)).await?
+        fetch_json(Provider::HUBSPOT, http.get(format!("{api_base}/crm/v3/pipelines/deals")).bearer_auth(token)).await?
     } else {
         Results { results: Vec::new() }
     };
     let properties: Results<PropertyJson> =
-        fetch_json(Provider::HubSpot, http.get(format!("{api_base}/crm/v3/properties/{path}")).bearer_auth(token)).await?;
+        fetch_json(Provider::HUBSPOT, http.get(format!("{api_base}/crm/v3/properties/{path}")).bearer_auth(token)).await?;
     let pipelines = pipelines
         .results
         .into_iter()
         .map(|p| PipelineInfo {
             id: p.id,
             name: p.label,
-            stages: p.stages.into_iter().map(|s| StageInfo { id: s.id, name: s.label }).collect(),
+            stages: p.stages.into_iter().map(|s| StageInfo { closed: s.closed(), id: s.id, name: s.label }).collect(),
         })
         .collect();
     let fields = properties
@@ -223,11 +274,11 @@ pub async fn create_pipeline(
         .collect();
     let body = serde_json::json!({"label": label, "displayOrder": 99, "stages": inputs});
     let created: PipelineJson =
-        fetch_json(Provider::HubSpot, http.post(format!("{api_base}/crm/v3/pipelines/deals")).bearer_auth(token).json(&body)).await?;
+        fetch_json(Provider::HUBSPOT, http.post(format!("{api_base}/crm/v3/pipelines/deals")).bearer_auth(token).json(&body)).await?;
     Ok(model::sync::PipelineInfo {
         id: created.id,
         name: created.label,
-        stages: created.stages.into_iter().map(|s| model::sync::StageInfo { id: s.id, name: s.label }).collect(),
+        stages: created.stages.into_iter().map(|s| model::sync::StageInfo { closed: s.closed(), id: s.id, name: s.label }).collect(),
     })
 }
 
@@ -263,7 +314,7 @@ pub async fn count_deals_in_stages(
         // second: a 429 waits and tries again, a few times.
         let mut attempt = 0;
         let found: SearchTotal = loop {
-            match fetch_json(Provider::HubSpot, request()).await {
+            match fetch_json(Provider::HUBSPOT, request()).await {
                 Err(ConnectorError::Refused { status: 429, .. }) if attempt < 5 => {
                     attempt += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(600 * attempt)).await;
@@ -322,6 +373,97 @@ pub fn verify_webhook_v3(
         Ok(())
     } else {
         Err(WebhookRefusal::BadSignature)
+    }
+}
+
+/// HubSpot, the hub of every sync, in the connector registry.
+pub struct HubSpot;
+
+impl super::Connector for HubSpot {
+    fn key(&self) -> &'static str {
+        model::apps::HUBSPOT
+    }
+
+    fn name(&self) -> &'static str {
+        "HubSpot"
+    }
+
+    fn scopes(&self) -> &'static [(&'static str, &'static str)] {
+        SCOPES
+    }
+
+    /// HubSpot takes the client's credentials in the form.
+    fn client_auth(&self) -> super::ClientAuth {
+        super::ClientAuth::RequestBody
+    }
+
+    fn account_kind(&self) -> &'static str {
+        "portal"
+    }
+
+    fn account<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        config: &'a ProviderConfig,
+        access_token: &'a str,
+        _api_domain: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Account, ConnectorError>> {
+        Box::pin(account(http, config, access_token))
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        config: &'a ProviderConfig,
+        refresh_token: &'a str,
+    ) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        Box::pin(revoke(http, config, refresh_token))
+    }
+
+    fn schema<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        api_base: &'a str,
+        token: &'a str,
+        object: model::apps::ObjectKind,
+    ) -> BoxFuture<'a, Result<model::sync::SideSchema, ConnectorError>> {
+        Box::pin(schema(http, api_base, token, object))
+    }
+
+    fn count_deals_in_stages<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        api_base: &'a str,
+        token: &'a str,
+        pipeline: &'a str,
+        stages: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<(String, u64)>, ConnectorError>> {
+        Box::pin(count_deals_in_stages(http, api_base, token, pipeline, stages))
+    }
+
+    fn records<'a>(&self, api: &'a Api, spec: RecordSpec<'a>) -> Box<dyn Records + 'a> {
+        Box::new(records::HubSpotRecords::new(api, spec))
+    }
+
+    fn ensure_tandem_field<'a>(&'a self, api: &'a Api, object: model::apps::ObjectKind) -> BoxFuture<'a, Result<String, ApiError>> {
+        Box::pin(records::ensure_tandem_property(api, object))
+    }
+
+    fn users_by_email<'a>(&'a self, api: &'a Api) -> BoxFuture<'a, Result<HashMap<String, String>, ApiError>> {
+        Box::pin(records::owners(api))
+    }
+
+    fn limit_signal(&self, headers: &reqwest::header::HeaderMap) -> super::LimitSignal {
+        limit_signal(headers)
+    }
+
+    fn wait_after_429(&self, message: &str) -> std::time::Duration {
+        wait_after_429(message)
+    }
+
+    /// Search allows five requests a second, apart from the ten-second window.
+    fn is_search(&self, path: &str) -> bool {
+        path.ends_with("/search")
     }
 }
 

@@ -6,7 +6,13 @@ pub mod webhooks;
 use model::apps::{AppListing, ObjectKind, ScopeInfo, SharedObject, SyncDirection};
 use serde::Deserialize;
 
-use super::{fetch_json, send, Account, ConnectorError, Provider, ProviderConfig};
+use std::collections::HashMap;
+
+use futures_util::future::BoxFuture;
+
+use super::http::{Api, ApiError};
+use super::record::{RecordSpec, Records};
+use super::{fetch_json, send, Account, ConnectorError, LinkField, Provider, ProviderConfig};
 
 pub const OAUTH_URL: &str = "https://oauth.pipedrive.com";
 /// Used until a token names its company's own `api_domain`.
@@ -24,7 +30,7 @@ pub fn config(oauth_url: &str, client_id: Option<String>, client_secret: Option<
     let sandbox_api = oauth.to_string();
     let is_real = oauth == OAUTH_URL;
     ProviderConfig {
-        provider: Provider::Pipedrive,
+        provider: Provider::PIPEDRIVE,
         client_id,
         client_secret,
         authorize_url: format!("{oauth}/oauth/authorize"),
@@ -50,7 +56,7 @@ pub fn listing(config: &ProviderConfig) -> AppListing {
         );
     }
     AppListing {
-        key: Provider::Pipedrive.key().to_string(),
+        key: Provider::PIPEDRIVE.key().to_string(),
         name: "Pipedrive".to_string(),
         sandbox,
         category: "Sales".to_string(),
@@ -88,7 +94,7 @@ struct MeData {
 /// The company a token belongs to (`GET /api/v1/users/me` on the token's `api_domain`).
 pub async fn account(http: &reqwest::Client, api_base: &str, access_token: &str) -> Result<Account, ConnectorError> {
     let api_base = api_base.trim_end_matches('/');
-    let me: Me = fetch_json(Provider::Pipedrive, http.get(format!("{api_base}/api/v1/users/me")).bearer_auth(access_token)).await?;
+    let me: Me = fetch_json(Provider::PIPEDRIVE, http.get(format!("{api_base}/api/v1/users/me")).bearer_auth(access_token)).await?;
     let domain = me.data.company_domain.filter(|d| !d.is_empty());
     Ok(Account {
         id: me.data.company_id.to_string(),
@@ -105,7 +111,7 @@ pub async fn revoke(http: &reqwest::Client, config: &ProviderConfig, refresh_tok
         .post(url)
         .basic_auth(config.client_id.as_deref().unwrap_or_default(), config.client_secret.as_deref())
         .form(&[("token", refresh_token), ("token_type_hint", "refresh_token")]);
-    send(Provider::Pipedrive, request).await
+    send(Provider::PIPEDRIVE, request).await
 }
 
 #[derive(Deserialize)]
@@ -149,13 +155,27 @@ struct OptionJson {
     label: String,
 }
 
-/// The fields that link a record of `object` to another record: (linked object, field). A deal
-/// belongs to one person and one organization, a person to one organization.
-pub fn link_fields(object: ObjectKind) -> &'static [(ObjectKind, &'static str)] {
+/// The fields that link a record of `object` to another record. A deal belongs to one person and
+/// one organization, a person to one organization.
+pub fn link_fields(object: ObjectKind) -> &'static [LinkField] {
+    const PERSON: LinkField = LinkField { object: ObjectKind::Contact, field: "person_id", label: "Person" };
+    const ORGANIZATION: LinkField = LinkField { object: ObjectKind::Company, field: "org_id", label: "Organization" };
     match object {
-        ObjectKind::Deal => &[(ObjectKind::Contact, "person_id"), (ObjectKind::Company, "org_id")],
-        ObjectKind::Contact => &[(ObjectKind::Company, "org_id")],
+        ObjectKind::Deal => &[PERSON, ORGANIZATION],
+        ObjectKind::Contact => &[ORGANIZATION],
         ObjectKind::Company => &[],
+    }
+}
+
+/// Pipedrive's burst window: when `x-ratelimit-remaining` reaches 0, nothing more until
+/// `x-ratelimit-reset` seconds have passed (a limit of 0 means none: the sandbox with its limits
+/// off).
+pub fn limit_signal(headers: &reqwest::header::HeaderMap) -> super::LimitSignal {
+    let num = |name: &str| super::header_number(headers, name);
+    if num("x-ratelimit-limit").is_some_and(|l| l > 0) && num("x-ratelimit-remaining") == Some(0) {
+        super::LimitSignal::PauseFor(std::time::Duration::from_secs(num("x-ratelimit-reset").unwrap_or(2)))
+    } else {
+        super::LimitSignal::Nothing
     }
 }
 
@@ -183,7 +203,7 @@ pub async fn schema(
     object: model::apps::ObjectKind,
 ) -> Result<model::sync::SideSchema, ConnectorError> {
     use model::apps::ObjectKind;
-    use model::sync::{FieldInfo, FieldKind, FieldOption, PipelineInfo, SideSchema, StageInfo};
+    use model::sync::{FieldInfo, FieldKind, FieldOption, Outcome, PipelineInfo, SideSchema, StageInfo};
     let api_base = api_base.trim_end_matches('/');
     let fields_path = match object {
         ObjectKind::Deal => "dealFields",
@@ -191,16 +211,16 @@ pub async fn schema(
         ObjectKind::Company => "organizationFields",
     };
     let (pipelines, stages): (List<PipelineJson>, List<StageJson>) = if object == ObjectKind::Deal {
-        let pipelines = fetch_json(Provider::Pipedrive, http.get(format!("{api_base}/api/v2/pipelines")).bearer_auth(token)).await?;
+        let pipelines = fetch_json(Provider::PIPEDRIVE, http.get(format!("{api_base}/api/v2/pipelines")).bearer_auth(token)).await?;
         let stages =
-            fetch_json(Provider::Pipedrive, http.get(format!("{api_base}/api/v2/stages")).query(&[("limit", "500")]).bearer_auth(token))
+            fetch_json(Provider::PIPEDRIVE, http.get(format!("{api_base}/api/v2/stages")).query(&[("limit", "500")]).bearer_auth(token))
                 .await?;
         (pipelines, stages)
     } else {
         (List { data: None }, List { data: None })
     };
     let fields: List<FieldJson> =
-        fetch_json(Provider::Pipedrive, http.get(format!("{api_base}/api/v1/{fields_path}")).bearer_auth(token)).await?;
+        fetch_json(Provider::PIPEDRIVE, http.get(format!("{api_base}/api/v1/{fields_path}")).bearer_auth(token)).await?;
     let mut stages: Vec<StageJson> = stages.data.unwrap_or_default().into_iter().filter(|s| !s.is_deleted).collect();
     stages.sort_by_key(|s| (s.pipeline_id, s.order_nr));
     let pipelines = pipelines
@@ -209,11 +229,14 @@ pub async fn schema(
         .into_iter()
         .filter(|p| !p.is_deleted)
         .map(|p| {
-            let mut own: Vec<StageInfo> =
-                stages.iter().filter(|s| s.pipeline_id == p.id).map(|s| StageInfo { id: s.id.to_string(), name: s.name.clone() }).collect();
+            let mut own: Vec<StageInfo> = stages
+                .iter()
+                .filter(|s| s.pipeline_id == p.id)
+                .map(|s| StageInfo { id: s.id.to_string(), name: s.name.clone(), closed: None })
+                .collect();
             if !own.is_empty() {
-                own.push(StageInfo { id: WON.into(), name: "Won".into() });
-                own.push(StageInfo { id: LOST.into(), name: "Lost".into() });
+                own.push(StageInfo { id: WON.into(), name: "Won".into(), closed: Some(Outcome::Won) });
+                own.push(StageInfo { id: LOST.into(), name: "Lost".into(), closed: Some(Outcome::Lost) });
             }
             PipelineInfo { id: p.id.to_string(), name: p.name, stages: own }
         })
@@ -291,7 +314,7 @@ pub async fn count_deals_in_stages(
             query.push(("cursor", c.clone()));
         }
         let page: DealPage =
-            fetch_json(Provider::Pipedrive, http.get(format!("{api_base}/api/v2/deals")).query(&query).bearer_auth(token)).await?;
+            fetch_json(Provider::PIPEDRIVE, http.get(format!("{api_base}/api/v2/deals")).query(&query).bearer_auth(token)).await?;
         for deal in page.data.unwrap_or_default() {
             let key = match deal.status.as_deref() {
                 Some("won") => WON.to_string(),
@@ -309,4 +332,113 @@ pub async fn count_deals_in_stages(
         }
     }
     Ok(counts.into_iter().collect())
+}
+
+/// Pipedrive, the first app, in the connector registry.
+pub struct Pipedrive;
+
+impl super::Connector for Pipedrive {
+    fn key(&self) -> &'static str {
+        "pipedrive"
+    }
+
+    fn name(&self) -> &'static str {
+        "Pipedrive"
+    }
+
+    fn scopes(&self) -> &'static [(&'static str, &'static str)] {
+        SCOPES
+    }
+
+    /// Pipedrive takes the client's credentials in HTTP Basic auth.
+    fn client_auth(&self) -> super::ClientAuth {
+        super::ClientAuth::BasicAuth
+    }
+
+    fn listing(&self, config: &ProviderConfig) -> Option<AppListing> {
+        Some(listing(config))
+    }
+
+    /// Each token names its company's API host (`api_domain`).
+    fn account<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        config: &'a ProviderConfig,
+        access_token: &'a str,
+        api_domain: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Account, ConnectorError>> {
+        let api_base = api_domain.filter(|d| !d.is_empty()).unwrap_or(&config.api_url);
+        Box::pin(account(http, api_base, access_token))
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        config: &'a ProviderConfig,
+        refresh_token: &'a str,
+    ) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        Box::pin(revoke(http, config, refresh_token))
+    }
+
+    fn schema<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        api_base: &'a str,
+        token: &'a str,
+        object: ObjectKind,
+    ) -> BoxFuture<'a, Result<model::sync::SideSchema, ConnectorError>> {
+        Box::pin(schema(http, api_base, token, object))
+    }
+
+    fn count_deals_in_stages<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        api_base: &'a str,
+        token: &'a str,
+        pipeline: &'a str,
+        _stages: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<(String, u64)>, ConnectorError>> {
+        Box::pin(count_deals_in_stages(http, api_base, token, pipeline))
+    }
+
+    fn records<'a>(&self, api: &'a Api, spec: RecordSpec<'a>) -> Box<dyn Records + 'a> {
+        Box::new(records::PipedriveRecords::new(api, spec))
+    }
+
+    fn ensure_tandem_field<'a>(&'a self, api: &'a Api, object: ObjectKind) -> BoxFuture<'a, Result<String, ApiError>> {
+        Box::pin(records::ensure_tandem_field(api, object))
+    }
+
+    fn users_by_email<'a>(&'a self, api: &'a Api) -> BoxFuture<'a, Result<HashMap<String, String>, ApiError>> {
+        Box::pin(records::users(api))
+    }
+
+    fn link_fields(&self, object: ObjectKind) -> &'static [LinkField] {
+        link_fields(object)
+    }
+
+    fn registers_webhooks(&self) -> bool {
+        true
+    }
+
+    fn register_webhooks<'a>(
+        &'a self,
+        api: &'a Api,
+        url: &'a str,
+        user: &'a str,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(webhooks::register(api, url, user, password))
+    }
+
+    /// A v2.0 delivery names its entity in `meta.entity` (`deal`, `person`, `organization`).
+    fn webhook_objects(&self, body: &[u8]) -> Result<Vec<&'static str>, String> {
+        let event: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        let entity = event.pointer("/meta/entity").and_then(serde_json::Value::as_str).unwrap_or("deal");
+        Ok(super::object_named(entity).into_iter().collect())
+    }
+
+    fn limit_signal(&self, headers: &reqwest::header::HeaderMap) -> super::LimitSignal {
+        limit_signal(headers)
+    }
 }

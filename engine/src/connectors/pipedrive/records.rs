@@ -163,10 +163,10 @@ impl<'a> PipedriveRecords<'a> {
             }
             let json_value = match (self.kind(key), value) {
                 // The person or organization a deal (or person) belongs to: an id, or none.
-                (_, Some(v)) if super::link_fields(self.object).iter().any(|&(_, field)| field == key) => {
+                (_, Some(v)) if super::link_fields(self.object).iter().any(|l| l.field == key) => {
                     v.parse::<u64>().map(Value::from).unwrap_or_else(|_| json!(v))
                 }
-                (_, None) if super::link_fields(self.object).iter().any(|&(_, field)| field == key) => Value::Null,
+                (_, None) if super::link_fields(self.object).iter().any(|l| l.field == key) => Value::Null,
                 // Pipedrive requires an owner and a title or name: they are never cleared.
                 (FieldKind::Owner, None) => continue,
                 (_, None) if key == "title" || key == "name" => continue,
