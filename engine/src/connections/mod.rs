@@ -3,11 +3,13 @@
 //! redirect URI), credentials sealed at rest and refreshed ahead of expiry one at a time, and
 //! uninstalling. Installs, reconnects, uninstalls and lost authorizations go to the audit log.
 
+mod audit;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use model::apps::{AppListing, AuditEntry, AuditPage, ConnectionStatus, ConnectionSummary, InstallResult};
+use model::apps::{AppListing, ConnectionStatus, ConnectionSummary, InstallResult};
 use model::SessionUser;
 use oauth2::basic::{
     BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
@@ -23,7 +25,7 @@ use crate::clock::{now_ms, MINUTE_MS, SECOND_MS};
 use crate::connectors::{self, Account, ClientAuth, ConnectorError, Provider, ProviderConfig};
 use crate::crypto::SecretBox;
 use crate::secret::{new_id, Token};
-use crate::store::{AuditRow, AuthorizedAccount, ConnectionRow, NewOAuthState, Store, StoreError};
+use crate::store::{AuthorizedAccount, ConnectionRow, NewOAuthState, Store, StoreError};
 
 /// How long an admin has to finish signing in on the provider's page.
 pub const STATE_TTL_MS: i64 = 10 * MINUTE_MS;
@@ -641,44 +643,6 @@ impl Connections {
             Err(ConnectorError::Refused { status: 404, .. }) => Ok(()),
             Err(e) => Err(e.to_string()),
         }
-    }
-
-    /// Records an action in the audit log; `None` as actor means Tandem itself.
-    pub async fn audit(
-        &self,
-        actor: Option<&SessionUser>,
-        action: &str,
-        target: Option<&str>,
-        summary: String,
-    ) -> Result<(), ConnectionError> {
-        let row = AuditRow {
-            id: new_id(),
-            at: now_ms(),
-            actor_id: actor.map(|u| u.id.clone()),
-            actor_name: actor.map(|u| format!("{} ({})", u.name, u.email)).unwrap_or_else(|| "Tandem".to_string()),
-            action: action.to_string(),
-            target: target.map(str::to_string),
-            summary,
-        };
-        self.inner.store.insert_audit(&row).await?;
-        Ok(())
-    }
-
-    /// One page of the audit log, newest first. `cursor` is a previous page's `next`.
-    pub async fn audit_page(&self, cursor: Option<&str>, limit: i64) -> Result<AuditPage, ConnectionError> {
-        let before = cursor.and_then(|c| c.split_once('_')).and_then(|(at, id)| at.parse::<i64>().ok().map(|at| (at, id)));
-        let mut rows = self.inner.store.audit_page(before, limit + 1).await?;
-        let next = if rows.len() as i64 > limit {
-            rows.truncate(limit as usize);
-            rows.last().map(|r| format!("{}_{}", r.at, r.id))
-        } else {
-            None
-        };
-        let entries = rows
-            .into_iter()
-            .map(|r| AuditEntry { id: r.id, at: r.at, actor: r.actor_name, action: r.action, summary: r.summary })
-            .collect();
-        Ok(AuditPage { entries, next })
     }
 }
 

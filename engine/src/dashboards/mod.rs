@@ -1,9 +1,14 @@
 //! Sync health and history: what the dashboards show, read from what the engine records (sync
 //! state, the identity map, runs and record events), plus an admin's Retry, the CSV export and
-//! the Prometheus metrics.
+//! the Prometheus metrics (`metrics.rs`) and the CSV export (`export.rs`).
+
+mod export;
+mod metrics;
+
+use export::parse_cursor;
+pub use export::{export_range, ExportCursor, ExportKind};
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 use model::apps::{ConnectionStatus, ConnectionSummary, ObjectKind, HUBSPOT};
 use model::dashboard::{
@@ -23,9 +28,6 @@ pub const RUNS_PER_PAGE: i64 = 50;
 pub const EVENTS_PER_PAGE: i64 = 100;
 pub const TIMELINE_EVENTS: i64 = 100;
 const SEARCH_RESULTS: i64 = 25;
-/// Rows per query while exporting (the response streams page by page).
-const EXPORT_PAGE: i64 = 1_000;
-
 #[derive(Debug, thiserror::Error)]
 pub enum DashboardError {
     #[error("That sync does not exist.")]
@@ -43,29 +45,6 @@ pub enum DashboardError {
 }
 
 type Result<T, E = DashboardError> = std::result::Result<T, E>;
-
-/// What the CSV export covers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExportKind {
-    Runs,
-    Events,
-}
-
-impl ExportKind {
-    pub fn parse(s: &str) -> Option<ExportKind> {
-        match s {
-            "runs" => Some(ExportKind::Runs),
-            "events" => Some(ExportKind::Events),
-            _ => None,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExportKind::Runs => "runs",
-            ExportKind::Events => "events",
-        }
-    }
-}
 
 #[derive(Clone)]
 pub struct Dashboards {
@@ -294,202 +273,6 @@ impl Dashboards {
         }
         Ok(marked)
     }
-
-    /// The CSV export of runs or record events started in `[from, to)`, written page by page
-    /// into `out` (one call per page; None when done).
-    pub async fn export_page(
-        &self,
-        sync_id: &str,
-        kind: ExportKind,
-        from: i64,
-        to: i64,
-        cursor: &mut ExportCursor,
-    ) -> Result<Option<String>> {
-        if cursor.done {
-            return Ok(None);
-        }
-        let mut out = String::new();
-        if !cursor.header_written {
-            self.context(sync_id).await?;
-            out.push_str(match kind {
-                ExportKind::Runs => RUN_HEADER,
-                ExportKind::Events => EVENT_HEADER,
-            });
-            out.push_str("\r\n");
-            cursor.header_written = true;
-        }
-        let after = cursor.after.clone();
-        let (n, last) = match kind {
-            ExportKind::Runs => {
-                let rows = self.store().runs_between(sync_id, from, to, after, EXPORT_PAGE).await?;
-                for r in &rows {
-                    write_run_csv(&mut out, r);
-                }
-                (rows.len(), rows.last().map(|r| (r.started_at, r.id.clone())))
-            }
-            ExportKind::Events => {
-                let rows = self.store().events_between(sync_id, from, to, after, EXPORT_PAGE).await?;
-                for r in &rows {
-                    write_event_csv(&mut out, r);
-                }
-                (rows.len(), rows.last().map(|r| (r.event.at, r.event.id.clone())))
-            }
-        };
-        cursor.after = last;
-        cursor.done = (n as i64) < EXPORT_PAGE;
-        Ok(Some(out))
-    }
-
-    /// Everything `/metrics` shows, in Prometheus' text format.
-    pub async fn metrics(&self) -> Result<String> {
-        let now = now_ms();
-        let store = self.store();
-        let contexts = self.contexts().await?;
-        let states: HashMap<String, SyncStateRow> = store.sync_states().await?.into_iter().map(|s| (s.sync_id.clone(), s)).collect();
-        let counts = store.record_counts(None).await?;
-        let totals = store.run_totals(0).await?;
-        let outcomes = store.run_outcomes().await?;
-        let labels: HashMap<String, String> = contexts
-            .iter()
-            .map(|c| {
-                (
-                    c.row.id.clone(),
-                    format!("sync=\"{}\",app=\"{}\",object=\"{}\"", esc(&c.row.id), esc(&c.label.provider), esc(&c.row.object)),
-                )
-            })
-            .collect();
-        let label = |id: &str| labels.get(id).cloned().unwrap_or_else(|| format!("sync=\"{}\"", esc(id)));
-        let mut out = String::new();
-        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
-
-        family(
-            &mut out,
-            "tandem_sync_status",
-            "gauge",
-            "1 for each sync's current status (syncing, paused, off, needs_reconnection, error).",
-        );
-        let mut last_runs = self.last_runs().await?;
-        let mut healths = HashMap::new();
-        for ctx in &contexts {
-            let sync_counts: Vec<StateCount> = counts.iter().filter(|c| c.sync_id == ctx.row.id).cloned().collect();
-            let health = health_of(ctx, states.get(&ctx.row.id), &sync_counts, last_runs.remove(&ctx.row.id), now);
-            for s in [HealthStatus::Syncing, HealthStatus::Paused, HealthStatus::Off, HealthStatus::NeedsReconnection, HealthStatus::Error]
-            {
-                let _ = writeln!(
-                    out,
-                    "tandem_sync_status{{{},status=\"{}\"}} {}",
-                    label(&ctx.row.id),
-                    s.as_str(),
-                    u8::from(health.status == s)
-                );
-            }
-            healths.insert(ctx.row.id.clone(), health);
-        }
-        family(
-            &mut out,
-            "tandem_sync_records",
-            "gauge",
-            "Records by Health bucket (in_sync, excluded, failing, pending) and reason or error category.",
-        );
-        for c in &counts {
-            let bucket = RecordBucket::parse(&c.state).map(RecordBucket::as_str).unwrap_or("other");
-            let _ = writeln!(
-                out,
-                "tandem_sync_records{{{},bucket=\"{bucket}\",reason=\"{}\"}} {}",
-                label(&c.sync_id),
-                esc(c.reason.as_deref().unwrap_or("")),
-                c.count
-            );
-        }
-        family(&mut out, "tandem_sync_failing_records", "gauge", "Records whose last sync attempt failed, by error category.");
-        for c in counts.iter().filter(|c| c.state == "failed") {
-            let _ = writeln!(
-                out,
-                "tandem_sync_failing_records{{{},category=\"{}\"}} {}",
-                label(&c.sync_id),
-                esc(c.reason.as_deref().unwrap_or("other")),
-                c.count
-            );
-        }
-        family(&mut out, "tandem_sync_runs_total", "counter", "Sync runs by outcome.");
-        for o in &outcomes {
-            let _ = writeln!(out, "tandem_sync_runs_total{{{},outcome=\"{}\"}} {}", label(&o.sync_id), esc(&o.outcome), o.count);
-        }
-        family(&mut out, "tandem_sync_records_written_total", "counter", "Records created or updated, by target side.");
-        for t in &totals {
-            for (target, op, n) in [
-                ("hubspot", "created", t.created_in_hub),
-                ("hubspot", "updated", t.updated_in_hub),
-                ("app", "created", t.created_in_app),
-                ("app", "updated", t.updated_in_app),
-            ] {
-                let _ =
-                    writeln!(out, "tandem_sync_records_written_total{{{},target=\"{target}\",operation=\"{op}\"}} {n}", label(&t.sync_id));
-            }
-        }
-        for (name, help, pick) in [
-            (
-                "tandem_sync_records_failed_total",
-                "Record writes that failed.",
-                (|t: &crate::store::RunTotals| t.failed) as fn(&crate::store::RunTotals) -> i64,
-            ),
-            ("tandem_sync_records_skipped_total", "Records read and found unchanged.", |t| t.skipped),
-            ("tandem_sync_conflicts_total", "Fields changed on both sides and decided by the conflict rule.", |t| t.conflicts),
-            ("tandem_sync_api_calls_total", "Calls made to the providers' APIs.", |t| t.api_calls),
-            ("tandem_sync_rate_limit_waits_total", "Times a run waited for a provider's rate limit.", |t| t.rate_limit_waits),
-        ] {
-            family(&mut out, name, "counter", help);
-            for t in &totals {
-                let _ = writeln!(out, "{name}{{{}}} {}", label(&t.sync_id), pick(t));
-            }
-        }
-        family(&mut out, "tandem_sync_rate_limit_wait_seconds_total", "counter", "Time spent waiting for providers' rate limits.");
-        for t in &totals {
-            let _ = writeln!(
-                out,
-                "tandem_sync_rate_limit_wait_seconds_total{{{}}} {:.3}",
-                label(&t.sync_id),
-                t.rate_limit_wait_ms as f64 / 1000.0
-            );
-        }
-        family(&mut out, "tandem_sync_lag_seconds", "gauge", "Seconds since each sync last completed a run successfully.");
-        for ctx in &contexts {
-            if let Some(at) = healths.get(&ctx.row.id).and_then(|h| h.last_success_at) {
-                let _ = writeln!(out, "tandem_sync_lag_seconds{{{}}} {:.3}", label(&ctx.row.id), (now - at).max(0) as f64 / 1000.0);
-            }
-        }
-        family(&mut out, "tandem_sync_initial_progress_ratio", "gauge", "Share of records handled by a running initial sync.");
-        for ctx in &contexts {
-            if let Some(p) = healths.get(&ctx.row.id).and_then(|h| h.progress.clone()) {
-                if let Some(total) = p.total.filter(|t| *t > 0) {
-                    let _ = writeln!(
-                        out,
-                        "tandem_sync_initial_progress_ratio{{{}}} {:.4}",
-                        label(&ctx.row.id),
-                        p.done.min(total) as f64 / total as f64
-                    );
-                }
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// Where a CSV export stands between pages.
-#[derive(Clone, Debug, Default)]
-pub struct ExportCursor {
-    header_written: bool,
-    after: Option<(i64, String)>,
-    done: bool,
-}
-
-impl ExportCursor {
-    /// A cursor with nothing left to export (after a failure).
-    pub fn finished() -> ExportCursor {
-        ExportCursor { header_written: true, after: None, done: true }
-    }
 }
 
 fn context_of(row: SyncRow, connections: &[ConnectionSummary], hub: Option<ConnectionSummary>) -> SyncContext {
@@ -683,129 +466,9 @@ fn run_query(filter: &RunFilter) -> Result<RunQuery> {
     })
 }
 
-/// The date range of an export: `YYYY-MM-DD` days, both included (default: the last 30 days).
-pub fn export_range(from: Option<&str>, to: Option<&str>, now: i64) -> Result<(i64, i64)> {
-    let filter = RunFilter { from: from.map(str::to_string), to: to.map(str::to_string), ..RunFilter::default() };
-    let q = run_query(&filter)?;
-    let to = q.to.unwrap_or(now + 1);
-    Ok((q.from.unwrap_or(to - 30 * 86_400_000).max(0), to))
-}
-
-fn parse_cursor(c: &str) -> Option<(i64, String)> {
-    let (at, id) = c.split_once('_')?;
-    Some((at.parse().ok()?, id.to_string()))
-}
-
-/// A Prometheus label value.
-fn esc(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
-
-const RUN_HEADER: &str = "run_id,started_at,ended_at,trigger,outcome,created_in_hubspot,updated_in_hubspot,created_in_app,updated_in_app,\
-skipped_from_hubspot,skipped_from_app,failed_to_hubspot,failed_to_app,conflicts,api_calls,rate_limit_waits,rate_limit_wait_ms,message";
-const EVENT_HEADER: &str =
-    "event_id,at,run_id,record_id,record_name,event,side,field,old_value,new_value,hubspot_value,app_value,winner,rule,category,message";
-
-/// One CSV cell: quoted when it must be, and never read as a formula by a spreadsheet.
-fn cell(out: &mut String, value: &str) {
-    let guarded = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) && value.parse::<f64>().is_err() {
-        format!("'{value}")
-    } else {
-        value.to_string()
-    };
-    if guarded.contains([',', '"', '\n', '\r']) {
-        out.push('"');
-        out.push_str(&guarded.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(&guarded);
-    }
-}
-
-fn row(out: &mut String, cells: &[&str]) {
-    for (i, c) in cells.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        cell(out, c);
-    }
-    out.push_str("\r\n");
-}
-
-fn write_run_csv(out: &mut String, r: &RunRow) {
-    let n = |v: i64| v.to_string();
-    row(
-        out,
-        &[
-            &r.id,
-            &timefmt::iso_seconds(r.started_at),
-            &r.ended_at.map(timefmt::iso_seconds).unwrap_or_default(),
-            &r.trigger,
-            &r.outcome,
-            &n(r.created_in_hub),
-            &n(r.updated_in_hub),
-            &n(r.created_in_app),
-            &n(r.updated_in_app),
-            &n(r.skipped_from_hub),
-            &n((r.skipped - r.skipped_from_hub).max(0)),
-            &n(r.failed_to_hub),
-            &n(r.failed_to_app),
-            &n(r.conflicts),
-            &n(r.api_calls),
-            &n(r.rate_limit_waits),
-            &n(r.rate_limit_wait_ms),
-            r.message.as_deref().unwrap_or(""),
-        ],
-    );
-}
-
-/// One line per field an event touched (one line when it touched none).
-fn write_event_csv(out: &mut String, r: &NamedEventRow) {
-    let summary = event_summary(r.clone());
-    let at = timefmt::iso_seconds(summary.at);
-    let base = |out: &mut String, c: Option<&FieldChange>| {
-        let v = |x: Option<&Option<String>>| x.and_then(|o| o.as_deref()).unwrap_or("").to_string();
-        row(
-            out,
-            &[
-                &summary.id,
-                &at,
-                &summary.run_id,
-                &summary.record_id,
-                &summary.record_name,
-                &summary.kind,
-                &summary.side,
-                c.map(|c| c.field.as_str()).unwrap_or(""),
-                &v(c.map(|c| &c.old)),
-                &v(c.map(|c| &c.new)),
-                &v(c.map(|c| &c.hubspot)),
-                &v(c.map(|c| &c.app)),
-                &v(c.map(|c| &c.winner)),
-                summary.rule.as_deref().unwrap_or(""),
-                summary.category.as_deref().unwrap_or(""),
-                summary.message.as_deref().unwrap_or(""),
-            ],
-        );
-    };
-    if summary.changes.is_empty() {
-        base(out, None);
-    } else {
-        for c in &summary.changes {
-            base(out, Some(c));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_cells_are_quoted_and_never_formulas() {
-        let mut out = String::new();
-        row(&mut out, &["plain", "a,b", "say \"hi\"", "=HYPERLINK(\"x\")", "-12.5", "line\nbreak"]);
-        assert_eq!(out, "plain,\"a,b\",\"say \"\"hi\"\"\",\"'=HYPERLINK(\"\"x\"\")\",-12.5,\"line\nbreak\"\r\n");
-    }
 
     #[test]
     fn run_filters_are_checked() {
@@ -817,10 +480,5 @@ mod tests {
             run_query(&RunFilter { from: Some("2026-11-02".into()), to: Some("2026-11-01".into()), ..Default::default() }),
             Err(DashboardError::Invalid(_))
         ));
-    }
-
-    #[test]
-    fn metric_labels_are_escaped() {
-        assert_eq!(esc("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }
