@@ -60,6 +60,7 @@ impl Syncs {
             app_provider.schema(&http, &app_token.api_base, &app_token.token, object)
         );
         Ok(Schemas {
+            defaults: app_provider.default_mappings(object).iter().map(|(h, a)| (h.to_string(), a.to_string())).collect(),
             app_name: app.provider_name.clone(),
             hubspot: hub_schema.map_err(|e| schema_error(e, &hubspot.provider_name))?,
             app: app_schema.map_err(|e| schema_error(e, &app.provider_name))?,

@@ -286,6 +286,11 @@ pub struct Schemas {
     pub app_name: String,
     pub hubspot: SideSchema,
     pub app: SideSchema,
+    /// The field mappings a new sync starts with, as (HubSpot property, app field): the app's
+    /// connector knows which of its fields match HubSpot's (a deal's name, amount, close date and
+    /// owner; a contact's names, email, phone and owner; a company's name, domain and address).
+    #[serde(default)]
+    pub defaults: Vec<(String, String)>,
 }
 
 impl PipelineMapping {
@@ -324,24 +329,11 @@ fn refs(stages: &[StageInfo]) -> Vec<crate::automap::StageName<'_>> {
     stages.iter().map(|s| crate::automap::StageName { id: &s.id, name: &s.name }).collect()
 }
 
-/// The mappings a new sync starts with (deals: name, amount, close date, owner; contacts: names,
-/// email, phone, owner; companies: name, domain (the app's website), address, owner), where both
-/// sides have the fields.
-pub fn default_field_mappings(object: ObjectKind, schemas: &Schemas) -> Vec<FieldMapping> {
-    let pairs: &[(&str, &str)] = match object {
-        ObjectKind::Deal => {
-            &[("dealname", "title"), ("amount", "value"), ("closedate", "expected_close_date"), ("hubspot_owner_id", "user_id")]
-        }
-        ObjectKind::Contact => &[
-            ("firstname", "first_name"),
-            ("lastname", "last_name"),
-            ("email", "email"),
-            ("phone", "phone"),
-            ("hubspot_owner_id", "owner_id"),
-        ],
-        ObjectKind::Company => &[("name", "name"), ("domain", "website"), ("address", "address"), ("hubspot_owner_id", "owner_id")],
-    };
-    let mut mappings: Vec<FieldMapping> = pairs
+/// The mappings a new sync starts with: the app's defaults ([`Schemas::defaults`]) where both
+/// sides have the fields, then the app's custom fields named like a HubSpot property.
+pub fn default_field_mappings(schemas: &Schemas) -> Vec<FieldMapping> {
+    let mut mappings: Vec<FieldMapping> = schemas
+        .defaults
         .iter()
         .filter(|(h, a)| schemas.hubspot.field(h).is_some() && schemas.app.field(a).is_some())
         .map(|(h, a)| FieldMapping {
@@ -391,7 +383,7 @@ impl SyncSettings {
             pipelines,
             filters: vec![],
             conflict_rule: ConflictRule::DefaultToHubSpot,
-            fields: default_field_mappings(object, schemas),
+            fields: default_field_mappings(schemas),
         }
     }
 }
@@ -670,7 +662,17 @@ mod tests {
                     field("expected_close_date", FieldKind::Date),
                 ],
             },
+            defaults: pairs(&[
+                ("dealname", "title"),
+                ("amount", "value"),
+                ("closedate", "expected_close_date"),
+                ("hubspot_owner_id", "user_id"),
+            ]),
         }
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(h, a)| (h.to_string(), a.to_string())).collect()
     }
 
     fn valid() -> SyncSettings {
@@ -818,7 +820,9 @@ mod tests {
         schemas.app.fields.push(custom);
         let numeric = FieldInfo { label: "Amount".into(), custom: true, ..field("d4e5f6", FieldKind::Number) };
         schemas.app.fields.push(numeric);
-        let mappings = default_field_mappings(ObjectKind::Company, &schemas);
+        // A companies sync's defaults, whose fields these schemas lack.
+        schemas.defaults = pairs(&[("name", "name"), ("domain", "website"), ("address", "address"), ("hubspot_owner_id", "owner_id")]);
+        let mappings = default_field_mappings(&schemas);
         let pairs: Vec<(&str, &str)> = mappings.iter().map(|m| (m.hubspot_property.as_str(), m.app_field.as_str())).collect();
         assert_eq!(pairs, vec![("industry", "a1b2c3"), ("amount", "d4e5f6")]);
     }

@@ -94,6 +94,16 @@ pub trait Connector: Send + Sync {
     /// fields hold.
     fn users_by_email<'a>(&'a self, api: &'a Api) -> BoxFuture<'a, Result<HashMap<String, String>, ApiError>>;
 
+    /// How records of `object` are written here: the name a new one needs, fields written
+    /// together.
+    fn record_rules(&self, object: ObjectKind) -> record::RecordRules;
+
+    /// The mappings a new sync of `object` starts with: (HubSpot property, this app's field).
+    fn default_mappings(&self, object: ObjectKind) -> &'static [(&'static str, &'static str)] {
+        let _ = object;
+        &[]
+    }
+
     /// The fields that link a record of `object` to a record of another object. HubSpot links
     /// records by association instead: none.
     fn link_fields(&self, object: ObjectKind) -> &'static [LinkField] {

@@ -115,6 +115,18 @@ pub async fn list_at_least(records: &dyn Records, cursor: Option<&str>, at_least
     Ok(page)
 }
 
+/// How a side's records of one object are written, for the planner: the name a new record must
+/// hold, and fields that travel together.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordRules {
+    /// The field a new record must hold a name in (the source record's name fills it when no
+    /// mapping does), unless one of `name_from` is written.
+    pub name_field: Option<&'static str>,
+    pub name_from: &'static [&'static str],
+    /// Pairs of fields the provider keeps as one value: when one changes, both are sent.
+    pub written_together: &'static [(&'static str, &'static str)],
+}
+
 /// What a sync of `object` and the records it reads need to know of one side: the fields to
 /// read, where the Tandem id lives, and the side's field kinds.
 #[derive(Clone)]

@@ -205,8 +205,10 @@ impl Engine {
             let links = self.links_of(&began.row, app_provider, began.settings.object).await?;
             let holder = Holder::load(&hub_api, &app_api, began.settings.object, links).await?;
             self.register_webhook(&began.app, &app_api).await;
-            let plan = self.planner(&began.settings, &began.run, &holder, app_provider.name());
             let object = began.settings.object;
+            let plan = self
+                .planner(&began.settings, &began.run, &holder, app_provider.name())
+                .with_rules(Provider::HUBSPOT.record_rules(object), app_provider.record_rules(object));
             let hub_records = HubSpotRecords::new(&hub_api, spec(object, plan.hub_fields(), &holder.hub_key, &holder.hub_schema));
             let app_records = app_provider.records(&app_api, spec(object, plan.app_fields(), &holder.app_key, &holder.app_schema));
             let state = began.state.take().ok_or_else(|| EngineError::Settings("the run has no state".into()))?;

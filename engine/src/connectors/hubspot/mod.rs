@@ -445,6 +445,17 @@ impl super::Connector for HubSpot {
         Box::new(records::HubSpotRecords::new(api, spec))
     }
 
+    /// A deal needs its `dealname`, a company its `name`; a contact may have none.
+    fn record_rules(&self, object: model::apps::ObjectKind) -> super::record::RecordRules {
+        use model::apps::ObjectKind;
+        let name_field = match object {
+            ObjectKind::Deal => Some("dealname"),
+            ObjectKind::Contact => None,
+            ObjectKind::Company => Some("name"),
+        };
+        super::record::RecordRules { name_field, ..Default::default() }
+    }
+
     fn ensure_tandem_field<'a>(&'a self, api: &'a Api, object: model::apps::ObjectKind) -> BoxFuture<'a, Result<String, ApiError>> {
         Box::pin(records::ensure_tandem_property(api, object))
     }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use futures_util::future::BoxFuture;
 
 use super::http::{Api, ApiError};
-use super::record::{RecordSpec, Records};
+use super::record::{RecordRules, RecordSpec, Records};
 use super::{fetch_json, send, Account, ConnectorError, LinkField, Provider, ProviderConfig};
 
 pub const OAUTH_URL: &str = "https://oauth.pipedrive.com";
@@ -405,12 +405,44 @@ impl super::Connector for Pipedrive {
         Box::new(records::PipedriveRecords::new(api, spec))
     }
 
+    /// A deal needs its `title`, a person or organization its `name`; API v2 takes a person's
+    /// first and last name as one `name`, so those two travel together.
+    fn record_rules(&self, object: ObjectKind) -> RecordRules {
+        match object {
+            ObjectKind::Deal => RecordRules { name_field: Some("title"), ..Default::default() },
+            ObjectKind::Contact => RecordRules {
+                name_field: Some("name"),
+                name_from: &["first_name", "last_name"],
+                written_together: &[("first_name", "last_name")],
+            },
+            ObjectKind::Company => RecordRules { name_field: Some("name"), ..Default::default() },
+        }
+    }
+
     fn ensure_tandem_field<'a>(&'a self, api: &'a Api, object: ObjectKind) -> BoxFuture<'a, Result<String, ApiError>> {
         Box::pin(records::ensure_tandem_field(api, object))
     }
 
     fn users_by_email<'a>(&'a self, api: &'a Api) -> BoxFuture<'a, Result<HashMap<String, String>, ApiError>> {
         Box::pin(records::users(api))
+    }
+
+    /// Deals: name, amount, close date, owner; persons: names, email, phone, owner;
+    /// organizations: name, website (HubSpot's domain), address, owner.
+    fn default_mappings(&self, object: ObjectKind) -> &'static [(&'static str, &'static str)] {
+        match object {
+            ObjectKind::Deal => {
+                &[("dealname", "title"), ("amount", "value"), ("closedate", "expected_close_date"), ("hubspot_owner_id", "user_id")]
+            }
+            ObjectKind::Contact => &[
+                ("firstname", "first_name"),
+                ("lastname", "last_name"),
+                ("email", "email"),
+                ("phone", "phone"),
+                ("hubspot_owner_id", "owner_id"),
+            ],
+            ObjectKind::Company => &[("name", "name"), ("domain", "website"), ("address", "address"), ("hubspot_owner_id", "owner_id")],
+        }
     }
 
     fn link_fields(&self, object: ObjectKind) -> &'static [LinkField] {

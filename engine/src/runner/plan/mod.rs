@@ -20,7 +20,7 @@ use model::translate::{canonical, FieldTranslate, StageTranslate};
 
 use super::api::Category;
 use super::links::{self, IdPairs};
-use crate::connectors::record::{self, RemoteRecord, STAGE};
+use crate::connectors::record::{self, RecordRules, RemoteRecord, STAGE};
 use crate::secret::new_id;
 use crate::store::{EventRow, RecordRow};
 
@@ -141,6 +141,9 @@ pub struct Planner<'a> {
     pub app_name: String,
     /// The linked records' ids known on the page being planned, one set per association.
     pub link_pairs: Vec<IdPairs>,
+    /// Each side's rules for its records (the name a new one needs, fields written together).
+    pub hub_rules: RecordRules,
+    pub app_rules: RecordRules,
 }
 
 impl<'a> Planner<'a> {
@@ -196,6 +199,21 @@ impl<'a> Planner<'a> {
             rule: settings.effective_conflict_rule(),
             app_name: app_name.to_string(),
             link_pairs: link_nouns.iter().map(|noun| IdPairs::new(noun)).collect(),
+            hub_rules: RecordRules::default(),
+            app_rules: RecordRules::default(),
+        }
+    }
+
+    /// The planner with each side's record rules, as their connectors give them.
+    pub fn with_rules(mut self, hub: RecordRules, app: RecordRules) -> Planner<'a> {
+        (self.hub_rules, self.app_rules) = (hub, app);
+        self
+    }
+
+    fn rules(&self, side: Side) -> RecordRules {
+        match side {
+            Side::HubSpot => self.hub_rules,
+            Side::App => self.app_rules,
         }
     }
 
@@ -577,15 +595,10 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        // Both providers require a name (a HubSpot contact does not; a Pipedrive person's is
-        // made of the first and last name when those flow).
-        let name_key = match (self.settings.object, target) {
-            (ObjectKind::Deal, Side::HubSpot) => Some("dealname"),
-            (ObjectKind::Deal, Side::App) => Some("title"),
-            (ObjectKind::Contact, Side::HubSpot) => None,
-            (ObjectKind::Contact, Side::App) if values.keys().any(|k| k == "first_name" || k == "last_name") => None,
-            (_, _) => Some("name"),
-        };
+        // The name a new record must hold, as its side's rules say (none where fields it is made
+        // of are written, such as a person's first and last name).
+        let rules = self.rules(target);
+        let name_key = rules.name_field.filter(|_| !values.keys().any(|k| rules.name_from.contains(&k.as_str())));
         if let Some(name_key) = name_key.filter(|k| values.get(*k).cloned().flatten().is_none()) {
             let name = if deal.name.is_empty() { format!("{} {}", self.noun(), deal.id) } else { deal.name.clone() };
             values.insert(name_key.into(), Some(name));
@@ -778,11 +791,15 @@ impl<'a> Planner<'a> {
         row.reason = None;
         row.message = None;
         row.updated_at = now;
-        // A Pipedrive person takes its first and last name as one `name`: both travel together.
-        if self.settings.object == ObjectKind::Contact {
-            for (changed, other) in [("first_name", "last_name"), ("last_name", "first_name")] {
-                if to_app.contains_key(changed) && !to_app.contains_key(other) && self.mapped.iter().any(|m| m.app.key == other) {
-                    to_app.insert(other.to_string(), app.values.get(other).cloned().flatten());
+        // Fields a side writes together (a person's first and last name, kept as one name):
+        // when one changes, the other goes with it.
+        for (side, writes, record) in [(Side::HubSpot, &mut to_hub, &hub), (Side::App, &mut to_app, &app)] {
+            for &(a, b) in self.rules(side).written_together {
+                for (changed, other) in [(a, b), (b, a)] {
+                    let mapped = self.mapped.iter().any(|m| (if side == Side::HubSpot { m.hub } else { m.app }).key == other);
+                    if writes.contains_key(changed) && !writes.contains_key(other) && mapped {
+                        writes.insert(other.to_string(), record.values.get(other).cloned().flatten());
+                    }
                 }
             }
         }
