@@ -2,12 +2,15 @@
 //! saving sync settings (every save a new version, recorded in the audit log), and turning syncs
 //! on, pausing and off. The sync engine obeys what is saved here.
 
+use std::sync::Arc;
+
 use model::apps::{ConnectionStatus, ObjectKind, HUBSPOT};
 use model::sync::{Schemas, SyncSettings, SyncStatus, SyncSummary};
 use model::{FieldError, SessionUser};
 
 use crate::clock::now_ms;
 use crate::connections::{ConnectionError, Connections};
+use crate::connectors::http::{Api, ApiError, Category, Stats};
 use crate::connectors::{self, ConnectorError, Provider};
 use crate::secret::new_id;
 use crate::store::{NewSettingsVersion, StoreError, SyncRow};
@@ -52,18 +55,16 @@ impl Syncs {
             return Err(SyncError::NotFound);
         }
         let hubspot = self.hubspot_connection().await?;
-        let (hub_token, app_token) = (self.connections.access_token(&hubspot.id).await?, self.connections.access_token(&app.id).await?);
-        let http = connectors::http_client();
         let app_provider = Provider::parse(&app.provider).ok_or(SyncError::NotFound)?;
-        let (hub_schema, app_schema) = tokio::join!(
-            Provider::HUBSPOT.schema(&http, &hub_token.api_base, &hub_token.token, object),
-            app_provider.schema(&http, &app_token.api_base, &app_token.token, object)
-        );
+        // Through each connection's limiter, as the engine's calls go: a sync running meanwhile
+        // may be using the account's whole window, and the setup then waits its turn.
+        let (hub_api, app_api) = tokio::try_join!(self.api(&hubspot.id, Provider::HUBSPOT), self.api(&app.id, app_provider))?;
+        let (hub_schema, app_schema) = tokio::join!(hub_api.schema(object), app_api.schema(object));
         Ok(Schemas {
             defaults: app_provider.default_mappings(object).iter().map(|(h, a)| (h.to_string(), a.to_string())).collect(),
             app_name: app.provider_name.clone(),
-            hubspot: hub_schema.map_err(|e| schema_error(e, &hubspot.provider_name))?,
-            app: app_schema.map_err(|e| schema_error(e, &app.provider_name))?,
+            hubspot: hub_schema.map_err(|e| read_error(e, &hubspot.provider_name))?,
+            app: app_schema.map_err(|e| read_error(e, &app.provider_name))?,
         })
     }
 
@@ -232,6 +233,28 @@ fn summary(row: &SyncRow) -> Result<SyncSummary, SyncError> {
     })
 }
 
+impl Syncs {
+    /// A connection's API as the setup calls it: its limiter, retries and token refresh.
+    async fn api(&self, connection_id: &str, provider: Provider) -> Result<Api, SyncError> {
+        let limiter = self.connections.limiter(connection_id);
+        Api::open(&self.connections, connection_id, provider, limiter, Arc::new(Stats::default()))
+            .await
+            .map_err(|e| read_error(e, provider.name()))
+    }
+}
+
+/// What the setup says when a provider would not show its schema.
+fn read_error(e: ApiError, provider: &str) -> SyncError {
+    match e.category {
+        Category::Permission => SyncError::Forbidden {
+            provider: provider.to_string(),
+            what: "pipelines, stages or deal fields",
+            message: e.provider_message.unwrap_or(e.message),
+        },
+        _ => SyncError::Provider(format!("{provider} could not be read: {}", e.provider_message.unwrap_or(e.message))),
+    }
+}
+
 fn schema_error(e: ConnectorError, provider: &str) -> SyncError {
     match e {
         ConnectorError::Refused { status: 403, message, .. } => {
@@ -255,5 +278,19 @@ mod tests {
         );
         let down = ConnectorError::Refused { provider: "Pipedrive", status: 503, message: "Service Unavailable".into() };
         assert!(matches!(schema_error(down, "Pipedrive (Sandbox)"), SyncError::Provider(m) if m.contains("could not be read")));
+    }
+
+    #[test]
+    fn a_refusal_read_through_the_api_says_it_is_a_permission_too() {
+        let refused = ApiError {
+            provider_message: Some("Scope and URL mismatch".into()),
+            ..ApiError::new(Category::Permission, Some(403), "Pipedrive could not be read: Scope and URL mismatch")
+        };
+        assert_eq!(
+            read_error(refused, "Pipedrive (Sandbox)").to_string(),
+            "Pipedrive (Sandbox) refused to show its pipelines, stages or deal fields to the connected account (Scope and URL mismatch). Reconnect with an account that may read them."
+        );
+        let down = ApiError::new(Category::Provider, Some(503), "Pipedrive could not be read: Service Unavailable");
+        assert!(matches!(read_error(down, "Pipedrive (Sandbox)"), SyncError::Provider(m) if m.contains("could not be read")));
     }
 }

@@ -147,15 +147,21 @@ async fn concurrent_callers_share_one_refresh(env: Env) -> Env {
     let id = env.install("pipedrive").await;
     let first = env.connections.access_token(&id).await.unwrap();
     let near_expiry = first.expires_at - MINUTE_MS;
-    // A slow token endpoint: every caller asks while the one refresh is in flight.
-    let faults = env.http.put(format!("{}/_sandbox/faults", env.pipedrive.url())).json(&serde_json::json!({"latency_ms": 300}));
+    // A slow token endpoint: every caller asks while the one refresh is in flight. (The callers
+    // start together, and the refresh takes seconds: a caller that began only after it landed
+    // would see a token it must refresh again at this `now`.)
+    let faults = env.http.put(format!("{}/_sandbox/faults", env.pipedrive.url())).json(&serde_json::json!({"latency_ms": 2000}));
     assert_eq!(faults.send().await.unwrap().status(), 200);
     // Callers on two instances: the in-process lock serialises each, the store's lease both.
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(8));
     let handles: Vec<_> = (0..8)
         .map(|i| {
             let instance = if i % 2 == 0 { &env.connections } else { &env.other_instance };
-            let (connections, id) = (instance.clone(), id.clone());
-            tokio::spawn(async move { connections.access_token_at(&id, near_expiry).await })
+            let (connections, id, start) = (instance.clone(), id.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                connections.access_token_at(&id, near_expiry).await
+            })
         })
         .collect();
     let mut tokens = Vec::new();
@@ -169,6 +175,29 @@ async fn concurrent_callers_share_one_refresh(env: Env) -> Env {
     let again = env.connections.access_token_at(&id, now_ms() + 60 * MINUTE_MS).await.unwrap();
     assert_ne!(again.token, tokens[0]);
     assert_eq!(env.refreshes(&env.pipedrive).await, 2);
+    env
+}
+
+on_both_backends!(a_refresh_that_landed_meanwhile_is_not_made_again);
+/// A caller reads the connection, then another instance refreshes its token (which frees the
+/// refresh lease): the caller must not take the lease and refresh again with the refresh token it
+/// read, which Pipedrive has rotated away (invalid_grant would mark the connection as needing
+/// reconnection). Seen once under load in `concurrent_callers_share_one_refresh`.
+async fn a_refresh_that_landed_meanwhile_is_not_made_again(env: Env) -> Env {
+    let id = env.install("pipedrive").await;
+    let store = env.connections.store();
+    let read = store.connection(&id).await.unwrap().unwrap();
+    let first = env.connections.access_token(&id).await.unwrap();
+    let refreshed = env.other_instance.access_token_at(&id, first.expires_at - MINUTE_MS).await.unwrap();
+    assert_ne!(refreshed.token, first.token);
+    let now = now_ms();
+    let stale = read.access_token.as_deref().unwrap();
+    assert!(!store.claim_refresh(&id, now, now + 30_000, stale).await.unwrap(), "no lease for a caller that read the old token");
+    // The caller reads again and finds the new token; the connection is still connected.
+    assert_eq!(env.connections.access_token(&id).await.unwrap().token, refreshed.token);
+    let current = store.connection(&id).await.unwrap().unwrap();
+    assert_eq!(current.status, "connected");
+    assert!(store.claim_refresh(&id, now, now + 30_000, current.access_token.as_deref().unwrap()).await.unwrap());
     env
 }
 

@@ -191,3 +191,29 @@ async fn contacts_and_companies_have_their_own_fields(env: Env) -> Env {
     assert_eq!(syncs.list().await.unwrap().len(), 2);
     env
 }
+
+on_both_backends!(setup_reads_wait_for_hubspots_limit_instead_of_failing);
+/// While Tandem's engine keeps HubSpot's ten-second window full (an initial sync does), an admin
+/// setting up another sync reads both schemas through the same limiter: the setup waits for room
+/// in the window instead of failing with HubSpot's 429 ("could not be read"). Seen in the browser
+/// suite: the contacts setup failed while the deals sync's initial run was under way.
+async fn setup_reads_wait_for_hubspots_limit_instead_of_failing(env: Env) -> Env {
+    use std::sync::Arc;
+    let syncs = Syncs::new(env.connections.clone());
+    let hubspot = env.install("hubspot").await;
+    let pipedrive = env.install("pipedrive").await;
+    let r = env.http.put(format!("{}/_sandbox/rate-limit", env.hubspot.url())).json(&serde_json::json!({"limit": 4})).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    // The engine's calls fill the window, through the connection's limiter.
+    let stats = Arc::new(engine::runner::api::Stats::default());
+    let limiter = env.connections.limiter(&hubspot);
+    let api =
+        engine::runner::api::Api::open(&env.connections, &hubspot, engine::connectors::Provider::HUBSPOT, limiter, stats).await.unwrap();
+    for _ in 0..4 {
+        api.get("/crm/v3/owners", &[]).await.unwrap();
+    }
+    let schemas = syncs.schemas(&pipedrive, ObjectKind::Contact).await;
+    assert!(schemas.is_ok(), "the setup waits for room in HubSpot's window: {:?}", schemas.err());
+    assert!(schemas.unwrap().hubspot.field("email").is_some());
+    env
+}

@@ -130,6 +130,9 @@ struct Inner {
     /// One refresh at a time per connection within this process (the store's lease covers
     /// several instances).
     refreshing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Each connection's rate limiter, shared by everything this server calls the provider for
+    /// (the engine's runs and the sync setup's reads).
+    limiters: connectors::http::Limiters,
 }
 
 impl Connections {
@@ -142,8 +145,14 @@ impl Connections {
                 http: connectors::http_client(),
                 public_url: public_url.trim_end_matches('/').to_string(),
                 refreshing: Mutex::new(HashMap::new()),
+                limiters: connectors::http::Limiters::default(),
             }),
         }
+    }
+
+    /// The rate limiter of a connection: every call this server makes for it waits its turn.
+    pub fn limiter(&self, connection_id: &str) -> Arc<connectors::http::Limiter> {
+        self.inner.limiters.of(connection_id)
     }
 
     pub fn store(&self) -> &Store {
@@ -470,7 +479,8 @@ impl Connections {
                 // Someone refreshed while this caller waited.
                 return self.open_access(&row);
             }
-            if self.inner.store.claim_refresh(id, now, now + REFRESH_LEASE_MS).await? {
+            let read = row.access_token.as_deref().unwrap_or_default();
+            if self.inner.store.claim_refresh(id, now, now + REFRESH_LEASE_MS, read).await? {
                 let result = self.refresh(&row, now).await;
                 drop(guard);
                 return result;

@@ -79,11 +79,13 @@ pub struct ApiError {
     pub message: String,
     /// The connection lost its authorization: its syncs wait for a reconnection.
     pub reconnect: bool,
+    /// The provider's own words, where `message` wraps them.
+    pub provider_message: Option<String>,
 }
 
 impl ApiError {
     pub fn new(category: Category, status: Option<u16>, message: impl Into<String>) -> ApiError {
-        ApiError { category, status, message: message.into(), reconnect: false }
+        ApiError { category, status, message: message.into(), reconnect: false, provider_message: None }
     }
 }
 
@@ -136,8 +138,8 @@ impl Window {
     }
 }
 
-/// Each connection's limiter, shared by every run of one engine (two engines in one process,
-/// as tests start, keep their own).
+/// Each connection's limiter, shared by everything one server calls a provider for (two servers
+/// in one process, as tests start, keep their own).
 #[derive(Clone, Debug, Default)]
 pub struct Limiters(Arc<StdMutex<HashMap<String, Arc<Limiter>>>>);
 
@@ -247,7 +249,7 @@ impl Api {
     /// The fields of `object` (and for deals the pipelines), as the sync setup reads them.
     /// Retried like any call: transient failures back off, a refused token is refreshed once.
     pub async fn schema(&self, object: model::apps::ObjectKind) -> Result<model::sync::SideSchema, ApiError> {
-        let (mut failures, mut refreshed) = (0u32, false);
+        let (mut failures, mut limited, mut refreshed) = (0u32, 0u32, false);
         loop {
             match self.schema_once(object).await {
                 Ok(schema) => return Ok(schema),
@@ -258,14 +260,14 @@ impl Api {
                         self.connections.access_token_after_rejection(&self.connection_id, &token).await.map_err(connection_error)?;
                     *self.token.write().await = fresh;
                 }
-                Err(e) if e.category.transient() && failures + 1 < MAX_ATTEMPTS => {
+                // Refused for the rate limit: paused as a call would be, then tried again.
+                Err(e) if e.category == Category::RateLimit && limited < MAX_RATE_LIMITED => {
+                    limited += 1;
+                    self.limiter.pause(self.provider.wait_after_429(&e.message)).await;
+                }
+                Err(e) if e.category.transient() && e.category != Category::RateLimit && failures + 1 < MAX_ATTEMPTS => {
                     failures += 1;
-                    if e.category == Category::RateLimit {
-                        self.stats.waited(Duration::from_secs(1));
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    } else {
-                        self.backoff(failures).await;
-                    }
+                    self.backoff(failures).await;
                 }
                 Err(e) => return Err(e),
             }
@@ -286,7 +288,8 @@ impl Api {
                     s if s >= 500 => Category::Provider,
                     _ => Category::Validation,
                 };
-                ApiError::new(category, Some(status), format!("{} could not be read: {message}", self.provider.name()))
+                let wrapped = format!("{} could not be read: {message}", self.provider.name());
+                ApiError { provider_message: Some(message), ..ApiError::new(category, Some(status), wrapped) }
             }
             other => ApiError::new(Category::Network, None, other.to_string()),
         })
@@ -416,13 +419,14 @@ fn describe(e: &reqwest::Error) -> String {
 pub fn connection_error(e: ConnectionError) -> ApiError {
     match e {
         ConnectionError::NeedsReconnection(message) => {
-            ApiError { category: Category::Authentication, status: Some(401), message, reconnect: true }
+            ApiError { category: Category::Authentication, status: Some(401), message, reconnect: true, provider_message: None }
         }
         ConnectionError::Uninstalled => ApiError {
             category: Category::Authentication,
             status: None,
             message: "The app was uninstalled; its syncs are paused.".into(),
             reconnect: true,
+            provider_message: None,
         },
         ConnectionError::Token { provider, detail } => {
             ApiError::new(Category::Authentication, None, format!("{provider} did not refresh Tandem's token: {detail}"))

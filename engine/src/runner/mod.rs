@@ -104,15 +104,13 @@ pub struct Engine {
     connections: Connections,
     instance: String,
     config: EngineConfig,
-    /// Each connection's rate limiter, shared by this engine's runs.
-    limiters: api::Limiters,
     /// Connections whose app webhook is registered (or cannot be reached), once per engine.
     webhooks: Arc<std::sync::Mutex<HashSet<String>>>,
 }
 
 impl Engine {
     pub fn new(connections: Connections, config: EngineConfig) -> Engine {
-        Engine { connections, instance: new_id(), config, limiters: api::Limiters::default(), webhooks: Arc::default() }
+        Engine { connections, instance: new_id(), config, webhooks: Arc::default() }
     }
 
     pub fn store(&self) -> &Store {
@@ -198,9 +196,9 @@ impl Engine {
         let result = async {
             let app_provider =
                 Provider::parse(&began.app.provider).ok_or_else(|| EngineError::Settings(format!("unknown app {}", began.app.provider)))?;
-            let hub_limiter = self.limiters.of(&began.hub.id);
+            let hub_limiter = self.connections.limiter(&began.hub.id);
             let hub_api = Api::open(&self.connections, &began.hub.id, Provider::HUBSPOT, hub_limiter, hub_stats.clone()).await?;
-            let app_limiter = self.limiters.of(&began.app.id);
+            let app_limiter = self.connections.limiter(&began.app.id);
             let app_api = Api::open(&self.connections, &began.app.id, app_provider, app_limiter, app_stats.clone()).await?;
             let links = self.links_of(&began.row, app_provider, began.settings.object).await?;
             let holder = Holder::load(&hub_api, &app_api, began.settings.object, links).await?;

@@ -92,18 +92,23 @@ impl Store {
         Ok(on_pool!(self, |pool| sqlx::query_as::<_, ConnectionRow>(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await)?)
     }
 
-    /// Takes the refresh lease when nobody holds it: true when this caller may refresh.
-    pub async fn claim_refresh(&self, id: &str, now: i64, until: i64) -> Result<bool> {
+    /// Takes the refresh lease when nobody holds it and the sealed access token is still
+    /// `access_token`, the one the caller read: true when this caller may refresh. (Saving
+    /// refreshed tokens frees the lease: a caller that read the row before another instance's
+    /// refresh landed must not take the lease and refresh again with a rotated refresh token.)
+    pub async fn claim_refresh(&self, id: &str, now: i64, until: i64, access_token: &str) -> Result<bool> {
         let n = on_pool!(
             self,
             exec | pool
                 | sqlx::query(
                     "UPDATE connections SET refresh_claimed_until = $3 \
-             WHERE id = $1 AND status = 'connected' AND (refresh_claimed_until IS NULL OR refresh_claimed_until < $2)"
+             WHERE id = $1 AND status = 'connected' AND (refresh_claimed_until IS NULL OR refresh_claimed_until < $2) \
+             AND access_token = $4"
                 )
                 .bind(id)
                 .bind(now)
                 .bind(until)
+                .bind(access_token)
                 .execute(pool)
                 .await
         )?;
