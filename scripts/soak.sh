@@ -93,7 +93,9 @@ soak_browser() {
     if [ "$status" = 137 ]; then echo "browser suite: the run stalled (stopped after ${run_timeout}s)" >>"$failures"; fi
     if [ "$status" != 0 ]; then
       failed_runs=$((failed_runs + 1))
-      echo "run $run/$runs: FAILED (see $log)"
+      # Keep the failure's screenshots and error context (the next run clears test-results).
+      rm -rf "$logs/browser-$run-results" && cp -r end2end/test-results "$logs/browser-$run-results" 2>/dev/null
+      echo "run $run/$runs: FAILED (see $log and $logs/browser-$run-results)"
     else
       echo "run $run/$runs: ok"
     fi
