@@ -8,6 +8,8 @@ mod common;
 use common::deals::*;
 use common::*;
 use model::apps::ObjectKind;
+use model::merge::Side;
+use model::states::EventKind;
 use serde_json::{json, Value};
 
 fn email(value: &str) -> Value {
@@ -165,7 +167,7 @@ async fn deals_keep_their_contact_and_company_on_both_sides(env: Env) -> Env {
     let rows = records(&env, &deals).await;
     let tps = rows.iter().find(|r| r.hubspot_id.as_deref() == Some(tps_hs.as_str())).expect("the TPS deal's record");
     let events = env.connections.store().record_events(&tps.id).await.unwrap();
-    let update = events.iter().rev().find(|e| e.kind == "updated" && e.side == "hubspot").expect("an update in HubSpot");
+    let update = events.iter().rev().find(|e| e.kind == EventKind::Updated && e.side == Side::HubSpot).expect("an update in HubSpot");
     let changes: Value = serde_json::from_str(&update.changes).unwrap();
     assert_eq!(changes[0]["field"], "Associated contact", "{changes}");
     assert!(
@@ -203,7 +205,7 @@ async fn a_deal_synced_before_its_person_is_linked_once_it_changes(env: Env) -> 
     let rows = records(&env, &deals).await;
     let row = rows.iter().find(|r| r.hubspot_id.as_deref() == Some(stapler_hs.as_str())).expect("the deal's record");
     let events = env.connections.store().record_events(&row.id).await.unwrap();
-    let why = events.iter().find(|e| e.kind == "not_synced").unwrap_or_else(|| panic!("{events:?}"));
+    let why = events.iter().find(|e| e.kind == EventKind::NotSynced).unwrap_or_else(|| panic!("{events:?}"));
     assert!(why.message.as_deref().unwrap_or_default().contains("not synced to HubSpot yet"), "{why:?}");
     // Reading the new HubSpot deal back (no contact there yet) never clears Pipedrive's person.
     assert_eq!(env.pd_get(&deals, "deals", &stapler).await["person_id"].to_string(), milton);

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use common::deals::*;
 use common::*;
 use model::apps::ObjectKind;
+use model::states::{EventKind, RecordState, RunOutcome, RunTrigger};
 use model::sync::ConflictRule;
 use serde_json::{json, Value};
 
@@ -116,8 +117,8 @@ async fn contacts_match_on_email_and_sync_both_ways(env: Env) -> Env {
 
     let engine = engine(&env);
     let first = run(&engine, &sync).await;
-    assert_eq!(first.outcome, "succeeded", "{first:?}");
-    assert_eq!(first.trigger, "initial");
+    assert_eq!(first.outcome, RunOutcome::Succeeded, "{first:?}");
+    assert_eq!(first.trigger, RunTrigger::Initial);
     let (hs, pd) = (env.hs_contacts(&sync).await, env.pd_persons(&sync).await);
     once_each("HubSpot", &hs, &[]);
     once_each("Pipedrive", &pd, &["dup@example.com"]);
@@ -144,10 +145,10 @@ async fn contacts_match_on_email_and_sync_both_ways(env: Env) -> Env {
     );
     let events = env.connections.store().record_events(&ada_row.id).await.unwrap();
     assert!(
-        events.iter().any(|e| e.kind == "matched" && e.message.as_deref().unwrap_or_default().contains("ada@example.com")),
+        events.iter().any(|e| e.kind == EventKind::Matched && e.message.as_deref().unwrap_or_default().contains("ada@example.com")),
         "{events:?}"
     );
-    assert!(!events.iter().any(|e| e.kind == "created"), "Ada is never created: {events:?}");
+    assert!(!events.iter().any(|e| e.kind == EventKind::Created), "Ada is never created: {events:?}");
     let duplicates: Vec<_> = rows.iter().filter(|r| r.reason.as_deref() == Some("duplicate")).collect();
     assert_eq!(duplicates.len(), 1, "{duplicates:?}");
     assert!(duplicates[0].message.as_deref().unwrap_or_default().contains("dup@example.com"));
@@ -180,7 +181,7 @@ async fn contacts_match_on_email_and_sync_both_ways(env: Env) -> Env {
         env.hs_object("contacts", json!({"firstname": "Linus", "lastname": "Torvalds", "email": "linus@example.com"}), now).await;
     env.hs_object("contacts", json!({"firstname": "Margaret", "lastname": "Hamilton", "email": "margaret@example.com"}), now).await;
     let third = run(&engine, &sync).await;
-    assert_eq!(third.trigger, "manual");
+    assert_eq!(third.trigger, RunTrigger::Manual);
     let (hs, pd) = (env.hs_contacts(&sync).await, env.pd_persons(&sync).await);
     once_each("HubSpot", &hs, &[]);
     once_each("Pipedrive", &pd, &["dup@example.com"]);
@@ -235,8 +236,8 @@ async fn a_contact_the_search_does_not_show_yet_is_linked_not_refused(env: Env) 
     let ada = rows.iter().find(|r| r.hubspot_id.as_deref() == Some(ada_hs.as_str())).expect("Ada's record");
     assert_eq!((ada.state.as_str(), ada.reason.as_deref()), ("linked", None));
     let events = env.connections.store().record_events(&ada.id).await.unwrap();
-    assert!(events.iter().any(|e| e.kind == "matched"), "{events:?}");
-    assert!(!events.iter().any(|e| e.kind == "failed"), "{events:?}");
+    assert!(events.iter().any(|e| e.kind == EventKind::Matched), "{events:?}");
+    assert!(!events.iter().any(|e| e.kind == EventKind::Failed), "{events:?}");
 
     let second = run(&engine, &sync).await;
     assert_eq!(
@@ -268,7 +269,7 @@ async fn companies_match_on_domain(env: Env) -> Env {
 
     let engine = engine(&env);
     let first = run(&engine, &sync).await;
-    assert_eq!(first.outcome, "succeeded", "{first:?}");
+    assert_eq!(first.outcome, RunOutcome::Succeeded, "{first:?}");
     let hs = env.hs_by(&sync, "companies", "domain", "name,domain,address").await;
     let pd = env.pd_by(&sync, "organizations", |o| o["name"].as_str().unwrap_or_default().to_string()).await;
     once_each("HubSpot", &hs, &[]);
@@ -318,7 +319,7 @@ async fn contacts_under_faults_and_an_interrupted_create_are_never_duplicated(en
         runs += 1;
         let _ = engine.run_sync(&sync.id, engine::runner::Trigger::Manual).await.expect("run");
         let rows = records(&env, &sync).await;
-        let settled = rows.iter().all(|r| r.state == "linked" || r.reason.as_deref() == Some("duplicate"));
+        let settled = rows.iter().all(|r| r.state == RecordState::Linked || r.reason.as_deref() == Some("duplicate"));
         let ours = rows.iter().filter(|r| r.match_key.as_ref().is_some_and(|k| emails.contains(k))).count();
         if settled && ours == emails.len() {
             break;
@@ -326,7 +327,7 @@ async fn contacts_under_faults_and_an_interrupted_create_are_never_duplicated(en
         assert!(
             runs < 25,
             "not converged after {runs} runs: {:?}",
-            rows.iter().filter(|r| r.state != "linked").take(5).collect::<Vec<_>>()
+            rows.iter().filter(|r| r.state != RecordState::Linked).take(5).collect::<Vec<_>>()
         );
     }
     env.clear_faults().await;
@@ -341,7 +342,7 @@ async fn contacts_under_faults_and_an_interrupted_create_are_never_duplicated(en
     let store = env.connections.store();
     let mut row = records(&env, &sync).await.into_iter().find(|r| r.match_key.as_deref() == Some("hubspot07@example.com")).unwrap();
     let person = row.app_id.clone().unwrap();
-    (row.app_id, row.state, row.create_on) = (None, "creating".into(), Some("app".into()));
+    (row.app_id, row.state, row.create_on) = (None, RecordState::Creating, Some("app".into()));
     store.save_records(&[row]).await.unwrap();
     let r = run(&engine, &sync).await;
     assert_eq!(r.created_in_app, 0, "{r:?}");

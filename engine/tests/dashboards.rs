@@ -11,6 +11,8 @@ use engine::dashboards::{DashboardError, Dashboards, ExportCursor, ExportKind};
 use engine::syncs::Syncs;
 use model::apps::ObjectKind;
 use model::dashboard::{ChartRange, HealthStatus, RecordBucket, RunFilter};
+use model::merge::Side;
+use model::states::{EventKind, RecordState, RunOutcome, RunTrigger};
 use model::sync::{ConflictRule, Filter, FilterOp, SyncSettings, SyncStatus};
 use serde_json::json;
 
@@ -106,7 +108,7 @@ async fn health_history_retry_and_timeline_follow_the_syncs(env: Env) -> Env {
     let created = timeline.events.last().unwrap();
     let stage = created.changes.iter().find(|c| c.field == "Deal stage").expect("the stage in the create");
     assert_eq!(stage.new.as_deref(), Some("Sales Pipeline › Appointment Scheduled"), "{created:?}");
-    let conflict = timeline.events.iter().find(|e| e.kind == "conflict").expect("a conflict event");
+    let conflict = timeline.events.iter().find(|e| e.kind == EventKind::Conflict).expect("a conflict event");
     assert_eq!(conflict.rule.as_deref(), Some("Default to HubSpot"));
     let c = &conflict.changes[0];
     assert_eq!((c.hubspot.as_deref(), c.app.as_deref(), c.winner.as_deref()), (Some("7000"), Some("6500"), Some("hubspot")), "{c:?}");
@@ -115,7 +117,7 @@ async fn health_history_retry_and_timeline_follow_the_syncs(env: Env) -> Env {
     // History: newest first, filtered, each run opening to its events.
     let runs = d.runs(&sync.id, &RunFilter::default(), None).await.unwrap();
     assert_eq!(runs.runs.len(), 4);
-    assert_eq!(runs.runs.last().unwrap().trigger, "initial");
+    assert_eq!(runs.runs.last().unwrap().trigger, RunTrigger::Initial);
     assert_eq!(
         (runs.runs.last().unwrap().skipped_from_hub, runs.runs.last().unwrap().skipped_from_app()),
         (first.skipped_from_hub, first.skipped - first.skipped_from_hub)
@@ -239,10 +241,10 @@ async fn every_list_pages_through_each_row_once(env: Env) -> Env {
         .map(|n| RunRow {
             id: format!("run-{:03}", (n * 37) % 130),
             sync_id: sync.id.clone(),
-            trigger: "scheduled".into(),
+            trigger: RunTrigger::Scheduled,
             started_at: now - 3_600_000 + (n / 3) as i64 * 1_000,
             ended_at: Some(now - 3_600_000 + (n / 3) as i64 * 1_000 + 500),
-            outcome: if n % 4 == 0 { "partial" } else { "succeeded" }.into(),
+            outcome: if n % 4 == 0 { RunOutcome::Partial } else { RunOutcome::Succeeded }.into(),
             ..RunRow::default()
         })
         .collect();
@@ -273,7 +275,7 @@ async fn every_list_pages_through_each_row_once(env: Env) -> Env {
             None => break,
         }
     }
-    assert_eq!(partial, runs.iter().filter(|r| r.outcome == "partial").map(|r| r.id.clone()).collect::<Vec<_>>());
+    assert_eq!(partial, runs.iter().filter(|r| r.outcome == RunOutcome::Partial).map(|r| r.id.clone()).collect::<Vec<_>>());
 
     // 120 excluded records and 260 events: on one record (its timeline) and in one run.
     let record = |n: usize| RecordRow {
@@ -281,7 +283,7 @@ async fn every_list_pages_through_each_row_once(env: Env) -> Env {
         sync_id: sync.id.clone(),
         hubspot_id: Some(format!("{}", 9_000 + n)),
         app_id: None,
-        state: "excluded".into(),
+        state: RecordState::Excluded,
         reason: Some("filter".into()),
         message: Some("The deal does not meet the sync's filters.".into()),
         origin: "hubspot".into(),
@@ -316,8 +318,8 @@ async fn every_list_pages_through_each_row_once(env: Env) -> Env {
             record_id: "rec-007".into(),
             // Five events share each millisecond.
             at: now - 60_000 + (n / 5) as i64,
-            kind: "updated".into(),
-            side: "app".into(),
+            kind: EventKind::Updated,
+            side: Side::App,
             changes: json!([{"field": "Amount", "old": n.to_string(), "new": (n + 1).to_string()}]).to_string(),
             rule: None,
             category: None,
@@ -371,7 +373,7 @@ async fn the_overview_puts_problems_first(env: Env) -> Env {
     let engine = engine(&env);
     run(&engine, &deals).await;
     let contacts_run = run(&engine, &contacts).await;
-    assert_eq!(contacts_run.outcome, "succeeded", "{contacts_run:?}");
+    assert_eq!(contacts_run.outcome, RunOutcome::Succeeded, "{contacts_run:?}");
     let d = Dashboards::new(env.connections.clone());
     let order = |rows: Vec<model::dashboard::OverviewRow>| rows.iter().map(|r| (r.sync.object, r.status)).collect::<Vec<_>>();
     assert_eq!(

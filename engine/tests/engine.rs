@@ -12,6 +12,8 @@ use common::*;
 use engine::runner::{Engine, EngineConfig, Trigger};
 use engine::syncs::Syncs;
 use model::apps::{ObjectKind, SyncDirection};
+use model::merge::Side;
+use model::states::{EventKind, RecordState, RunOutcome, RunTrigger};
 use model::sync::{ConflictRule, Filter, FilterOp, SyncSettings};
 use serde_json::{json, Value};
 
@@ -38,8 +40,8 @@ async fn the_initial_sync_creates_each_deal_once_on_the_other_side(env: Env) -> 
 
     let engine = engine(&env);
     let first = run(&engine, &sync).await;
-    assert_eq!(first.trigger, "initial");
-    assert_eq!(first.outcome, "succeeded", "{:?}", first.message);
+    assert_eq!(first.trigger, RunTrigger::Initial);
+    assert_eq!(first.outcome, RunOutcome::Succeeded, "{:?}", first.message);
     assert_eq!((first.created_in_app, first.created_in_hub), (2, 1), "{first:?}");
 
     let pd = env.pd_deals(&sync).await;
@@ -58,14 +60,14 @@ async fn the_initial_sync_creates_each_deal_once_on_the_other_side(env: Env) -> 
 
     let rows = records(&env, &sync).await;
     let excluded: Vec<(&str, &str)> =
-        rows.iter().filter(|r| r.state == "excluded").map(|r| (r.name.as_str(), r.reason.as_deref().unwrap())).collect();
+        rows.iter().filter(|r| r.state == RecordState::Excluded).map(|r| (r.name.as_str(), r.reason.as_deref().unwrap())).collect();
     assert_eq!(excluded.len(), 2);
     assert!(excluded.contains(&("Initech pilot", "unmapped_stage")) && excluded.contains(&("Tiny deal", "filter")), "{excluded:?}");
-    assert_eq!(rows.iter().filter(|r| r.state == "linked").count(), 3);
+    assert_eq!(rows.iter().filter(|r| r.state == RecordState::Linked).count(), 3);
 
     // Nothing changed: a second run writes nothing and creates no copies.
     let second = run(&engine, &sync).await;
-    assert_eq!(second.trigger, "manual");
+    assert_eq!(second.trigger, RunTrigger::Manual);
     assert_eq!((second.created_in_app, second.created_in_hub, second.updated_in_app, second.updated_in_hub), (0, 0, 0, 0), "{second:?}");
     assert_eq!(env.pd_deals(&sync).await.len(), 4);
     assert_eq!(env.hs_deals(&sync).await.len(), 4);
@@ -161,7 +163,7 @@ async fn changes_flow_field_by_field_and_conflicts_follow_the_rule(env: Env) -> 
     assert_eq!(env.pd_deals(&sync).await["Acme"]["value"].as_f64(), Some(300.0));
     let record = records(&env, &sync).await.into_iter().find(|r| r.name == "Acme").unwrap();
     let events = env.connections.store().record_events(&record.id).await.unwrap();
-    let conflict = events.iter().find(|e| e.kind == "conflict").expect("the conflict is recorded");
+    let conflict = events.iter().find(|e| e.kind == EventKind::Conflict).expect("the conflict is recorded");
     assert_eq!(conflict.rule.as_deref(), Some("Default to HubSpot"));
     let both: Value = serde_json::from_str(&conflict.changes).unwrap();
     assert_eq!(
@@ -201,7 +203,7 @@ async fn deletions_are_recorded_never_propagated(env: Env) -> Env {
     let row = records(&env, &sync).await.pop().unwrap();
     assert_eq!((row.state.as_str(), row.reason.as_deref()), ("excluded", Some("deleted_in_app")));
     let events = env.connections.store().record_events(&row.id).await.unwrap();
-    assert!(events.iter().any(|e| e.kind == "deleted" && e.side == "app"), "{events:?}");
+    assert!(events.iter().any(|e| e.kind == EventKind::Deleted && e.side == Side::App), "{events:?}");
     env
 }
 
@@ -266,13 +268,13 @@ async fn faults_and_expired_tokens_cost_time_not_records(env: Env) -> Env {
         runs += 1;
         let _ = engine.run_sync(&sync.id, Trigger::Manual).await.expect("run");
         let rows = records(&env, &sync).await;
-        if rows.len() == 180 && rows.iter().all(|r| r.state == "linked") {
+        if rows.len() == 180 && rows.iter().all(|r| r.state == RecordState::Linked) {
             break;
         }
         assert!(
             runs < 25,
             "not converged after {runs} runs: {:?}",
-            rows.iter().filter(|r| r.state != "linked").take(5).collect::<Vec<_>>()
+            rows.iter().filter(|r| r.state != RecordState::Linked).take(5).collect::<Vec<_>>()
         );
     }
     env.clear_faults().await;
@@ -296,7 +298,7 @@ async fn a_create_interrupted_before_it_was_recorded_is_found_not_repeated(env: 
     let pd_id = row.app_id.clone().unwrap();
     // As if Tandem had died after Pipedrive created the deal and before the link was committed.
     row.app_id = None;
-    row.state = "creating".into();
+    row.state = RecordState::Creating;
     row.create_on = Some("app".into());
     store.save_records(&[row.clone()]).await.unwrap();
     // Meanwhile each side changed a different field, Pipedrive's later: both changes must arrive
@@ -387,10 +389,10 @@ async fn a_settings_change_rereads_every_deal_once(env: Env) -> Env {
     settings.filters = vec![Filter { field: "value".into(), op: FilterOp::GreaterThan, value: "1000".into() }];
     syncs.save(&env.admin, &sync.pipedrive, &settings).await.unwrap();
     run(&engine, &sync).await;
-    let states: HashMap<String, (String, Option<String>)> =
+    let states: HashMap<String, (RecordState, Option<String>)> =
         records(&env, &sync).await.into_iter().map(|r| (r.name, (r.state, r.reason))).collect();
-    assert_eq!(states["Small"], ("excluded".to_string(), Some("filter".to_string())), "{states:?}");
-    assert_eq!(states["Large"].0, "linked");
+    assert_eq!(states["Small"], (RecordState::Excluded, Some("filter".to_string())), "{states:?}");
+    assert_eq!(states["Large"].0, RecordState::Linked);
     env
 }
 
@@ -438,7 +440,7 @@ async fn an_initial_sync_over_many_pages_creates_every_deal_once(env: Env) -> En
     // `pd_deals` refuses two Pipedrive deals with one title: no page was created twice.
     assert_eq!(deals.len(), 650, "a Pipedrive deal for every HubSpot deal");
     assert!((0..650).all(|i| deals.contains_key(&format!("Deal {i:03}"))), "every page arrived");
-    let linked = records(&env, &sync).await.into_iter().filter(|r| r.state == "linked").count();
+    let linked = records(&env, &sync).await.into_iter().filter(|r| r.state == RecordState::Linked).count();
     assert_eq!(linked, 650);
     env
 }

@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::apps::ObjectKind;
+use crate::merge::Side;
+use crate::states::{EventKind, RecordState, RunOutcome, RunTrigger};
 
 /// How a sync stands, as the Health tab's badge says it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +65,7 @@ pub enum RecordBucket {
 }
 
 impl RecordBucket {
+    /// A bucket named in a link (`?bucket=failing`); a record state's word names its bucket too.
     pub fn parse(s: &str) -> Option<RecordBucket> {
         match s {
             "in_sync" | "linked" => Some(RecordBucket::InSync),
@@ -83,12 +86,22 @@ impl RecordBucket {
     }
 
     /// The record state the store keeps for this bucket.
-    pub fn state(self) -> &'static str {
+    pub fn state(self) -> RecordState {
         match self {
-            RecordBucket::InSync => "linked",
-            RecordBucket::Excluded => "excluded",
-            RecordBucket::Failing => "failed",
-            RecordBucket::Pending => "creating",
+            RecordBucket::InSync => RecordState::Linked,
+            RecordBucket::Excluded => RecordState::Excluded,
+            RecordBucket::Failing => RecordState::Failed,
+            RecordBucket::Pending => RecordState::Creating,
+        }
+    }
+
+    /// The bucket a record in `state` falls in.
+    pub fn of(state: RecordState) -> RecordBucket {
+        match state {
+            RecordState::Linked => RecordBucket::InSync,
+            RecordState::Excluded => RecordBucket::Excluded,
+            RecordState::Failed => RecordBucket::Failing,
+            RecordState::Creating => RecordBucket::Pending,
         }
     }
 
@@ -230,10 +243,10 @@ pub struct RecordPage {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunSummary {
     pub id: String,
-    pub trigger: String,
+    pub trigger: RunTrigger,
     pub started_at: i64,
     pub ended_at: Option<i64>,
-    pub outcome: String,
+    pub outcome: RunOutcome,
     pub message: Option<String>,
     pub created_in_app: i64,
     pub updated_in_app: i64,
@@ -260,30 +273,6 @@ impl RunSummary {
         self.ended_at.map(|e| (e - self.started_at).max(0))
     }
 }
-
-pub fn trigger_label(trigger: &str) -> &'static str {
-    match trigger {
-        "initial" => "Initial sync",
-        "scheduled" => "Scheduled",
-        "webhook" => "Webhook",
-        "manual" => "Manual retry",
-        _ => "Other",
-    }
-}
-
-pub fn outcome_label(outcome: &str) -> &'static str {
-    match outcome {
-        "running" => "Running",
-        "succeeded" => "Succeeded",
-        "partial" => "Some records failed",
-        "failed" => "Failed",
-        "interrupted" => "Interrupted",
-        _ => "Other",
-    }
-}
-
-pub const TRIGGERS: [&str; 4] = ["initial", "scheduled", "webhook", "manual"];
-pub const OUTCOMES: [&str; 5] = ["running", "succeeded", "partial", "failed", "interrupted"];
 
 /// The History tab's filters; dates are `YYYY-MM-DD` (UTC), both ends included.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -320,27 +309,13 @@ pub struct EventSummary {
     pub record_id: String,
     pub record_name: String,
     pub at: i64,
-    pub kind: String,
-    /// `hubspot` or `app`.
-    pub side: String,
+    pub kind: EventKind,
+    /// The side the event happened on (written to, or read from).
+    pub side: Side,
     pub changes: Vec<FieldChange>,
     pub rule: Option<String>,
     pub category: Option<String>,
     pub message: Option<String>,
-}
-
-pub fn event_label(kind: &str) -> &'static str {
-    match kind {
-        "created" => "Created",
-        "updated" => "Updated",
-        "conflict" => "Conflict",
-        "excluded" => "Excluded",
-        "deleted" => "Deleted",
-        "failed" => "Failed",
-        "not_synced" => "Field not synced",
-        "matched" => "Matched",
-        _ => "Other",
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

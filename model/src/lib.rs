@@ -7,6 +7,7 @@ pub mod automap;
 pub mod dashboard;
 pub mod merge;
 pub mod role;
+pub mod states;
 pub mod sync;
 pub mod timefmt;
 pub mod translate;

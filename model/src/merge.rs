@@ -46,6 +46,14 @@ impl Side {
     }
 }
 
+/// How the store decodes a side it kept as `as_str` gave it.
+impl TryFrom<String> for Side {
+    type Error = crate::states::UnknownWord;
+    fn try_from(word: String) -> Result<Side, Self::Error> {
+        Side::parse(&word).ok_or(crate::states::UnknownWord { kind: "side", word })
+    }
+}
+
 /// Which ways a field's values may flow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Flow {

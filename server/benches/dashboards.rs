@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use engine::store::{EventRow, PageCommit, RecordRow, RunRow};
 use engine::Store;
+use model::merge::Side;
+use model::states::{EventKind, RecordState, RunOutcome, RunTrigger};
 use sandbox::{demo_client, HubSpotConfig, PipedriveConfig};
 use serde_json::json;
 use tandem::{Application, Config};
@@ -157,18 +159,22 @@ async fn seed(store: &Store, sync_id: &str, events: usize) -> (Vec<String>, Vec<
             .iter()
             .map(|&n| {
                 let (state, reason, message) = match n % 50 {
-                    7 => ("failed", Some("validation"), Some("Pipedrive refused the values: value must be a number")),
-                    13 => ("failed", Some("rate_limit"), Some("HubSpot kept refusing with 429 Too Many Requests")),
-                    21 | 22 => ("excluded", Some("filter"), Some("The deal does not meet the sync's filters.")),
-                    31 => ("excluded", Some("unmapped_stage"), Some("The deal's stage is not mapped to a stage on the other side.")),
-                    _ => ("linked", None, None),
+                    7 => (RecordState::Failed, Some("validation"), Some("Pipedrive refused the values: value must be a number")),
+                    13 => (RecordState::Failed, Some("rate_limit"), Some("HubSpot kept refusing with 429 Too Many Requests")),
+                    21 | 22 => (RecordState::Excluded, Some("filter"), Some("The deal does not meet the sync's filters.")),
+                    31 => (
+                        RecordState::Excluded,
+                        Some("unmapped_stage"),
+                        Some("The deal's stage is not mapped to a stage on the other side."),
+                    ),
+                    _ => (RecordState::Linked, None, None),
                 };
                 RecordRow {
                     id: record_ids[n].clone(),
                     sync_id: sync_id.to_string(),
                     hubspot_id: Some(format!("hs-{n}")),
-                    app_id: (state == "linked").then(|| format!("{}", 1_000_000 + n)),
-                    state: state.into(),
+                    app_id: (state == RecordState::Linked).then(|| format!("{}", 1_000_000 + n)),
+                    state,
                     reason: reason.map(str::to_string),
                     message: message.map(str::to_string),
                     origin: "hubspot".into(),
@@ -196,16 +202,15 @@ async fn seed(store: &Store, sync_id: &str, events: usize) -> (Vec<String>, Vec<
             id: run_id.clone(),
             sync_id: sync_id.to_string(),
             trigger: if n == 0 {
-                "initial"
+                RunTrigger::Initial
             } else if n % 3 == 0 {
-                "webhook"
+                RunTrigger::Webhook
             } else {
-                "scheduled"
-            }
-            .into(),
+                RunTrigger::Scheduled
+            },
             started_at: started,
             ended_at: Some(started + 1_500),
-            outcome: if n % 10 == 0 { "partial" } else { "succeeded" }.into(),
+            outcome: if n % 10 == 0 { RunOutcome::Partial } else { RunOutcome::Succeeded }.into(),
             updated_in_app: (per_run / 2) as i64,
             updated_in_hub: (per_run / 2) as i64,
             failed_to_app: if n % 10 == 0 { 2 } else { 0 },
@@ -218,14 +223,14 @@ async fn seed(store: &Store, sync_id: &str, events: usize) -> (Vec<String>, Vec<
             let record = &record_ids[(n * per_run + e) % RECORDS];
             let (kind, changes, rule, category) = match e % 20 {
                 0 => (
-                    "conflict",
+                    EventKind::Conflict,
                     json!([{"field": "Amount", "hubspot": "7000", "app": "6500", "winner": "hubspot"}]),
                     Some("Default to HubSpot"),
                     None,
                 ),
-                1 => ("failed", json!([]), None, Some("validation")),
+                1 => (EventKind::Failed, json!([]), None, Some("validation")),
                 _ => (
-                    "updated",
+                    EventKind::Updated,
                     json!([{"field": "Amount", "old": format!("{e}"), "new": format!("{}", e + 1)}, {"field": "Close date", "old": null, "new": "2027-01-31"}]),
                     None,
                     None,
@@ -237,8 +242,8 @@ async fn seed(store: &Store, sync_id: &str, events: usize) -> (Vec<String>, Vec<
                 run_id: run_id.clone(),
                 record_id: record.clone(),
                 at: started + e as i64,
-                kind: kind.into(),
-                side: if e % 2 == 0 { "app" } else { "hubspot" }.into(),
+                kind,
+                side: if e % 2 == 0 { Side::App } else { Side::HubSpot },
                 changes: changes.to_string(),
                 rule: rule.map(str::to_string),
                 category: category.map(str::to_string),

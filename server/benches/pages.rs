@@ -1,7 +1,7 @@
-//! Every page of the console under load, as a stall hunt: starts both sandboxes and Tandem (its
-//! engine on), installs both apps and a deal sync as an admin would, waits for the initial sync,
-//! then asks for every page (signed in as the Super Admin, and the sign-in pages signed out)
-//! `BENCH_REQUESTS` times in all (default 100,000), `BENCH_CONCURRENCY` at a time (default 20).
+//! Every page of the console under load, as a stall hunt: starts both sandboxes with 200 deals
+//! each and Tandem (its engine on), installs both apps and a deal sync as an admin would, waits
+//! for the initial sync, then asks for every page (signed in as the Super Admin, and the sign-in
+//! pages signed out) `BENCH_REQUESTS` times in all (default 100,000), `BENCH_CONCURRENCY` at a time (default 20).
 //! Prints per page the requests, failures, stalls (no full answer within 10 s) and the time to
 //! the last byte; exits with 1 on any stall or failure.
 //!
@@ -19,6 +19,8 @@ use sandbox::{demo_client, HubSpotConfig, PipedriveConfig};
 use tandem::{Application, Config};
 
 const STALL: Duration = Duration::from_secs(10);
+/// Deals made in each sandbox before the sync starts.
+const DEALS: usize = 200;
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
@@ -57,8 +59,13 @@ async fn bench() -> bool {
     let mut pd_config = PipedriveConfig::new(vec![demo_client("pipedrive", &tandem_url)]);
     pd_config.burst_limit = 0;
     pd_config.daily_tokens = u64::MAX / 4;
-    let (_, hubspot) = sandbox::start_hubspot(hub_config, any, None).await.unwrap();
-    let (_, pipedrive) = sandbox::start_pipedrive(pd_config, any, None).await.unwrap();
+    let (hub, hubspot) = sandbox::start_hubspot(hub_config, any, None).await.unwrap();
+    let (pd, pipedrive) = sandbox::start_pipedrive(pd_config, any, None).await.unwrap();
+    // Deals on both sides (some in stages the sync does not map), made yesterday, so that the
+    // dashboards have records in sync, excluded records and events to show.
+    let yesterday = engine::clock::now_ms() - 86_400_000;
+    sandbox::hubspot::seed::generate(&mut hub.write(), DEALS, 0, 0, 7, yesterday);
+    sandbox::pipedrive::seed::generate(&mut pd.write(), DEALS, 7, yesterday);
 
     let data_dir = std::env::temp_dir().join(format!("tandem-bench-pages-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&data_dir).unwrap();
@@ -129,7 +136,16 @@ async fn bench() -> bool {
         if let (Some(run), Some(record)) = (link(&history, &format!("{base}/history/")), link(&records, &format!("{base}/records/"))) {
             break (run, record);
         }
-        assert!(started.elapsed() < Duration::from_secs(180), "the initial sync did not finish");
+        if started.elapsed() > Duration::from_secs(180) {
+            let health = admin.get(format!("{tandem_url}{base}")).send().await.unwrap().text().await.unwrap();
+            let text: String = health
+                .split('<')
+                .filter_map(|t| t.split_once('>').map(|(_, t)| t.trim()))
+                .filter(|t| !t.is_empty())
+                .collect::<Vec<_>>()
+                .join(" | ");
+            panic!("the initial sync did not finish; its Health page says: {}", text.chars().take(1500).collect::<String>());
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     println!("initial sync done in {:.1} s", started.elapsed().as_secs_f64());

@@ -23,6 +23,7 @@ use engine::store::scratch::ScratchDatabase;
 use engine::store::Backend;
 use engine::Connections;
 use engine::Store;
+use model::states::RunOutcome;
 use sandbox::{demo_client, HubSpotConfig, PipedriveConfig, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
 
 /// HubSpot's default limit: calls per ten seconds.
@@ -212,7 +213,7 @@ async fn scenario(n: usize, limited: bool, backend: Backend) {
     let seconds = started.elapsed().as_secs_f64();
     let hub_calls = hubspot_calls(&hubspot_url).await - calls_before - 1;
     let run = report.run;
-    assert_eq!(run.outcome, "succeeded", "{run:?}");
+    assert_eq!(run.outcome, RunOutcome::Succeeded, "{run:?}");
     let synced = (run.created_in_app + run.created_in_hub) as f64;
     let rate = synced / seconds;
     // The bound: HubSpot's 110 calls per ten seconds, each moving 100 deals. Shown as the share
@@ -243,7 +244,7 @@ async fn scenario(n: usize, limited: bool, backend: Backend) {
     let next = engine.run_sync(&sync_id, Trigger::Scheduled).await.expect("run").expect("the sync ran").run;
     let next_seconds = started.elapsed().as_secs_f64();
     let next_hub_calls = hubspot_calls(&hubspot_url).await - calls_before - 1;
-    assert_eq!(next.outcome, "succeeded", "{next:?}");
+    assert_eq!(next.outcome, RunOutcome::Succeeded, "{next:?}");
     let written = next.created_in_app + next.created_in_hub + next.updated_in_app + next.updated_in_hub;
     assert_eq!(written, 0, "nothing changed meanwhile, so nothing is written: {next:?}");
     println!(

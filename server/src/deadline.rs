@@ -34,10 +34,10 @@ fn is_page(method: &Method, path: &str) -> bool {
 /// Outermost layer: bounds every page from the request (the session lookup included) to the
 /// last byte of its answer.
 pub async fn pages(State(PageDeadline(limit)): State<PageDeadline>, request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_string();
-    if !is_page(request.method(), &path) {
+    if !is_page(request.method(), request.uri().path()) {
         return next.run(request).await;
     }
+    let path = loggable(request.uri().path());
     let deadline = Instant::now() + limit;
     let response = match tokio::time::timeout_at(deadline, next.run(request)).await {
         Ok(response) => response,
@@ -74,6 +74,14 @@ fn body_until(body: Body, deadline: Instant, path: String) -> impl futures_util:
     })
 }
 
+/// A page's path as the log may show it: an invitation's token is a secret.
+fn loggable(path: &str) -> String {
+    match path.strip_prefix("/invite/") {
+        Some(_) => "/invite/{token}".to_string(),
+        None => path.to_string(),
+    }
+}
+
 fn stalled_page() -> Response {
     let page = Html(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Page timed out | Tandem</title>\
@@ -101,5 +109,11 @@ mod tests {
         }
         assert!(!is_page(&Method::GET, "/settings/integrations/syncs/s1/export/records.csv"));
         assert!(!is_page(&Method::POST, "/settings/users"));
+    }
+
+    #[test]
+    fn invitation_tokens_stay_out_of_the_log() {
+        assert_eq!(loggable("/invite/s3cr3t-token"), "/invite/{token}");
+        assert_eq!(loggable("/settings/users"), "/settings/users");
     }
 }

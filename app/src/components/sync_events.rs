@@ -2,7 +2,8 @@
 //! field's old → new value, and for a conflict both values, the winner and the rule.
 
 use leptos::prelude::*;
-use model::dashboard::{event_label, reason_label, EventSummary, FieldChange, SyncLabel};
+use model::dashboard::{reason_label, EventSummary, FieldChange, SyncLabel};
+use model::states::EventKind;
 use model::timefmt;
 
 use super::sync_header::{record_path, side_name};
@@ -14,8 +15,8 @@ fn shown(v: &Option<String>) -> String {
     }
 }
 
-fn change_line(c: &FieldChange, kind: &str, label: &SyncLabel) -> impl IntoView {
-    if kind == "conflict" {
+fn change_line(c: &FieldChange, kind: EventKind, label: &SyncLabel) -> impl IntoView {
+    if kind == EventKind::Conflict {
         let winner = c.winner.as_deref().map(|w| side_name(w, label)).unwrap_or_default();
         view! {
             <li class="change conflict-change">
@@ -40,17 +41,16 @@ fn change_line(c: &FieldChange, kind: &str, label: &SyncLabel) -> impl IntoView 
 
 /// What an event says beside its field changes.
 pub fn event_note(e: &EventSummary, label: &SyncLabel) -> String {
-    let side = side_name(&e.side, label);
-    match e.kind.as_str() {
-        "created" => format!("Created in {side}"),
-        "updated" => format!("Updated in {side}"),
-        "conflict" => format!("Conflict decided by “{}”", e.rule.clone().unwrap_or_default()),
-        "deleted" => format!("Deleted in {side}; Tandem never deletes the other side"),
-        "excluded" => format!("Excluded: {}", e.category.as_deref().map(reason_label).unwrap_or("rules")),
-        "failed" => format!("Writing to {side} failed ({})", e.category.as_deref().map(reason_label).unwrap_or("error")),
-        "not_synced" => format!("A field from {side} could not be translated"),
-        "matched" => format!("Matched with the record that already existed in {side}"),
-        other => event_label(other).to_string(),
+    let side = side_name(e.side.as_str(), label);
+    match e.kind {
+        EventKind::Created => format!("Created in {side}"),
+        EventKind::Updated => format!("Updated in {side}"),
+        EventKind::Conflict => format!("Conflict decided by “{}”", e.rule.clone().unwrap_or_default()),
+        EventKind::Deleted => format!("Deleted in {side}; Tandem never deletes the other side"),
+        EventKind::Excluded => format!("Excluded: {}", e.category.as_deref().map(reason_label).unwrap_or("rules")),
+        EventKind::Failed => format!("Writing to {side} failed ({})", e.category.as_deref().map(reason_label).unwrap_or("error")),
+        EventKind::NotSynced => format!("A field from {side} could not be translated"),
+        EventKind::Matched => format!("Matched with the record that already existed in {side}"),
     }
 }
 
@@ -60,17 +60,16 @@ pub fn EventRows(events: Vec<EventSummary>, label: SyncLabel, #[prop(optional)] 
         .into_iter()
         .map(|e| {
             let note = event_note(&e, &label);
-            let kind = e.kind.clone();
-            let changes = e.changes.iter().map(|c| change_line(c, &kind, &label)).collect_view();
+            let changes = e.changes.iter().map(|c| change_line(c, e.kind, &label)).collect_view();
             let record = with_record.then(|| {
                 let name = if e.record_name.is_empty() { e.record_id.clone() } else { e.record_name.clone() };
                 view! { <td><a href=record_path(&label.sync_id, &e.record_id)>{name}</a></td> }
             });
             view! {
-                <tr data-event=e.kind.clone() data-side=e.side.clone()>
+                <tr data-event=e.kind.as_str() data-side=e.side.as_str()>
                     <td class="nowrap">{timefmt::date_time(e.at)}</td>
                     {record}
-                    <td><span class=format!("badge event-{}", e.kind)>{event_label(&e.kind)}</span></td>
+                    <td><span class=format!("badge event-{}", e.kind)>{e.kind.label()}</span></td>
                     <td>
                         <p class="event-note">{note}</p>
                         {(!e.changes.is_empty()).then(|| view! { <ul class="plain-list changes">{changes}</ul> })}

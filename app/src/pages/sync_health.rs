@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
-use model::dashboard::{outcome_label, thousands, trigger_label, BucketCount, ChartRange, RecordBucket, SyncHealth};
+use model::dashboard::{thousands, BucketCount, ChartRange, RecordBucket, SyncHealth};
 use model::{timefmt, Permission};
 
 use super::shell::current_user;
@@ -97,7 +97,7 @@ fn Overview(h: SyncHealth) -> impl IntoView {
                                 <dt>"Last run"</dt>
                                 <dd>
                                     <a href=run_path(&h.sync.sync_id, &r.id)>
-                                        {format!("{} · {} · {}", trigger_label(&r.trigger), outcome_label(&r.outcome), timefmt::date_time(r.started_at))}
+                                        {format!("{} · {} · {}", r.trigger.label(), r.outcome.label(), timefmt::date_time(r.started_at))}
                                     </a>
                                 </dd>
                             </div>

@@ -5,21 +5,22 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
-use model::dashboard::{duration, outcome_label, thousands, trigger_label, RunFilter, RunSummary, OUTCOMES, TRIGGERS};
+use model::dashboard::{duration, thousands, RunFilter, RunSummary};
+use model::states::{RunOutcome, RunTrigger};
 use model::timefmt;
 
 use crate::api::dashboards::{get_sync_health, sync_runs};
 use crate::components::feedback::ErrorBanner;
 use crate::components::sync_header::{export_path, history_path, run_path, SyncHeader, SyncTab};
 
-pub fn outcome_badge(outcome: &str) -> impl IntoView {
+pub fn outcome_badge(outcome: RunOutcome) -> impl IntoView {
     let class = match outcome {
-        "succeeded" => "badge badge-success",
-        "partial" | "interrupted" => "badge badge-warning",
-        "failed" => "badge badge-error",
-        _ => "badge badge-info",
+        RunOutcome::Succeeded => "badge badge-success",
+        RunOutcome::Partial | RunOutcome::Interrupted => "badge badge-warning",
+        RunOutcome::Failed => "badge badge-error",
+        RunOutcome::Running => "badge badge-info",
     };
-    view! { <span class=class data-outcome=outcome.to_string()>{outcome_label(outcome)}</span> }
+    view! { <span class=class data-outcome=outcome.as_str()>{outcome.label()}</span> }
 }
 
 fn query_string(filter: &RunFilter) -> String {
@@ -82,14 +83,14 @@ pub fn SyncHistoryPage() -> impl IntoView {
                                 "Trigger"
                                 <select name="trigger">
                                     <option value="" selected=f.trigger.is_none()>"Any"</option>
-                                    {TRIGGERS.iter().map(|t| view! { <option value=*t selected=f.trigger.as_deref() == Some(*t)>{trigger_label(t)}</option> }).collect_view()}
+                                    {RunTrigger::ALL.iter().map(|t| view! { <option value=t.as_str() selected=f.trigger.as_deref() == Some(t.as_str())>{t.label()}</option> }).collect_view()}
                                 </select>
                             </label>
                             <label>
                                 "Outcome"
                                 <select name="outcome">
                                     <option value="" selected=f.outcome.is_none()>"Any"</option>
-                                    {OUTCOMES.iter().map(|o| view! { <option value=*o selected=f.outcome.as_deref() == Some(*o)>{outcome_label(o)}</option> }).collect_view()}
+                                    {RunOutcome::ALL.iter().map(|o| view! { <option value=o.as_str() selected=f.outcome.as_deref() == Some(o.as_str())>{o.label()}</option> }).collect_view()}
                                 </select>
                             </label>
                             <button type="submit" class="btn btn-secondary btn-small">"Apply"</button>
@@ -152,8 +153,8 @@ fn RunLine(r: RunSummary, sync_id: String) -> impl IntoView {
     view! {
         <tr data-run=r.id.clone()>
             <th scope="row"><a href=run_path(&sync_id, &r.id)>{timefmt::date_time(r.started_at)}</a></th>
-            <td>{trigger_label(&r.trigger)}</td>
-            <td>{outcome_badge(&r.outcome)}</td>
+            <td>{r.trigger.label()}</td>
+            <td>{outcome_badge(r.outcome)}</td>
             <td class="nowrap">{r.duration_ms().map(duration).unwrap_or_else(|| "Running".into())}</td>
             <td>{written(r.created_in_hub, r.updated_in_hub)}</td>
             <td>{written(r.created_in_app, r.updated_in_app)}</td>

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
-use model::dashboard::{duration, thousands, trigger_label};
+use model::dashboard::{duration, thousands};
 use model::timefmt;
 
 use super::sync_history::{outcome_badge, written};
@@ -33,7 +33,7 @@ pub fn SyncRunPage() -> impl IntoView {
                             <SyncHeader label=label.clone() tab=SyncTab::History/>
                             <p><a href=history_path(&label.sync_id)>"← All runs"</a></p>
                             <section class="card" aria-labelledby="run-title">
-                                <h2 id="run-title">{format!("{} run, {}", trigger_label(&r.trigger), timefmt::date_time(r.started_at))} " " {outcome_badge(&r.outcome)}</h2>
+                                <h2 id="run-title">{format!("{} run, {}", r.trigger.label(), timefmt::date_time(r.started_at))} " " {outcome_badge(r.outcome)}</h2>
                                 {r.message.clone().map(|m| view! { <p class="notice" role="note">{m}</p> })}
                                 <dl class="facts">
                                     <div><dt>"Duration"</dt><dd>{r.duration_ms().map(duration).unwrap_or_else(|| "Running".into())}</dd></div>

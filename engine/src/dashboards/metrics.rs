@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use model::dashboard::{HealthStatus, RecordBucket};
+use model::states::RecordState;
 
 use super::{health_of, Dashboards, Result};
 use crate::clock::now_ms;
@@ -65,7 +66,7 @@ impl Dashboards {
             "Records by Health bucket (in_sync, excluded, failing, pending) and reason or error category.",
         );
         for c in &counts {
-            let bucket = RecordBucket::parse(&c.state).map(RecordBucket::as_str).unwrap_or("other");
+            let bucket = RecordBucket::of(c.state).as_str();
             let _ = writeln!(
                 out,
                 "tandem_sync_records{{{},bucket=\"{bucket}\",reason=\"{}\"}} {}",
@@ -75,7 +76,7 @@ impl Dashboards {
             );
         }
         family(&mut out, "tandem_sync_failing_records", "gauge", "Records whose last sync attempt failed, by error category.");
-        for c in counts.iter().filter(|c| c.state == "failed") {
+        for c in counts.iter().filter(|c| c.state == RecordState::Failed) {
             let _ = writeln!(
                 out,
                 "tandem_sync_failing_records{{{},category=\"{}\"}} {}",
@@ -86,7 +87,7 @@ impl Dashboards {
         }
         family(&mut out, "tandem_sync_runs_total", "counter", "Sync runs by outcome.");
         for o in &outcomes {
-            let _ = writeln!(out, "tandem_sync_runs_total{{{},outcome=\"{}\"}} {}", label(&o.sync_id), esc(&o.outcome), o.count);
+            let _ = writeln!(out, "tandem_sync_runs_total{{{},outcome=\"{}\"}} {}", label(&o.sync_id), o.outcome, o.count);
         }
         family(&mut out, "tandem_sync_records_written_total", "counter", "Records created or updated, by target side.");
         for t in &totals {

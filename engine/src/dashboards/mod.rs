@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use model::apps::{ConnectionStatus, ConnectionSummary, ObjectKind, HUBSPOT};
 use model::dashboard::{
     reason_label, BucketCount, Chart, ChartBucket, ChartRange, EventPage, EventSummary, FieldChange, HealthStatus, OverviewRow, Progress,
-    RecordBucket, RecordPage, RecordSummary, RunDetail, RunFilter, RunPage, RunSummary, SyncHealth, SyncLabel, Timeline, OUTCOMES,
-    TRIGGERS,
+    RecordBucket, RecordPage, RecordSummary, RunDetail, RunFilter, RunPage, RunSummary, SyncHealth, SyncLabel, Timeline,
 };
+use model::states::{RecordState, RunOutcome, RunTrigger};
 use model::sync::SyncStatus;
 use model::{timefmt, SessionUser};
 
@@ -123,7 +123,7 @@ impl Dashboards {
     }
 
     async fn summaries(&self, rows: Vec<RecordRow>) -> Result<Vec<RecordSummary>> {
-        let ids: Vec<String> = rows.iter().filter(|r| r.state == "failed").map(|r| r.id.clone()).collect();
+        let ids: Vec<String> = rows.iter().filter(|r| r.state == RecordState::Failed).map(|r| r.id.clone()).collect();
         let requested = self.store().retry_requested(&ids).await?;
         Ok(rows.into_iter().map(|r| record_summary(&requested, r)).collect())
     }
@@ -291,7 +291,7 @@ fn context_of(row: SyncRow, connections: &[ConnectionSummary], hub: Option<Conne
 
 fn health_of(ctx: &SyncContext, state: Option<&SyncStateRow>, counts: &[StateCount], last_run: Option<RunSummary>, now: i64) -> SyncHealth {
     let (status, status_detail) = status_of(ctx, last_run.as_ref());
-    let bucket = |state: &str| -> Vec<BucketCount> {
+    let bucket = |state: RecordState| -> Vec<BucketCount> {
         let mut found: Vec<BucketCount> = counts
             .iter()
             .filter(|c| c.state == state)
@@ -303,8 +303,8 @@ fn health_of(ctx: &SyncContext, state: Option<&SyncStateRow>, counts: &[StateCou
         found.sort_by(|a, b| b.count.cmp(&a.count).then(a.reason.cmp(&b.reason)));
         found
     };
-    let total = |state: &str| counts.iter().filter(|c| c.state == state).map(|c| c.count).sum::<i64>();
-    let initial = state.filter(|s| s.phase != "incremental");
+    let total = |state: RecordState| counts.iter().filter(|c| c.state == state).map(|c| c.count).sum::<i64>();
+    let initial = state.filter(|s| s.phase.is_initial());
     // From the moment the engine picks the (re)started initial sync up until it is done.
     let progress = initial
         .filter(|_| status == HealthStatus::Syncing)
@@ -316,10 +316,10 @@ fn health_of(ctx: &SyncContext, state: Option<&SyncStateRow>, counts: &[StateCou
         last_success_at: state.and_then(|s| s.last_success_at),
         next_run_at: state.map(|s| s.next_run_at).filter(|_| status == HealthStatus::Syncing || status == HealthStatus::Error),
         running: state.is_some_and(|s| s.lease_until.is_some_and(|u| u >= now)),
-        in_sync: total("linked"),
-        pending: total("creating"),
-        excluded: bucket("excluded"),
-        failing: bucket("failed"),
+        in_sync: total(RecordState::Linked),
+        pending: total(RecordState::Creating),
+        excluded: bucket(RecordState::Excluded),
+        failing: bucket(RecordState::Failed),
         progress,
         last_run,
     }
@@ -354,14 +354,16 @@ fn status_of(ctx: &SyncContext, last_run: Option<&RunSummary>) -> (HealthStatus,
         Some(_) => {}
     }
     match last_run {
-        Some(r) if r.outcome == "failed" => (HealthStatus::Error, Some(r.message.clone().unwrap_or_else(|| "The last run failed.".into()))),
+        Some(r) if r.outcome == RunOutcome::Failed => {
+            (HealthStatus::Error, Some(r.message.clone().unwrap_or_else(|| "The last run failed.".into())))
+        }
         _ => (HealthStatus::Syncing, None),
     }
 }
 
 fn record_summary(requested: &[String], r: RecordRow) -> RecordSummary {
     RecordSummary {
-        bucket: RecordBucket::parse(&r.state).unwrap_or(RecordBucket::Pending),
+        bucket: RecordBucket::of(r.state),
         retry_requested: requested.contains(&r.id),
         id: r.id,
         name: r.name,
@@ -449,18 +451,17 @@ fn run_query(filter: &RunFilter) -> Result<RunQuery> {
             return Err(DashboardError::Invalid("The from date must not be after the to date.".into()));
         }
     }
-    let pick = |v: &Option<String>, allowed: &[&str], what: &str| -> Result<Option<String>> {
+    fn pick<T>(v: &Option<String>, parse: fn(&str) -> Option<T>, what: &str) -> Result<Option<T>> {
         match v.as_deref().filter(|v| !v.is_empty()) {
             None => Ok(None),
-            Some(v) if allowed.contains(&v) => Ok(Some(v.to_string())),
-            Some(v) => Err(DashboardError::Invalid(format!("Unknown {what} \"{v}\"."))),
+            Some(v) => parse(v).map(Some).ok_or_else(|| DashboardError::Invalid(format!("Unknown {what} \"{v}\"."))),
         }
-    };
+    }
     Ok(RunQuery {
         from,
         to,
-        trigger: pick(&filter.trigger, &TRIGGERS, "trigger")?,
-        outcome: pick(&filter.outcome, &OUTCOMES, "outcome")?,
+        trigger: pick(&filter.trigger, RunTrigger::parse, "trigger")?,
+        outcome: pick(&filter.outcome, RunOutcome::parse, "outcome")?,
         before: None,
         limit: RUNS_PER_PAGE,
     })

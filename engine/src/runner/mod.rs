@@ -26,6 +26,7 @@ use serde_json::json;
 
 use model::apps::{ConnectionStatus, ObjectKind, HUBSPOT};
 use model::merge::{Agreed, Side};
+use model::states::{EventKind, Phase, RecordState, RunOutcome, RunTrigger};
 use model::sync::{FieldInfo, SideSchema, SyncSettings, SyncStatus};
 use model::translate::OwnerPairs;
 
@@ -39,11 +40,6 @@ use crate::store::{Checkpoint, PageCommit, RecordKey, RecordRow, RunRow, Store, 
 use api::{Api, ApiError, Category, Stats};
 use links::Link;
 use plan::{side_id, Create, FieldTimes, Found, PagePlan, Planner, Update, Values};
-
-/// Phases of a sync's life.
-pub const INITIAL_HUBSPOT: &str = "initial_hubspot";
-pub const INITIAL_APP: &str = "initial_app";
-pub const INCREMENTAL: &str = "incremental";
 
 /// How far back an incremental read reaches before its cursor: HubSpot's search index trails
 /// its writes by a few seconds, and a record changed in the same instant as the cursor must
@@ -248,23 +244,23 @@ impl Engine {
             state = store.sync_state(sync_id).await?.ok_or_else(|| EngineError::Settings("the sync has no state".into()))?;
         }
         store.close_abandoned_runs(sync_id, now).await?;
-        let initial = state.phase != INCREMENTAL;
-        let trigger_name = match trigger {
-            _ if initial => "initial",
-            Trigger::Scheduled => "scheduled",
-            Trigger::Webhook => "webhook",
-            Trigger::Manual => "manual",
+        let initial = state.phase.is_initial();
+        let run_trigger = match trigger {
+            _ if initial => RunTrigger::Initial,
+            Trigger::Scheduled => RunTrigger::Scheduled,
+            Trigger::Webhook => RunTrigger::Webhook,
+            Trigger::Manual => RunTrigger::Manual,
         };
         let run = RunRow {
             id: new_id(),
             sync_id: sync_id.to_string(),
-            trigger: trigger_name.to_string(),
+            trigger: run_trigger,
             started_at: now,
-            outcome: "running".into(),
+            outcome: RunOutcome::Running,
             ..RunRow::default()
         };
         store.insert_run(&run).await?;
-        tracing::info!(sync_id, run_id = %run.id, trigger = trigger_name, phase = %state.phase, "sync run started");
+        tracing::info!(sync_id, run_id = %run.id, trigger = %run_trigger, phase = %state.phase, "sync run started");
         Ok(Some(Began { row, settings, state: Some(state), run, app, hub, initial }))
     }
 
@@ -335,16 +331,16 @@ impl Engine {
         run.rate_limit_wait_ms = hub_stats.wait_ms.load(Ordering::Relaxed) + app_stats.wait_ms.load(Ordering::Relaxed);
         let succeeded = match &result {
             Ok(()) => {
-                run.outcome = if run.failed_to_app + run.failed_to_hub > 0 { "partial" } else { "succeeded" }.into();
+                run.outcome = if run.failed_to_app + run.failed_to_hub > 0 { RunOutcome::Partial } else { RunOutcome::Succeeded };
                 true
             }
             Err(EngineError::Store(StoreError::LeaseLost)) => {
-                run.outcome = "interrupted".into();
+                run.outcome = RunOutcome::Interrupted;
                 run.message = Some("Another Tandem instance took this sync over; it resumes from the last checkpoint.".into());
                 false
             }
             Err(e) => {
-                run.outcome = "failed".into();
+                run.outcome = RunOutcome::Failed;
                 run.message = Some(e.to_string());
                 false
             }
@@ -408,7 +404,7 @@ impl<'a> Pass<'a> {
     async fn execute(&mut self, mut state: crate::store::SyncStateRow) -> Result<(), EngineError> {
         self.recover_creations().await?;
         self.retry_failed().await?;
-        if state.phase == INITIAL_HUBSPOT || state.phase == INITIAL_APP {
+        if state.phase == Phase::InitialHubSpot || state.phase == Phase::InitialApp {
             if state.initial_started_at.is_none() {
                 let at = now_ms();
                 // What the progress bar counts towards: every deal on both sides (best effort).
@@ -424,9 +420,9 @@ impl<'a> Pass<'a> {
             // Contacts and companies read the app first: every app record is then known (with
             // its email or domain) when HubSpot's are matched against them.
             let order = if self.plan.matched() { [Side::App, Side::HubSpot] } else { [Side::HubSpot, Side::App] };
-            let phase_of = |side: Side| if side == Side::HubSpot { INITIAL_HUBSPOT } else { INITIAL_APP };
-            if state.phase == INITIAL_HUBSPOT && state.hub_cursor.is_none() && done == 0 && order[0] == Side::App {
-                state.phase = INITIAL_APP.into();
+            let phase_of = |side: Side| if side == Side::HubSpot { Phase::InitialHubSpot } else { Phase::InitialApp };
+            if state.phase == Phase::InitialHubSpot && state.hub_cursor.is_none() && done == 0 && order[0] == Side::App {
+                state.phase = Phase::InitialApp.into();
             }
             for (step, side) in order.into_iter().enumerate() {
                 if state.phase != phase_of(side) {
@@ -452,19 +448,17 @@ impl<'a> Pass<'a> {
                     done += page.records.len() as i64;
                     let checkpoint = match (&page.next, step) {
                         (Some(c), _) => Checkpoint {
-                            phase: phase_of(side).into(),
+                            phase: phase_of(side),
                             hub_cursor: (side == Side::HubSpot).then(|| c.clone()),
                             app_cursor: (side == Side::App).then(|| c.clone()),
                             progress_done: done,
                         },
-                        (None, 0) => {
-                            Checkpoint { phase: phase_of(order[1]).into(), hub_cursor: None, app_cursor: None, progress_done: done }
-                        }
+                        (None, 0) => Checkpoint { phase: phase_of(order[1]), hub_cursor: None, app_cursor: None, progress_done: done },
                         (None, _) => {
                             // From here on, read what changed since the initial sync began.
                             let since = (state.initial_started_at.unwrap_or(0) - CURSOR_MARGIN_MS).to_string();
                             Checkpoint {
-                                phase: INCREMENTAL.into(),
+                                phase: Phase::Incremental,
                                 hub_cursor: Some(since.clone()),
                                 app_cursor: Some(since),
                                 progress_done: done,
@@ -521,7 +515,7 @@ impl<'a> Pass<'a> {
                 read_in_window += page.records.len();
                 newest = page.records.iter().map(|d| d.updated_at).max().unwrap_or(newest).max(newest);
                 let checkpoint = Checkpoint {
-                    phase: INCREMENTAL.into(),
+                    phase: Phase::Incremental,
                     hub_cursor: if side == Side::HubSpot { Some(newest.to_string()) } else { state.hub_cursor.clone() },
                     app_cursor: if side == Side::App { Some(newest.to_string()) } else { state.app_cursor.clone() },
                     progress_done: state.progress_done,
@@ -573,7 +567,7 @@ impl<'a> Pass<'a> {
     /// created again by processing their source deal anew.
     async fn recover_creations(&mut self) -> Result<(), EngineError> {
         loop {
-            let pending = self.store.records_in_state(&self.sync_id, "creating", 200).await?;
+            let pending = self.store.records_in_state(&self.sync_id, RecordState::Creating, 200).await?;
             if pending.is_empty() {
                 return Ok(());
             }
@@ -598,12 +592,12 @@ impl<'a> Pass<'a> {
                                 Side::App => row.app_id = Some(deal.id.clone()),
                             }
                             // Compared on the next read against what the create sent.
-                            (row.state, row.create_on, row.hub_seen_at, row.app_seen_at) = ("linked".into(), None, None, None);
+                            (row.state, row.create_on, row.hub_seen_at, row.app_seen_at) = (RecordState::Linked, None, None, None);
                             row.updated_at = now_ms();
                             linked.push(row);
                         }
                         None => {
-                            row.state = "failed".into();
+                            row.state = RecordState::Failed;
                             row.reason = Some(Category::Network.as_str().into());
                             row.message = Some("The create was interrupted before its outcome was known; it is retried.".into());
                             row.create_on = None;
@@ -777,13 +771,13 @@ impl<'a> Pass<'a> {
             let Some(key) = record.match_key.as_deref() else { continue };
             let own_id = own.map(|r| r.id.as_str());
             let rows: Vec<&RecordRow> = by_key.get(key).into_iter().flatten().filter(|r| Some(r.id.as_str()) != own_id).collect();
-            let lone = rows.iter().find(|r| side_id(r, side).is_none() && side_id(r, target).is_some() && r.state != "creating");
+            let lone = rows.iter().find(|r| side_id(r, side).is_none() && side_id(r, target).is_some() && r.state != RecordState::Creating);
             if claimed.contains(key) || rows.iter().any(|r| side_id(r, side).is_some() && side_id(r, target).is_some()) {
                 out.insert(record.id.clone(), Found::Duplicate(duplicate(key)));
             } else if let (Some(row), None) = (lone, own) {
                 claimed.insert(key.to_string());
                 out.insert(record.id.clone(), Found::Link(Box::new(self.plan.link((*row).clone(), side, record, now)), linked(key)));
-            } else if rows.iter().any(|r| r.state == "creating") {
+            } else if rows.iter().any(|r| r.state == RecordState::Creating) {
                 // Being created from another record with this key right now.
                 out.insert(record.id.clone(), Found::Duplicate(duplicate(key)));
             } else {
@@ -844,7 +838,7 @@ impl<'a> Pass<'a> {
                 continue;
             }
             let row = match (known.get(&h.id), own) {
-                (Some(row), _) if row.app_id.is_some() || row.state == "creating" => {
+                (Some(row), _) if row.app_id.is_some() || row.state == RecordState::Creating => {
                     out.insert(record.id.clone(), Found::Duplicate(duplicate(key)));
                     continue;
                 }
@@ -971,12 +965,12 @@ impl<'a> Pass<'a> {
                             }
                         }
                         row.agreed = serde_json::to_string(&agreed).unwrap_or_else(|_| "{}".into());
-                        (row.state, row.create_on, row.updated_at) = ("linked".into(), None, now);
+                        (row.state, row.create_on, row.updated_at) = (RecordState::Linked, None, now);
                         let changes: Vec<serde_json::Value> = values
                             .iter()
                             .map(|(k, v)| json!({"field": self.plan.label(target, k), "old": null, "new": self.plan.shown(target, k, v)}))
                             .collect();
-                        work.events.push(self.plan.event(&row.id, now, "created", target, json!(changes), None, None, None));
+                        work.events.push(self.plan.event(&row.id, now, EventKind::Created, target, json!(changes), None, None, None));
                     }
                     Some(Err(e)) if e.category.transient() => {
                         // A dropped connection or a 5xx: the deal may or may not exist. It stays
@@ -1111,7 +1105,7 @@ impl<'a> Pass<'a> {
                     work.events.push(self.plan.event(
                         &row.id,
                         now,
-                        "matched",
+                        EventKind::Matched,
                         Side::HubSpot,
                         json!([]),
                         None,
@@ -1155,7 +1149,7 @@ impl<'a> Pass<'a> {
                     work.events.push(self.plan.event(
                         row_id,
                         now,
-                        "not_synced",
+                        EventKind::NotSynced,
                         Side::HubSpot,
                         json!([]),
                         None,
@@ -1176,12 +1170,21 @@ impl<'a> Pass<'a> {
 
     fn fail(&mut self, row: &mut RecordRow, target: Side, e: &ApiError, now: i64, work: &mut PagePlan) {
         self.count_failure(target);
-        row.state = "failed".into();
+        row.state = RecordState::Failed;
         row.create_on = None;
         row.reason = Some(e.category.as_str().into());
         row.message = Some(e.message.clone());
         row.updated_at = now;
-        work.events.push(self.plan.event(&row.id, now, "failed", target, json!([]), None, Some(e.category.as_str()), Some(&e.message)));
+        work.events.push(self.plan.event(
+            &row.id,
+            now,
+            EventKind::Failed,
+            target,
+            json!([]),
+            None,
+            Some(e.category.as_str()),
+            Some(&e.message),
+        ));
     }
 }
 

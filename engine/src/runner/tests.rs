@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use futures_util::future::BoxFuture;
 use model::apps::{ObjectKind, SyncDirection};
+use model::states::{RecordState, RunOutcome};
 use model::sync::ConflictRule;
 use model::translate::OwnerPairs;
 
@@ -261,7 +262,7 @@ async fn an_initial_and_an_incremental_pass_over_sides_in_memory() {
     // The initial pass: every deal in a mapped stage is created once on the other side, with its
     // values translated; the one in HubSpot's unmapped stage stays where it is.
     let initial = run(&engine, &sync_id, &hub, &app).await;
-    assert_eq!(initial.outcome, "succeeded", "{initial:?}");
+    assert_eq!(initial.outcome, RunOutcome::Succeeded, "{initial:?}");
     assert_eq!((initial.created_in_app, initial.created_in_hub), (5, 5));
     let (hubs, apps) = (by_name(&hub, "amount"), by_name(&app, "value"));
     assert_eq!(apps.len(), 10, "{apps:?}");
@@ -272,7 +273,7 @@ async fn an_initial_and_an_incremental_pass_over_sides_in_memory() {
     assert_eq!(hubs["App deal 4"][0].1.as_deref(), Some("1000"));
     assert_eq!(hubs["App deal 4"][0].2.as_deref(), Some("default/a"));
     assert!(!apps.contains_key("In an unmapped stage"));
-    let rows = engine.store().records_in_state(&sync_id, "linked", 100).await.unwrap();
+    let rows = engine.store().records_in_state(&sync_id, RecordState::Linked, 100).await.unwrap();
     assert_eq!(rows.len(), 10);
     assert!(rows.iter().all(|r| r.hubspot_id.is_some() && r.app_id.is_some()));
 
@@ -288,7 +289,7 @@ async fn an_initial_and_an_incremental_pass_over_sides_in_memory() {
     hub.edit(&hub_id, "dealname", "App deal 3 (renamed in HubSpot)");
     add(&app, app_deal("New in the app", "75", "won"));
     let incremental = run(&engine, &sync_id, &hub, &app).await;
-    assert_eq!(incremental.outcome, "succeeded", "{incremental:?}");
+    assert_eq!(incremental.outcome, RunOutcome::Succeeded, "{incremental:?}");
     assert_eq!((incremental.created_in_hub, incremental.created_in_app), (1, 0));
     assert_eq!((incremental.updated_in_hub, incremental.updated_in_app), (1, 1));
     let hub_source = by_name(&hub, "amount")["HubSpot deal 1"][0].0.clone();
@@ -314,7 +315,7 @@ async fn a_one_way_pass_leaves_the_source_untouched() {
     let initial = run(&engine, &sync_id, &hub, &app).await;
     assert_eq!((initial.created_in_app, initial.created_in_hub), (1, 0));
     assert_eq!(hub.all().len(), 1, "nothing is created in HubSpot by a sync to the app");
-    let rows = engine.store().records_in_state(&sync_id, "excluded", 100).await.unwrap();
+    let rows = engine.store().records_in_state(&sync_id, RecordState::Excluded, 100).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].reason.as_deref(), Some("direction"));
     db.destroy().await;

@@ -2,6 +2,8 @@
 //! keyset pages over indexed columns (never OFFSET), so a page costs the same with a million
 //! events behind it.
 
+use model::states::{RecordState, RunOutcome, RunTrigger};
+
 use super::engine::{EventRow, RecordRow, RunRow, RECORD_COLUMNS, RUN_COLUMNS};
 use super::{on_pool, Result, Store};
 
@@ -9,7 +11,8 @@ use super::{on_pool, Result, Store};
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct StateCount {
     pub sync_id: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: RecordState,
     pub reason: Option<String>,
     pub count: i64,
 }
@@ -29,8 +32,8 @@ pub struct RunQuery {
     pub from: Option<i64>,
     /// Started before (Unix ms).
     pub to: Option<i64>,
-    pub trigger: Option<String>,
-    pub outcome: Option<String>,
+    pub trigger: Option<RunTrigger>,
+    pub outcome: Option<RunOutcome>,
     /// The page ends before this (started_at, id).
     pub before: Option<(i64, String)>,
     pub limit: i64,
@@ -65,7 +68,8 @@ pub struct RunTotals {
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct OutcomeCount {
     pub sync_id: String,
-    pub outcome: String,
+    #[sqlx(try_from = "String")]
+    pub outcome: RunOutcome,
     pub count: i64,
 }
 
@@ -93,7 +97,7 @@ impl Store {
     pub async fn records_in_bucket(
         &self,
         sync_id: &str,
-        state: &str,
+        state: RecordState,
         reason: Option<&str>,
         after: Option<&str>,
         limit: i64,
@@ -104,7 +108,7 @@ impl Store {
                 let sql = format!("SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = $1 AND state = $2 AND reason = $3 AND id > $4 ORDER BY id LIMIT $5");
                 on_pool!(self, |pool| sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(sql))
                     .bind(sync_id)
-                    .bind(state)
+                    .bind(state.as_str())
                     .bind(reason)
                     .bind(after)
                     .bind(limit)
@@ -116,7 +120,7 @@ impl Store {
                     format!("SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = $1 AND state = $2 AND id > $3 ORDER BY id LIMIT $4");
                 on_pool!(self, |pool| sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(sql))
                     .bind(sync_id)
-                    .bind(state)
+                    .bind(state.as_str())
                     .bind(after)
                     .bind(limit)
                     .fetch_all(pool)
@@ -260,8 +264,8 @@ impl Store {
             .bind(sync_id)
             .bind(q.from.unwrap_or(0))
             .bind(q.to.unwrap_or(i64::MAX))
-            .bind(q.trigger.as_deref())
-            .bind(q.outcome.as_deref())
+            .bind(q.trigger.map(RunTrigger::as_str))
+            .bind(q.outcome.map(RunOutcome::as_str))
             .bind(before_at)
             .bind(before_id)
             .bind(q.limit)

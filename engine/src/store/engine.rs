@@ -2,12 +2,16 @@
 //! synced records, runs and record events. A page of work is committed in one transaction with
 //! the cursor that covers it, so a crash resumes exactly where the last commit left off.
 
+use model::merge::Side;
+use model::states::{EventKind, Phase, RecordState, RunOutcome, RunTrigger};
+
 use super::{on_pool, Backend, Result, Store, StoreError};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct SyncStateRow {
     pub sync_id: String,
-    pub phase: String,
+    #[sqlx(try_from = "String")]
+    pub phase: Phase,
     pub hub_cursor: Option<String>,
     pub app_cursor: Option<String>,
     pub initial_started_at: Option<i64>,
@@ -22,13 +26,14 @@ pub struct SyncStateRow {
 }
 
 /// One synced (or excluded, or failing) record: the identity map's row.
-#[derive(Clone, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct RecordRow {
     pub id: String,
     pub sync_id: String,
     pub hubspot_id: Option<String>,
     pub app_id: Option<String>,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: RecordState,
     pub reason: Option<String>,
     pub message: Option<String>,
     pub origin: String,
@@ -47,10 +52,12 @@ pub struct RecordRow {
 pub struct RunRow {
     pub id: String,
     pub sync_id: String,
-    pub trigger: String,
+    #[sqlx(try_from = "String")]
+    pub trigger: RunTrigger,
     pub started_at: i64,
     pub ended_at: Option<i64>,
-    pub outcome: String,
+    #[sqlx(try_from = "String")]
+    pub outcome: RunOutcome,
     pub message: Option<String>,
     pub created_in_app: i64,
     pub updated_in_app: i64,
@@ -74,8 +81,10 @@ pub struct EventRow {
     pub run_id: String,
     pub record_id: String,
     pub at: i64,
-    pub kind: String,
-    pub side: String,
+    #[sqlx(try_from = "String")]
+    pub kind: EventKind,
+    #[sqlx(try_from = "String")]
+    pub side: Side,
     pub changes: String,
     pub rule: Option<String>,
     pub category: Option<String>,
@@ -83,9 +92,9 @@ pub struct EventRow {
 }
 
 /// Where reading stands after a page: committed together with the page's records.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Checkpoint {
-    pub phase: String,
+    pub phase: Phase,
     pub hub_cursor: Option<String>,
     pub app_cursor: Option<String>,
     pub progress_done: i64,
@@ -187,7 +196,7 @@ macro_rules! upsert_records {
                     .bind(&r.sync_id)
                     .bind(&r.hubspot_id)
                     .bind(&r.app_id)
-                    .bind(&r.state)
+                    .bind(r.state.as_str())
                     .bind(&r.reason)
                     .bind(&r.message)
                     .bind(&r.origin)
@@ -223,8 +232,8 @@ macro_rules! insert_events {
                     .bind(&e.run_id)
                     .bind(&e.record_id)
                     .bind(e.at)
-                    .bind(&e.kind)
-                    .bind(&e.side)
+                    .bind(e.kind.as_str())
+                    .bind(e.side.as_str())
                     .bind(&e.changes)
                     .bind(&e.rule)
                     .bind(&e.category)
@@ -248,7 +257,7 @@ macro_rules! update_run {
         )
         .bind(&$r.id)
         .bind($r.ended_at)
-        .bind(&$r.outcome)
+        .bind($r.outcome.as_str())
         .bind(&$r.message)
         .bind($r.created_in_app)
         .bind($r.updated_in_app)
@@ -434,11 +443,11 @@ impl Store {
 
     /// Records in a state, oldest change first (`creating` ones for recovery, `failed` ones for
     /// retry).
-    pub async fn records_in_state(&self, sync_id: &str, state: &str, limit: i64) -> Result<Vec<RecordRow>> {
+    pub async fn records_in_state(&self, sync_id: &str, state: RecordState, limit: i64) -> Result<Vec<RecordRow>> {
         let sql = format!("SELECT {RECORD_COLUMNS} FROM sync_records WHERE sync_id = $1 AND state = $2 ORDER BY updated_at, id LIMIT $3");
         Ok(on_pool!(self, |pool| sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(sql))
             .bind(sync_id)
-            .bind(state)
+            .bind(state.as_str())
             .bind(limit)
             .fetch_all(pool)
             .await)?)
@@ -492,7 +501,7 @@ impl Store {
                         "UPDATE sync_state SET phase = $2, hub_cursor = $3, app_cursor = $4, progress_done = $5 WHERE sync_id = $1",
                     )
                     .bind(page.sync_id)
-                    .bind(&c.phase)
+                    .bind(c.phase.as_str())
                     .bind(&c.hub_cursor)
                     .bind(&c.app_cursor)
                     .bind(c.progress_done)
@@ -516,10 +525,10 @@ impl Store {
                 | sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(&run.id)
                     .bind(&run.sync_id)
-                    .bind(&run.trigger)
+                    .bind(run.trigger.as_str())
                     .bind(run.started_at)
                     .bind(run.ended_at)
-                    .bind(&run.outcome)
+                    .bind(run.outcome.as_str())
                     .bind(&run.message)
                     .bind(run.created_in_app)
                     .bind(run.updated_in_app)
@@ -618,7 +627,7 @@ mod tests {
             sync_id: sync_id.into(),
             hubspot_id: Some((1_000_000 + n).to_string()),
             app_id: Some(n.to_string()),
-            state: "linked".into(),
+            state: RecordState::Linked,
             reason: None,
             message: None,
             origin: "hubspot".into(),

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use model::apps::ObjectKind;
 use model::merge::{conflict_note, decide, Agreed, Decision, FieldState, Flow, Reason, Side};
+use model::states::{EventKind, RecordState};
 use model::sync::{FieldInfo, FieldKind, Filter, FilterOp, SideSchema, SyncSettings};
 use model::translate::{canonical, FieldTranslate, StageTranslate};
 
@@ -284,7 +285,7 @@ impl<'a> Planner<'a> {
             .filter(|d| !d.tandem_id.as_ref().is_some_and(|t| by_tandem.contains_key(t)))
             .filter_map(|d| match rows.get(&d.id) {
                 None => Some((d, None)),
-                Some(row) if side_id(row, side.other()).is_none() && row.state != "creating" => Some((d, Some(row))),
+                Some(row) if side_id(row, side.other()).is_none() && row.state != RecordState::Creating => Some((d, Some(row))),
                 Some(_) => None,
             })
             .collect()
@@ -317,18 +318,18 @@ impl<'a> Planner<'a> {
                     Side::HubSpot => row.hubspot_id = Some(deal.id.clone()),
                     Side::App => row.app_id = Some(deal.id.clone()),
                 }
-                (row.state, row.create_on) = ("linked".into(), None);
+                (row.state, row.create_on) = (RecordState::Linked, None);
                 Some(row)
             });
             match row {
-                Some(row) if row.state == "creating" => plan.skip(),
+                Some(row) if row.state == RecordState::Creating => plan.skip(),
                 Some(row) if !force && failed_for_good(&row) && seen_at(&row, side) == Some(deal.updated_at) => {
                     // Refused for its values (validation, permission, …): sending the same
                     // values again would fail again. It waits for a change or an admin's Retry.
                     plan.skip();
                 }
                 Some(row) if row.hubspot_id.is_some() && row.app_id.is_some() => {
-                    if !force && row.state == "linked" && self.unchanged(side, &row, &deal) {
+                    if !force && row.state == RecordState::Linked && self.unchanged(side, &row, &deal) {
                         // Tandem's own write read back, or a change to a field no mapping covers.
                         plan.skip();
                     } else {
@@ -337,7 +338,7 @@ impl<'a> Planner<'a> {
                 }
                 existing if matches.contains_key(&deal.id) => match matches.remove(&deal.id).expect("checked") {
                     Found::Link(row, message) => {
-                        plan.events.push(self.event(&row.id, now, "matched", side.other(), json!([]), None, None, Some(&message)));
+                        plan.events.push(self.event(&row.id, now, EventKind::Matched, side.other(), json!([]), None, None, Some(&message)));
                         compare.push((*row, deal));
                     }
                     Found::Duplicate(message) => {
@@ -442,7 +443,8 @@ impl<'a> Planner<'a> {
             sync_id: self.sync_id.clone(),
             hubspot_id: None,
             app_id: None,
-            state: String::new(),
+            // Until the plan links, creates or excludes it (every caller decides which).
+            state: RecordState::Creating,
             reason: None,
             message: None,
             origin: side.as_str().into(),
@@ -502,7 +504,7 @@ impl<'a> Planner<'a> {
         }
         let blank: BTreeMap<String, Agreed> = self.mapped.iter().map(|m| (m.key.clone(), Agreed { hub: None, app: None })).collect();
         row.agreed = serde_json::to_string(&blank).unwrap_or_else(|_| "{}".into());
-        (row.state, row.reason, row.message, row.create_on) = ("linked".into(), None, None, None);
+        (row.state, row.reason, row.message, row.create_on) = (RecordState::Linked, None, None, None);
         (row.hub_seen_at, row.app_seen_at) = (None, None);
         row.match_key = record.match_key.clone().or(row.match_key);
         row.updated_at = now;
@@ -585,7 +587,7 @@ impl<'a> Planner<'a> {
                     plan.events.push(self.event(
                         &row.id,
                         now,
-                        "not_synced",
+                        EventKind::NotSynced,
                         side,
                         json!([]),
                         None,
@@ -603,7 +605,7 @@ impl<'a> Planner<'a> {
             let name = if deal.name.is_empty() { format!("{} {}", self.noun(), deal.id) } else { deal.name.clone() };
             values.insert(name_key.into(), Some(name));
         }
-        row.state = "creating".into();
+        row.state = RecordState::Creating;
         row.agreed = serde_json::to_string(&expected).unwrap_or_else(|_| "{}".into());
         row.create_on = Some(target.as_str().into());
         row.reason = None;
@@ -614,14 +616,14 @@ impl<'a> Planner<'a> {
 
     /// A record left out by the sync's rules, saying why (an event when the reason is new).
     pub fn exclude(&self, mut row: RecordRow, seen_on: Side, reason: &str, message: String, now: i64, plan: &mut PagePlan) {
-        let changed = row.state != "excluded" || row.reason.as_deref() != Some(reason);
-        row.state = "excluded".into();
+        let changed = row.state != RecordState::Excluded || row.reason.as_deref() != Some(reason);
+        row.state = RecordState::Excluded;
         row.reason = Some(reason.into());
         row.message = Some(message.clone());
         row.create_on = None;
         row.updated_at = now;
         if changed {
-            plan.events.push(self.event(&row.id, now, "excluded", seen_on, json!([]), None, Some(reason), Some(&message)));
+            plan.events.push(self.event(&row.id, now, EventKind::Excluded, seen_on, json!([]), None, Some(reason), Some(&message)));
         }
         plan.skip();
         plan.records.push(row);
@@ -645,11 +647,11 @@ impl<'a> Planner<'a> {
                 side_label(gone_from),
                 side_label(gone_from.other())
             );
-            row.state = "excluded".into();
+            row.state = RecordState::Excluded;
             row.reason = Some(reason.into());
             row.message = Some(message.clone());
             row.updated_at = now;
-            plan.events.push(self.event(&row.id, now, "deleted", gone_from, json!([]), None, None, Some(&message)));
+            plan.events.push(self.event(&row.id, now, EventKind::Deleted, gone_from, json!([]), None, None, Some(&message)));
         }
         plan.skip();
         plan.records.push(row);
@@ -776,7 +778,7 @@ impl<'a> Planner<'a> {
             plan.events.push(self.event(
                 &row.id,
                 now,
-                "conflict",
+                EventKind::Conflict,
                 note.winner,
                 json!([{"field": field, "hubspot": self.shown(Side::HubSpot, &hub_key, &note.hub), "app": self.shown(Side::App, &app_key, &note.app), "winner": note.winner.as_str()}]),
                 Some(&rule),
@@ -787,7 +789,7 @@ impl<'a> Planner<'a> {
         row.agreed = serde_json::to_string(&agreed).unwrap_or_else(|_| "{}".into());
         row.hub_seen_at = Some(hub.updated_at);
         row.app_seen_at = Some(app.updated_at);
-        row.state = "linked".into();
+        row.state = RecordState::Linked;
         row.reason = None;
         row.message = None;
         row.updated_at = now;
@@ -807,7 +809,7 @@ impl<'a> Planner<'a> {
             plan.events.push(self.event(
                 &row.id,
                 now,
-                "not_synced",
+                EventKind::NotSynced,
                 from,
                 json!([]),
                 None,
@@ -816,7 +818,7 @@ impl<'a> Planner<'a> {
             ));
         }
         if to_hub.is_empty() && to_app.is_empty() {
-            if row.state == "linked" {
+            if row.state == RecordState::Linked {
                 plan.skip();
             }
             plan.records.push(row);
@@ -826,11 +828,20 @@ impl<'a> Planner<'a> {
         let (hub_id, app_id) = (row.hubspot_id.clone().unwrap_or_default(), row.app_id.clone().unwrap_or_default());
         plan.records.push(row);
         if !to_hub.is_empty() {
-            plan.events.push(self.event(&plan.records[index].id, now, "updated", Side::HubSpot, json!(hub_changes), None, None, None));
+            plan.events.push(self.event(
+                &plan.records[index].id,
+                now,
+                EventKind::Updated,
+                Side::HubSpot,
+                json!(hub_changes),
+                None,
+                None,
+                None,
+            ));
             plan.updates.push((Side::HubSpot, index, hub_id, to_hub, before.clone()));
         }
         if !to_app.is_empty() {
-            plan.events.push(self.event(&plan.records[index].id, now, "updated", Side::App, json!(app_changes), None, None, None));
+            plan.events.push(self.event(&plan.records[index].id, now, EventKind::Updated, Side::App, json!(app_changes), None, None, None));
             plan.updates.push((Side::App, index, app_id, to_app, before));
         }
     }
@@ -879,7 +890,7 @@ impl<'a> Planner<'a> {
         &self,
         record_id: &str,
         at: i64,
-        kind: &str,
+        kind: EventKind,
         side: Side,
         changes: serde_json::Value,
         rule: Option<&str>,
@@ -892,8 +903,8 @@ impl<'a> Planner<'a> {
             run_id: self.run_id.clone(),
             record_id: record_id.to_string(),
             at,
-            kind: kind.into(),
-            side: side.as_str().into(),
+            kind,
+            side,
             changes: changes.to_string(),
             rule: rule.map(str::to_string),
             category: category.map(str::to_string),
@@ -976,7 +987,7 @@ fn pair(source: Side, source_value: Option<String>, target_value: Option<String>
 
 /// A record that failed for a reason a retry of the same values cannot fix.
 fn failed_for_good(row: &RecordRow) -> bool {
-    row.state == "failed" && !row.reason.as_deref().and_then(Category::parse).is_some_and(|c| c.transient())
+    row.state == RecordState::Failed && !row.reason.as_deref().and_then(Category::parse).is_some_and(|c| c.transient())
 }
 
 /// The modification time of one side that Tandem last read or wrote.

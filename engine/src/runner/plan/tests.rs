@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use model::apps::SyncDirection;
 use model::merge::{Agreed, Side, CONFLICT_WINDOW_MS};
+use model::states::{EventKind, RecordState};
 use model::sync::{ConflictRule, Filter, FilterOp, SideSchema, SyncSettings};
 use model::translate::OwnerPairs;
 use proptest::prelude::*;
@@ -66,7 +67,7 @@ fn linked(name: &str, amount: &str, seen: i64) -> RecordRow {
         sync_id: "sync-1".into(),
         hubspot_id: Some("h1".into()),
         app_id: Some("p1".into()),
-        state: "linked".into(),
+        state: RecordState::Linked,
         origin: "hubspot".into(),
         name: name.into(),
         agreed: serde_json::to_string(&agreed).unwrap(),
@@ -74,7 +75,10 @@ fn linked(name: &str, amount: &str, seen: i64) -> RecordRow {
         app_seen_at: Some(seen),
         created_at: seen,
         updated_at: seen,
-        ..RecordRow::default()
+        reason: None,
+        message: None,
+        create_on: None,
+        match_key: None,
     }
 }
 
@@ -103,7 +107,7 @@ fn page(side: Side, records: Vec<RemoteRecord>, rows: Vec<RecordRow>, counterpar
 }
 
 fn kinds(plan: &PagePlan) -> Vec<(String, String)> {
-    plan.events.iter().map(|e| (e.kind.clone(), e.side.clone())).collect()
+    plan.events.iter().map(|e| (e.kind.as_str().to_string(), e.side.as_str().to_string())).collect()
 }
 
 #[test]
@@ -211,8 +215,8 @@ fn a_field_edited_on_both_sides_within_five_minutes_follows_the_rule_and_is_reco
         let (target, _, _, values, _) = &plan.updates[0];
         assert_eq!(*target, winner.other());
         assert_eq!(values.get(if winner == Side::HubSpot { "value" } else { "amount" }), Some(&Some(value.to_string())));
-        let conflict = plan.events.iter().find(|e| e.kind == "conflict").expect("a conflict event");
-        assert_eq!(conflict.side, winner.as_str());
+        let conflict = plan.events.iter().find(|e| e.kind == EventKind::Conflict).expect("a conflict event");
+        assert_eq!(conflict.side, winner);
         assert_eq!(conflict.rule.as_deref(), Some(rule.label("Pipedrive").as_str()));
     }
 }
