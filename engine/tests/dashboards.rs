@@ -289,7 +289,7 @@ async fn every_list_pages_through_each_row_once(env: Env) -> Env {
         origin: "hubspot".into(),
         create_on: None,
         name: format!("Paged deal {n}"),
-        agreed: "{}".into(),
+        agreed: Default::default(),
         hub_seen_at: Some(now),
         app_seen_at: None,
         created_at: now,

@@ -180,7 +180,7 @@ async fn seed(store: &Store, sync_id: &str, events: usize) -> (Vec<String>, Vec<
                     origin: "hubspot".into(),
                     create_on: None,
                     name: format!("Deal {n}"),
-                    agreed: "{}".into(),
+                    agreed: Default::default(),
                     hub_seen_at: Some(now),
                     app_seen_at: Some(now),
                     created_at: now - 30 * 86_400_000,

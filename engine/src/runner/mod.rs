@@ -17,7 +17,7 @@ mod tests;
 /// The provider client the engine calls through (it lives with the connectors).
 pub use crate::connectors::http as api;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +25,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use model::apps::{ConnectionStatus, ObjectKind, HUBSPOT};
-use model::merge::{Agreed, Side};
+use model::merge::Side;
 use model::states::{EventKind, Phase, RecordState, RunOutcome, RunTrigger};
 use model::sync::{FieldInfo, SideSchema, SyncSettings, SyncStatus};
 use model::translate::OwnerPairs;
@@ -36,10 +36,10 @@ use crate::connectors::hubspot::records::{existing_contact, HubSpotRecords};
 use crate::connectors::record::{list_at_least, HubRecords, Page, RecordSpec, Records, RemoteRecord};
 use crate::connectors::Provider;
 use crate::secret::new_id;
-use crate::store::{Checkpoint, PageCommit, RecordKey, RecordRow, RunRow, Store, StoreError};
+use crate::store::{Agreements, Checkpoint, PageCommit, RecordKey, RecordRow, RunRow, Store, StoreError};
 use api::{Api, ApiError, Category, Stats};
 use links::Link;
-use plan::{side_id, Create, FieldTimes, Found, PagePlan, Planner, Update, Values};
+use plan::{Create, FieldTimes, Found, PagePlan, Planner, Update, Values};
 
 /// How far back an incremental read reaches before its cursor: HubSpot's search index trails
 /// its writes by a few seconds, and a record changed in the same instant as the cursor must
@@ -492,11 +492,7 @@ impl<'a> Pass<'a> {
         // contacts and companies (see the initial sync).
         let sides = if self.plan.matched() { [Side::App, Side::HubSpot] } else { [Side::HubSpot, Side::App] };
         for side in sides {
-            let cursor = match side {
-                Side::HubSpot => &state.hub_cursor,
-                Side::App => &state.app_cursor,
-            };
-            let since = cursor.as_deref().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
+            let since = state.cursor(side).and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
             // The margin applies to the stored cursor only; a new search window starts exactly
             // at the newest time read (with the margin, a burst of changes inside it would be
             // read again and again).
@@ -587,10 +583,7 @@ impl<'a> Pass<'a> {
                     match found.get(&row.id) {
                         Some(deal) => {
                             tracing::info!(record = %row.id, target = target.as_str(), "recovered a deal created before an interruption");
-                            match target {
-                                Side::HubSpot => row.hubspot_id = Some(deal.id.clone()),
-                                Side::App => row.app_id = Some(deal.id.clone()),
-                            }
+                            row.set_id(target, deal.id.clone());
                             // Compared on the next read against what the create sent.
                             (row.state, row.create_on, row.hub_seen_at, row.app_seen_at) = (RecordState::Linked, None, None, None);
                             row.updated_at = now_ms();
@@ -623,14 +616,8 @@ impl<'a> Pass<'a> {
         let ids: Vec<String> = retry.iter().map(|r| r.id.clone()).collect();
         self.store.clear_retry_requests(&self.sync_id, &ids).await?;
         for side in [Side::HubSpot, Side::App] {
-            let ids: Vec<String> = retry
-                .iter()
-                .filter(|r| Side::parse(&r.origin) == Some(side))
-                .filter_map(|r| match side {
-                    Side::HubSpot => r.hubspot_id.clone(),
-                    Side::App => r.app_id.clone(),
-                })
-                .collect();
+            let ids: Vec<String> =
+                retry.iter().filter(|r| Side::parse(&r.origin) == Some(side)).filter_map(|r| r.id_on(side).map(str::to_string)).collect();
             if ids.is_empty() {
                 continue;
             }
@@ -661,7 +648,7 @@ impl<'a> Pass<'a> {
             .records_by(&self.sync_id, key, &ids)
             .await?
             .into_iter()
-            .filter_map(|r| Some((side_id(&r, side)?.to_string(), r)))
+            .filter_map(|r| Some((r.id_on(side)?.to_string(), r)))
             .collect();
         // Records Tandem created whose link was not yet recorded carry their Tandem id.
         let orphans: Vec<String> = deals.iter().filter(|d| !by_id.contains_key(&d.id)).filter_map(|d| d.tandem_id.clone()).collect();
@@ -671,7 +658,7 @@ impl<'a> Pass<'a> {
             pairs.clear();
         }
         if !self.links.is_empty() {
-            let agreed: HashMap<String, String> = by_id.iter().map(|(id, r)| (id.clone(), r.agreed.clone())).collect();
+            let agreed: HashMap<&str, &Agreements> = by_id.iter().map(|(id, r)| (id.as_str(), &r.agreed)).collect();
             self.resolve_links(side, &mut deals, &agreed).await?;
         }
 
@@ -688,8 +675,7 @@ impl<'a> Pass<'a> {
             let other = side.other();
             let mut read = self.on(other).read(&self.plan.counterpart_ids(side, &compare)).await?;
             if !self.links.is_empty() {
-                let agreed: HashMap<String, String> =
-                    compare.iter().filter_map(|(r, _)| Some((side_id(r, other)?.to_string(), r.agreed.clone()))).collect();
+                let agreed: HashMap<&str, &Agreements> = compare.iter().filter_map(|(r, _)| Some((r.id_on(other)?, &r.agreed))).collect();
                 self.resolve_links(other, &mut read, &agreed).await?;
             }
             let counterparts: HashMap<String, RemoteRecord> = read.into_iter().map(|d| (d.id.clone(), d)).collect();
@@ -771,8 +757,8 @@ impl<'a> Pass<'a> {
             let Some(key) = record.match_key.as_deref() else { continue };
             let own_id = own.map(|r| r.id.as_str());
             let rows: Vec<&RecordRow> = by_key.get(key).into_iter().flatten().filter(|r| Some(r.id.as_str()) != own_id).collect();
-            let lone = rows.iter().find(|r| side_id(r, side).is_none() && side_id(r, target).is_some() && r.state != RecordState::Creating);
-            if claimed.contains(key) || rows.iter().any(|r| side_id(r, side).is_some() && side_id(r, target).is_some()) {
+            let lone = rows.iter().find(|r| r.id_on(side).is_none() && r.id_on(target).is_some() && r.state != RecordState::Creating);
+            if claimed.contains(key) || rows.iter().any(|r| r.id_on(side).is_some() && r.id_on(target).is_some()) {
                 out.insert(record.id.clone(), Found::Duplicate(duplicate(key)));
             } else if let (Some(row), None) = (lone, own) {
                 claimed.insert(key.to_string());
@@ -867,7 +853,7 @@ impl<'a> Pass<'a> {
         &mut self,
         side: Side,
         records: &mut [RemoteRecord],
-        agreed: &HashMap<String, String>,
+        agreed: &HashMap<&str, &Agreements>,
     ) -> Result<(), EngineError> {
         if self.links.is_empty() || records.is_empty() {
             return Ok(());
@@ -889,10 +875,7 @@ impl<'a> Pass<'a> {
                     }
                     for record in records.iter_mut() {
                         let list = associated.get(&record.id).cloned().unwrap_or_default();
-                        let before = agreed
-                            .get(&record.id)
-                            .and_then(|a| serde_json::from_str::<BTreeMap<String, Agreed>>(a).ok())
-                            .and_then(|a| a.get(&mkey).and_then(|v| v.hub.clone()));
+                        let before = agreed.get(record.id.as_str()).and_then(|a| a.get(&mkey)).and_then(|v| v.hub.clone());
                         let pairs = &self.plan.link_pairs[i];
                         let value = before
                             .filter(|b| list.contains(b))
@@ -964,7 +947,7 @@ impl<'a> Pass<'a> {
                                 self.run.created_in_app += 1;
                             }
                         }
-                        row.agreed = serde_json::to_string(&agreed).unwrap_or_else(|_| "{}".into());
+                        row.agreed = Agreements(agreed);
                         (row.state, row.create_on, row.updated_at) = (RecordState::Linked, None, now);
                         let changes: Vec<serde_json::Value> = values
                             .iter()
@@ -1007,7 +990,6 @@ impl<'a> Pass<'a> {
                 let (mut add, mut remove) = (Vec::new(), Vec::new());
                 let mut only_links = Vec::new();
                 for (pos, (_, index, id, values, before)) in batch.iter().enumerate() {
-                    let agreed: BTreeMap<String, Agreed> = serde_json::from_str(before).unwrap_or_default();
                     for (key, value) in values.iter().filter(|(k, _)| links::is_link_key(k)) {
                         let row_id = work.records[*index].id.clone();
                         let old = self
@@ -1015,7 +997,7 @@ impl<'a> Pass<'a> {
                             .mapped
                             .iter()
                             .find(|m| m.hub.key == *key)
-                            .and_then(|m| agreed.get(&m.key))
+                            .and_then(|m| before.get(&m.key))
                             .and_then(|a| a.hub.clone());
                         if let Some(new) = value {
                             add.push((row_id.clone(), key.clone(), id.clone(), new.clone()));

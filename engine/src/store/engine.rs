@@ -2,7 +2,10 @@
 //! synced records, runs and record events. A page of work is committed in one transaction with
 //! the cursor that covers it, so a crash resumes exactly where the last commit left off.
 
-use model::merge::Side;
+use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
+
+use model::merge::{Agreed, Side};
 use model::states::{EventKind, Phase, RecordState, RunOutcome, RunTrigger};
 
 use super::{on_pool, Backend, Result, Store, StoreError};
@@ -39,13 +42,93 @@ pub struct RecordRow {
     pub origin: String,
     pub create_on: Option<String>,
     pub name: String,
-    pub agreed: String,
+    #[sqlx(try_from = "String")]
+    pub agreed: Agreements,
     pub hub_seen_at: Option<i64>,
     pub app_seen_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
     /// Contacts and companies: the normalised email or domain the record is matched on.
     pub match_key: Option<String>,
+}
+
+impl RecordRow {
+    /// Its record's id on `side`.
+    pub fn id_on(&self, side: Side) -> Option<&str> {
+        match side {
+            Side::HubSpot => self.hubspot_id.as_deref(),
+            Side::App => self.app_id.as_deref(),
+        }
+    }
+
+    /// When `side`'s record last changed, as Tandem last read it.
+    pub fn seen_on(&self, side: Side) -> Option<i64> {
+        match side {
+            Side::HubSpot => self.hub_seen_at,
+            Side::App => self.app_seen_at,
+        }
+    }
+
+    pub fn set_id(&mut self, side: Side, id: String) {
+        *match side {
+            Side::HubSpot => &mut self.hubspot_id,
+            Side::App => &mut self.app_id,
+        } = Some(id);
+    }
+
+    pub fn set_seen(&mut self, side: Side, at: i64) {
+        *match side {
+            Side::HubSpot => &mut self.hub_seen_at,
+            Side::App => &mut self.app_seen_at,
+        } = Some(at);
+    }
+}
+
+impl SyncStateRow {
+    /// Where reading `side` stands.
+    pub fn cursor(&self, side: Side) -> Option<&str> {
+        match side {
+            Side::HubSpot => self.hub_cursor.as_deref(),
+            Side::App => self.app_cursor.as_deref(),
+        }
+    }
+}
+
+/// The values both sides last agreed on, per mapping key (and the stage): what a side's value is
+/// compared with to tell whether it changed. Kept as JSON, parsed once where a row is read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Agreements(pub BTreeMap<String, Agreed>);
+
+impl Agreements {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.0).expect("strings serialize")
+    }
+}
+
+impl TryFrom<String> for Agreements {
+    type Error = serde_json::Error;
+    fn try_from(json: String) -> std::result::Result<Agreements, serde_json::Error> {
+        serde_json::from_str(&json).map(Agreements)
+    }
+}
+
+impl From<BTreeMap<String, Agreed>> for Agreements {
+    fn from(map: BTreeMap<String, Agreed>) -> Agreements {
+        Agreements(map)
+    }
+}
+
+impl Deref for Agreements {
+    type Target = BTreeMap<String, Agreed>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl DerefMut for Agreements {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
@@ -202,7 +285,7 @@ macro_rules! upsert_records {
                     .bind(&r.origin)
                     .bind(&r.create_on)
                     .bind(&r.name)
-                    .bind(&r.agreed)
+                    .bind(r.agreed.to_json())
                     .bind(r.hub_seen_at)
                     .bind(r.app_seen_at)
                     .bind(r.created_at)
@@ -621,6 +704,15 @@ mod tests {
     use crate::store::scratch::ScratchDatabase;
     use crate::store::Db;
 
+    #[test]
+    fn agreed_values_read_back_as_written_and_garbage_is_an_error() {
+        let both = |v: &str| Agreed { hub: Some(v.into()), app: Some(v.into()) };
+        let agreed = Agreements(BTreeMap::from([("amount>value".to_string(), both("5000")), ("dealname>title".to_string(), both("Acme"))]));
+        assert_eq!(Agreements::try_from(agreed.to_json()).unwrap(), agreed);
+        assert_eq!(Agreements::try_from("{}".to_string()).unwrap(), Agreements::default());
+        assert!(Agreements::try_from("not json".to_string()).is_err(), "never read as if nothing had been agreed");
+    }
+
     fn linked(sync_id: &str, n: usize) -> RecordRow {
         RecordRow {
             id: format!("{n:036}"),
@@ -633,7 +725,7 @@ mod tests {
             origin: "hubspot".into(),
             create_on: None,
             name: format!("Deal {n}"),
-            agreed: "{}".into(),
+            agreed: Agreements::default(),
             hub_seen_at: Some(1),
             app_seen_at: Some(1),
             created_at: 1,

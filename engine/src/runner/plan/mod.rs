@@ -23,7 +23,7 @@ use super::api::Category;
 use super::links::{self, IdPairs};
 use crate::connectors::record::{self, RecordRules, RemoteRecord, STAGE};
 use crate::secret::new_id;
-use crate::store::{EventRow, RecordRow};
+use crate::store::{Agreements, EventRow, RecordRow};
 
 /// Field values by key, as sent to one side.
 pub type Values = BTreeMap<String, Option<String>>;
@@ -31,7 +31,7 @@ pub type Values = BTreeMap<String, Option<String>>;
 pub type Create = (Side, RecordRow, RemoteRecord, Values);
 /// A record to update: (target side, row index in the plan's records, target id, values, the
 /// agreed values before).
-pub type Update = (Side, usize, String, Values, String);
+pub type Update = (Side, usize, String, Values, Agreements);
 
 /// A mapped field pair usable in this run (both fields still exist).
 pub struct Mapped<'a> {
@@ -285,7 +285,7 @@ impl<'a> Planner<'a> {
             .filter(|d| !d.tandem_id.as_ref().is_some_and(|t| by_tandem.contains_key(t)))
             .filter_map(|d| match rows.get(&d.id) {
                 None => Some((d, None)),
-                Some(row) if side_id(row, side.other()).is_none() && row.state != RecordState::Creating => Some((d, Some(row))),
+                Some(row) if row.id_on(side.other()).is_none() && row.state != RecordState::Creating => Some((d, Some(row))),
                 Some(_) => None,
             })
             .collect()
@@ -311,19 +311,16 @@ impl<'a> Planner<'a> {
         for deal in records {
             let row = rows.remove(&deal.id).or_else(|| {
                 let mut row = by_tandem.get(deal.tandem_id.as_deref()?)?.clone();
-                if side_id(&row, side).is_some() {
+                if row.id_on(side).is_some() {
                     return None;
                 }
-                match side {
-                    Side::HubSpot => row.hubspot_id = Some(deal.id.clone()),
-                    Side::App => row.app_id = Some(deal.id.clone()),
-                }
+                row.set_id(side, deal.id.clone());
                 (row.state, row.create_on) = (RecordState::Linked, None);
                 Some(row)
             });
             match row {
                 Some(row) if row.state == RecordState::Creating => plan.skip(),
-                Some(row) if !force && failed_for_good(&row) && seen_at(&row, side) == Some(deal.updated_at) => {
+                Some(row) if !force && failed_for_good(&row) && row.seen_on(side) == Some(deal.updated_at) => {
                     // Refused for its values (validation, permission, …): sending the same
                     // values again would fail again. It waits for a change or an admin's Retry.
                     plan.skip();
@@ -343,10 +340,7 @@ impl<'a> Planner<'a> {
                     }
                     Found::Duplicate(message) => {
                         let mut row = existing.unwrap_or_else(|| self.new_row(side, &deal, now));
-                        match side {
-                            Side::HubSpot => row.hub_seen_at = Some(deal.updated_at),
-                            Side::App => row.app_seen_at = Some(deal.updated_at),
-                        }
+                        row.set_seen(side, deal.updated_at);
                         self.exclude(row, side, "duplicate", message, now, plan);
                     }
                 },
@@ -358,7 +352,7 @@ impl<'a> Planner<'a> {
 
     /// The other side's ids of the records to compare: what the runner reads next.
     pub fn counterpart_ids(&self, side: Side, compare: &[ToCompare]) -> Vec<String> {
-        compare.iter().filter_map(|(r, _)| side_id(r, side.other()).map(str::to_string)).collect()
+        compare.iter().filter_map(|(r, _)| r.id_on(side.other()).map(str::to_string)).collect()
     }
 
     /// Step two: each record to compare with its counterpart on the other side (read by the
@@ -374,7 +368,7 @@ impl<'a> Planner<'a> {
         let other = side.other();
         let mut pairs = Vec::new();
         for (row, deal) in compare {
-            match side_id(&row, other).and_then(|id| counterparts.get(id)).cloned() {
+            match row.id_on(other).and_then(|id| counterparts.get(id)).cloned() {
                 None => self.deleted(row, other, deal, now, plan),
                 Some(counterpart) => {
                     let (hub_deal, app_deal) = match side {
@@ -412,14 +406,10 @@ impl<'a> Planner<'a> {
     /// Values, not modification times, decide: Pipedrive's times have whole seconds only.
     /// A record not yet seen since the settings changed (seen times cleared) is always compared.
     pub fn unchanged(&self, side: Side, row: &RecordRow, deal: &RemoteRecord) -> bool {
-        let seen = match side {
-            Side::HubSpot => row.hub_seen_at,
-            Side::App => row.app_seen_at,
-        };
-        if seen.is_none() {
+        if row.seen_on(side).is_none() {
             return false;
         }
-        let Ok(agreed) = serde_json::from_str::<BTreeMap<String, Agreed>>(&row.agreed) else { return false };
+        let agreed = &row.agreed;
         let held = |key: &str| agreed.get(key).map(|a| if side == Side::HubSpot { &a.hub } else { &a.app });
         let stage_same = !self.deal() || held(STAGE) == Some(&deal.values.get(STAGE).cloned().flatten());
         stage_same
@@ -450,16 +440,16 @@ impl<'a> Planner<'a> {
             origin: side.as_str().into(),
             create_on: None,
             name: record.name.clone(),
-            agreed: "{}".into(),
+            agreed: Agreements::default(),
             hub_seen_at: None,
             app_seen_at: None,
             created_at: now,
             updated_at: now,
             match_key: record.match_key.clone(),
         };
-        match side {
-            Side::HubSpot => (row.hubspot_id, row.hub_seen_at) = (Some(record.id.clone()), Some(record.updated_at)),
-            Side::App => (row.app_id, row.app_seen_at) = (Some(record.id.clone()), Some(record.updated_at)),
+        {
+            row.set_id(side, record.id.clone());
+            row.set_seen(side, record.updated_at);
         }
         row
     }
@@ -498,12 +488,9 @@ impl<'a> Planner<'a> {
     /// page as two records never synced before (a value fills a blank; where both hold values,
     /// the later change wins, or the conflict rule within five minutes).
     pub fn link(&self, mut row: RecordRow, side: Side, record: &RemoteRecord, now: i64) -> RecordRow {
-        match side {
-            Side::HubSpot => row.hubspot_id = Some(record.id.clone()),
-            Side::App => row.app_id = Some(record.id.clone()),
-        }
+        row.set_id(side, record.id.clone());
         let blank: BTreeMap<String, Agreed> = self.mapped.iter().map(|m| (m.key.clone(), Agreed { hub: None, app: None })).collect();
-        row.agreed = serde_json::to_string(&blank).unwrap_or_else(|_| "{}".into());
+        row.agreed = Agreements(blank);
         (row.state, row.reason, row.message, row.create_on) = (RecordState::Linked, None, None, None);
         (row.hub_seen_at, row.app_seen_at) = (None, None);
         row.match_key = record.match_key.clone().or(row.match_key);
@@ -518,9 +505,9 @@ impl<'a> Planner<'a> {
         if deal.match_key.is_some() {
             row.match_key = deal.match_key.clone();
         }
-        match side {
-            Side::HubSpot => (row.hubspot_id, row.hub_seen_at) = (Some(deal.id.clone()), Some(deal.updated_at)),
-            Side::App => (row.app_id, row.app_seen_at) = (Some(deal.id.clone()), Some(deal.updated_at)),
+        {
+            row.set_id(side, deal.id.clone());
+            row.set_seen(side, deal.updated_at);
         }
         row.name = deal.name.clone();
         let flows = match target {
@@ -606,7 +593,7 @@ impl<'a> Planner<'a> {
             values.insert(name_key.into(), Some(name));
         }
         row.state = RecordState::Creating;
-        row.agreed = serde_json::to_string(&expected).unwrap_or_else(|_| "{}".into());
+        row.agreed = Agreements(expected);
         row.create_on = Some(target.as_str().into());
         row.reason = None;
         row.message = None;
@@ -659,7 +646,7 @@ impl<'a> Planner<'a> {
 
     /// Whether some mapped field of a linked record holds a new value on both sides.
     pub fn changed_on_both(&self, row: &RecordRow, hub: &RemoteRecord, app: &RemoteRecord) -> bool {
-        let Ok(agreed) = serde_json::from_str::<BTreeMap<String, Agreed>>(&row.agreed) else { return false };
+        let agreed = &row.agreed;
         self.mapped.iter().any(|m| {
             agreed.get(&m.key).is_some_and(|a| {
                 canonical(m.hub.kind, hub.values.get(&m.hub.key).cloned().flatten().as_deref()) != a.hub
@@ -704,7 +691,7 @@ impl<'a> Planner<'a> {
             return;
         }
         let before = row.agreed.clone();
-        let mut agreed: BTreeMap<String, Agreed> = serde_json::from_str(&row.agreed).unwrap_or_default();
+        let mut agreed = row.agreed.clone();
         let mut to_hub: BTreeMap<String, Option<String>> = BTreeMap::new();
         let mut to_app: BTreeMap<String, Option<String>> = BTreeMap::new();
         let (mut hub_changes, mut app_changes) = (Vec::new(), Vec::new());
@@ -786,7 +773,7 @@ impl<'a> Planner<'a> {
                 None,
             ));
         }
-        row.agreed = serde_json::to_string(&agreed).unwrap_or_else(|_| "{}".into());
+        row.agreed = agreed;
         row.hub_seen_at = Some(hub.updated_at);
         row.app_seen_at = Some(app.updated_at);
         row.state = RecordState::Linked;
@@ -914,8 +901,8 @@ impl<'a> Planner<'a> {
 
     /// The agreed values after an update, with the target side's as the provider stored them
     /// (it may have normalised a value, or kept one it refuses to clear).
-    pub fn readback(&self, target: Side, updated: &RemoteRecord, agreed: &str) -> String {
-        let mut agreed: BTreeMap<String, Agreed> = serde_json::from_str(agreed).unwrap_or_default();
+    pub fn readback(&self, target: Side, updated: &RemoteRecord, agreed: &Agreements) -> Agreements {
+        let mut agreed = agreed.clone();
         for m in &self.mapped {
             if m.link.is_some() && target == Side::HubSpot {
                 // An association is not in the record read back: it holds what was sent.
@@ -937,7 +924,7 @@ impl<'a> Planner<'a> {
                 Side::App => entry.app = value,
             }
         }
-        serde_json::to_string(&agreed).unwrap_or_else(|_| "{}".into())
+        agreed
     }
 
     /// What both sides hold after a create: the source deal's values and the new deal's as read
@@ -988,22 +975,6 @@ fn pair(source: Side, source_value: Option<String>, target_value: Option<String>
 /// A record that failed for a reason a retry of the same values cannot fix.
 fn failed_for_good(row: &RecordRow) -> bool {
     row.state == RecordState::Failed && !row.reason.as_deref().and_then(Category::parse).is_some_and(|c| c.transient())
-}
-
-/// The modification time of one side that Tandem last read or wrote.
-fn seen_at(row: &RecordRow, side: Side) -> Option<i64> {
-    match side {
-        Side::HubSpot => row.hub_seen_at,
-        Side::App => row.app_seen_at,
-    }
-}
-
-/// A row's record id on one side.
-pub fn side_id(row: &RecordRow, side: Side) -> Option<&str> {
-    match side {
-        Side::HubSpot => row.hubspot_id.as_deref(),
-        Side::App => row.app_id.as_deref(),
-    }
 }
 
 fn side_label(side: Side) -> &'static str {

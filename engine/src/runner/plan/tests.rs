@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use super::{PageInput, PagePlan, Planner};
 use crate::connectors::record::{RemoteRecord, STAGE};
 use crate::runner::fixtures::{schemas, settings};
-use crate::store::RecordRow;
+use crate::store::{Agreements, RecordRow};
 
 const MINUTE: i64 = 60_000;
 /// When the records in these tests last changed, unless a test says otherwise.
@@ -70,7 +70,7 @@ fn linked(name: &str, amount: &str, seen: i64) -> RecordRow {
         state: RecordState::Linked,
         origin: "hubspot".into(),
         name: name.into(),
-        agreed: serde_json::to_string(&agreed).unwrap(),
+        agreed: Agreements(agreed),
         hub_seen_at: Some(seen),
         app_seen_at: Some(seen),
         created_at: seen,
