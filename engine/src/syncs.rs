@@ -11,7 +11,7 @@ use model::{FieldError, SessionUser};
 use crate::clock::now_ms;
 use crate::connections::{ConnectionError, Connections};
 use crate::connectors::http::{Api, ApiError, Category, Stats};
-use crate::connectors::{self, ConnectorError, Provider};
+use crate::connectors::{self, Provider};
 use crate::secret::new_id;
 use crate::store::{NewSettingsVersion, StoreError, SyncRow};
 
@@ -130,17 +130,15 @@ impl Syncs {
         let stages: Vec<(String, bool, bool)> =
             source.stages.iter().map(|s| (s.name.clone(), s.closed.is_some(), s.closed == Some(model::sync::Outcome::Won))).collect();
         let hubspot = self.hubspot_connection().await?;
-        let token = self.connections.access_token(&hubspot.id).await?;
-        let created = connectors::hubspot::create_pipeline(&connectors::http_client(), &token.api_base, &token.token, label, &stages)
-            .await
-            .map_err(|e| match e {
-                ConnectorError::Refused { status: 403, message, .. } => SyncError::Forbidden {
-                    provider: hubspot.provider_name.clone(),
-                    what: "pipelines (creating one needs the crm.schemas.deals.write permission)",
-                    message,
-                },
-                other => SyncError::Provider(other.to_string()),
-            })?;
+        let api = self.api(&hubspot.id, Provider::HUBSPOT).await?;
+        let created = connectors::hubspot::create_pipeline(&api, label, &stages).await.map_err(|e| match e.category {
+            Category::Permission => SyncError::Forbidden {
+                provider: hubspot.provider_name.clone(),
+                what: "pipelines (creating one needs the crm.schemas.deals.write permission)",
+                message: e.provider_message.unwrap_or(e.message),
+            },
+            _ => SyncError::Provider(e.message),
+        })?;
         self.connections
             .audit(
                 Some(user),
@@ -164,20 +162,19 @@ impl Syncs {
         let hub_stages: Vec<String> =
             schemas.hubspot.pipeline(hubspot_pipeline).map(|p| p.stages.iter().map(|s| s.id.clone()).collect()).unwrap_or_default();
         let hubspot = self.hubspot_connection().await?;
-        let (hub_token, app_token) =
-            (self.connections.access_token(&hubspot.id).await?, self.connections.access_token(app_connection).await?);
-        let http = connectors::http_client();
         let app = self.connections.get(app_connection).await?;
         let app_provider = Provider::parse(&app.provider).ok_or(SyncError::NotFound)?;
         let app_stages: Vec<String> =
             schemas.app.pipeline(app_pipeline).map(|p| p.stages.iter().map(|s| s.id.clone()).collect()).unwrap_or_default();
+        // Through each connection's limiter, as the schemas are read.
+        let (hub_api, app_api) = tokio::try_join!(self.api(&hubspot.id, Provider::HUBSPOT), self.api(&app.id, app_provider))?;
         let (hub, app) = tokio::join!(
-            Provider::HUBSPOT.count_deals_in_stages(&http, &hub_token.api_base, &hub_token.token, hubspot_pipeline, &hub_stages),
-            app_provider.count_deals_in_stages(&http, &app_token.api_base, &app_token.token, app_pipeline, &app_stages)
+            Provider::HUBSPOT.count_deals_in_stages(&hub_api, hubspot_pipeline, &hub_stages),
+            app_provider.count_deals_in_stages(&app_api, app_pipeline, &app_stages)
         );
         Ok(model::sync::StageCounts {
-            hubspot: hub.map_err(|e| schema_error(e, &hubspot.provider_name))?,
-            app: app.map_err(|e| schema_error(e, &schemas.app_name))?,
+            hubspot: hub.map_err(|e| read_error(e, &hubspot.provider_name))?,
+            app: app.map_err(|e| read_error(e, &schemas.app_name))?,
         })
     }
 
@@ -255,29 +252,27 @@ fn read_error(e: ApiError, provider: &str) -> SyncError {
     }
 }
 
-fn schema_error(e: ConnectorError, provider: &str) -> SyncError {
-    match e {
-        ConnectorError::Refused { status: 403, message, .. } => {
-            SyncError::Forbidden { provider: provider.to_string(), what: "pipelines, stages or deal fields", message }
-        }
-        other => SyncError::Provider(format!("{provider} could not be read: {other}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_refusal_to_show_stages_says_it_is_a_permission() {
-        let refused = ConnectorError::Refused { provider: "Pipedrive", status: 403, message: "Scope and URL mismatch".into() };
-        let message = schema_error(refused, "Pipedrive (Sandbox)").to_string();
+        // As a stage count's call (`Api::call`) answers a 403 and a 503.
+        let refused = ApiError {
+            provider_message: Some("Scope and URL mismatch".into()),
+            ..ApiError::new(Category::Permission, Some(403), "Pipedrive refused: Scope and URL mismatch")
+        };
+        let message = read_error(refused, "Pipedrive (Sandbox)").to_string();
         assert_eq!(
             message,
             "Pipedrive (Sandbox) refused to show its pipelines, stages or deal fields to the connected account (Scope and URL mismatch). Reconnect with an account that may read them."
         );
-        let down = ConnectorError::Refused { provider: "Pipedrive", status: 503, message: "Service Unavailable".into() };
-        assert!(matches!(schema_error(down, "Pipedrive (Sandbox)"), SyncError::Provider(m) if m.contains("could not be read")));
+        let down = ApiError {
+            provider_message: Some("Service Unavailable".into()),
+            ..ApiError::new(Category::Provider, Some(503), "Pipedrive answered 503: Service Unavailable")
+        };
+        assert!(matches!(read_error(down, "Pipedrive (Sandbox)"), SyncError::Provider(m) if m.contains("could not be read")));
     }
 
     #[test]

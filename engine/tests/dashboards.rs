@@ -244,7 +244,7 @@ async fn every_list_pages_through_each_row_once(env: Env) -> Env {
             trigger: RunTrigger::Scheduled,
             started_at: now - 3_600_000 + (n / 3) as i64 * 1_000,
             ended_at: Some(now - 3_600_000 + (n / 3) as i64 * 1_000 + 500),
-            outcome: if n % 4 == 0 { RunOutcome::Partial } else { RunOutcome::Succeeded }.into(),
+            outcome: if n % 4 == 0 { RunOutcome::Partial } else { RunOutcome::Succeeded },
             ..RunRow::default()
         })
         .collect();

@@ -156,6 +156,55 @@ async fn stage_counts_say_what_unmapped_stages_hold_back(env: Env) -> Env {
     env
 }
 
+/// The setup's stage counts read HubSpot through the connection's limiter too: while a sync
+/// keeps HubSpot's ten-second window full, the counts wait for room instead of failing with 429.
+/// Before, they were sent around the limiter and gave up after a few tries (failed here after
+/// 19 s: "HubSpot answered 429"), and a deal schema took one place in the limiter's window for
+/// its two calls, so with two places left it never got both (it failed after 30 tries). One
+/// backend: the store plays no part, and the test waits out two windows (about 20 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage_counts_wait_for_hubspots_limit_instead_of_failing() {
+    with_env(engine::store::Backend::Sqlite, |env: Env| async move {
+        use std::sync::Arc;
+        let syncs = Syncs::new(env.connections.clone());
+        let hubspot = env.install("hubspot").await;
+        let pipedrive = env.install("pipedrive").await;
+        let token = env.connections.access_token(&hubspot).await.unwrap();
+        let pipeline = serde_json::json!({"label": "One stage", "displayOrder": 5, "stages": [
+            {"label": "Signed", "displayOrder": 0, "metadata": {"probability": "1.0", "isClosed": "true"}}
+        ]});
+        let r = env
+            .http
+            .post(format!("{}/crm/v3/pipelines/deals", env.hubspot.url()))
+            .bearer_auth(&token.token)
+            .json(&pipeline)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let created: serde_json::Value = r.json().await.unwrap();
+        let (pipeline_id, stage_id) =
+            (created["id"].as_str().unwrap().to_string(), created["stages"][0]["id"].as_str().unwrap().to_string());
+        let r =
+            env.http.put(format!("{}/_sandbox/rate-limit", env.hubspot.url())).json(&serde_json::json!({"limit": 2})).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+        // The engine's calls fill the window, through the connection's limiter.
+        let stats = Arc::new(engine::runner::api::Stats::default());
+        let limiter = env.connections.limiter(&hubspot);
+        let api = engine::runner::api::Api::open(&env.connections, &hubspot, engine::connectors::Provider::HUBSPOT, limiter, stats)
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            api.get("/crm/v3/owners", &[]).await.unwrap();
+        }
+        let counts = syncs.stage_counts(&pipedrive, &pipeline_id, "1").await;
+        assert!(counts.is_ok(), "the counts wait for room in HubSpot's window: {:?}", counts.err());
+        assert_eq!(counts.unwrap().hubspot, vec![(stage_id, 0)]);
+        env
+    })
+    .await
+}
+
 on_both_backends!(contacts_and_companies_have_their_own_fields);
 async fn contacts_and_companies_have_their_own_fields(env: Env) -> Env {
     let syncs = Syncs::new(env.connections.clone());

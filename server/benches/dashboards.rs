@@ -210,7 +210,7 @@ async fn seed(store: &Store, sync_id: &str, events: usize) -> (Vec<String>, Vec<
             },
             started_at: started,
             ended_at: Some(started + 1_500),
-            outcome: if n % 10 == 0 { RunOutcome::Partial } else { RunOutcome::Succeeded }.into(),
+            outcome: if n % 10 == 0 { RunOutcome::Partial } else { RunOutcome::Succeeded },
             updated_in_app: (per_run / 2) as i64,
             updated_in_hub: (per_run / 2) as i64,
             failed_to_app: if n % 10 == 0 { 2 } else { 0 },

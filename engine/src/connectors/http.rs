@@ -275,9 +275,14 @@ impl Api {
     }
 
     async fn schema_once(&self, object: model::apps::ObjectKind) -> Result<model::sync::SideSchema, ApiError> {
-        self.limiter.acquire(false, &self.stats).await;
+        // A deal's schema is two calls (its pipelines, its fields): a slot in the window for each,
+        // or the second would find the window full whenever the first took its last place.
+        let calls = if object == model::apps::ObjectKind::Deal { 2 } else { 1 };
+        for _ in 0..calls {
+            self.limiter.acquire(false, &self.stats).await;
+        }
         let token = self.token.read().await.clone();
-        self.stats.calls.fetch_add(if object == model::apps::ObjectKind::Deal { 2 } else { 1 }, Ordering::Relaxed);
+        self.stats.calls.fetch_add(calls, Ordering::Relaxed);
         let result = self.provider.schema(&self.http, &token.api_base, &token.token, object).await;
         result.map_err(|e| match e {
             crate::connectors::ConnectorError::Refused { status, message, .. } => {
@@ -358,13 +363,18 @@ impl Api {
                 });
             }
             let message = crate::connectors::error_message(&bytes);
+            // The provider's own words ride along, for a page that shows them as they were.
+            let refused = |category: Category, status: u16, text: String| ApiError {
+                provider_message: Some(message.clone()),
+                ..ApiError::new(category, Some(status), text)
+            };
             match status.as_u16() {
                 429 => {
                     limited += 1;
                     if limited > MAX_RATE_LIMITED {
-                        return Err(ApiError::new(
+                        return Err(refused(
                             Category::RateLimit,
-                            Some(429),
+                            429,
                             format!("{name} kept refusing with 429 Too Many Requests: {message}"),
                         ));
                     }
@@ -380,20 +390,18 @@ impl Api {
                         self.connections.access_token_after_rejection(&self.connection_id, &token).await.map_err(connection_error)?;
                     *self.token.write().await = fresh;
                 }
-                401 => return Err(ApiError::new(Category::Authentication, Some(401), format!("{name} refused Tandem's token: {message}"))),
+                401 => return Err(refused(Category::Authentication, 401, format!("{name} refused Tandem's token: {message}"))),
                 status @ 500..=599 => {
                     failures += 1;
                     if retry == Retry::Always && failures < MAX_ATTEMPTS {
                         self.backoff(failures).await;
                         continue;
                     }
-                    return Err(ApiError::new(Category::Provider, Some(status), format!("{name} answered {status}: {message}")));
+                    return Err(refused(Category::Provider, status, format!("{name} answered {status}: {message}")));
                 }
-                403 => return Err(ApiError::new(Category::Permission, Some(403), format!("{name} refused: {message}"))),
-                404 | 410 => {
-                    return Err(ApiError::new(Category::NotFound, Some(status.as_u16()), format!("{name} has no such record: {message}")))
-                }
-                status => return Err(ApiError::new(Category::Validation, Some(status), format!("{name} refused the values: {message}"))),
+                403 => return Err(refused(Category::Permission, 403, format!("{name} refused: {message}"))),
+                404 | 410 => return Err(refused(Category::NotFound, status.as_u16(), format!("{name} has no such record: {message}"))),
+                status => return Err(refused(Category::Validation, status, format!("{name} refused the values: {message}"))),
             }
         }
     }

@@ -74,15 +74,14 @@ pub trait Connector: Send + Sync {
         object: ObjectKind,
     ) -> BoxFuture<'a, Result<model::sync::SideSchema, ConnectorError>>;
 
-    /// How many deals of `pipeline` sit in each of its `stages`: (stage id, count).
+    /// How many deals of `pipeline` sit in each of its `stages`: (stage id, count). Read through
+    /// the connection's limiter, as every call the setup makes.
     fn count_deals_in_stages<'a>(
         &'a self,
-        http: &'a reqwest::Client,
-        api_base: &'a str,
-        token: &'a str,
+        api: &'a Api,
         pipeline: &'a str,
         stages: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<(String, u64)>, ConnectorError>>;
+    ) -> BoxFuture<'a, Result<Vec<(String, u64)>, ApiError>>;
 
     /// One object's records on a connection, as the engine reads and writes them.
     fn records<'a>(&self, api: &'a Api, spec: RecordSpec<'a>) -> Box<dyn Records + 'a>;

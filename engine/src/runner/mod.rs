@@ -422,7 +422,7 @@ impl<'a> Pass<'a> {
             let order = if self.plan.matched() { [Side::App, Side::HubSpot] } else { [Side::HubSpot, Side::App] };
             let phase_of = |side: Side| if side == Side::HubSpot { Phase::InitialHubSpot } else { Phase::InitialApp };
             if state.phase == Phase::InitialHubSpot && state.hub_cursor.is_none() && done == 0 && order[0] == Side::App {
-                state.phase = Phase::InitialApp.into();
+                state.phase = Phase::InitialApp;
             }
             for (step, side) in order.into_iter().enumerate() {
                 if state.phase != phase_of(side) {

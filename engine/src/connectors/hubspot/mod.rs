@@ -8,9 +8,10 @@ use std::collections::HashMap;
 
 use futures_util::future::BoxFuture;
 
-use super::http::{Api, ApiError};
+use super::http::{Api, ApiError, Category, Retry};
 use super::record::{RecordSpec, Records};
 use super::{fetch_json, send, Account, ConnectorError, Provider, ProviderConfig};
+use reqwest::Method;
 
 pub const APP_URL: &str = "https://app.hubspot.com";
 pub const API_URL: &str = "https://api.hubapi.com";
@@ -242,13 +243,7 @@ pub async fn schema(
 /// Creates a deal pipeline whose stages are `stages` in order (`POST /crm/v3/pipelines/deals`).
 /// Each stage is (label, closed, won): closed stages get probability 1.0 when won, else 0.0; open
 /// stages rise evenly.
-pub async fn create_pipeline(
-    http: &reqwest::Client,
-    api_base: &str,
-    token: &str,
-    label: &str,
-    stages: &[(String, bool, bool)],
-) -> Result<model::sync::PipelineInfo, ConnectorError> {
+pub async fn create_pipeline(api: &Api, label: &str, stages: &[(String, bool, bool)]) -> Result<model::sync::PipelineInfo, ApiError> {
     let open = stages.iter().filter(|(_, closed, _)| !closed).count().max(1);
     let mut step = 0;
     let inputs: Vec<serde_json::Value> = stages
@@ -273,8 +268,10 @@ pub async fn create_pipeline(
         })
         .collect();
     let body = serde_json::json!({"label": label, "displayOrder": 99, "stages": inputs});
-    let created: PipelineJson =
-        fetch_json(Provider::HUBSPOT, http.post(format!("{api_base}/crm/v3/pipelines/deals")).bearer_auth(token).json(&body)).await?;
+    // Sent again only when HubSpot's answer proves it created nothing (a 429, a refused token).
+    let created = api.call(Method::POST, "/crm/v3/pipelines/deals", &[], Some(&body), Retry::Unprocessed).await?;
+    let created: PipelineJson = serde_json::from_value(created)
+        .map_err(|e| ApiError::new(Category::Provider, Some(201), format!("HubSpot answered the new pipeline unreadably: {e}")))?;
     Ok(model::sync::PipelineInfo {
         id: created.id,
         name: created.label,
@@ -287,20 +284,12 @@ struct SearchTotal {
     total: u64,
 }
 
-/// How many deals sit in each of `stages` of `pipeline` (one search per stage, paced under
-/// HubSpot's five searches a second).
-pub async fn count_deals_in_stages(
-    http: &reqwest::Client,
-    api_base: &str,
-    token: &str,
-    pipeline: &str,
-    stages: &[String],
-) -> Result<Vec<(String, u64)>, ConnectorError> {
+/// How many deals sit in each of `stages` of `pipeline`: one search per stage, each through the
+/// connection's limiter, whose five searches a second and ten-second window a running sync's
+/// calls share (a 429 waits there and the search is sent again).
+pub async fn count_deals_in_stages(api: &Api, pipeline: &str, stages: &[String]) -> Result<Vec<(String, u64)>, ApiError> {
     let mut counts = Vec::new();
-    for (i, stage) in stages.iter().enumerate() {
-        if i > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(220)).await;
-        }
+    for stage in stages {
         let body = serde_json::json!({
             "filterGroups": [{"filters": [
                 {"propertyName": "pipeline", "operator": "EQ", "value": pipeline},
@@ -309,19 +298,9 @@ pub async fn count_deals_in_stages(
             "properties": ["dealstage"],
             "limit": 1,
         });
-        let request = || http.post(format!("{api_base}/crm/v3/objects/deals/search")).bearer_auth(token).json(&body);
-        // Other searches (the sync engine's, another pipeline's counts) share the five a
-        // second: a 429 waits and tries again, a few times.
-        let mut attempt = 0;
-        let found: SearchTotal = loop {
-            match fetch_json(Provider::HUBSPOT, request()).await {
-                Err(ConnectorError::Refused { status: 429, .. }) if attempt < 5 => {
-                    attempt += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(600 * attempt)).await;
-                }
-                other => break other?,
-            }
-        };
+        let found = api.call(Method::POST, "/crm/v3/objects/deals/search", &[], Some(&body), Retry::Always).await?;
+        let found: SearchTotal = serde_json::from_value(found)
+            .map_err(|e| ApiError::new(Category::Provider, Some(200), format!("HubSpot answered a deal search unreadably: {e}")))?;
         counts.push((stage.clone(), found.total));
     }
     Ok(counts)
@@ -432,13 +411,11 @@ impl super::Connector for HubSpot {
 
     fn count_deals_in_stages<'a>(
         &'a self,
-        http: &'a reqwest::Client,
-        api_base: &'a str,
-        token: &'a str,
+        api: &'a Api,
         pipeline: &'a str,
         stages: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<(String, u64)>, ConnectorError>> {
-        Box::pin(count_deals_in_stages(http, api_base, token, pipeline, stages))
+    ) -> BoxFuture<'a, Result<Vec<(String, u64)>, ApiError>> {
+        Box::pin(count_deals_in_stages(api, pipeline, stages))
     }
 
     fn records<'a>(&self, api: &'a Api, spec: RecordSpec<'a>) -> Box<dyn Records + 'a> {

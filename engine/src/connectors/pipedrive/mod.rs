@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use futures_util::future::BoxFuture;
 
-use super::http::{Api, ApiError};
+use super::http::{Api, ApiError, Category};
 use super::record::{RecordRules, RecordSpec, Records};
 use super::{fetch_json, send, Account, ConnectorError, LinkField, Provider, ProviderConfig};
 
@@ -299,13 +299,7 @@ struct Paging {
 
 /// How many deals of `pipeline` sit in each stage (open deals by stage; won and lost deals under
 /// [`WON`] and [`LOST`]), paging through `GET /api/v2/deals`.
-pub async fn count_deals_in_stages(
-    http: &reqwest::Client,
-    api_base: &str,
-    token: &str,
-    pipeline: &str,
-) -> Result<Vec<(String, u64)>, ConnectorError> {
-    let api_base = api_base.trim_end_matches('/');
+pub async fn count_deals_in_stages(api: &Api, pipeline: &str) -> Result<Vec<(String, u64)>, ApiError> {
     let mut counts: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -313,8 +307,10 @@ pub async fn count_deals_in_stages(
         if let Some(c) = &cursor {
             query.push(("cursor", c.clone()));
         }
-        let page: DealPage =
-            fetch_json(Provider::PIPEDRIVE, http.get(format!("{api_base}/api/v2/deals")).query(&query).bearer_auth(token)).await?;
+        let query: Vec<(&str, String)> = query.into_iter().collect();
+        let page = api.get("/api/v2/deals", &query).await?;
+        let page: DealPage = serde_json::from_value(page)
+            .map_err(|e| ApiError::new(Category::Provider, Some(200), format!("Pipedrive answered a deal list unreadably: {e}")))?;
         for deal in page.data.unwrap_or_default() {
             let key = match deal.status.as_deref() {
                 Some("won") => WON.to_string(),
@@ -392,13 +388,11 @@ impl super::Connector for Pipedrive {
 
     fn count_deals_in_stages<'a>(
         &'a self,
-        http: &'a reqwest::Client,
-        api_base: &'a str,
-        token: &'a str,
+        api: &'a Api,
         pipeline: &'a str,
         _stages: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<(String, u64)>, ConnectorError>> {
-        Box::pin(count_deals_in_stages(http, api_base, token, pipeline))
+    ) -> BoxFuture<'a, Result<Vec<(String, u64)>, ApiError>> {
+        Box::pin(count_deals_in_stages(api, pipeline))
     }
 
     fn records<'a>(&self, api: &'a Api, spec: RecordSpec<'a>) -> Box<dyn Records + 'a> {
