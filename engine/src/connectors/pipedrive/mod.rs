@@ -307,7 +307,6 @@ pub async fn count_deals_in_stages(api: &Api, pipeline: &str) -> Result<Vec<(Str
         if let Some(c) = &cursor {
             query.push(("cursor", c.clone()));
         }
-        let query: Vec<(&str, String)> = query.into_iter().collect();
         let page = api.get("/api/v2/deals", &query).await?;
         let page: DealPage = serde_json::from_value(page)
             .map_err(|e| ApiError::new(Category::Provider, Some(200), format!("Pipedrive answered a deal list unreadably: {e}")))?;
