@@ -246,57 +246,17 @@ impl Api {
         })
     }
 
-    /// The fields of `object` (and for deals the pipelines), as the sync setup reads them.
-    /// Retried like any call: transient failures back off, a refused token is refreshed once.
+    /// The fields of `object` (and for deals the pipelines), as the sync setup and a run read
+    /// them: each of its calls through the limiter, retried and refreshed like any call.
     pub async fn schema(&self, object: model::apps::ObjectKind) -> Result<model::sync::SideSchema, ApiError> {
-        let (mut failures, mut limited, mut refreshed) = (0u32, 0u32, false);
-        loop {
-            match self.schema_once(object).await {
-                Ok(schema) => return Ok(schema),
-                Err(e) if e.status == Some(401) && !refreshed => {
-                    refreshed = true;
-                    let token = self.token.read().await.clone();
-                    let fresh =
-                        self.connections.access_token_after_rejection(&self.connection_id, &token).await.map_err(connection_error)?;
-                    *self.token.write().await = fresh;
-                }
-                // Refused for the rate limit: paused as a call would be, then tried again.
-                Err(e) if e.category == Category::RateLimit && limited < MAX_RATE_LIMITED => {
-                    limited += 1;
-                    self.limiter.pause(self.provider.wait_after_429(&e.message)).await;
-                }
-                Err(e) if e.category.transient() && e.category != Category::RateLimit && failures + 1 < MAX_ATTEMPTS => {
-                    failures += 1;
-                    self.backoff(failures).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        self.provider.schema(self, object).await
     }
 
-    async fn schema_once(&self, object: model::apps::ObjectKind) -> Result<model::sync::SideSchema, ApiError> {
-        // A deal's schema is two calls (its pipelines, its fields): a slot in the window for each,
-        // or the second would find the window full whenever the first took its last place.
-        let calls = if object == model::apps::ObjectKind::Deal { 2 } else { 1 };
-        for _ in 0..calls {
-            self.limiter.acquire(false, &self.stats).await;
-        }
-        let token = self.token.read().await.clone();
-        self.stats.calls.fetch_add(calls, Ordering::Relaxed);
-        let result = self.provider.schema(&self.http, &token.api_base, &token.token, object).await;
-        result.map_err(|e| match e {
-            crate::connectors::ConnectorError::Refused { status, message, .. } => {
-                let category = match status {
-                    401 => Category::Authentication,
-                    403 => Category::Permission,
-                    429 => Category::RateLimit,
-                    s if s >= 500 => Category::Provider,
-                    _ => Category::Validation,
-                };
-                let wrapped = format!("{} could not be read: {message}", self.provider.name());
-                ApiError { provider_message: Some(message), ..ApiError::new(category, Some(status), wrapped) }
-            }
-            other => ApiError::new(Category::Network, None, other.to_string()),
+    /// A `GET` whose answer is read as `T`.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, ApiError> {
+        let answer = self.get(path, query).await?;
+        serde_json::from_value(answer).map_err(|e| {
+            ApiError::new(Category::Provider, Some(200), format!("{} answered {path} with an unexpected body: {e}", self.provider.name()))
         })
     }
 

@@ -65,14 +65,9 @@ pub trait Connector: Send + Sync {
         refresh_token: &'a str,
     ) -> BoxFuture<'a, Result<(), ConnectorError>>;
 
-    /// The fields of `object` and, for deals, the pipelines with their stages.
-    fn schema<'a>(
-        &'a self,
-        http: &'a reqwest::Client,
-        api_base: &'a str,
-        token: &'a str,
-        object: ObjectKind,
-    ) -> BoxFuture<'a, Result<model::sync::SideSchema, ConnectorError>>;
+    /// The fields of `object` and, for deals, the pipelines with their stages, read through the
+    /// connection's `Api` (each call under its limiter, retried and refreshed like any).
+    fn schema<'a>(&'a self, api: &'a Api, object: ObjectKind) -> BoxFuture<'a, Result<model::sync::SideSchema, ApiError>>;
 
     /// How many deals of `pipeline` sit in each of its `stages`: (stage id, count). Read through
     /// the connection's limiter, as every call the setup makes.
@@ -341,7 +336,10 @@ pub struct Account {
     pub api_base: String,
 }
 
-/// A call to a provider that failed.
+/// A call to a provider's OAuth endpoints that failed: the account behind a new token, a revoke
+/// (before a connection exists, or after it ends). Every call made on a connection goes through
+/// `http::Api` and fails as its `ApiError`, classified there (retryable, permanent, needs
+/// reconnection).
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
     #[error("{provider} could not be reached: {source}")]

@@ -180,12 +180,7 @@ const GRID_PROPERTIES: [&str; 2] = ["pipeline", "dealstage"];
 
 /// An object's properties, and for deals the pipelines with their stages
 /// (`GET /crm/v3/properties/{objectType}`, `GET /crm/v3/pipelines/deals`).
-pub async fn schema(
-    http: &reqwest::Client,
-    api_base: &str,
-    token: &str,
-    object: model::apps::ObjectKind,
-) -> Result<model::sync::SideSchema, ConnectorError> {
+pub async fn schema(api: &Api, object: model::apps::ObjectKind) -> Result<model::sync::SideSchema, ApiError> {
     use model::apps::ObjectKind;
     use model::sync::{FieldInfo, FieldKind, FieldOption, PipelineInfo, SideSchema, StageInfo};
     let path = match object {
@@ -193,13 +188,9 @@ pub async fn schema(
         ObjectKind::Contact => "contacts",
         ObjectKind::Company => "companies",
     };
-    let pipelines: Results<PipelineJson> = if object == ObjectKind::Deal {
-        fetch_json(Provider::HUBSPOT, http.get(format!("{api_base}/crm/v3/pipelines/deals")).bearer_auth(token)).await?
-    } else {
-        Results { results: Vec::new() }
-    };
-    let properties: Results<PropertyJson> =
-        fetch_json(Provider::HUBSPOT, http.get(format!("{api_base}/crm/v3/properties/{path}")).bearer_auth(token)).await?;
+    let pipelines: Results<PipelineJson> =
+        if object == ObjectKind::Deal { api.get_json("/crm/v3/pipelines/deals", &[]).await? } else { Results { results: Vec::new() } };
+    let properties: Results<PropertyJson> = api.get_json(&format!("/crm/v3/properties/{path}"), &[]).await?;
     let pipelines = pipelines
         .results
         .into_iter()
@@ -399,14 +390,8 @@ impl super::Connector for HubSpot {
         Box::pin(revoke(http, config, refresh_token))
     }
 
-    fn schema<'a>(
-        &'a self,
-        http: &'a reqwest::Client,
-        api_base: &'a str,
-        token: &'a str,
-        object: model::apps::ObjectKind,
-    ) -> BoxFuture<'a, Result<model::sync::SideSchema, ConnectorError>> {
-        Box::pin(schema(http, api_base, token, object))
+    fn schema<'a>(&'a self, api: &'a Api, object: model::apps::ObjectKind) -> BoxFuture<'a, Result<model::sync::SideSchema, ApiError>> {
+        Box::pin(schema(api, object))
     }
 
     fn count_deals_in_stages<'a>(

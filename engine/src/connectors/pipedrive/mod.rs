@@ -196,31 +196,22 @@ const READ_ONLY: [&str; 8] =
 /// The fields of deals (`GET /api/v1/dealFields`), persons (`personFields`) or organizations
 /// (`organizationFields`), and for deals the pipelines with their stages plus Won and Lost
 /// (`GET /api/v2/pipelines`, `GET /api/v2/stages`).
-pub async fn schema(
-    http: &reqwest::Client,
-    api_base: &str,
-    token: &str,
-    object: model::apps::ObjectKind,
-) -> Result<model::sync::SideSchema, ConnectorError> {
+pub async fn schema(api: &Api, object: model::apps::ObjectKind) -> Result<model::sync::SideSchema, ApiError> {
     use model::apps::ObjectKind;
     use model::sync::{FieldInfo, FieldKind, FieldOption, Outcome, PipelineInfo, SideSchema, StageInfo};
-    let api_base = api_base.trim_end_matches('/');
     let fields_path = match object {
         ObjectKind::Deal => "dealFields",
         ObjectKind::Contact => "personFields",
         ObjectKind::Company => "organizationFields",
     };
     let (pipelines, stages): (List<PipelineJson>, List<StageJson>) = if object == ObjectKind::Deal {
-        let pipelines = fetch_json(Provider::PIPEDRIVE, http.get(format!("{api_base}/api/v2/pipelines")).bearer_auth(token)).await?;
-        let stages =
-            fetch_json(Provider::PIPEDRIVE, http.get(format!("{api_base}/api/v2/stages")).query(&[("limit", "500")]).bearer_auth(token))
-                .await?;
+        let pipelines = api.get_json("/api/v2/pipelines", &[]).await?;
+        let stages = api.get_json("/api/v2/stages", &[("limit", "500".to_string())]).await?;
         (pipelines, stages)
     } else {
         (List { data: None }, List { data: None })
     };
-    let fields: List<FieldJson> =
-        fetch_json(Provider::PIPEDRIVE, http.get(format!("{api_base}/api/v1/{fields_path}")).bearer_auth(token)).await?;
+    let fields: List<FieldJson> = api.get_json(&format!("/api/v1/{fields_path}"), &[]).await?;
     let mut stages: Vec<StageJson> = stages.data.unwrap_or_default().into_iter().filter(|s| !s.is_deleted).collect();
     stages.sort_by_key(|s| (s.pipeline_id, s.order_nr));
     let pipelines = pipelines
@@ -375,14 +366,8 @@ impl super::Connector for Pipedrive {
         Box::pin(revoke(http, config, refresh_token))
     }
 
-    fn schema<'a>(
-        &'a self,
-        http: &'a reqwest::Client,
-        api_base: &'a str,
-        token: &'a str,
-        object: ObjectKind,
-    ) -> BoxFuture<'a, Result<model::sync::SideSchema, ConnectorError>> {
-        Box::pin(schema(http, api_base, token, object))
+    fn schema<'a>(&'a self, api: &'a Api, object: ObjectKind) -> BoxFuture<'a, Result<model::sync::SideSchema, ApiError>> {
+        Box::pin(schema(api, object))
     }
 
     fn count_deals_in_stages<'a>(
