@@ -149,7 +149,7 @@ async fn contacts_match_on_email_and_sync_both_ways(env: Env) -> Env {
         "{events:?}"
     );
     assert!(!events.iter().any(|e| e.kind == EventKind::Created), "Ada is never created: {events:?}");
-    let duplicates: Vec<_> = rows.iter().filter(|r| r.reason.as_deref() == Some("duplicate")).collect();
+    let duplicates: Vec<_> = rows.iter().filter(|r| r.reason.map(model::states::RecordReason::as_str) == Some("duplicate")).collect();
     assert_eq!(duplicates.len(), 1, "{duplicates:?}");
     assert!(duplicates[0].message.as_deref().unwrap_or_default().contains("dup@example.com"));
     let nameless = rows.iter().find(|r| r.app_id.as_deref() == Some(nameless_pd.as_str())).expect("Katherine's record");
@@ -166,7 +166,8 @@ async fn contacts_match_on_email_and_sync_both_ways(env: Env) -> Env {
     let edited = run(&engine, &sync).await;
     assert_eq!((edited.created_in_hub, edited.updated_in_hub), (0, 1), "the synced one's new name only: {edited:?}");
     assert_eq!(env.hs_contacts(&sync).await["dup@example.com"].len(), 1);
-    let still: Vec<_> = records(&env, &sync).await.into_iter().filter(|r| r.reason.as_deref() == Some("duplicate")).collect();
+    let still: Vec<_> =
+        records(&env, &sync).await.into_iter().filter(|r| r.reason.map(model::states::RecordReason::as_str) == Some("duplicate")).collect();
     assert_eq!(still.len(), 1, "{still:?}");
 
     // Changes flow both ways: Grace's name in Pipedrive, Alan's phone in HubSpot (his name stays).
@@ -234,7 +235,7 @@ async fn a_contact_the_search_does_not_show_yet_is_linked_not_refused(env: Env) 
     assert_eq!(primary(&pd["ada@example.com"][0], "phones"), "+44 20 7946 0999");
     let rows = records(&env, &sync).await;
     let ada = rows.iter().find(|r| r.hubspot_id.as_deref() == Some(ada_hs.as_str())).expect("Ada's record");
-    assert_eq!((ada.state.as_str(), ada.reason.as_deref()), ("linked", None));
+    assert_eq!((ada.state.as_str(), ada.reason.map(model::states::RecordReason::as_str)), ("linked", None));
     let events = env.connections.store().record_events(&ada.id).await.unwrap();
     assert!(events.iter().any(|e| e.kind == EventKind::Matched), "{events:?}");
     assert!(!events.iter().any(|e| e.kind == EventKind::Failed), "{events:?}");
@@ -319,7 +320,8 @@ async fn contacts_under_faults_and_an_interrupted_create_are_never_duplicated(en
         runs += 1;
         let _ = engine.run_sync(&sync.id, engine::runner::Trigger::Manual).await.expect("run");
         let rows = records(&env, &sync).await;
-        let settled = rows.iter().all(|r| r.state == RecordState::Linked || r.reason.as_deref() == Some("duplicate"));
+        let settled =
+            rows.iter().all(|r| r.state == RecordState::Linked || r.reason.map(model::states::RecordReason::as_str) == Some("duplicate"));
         let ours = rows.iter().filter(|r| r.match_key.as_ref().is_some_and(|k| emails.contains(k))).count();
         if settled && ours == emails.len() {
             break;

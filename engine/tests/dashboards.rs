@@ -284,7 +284,7 @@ async fn every_list_pages_through_each_row_once(env: Env) -> Env {
         hubspot_id: Some(format!("{}", 9_000 + n)),
         app_id: None,
         state: RecordState::Excluded,
-        reason: Some("filter".into()),
+        reason: Some(model::states::Exclusion::Filter.into()),
         message: Some("The deal does not meet the sync's filters.".into()),
         origin: "hubspot".into(),
         create_on: None,

@@ -59,8 +59,11 @@ async fn the_initial_sync_creates_each_deal_once_on_the_other_side(env: Env) -> 
     assert!(!hs.contains_key("Tiny deal"), "a deal that fails the filter is not synced");
 
     let rows = records(&env, &sync).await;
-    let excluded: Vec<(&str, &str)> =
-        rows.iter().filter(|r| r.state == RecordState::Excluded).map(|r| (r.name.as_str(), r.reason.as_deref().unwrap())).collect();
+    let excluded: Vec<(&str, &str)> = rows
+        .iter()
+        .filter(|r| r.state == RecordState::Excluded)
+        .map(|r| (r.name.as_str(), r.reason.map(model::states::RecordReason::as_str).unwrap()))
+        .collect();
     assert_eq!(excluded.len(), 2);
     assert!(excluded.contains(&("Initech pilot", "unmapped_stage")) && excluded.contains(&("Tiny deal", "filter")), "{excluded:?}");
     assert_eq!(rows.iter().filter(|r| r.state == RecordState::Linked).count(), 3);
@@ -201,7 +204,7 @@ async fn deletions_are_recorded_never_propagated(env: Env) -> Env {
     assert_eq!((r.created_in_app, r.updated_in_app), (0, 0), "the deal is not recreated: {r:?}");
     assert!(env.hs_deals(&sync).await.contains_key("Doomed"), "HubSpot keeps its deal");
     let row = records(&env, &sync).await.pop().unwrap();
-    assert_eq!((row.state.as_str(), row.reason.as_deref()), ("excluded", Some("deleted_in_app")));
+    assert_eq!((row.state.as_str(), row.reason.map(model::states::RecordReason::as_str)), ("excluded", Some("deleted_in_app")));
     let events = env.connections.store().record_events(&row.id).await.unwrap();
     assert!(events.iter().any(|e| e.kind == EventKind::Deleted && e.side == Side::App), "{events:?}");
     env
@@ -390,7 +393,7 @@ async fn a_settings_change_rereads_every_deal_once(env: Env) -> Env {
     syncs.save(&env.admin, &sync.pipedrive, &settings).await.unwrap();
     run(&engine, &sync).await;
     let states: HashMap<String, (RecordState, Option<String>)> =
-        records(&env, &sync).await.into_iter().map(|r| (r.name, (r.state, r.reason))).collect();
+        records(&env, &sync).await.into_iter().map(|r| (r.name, (r.state, r.reason.map(String::from)))).collect();
     assert_eq!(states["Small"], (RecordState::Excluded, Some("filter".to_string())), "{states:?}");
     assert_eq!(states["Large"].0, RecordState::Linked);
     env

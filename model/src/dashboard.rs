@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::apps::ObjectKind;
 use crate::merge::Side;
-use crate::states::{EventKind, RecordState, RunOutcome, RunTrigger};
+use crate::states::{EventKind, RecordReason, RecordState, RunOutcome, RunTrigger};
 
 /// How a sync stands, as the Health tab's badge says it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,22 +115,10 @@ impl RecordBucket {
     }
 }
 
-/// What an excluded record's reason or a failing record's error category says to an admin.
+/// What an excluded record's reason or a failing record's error category, named by its word (as
+/// a link's `reason=` does), says to an admin.
 pub fn reason_label(reason: &str) -> &'static str {
-    match reason {
-        "unmapped_stage" => "Unmapped stage",
-        "filter" => "Doesn't meet filters",
-        "direction" => "Sync direction",
-        "duplicate" => "Duplicate",
-        "rate_limit" => "Rate limit",
-        "authentication" => "Authentication",
-        "permission" => "Missing permission",
-        "validation" => "Validation",
-        "not_found" => "Not found",
-        "provider_error" => "Provider error",
-        "network" => "Network",
-        _ => "Other",
-    }
+    RecordReason::parse(reason).map(RecordReason::label).unwrap_or("Other")
 }
 
 /// One count on the Health tab, e.g. Excluded › Unmapped stage: 12.
@@ -224,7 +212,7 @@ pub struct RecordSummary {
     pub hubspot_id: Option<String>,
     pub app_id: Option<String>,
     pub bucket: RecordBucket,
-    pub reason: Option<String>,
+    pub reason: Option<RecordReason>,
     /// The provider's message for a failing record, or why it is excluded.
     pub message: Option<String>,
     pub updated_at: i64,
@@ -314,7 +302,8 @@ pub struct EventSummary {
     pub side: Side,
     pub changes: Vec<FieldChange>,
     pub rule: Option<String>,
-    pub category: Option<String>,
+    /// An excluded record's reason, or a failed write's error category.
+    pub category: Option<RecordReason>,
     pub message: Option<String>,
 }
 

@@ -187,6 +187,112 @@ impl EventKind {
     }
 }
 
+words! {
+    /// Why the sync's rules leave a record out.
+    Exclusion, "exclusion reason" {
+        UnmappedStage = "unmapped_stage",
+        Filter = "filter",
+        Direction = "direction",
+        Duplicate = "duplicate",
+        /// Its counterpart was deleted in HubSpot (Tandem never deletes the other side).
+        DeletedInHubSpot = "deleted_in_hubspot",
+        /// Its counterpart was deleted in the app.
+        DeletedInApp = "deleted_in_app",
+    }
+}
+
+words! {
+    /// Why a call to a provider failed, as the Health tab groups failing records.
+    Category, "error category" {
+        RateLimit = "rate_limit",
+        Authentication = "authentication",
+        Permission = "permission",
+        Validation = "validation",
+        NotFound = "not_found",
+        Provider = "provider_error",
+        Network = "network",
+    }
+}
+
+impl Category {
+    /// Worth trying again later without anyone changing anything.
+    pub fn transient(self) -> bool {
+        matches!(self, Category::RateLimit | Category::Provider | Category::Network)
+    }
+}
+
+/// Why a record is excluded or failing: what a record's reason (and an event's category) says.
+/// Kept as one word, either an [`Exclusion`]'s or a [`Category`]'s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum RecordReason {
+    Excluded(Exclusion),
+    Failed(Category),
+}
+
+impl RecordReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordReason::Excluded(e) => e.as_str(),
+            RecordReason::Failed(c) => c.as_str(),
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<RecordReason> {
+        Exclusion::parse(word).map(RecordReason::Excluded).or_else(|| Category::parse(word).map(RecordReason::Failed))
+    }
+
+    /// What it says to an admin.
+    pub fn label(self) -> &'static str {
+        match self {
+            RecordReason::Excluded(Exclusion::UnmappedStage) => "Unmapped stage",
+            RecordReason::Excluded(Exclusion::Filter) => "Doesn't meet filters",
+            RecordReason::Excluded(Exclusion::Direction) => "Sync direction",
+            RecordReason::Excluded(Exclusion::Duplicate) => "Duplicate",
+            RecordReason::Excluded(Exclusion::DeletedInHubSpot) => "Deleted in HubSpot",
+            RecordReason::Excluded(Exclusion::DeletedInApp) => "Deleted in the app",
+            RecordReason::Failed(Category::RateLimit) => "Rate limit",
+            RecordReason::Failed(Category::Authentication) => "Authentication",
+            RecordReason::Failed(Category::Permission) => "Missing permission",
+            RecordReason::Failed(Category::Validation) => "Validation",
+            RecordReason::Failed(Category::NotFound) => "Not found",
+            RecordReason::Failed(Category::Provider) => "Provider error",
+            RecordReason::Failed(Category::Network) => "Network",
+        }
+    }
+}
+
+impl fmt::Display for RecordReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl TryFrom<String> for RecordReason {
+    type Error = UnknownWord;
+    fn try_from(word: String) -> Result<RecordReason, UnknownWord> {
+        RecordReason::parse(&word).ok_or(UnknownWord { kind: "reason", word })
+    }
+}
+
+impl From<RecordReason> for String {
+    fn from(reason: RecordReason) -> String {
+        reason.as_str().to_string()
+    }
+}
+
+impl From<Exclusion> for RecordReason {
+    fn from(e: Exclusion) -> RecordReason {
+        RecordReason::Excluded(e)
+    }
+}
+
+impl From<Category> for RecordReason {
+    fn from(c: Category) -> RecordReason {
+        RecordReason::Failed(c)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +316,11 @@ mod tests {
             assert_eq!(EventKind::parse(k.as_str()), Some(*k));
         }
         assert_eq!(EventKind::NotSynced.as_str(), "not_synced");
+        for r in Exclusion::ALL.iter().map(|&e| RecordReason::from(e)).chain(Category::ALL.iter().map(|&c| RecordReason::from(c))) {
+            assert_eq!(RecordReason::parse(r.as_str()), Some(r));
+            assert_eq!(serde_json::from_str::<RecordReason>(&serde_json::to_string(&r).unwrap()).unwrap(), r);
+        }
+        assert_eq!(serde_json::to_string(&RecordReason::Failed(Category::Provider)).unwrap(), "\"provider_error\"");
         assert_eq!(Phase::InitialHubSpot.as_str(), "initial_hubspot");
     }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use engine::store::{EventRow, PageCommit, RecordRow, RunRow};
 use engine::Store;
 use model::merge::Side;
-use model::states::{EventKind, RecordState, RunOutcome, RunTrigger};
+use model::states::{EventKind, RecordReason, RecordState, RunOutcome, RunTrigger};
 use sandbox::{demo_client, HubSpotConfig, PipedriveConfig};
 use serde_json::json;
 use tandem::{Application, Config};
@@ -175,7 +175,7 @@ async fn seed(store: &Store, sync_id: &str, events: usize) -> (Vec<String>, Vec<
                     hubspot_id: Some(format!("hs-{n}")),
                     app_id: (state == RecordState::Linked).then(|| format!("{}", 1_000_000 + n)),
                     state,
-                    reason: reason.map(str::to_string),
+                    reason: reason.and_then(RecordReason::parse),
                     message: message.map(str::to_string),
                     origin: "hubspot".into(),
                     create_on: None,
@@ -246,7 +246,7 @@ async fn seed(store: &Store, sync_id: &str, events: usize) -> (Vec<String>, Vec<
                 side: if e % 2 == 0 { Side::App } else { Side::HubSpot },
                 changes: changes.to_string(),
                 rule: rule.map(str::to_string),
-                category: category.map(str::to_string),
+                category: category.and_then(RecordReason::parse),
                 message: category.map(|_| "Pipedrive refused the values".to_string()),
             });
         }

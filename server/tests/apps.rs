@@ -329,7 +329,7 @@ async fn dashboards_export_and_metrics(s: &Setup, admin: &reqwest::Client) {
     let linked = store.all_records(&sync_id).await.unwrap().remove(0);
     let mut failed = linked.clone();
     (failed.state, failed.reason, failed.message) =
-        (model::states::RecordState::Failed, Some("validation".into()), Some("Pipedrive refused the values".into()));
+        (model::states::RecordState::Failed, Some(model::states::Category::Validation.into()), Some("Pipedrive refused the values".into()));
     store.save_records(&[failed]).await.unwrap();
     let health_path = format!("/settings/integrations/syncs/{sync_id}");
     let admin_page = s.app.get(admin, &health_path).await.text().await.unwrap();

@@ -2,8 +2,8 @@
 //! field's old → new value, and for a conflict both values, the winner and the rule.
 
 use leptos::prelude::*;
-use model::dashboard::{reason_label, EventSummary, FieldChange, SyncLabel};
-use model::states::EventKind;
+use model::dashboard::{EventSummary, FieldChange, SyncLabel};
+use model::states::{EventKind, RecordReason};
 use model::timefmt;
 
 use super::sync_header::{record_path, side_name};
@@ -47,8 +47,8 @@ pub fn event_note(e: &EventSummary, label: &SyncLabel) -> String {
         EventKind::Updated => format!("Updated in {side}"),
         EventKind::Conflict => format!("Conflict decided by “{}”", e.rule.clone().unwrap_or_default()),
         EventKind::Deleted => format!("Deleted in {side}; Tandem never deletes the other side"),
-        EventKind::Excluded => format!("Excluded: {}", e.category.as_deref().map(reason_label).unwrap_or("rules")),
-        EventKind::Failed => format!("Writing to {side} failed ({})", e.category.as_deref().map(reason_label).unwrap_or("error")),
+        EventKind::Excluded => format!("Excluded: {}", e.category.map(RecordReason::label).unwrap_or("rules")),
+        EventKind::Failed => format!("Writing to {side} failed ({})", e.category.map(RecordReason::label).unwrap_or("error")),
         EventKind::NotSynced => format!("A field from {side} could not be translated"),
         EventKind::Matched => format!("Matched with the record that already existed in {side}"),
     }

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
-use model::dashboard::{reason_label, RecordBucket};
+use model::dashboard::RecordBucket;
 use model::{timefmt, Permission};
 
 use super::shell::current_user;
@@ -34,9 +34,9 @@ pub fn RecordTimelinePage() -> impl IntoView {
                     Ok(t) => {
                         let r = t.record.clone();
                         let name = if r.name.is_empty() { "(no name)".to_string() } else { r.name.clone() };
-                        let status = match (r.bucket, r.reason.as_deref()) {
+                        let status = match (r.bucket, r.reason) {
                             (RecordBucket::InSync, _) | (_, None) => r.bucket.label().to_string(),
-                            (bucket, Some(reason)) => format!("{}: {}", bucket.label(), reason_label(reason)),
+                            (bucket, Some(reason)) => format!("{}: {}", bucket.label(), reason.label()),
                         };
                         let failing = r.bucket == RecordBucket::Failing;
                         let (retry_sync, retry_record) = (t.sync.sync_id.clone(), r.id.clone());

@@ -109,9 +109,9 @@ pub fn SyncRecordsPage() -> impl IntoView {
 
 #[component]
 fn RecordLine(r: RecordSummary, sync_id: String, retry: ServerAction<RetryRecords>, can_manage: bool) -> impl IntoView {
-    let status = match (r.bucket, r.reason.as_deref()) {
+    let status = match (r.bucket, r.reason) {
         (RecordBucket::InSync, _) | (_, None) => r.bucket.label().to_string(),
-        (bucket, Some(reason)) => format!("{}: {}", bucket.label(), reason_label(reason)),
+        (bucket, Some(reason)) => format!("{}: {}", bucket.label(), reason.label()),
     };
     let failing = r.bucket == RecordBucket::Failing;
     let name = if r.name.is_empty() { "(no name)".to_string() } else { r.name.clone() };

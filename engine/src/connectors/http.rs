@@ -27,49 +27,7 @@ const BACKOFF_CAP_MS: u64 = 8_000;
 const SEARCH_PER_SECOND: usize = 5;
 
 /// Why a record or a run failed, as the Health tab groups them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Category {
-    RateLimit,
-    Authentication,
-    Permission,
-    Validation,
-    NotFound,
-    Provider,
-    Network,
-}
-
-impl Category {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::RateLimit => "rate_limit",
-            Category::Authentication => "authentication",
-            Category::Permission => "permission",
-            Category::Validation => "validation",
-            Category::NotFound => "not_found",
-            Category::Provider => "provider_error",
-            Category::Network => "network",
-        }
-    }
-
-    pub const ALL: [Category; 7] = [
-        Category::RateLimit,
-        Category::Authentication,
-        Category::Permission,
-        Category::Validation,
-        Category::NotFound,
-        Category::Provider,
-        Category::Network,
-    ];
-
-    pub fn parse(s: &str) -> Option<Category> {
-        Category::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-
-    /// Worth trying again later without anyone changing anything.
-    pub fn transient(self) -> bool {
-        matches!(self, Category::RateLimit | Category::Provider | Category::Network)
-    }
-}
+pub use model::states::Category;
 
 #[derive(Clone, Debug, thiserror::Error)]
 #[error("{message}")]

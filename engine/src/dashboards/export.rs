@@ -189,7 +189,7 @@ fn write_event_csv(out: &mut String, r: &NamedEventRow) {
                 &v(c.map(|c| &c.app)),
                 &v(c.map(|c| &c.winner)),
                 summary.rule.as_deref().unwrap_or(""),
-                summary.category.as_deref().unwrap_or(""),
+                summary.category.map(model::states::RecordReason::as_str).unwrap_or(""),
                 summary.message.as_deref().unwrap_or(""),
             ],
         );

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use model::dashboard::{HealthStatus, RecordBucket};
-use model::states::RecordState;
+use model::states::{RecordReason, RecordState};
 
 use super::{health_of, Dashboards, Result};
 use crate::clock::now_ms;
@@ -71,7 +71,7 @@ impl Dashboards {
                 out,
                 "tandem_sync_records{{{},bucket=\"{bucket}\",reason=\"{}\"}} {}",
                 label(&c.sync_id),
-                esc(c.reason.as_deref().unwrap_or("")),
+                esc(c.reason.map(RecordReason::as_str).unwrap_or("")),
                 c.count
             );
         }
@@ -81,7 +81,7 @@ impl Dashboards {
                 out,
                 "tandem_sync_failing_records{{{},category=\"{}\"}} {}",
                 label(&c.sync_id),
-                esc(c.reason.as_deref().unwrap_or("other")),
+                esc(c.reason.map(RecordReason::as_str).unwrap_or("other")),
                 c.count
             );
         }

@@ -15,7 +15,7 @@ use model::dashboard::{
     reason_label, BucketCount, Chart, ChartBucket, ChartRange, EventPage, EventSummary, FieldChange, HealthStatus, OverviewRow, Progress,
     RecordBucket, RecordPage, RecordSummary, RunDetail, RunFilter, RunPage, RunSummary, SyncHealth, SyncLabel, Timeline,
 };
-use model::states::{RecordState, RunOutcome, RunTrigger};
+use model::states::{RecordReason, RecordState, RunOutcome, RunTrigger};
 use model::sync::SyncStatus;
 use model::{timefmt, SessionUser};
 
@@ -296,8 +296,8 @@ fn health_of(ctx: &SyncContext, state: Option<&SyncStateRow>, counts: &[StateCou
             .iter()
             .filter(|c| c.state == state)
             .map(|c| {
-                let reason = c.reason.clone().unwrap_or_else(|| "other".into());
-                BucketCount { label: reason_label(&reason).to_string(), reason, count: c.count }
+                let reason = c.reason.map(RecordReason::as_str).unwrap_or("other").to_string();
+                BucketCount { label: c.reason.map(RecordReason::label).unwrap_or("Other").to_string(), reason, count: c.count }
             })
             .collect();
         found.sort_by(|a, b| b.count.cmp(&a.count).then(a.reason.cmp(&b.reason)));

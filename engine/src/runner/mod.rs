@@ -29,7 +29,7 @@ use serde_json::json;
 
 use model::apps::{ConnectionStatus, ObjectKind, HUBSPOT};
 use model::merge::Side;
-use model::states::{EventKind, Phase, RecordState, RunOutcome, RunTrigger};
+use model::states::{EventKind, Exclusion, Phase, RecordState, RunOutcome, RunTrigger};
 use model::sync::{FieldInfo, SideSchema, SyncSettings, SyncStatus};
 use model::translate::OwnerPairs;
 

@@ -195,7 +195,7 @@ impl<'a> Pass<'a> {
                         }
                         None => {
                             row.state = RecordState::Failed;
-                            row.reason = Some(Category::Network.as_str().into());
+                            row.reason = Some(Category::Network.into());
                             row.message = Some("The create was interrupted before its outcome was known; it is retried.".into());
                             row.create_on = None;
                             redo.push(row);

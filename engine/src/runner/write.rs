@@ -184,7 +184,7 @@ impl<'a> Pass<'a> {
             match existing.get(&id) {
                 _ if known.contains(&id) => {
                     let message = self.plan.duplicate_message(Side::App, &key);
-                    self.plan.exclude(row, Side::App, "duplicate", message, now, work);
+                    self.plan.exclude(row, Side::App, Exclusion::Duplicate, message, now, work);
                 }
                 Some(hub) => {
                     tracing::info!(record = %row.id, hubspot_id = %id, "the email is taken by a HubSpot contact the search did not show yet; linked to it");
@@ -240,7 +240,7 @@ impl<'a> Pass<'a> {
                         Side::HubSpot,
                         json!([]),
                         None,
-                        Some(e.category.as_str()),
+                        Some(e.category.into()),
                         Some(&message),
                     ));
                 }
@@ -259,7 +259,7 @@ impl<'a> Pass<'a> {
         self.count_failure(target);
         row.state = RecordState::Failed;
         row.create_on = None;
-        row.reason = Some(e.category.as_str().into());
+        row.reason = Some(e.category.into());
         row.message = Some(e.message.clone());
         row.updated_at = now;
         work.events.push(self.plan.event(
@@ -269,7 +269,7 @@ impl<'a> Pass<'a> {
             target,
             json!([]),
             None,
-            Some(e.category.as_str()),
+            Some(e.category.into()),
             Some(&e.message),
         ));
     }

@@ -2,9 +2,9 @@
 //! keyset pages over indexed columns (never OFFSET), so a page costs the same with a million
 //! events behind it.
 
-use model::states::{RecordState, RunOutcome, RunTrigger};
+use model::states::{RecordReason, RecordState, RunOutcome, RunTrigger};
 
-use super::engine::{EventRow, RecordRow, RunRow, RECORD_COLUMNS, RUN_COLUMNS};
+use super::engine::{EventRow, MaybeWord, RecordRow, RunRow, RECORD_COLUMNS, RUN_COLUMNS};
 use super::{on_pool, Result, Store};
 
 /// How many records of a sync are in one state (and reason).
@@ -13,7 +13,8 @@ pub struct StateCount {
     pub sync_id: String,
     #[sqlx(try_from = "String")]
     pub state: RecordState,
-    pub reason: Option<String>,
+    #[sqlx(try_from = "MaybeWord")]
+    pub reason: Option<RecordReason>,
     pub count: i64,
 }
 

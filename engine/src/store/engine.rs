@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::ops::{Deref, DerefMut};
 
 use model::merge::{Agreed, Side};
-use model::states::{EventKind, Phase, RecordState, RunOutcome, RunTrigger};
+use model::states::{EventKind, Phase, RecordReason, RecordState, RunOutcome, RunTrigger, UnknownWord};
 
 use super::{on_pool, Backend, Result, Store, StoreError};
 
@@ -37,7 +37,8 @@ pub struct RecordRow {
     pub app_id: Option<String>,
     #[sqlx(try_from = "String")]
     pub state: RecordState,
-    pub reason: Option<String>,
+    #[sqlx(try_from = "MaybeWord")]
+    pub reason: Option<RecordReason>,
     pub message: Option<String>,
     pub origin: String,
     pub create_on: Option<String>,
@@ -50,6 +51,19 @@ pub struct RecordRow {
     pub updated_at: i64,
     /// Contacts and companies: the normalised email or domain the record is matched on.
     pub match_key: Option<String>,
+}
+
+/// A nullable column holding one word (a record's reason, an event's category), as sqlx reads
+/// it before it is decoded into its type.
+#[derive(sqlx::Type)]
+#[sqlx(transparent)]
+pub struct MaybeWord(Option<String>);
+
+impl TryFrom<MaybeWord> for Option<RecordReason> {
+    type Error = UnknownWord;
+    fn try_from(word: MaybeWord) -> std::result::Result<Option<RecordReason>, UnknownWord> {
+        word.0.map(RecordReason::try_from).transpose()
+    }
 }
 
 impl RecordRow {
@@ -170,7 +184,9 @@ pub struct EventRow {
     pub side: Side,
     pub changes: String,
     pub rule: Option<String>,
-    pub category: Option<String>,
+    /// An excluded record's reason, or a failed write's error category.
+    #[sqlx(try_from = "MaybeWord")]
+    pub category: Option<RecordReason>,
     pub message: Option<String>,
 }
 
@@ -280,7 +296,7 @@ macro_rules! upsert_records {
                     .bind(&r.hubspot_id)
                     .bind(&r.app_id)
                     .bind(r.state.as_str())
-                    .bind(&r.reason)
+                    .bind(r.reason.map(RecordReason::as_str))
                     .bind(&r.message)
                     .bind(&r.origin)
                     .bind(&r.create_on)
@@ -319,7 +335,7 @@ macro_rules! insert_events {
                     .bind(e.side.as_str())
                     .bind(&e.changes)
                     .bind(&e.rule)
-                    .bind(&e.category)
+                    .bind(e.category.map(RecordReason::as_str))
                     .bind(&e.message);
             }
             if let Err(e) = q.execute(&mut *$conn).await {

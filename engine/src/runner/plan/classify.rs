@@ -77,7 +77,7 @@ impl<'a> Planner<'a> {
                     Found::Duplicate(message) => {
                         let mut row = existing.unwrap_or_else(|| self.new_row(side, &deal, now));
                         row.set_seen(side, deal.updated_at);
-                        self.exclude(row, side, "duplicate", message, now, plan);
+                        self.exclude(row, side, Exclusion::Duplicate, message, now, plan);
                     }
                 },
                 existing => self.consider_new(side, existing, deal, now, plan),
@@ -257,11 +257,11 @@ impl<'a> Planner<'a> {
         };
         let noun = self.noun();
         let exclusion = if !flows {
-            Some(("direction", format!("This sync only sends {noun} records from {}.", side_label(target))))
+            Some((Exclusion::Direction, format!("This sync only sends {noun} records from {}.", side_label(target))))
         } else if self.deal() && target_stage.is_err() {
-            Some(("unmapped_stage", "The deal's stage is not mapped to a stage on the other side.".to_string()))
+            Some((Exclusion::UnmappedStage, "The deal's stage is not mapped to a stage on the other side.".to_string()))
         } else if side == Side::App && !self.filters_pass(&deal) {
-            Some(("filter", format!("The {noun} does not meet the sync's filters.")))
+            Some((Exclusion::Filter, format!("The {noun} does not meet the sync's filters.")))
         } else {
             None
         };
@@ -314,7 +314,7 @@ impl<'a> Planner<'a> {
                         side,
                         json!([]),
                         None,
-                        Some(Category::Validation.as_str()),
+                        Some(Category::Validation.into()),
                         Some(&message),
                     ));
                 }
@@ -338,10 +338,11 @@ impl<'a> Planner<'a> {
     }
 
     /// A record left out by the sync's rules, saying why (an event when the reason is new).
-    pub fn exclude(&self, mut row: RecordRow, seen_on: Side, reason: &str, message: String, now: i64, plan: &mut PagePlan) {
-        let changed = row.state != RecordState::Excluded || row.reason.as_deref() != Some(reason);
+    pub fn exclude(&self, mut row: RecordRow, seen_on: Side, exclusion: Exclusion, message: String, now: i64, plan: &mut PagePlan) {
+        let reason = RecordReason::Excluded(exclusion);
+        let changed = row.state != RecordState::Excluded || row.reason != Some(reason);
         row.state = RecordState::Excluded;
-        row.reason = Some(reason.into());
+        row.reason = Some(reason);
         row.message = Some(message.clone());
         row.create_on = None;
         row.updated_at = now;
@@ -354,16 +355,16 @@ impl<'a> Planner<'a> {
 
     /// The counterpart of a linked deal is gone: recorded, never propagated.
     pub fn deleted(&self, row: RecordRow, gone_from: Side, deal: RemoteRecord, now: i64, plan: &mut PagePlan) {
-        let reason = match gone_from {
-            Side::HubSpot => "deleted_in_hubspot",
-            Side::App => "deleted_in_app",
-        };
+        let reason = RecordReason::Excluded(match gone_from {
+            Side::HubSpot => Exclusion::DeletedInHubSpot,
+            Side::App => Exclusion::DeletedInApp,
+        });
         let mut row = row;
         match gone_from.other() {
             Side::HubSpot => row.hub_seen_at = Some(deal.updated_at),
             Side::App => row.app_seen_at = Some(deal.updated_at),
         }
-        if row.reason.as_deref() != Some(reason) {
+        if row.reason != Some(reason) {
             let noun = self.noun();
             let message = format!(
                 "The {noun} was deleted in {}; Tandem never deletes, so the {} {noun} stays.",
@@ -371,7 +372,7 @@ impl<'a> Planner<'a> {
                 side_label(gone_from.other())
             );
             row.state = RecordState::Excluded;
-            row.reason = Some(reason.into());
+            row.reason = Some(reason);
             row.message = Some(message.clone());
             row.updated_at = now;
             plan.events.push(self.event(&row.id, now, EventKind::Deleted, gone_from, json!([]), None, None, Some(&message)));

@@ -40,14 +40,21 @@ impl<'a> Planner<'a> {
             row.hub_seen_at = Some(hub.updated_at);
             row.app_seen_at = Some(app.updated_at);
             let side = if !hub_mapped { Side::HubSpot } else { Side::App };
-            self.exclude(row, side, "unmapped_stage", "The deal's stage is not mapped to a stage on the other side.".into(), now, plan);
+            self.exclude(
+                row,
+                side,
+                Exclusion::UnmappedStage,
+                "The deal's stage is not mapped to a stage on the other side.".into(),
+                now,
+                plan,
+            );
             return;
         }
         if !self.filters_pass(&app) {
             row.hub_seen_at = Some(hub.updated_at);
             row.app_seen_at = Some(app.updated_at);
             let message = format!("The {} does not meet the sync's filters.", self.noun());
-            self.exclude(row, Side::App, "filter", message, now, plan);
+            self.exclude(row, Side::App, Exclusion::Filter, message, now, plan);
             return;
         }
         let before = row.agreed.clone();
@@ -160,7 +167,7 @@ impl<'a> Planner<'a> {
                 from,
                 json!([]),
                 None,
-                Some(Category::Validation.as_str()),
+                Some(Category::Validation.into()),
                 Some(&message),
             ));
         }

@@ -21,7 +21,7 @@ use serde_json::json;
 
 use model::apps::ObjectKind;
 use model::merge::{conflict_note, decide, Agreed, Decision, FieldState, Flow, Reason, Side};
-use model::states::{EventKind, RecordState};
+use model::states::{EventKind, Exclusion, RecordReason, RecordState};
 use model::sync::{FieldInfo, FieldKind, Filter, FilterOp, SideSchema, SyncSettings};
 use model::translate::{canonical, FieldTranslate, StageTranslate};
 
@@ -285,7 +285,7 @@ fn pair(source: Side, source_value: Option<String>, target_value: Option<String>
 
 /// A record that failed for a reason a retry of the same values cannot fix.
 fn failed_for_good(row: &RecordRow) -> bool {
-    row.state == RecordState::Failed && !row.reason.as_deref().and_then(Category::parse).is_some_and(|c| c.transient())
+    row.state == RecordState::Failed && !matches!(row.reason, Some(RecordReason::Failed(c)) if c.transient())
 }
 
 fn side_label(side: Side) -> &'static str {

@@ -132,7 +132,7 @@ fn records_left_out_by_the_rules_are_recorded_with_their_reason() {
     let world = World::new(SyncDirection::TwoWay, ConflictRule::DefaultToHubSpot);
     let plan = world.planner().plan_page(page(Side::HubSpot, vec![hub_deal("h2", "Demo deal", "10", "b", T0)], vec![], vec![]));
     assert!(plan.creates.is_empty());
-    assert_eq!(plan.records[0].reason.as_deref(), Some("unmapped_stage"));
+    assert_eq!(plan.records[0].reason.map(model::states::RecordReason::as_str), Some("unmapped_stage"));
     assert_eq!(kinds(&plan), vec![("excluded".to_string(), "hubspot".to_string())]);
     assert_eq!((plan.skipped, plan.skipped_from_hub), (1, 1));
 
@@ -140,7 +140,7 @@ fn records_left_out_by_the_rules_are_recorded_with_their_reason() {
     let world = World::new(SyncDirection::ToHubSpot, ConflictRule::DefaultToHubSpot);
     let plan = world.planner().plan_page(page(Side::HubSpot, vec![hub_deal("h3", "Mine", "10", "a", T0)], vec![], vec![]));
     assert!(plan.creates.is_empty());
-    assert_eq!(plan.records[0].reason.as_deref(), Some("direction"));
+    assert_eq!(plan.records[0].reason.map(model::states::RecordReason::as_str), Some("direction"));
 
     // A filter on the app's deals: only values over 1,000 sync.
     let mut world = World::new(SyncDirection::TwoWay, ConflictRule::DefaultToHubSpot);
@@ -148,7 +148,10 @@ fn records_left_out_by_the_rules_are_recorded_with_their_reason() {
     let records = vec![app_deal("p2", "Small", "999", "10", T0), app_deal("p3", "Large", "1001", "10", T0)];
     let plan = world.planner().plan_page(page(Side::App, records, vec![], vec![]));
     assert_eq!(plan.records.len(), 1);
-    assert_eq!((plan.records[0].app_id.as_deref(), plan.records[0].reason.as_deref()), (Some("p2"), Some("filter")));
+    assert_eq!(
+        (plan.records[0].app_id.as_deref(), plan.records[0].reason.map(model::states::RecordReason::as_str)),
+        (Some("p2"), Some("filter"))
+    );
     assert_eq!(plan.creates.len(), 1);
     assert_eq!(plan.creates[0].2.id, "p3");
     assert_eq!((plan.skipped, plan.skipped_from_hub), (1, 0), "read from the app");
@@ -195,7 +198,7 @@ fn a_counterpart_that_is_gone_is_recorded_and_never_propagated() {
         vec![],
     ));
     assert!(plan.creates.is_empty() && plan.updates.is_empty(), "never re-created, never deleted");
-    assert_eq!(plan.records[0].reason.as_deref(), Some("deleted_in_app"));
+    assert_eq!(plan.records[0].reason.map(model::states::RecordReason::as_str), Some("deleted_in_app"));
     assert_eq!(kinds(&plan), vec![("deleted".to_string(), "app".to_string())]);
 }
 

@@ -52,7 +52,7 @@ impl<'a> Planner<'a> {
         side: Side,
         changes: serde_json::Value,
         rule: Option<&str>,
-        category: Option<&str>,
+        category: Option<RecordReason>,
         message: Option<&str>,
     ) -> EventRow {
         EventRow {
@@ -65,7 +65,7 @@ impl<'a> Planner<'a> {
             side,
             changes: changes.to_string(),
             rule: rule.map(str::to_string),
-            category: category.map(str::to_string),
+            category,
             message: message.map(str::to_string),
         }
     }
