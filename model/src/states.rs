@@ -330,5 +330,14 @@ mod tests {
         assert_eq!(e.to_string(), "“merged” is not a record state");
         assert!(RunOutcome::parse("Succeeded").is_none(), "words are exact");
         assert!(serde_json::from_str::<EventKind>("\"renamed\"").is_err());
+        assert!(RecordReason::parse("deleted_everywhere").is_none());
+    }
+
+    #[test]
+    fn a_deleted_counterpart_is_named_on_health_not_other() {
+        assert_eq!(crate::dashboard::reason_label("deleted_in_app"), "Deleted in the app");
+        assert_eq!(crate::dashboard::reason_label("deleted_in_hubspot"), "Deleted in HubSpot");
+        assert_eq!(crate::dashboard::reason_label("provider_error"), "Provider error");
+        assert_eq!(crate::dashboard::reason_label("something new"), "Other");
     }
 }
