@@ -5,7 +5,7 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: run test tools build lint test-rust test-e2e
 
-## run: build, then start Tandem at http://127.0.0.1:3000 with the HubSpot and Pipedrive sandboxes
+## run: build, then start Tandem at http://127.0.0.1:3000 with the HubSpot, Pipedrive and Zoho CRM sandboxes
 run: build
 	scripts/run.sh
 

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use sandbox::{start_hubspot, start_pipedrive, HubSpotConfig, OAuthClient, PipedriveConfig};
+use sandbox::{start_hubspot, start_pipedrive, start_zoho, HubSpotConfig, OAuthClient, PipedriveConfig, ZohoConfig};
 use serde_json::{json, Value};
 
 const REQUESTS: usize = 20_000;
@@ -250,6 +250,116 @@ async fn pipedrive_at(http: &reqwest::Client, deals: usize, large: bool) {
     drop(pipedrive);
 }
 
+/// The Zoho CRM sandbox with `deals` seeded deals (a day old), 1,000 contacts and 100 accounts:
+/// lists at Zoho's default page size (200) by page and, past the first 2,000 records, by
+/// `page_token`; what changed (`If-Modified-Since`); searches; batch writes of 100.
+async fn zoho_at(http: &reqwest::Client, deals: usize, large: bool) {
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let mut config = ZohoConfig::new(vec![client()]);
+    (config.daily_credits, config.concurrency_limit) = (u64::MAX / 2, 0);
+    let (zoho, zs) = start_zoho(config, addr, None).await.unwrap();
+    let started = Instant::now();
+    let day_ago = sandbox::time::now_ms() - 86_400_000;
+    sandbox::zoho::seed::generate(&mut zoho.write(), deals, 1_000, 100, 1, day_ago);
+    let seeded = started.elapsed();
+    let base = zs.url();
+    let token = mint(http, &base, &["ZohoCRM.modules.ALL"]).await;
+    let auth = format!("Zoho-oauthtoken {token}");
+    println!("Zoho CRM (Sandbox), {deals} deals, limits off (seeded in {:.2} s; {})", seeded.as_secs_f64(), rss());
+    const FIELDS: &str = "Deal_Name,Stage,Amount,Closing_Date,Account_Name,Contact_Name,Modified_Time";
+    for per_page in [10, 200] {
+        let pages = (2_000 / per_page).min(deals / per_page).max(1);
+        let (b, a) = (base.clone(), auth.clone());
+        hammer(&format!("  GET /crm/v8/Deals?fields=…&per_page={per_page}&page=(1..{pages})"), move |c, i| {
+            c.get(format!("{b}/crm/v8/Deals?fields={FIELDS}&per_page={per_page}&page={}", 1 + i % pages)).header("Authorization", &a)
+        })
+        .await;
+    }
+    let (b, a) = (base.clone(), auth.clone());
+    let get = |url: String| {
+        let (http, a) = (http.clone(), a.clone());
+        async move { http.get(url).header("Authorization", a).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    if large {
+        // Past the first 2,000 records: the tokens collected by paging one list.
+        let mut tokens: Vec<String> = Vec::new();
+        let mut page = get(format!("{b}/crm/v8/Deals?fields={FIELDS}&per_page=200&page=10")).await;
+        while tokens.len() < 100 {
+            let Some(next) = page["info"]["next_page_token"].as_str().map(str::to_string) else { break };
+            tokens.push(next.clone());
+            page = get(format!("{b}/crm/v8/Deals?fields={FIELDS}&per_page=200&page_token={next}")).await;
+        }
+        let tokens = Arc::new(tokens);
+        let (b, a) = (base.clone(), auth.clone());
+        hammer("  GET /crm/v8/Deals?fields=…&per_page=200&page_token=(past 2,000)", move |c, i| {
+            c.get(format!("{b}/crm/v8/Deals?fields={FIELDS}&per_page=200&page_token={}", tokens[i % tokens.len()]))
+                .header("Authorization", &a)
+        })
+        .await;
+    }
+    // What changed: 200 deals edited now, read with If-Modified-Since an hour ago (the engine's
+    // incremental read), oldest change first.
+    let ids: Vec<String> = get(format!("{b}/crm/v8/Deals?fields=Deal_Name&per_page=200&sort_by=id&sort_order=asc")).await["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect();
+    for chunk in ids.chunks(100) {
+        let data: Vec<Value> = chunk.iter().enumerate().map(|(k, id)| json!({"id": id, "Amount": 1000 + k})).collect();
+        let r = http.put(format!("{b}/crm/v8/Deals")).header("Authorization", &a).json(&json!({ "data": data })).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+    let since = sandbox::zoho::zoho_time(sandbox::time::now_ms() - 3_600_000);
+    let (b2, a2) = (base.clone(), auth.clone());
+    hammer("  GET /crm/v8/Deals (If-Modified-Since, sort_by=Modified_Time, 200)", move |c, _| {
+        c.get(format!("{b2}/crm/v8/Deals?fields={FIELDS}&per_page=200&sort_by=Modified_Time&sort_order=asc"))
+            .header("Authorization", &a2)
+            .header("If-Modified-Since", &since)
+    })
+    .await;
+    // Searches: a contact by email (the engine's match on email) and deals by a criteria.
+    let emails: Arc<Vec<String>> = Arc::new(
+        get(format!("{b}/crm/v8/Contacts?fields=Email&per_page=200")).await["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["Email"].as_str().map(str::to_string))
+            .collect(),
+    );
+    let (b2, a2) = (base.clone(), auth.clone());
+    hammer("  GET /crm/v8/Contacts/search?email=… (1,000 contacts)", move |c, i| {
+        c.get(format!("{b2}/crm/v8/Contacts/search?email={}", emails[i % emails.len()])).header("Authorization", &a2)
+    })
+    .await;
+    let (b2, a2) = (base.clone(), auth.clone());
+    let searches = if large { 64 } else { REQUESTS };
+    hammer_n(&format!("  GET /crm/v8/Deals/search?criteria=(Amount:greater_than:…) ({deals} deals)"), searches, move |c, i| {
+        c.get(format!("{b2}/crm/v8/Deals/search?criteria=(Amount:greater_than:{})&per_page=200", 40_000 + i)).header("Authorization", &a2)
+    })
+    .await;
+    // Batch writes of 100: updates of existing deals, then creates.
+    let bodies: Arc<Vec<Value>> = Arc::new(
+        ids.chunks(100)
+            .map(|chunk| json!({"data": chunk.iter().map(|id| json!({"id": id, "Description": "benchmark"})).collect::<Vec<_>>()}))
+            .collect(),
+    );
+    let (b2, a2) = (base.clone(), auth.clone());
+    hammer_n("  PUT /crm/v8/Deals (100 records)", 1_000, move |c, i| {
+        c.put(format!("{b2}/crm/v8/Deals")).header("Authorization", &a2).json(&bodies[i % bodies.len()])
+    })
+    .await;
+    let (b2, a2) = (base.clone(), auth.clone());
+    hammer_n("  POST /crm/v8/Deals (100 records)", 200, move |c, i| {
+        let data: Vec<Value> =
+            (0..100).map(|k| json!({"Deal_Name": format!("Bench {i}-{k}"), "Stage": "Qualification", "Amount": k})).collect();
+        c.post(format!("{b2}/crm/v8/Deals")).header("Authorization", &a2).json(&json!({ "data": data }))
+    })
+    .await;
+    zs.stop().await;
+    drop(zoho);
+}
+
 #[tokio::main]
 async fn main() {
     let http = reqwest::Client::new();
@@ -257,10 +367,22 @@ async fn main() {
         Ok(s) => s.split(',').filter_map(|n| n.trim().parse().ok()).collect(),
         Err(_) => vec![1_000, 100_000, 1_000_000],
     };
+    // `SANDBOX_BENCH_APPS=zoho` (or a comma-separated list) picks sandboxes; all by default.
+    let apps = std::env::var("SANDBOX_BENCH_APPS").unwrap_or_else(|_| "hubspot,pipedrive,zoho".into());
+    let wanted = |app: &str| apps.split(',').any(|a| a.trim() == app);
     for &deals in &sizes {
-        hubspot_at(&http, deals, deals > 1_000).await;
+        if wanted("hubspot") {
+            hubspot_at(&http, deals, deals > 1_000).await;
+        }
     }
     for &deals in &sizes {
-        pipedrive_at(&http, deals, deals > 1_000).await;
+        if wanted("pipedrive") {
+            pipedrive_at(&http, deals, deals > 1_000).await;
+        }
+    }
+    for &deals in &sizes {
+        if wanted("zoho") {
+            zoho_at(&http, deals, deals > 1_000).await;
+        }
     }
 }

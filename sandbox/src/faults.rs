@@ -43,29 +43,50 @@ pub enum Fault {
 }
 
 #[derive(Clone, Default)]
-pub struct Faults(Arc<RwLock<FaultConfig>>);
+pub struct Faults(Arc<Shared>);
+
+#[derive(Default)]
+struct Shared {
+    config: RwLock<FaultConfig>,
+    /// Woken when the faults change: a call waiting out a latency the new faults no longer have
+    /// goes on at once.
+    changed: tokio::sync::Notify,
+}
 
 impl Faults {
     pub fn get(&self) -> FaultConfig {
-        self.0.read().map(|c| c.clone()).unwrap_or_default()
+        self.0.config.read().map(|c| c.clone()).unwrap_or_default()
     }
 
     pub fn set(&self, config: FaultConfig) {
         tracing::warn!(?config, "sandbox faults changed");
-        if let Ok(mut c) = self.0.write() {
+        if let Ok(mut c) = self.0.config.write() {
             *c = config;
         }
+        self.0.changed.notify_waiters();
     }
 
     pub fn tokens_expired(&self) -> bool {
         self.get().expire_tokens
     }
 
-    /// Waits the configured latency (token endpoints are slow too, but never fail by fault).
+    /// Waits the configured latency (token endpoints are slow too, but never fail by fault),
+    /// counted from the start of the call: when the faults change meanwhile, the new latency.
     pub async fn delay(&self) {
-        let latency = self.get().latency_ms;
-        if latency > 0 {
-            tokio::time::sleep(Duration::from_millis(latency)).await;
+        let started = tokio::time::Instant::now();
+        loop {
+            let changed = self.0.changed.notified();
+            tokio::pin!(changed);
+            // Registered before the latency is read: a change after this wakes the wait.
+            changed.as_mut().enable();
+            let latency = Duration::from_millis(self.get().latency_ms);
+            if started.elapsed() >= latency {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(started + latency) => return,
+                _ = &mut changed => {}
+            }
         }
     }
 

@@ -1,4 +1,4 @@
-//! Emulators of HubSpot and Pipedrive for Tandem's demo and tests: their real paths at the root of
+//! Emulators of HubSpot, Pipedrive and Zoho CRM for Tandem's demo and tests: their real paths at the root of
 //! a loopback server, their request and response shapes, errors and rate limits, with state that
 //! survives restarts and a control API (`/_sandbox/...`) for seeding, edits and faults.
 
@@ -13,9 +13,11 @@ pub mod json;
 pub mod oauth;
 pub mod persist;
 pub mod pipedrive;
+pub mod query;
 pub mod table;
 pub mod time;
 pub mod walk;
+pub mod zoho;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,6 +30,7 @@ use tokio::task::JoinHandle;
 pub use hubspot::{HubSpot, HubSpotConfig};
 pub use oauth::{OAuthClient, SandboxUser};
 pub use pipedrive::{Pipedrive, PipedriveConfig};
+pub use zoho::{Zoho, ZohoConfig};
 
 /// Tandem's OAuth app as the sandboxes know it out of the box (`make run`).
 pub const DEMO_CLIENT_ID: &str = "tandem-sandbox-client";
@@ -101,6 +104,24 @@ pub async fn start_pipedrive(
     let stopped = running.stop.subscribe();
     running.tasks.push(tokio::spawn(pipedrive::webhooks::deliver(pipedrive.clone(), stopped)));
     Ok((pipedrive, running))
+}
+
+/// Starts the Zoho CRM sandbox on `addr`: accounts server and CRM API on one server, whose URL its
+/// tokens name as `api_domain` and its redirects as `accounts-server`.
+pub async fn start_zoho(
+    mut config: ZohoConfig,
+    addr: SocketAddr,
+    state_file: Option<PathBuf>,
+) -> Result<(Arc<Zoho>, RunningSandbox), SandboxError> {
+    let saved = load(&state_file)?;
+    let listener = bind(addr).await?;
+    let local = listener.local_addr().map_err(|source| SandboxError::Bind { addr, source })?;
+    config.api_domain = format!("http://{local}");
+    let zoho = Zoho::new(config, saved);
+    let mut running = serve("Zoho CRM", listener, zoho::router(zoho.clone()), zoho.clone(), state_file)?;
+    let stopped = running.stop.subscribe();
+    running.tasks.push(tokio::spawn(zoho::delivery::deliver(zoho.clone(), stopped)));
+    Ok((zoho, running))
 }
 
 fn load<T: serde::de::DeserializeOwned>(state_file: &Option<PathBuf>) -> Result<Option<T>, SandboxError> {

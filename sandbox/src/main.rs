@@ -2,9 +2,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use sandbox::{demo_client, start_hubspot, start_pipedrive, HubSpotConfig, PipedriveConfig};
+use sandbox::{demo_client, start_hubspot, start_pipedrive, start_zoho, HubSpotConfig, PipedriveConfig, ZohoConfig};
 
-/// HubSpot and Pipedrive emulators for Tandem's demo and tests.
+/// HubSpot, Pipedrive and Zoho CRM emulators for Tandem's demo and tests.
 #[derive(Parser)]
 #[command(name = "tandem-sandbox", version)]
 struct Cli {
@@ -48,6 +48,26 @@ enum Command {
         #[arg(long, default_value_t = 25)]
         seed: usize,
     },
+    /// Serve the Zoho CRM sandbox (Zoho's accounts server and CRM API v8 paths at the root).
+    Zoho {
+        #[arg(long, env = "SANDBOX_ZOHO_ADDR", default_value = "127.0.0.1:4103")]
+        addr: SocketAddr,
+        /// Snapshot file that keeps the organisation across restarts.
+        #[arg(long, env = "SANDBOX_ZOHO_STATE", default_value = "data/sandbox-zoho.json")]
+        state: PathBuf,
+        /// Where Tandem runs: its OAuth callback there is registered for the demo client.
+        #[arg(long, env = "TANDEM_PUBLIC_URL", default_value = "http://127.0.0.1:3000")]
+        tandem_url: String,
+        /// API credits per rolling 24 hours for the organisation.
+        #[arg(long, env = "SANDBOX_ZOHO_CREDITS", default_value_t = 55_000)]
+        credits: u64,
+        /// Calls in flight at once for the organisation; 0 turns the limit off.
+        #[arg(long, env = "SANDBOX_ZOHO_CONCURRENCY", default_value_t = 20)]
+        concurrency: u32,
+        /// Seed this many deals, contacts and accounts when the organisation is new.
+        #[arg(long, default_value_t = 25)]
+        seed: usize,
+    },
 }
 
 #[tokio::main]
@@ -75,6 +95,18 @@ async fn main() -> anyhow::Result<()> {
             let (pipedrive, running) = start_pipedrive(config, addr, Some(state)).await?;
             if fresh && seed > 0 {
                 sandbox::pipedrive::seed::generate(&mut pipedrive.write(), seed, 1, sandbox::time::now_ms());
+            }
+            shutdown_signal().await;
+            running.stop().await;
+        }
+        Command::Zoho { addr, state, tandem_url, credits, concurrency, seed } => {
+            let fresh = !state.exists();
+            let mut config = ZohoConfig::new(vec![demo_client("zoho", &tandem_url)]);
+            config.daily_credits = credits;
+            config.concurrency_limit = concurrency;
+            let (zoho, running) = start_zoho(config, addr, Some(state)).await?;
+            if fresh && seed > 0 {
+                sandbox::zoho::seed::generate(&mut zoho.write(), seed, seed, seed, 1, sandbox::time::now_ms());
             }
             shutdown_signal().await;
             running.stop().await;

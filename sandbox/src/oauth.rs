@@ -46,6 +46,9 @@ struct Code {
     redirect_uri: String,
     code_challenge: Option<String>,
     expires_at: i64,
+    /// Zoho's `access_type` of the authorization request (`offline` asks for a refresh token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    access_type: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -64,6 +67,12 @@ pub struct AuthorizeParams {
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
     pub response_type: Option<String>,
+    /// Zoho: `offline` for a refresh token with the access token, `online` (default) without.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_type: Option<String>,
+    /// Zoho: `consent` shows the consent page again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
 }
 
 /// Everything the server remembers; persisted with the sandbox's state.
@@ -90,6 +99,8 @@ pub struct Issued {
     pub refresh_token: String,
     pub expires_in: i64,
     pub grant: Grant,
+    /// The `access_type` the authorization request asked for (Zoho), when a code was exchanged.
+    pub access_type: Option<String>,
 }
 
 pub struct OAuthConfig {
@@ -105,9 +116,35 @@ pub struct OAuthConfig {
     pub token_prefix: &'static str,
 }
 
+/// Where the authorization pages post their forms, the words on their buttons, and what the
+/// redirect back to the app carries besides `code` and `state`. The default is what HubSpot's and
+/// Pipedrive's sandboxes show: forms under `/oauth/authorize/`, **Allow** and **Deny**.
+#[derive(Clone, Debug)]
+pub struct OAuthPages {
+    pub login_path: &'static str,
+    pub decision_path: &'static str,
+    pub allow: &'static str,
+    pub deny: &'static str,
+    /// Added to every redirect back (Zoho: `location`, `accounts-server`).
+    pub redirect_extras: Vec<(String, String)>,
+}
+
+impl Default for OAuthPages {
+    fn default() -> Self {
+        OAuthPages {
+            login_path: "/oauth/authorize/login",
+            decision_path: "/oauth/authorize/decision",
+            allow: "Allow",
+            deny: "Deny",
+            redirect_extras: Vec::new(),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct OAuthServer {
     config: Arc<OAuthConfig>,
+    pages: Arc<OAuthPages>,
     data: Arc<Mutex<OAuthData>>,
     dirty: Arc<std::sync::atomic::AtomicBool>,
     stats: Arc<Mutex<GrantStats>>,
@@ -131,7 +168,19 @@ fn random_token(prefix: &str) -> String {
 
 impl OAuthServer {
     pub fn new(config: OAuthConfig, data: OAuthData) -> OAuthServer {
-        OAuthServer { config: Arc::new(config), data: Arc::new(Mutex::new(data)), dirty: Arc::default(), stats: Arc::default() }
+        OAuthServer {
+            config: Arc::new(config),
+            pages: Arc::new(OAuthPages::default()),
+            data: Arc::new(Mutex::new(data)),
+            dirty: Arc::default(),
+            stats: Arc::default(),
+        }
+    }
+
+    /// The same server with other form paths, button words and redirect extras.
+    pub fn with_pages(mut self, pages: OAuthPages) -> OAuthServer {
+        self.pages = Arc::new(pages);
+        self
     }
 
     pub fn snapshot(&self) -> OAuthData {
@@ -150,8 +199,9 @@ impl OAuthServer {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut OAuthData) -> T) -> T {
-        self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
         let mut guard = self.data.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Marked once the lock is held, so a snapshot cannot clear the flag before the change.
+        self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
         f(&mut guard)
     }
 
@@ -225,7 +275,9 @@ impl OAuthServer {
                 return Err(TokenError::InvalidGrant("code_verifier does not match the code_challenge"));
             }
         }
-        Ok(self.issue(code.grant, None))
+        let mut issued = self.issue(code.grant, None);
+        issued.access_type = code.access_type;
+        Ok(issued)
     }
 
     /// Uses a refresh token (rotating it when the provider does).
@@ -264,6 +316,11 @@ impl OAuthServer {
             self.count(|s| s.revoked += 1);
         }
         revoked
+    }
+
+    /// Drops a refresh token the app was never given (Zoho issues none for `access_type=online`).
+    pub fn forget_refresh(&self, refresh_token: &str) {
+        self.with(|d| d.refresh_tokens.remove(refresh_token));
     }
 
     /// Revokes every refresh token and access token, as when the account's admin removes the app
@@ -306,7 +363,7 @@ impl OAuthServer {
             d.access_tokens.insert(access_token.clone(), AccessToken { grant: grant.clone(), expires_at: now_ms() + expires_in * 1000 });
             d.refresh_tokens.insert(refresh_token.clone(), grant.clone());
         });
-        Issued { access_token, refresh_token, expires_in, grant }
+        Issued { access_token, refresh_token, expires_in, grant, access_type: None }
     }
 
     /// Validates the authorization request; a bad client or redirect URI is answered on the page,
@@ -371,6 +428,8 @@ fn hidden_fields(params: &AuthorizeParams) -> String {
         ("code_challenge", &params.code_challenge),
         ("code_challenge_method", &params.code_challenge_method),
         ("response_type", &params.response_type),
+        ("access_type", &params.access_type),
+        ("prompt", &params.prompt),
     ];
     fields
         .iter()
@@ -386,12 +445,13 @@ fn login_page(server: &OAuthServer, params: &AuthorizeParams, error: Option<&str
         "Log in",
         &format!(
             r#"<h1>Log in to {provider} (Sandbox)</h1>{error}
-<form method="post" action="/oauth/authorize/login">{hidden}
+<form method="post" action="{action}">{hidden}
 <label for="email">Email</label><input id="email" name="email" type="email" value="{email}" required>
 <label for="password">Password</label><input id="password" name="password" type="password" required>
 <p class="hint">Sandbox account: {email} / {password}</p>
 <button class="primary" type="submit">Log in</button></form>"#,
             hidden = hidden_fields(params),
+            action = server.pages.login_path,
             email = escape(&server.config.user.email),
             password = escape(&server.config.user.password),
         ),
@@ -450,9 +510,14 @@ pub async fn login(State(server): State<OAuthServer>, Form(form): Form<LoginForm
         &format!(
             r#"<h1>Allow access to your {provider} account?</h1>
 <p>Signed in as <strong>{email}</strong>. The app <strong>{client}</strong> asks for:</p><ul>{items}</ul>
-<form method="post" action="/oauth/authorize/decision"><input type="hidden" name="pending" value="{pending}">
-<div class="actions"><button class="primary" type="submit" name="decision" value="allow">Allow</button>
-<button class="secondary" type="submit" name="decision" value="deny">Deny</button></div></form>"#,
+<form method="post" action="{action}"><input type="hidden" name="pending" value="{pending}">
+<div class="actions"><button class="primary" type="submit" name="decision" value="{allow_value}">{allow}</button>
+<button class="secondary" type="submit" name="decision" value="{deny_value}">{deny}</button></div></form>"#,
+            action = server.pages.decision_path,
+            allow = server.pages.allow,
+            deny = server.pages.deny,
+            allow_value = server.pages.allow.to_lowercase(),
+            deny_value = server.pages.deny.to_lowercase(),
             email = escape(&user.email),
             client = escape(form.params.client_id.as_deref().unwrap_or_default()),
         ),
@@ -476,7 +541,7 @@ pub async fn decide(State(server): State<OAuthServer>, Form(form): Form<Decision
     }
     let redirect_uri = params.redirect_uri.clone().unwrap_or_default();
     let mut query: Vec<(String, String)> = Vec::new();
-    if form.decision == "allow" {
+    if form.decision == server.pages.allow.to_lowercase() {
         let code = random_token("");
         let grant = Grant {
             client_id: params.client_id.clone().unwrap_or_default(),
@@ -491,6 +556,7 @@ pub async fn decide(State(server): State<OAuthServer>, Form(form): Form<Decision
                     redirect_uri: redirect_uri.clone(),
                     code_challenge: params.code_challenge.clone(),
                     expires_at: now_ms() + 10 * 60_000,
+                    access_type: params.access_type.clone(),
                 },
             )
         });
@@ -502,6 +568,7 @@ pub async fn decide(State(server): State<OAuthServer>, Form(form): Form<Decision
     if let Some(state) = params.state {
         query.push(("state".into(), state));
     }
+    query.extend(server.pages.redirect_extras.iter().cloned());
     let encoded: Vec<String> = query.iter().map(|(k, v)| format!("{k}={}", url_encode(v))).collect();
     let separator = if redirect_uri.contains('?') { '&' } else { '?' };
     Redirect::to(&format!("{redirect_uri}{separator}{}", encoded.join("&"))).into_response()
@@ -549,5 +616,35 @@ mod tests {
         assert!(server.access(&issued.access_token).is_ok());
         assert!(server.refresh_grant(&issued.refresh_token).is_some());
         assert!(!server.take_dirty(), "reading tokens does not");
+    }
+
+    /// A change waiting for the lock while the snapshot writer holds it is not lost: the flag is
+    /// set once the lock is held, so a `take_dirty` in between cannot clear it early.
+    #[test]
+    fn a_change_waiting_for_the_lock_stays_marked() {
+        let server = OAuthServer::new(
+            OAuthConfig {
+                provider: "Test",
+                clients: vec![],
+                user: SandboxUser { email: "u@example.com".into(), password: "p".into(), name: "U".into() },
+                access_ttl_secs: 60,
+                rotate_refresh_tokens: false,
+                implied_scopes: vec![],
+                token_prefix: "t",
+            },
+            OAuthData::default(),
+        );
+        let held = server.data.lock().unwrap();
+        let changer = {
+            let server = server.clone();
+            std::thread::spawn(move || server.revoke_all())
+        };
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(300);
+        while std::time::Instant::now() < until && !server.take_dirty() {
+            std::thread::yield_now();
+        }
+        drop(held);
+        changer.join().unwrap();
+        assert!(server.take_dirty(), "the change is still to be written");
     }
 }

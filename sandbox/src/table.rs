@@ -116,6 +116,13 @@ impl<T: Row> Table<T> {
         old
     }
 
+    /// Takes the record with id `id` out, with its place in the indexes.
+    pub fn remove(&mut self, id: &u64) -> Option<T> {
+        let row = self.rows.remove(id)?;
+        self.index.unfile(*id, &Filed::of(&row));
+        Some(row)
+    }
+
     /// The record with id `id`, to change in place; it is re-filed when the handle goes.
     pub fn get_mut(&mut self, id: &u64) -> Option<RowMut<'_, T>> {
         let row = self.rows.get_mut(id)?;

@@ -1,4 +1,5 @@
-//! Walks a sandbox's authorization pages as a browser would (log in, then **Allow** or **Deny**),
+//! Walks a sandbox's authorization pages as a browser would (log in, then **Allow** or **Deny**;
+//! Zoho's **Accept** or **Reject**),
 //! for tests of OAuth clients that run without a browser. Answers the redirect back to the app.
 
 use reqwest::redirect::Policy;
@@ -28,21 +29,26 @@ pub async fn consent(authorize_url: &str, email: &str, password: &str, decision:
     let url = reqwest::Url::parse(authorize_url).map_err(|e| WalkError::Url(e.to_string()))?;
     let origin = url.origin().ascii_serialization();
     let page = http.get(url.clone()).send().await?;
-    check("the sign-in page", page.status().as_u16(), &page.text().await?)?;
+    let status = page.status().as_u16();
+    let sign_in = page.text().await?;
+    check("the sign-in page", status, &sign_in)?;
     let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
     form.push(("email".into(), email.into()));
     form.push(("password".into(), password.into()));
-    let consent = http.post(format!("{origin}/oauth/authorize/login")).form(&form).send().await?;
+    let login = form_action(&sign_in).unwrap_or_else(|| "/oauth/authorize/login".into());
+    let consent = http.post(format!("{origin}{login}")).form(&form).send().await?;
     let status = consent.status().as_u16();
     let html = consent.text().await?;
     check("the log-in form", status, &html)?;
     let pending = hidden_value(&html, "pending").ok_or(WalkError::Page { page: "the consent page", status, body: html.clone() })?;
+    // The buttons' words are the provider's (Allow and Deny; Zoho's Accept and Reject).
     let answer = match decision {
-        Decision::Allow => "allow",
-        Decision::Deny => "deny",
+        Decision::Allow => button_value(&html, "primary").unwrap_or_else(|| "allow".into()),
+        Decision::Deny => button_value(&html, "secondary").unwrap_or_else(|| "deny".into()),
     };
+    let decide = form_action(&html).unwrap_or_else(|| "/oauth/authorize/decision".into());
     let redirect =
-        http.post(format!("{origin}/oauth/authorize/decision")).form(&[("pending", pending.as_str()), ("decision", answer)]).send().await?;
+        http.post(format!("{origin}{decide}")).form(&[("pending", pending.as_str()), ("decision", answer.as_str())]).send().await?;
     let location = redirect.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_string);
     match location {
         Some(location) => Ok(location),
@@ -56,6 +62,22 @@ fn check(page: &'static str, status: u16, body: &str) -> Result<(), WalkError> {
     } else {
         Err(WalkError::Page { page, status, body: body.chars().take(500).collect() })
     }
+}
+
+/// Where the page's form posts.
+fn form_action(html: &str) -> Option<String> {
+    let marker = "<form method=\"post\" action=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].to_string())
+}
+
+/// The value of the submit button with `class`.
+fn button_value(html: &str, class: &str) -> Option<String> {
+    let marker = format!("<button class=\"{class}\" type=\"submit\" name=\"decision\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].to_string())
 }
 
 /// The value of a hidden form field.

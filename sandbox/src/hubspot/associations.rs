@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::data::{HubData, ObjectType};
-use super::{error, query_one, query_pairs, require_scope, HubSpot};
+use super::{error, require_scope, HubSpot};
 use crate::oauth::AccessToken;
+use crate::query::{query_one, query_pairs};
 use crate::time::{iso_ms, now_ms};
 
 /// One stored association, always kept in the direction (`a` < `b`) by object type.

@@ -145,8 +145,10 @@ impl HubSpot {
     }
 
     pub fn write(&self) -> RwLockWriteGuard<'_, HubData> {
-        self.dirty.store(true, Ordering::Relaxed);
         let guard = self.data.write().unwrap_or_else(|p| p.into_inner());
+        // Marked once the lock is held: a snapshot taken meanwhile waits for this change, and one
+        // that cleared the flag before cannot miss it.
+        self.dirty.store(true, Ordering::Relaxed);
         // Bumped while the lock is held: a reader sees the new number only with the new data.
         self.version.fetch_add(1, Ordering::SeqCst);
         guard
@@ -489,21 +491,4 @@ async fn account_details(State(hubspot): State<Arc<HubSpot>>, Extension(_token):
         "dataHostingLocation": "na1",
     }))
     .into_response()
-}
-
-/// The query string as (name, value) pairs; repeated names and comma lists both work.
-pub fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(raw.unwrap_or_default()).unwrap_or_default()
-}
-
-pub fn query_list(pairs: &[(String, String)], name: &str) -> Vec<String> {
-    pairs
-        .iter()
-        .filter(|(k, _)| k == name)
-        .flat_map(|(_, v)| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect::<Vec<_>>())
-        .collect()
-}
-
-pub fn query_one<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }

@@ -14,9 +14,10 @@ use serde::{Serialize, Serializer};
 use serde_json::{json, Map, Value};
 
 use super::data::{HubData, ObjectType, Record};
-use super::{error, invalid_properties, query_list, query_one, query_pairs, require_scope, HubSpot};
+use super::{error, invalid_properties, require_scope, HubSpot};
 use crate::json::IsoMs;
 use crate::oauth::AccessToken;
+use crate::query::{query_list, query_one, query_pairs};
 use crate::time::{now_ms, parse_hubspot_time};
 
 pub const MAX_PAGE: usize = 100;

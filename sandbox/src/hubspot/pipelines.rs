@@ -235,7 +235,7 @@ pub async fn archive(
 ) -> Reply {
     deals_only(&raw)?;
     write_scope(&token)?;
-    let validate = super::query_one(&super::query_pairs(query.as_deref()), "validateReferencesBeforeDelete") == Some("true");
+    let validate = crate::query::query_one(&crate::query::query_pairs(query.as_deref()), "validateReferencesBeforeDelete") == Some("true");
     let mut data = hubspot.write();
     let in_use = has_deals(&data, &id, None);
     let pipeline = data.pipelines.iter_mut().find(|p| p.id == id && !p.archived).ok_or_else(|| pipeline_not_found(&id))?;
@@ -261,9 +261,10 @@ pub async fn replace(
 ) -> Reply {
     deals_only(&raw)?;
     write_scope(&token)?;
-    let q = super::query_pairs(query.as_deref());
-    let validate =
-        ["validateReferencesBeforeDelete", "validateDealStageUsagesBeforeDelete"].iter().any(|n| super::query_one(&q, n) == Some("true"));
+    let q = crate::query::query_pairs(query.as_deref());
+    let validate = ["validateReferencesBeforeDelete", "validateDealStageUsagesBeforeDelete"]
+        .iter()
+        .any(|n| crate::query::query_one(&q, n) == Some("true"));
     let Json(input) = body.map_err(|e| invalid(format!("Invalid input JSON: {e}")))?;
     let label = input.label.filter(|l| !l.trim().is_empty()).ok_or_else(|| invalid("Pipeline label is required"))?;
     let display_order = input.display_order.ok_or_else(|| invalid("Pipeline displayOrder is required"))?;

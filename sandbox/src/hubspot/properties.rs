@@ -9,8 +9,9 @@ use axum::{Extension, Json};
 use serde_json::{json, Value};
 
 use super::data::{HubData, ObjectType, Owner, PropertyDef};
-use super::{error, query_one, query_pairs, require_scope, HubSpot};
+use super::{error, require_scope, HubSpot};
 use crate::oauth::AccessToken;
+use crate::query::{query_one, query_pairs};
 use crate::time::iso_ms;
 
 type Reply = Result<Response, Response>;

@@ -10,8 +10,9 @@ use serde_json::{json, Map, Value};
 
 use super::data::{Pipeline, Stage};
 use super::pipelines::{deals_only, has_deals, invalid, new_stage, pipeline_not_found, read_scope, stage_json, write_scope, StageInput};
-use super::{error, query_one, query_pairs, HubSpot};
+use super::{error, HubSpot};
 use crate::oauth::AccessToken;
+use crate::query::{query_one, query_pairs};
 use crate::time::now_ms;
 
 type Reply = Result<Response, Response>;

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::invalid;
-use crate::hubspot::{query_one, query_pairs};
+use crate::query::{query_one, query_pairs};
 use crate::table::{Row, Table, TimeOrder};
 use crate::time::parse_rfc3339;
 

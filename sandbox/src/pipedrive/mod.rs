@@ -118,8 +118,10 @@ impl Pipedrive {
     }
 
     pub fn write(&self) -> RwLockWriteGuard<'_, PdData> {
+        let guard = self.data.write().unwrap_or_else(|p| p.into_inner());
+        // Marked once the lock is held, so a snapshot cannot clear the flag before the change.
         self.dirty.store(true, Ordering::Relaxed);
-        self.data.write().unwrap_or_else(|p| p.into_inner())
+        guard
     }
 
     /// The data without marking it changed (the webhook outbox is not part of the snapshot).

@@ -1,0 +1,413 @@
+//! Record writes and reads by id: Create Records (`POST /crm/v8/{module}`), Update Records
+//! (`PUT`, also `PUT /{module}/{id}`), Delete Records (`DELETE ?ids=`, also `DELETE /{module}/{id}`),
+//! Upsert Records (`POST /{module}/upsert` with `duplicate_check_fields`) and Get Record. At most
+//! 100 records a call, each answered on its own (`SUCCESS`, `INVALID_DATA`, `MANDATORY_NOT_FOUND`,
+//! `DUPLICATE_DATA`, …).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{json, Map, Value};
+
+use super::data::{Deleted, Module, Record, ZohoData};
+use super::listing::{field_list, modified_since, not_modified};
+use super::values::{apply, convert, invalid_id, record_error, user_ref, By};
+use super::watch::Operation;
+use super::{body_invalid, error, member_invalid, member_missing, module_for, param_missing, path_id_invalid, zoho_time, JsonBody, Zoho};
+use crate::oauth::AccessToken;
+use crate::query::{query_one, query_pairs};
+
+pub const MAX_RECORDS: usize = 100;
+
+/// The user a token acts as.
+pub fn acting_user(data: &ZohoData, token: &AccessToken) -> u64 {
+    data.users
+        .iter()
+        .find(|u| u.email.eq_ignore_ascii_case(&token.grant.user_email))
+        .or(data.users.first())
+        .map(|u| u.id)
+        .unwrap_or_default()
+}
+
+/// The records of a write body, and the rest of the body.
+struct WriteBody {
+    records: Vec<Map<String, Value>>,
+    rest: Map<String, Value>,
+}
+
+/// A body's `data` array of objects (1 to 100), and the rest of the body.
+fn body_records(body: JsonBody) -> Result<WriteBody, Response> {
+    let Some(Value::Object(mut body)) = body.0 else { return Err(body_invalid()) };
+    let items = match body.remove("data") {
+        Some(Value::Array(items)) if !items.is_empty() => items,
+        Some(Value::Array(_)) | None => return Err(member_missing("data")),
+        Some(_) => return Err(member_invalid("data", "jsonarray")),
+    };
+    if items.len() > MAX_RECORDS {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "LIMIT_EXCEEDED",
+            "Record count exceeded",
+            json!({"limit": MAX_RECORDS, "api_name": "data", "json_path": "$.data"}),
+        ));
+    }
+    let mut records = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        match item {
+            Value::Object(o) => records.push(o),
+            _ => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_DATA",
+                    "invalid data",
+                    json!({"api_name": "data", "json_path": format!("$.data[{i}]"), "expected_data_type": "jsonobject"}),
+                ))
+            }
+        }
+    }
+    Ok(WriteBody { records, rest: body })
+}
+
+fn success(data: &ZohoData, record: &Record, message: &str) -> Value {
+    json!({
+        "code": "SUCCESS",
+        "details": {
+            "Modified_Time": zoho_time(record.modified_time),
+            "Modified_By": user_ref(data, record.modified_by, false),
+            "Created_Time": zoho_time(record.created_time),
+            "id": record.id.to_string(),
+            "Created_By": user_ref(data, record.created_by, false),
+            "$approval_state": "approved",
+        },
+        "message": message,
+        "status": "success",
+    })
+}
+
+/// The answer of a batch: every record succeeded (`all_ok`, 201 for creations, 200 otherwise),
+/// none did (400), or some did (207, multi-status).
+fn batch_answer(answers: Vec<Value>, all_ok: StatusCode) -> Response {
+    let ok = answers.iter().filter(|a| a["status"] == "success").count();
+    let status = if ok == answers.len() {
+        all_ok
+    } else if ok == 0 {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::MULTI_STATUS
+    };
+    (status, Json(json!({"data": answers}))).into_response()
+}
+
+/// Writes a record made by [`apply`] and records the change for notifications.
+pub fn store(data: &mut ZohoData, module: Module, record: Record, created: bool) {
+    let (id, at) = (record.id, record.modified_time);
+    data.table_mut(module).insert(id, record);
+    data.emit(module, if created { Operation::Insert } else { Operation::Update }, id, at);
+}
+
+/// Creates a record from `input`; the record's answer.
+pub fn create_record(data: &mut ZohoData, module: Module, input: &Map<String, Value>, index: usize, user: u64, at: i64) -> Value {
+    let id = data.next_id();
+    match apply(data, module, None, id, input, index, By { user, at }) {
+        Ok(record) => {
+            let answer = success(data, &record, "record added");
+            store(data, module, record, true);
+            answer
+        }
+        Err(e) => {
+            data.next_id -= 1;
+            e
+        }
+    }
+}
+
+/// Updates record `id` from `input`; the record's answer.
+pub fn update_record(data: &mut ZohoData, module: Module, id: u64, input: &Map<String, Value>, index: usize, user: u64, at: i64) -> Value {
+    let Some(existing) = data.table(module).get(&id).cloned() else {
+        return invalid_id(json!({"id": id.to_string()}));
+    };
+    match apply(data, module, Some(&existing), id, input, index, By { user, at }) {
+        Ok(record) => {
+            let answer = success(data, &record, "record updated");
+            store(data, module, record, false);
+            answer
+        }
+        Err(e) => e,
+    }
+}
+
+/// Moves record `id` to the recycle bin.
+pub fn delete_record(data: &mut ZohoData, module: Module, id: u64, user: u64, at: i64) -> Value {
+    let removed = data.table_mut(module).remove(&id);
+    let Some(record) = removed else {
+        return invalid_id(json!({"id": id.to_string()}));
+    };
+    let display_name = data.display_name(module, &record);
+    data.deleted.entry(module).or_default().insert(id, Deleted { record, display_name, deleted_by: user, deleted_time: at });
+    data.emit(module, Operation::Delete, id, at);
+    json!({"code": "SUCCESS", "details": {"id": id.to_string()}, "message": "record deleted", "status": "success"})
+}
+
+/// POST /crm/v8/{module} (Create Records)
+pub async fn create(
+    State(zoho): State<Arc<Zoho>>,
+    Extension(token): Extension<AccessToken>,
+    Path(raw): Path<String>,
+    body: JsonBody,
+) -> Response {
+    let module = match module_for(&raw, &token, "CREATE") {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let records = match body_records(body) {
+        Ok(b) => b.records,
+        Err(r) => return r,
+    };
+    let at = zoho.now_seconds();
+    let mut data = zoho.write();
+    let user = acting_user(&data, &token);
+    let answers = records.iter().enumerate().map(|(i, input)| create_record(&mut data, module, input, i, user, at)).collect();
+    batch_answer(answers, StatusCode::CREATED)
+}
+
+fn record_id(input: &Map<String, Value>) -> Option<u64> {
+    match input.get("id")? {
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+}
+
+/// PUT /crm/v8/{module} (Update Records): each record names its `id`.
+pub async fn update(
+    State(zoho): State<Arc<Zoho>>,
+    Extension(token): Extension<AccessToken>,
+    Path(raw): Path<String>,
+    body: JsonBody,
+) -> Response {
+    let module = match module_for(&raw, &token, "UPDATE") {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let records = match body_records(body) {
+        Ok(b) => b.records,
+        Err(r) => return r,
+    };
+    let at = zoho.now_seconds();
+    let mut data = zoho.write();
+    let user = acting_user(&data, &token);
+    let answers = records
+        .iter()
+        .enumerate()
+        .map(|(i, input)| match record_id(input) {
+            None if input.contains_key("id") => invalid_id(json!({"api_name": "id", "json_path": format!("$.data[{i}].id")})),
+            None => record_error(
+                "MANDATORY_NOT_FOUND",
+                "required field not found",
+                json!({"api_name": "id", "json_path": format!("$.data[{i}].id")}),
+            ),
+            Some(id) => update_record(&mut data, module, id, input, i, user, at),
+        })
+        .collect();
+    batch_answer(answers, StatusCode::OK)
+}
+
+fn path_id(raw: &str) -> Result<u64, Response> {
+    raw.parse::<u64>().map_err(|_| path_id_invalid())
+}
+
+/// PUT /crm/v8/{module}/{id} (Update Record)
+pub async fn update_one(
+    State(zoho): State<Arc<Zoho>>,
+    Extension(token): Extension<AccessToken>,
+    Path((raw, raw_id)): Path<(String, String)>,
+    body: JsonBody,
+) -> Response {
+    let module = match module_for(&raw, &token, "UPDATE") {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let id = match path_id(&raw_id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let records = match body_records(body) {
+        Ok(b) => b.records,
+        Err(r) => return r,
+    };
+    // The path names one record: a body of several is refused whole, never half applied.
+    if records.len() > 1 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "LIMIT_EXCEEDED",
+            "Record count exceeded",
+            json!({"limit": 1, "api_name": "data", "json_path": "$.data"}),
+        );
+    }
+    let at = zoho.now_seconds();
+    let mut data = zoho.write();
+    let user = acting_user(&data, &token);
+    let answer = update_record(&mut data, module, id, &records[0], 0, user, at);
+    batch_answer(vec![answer], StatusCode::OK)
+}
+
+/// DELETE /crm/v8/{module}?ids=… (Delete Records): to the recycle bin.
+pub async fn delete(
+    State(zoho): State<Arc<Zoho>>,
+    Extension(token): Extension<AccessToken>,
+    Path(raw): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let module = match module_for(&raw, &token, "DELETE") {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let pairs = query_pairs(query.as_deref());
+    let ids: Vec<&str> =
+        query_one(&pairs, "ids").map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+    if ids.is_empty() {
+        return param_missing("ids");
+    }
+    if ids.len() > MAX_RECORDS {
+        return error(StatusCode::BAD_REQUEST, "LIMIT_EXCEEDED", "Record count exceeded", json!({"limit": MAX_RECORDS, "param": "ids"}));
+    }
+    let at = zoho.now_seconds();
+    let mut data = zoho.write();
+    let user = acting_user(&data, &token);
+    let answers = ids
+        .iter()
+        .map(|raw| match raw.parse::<u64>() {
+            Ok(id) => delete_record(&mut data, module, id, user, at),
+            Err(_) => invalid_id(json!({"id": raw})),
+        })
+        .collect();
+    batch_answer(answers, StatusCode::OK)
+}
+
+/// DELETE /crm/v8/{module}/{id} (Delete Record)
+pub async fn delete_one(
+    State(zoho): State<Arc<Zoho>>,
+    Extension(token): Extension<AccessToken>,
+    Path((raw, raw_id)): Path<(String, String)>,
+) -> Response {
+    let module = match module_for(&raw, &token, "DELETE") {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let id = match path_id(&raw_id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let mut data = zoho.write();
+    let user = acting_user(&data, &token);
+    let answer = delete_record(&mut data, module, id, user, zoho.now_seconds());
+    batch_answer(vec![answer], StatusCode::OK)
+}
+
+/// GET /crm/v8/{module}/{id} (Get Record): `{"data": [record]}`, 204 when there is none, 304
+/// when it has not changed since `If-Modified-Since`.
+pub async fn get_one(
+    State(zoho): State<Arc<Zoho>>,
+    Extension(token): Extension<AccessToken>,
+    Path((raw, raw_id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let module = match module_for(&raw, &token, "READ") {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let id = match path_id(&raw_id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let pairs = query_pairs(query.as_deref());
+    let fields = field_list(&pairs);
+    let since = match modified_since(&headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let data = zoho.read();
+    match data.table(module).get(&id) {
+        None => StatusCode::NO_CONTENT.into_response(),
+        Some(record) if since.is_some_and(|s| record.modified_time <= s) => not_modified(),
+        Some(record) => super::render::data_answer(&data, module, fields.as_deref(), std::iter::once(record), None),
+    }
+}
+
+/// The live record whose field `api_name` holds the value `input` gives it, both read as the
+/// record would store it (a lookup `{"id"}` as its id, `5` as `5.0` for a currency; names of
+/// any case); emails and text compared without case.
+fn duplicate_of(data: &ZohoData, module: Module, api_name: &str, input: &Map<String, Value>, index: usize) -> Option<u64> {
+    let field = data.field(module, api_name)?;
+    let value = input.iter().find(|(k, _)| k.eq_ignore_ascii_case(&field.api_name)).map(|(_, v)| v)?;
+    let wanted = convert(data, module, field, value, index).ok()?;
+    if field.data_type == "email" && module == Module::Contacts {
+        let email = wanted.as_str()?.trim().to_lowercase();
+        return data.table(module).with_key(&format!("email:{email}")).first().copied();
+    }
+    let same = |stored: &Value| match (stored, &wanted) {
+        (Value::String(a), Value::String(b)) => a.trim().eq_ignore_ascii_case(b.trim()),
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (a, b) => a == b,
+    };
+    data.table(module).values().find(|r| r.fields.get(&field.api_name).is_some_and(same)).map(|r| r.id)
+}
+
+/// POST /crm/v8/{module}/upsert (Upsert Records): updates the record that `duplicate_check_fields`
+/// (in order; the module's system-defined unique fields by default) find, creates one otherwise.
+pub async fn upsert(
+    State(zoho): State<Arc<Zoho>>,
+    Extension(token): Extension<AccessToken>,
+    Path(raw): Path<String>,
+    body: JsonBody,
+) -> Response {
+    let module = match module_for(&raw, &token, "CREATE") {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let WriteBody { records, rest } = match body_records(body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let named: Vec<String> = match rest.get("duplicate_check_fields") {
+        None => module.default_duplicate_check().iter().map(|s| s.to_string()).collect(),
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        Some(_) => return member_invalid("duplicate_check_fields", "jsonarray"),
+    };
+    let at = zoho.now_seconds();
+    let mut data = zoho.write();
+    // The fields by their API names, whatever case the body gave them in.
+    let mut checks = Vec::with_capacity(named.len());
+    for (i, name) in named.iter().enumerate() {
+        match data.field(module, name) {
+            Some(field) => checks.push(field.api_name.clone()),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_DATA",
+                    "invalid data",
+                    json!({"api_name": name, "json_path": format!("$.duplicate_check_fields[{i}]")}),
+                )
+            }
+        }
+    }
+    let user = acting_user(&data, &token);
+    let mut answers = Vec::with_capacity(records.len());
+    for (i, input) in records.iter().enumerate() {
+        let found = checks.iter().find_map(|f| duplicate_of(&data, module, f, input, i).map(|id| (f.clone(), id)));
+        let mut answer = match &found {
+            Some((_, id)) => update_record(&mut data, module, *id, input, i, user, at),
+            None => create_record(&mut data, module, input, i, user, at),
+        };
+        if answer["status"] == "success" {
+            answer["action"] = json!(if found.is_some() { "update" } else { "insert" });
+            answer["duplicate_field"] = found.map(|(f, _)| json!(f)).unwrap_or(Value::Null);
+        }
+        answers.push(answer);
+    }
+    batch_answer(answers, StatusCode::OK)
+}
