@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::clock::now_ms;
 use crate::connections::Connections;
 use crate::connectors::hubspot::{verify_webhook_v3, WebhookRefusal};
-use crate::connectors::Provider;
+use crate::connectors::{Provider, WebhookAuth};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +78,8 @@ pub async fn hubspot(
 }
 
 /// `POST /webhooks/{app}/{connection}`: one delivery for one connection of an app whose
-/// webhooks Tandem registers, authenticated with the HTTP Basic credentials it registered.
+/// webhooks Tandem registers, authenticated with the HTTP Basic credentials or the token it
+/// registered.
 pub async fn app(
     connections: &Connections,
     app: &str,
@@ -90,17 +91,23 @@ pub async fn app(
         .filter(|p| p.registers_webhooks())
         .ok_or_else(|| WebhookError::Refused(format!("no app {app} delivers webhooks here")))?;
     let (user, password) = connections.webhook_credentials(provider, connection_id);
-    let given = authorization
-        .and_then(|h| h.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
-        .and_then(|b| String::from_utf8(b).ok());
-    let expected = format!("{user}:{password}");
+    let (given, expected, what) = match provider.webhook_auth() {
+        WebhookAuth::HttpBasic => (
+            authorization
+                .and_then(|h| h.strip_prefix("Basic "))
+                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+                .and_then(|b| String::from_utf8(b).ok()),
+            format!("{user}:{password}"),
+            "the HTTP Basic credentials do not match this connection's",
+        ),
+        WebhookAuth::TokenInBody => (provider.webhook_token(body), password, "the delivery's token does not match this connection's"),
+    };
     let matches = given.as_deref().is_some_and(|g| {
         use sha2::{Digest, Sha256};
         Sha256::digest(g.as_bytes()) == Sha256::digest(expected.as_bytes())
     });
     if !matches {
-        return Err(WebhookError::Refused("the HTTP Basic credentials do not match this connection's".into()));
+        return Err(WebhookError::Refused(what.into()));
     }
     let objects = provider.webhook_objects(body).map_err(WebhookError::Malformed)?;
     Ok(wake(connections, Some(connection_id), &objects).await?)

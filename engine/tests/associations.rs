@@ -17,52 +17,6 @@ fn email(value: &str) -> Value {
 }
 
 impl Env {
-    /// The id of the live HubSpot record of `object` whose `property` is `value`.
-    async fn hs_find(&self, sync: &Sync, object: &str, property: &str, value: &str) -> String {
-        let token = self.token(&sync.hubspot).await;
-        let body = json!({"filterGroups": [{"filters": [{"propertyName": property, "operator": "EQ", "value": value}]}], "limit": 10});
-        let url = format!("{}/crm/v3/objects/{object}/search", self.hubspot.url());
-        let mut found: Value;
-        loop {
-            // Search allows five requests a second.
-            let r = self.http.post(&url).bearer_auth(&token).json(&body).send().await.unwrap();
-            let limited = r.status() == 429;
-            found = r.json().await.unwrap();
-            if !limited {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        }
-        let results = found["results"].as_array().unwrap_or_else(|| panic!("{found}"));
-        assert_eq!(results.len(), 1, "one {object} with {property} {value}: {found}");
-        results[0]["id"].as_str().unwrap().to_string()
-    }
-
-    /// The ids a HubSpot record is associated with among `to`, in order.
-    async fn hs_associated(&self, sync: &Sync, from: &str, id: &str, to: &str) -> Vec<String> {
-        let token = self.token(&sync.hubspot).await;
-        let url = format!("{}/crm/v4/objects/{from}/{id}/associations/{to}", self.hubspot.url());
-        let page: Value = self.http.get(url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
-        let mut ids: Vec<String> =
-            page["results"].as_array().unwrap().iter().map(|r| r["toObjectId"].to_string().trim_matches('"').to_string()).collect();
-        ids.sort();
-        ids
-    }
-
-    async fn hs_associate(&self, sync: &Sync, from: &str, id: &str, to: &str, to_id: &str) {
-        let token = self.token(&sync.hubspot).await;
-        let url = format!("{}/crm/v4/associations/{from}/{to}/batch/associate/default", self.hubspot.url());
-        let r = self
-            .http
-            .post(url)
-            .bearer_auth(&token)
-            .json(&json!({"inputs": [{"from": {"id": id}, "to": {"id": to_id}}]}))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-    }
-
     /// A Pipedrive person, organization or deal as API v2 reads it.
     async fn pd_get(&self, sync: &Sync, object: &str, id: &str) -> Value {
         let token = self.token(&sync.pipedrive).await;

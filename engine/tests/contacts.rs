@@ -15,29 +15,6 @@ use model::sync::ConflictRule;
 use serde_json::{json, Value};
 
 impl Env {
-    /// Every live HubSpot record of `object`, by the lower-cased value of `key` (email, domain).
-    async fn hs_by(&self, sync: &Sync, object: &str, key: &str, properties: &str) -> HashMap<String, Vec<(String, Value)>> {
-        let token = self.token(&sync.hubspot).await;
-        let mut out: HashMap<String, Vec<(String, Value)>> = HashMap::new();
-        let mut after: Option<String> = None;
-        loop {
-            let mut q = vec![("limit", "100".to_string()), ("properties", properties.to_string())];
-            if let Some(a) = &after {
-                q.push(("after", a.clone()));
-            }
-            let url = format!("{}/crm/v3/objects/{object}", self.hubspot.url());
-            let page: Value = self.http.get(url).query(&q).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
-            for r in page["results"].as_array().unwrap() {
-                let value = r["properties"][key].as_str().unwrap_or_default().to_lowercase();
-                out.entry(value).or_default().push((r["id"].as_str().unwrap().to_string(), r["properties"].clone()));
-            }
-            after = page["paging"]["next"]["after"].as_str().map(str::to_string);
-            if after.is_none() {
-                return out;
-            }
-        }
-    }
-
     /// Every live Pipedrive person or organization, by what `key` picks from it.
     async fn pd_by(&self, sync: &Sync, object: &str, key: impl Fn(&Value) -> String) -> HashMap<String, Vec<Value>> {
         let token = self.token(&sync.pipedrive).await;

@@ -369,7 +369,8 @@ async fn the_overview_puts_problems_first(env: Env) -> Env {
     let syncs = Syncs::new(env.connections.clone());
     let schemas = syncs.schemas(&deals.pipedrive, ObjectKind::Contact).await.unwrap();
     let saved = syncs.save(&env.admin, &deals.pipedrive, &SyncSettings::new_for(ObjectKind::Contact, &schemas)).await.unwrap();
-    let contacts = Sync { id: saved.id, pipedrive: deals.pipedrive.clone(), hubspot: deals.hubspot.clone(), schemas };
+    let contacts =
+        Sync { id: saved.id, pipedrive: deals.pipedrive.clone(), hubspot: deals.hubspot.clone(), schemas, app: deals.app.clone() };
     let engine = engine(&env);
     run(&engine, &deals).await;
     let contacts_run = run(&engine, &contacts).await;

@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 
 /// The key of HubSpot's own connection (it is not an app of the Marketplace: every sync needs it).
 pub const HUBSPOT: &str = "hubspot";
+/// HubSpot's logo under Tandem's site (the hub is in every page, connected or not).
+pub const HUBSPOT_LOGO: &str = "/apps/hubspot.svg";
 
 /// A CRM object Tandem syncs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -179,6 +181,8 @@ pub struct ConnectionSummary {
     /// `hubspot` or the app's key.
     pub provider: String,
     pub provider_name: String,
+    /// Path of the provider's logo under Tandem's site.
+    pub logo: String,
     pub account_id: String,
     pub account_name: String,
     pub account_domain: Option<String>,

@@ -76,6 +76,21 @@ pub struct Config {
     #[arg(long, env = "TANDEM_PIPEDRIVE_OAUTH_URL", default_value = engine::connectors::pipedrive::OAUTH_URL)]
     pub pipedrive_oauth_url: String,
 
+    /// Client id of Tandem's OAuth app registered with Zoho's API console (its redirect URL:
+    /// <public URL>/oauth/callback/zoho).
+    #[arg(long, env = "TANDEM_ZOHO_CLIENT_ID")]
+    pub zoho_client_id: Option<String>,
+
+    /// Client secret of Tandem's Zoho OAuth app.
+    #[arg(long, env = "TANDEM_ZOHO_CLIENT_SECRET", hide_env_values = true)]
+    pub zoho_client_secret: Option<String>,
+
+    /// Zoho's accounts server where admins sign in (the US one; Zoho sends admins of other data
+    /// centres on to theirs, and Tandem then uses that one for their connection). Each token
+    /// names its organization's API host.
+    #[arg(long, env = "TANDEM_ZOHO_ACCOUNTS_URL", default_value = engine::connectors::zoho::ACCOUNTS_URL)]
+    pub zoho_accounts_url: String,
+
     /// How often each sync reads changes when no webhook wakes it, in seconds.
     #[arg(long, env = "TANDEM_SYNC_INTERVAL_SECS", default_value_t = 30)]
     pub sync_interval_secs: u64,
@@ -119,7 +134,7 @@ impl Config {
 
     /// The providers Tandem connects to, as configured.
     pub fn providers(&self) -> Vec<engine::connectors::ProviderConfig> {
-        use engine::connectors::{hubspot, pipedrive};
+        use engine::connectors::{hubspot, pipedrive, zoho};
         vec![
             hubspot::config(
                 &self.hubspot_app_url,
@@ -128,6 +143,7 @@ impl Config {
                 self.hubspot_client_secret.clone(),
             ),
             pipedrive::config(&self.pipedrive_oauth_url, self.pipedrive_client_id.clone(), self.pipedrive_client_secret.clone()),
+            zoho::config(&self.zoho_accounts_url, self.zoho_client_id.clone(), self.zoho_client_secret.clone()),
         ]
     }
 
@@ -149,6 +165,9 @@ impl Config {
             pipedrive_client_id: None,
             pipedrive_client_secret: None,
             pipedrive_oauth_url: engine::connectors::pipedrive::OAUTH_URL.into(),
+            zoho_client_id: None,
+            zoho_client_secret: None,
+            zoho_accounts_url: engine::connectors::zoho::ACCOUNTS_URL.into(),
             site_root: PathBuf::from("target/site"),
             log: "warn".into(),
             sync_interval_secs: 30,

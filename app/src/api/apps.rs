@@ -45,7 +45,7 @@ pub async fn get_provider_info(app: String) -> Result<ProviderInfo, AppError> {
     Ok(ProviderInfo {
         key: app.clone(),
         name: config.display_name(),
-        logo: format!("/apps/{app}.svg"),
+        logo: config.logo().to_string(),
         in_marketplace: config.listing().is_some(),
         unavailable: config.unavailable(),
     })

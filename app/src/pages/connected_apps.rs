@@ -61,7 +61,7 @@ fn HubSpotCard(hubspot: Option<ConnectionSummary>, can_manage: bool) -> impl Int
     match hubspot {
         Some(c) => view! {
             <section class="card hubspot-card" aria-labelledby="hubspot-heading">
-                <img class="app-logo" src="/apps/hubspot.svg" alt="" width="48" height="48"/>
+                <img class="app-logo" src=c.logo.clone() alt="" width="48" height="48"/>
                 <div class="grow">
                     <h2 id="hubspot-heading">
                         <a href=href>{c.provider_name.clone()}</a>
@@ -81,7 +81,7 @@ fn HubSpotCard(hubspot: Option<ConnectionSummary>, can_manage: bool) -> impl Int
             let reason = (!can_manage).then(|| Permission::ManageApps.denied_reason().to_string());
             view! {
                 <section class="card hubspot-card needs-hubspot" aria-labelledby="hubspot-heading">
-                    <img class="app-logo" src="/apps/hubspot.svg" alt="" width="48" height="48"/>
+                    <img class="app-logo" src=model::apps::HUBSPOT_LOGO alt="" width="48" height="48"/>
                     <div class="grow">
                         <h2 id="hubspot-heading">"Connect HubSpot"</h2>
                         <p id=HUBSPOT_NOTE>
@@ -134,7 +134,7 @@ fn AppsTable(apps: Vec<ConnectionSummary>) -> impl IntoView {
                             view! {
                                 <tr>
                                     <th scope="row">
-                                        <img class="app-logo app-logo-small" src=format!("/apps/{}.svg", c.provider) alt="" width="24" height="24"/>
+                                        <img class="app-logo app-logo-small" src=c.logo.clone() alt="" width="24" height="24"/>
                                         <a href=href>{c.provider_name.clone()}</a>
                                     </th>
                                     <td>

@@ -61,6 +61,10 @@ pub struct CallbackParams {
     pub state: Option<String>,
     pub error: Option<String>,
     pub error_description: Option<String>,
+    /// The accounts server of the admin's data centre (Zoho), where the code is exchanged: used
+    /// only when the provider's connector accepts it as its own.
+    #[serde(default, rename = "accounts-server")]
+    pub accounts_server: Option<String>,
 }
 
 /// How a callback ended, for the redirect back to the app's page.
@@ -92,7 +96,7 @@ pub struct Uninstalled {
     pub revoke_failed: Option<String>,
 }
 
-/// Extra fields of a token answer: Pipedrive names the company's API host.
+/// Extra fields of a token answer: Pipedrive and Zoho name the account's API host.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct ProviderTokenFields {
     #[serde(default)]
@@ -240,11 +244,16 @@ impl Connections {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let state = Token::generate();
         let state_value = state.expose().to_string();
-        let (url, _) = client
-            .authorize_url(move || CsrfToken::new(state_value))
-            .add_scopes(config.provider.scopes().iter().map(|(s, _)| Scope::new(s.to_string())))
-            .set_pkce_challenge(challenge)
-            .url();
+        let scopes = config.provider.scopes().iter().map(|(s, _)| *s);
+        let mut request = client.authorize_url(move || CsrfToken::new(state_value)).set_pkce_challenge(challenge);
+        request = match config.provider.scope_separator() {
+            " " => request.add_scopes(scopes.map(|s| Scope::new(s.to_string()))),
+            separator => request.add_extra_param("scope", scopes.collect::<Vec<_>>().join(separator)),
+        };
+        for (name, value) in config.provider.authorize_params() {
+            request = request.add_extra_param(*name, *value);
+        }
+        let (url, _) = request.url();
         let now = now_ms();
         let state_hash = state.digest();
         self.inner
@@ -314,7 +323,18 @@ impl Connections {
             return fail(InstallResult::StateInvalid);
         };
 
-        let client = self.oauth_client(config)?;
+        // The admin's data centre, where the provider names one: the code is exchanged there,
+        // and the connection's tokens refreshed and revoked there later. Never a host the
+        // provider does not own: the client secret goes with the exchange.
+        let accounts_server = match config.provider.accounts_server(config, params.accounts_server.as_deref()) {
+            Ok(server) => server,
+            Err(reason) => {
+                tracing::warn!(provider = app, reason, "the callback named an accounts server that is not the provider's; install refused");
+                return fail(InstallResult::ExchangeFailed);
+            }
+        };
+        let at_server = accounts_server.as_deref().map(|server| config.provider.at_accounts_server(config, server));
+        let client = self.oauth_client(at_server.as_ref().unwrap_or(config))?;
         let tokens = match client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .set_pkce_verifier(PkceCodeVerifier::new(verifier))
@@ -379,6 +399,7 @@ impl Connections {
                     account_name: &account.name,
                     account_domain: account.domain.as_deref(),
                     api_base: &account.api_base,
+                    accounts_server: accounts_server.as_deref(),
                     scopes: &scopes,
                     access_token: &self.inner.secrets.seal(&access, &token_context(provider_key, &account.id, "access_token")),
                     refresh_token: &self.inner.secrets.seal(&refresh, &token_context(provider_key, &account.id, "refresh_token")),
@@ -422,6 +443,7 @@ impl Connections {
             id: row.id.clone(),
             provider: row.provider.clone(),
             provider_name: self.display_name(&row.provider),
+            logo: self.provider(&row.provider).map_or("", ProviderConfig::logo).to_string(),
             account_id: row.account_id.clone(),
             account_name: row.account_name.clone(),
             account_domain: row.account_domain.clone(),
@@ -541,14 +563,14 @@ impl Connections {
                 return Err(self.lose_authorization(row, reason.to_string()).await);
             }
         };
-        let config = match self.provider(&row.provider) {
+        let config = match self.connection_config(row) {
             Some(config) => config,
             None => {
                 self.inner.store.release_refresh(&row.id).await?;
                 return Err(ConnectionError::UnknownApp(row.provider.clone()));
             }
         };
-        let client = match self.oauth_client(config) {
+        let client = match self.oauth_client(&config) {
             Ok(client) => client,
             Err(e) => {
                 self.inner.store.release_refresh(&row.id).await?;
@@ -574,8 +596,8 @@ impl Connections {
                 tracing::info!(connection_id = %row.id, provider = %row.provider, "access token refreshed");
                 Ok(AccessToken { token: access, api_base: row.api_base.clone(), expires_at })
             }
-            Err(RequestTokenError::ServerResponse(e)) if *e.error() == BasicErrorResponseType::InvalidGrant => {
-                tracing::warn!(connection_id = %row.id, provider = %row.provider, description = ?e.error_description(), "refresh refused with invalid_grant");
+            Err(e) if lost_grant(config.provider, &e) => {
+                tracing::warn!(connection_id = %row.id, provider = %row.provider, error = %describe_token_error(&e), "refresh refused: the grant is gone");
                 let reason = format!(
                     "{} no longer accepts Tandem's authorization (it may have been revoked or expired). Syncs with this account are paused until you reconnect.",
                     self.display_name(&row.provider)
@@ -641,8 +663,19 @@ impl Connections {
         Ok(Uninstalled { provider_name, revoke_failed })
     }
 
+    /// The provider's configuration as a connection uses it: on the accounts server of its
+    /// account's data centre, where it has one.
+    fn connection_config(&self, row: &ConnectionRow) -> Option<ProviderConfig> {
+        let config = self.provider(&row.provider)?;
+        Some(match row.accounts_server.as_deref() {
+            Some(server) => config.provider.at_accounts_server(config, server),
+            None => config.clone(),
+        })
+    }
+
     async fn revoke(&self, row: &ConnectionRow) -> Result<(), String> {
-        let config = self.provider(&row.provider).ok_or("the provider is no longer configured")?;
+        let config = self.connection_config(row).ok_or("the provider is no longer configured")?;
+        let config = &config;
         let sealed = row.refresh_token.as_deref().ok_or("no stored credentials")?;
         let refresh =
             self.inner.secrets.open(sealed, &token_context(&row.provider, &row.account_id, "refresh_token")).map_err(|e| e.to_string())?;
@@ -674,6 +707,23 @@ fn account_label(name: &str, id: &str, provider: &str) -> String {
     format!("{name} ({kind} {id})")
 }
 
+/// Whether a refused refresh means the grant is gone for good: one of the provider's codes for
+/// that, whether the token endpoint answered it as an OAuth error or (Zoho) in a 200 answer.
+fn lost_grant(provider: Provider, e: &TokenError) -> bool {
+    let code = match e {
+        RequestTokenError::ServerResponse(r) => match r.error() {
+            BasicErrorResponseType::InvalidGrant => "invalid_grant".to_string(),
+            other => other.to_string(),
+        },
+        RequestTokenError::Parse(_, body) => match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(answer) => answer.get("error").and_then(serde_json::Value::as_str).unwrap_or_default().to_string(),
+            Err(_) => return false,
+        },
+        _ => return false,
+    };
+    provider.lost_grant_errors().contains(&code.as_str())
+}
+
 /// A token error in words for the log: the provider's error code and description, never a token.
 fn describe_token_error(e: &TokenError) -> String {
     match e {
@@ -681,7 +731,13 @@ fn describe_token_error(e: &TokenError) -> String {
             format!("{}{}", r.error(), r.error_description().map(|d| format!(": {d}")).unwrap_or_default())
         }
         RequestTokenError::Request(e) => format!("request failed: {e}"),
-        RequestTokenError::Parse(e, _) => format!("unexpected answer: {e}"),
+        // Zoho answers its refusals with 200 and `{"error": "invalid_code"}`: its code, never the body.
+        RequestTokenError::Parse(e, body) => match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(answer) if answer.get("error").and_then(serde_json::Value::as_str).is_some() => {
+                format!("refused: {}", answer["error"].as_str().unwrap_or_default())
+            }
+            _ => format!("unexpected answer: {e}"),
+        },
         RequestTokenError::Other(e) => e.clone(),
     }
 }

@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use rand::Rng;
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::Method;
 use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::connections::{AccessToken, ConnectionError, Connections};
-use crate::connectors::{LimitSignal, Provider};
+use crate::connectors::{LimitSignal, Provider, Refusal};
 
 /// Attempts for a call that fails with 5xx, a timeout or a dropped connection.
 const MAX_ATTEMPTS: u32 = 6;
@@ -222,6 +222,12 @@ impl Api {
         self.call(Method::GET, path, query, None, Retry::Always).await
     }
 
+    /// A `GET` with request headers of its own (Zoho's `If-Modified-Since`). A 304 Not Modified
+    /// answers `Null`, as an empty list does.
+    pub async fn get_with_headers(&self, path: &str, query: &[(&str, String)], headers: &[(&str, String)]) -> Result<Value, ApiError> {
+        self.send(Call { method: Method::GET, path, query, headers, body: None, retry: Retry::Always, batch: false }).await
+    }
+
     /// Sends one call, waiting, retrying and refreshing the token as needed. `path` is relative
     /// to the connection's API base. Answers the JSON body (`Null` when empty).
     pub async fn call(
@@ -232,6 +238,25 @@ impl Api {
         body: Option<&Value>,
         retry: Retry,
     ) -> Result<Value, ApiError> {
+        self.send(Call { method, path, query, headers: &[], body, retry, batch: false }).await
+    }
+
+    /// A write of several records that the provider answers record by record: when it refuses
+    /// every one of them with 400 (Zoho), its body (each record's error) is the answer too, for
+    /// the caller to read record by record.
+    pub async fn call_batch(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: &Value,
+        retry: Retry,
+    ) -> Result<Value, ApiError> {
+        self.send(Call { method, path, query, headers: &[], body: Some(body), retry, batch: true }).await
+    }
+
+    async fn send(&self, call: Call<'_>) -> Result<Value, ApiError> {
+        let Call { method, path, query, headers, body, retry, batch } = call;
         let name = self.provider.name();
         let search = self.provider.is_search(path);
         let (mut failures, mut limited, mut refreshed) = (0u32, 0u32, false);
@@ -239,9 +264,17 @@ impl Api {
             self.limiter.acquire(search, &self.stats).await;
             let token = self.token.read().await.clone();
             let url = format!("{}{path}", token.api_base.trim_end_matches('/'));
-            let mut request = self.http.request(method.clone(), url).bearer_auth(&token.token);
+            // Marked sensitive, as `bearer_auth` marks it: never shown in a request's `Debug`.
+            let Ok(mut authorization) = HeaderValue::from_str(&format!("{} {}", self.provider.auth_scheme(), token.token)) else {
+                return Err(ApiError::new(Category::Authentication, None, format!("{name}'s token cannot be sent in a header")));
+            };
+            authorization.set_sensitive(true);
+            let mut request = self.http.request(method.clone(), url).header(reqwest::header::AUTHORIZATION, authorization);
             if !query.is_empty() {
                 request = request.query(query);
+            }
+            for (header, value) in headers {
+                request = request.header(*header, value);
             }
             if let Some(body) = body {
                 request = request.json(body);
@@ -272,7 +305,8 @@ impl Api {
                     return Err(ApiError::new(Category::Network, None, message));
                 }
             };
-            if status.is_success() {
+            // Nothing changed since the `If-Modified-Since` the call gave: nothing to read.
+            if status.is_success() || status == reqwest::StatusCode::NOT_MODIFIED {
                 if bytes.is_empty() {
                     return Ok(Value::Null);
                 }
@@ -286,6 +320,37 @@ impl Api {
                 provider_message: Some(message.clone()),
                 ..ApiError::new(category, Some(status), text)
             };
+            if batch && status == reqwest::StatusCode::BAD_REQUEST {
+                if let Ok(answer) = serde_json::from_slice::<Value>(&bytes) {
+                    return Ok(answer);
+                }
+            }
+            // What the provider's own error code says beyond the status (Zoho's).
+            match self.provider.refusal(status.as_u16(), &bytes) {
+                Some(Refusal::Permission) => {
+                    return Err(refused(Category::Permission, status.as_u16(), format!("{name} refused: {message}")));
+                }
+                Some(Refusal::Exhausted) => {
+                    return Err(refused(
+                        Category::RateLimit,
+                        status.as_u16(),
+                        format!("{name} allows no more API calls for now: {message}"),
+                    ));
+                }
+                Some(Refusal::Wait(wait)) => {
+                    limited += 1;
+                    if limited > MAX_RATE_LIMITED {
+                        return Err(refused(
+                            Category::RateLimit,
+                            status.as_u16(),
+                            format!("{name} kept refusing with {status}: {message}"),
+                        ));
+                    }
+                    self.limiter.pause(wait).await;
+                    continue;
+                }
+                None => {}
+            }
             match status.as_u16() {
                 429 => {
                     limited += 1;
@@ -330,6 +395,18 @@ impl Api {
         let wait = Duration::from_millis(rand::thread_rng().gen_range(0..=bound));
         tokio::time::sleep(wait).await;
     }
+}
+
+/// One call as [`Api::send`] makes it.
+struct Call<'a> {
+    method: Method,
+    path: &'a str,
+    query: &'a [(&'a str, String)],
+    headers: &'a [(&'a str, String)],
+    body: Option<&'a Value>,
+    retry: Retry,
+    /// A write answered record by record (see [`Api::call_batch`]).
+    batch: bool,
 }
 
 fn describe(e: &reqwest::Error) -> String {

@@ -6,6 +6,7 @@ pub mod http;
 pub mod hubspot;
 pub mod pipedrive;
 pub mod record;
+pub mod zoho;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -30,11 +31,52 @@ pub trait Connector: Send + Sync {
 
     fn name(&self) -> &'static str;
 
+    /// The path of its logo under Tandem's site (`/apps/{key}.svg`, a file in `public/apps/`).
+    fn logo(&self) -> &'static str;
+
     /// The scopes Tandem requests, with what it uses each for.
     fn scopes(&self) -> &'static [(&'static str, &'static str)];
 
     /// How Tandem's OAuth client authenticates at the token endpoint.
     fn client_auth(&self) -> ClientAuth;
+
+    /// What joins the scopes in the authorization URL's `scope` (OAuth's space; Zoho's comma).
+    fn scope_separator(&self) -> &'static str {
+        " "
+    }
+
+    /// Parameters the authorization URL carries besides OAuth's own (Zoho's
+    /// `access_type=offline`, without which it issues no refresh token).
+    fn authorize_params(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+
+    /// The scheme of the `Authorization` header API calls carry the access token in.
+    fn auth_scheme(&self) -> &'static str {
+        "Bearer"
+    }
+
+    /// The accounts server an authorization callback names (Zoho's `accounts-server`, the
+    /// admin's data centre), when the provider's own: where the code is exchanged and the
+    /// connection's tokens are refreshed and revoked from then on. `Ok(None)` where the provider
+    /// has one accounts server; `Err` (why) for a server Tandem must not send its client secret to.
+    fn accounts_server(&self, config: &ProviderConfig, named: Option<&str>) -> Result<Option<String>, String> {
+        let _ = (config, named);
+        Ok(None)
+    }
+
+    /// `config` with its token and revocation endpoints on `accounts_server` (one that
+    /// [`Connector::accounts_server`] accepted).
+    fn at_accounts_server(&self, config: &ProviderConfig, accounts_server: &str) -> ProviderConfig {
+        let _ = accounts_server;
+        config.clone()
+    }
+
+    /// The token endpoint's error codes that mean the grant is gone for good (revoked or
+    /// expired): the connection then needs reconnecting.
+    fn lost_grant_errors(&self) -> &'static [&'static str] {
+        &["invalid_grant"]
+    }
 
     /// What the console calls one of its accounts ("portal", "company").
     fn account_kind(&self) -> &'static str {
@@ -106,13 +148,26 @@ pub trait Connector: Send + Sync {
     }
 
     /// Whether Tandem registers its webhooks with each connection (with HTTP Basic
-    /// credentials), rather than the admin once in Tandem's app settings (signed deliveries).
+    /// credentials, or a token echoed in each delivery), rather than the admin once in Tandem's
+    /// app settings (signed deliveries).
     fn registers_webhooks(&self) -> bool {
         false
     }
 
+    /// How a delivery to `/webhooks/<app>/<connection>` proves it comes from the app.
+    fn webhook_auth(&self) -> WebhookAuth {
+        WebhookAuth::HttpBasic
+    }
+
+    /// The token a delivery echoes, for [`WebhookAuth::TokenInBody`] (Zoho's channel `token`).
+    fn webhook_token(&self, body: &[u8]) -> Option<String> {
+        let _ = body;
+        None
+    }
+
     /// Registers Tandem's webhooks on a connection where missing: deliveries to `url` with HTTP
-    /// Basic `user` and `password`.
+    /// Basic `user` and `password` (or, for [`WebhookAuth::TokenInBody`], `password` as the
+    /// token each delivery echoes).
     fn register_webhooks<'a>(
         &'a self,
         api: &'a Api,
@@ -139,6 +194,13 @@ pub trait Connector: Send + Sync {
         Duration::from_secs(2)
     }
 
+    /// What a refused call's body says beyond its status (Zoho's error codes): a scope missing,
+    /// the account's allowance spent, or too many calls at once.
+    fn refusal(&self, status: u16, body: &[u8]) -> Option<Refusal> {
+        let _ = (status, body);
+        None
+    }
+
     /// Whether a call to `path` is a search, which some providers limit apart.
     fn is_search(&self, path: &str) -> bool {
         let _ = path;
@@ -154,6 +216,27 @@ pub struct LinkField {
     pub field: &'static str,
     /// The field's name as the app shows it ("Person").
     pub label: &'static str,
+}
+
+/// How a webhook delivery for one connection is authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookAuth {
+    /// HTTP Basic with the credentials Tandem registered (Pipedrive).
+    HttpBasic,
+    /// The secret Tandem registered, echoed in the delivery's body (Zoho's channel `token`).
+    TokenInBody,
+}
+
+/// What a refused call's body says beyond its status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The token lacks a scope the call needs: a permission problem, not an expired token.
+    Permission,
+    /// The account's allowance of calls is spent for a long while (Zoho's credits over 24
+    /// hours): reported at once rather than waited for.
+    Exhausted,
+    /// Too many calls at once: wait this long, then send again.
+    Wait(Duration),
 }
 
 /// How an OAuth client authenticates at a provider's token endpoint.
@@ -172,9 +255,10 @@ pub struct Provider(&'static dyn Connector);
 impl Provider {
     pub const HUBSPOT: Provider = Provider(&hubspot::HubSpot);
     pub const PIPEDRIVE: Provider = Provider(&pipedrive::Pipedrive);
+    pub const ZOHO: Provider = Provider(&zoho::Zoho);
 
     /// The registry: every provider Tandem can connect to.
-    pub const ALL: [Provider; 2] = [Provider::HUBSPOT, Provider::PIPEDRIVE];
+    pub const ALL: [Provider; 3] = [Provider::HUBSPOT, Provider::PIPEDRIVE, Provider::ZOHO];
 
     pub fn parse(key: &str) -> Option<Provider> {
         Provider::ALL.into_iter().find(|p| p.key() == key)
@@ -242,12 +326,12 @@ pub enum LimitSignal {
 }
 
 /// The object a provider names in its webhooks (HubSpot's `deal.propertyChange`, Pipedrive's
-/// `person`): `deal`, `contact` or `company`.
+/// `person`, Zoho's `Accounts`): `deal`, `contact` or `company`.
 pub fn object_named(name: &str) -> Option<&'static str> {
     match name.split('.').next()?.to_ascii_lowercase().as_str() {
         "deal" | "deals" => Some("deal"),
         "contact" | "contacts" | "person" | "persons" => Some("contact"),
-        "company" | "companies" | "organization" | "organizations" => Some("company"),
+        "company" | "companies" | "organization" | "organizations" | "account" | "accounts" => Some("company"),
         _ => None,
     }
 }
@@ -305,6 +389,10 @@ impl ProviderConfig {
 
     pub fn display_name(&self) -> String {
         model::apps::display_name(self.provider.name(), self.is_sandbox())
+    }
+
+    pub fn logo(&self) -> &'static str {
+        self.provider.logo()
     }
 
     /// Why installing cannot work with this configuration, if it cannot.
@@ -401,4 +489,24 @@ pub(crate) fn error_message(body: &[u8]) -> String {
         .and_then(|v| ["message", "error_description", "error"].iter().find_map(|k| v.get(k).and_then(|m| m.as_str()).map(str::to_string)))
         .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(200).collect());
     text.chars().take(300).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Provider;
+
+    /// Every registered provider's logo is a file the site serves (`public/` is the site's assets).
+    #[test]
+    fn every_provider_has_its_logo_in_the_site() {
+        let public = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../public");
+        for provider in Provider::ALL {
+            let logo = provider.logo();
+            let file = logo.strip_prefix('/').map(|path| public.join(path));
+            assert!(
+                logo.starts_with("/apps/") && file.as_ref().is_some_and(|f| f.is_file()),
+                "{}'s logo {logo} is not a file under public/apps",
+                provider.name()
+            );
+        }
+    }
 }

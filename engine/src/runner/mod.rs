@@ -44,6 +44,9 @@ use api::{Api, ApiError, Category, Stats};
 use links::Link;
 use plan::{Create, FieldTimes, Found, PagePlan, Planner, Update, Values};
 
+/// How often a connection's registered webhook is checked again (and renewed where it expires).
+const WEBHOOK_RECHECK: Duration = Duration::from_secs(12 * 3600);
+
 /// How far back an incremental read reaches before its cursor: HubSpot's search index trails
 /// its writes by a few seconds, and a record changed in the same instant as the cursor must
 /// not be missed. Records already seen at their current time are skipped, so this costs reads,
@@ -103,8 +106,8 @@ pub struct Engine {
     connections: Connections,
     instance: String,
     config: EngineConfig,
-    /// Connections whose app webhook is registered (or cannot be reached), once per engine.
-    webhooks: Arc<std::sync::Mutex<HashSet<String>>>,
+    /// Connections whose app webhook was registered (or found unreachable), and when.
+    webhooks: Arc<std::sync::Mutex<HashMap<String, tokio::time::Instant>>>,
 }
 
 impl Engine {
@@ -145,12 +148,14 @@ impl Engine {
             .collect())
     }
 
-    /// Registers the app's webhook once per engine and connection, when the provider can reach
-    /// this server (a sandbox on loopback, or a public URL that is not loopback). A failure only
-    /// means changes wait for the next interval.
+    /// Registers the app's webhook per engine and connection, when the provider can reach this
+    /// server (a sandbox on loopback, or a public URL that is not loopback), and checks it again
+    /// every [`WEBHOOK_RECHECK`] (Zoho's channels expire within a week; registering renews
+    /// them). A failure only means changes wait for the next interval.
     async fn register_webhook(&self, app: &model::apps::ConnectionSummary, api: &Api) {
         let done = &self.webhooks;
-        if done.lock().unwrap_or_else(|p| p.into_inner()).contains(&app.id) || !api.provider.registers_webhooks() {
+        let recent = done.lock().unwrap_or_else(|p| p.into_inner()).get(&app.id).is_some_and(|at| at.elapsed() < WEBHOOK_RECHECK);
+        if recent || !api.provider.registers_webhooks() {
             return;
         }
         let name = api.provider.name();
@@ -160,14 +165,14 @@ impl Engine {
         };
         let reachable = !loopback(&url) || self.connections.provider(&app.provider).is_some_and(|p| p.is_sandbox());
         if !reachable {
-            done.lock().unwrap_or_else(|p| p.into_inner()).insert(app.id.clone());
+            done.lock().unwrap_or_else(|p| p.into_inner()).insert(app.id.clone(), tokio::time::Instant::now());
             tracing::info!(connection_id = %app.id, app = name, "no webhook registered: TANDEM_PUBLIC_URL is not reachable from the app; changes are read every interval");
             return;
         }
         let (user, password) = self.connections.webhook_credentials(api.provider, &app.id);
         match api.provider.register_webhooks(api, &url, &user, &password).await {
             Ok(()) => {
-                done.lock().unwrap_or_else(|p| p.into_inner()).insert(app.id.clone());
+                done.lock().unwrap_or_else(|p| p.into_inner()).insert(app.id.clone(), tokio::time::Instant::now());
             }
             Err(e) => {
                 tracing::warn!(connection_id = %app.id, app = name, error = %e, "the app's webhook could not be registered; will retry")

@@ -174,6 +174,7 @@ async fn set_up(direction: SyncDirection) -> (ScratchDatabase, Engine, String) {
             account_name: "Memory",
             account_domain: None,
             api_base: "http://memory.invalid",
+            accounts_server: None,
             scopes: "",
             access_token: "unused",
             refresh_token: "unused",

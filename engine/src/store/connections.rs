@@ -10,6 +10,9 @@ pub struct ConnectionRow {
     pub account_name: String,
     pub account_domain: Option<String>,
     pub api_base: String,
+    /// The accounts server of the account's data centre (Zoho), where its tokens are refreshed
+    /// and revoked; `None` where the provider has one.
+    pub accounts_server: Option<String>,
     pub status: String,
     pub status_reason: Option<String>,
     pub scopes: String,
@@ -32,6 +35,7 @@ pub struct AuthorizedAccount<'a> {
     pub account_name: &'a str,
     pub account_domain: Option<&'a str>,
     pub api_base: &'a str,
+    pub accounts_server: Option<&'a str>,
     pub scopes: &'a str,
     pub access_token: &'a str,
     pub refresh_token: &'a str,
@@ -40,7 +44,7 @@ pub struct AuthorizedAccount<'a> {
     pub user_name: &'a str,
 }
 
-const COLUMNS: &str = "id, provider, account_id, account_name, account_domain, api_base, status, status_reason, scopes, \
+const COLUMNS: &str = "id, provider, account_id, account_name, account_domain, api_base, accounts_server, status, status_reason, scopes, \
      access_token, refresh_token, access_expires_at, installed_by, installed_by_name, installed_at, updated_at";
 
 impl Store {
@@ -50,11 +54,11 @@ impl Store {
     pub async fn save_authorized_account(&self, a: &AuthorizedAccount<'_>, now: i64) -> Result<String> {
         let sql = "INSERT INTO connections (id, provider, account_id, account_name, account_domain, api_base, status, \
                        status_reason, scopes, access_token, refresh_token, access_expires_at, refresh_claimed_until, \
-                       installed_by, installed_by_name, installed_at, updated_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6, 'connected', NULL, $7, $8, $9, $10, NULL, $11, $12, $13, $13) \
+                       installed_by, installed_by_name, installed_at, updated_at, accounts_server) \
+                   VALUES ($1, $2, $3, $4, $5, $6, 'connected', NULL, $7, $8, $9, $10, NULL, $11, $12, $13, $13, $14) \
                    ON CONFLICT (provider, account_id) DO UPDATE SET \
                        account_name = excluded.account_name, account_domain = excluded.account_domain, \
-                       api_base = excluded.api_base, scopes = excluded.scopes, \
+                       api_base = excluded.api_base, accounts_server = excluded.accounts_server, scopes = excluded.scopes, \
                        access_token = excluded.access_token, refresh_token = excluded.refresh_token, \
                        access_expires_at = excluded.access_expires_at, refresh_claimed_until = NULL, \
                        installed_by = CASE WHEN connections.status = 'uninstalled' THEN excluded.installed_by ELSE connections.installed_by END, \
@@ -76,6 +80,7 @@ impl Store {
             .bind(a.user_id)
             .bind(a.user_name)
             .bind(now)
+            .bind(a.accounts_server)
             .fetch_one(pool)
             .await)?;
         Ok(id.0)

@@ -16,9 +16,12 @@ pub const MINUTE: i64 = 60_000;
 
 pub struct Sync {
     pub id: String,
+    /// The app's connection (Pipedrive's in the Pipedrive tests).
     pub pipedrive: String,
     pub hubspot: String,
     pub schemas: Schemas,
+    /// The app's connection, whichever app it is.
+    pub app: String,
 }
 
 /// Installs both apps and saves a deal sync: Auto-mapped first pipelines, default fields,
@@ -29,24 +32,30 @@ pub async fn set_up(env: &Env, tweak: impl FnOnce(&mut SyncSettings, &Schemas)) 
 
 /// Installs both apps and saves a sync of `object` with its default settings, adjusted by `tweak`.
 pub async fn set_up_object(env: &Env, object: ObjectKind, tweak: impl FnOnce(&mut SyncSettings, &Schemas)) -> Sync {
+    set_up_app(env, "pipedrive", object, tweak).await
+}
+
+/// Installs HubSpot and `app` and saves a sync of `object` with its default settings, adjusted
+/// by `tweak`.
+pub async fn set_up_app(env: &Env, app: &str, object: ObjectKind, tweak: impl FnOnce(&mut SyncSettings, &Schemas)) -> Sync {
     let hubspot = env.install("hubspot").await;
-    let pipedrive = env.install("pipedrive").await;
+    let app_connection = env.install(app).await;
     let syncs = Syncs::new(env.connections.clone());
-    let schemas = syncs.schemas(&pipedrive, object).await.expect("schemas");
+    let schemas = syncs.schemas(&app_connection, object).await.expect("schemas");
     let mut settings = SyncSettings::new_for(object, &schemas);
     tweak(&mut settings, &schemas);
-    let saved = syncs.save(&env.admin, &pipedrive, &settings).await.expect("save the sync");
-    Sync { id: saved.id, pipedrive, hubspot, schemas }
+    let saved = syncs.save(&env.admin, &app_connection, &settings).await.expect("save the sync");
+    Sync { id: saved.id, pipedrive: app_connection.clone(), hubspot, schemas, app: app_connection }
 }
 
 /// Saves another sync (of `object`) for the apps `first` installed.
 pub async fn add_sync(env: &Env, first: &Sync, object: ObjectKind, tweak: impl FnOnce(&mut SyncSettings, &Schemas)) -> Sync {
     let syncs = Syncs::new(env.connections.clone());
-    let schemas = syncs.schemas(&first.pipedrive, object).await.expect("schemas");
+    let schemas = syncs.schemas(&first.app, object).await.expect("schemas");
     let mut settings = SyncSettings::new_for(object, &schemas);
     tweak(&mut settings, &schemas);
-    let saved = syncs.save(&env.admin, &first.pipedrive, &settings).await.expect("save the sync");
-    Sync { id: saved.id, pipedrive: first.pipedrive.clone(), hubspot: first.hubspot.clone(), schemas }
+    let saved = syncs.save(&env.admin, &first.app, &settings).await.expect("save the sync");
+    Sync { id: saved.id, pipedrive: first.app.clone(), hubspot: first.hubspot.clone(), schemas, app: first.app.clone() }
 }
 
 pub fn engine(env: &Env) -> Engine {

@@ -1,15 +1,18 @@
 //! Shared set-up for the engine's integration tests: a scratch database (SQLite or Postgres), a
-//! Super Admin, both sandboxes on loopback, and `Connections` configured for them.
+//! Super Admin, the sandboxes (HubSpot, Pipedrive, Zoho CRM) on loopback, and `Connections`
+//! configured for them.
 
 #![allow(dead_code)]
 
 pub mod deals;
+pub mod hub;
+pub mod zoho;
 
 use std::future::Future;
 use std::net::SocketAddr;
 
 use engine::connections::{CallbackParams, Connections};
-use engine::connectors::{hubspot, pipedrive, ProviderConfig};
+use engine::connectors::{hubspot, pipedrive, zoho as zoho_connector, ProviderConfig};
 use engine::crypto::SecretBox;
 use engine::secret::Token;
 use engine::store::scratch::ScratchDatabase;
@@ -18,12 +21,13 @@ use engine::Accounts;
 use model::apps::InstallResult;
 use model::SessionUser;
 use sandbox::walk::{consent, Decision};
-use sandbox::{demo_client, HubSpotConfig, PipedriveConfig, RunningSandbox, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
+use sandbox::{demo_client, HubSpotConfig, PipedriveConfig, RunningSandbox, ZohoConfig, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
 use serde_json::Value;
 
 pub const TANDEM_URL: &str = "http://127.0.0.1:3999";
 pub const PD_USER: (&str, &str) = ("dana@pipedrive-sandbox.example", "sandbox");
 pub const HS_USER: (&str, &str) = ("admin@hubspot-sandbox.example", "sandbox");
+pub const ZOHO_USER: (&str, &str) = ("priya@zoho-sandbox.example", "sandbox");
 
 pub struct Env {
     pub connections: Connections,
@@ -33,6 +37,9 @@ pub struct Env {
     pub session: Token,
     pub hubspot: RunningSandbox,
     pub pipedrive: RunningSandbox,
+    pub zoho: RunningSandbox,
+    /// The key both instances seal credentials with.
+    pub secrets: SecretBox,
     pub http: reqwest::Client,
 }
 
@@ -45,6 +52,18 @@ pub async fn start_sandboxes(hubspot_portal: u64) -> (RunningSandbox, RunningSan
         .await
         .expect("Pipedrive sandbox");
     (hubspot, pipedrive)
+}
+
+/// A Zoho CRM sandbox on loopback (its accounts server and API on one port).
+pub async fn start_zoho() -> RunningSandbox {
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let (_, zoho) = sandbox::start_zoho(ZohoConfig::new(vec![demo_client("zoho", TANDEM_URL)]), any, None).await.expect("Zoho sandbox");
+    zoho
+}
+
+/// Zoho CRM configured with its accounts server at `accounts_url`.
+pub fn zoho_provider(accounts_url: &str) -> ProviderConfig {
+    zoho_connector::config(accounts_url, Some(DEMO_CLIENT_ID.to_string()), Some(DEMO_CLIENT_SECRET.to_string()))
 }
 
 pub fn providers(hubspot: &RunningSandbox, pipedrive: &RunningSandbox) -> Vec<ProviderConfig> {
@@ -62,9 +81,15 @@ where
     let accounts = Accounts::new(db.store.clone());
     let logged_in = accounts.create_first_admin("Ada Admin", "ada@example.com", "correct horse battery").await.expect("admin");
     let (hubspot, pipedrive) = start_sandboxes(24_681_357).await;
+    let zoho = start_zoho().await;
+    let all = || {
+        let mut all = providers(&hubspot, &pipedrive);
+        all.push(zoho_provider(&zoho.url()));
+        all
+    };
     let secrets = SecretBox::random();
-    let connections = Connections::new(db.store.clone(), secrets.clone(), providers(&hubspot, &pipedrive), TANDEM_URL);
-    let other_instance = Connections::new(db.store.clone(), secrets, providers(&hubspot, &pipedrive), TANDEM_URL);
+    let connections = Connections::new(db.store.clone(), secrets.clone(), all(), TANDEM_URL);
+    let other_instance = Connections::new(db.store.clone(), secrets.clone(), all(), TANDEM_URL);
     let env = Env {
         connections,
         other_instance,
@@ -72,11 +97,14 @@ where
         session: logged_in.token,
         hubspot,
         pipedrive,
+        zoho,
+        secrets,
         http: reqwest::Client::new(),
     };
     let env = test(env).await;
     env.hubspot.stop().await;
     env.pipedrive.stop().await;
+    env.zoho.stop().await;
     db.destroy().await;
 }
 
@@ -101,13 +129,23 @@ pub fn callback(location: &str) -> CallbackParams {
     assert!(location.starts_with(TANDEM_URL), "redirected to {location}");
     let url = reqwest::Url::parse(location).expect("redirect URL");
     let get = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
-    CallbackParams { code: get("code"), state: get("state"), error: get("error"), error_description: get("error_description") }
+    CallbackParams {
+        code: get("code"),
+        state: get("state"),
+        error: get("error"),
+        error_description: get("error_description"),
+        accounts_server: get("accounts-server"),
+    }
 }
 
 impl Env {
     pub async fn authorize(&self, app: &str, reconnect: Option<&str>, decision: Decision) -> CallbackParams {
         let url = self.connections.start(&self.admin, &self.session, app, reconnect).await.expect("start install");
-        let (email, password) = if app == "hubspot" { HS_USER } else { PD_USER };
+        let (email, password) = match app {
+            "hubspot" => HS_USER,
+            "zoho" => ZOHO_USER,
+            _ => PD_USER,
+        };
         callback(&consent(&url, email, password, decision).await.expect("consent pages"))
     }
 

@@ -39,7 +39,7 @@ pub async fn install_and_sync_deals(
         let back = consent(&url, email, "sandbox", Decision::Allow).await.unwrap();
         let back = reqwest::Url::parse(&back).unwrap();
         let get = |k: &str| back.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.into_owned());
-        let params = CallbackParams { code: get("code"), state: get("state"), error: None, error_description: None };
+        let params = CallbackParams { code: get("code"), state: get("state"), ..Default::default() };
         let done = connections.complete(app, Some((&admin.user, &admin.token)), &params).await.unwrap();
         app_connection = done.connection_id.unwrap();
     }

@@ -358,6 +358,10 @@ impl super::Connector for HubSpot {
         "HubSpot"
     }
 
+    fn logo(&self) -> &'static str {
+        model::apps::HUBSPOT_LOGO
+    }
+
     fn scopes(&self) -> &'static [(&'static str, &'static str)] {
         SCOPES
     }

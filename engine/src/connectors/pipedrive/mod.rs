@@ -62,7 +62,7 @@ pub fn listing(config: &ProviderConfig) -> AppListing {
         category: "Sales".to_string(),
         tagline: "Two-way sync of deals, persons and organizations between Pipedrive and HubSpot.".to_string(),
         description,
-        logo: "/apps/pipedrive.svg".to_string(),
+        logo: config.logo().to_string(),
         publisher: "Tandem".to_string(),
         shared_data: vec![
             SharedObject { object: ObjectKind::Deal, app_object: "Deal".to_string(), directions: all.clone() },
@@ -330,6 +330,10 @@ impl super::Connector for Pipedrive {
 
     fn name(&self) -> &'static str {
         "Pipedrive"
+    }
+
+    fn logo(&self) -> &'static str {
+        "/apps/pipedrive.svg"
     }
 
     fn scopes(&self) -> &'static [(&'static str, &'static str)] {
