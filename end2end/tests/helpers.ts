@@ -49,8 +49,13 @@ export async function signInAdmin(page: Page) {
   await expect(page).toHaveURL(/\/settings\/integrations\/connected-apps$/);
 }
 
-/** On a sandbox's pages: log in as its account's user, then answer the consent page. */
-export async function authorizeOnSandbox(page: Page, provider: 'HubSpot' | 'Pipedrive', decision: 'Allow' | 'Deny' = 'Allow') {
+/** Signs in on a sandbox's authorization pages and answers its consent page with `decision`, in
+ *  the provider's words (HubSpot's and Pipedrive's Allow/Deny, Zoho's Accept/Reject). */
+export async function authorizeOnSandbox(
+  page: Page,
+  provider: 'HubSpot' | 'Pipedrive' | 'Zoho CRM',
+  decision: 'Allow' | 'Deny' | 'Accept' | 'Reject' = 'Allow',
+) {
   await expect(page.getByRole('heading', { name: `Log in to ${provider} (Sandbox)` })).toBeVisible();
   await page.getByLabel('Password').fill('sandbox');
   await page.getByRole('button', { name: 'Log in' }).click();
