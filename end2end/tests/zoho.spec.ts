@@ -42,6 +42,7 @@ test('install Zoho CRM from the Marketplace with Accept; Reject installs nothing
   await expect(page.getByRole('status')).toHaveText('Zoho CRM (Sandbox) is connected. Next, set up a sync.');
   const account = page.getByRole('region', { name: /Sandbox Sales Co/ });
   await expect(account.getByText('Connected', { exact: true })).toBeVisible();
+  await expect(account.getByText('Organization', { exact: true })).toBeVisible();
   await expect(account.getByText('5725767', { exact: true })).toBeVisible();
   await page.screenshot({ path: 'test-results/zoho-connected.png', fullPage: true });
 

@@ -183,6 +183,8 @@ pub struct ConnectionSummary {
     pub provider_name: String,
     /// Path of the provider's logo under Tandem's site.
     pub logo: String,
+    /// What the provider calls one of its accounts (`portal`, `company`, `organization`).
+    pub account_kind: String,
     pub account_id: String,
     pub account_name: String,
     pub account_domain: Option<String>,

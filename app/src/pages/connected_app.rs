@@ -194,7 +194,11 @@ fn AccountCard(
     };
     let heading_id = format!("account-{}", c.id);
     let reason = (!can_manage).then(|| Permission::ManageApps.denied_reason().to_string());
-    let kind = if c.provider == HUBSPOT { "Portal" } else { "Company" };
+    // The provider's word for one of its accounts (HubSpot's portal, Zoho's organization).
+    let kind = {
+        let mut chars = c.account_kind.chars();
+        chars.next().map(|first| first.to_uppercase().chain(chars).collect::<String>()).unwrap_or_default()
+    };
     let confirm = format!(
         "Uninstall {} for {}? Tandem revokes its access and deletes its credentials. Syncs with this account pause; their settings and history are kept.",
         c.provider_name, c.account_name

@@ -444,6 +444,7 @@ impl Connections {
             provider: row.provider.clone(),
             provider_name: self.display_name(&row.provider),
             logo: self.provider(&row.provider).map_or("", ProviderConfig::logo).to_string(),
+            account_kind: Provider::parse(&row.provider).map_or("account", |p| p.account_kind()).to_string(),
             account_id: row.account_id.clone(),
             account_name: row.account_name.clone(),
             account_domain: row.account_domain.clone(),
