@@ -42,9 +42,13 @@ pub fn PipelineMappings(state: SetupState) -> impl IntoView {
                 )}
             </p>
             <p class="notice" role="note">
-                {format!(
-                    "Tip: map HubSpot's Closed Won and Closed Lost stages to {app}'s Won and Lost, so closed deals show as closed on both sides."
-                )}
+                {move || {
+                    state.schemas_version.track();
+                    let (won, lost) = state.schemas.with_value(|s| s.app.closed_stage_names());
+                    format!(
+                        "Tip: map HubSpot's Closed Won and Closed Lost stages to {app}'s {won} and {lost}, so closed deals show as closed on both sides."
+                    )
+                }}
             </p>
             <FieldMessage error=state.error field="pipelines"/>
             {move || {

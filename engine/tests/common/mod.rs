@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod apps;
 pub mod deals;
 pub mod hub;
 pub mod zoho;

@@ -285,6 +285,22 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_won_and_lost_stages_are_named_as_the_app_names_them() {
+        let closing = |won: &str, lost: &str| {
+            let mut p = pipeline("1", &["Qualification", won, lost]);
+            p.stages[1].closed = Some(Outcome::Won);
+            p.stages[2].closed = Some(Outcome::Lost);
+            p
+        };
+        // The first pipeline with both outcomes names them; one without closed stages is passed over.
+        let zoho = SideSchema { pipelines: vec![pipeline("0", &["Open"]), closing("Closed Won", "Closed Lost")], fields: vec![] };
+        assert_eq!(zoho.closed_stage_names(), ("Closed Won".to_string(), "Closed Lost".to_string()));
+        let pipedrive = SideSchema { pipelines: vec![closing("Won", "Lost")], fields: vec![] };
+        assert_eq!(pipedrive.closed_stage_names(), ("Won".to_string(), "Lost".to_string()));
+        assert_eq!(SideSchema::default().closed_stage_names(), ("Won".to_string(), "Lost".to_string()));
+    }
+
     fn schemas() -> Schemas {
         let mut source = field("lead_source", FieldKind::Enum);
         source.options = vec![FieldOption { value: "web".into(), label: "Web".into() }];

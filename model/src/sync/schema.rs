@@ -94,6 +94,19 @@ impl SideSchema {
     pub fn field(&self, key: &str) -> Option<&FieldInfo> {
         self.fields.iter().find(|f| f.key == key)
     }
+
+    /// The names this side gives its won and lost stages (Pipedrive's Won and Lost, Zoho CRM's
+    /// Closed Won and Closed Lost), from its first pipeline that has both; "Won" and "Lost"
+    /// otherwise.
+    pub fn closed_stage_names(&self) -> (String, String) {
+        self.pipelines
+            .iter()
+            .find_map(|p| {
+                let named = |outcome: Outcome| p.stages.iter().find(|s| s.closed == Some(outcome)).map(|s| s.name.clone());
+                Some((named(Outcome::Won)?, named(Outcome::Lost)?))
+            })
+            .unwrap_or_else(|| ("Won".into(), "Lost".into()))
+    }
 }
 
 /// How many deals sit in each stage of a pair of pipelines, on each side (stage id, count).
