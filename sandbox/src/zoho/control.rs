@@ -11,6 +11,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::answers::Answer;
 use super::data::Module;
 use super::records::{create_record, update_record};
 use super::Zoho;
@@ -105,14 +106,11 @@ fn user_of(zoho: &Zoho, email: Option<&str>) -> Result<u64, Response> {
 
 /// The answer of a write as the control API gives it: the record's own answer, 201 or 204 on
 /// success, 400 otherwise.
-fn answered(answer: Value, ok: StatusCode) -> Response {
-    if answer["status"] == "success" {
-        if ok == StatusCode::NO_CONTENT {
-            return ok.into_response();
-        }
-        (ok, Json(json!({"id": answer["details"]["id"]}))).into_response()
-    } else {
-        (StatusCode::BAD_REQUEST, Json(answer)).into_response()
+fn answered(answer: Answer, ok: StatusCode) -> Response {
+    match (answer, ok) {
+        (Answer::Failed(error), _) => (StatusCode::BAD_REQUEST, Json(error)).into_response(),
+        (_, StatusCode::NO_CONTENT) => ok.into_response(),
+        (answer, _) => (ok, Json(json!({"id": answer.id().map(|id| id.to_string())}))).into_response(),
     }
 }
 

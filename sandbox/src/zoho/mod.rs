@@ -4,6 +4,7 @@
 //! over a rolling 24 hours (one a call) and its concurrency limit (calls of one connected app in
 //! flight at once).
 
+mod answers;
 mod control;
 pub mod data;
 pub mod delivery;

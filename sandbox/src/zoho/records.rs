@@ -4,19 +4,20 @@
 //! 100 records a call, each answered on its own (`SUCCESS`, `INVALID_DATA`, `MANDATORY_NOT_FOUND`,
 //! `DUPLICATE_DATA`, …).
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLockWriteGuard};
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Extension;
 use serde_json::{json, Map, Value};
 
+use super::answers::{batch_answer, Answer, Upserted, Users, Written};
 use super::data::{Deleted, Module, Record, ZohoData};
 use super::listing::{field_list, modified_since, not_modified};
-use super::values::{apply, convert, invalid_id, record_error, user_ref, By};
+use super::values::{apply, convert, invalid_id, record_error, By};
 use super::watch::Operation;
-use super::{body_invalid, error, member_invalid, member_missing, module_for, param_missing, path_id_invalid, zoho_time, JsonBody, Zoho};
+use super::{body_invalid, error, member_invalid, member_missing, module_for, param_missing, path_id_invalid, JsonBody, Zoho};
 use crate::oauth::AccessToken;
 use crate::query::{query_one, query_pairs};
 
@@ -71,84 +72,66 @@ fn body_records(body: JsonBody) -> Result<WriteBody, Response> {
     Ok(WriteBody { records, rest: body })
 }
 
-fn success(data: &ZohoData, record: &Record, message: &str) -> Value {
-    json!({
-        "code": "SUCCESS",
-        "details": {
-            "Modified_Time": zoho_time(record.modified_time),
-            "Modified_By": user_ref(data, record.modified_by, false),
-            "Created_Time": zoho_time(record.created_time),
-            "id": record.id.to_string(),
-            "Created_By": user_ref(data, record.created_by, false),
-            "$approval_state": "approved",
-        },
-        "message": message,
-        "status": "success",
-    })
+/// The answer of a batch: the users it names rendered while the data is locked, its bytes
+/// written once the lock is given back.
+fn reply(data: RwLockWriteGuard<'_, ZohoData>, answers: Vec<Answer>, all_ok: StatusCode) -> Response {
+    let users = Users::of(&data, &answers);
+    drop(data);
+    batch_answer(&answers, &users, all_ok)
 }
 
-/// The answer of a batch: every record succeeded (`all_ok`, 201 for creations, 200 otherwise),
-/// none did (400), or some did (207, multi-status).
-fn batch_answer(answers: Vec<Value>, all_ok: StatusCode) -> Response {
-    let ok = answers.iter().filter(|a| a["status"] == "success").count();
-    let status = if ok == answers.len() {
-        all_ok
-    } else if ok == 0 {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::MULTI_STATUS
-    };
-    (status, Json(json!({"data": answers}))).into_response()
-}
-
-/// Writes a record made by [`apply`] and records the change for notifications.
-pub fn store(data: &mut ZohoData, module: Module, record: Record, created: bool) {
+/// Writes a new record and records its creation for notifications.
+fn store(data: &mut ZohoData, module: Module, record: Record) {
     let (id, at) = (record.id, record.modified_time);
     data.table_mut(module).insert(id, record);
-    data.emit(module, if created { Operation::Insert } else { Operation::Update }, id, at);
+    data.emit(module, Operation::Insert, id, at);
 }
 
 /// Creates a record from `input`; the record's answer.
-pub fn create_record(data: &mut ZohoData, module: Module, input: &Map<String, Value>, index: usize, user: u64, at: i64) -> Value {
+pub fn create_record(data: &mut ZohoData, module: Module, input: &Map<String, Value>, index: usize, user: u64, at: i64) -> Answer {
     let id = data.next_id();
-    match apply(data, module, None, id, input, index, By { user, at }) {
-        Ok(record) => {
-            let answer = success(data, &record, "record added");
-            store(data, module, record, true);
-            answer
+    let by = By { user, at };
+    match apply(data, module, None, id, input, index, &by) {
+        Ok(changes) => {
+            let record = changes.into_record(id, &by);
+            let written = Written::of(&record);
+            store(data, module, record);
+            Answer::Written { record: written, message: "record added", upsert: None }
         }
         Err(e) => {
             data.next_id -= 1;
-            e
+            Answer::Failed(e)
         }
     }
 }
 
-/// Updates record `id` from `input`; the record's answer.
-pub fn update_record(data: &mut ZohoData, module: Module, id: u64, input: &Map<String, Value>, index: usize, user: u64, at: i64) -> Value {
-    let Some(existing) = data.table(module).get(&id).cloned() else {
-        return invalid_id(json!({"id": id.to_string()}));
+/// Updates record `id` from `input`, in place; the record's answer.
+pub fn update_record(data: &mut ZohoData, module: Module, id: u64, input: &Map<String, Value>, index: usize, user: u64, at: i64) -> Answer {
+    let by = By { user, at };
+    let gone = || Answer::Failed(invalid_id(json!({"id": id.to_string()})));
+    let Some(existing) = data.table(module).get(&id) else { return gone() };
+    let changes = match apply(data, module, Some(existing), id, input, index, &by) {
+        Ok(changes) => changes,
+        Err(e) => return Answer::Failed(e),
     };
-    match apply(data, module, Some(&existing), id, input, index, By { user, at }) {
-        Ok(record) => {
-            let answer = success(data, &record, "record updated");
-            store(data, module, record, false);
-            answer
-        }
-        Err(e) => e,
-    }
+    let Some(mut record) = data.table_mut(module).get_mut(&id) else { return gone() };
+    changes.commit(&mut record, &by);
+    let written = Written::of(&record);
+    drop(record);
+    data.emit(module, Operation::Update, id, at);
+    Answer::Written { record: written, message: "record updated", upsert: None }
 }
 
 /// Moves record `id` to the recycle bin.
-pub fn delete_record(data: &mut ZohoData, module: Module, id: u64, user: u64, at: i64) -> Value {
+pub fn delete_record(data: &mut ZohoData, module: Module, id: u64, user: u64, at: i64) -> Answer {
     let removed = data.table_mut(module).remove(&id);
     let Some(record) = removed else {
-        return invalid_id(json!({"id": id.to_string()}));
+        return Answer::Failed(invalid_id(json!({"id": id.to_string()})));
     };
     let display_name = data.display_name(module, &record);
     data.deleted.entry(module).or_default().insert(id, Deleted { record, display_name, deleted_by: user, deleted_time: at });
     data.emit(module, Operation::Delete, id, at);
-    json!({"code": "SUCCESS", "details": {"id": id.to_string()}, "message": "record deleted", "status": "success"})
+    Answer::Deleted(id)
 }
 
 /// POST /crm/v8/{module} (Create Records)
@@ -170,7 +153,7 @@ pub async fn create(
     let mut data = zoho.write();
     let user = acting_user(&data, &token);
     let answers = records.iter().enumerate().map(|(i, input)| create_record(&mut data, module, input, i, user, at)).collect();
-    batch_answer(answers, StatusCode::CREATED)
+    reply(data, answers, StatusCode::CREATED)
 }
 
 fn record_id(input: &Map<String, Value>) -> Option<u64> {
@@ -203,16 +186,18 @@ pub async fn update(
         .iter()
         .enumerate()
         .map(|(i, input)| match record_id(input) {
-            None if input.contains_key("id") => invalid_id(json!({"api_name": "id", "json_path": format!("$.data[{i}].id")})),
-            None => record_error(
+            None if input.contains_key("id") => {
+                Answer::Failed(invalid_id(json!({"api_name": "id", "json_path": format!("$.data[{i}].id")})))
+            }
+            None => Answer::Failed(record_error(
                 "MANDATORY_NOT_FOUND",
                 "required field not found",
                 json!({"api_name": "id", "json_path": format!("$.data[{i}].id")}),
-            ),
+            )),
             Some(id) => update_record(&mut data, module, id, input, i, user, at),
         })
         .collect();
-    batch_answer(answers, StatusCode::OK)
+    reply(data, answers, StatusCode::OK)
 }
 
 fn path_id(raw: &str) -> Result<u64, Response> {
@@ -251,7 +236,7 @@ pub async fn update_one(
     let mut data = zoho.write();
     let user = acting_user(&data, &token);
     let answer = update_record(&mut data, module, id, &records[0], 0, user, at);
-    batch_answer(vec![answer], StatusCode::OK)
+    reply(data, vec![answer], StatusCode::OK)
 }
 
 /// DELETE /crm/v8/{module}?ids=… (Delete Records): to the recycle bin.
@@ -281,10 +266,10 @@ pub async fn delete(
         .iter()
         .map(|raw| match raw.parse::<u64>() {
             Ok(id) => delete_record(&mut data, module, id, user, at),
-            Err(_) => invalid_id(json!({"id": raw})),
+            Err(_) => Answer::Failed(invalid_id(json!({"id": raw}))),
         })
         .collect();
-    batch_answer(answers, StatusCode::OK)
+    reply(data, answers, StatusCode::OK)
 }
 
 /// DELETE /crm/v8/{module}/{id} (Delete Record)
@@ -304,7 +289,7 @@ pub async fn delete_one(
     let mut data = zoho.write();
     let user = acting_user(&data, &token);
     let answer = delete_record(&mut data, module, id, user, zoho.now_seconds());
-    batch_answer(vec![answer], StatusCode::OK)
+    reply(data, vec![answer], StatusCode::OK)
 }
 
 /// GET /crm/v8/{module}/{id} (Get Record): `{"data": [record]}`, 204 when there is none, 304
@@ -403,11 +388,53 @@ pub async fn upsert(
             Some((_, id)) => update_record(&mut data, module, *id, input, i, user, at),
             None => create_record(&mut data, module, input, i, user, at),
         };
-        if answer["status"] == "success" {
-            answer["action"] = json!(if found.is_some() { "update" } else { "insert" });
-            answer["duplicate_field"] = found.map(|(f, _)| json!(f)).unwrap_or(Value::Null);
+        if let Answer::Written { upsert, .. } = &mut answer {
+            let action = if found.is_some() { "update" } else { "insert" };
+            *upsert = Some(Upserted { action, duplicate_field: found.map(|(f, _)| f) });
         }
         answers.push(answer);
     }
-    batch_answer(answers, StatusCode::OK)
+    reply(data, answers, StatusCode::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::TimeOrder;
+
+    fn input(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn an_update_changes_only_what_it_names_and_nothing_when_refused() {
+        let mut data = crate::zoho::seed::fresh(5_725_767);
+        crate::zoho::seed::generate(&mut data, 20, 5, 2, 7, 1_765_000_000_000);
+        let user = data.users[0].id;
+        let deal = data.deals.values().find(|d| d.text("Stage") != Some("Closed Won")).cloned().unwrap();
+        let at = 1_765_100_000_000;
+        // Refused (a stage the pipeline lacks): nothing changes, not even the modification time.
+        let refused = update_record(&mut data, Module::Deals, deal.id, &input(json!({"Amount": 5, "Stage": "No such stage"})), 0, user, at);
+        assert!(!refused.is_success());
+        assert_eq!(data.deals[&deal.id], deal);
+        // Accepted: the values named change (names of any case), a null clears one, the rest stay.
+        let body = input(json!({"amount": 5, "Deal_Name": null, "Stage": "Closed Won"}));
+        assert!(!update_record(&mut data, Module::Deals, deal.id, &body, 0, user, at).is_success(), "Deal_Name is mandatory");
+        let body = input(json!({"amount": 5, "Description": null, "Stage": "Closed Won"}));
+        let answer = update_record(&mut data, Module::Deals, deal.id, &body, 0, user, at);
+        assert_eq!(answer.id(), Some(deal.id));
+        let after = &data.deals[&deal.id];
+        assert_eq!(after.fields["Amount"], json!(5.0));
+        assert!(!after.fields.contains_key("Description"));
+        assert_eq!(after.fields["Probability"], json!(100), "the new stage's probability");
+        assert_eq!(after.fields["Deal_Name"], deal.fields["Deal_Name"]);
+        assert_eq!((after.modified_time, after.modified_by, after.created_time, after.owner), (at, user, deal.created_time, deal.owner));
+        assert!(data.deals.by(TimeOrder::Update).contains(&(at, deal.id)));
+        assert!(!data.deals.by(TimeOrder::Update).contains(&(deal.modified_time, deal.id)));
+        // A contact's full name follows its parts.
+        let contact = data.contacts.values().next().map(|c| c.id).unwrap();
+        let body = input(json!({"First_Name": "Ada", "Last_Name": "Lovelace"}));
+        assert!(update_record(&mut data, Module::Contacts, contact, &body, 0, user, at).is_success());
+        assert_eq!(data.contacts[&contact].fields["Full_Name"], json!("Ada Lovelace"));
+    }
 }

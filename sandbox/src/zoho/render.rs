@@ -134,7 +134,7 @@ impl<'a> RecordWriter<'a> {
 }
 
 /// `"123"`.
-fn quoted_number(out: &mut Vec<u8>, mut n: u64) {
+pub(super) fn quoted_number(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     loop {
@@ -164,7 +164,7 @@ fn write_value(out: &mut Vec<u8>, value: &Value) {
 }
 
 /// A time as [`zoho_time`] writes it (`2026-12-06T10:15:30+00:00`), quoted.
-fn write_time(out: &mut Vec<u8>, unix_ms: i64) {
+pub(super) fn write_time(out: &mut Vec<u8>, unix_ms: i64) {
     let mut buf = [0u8; 24];
     match crate::json::format_iso(unix_ms, false, &mut buf).and_then(|s| s.strip_suffix('Z')) {
         Some(head) => {

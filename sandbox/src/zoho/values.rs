@@ -62,8 +62,81 @@ pub struct By {
     pub at: i64,
 }
 
-/// The record `input` (element `index` of a write body's `data`) makes of `existing` (or of a
-/// new record `id`): every value checked against its field. Unknown and read-only fields are left
+/// What a write makes of a record: its owner, and the values it sets (`Some`) or clears
+/// (`None`) by field API name, in order (a later one wins). Applied to the stored record in
+/// place, so that an update copies nothing of what it leaves alone.
+pub struct Changes {
+    pub owner: u64,
+    pub fields: Vec<(String, Option<Value>)>,
+}
+
+impl Changes {
+    /// A new record `id` holding the changes, written by `by`.
+    pub fn into_record(self, id: u64, by: &By) -> Record {
+        let mut record = Record {
+            id,
+            owner: self.owner,
+            created_by: by.user,
+            modified_by: by.user,
+            created_time: by.at,
+            modified_time: by.at,
+            fields: Default::default(),
+        };
+        self.commit(&mut record, by);
+        record
+    }
+
+    /// Applies the changes to `record`, modified by `by`.
+    pub fn commit(self, record: &mut Record, by: &By) {
+        record.owner = self.owner;
+        for (name, value) in self.fields {
+            match value {
+                Some(value) => {
+                    record.fields.insert(name, value);
+                }
+                None => {
+                    record.fields.remove(&name);
+                }
+            }
+        }
+        record.modified_by = by.user;
+        record.modified_time = by.at;
+    }
+}
+
+/// A record as a write would leave it: the changes read over the record they start from.
+struct Draft<'a> {
+    base: Option<&'a Record>,
+    changes: Changes,
+}
+
+impl Draft<'_> {
+    fn get(&self, name: &str) -> Option<&Value> {
+        match self.changes.fields.iter().rev().find(|(k, _)| k == name) {
+            Some((_, value)) => value.as_ref(),
+            None => self.base.and_then(|r| r.fields.get(name)),
+        }
+    }
+
+    fn text(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(Value::as_str)
+    }
+
+    fn set(&mut self, name: &str, value: Value) {
+        if self.get(name) != Some(&value) {
+            self.changes.fields.push((name.to_string(), Some(value)));
+        }
+    }
+
+    fn clear(&mut self, name: &str) {
+        if self.get(name).is_some() {
+            self.changes.fields.push((name.to_string(), None));
+        }
+    }
+}
+
+/// What `input` (element `index` of a write body's `data`) makes of `existing` (or of a new
+/// record `id`): every value checked against its field. Unknown and read-only fields are left
 /// out, as Zoho leaves them. `Err` is the record's error.
 pub fn apply(
     data: &ZohoData,
@@ -72,25 +145,17 @@ pub fn apply(
     id: u64,
     input: &Map<String, Value>,
     index: usize,
-    by: By,
-) -> Result<Record, Value> {
-    let By { user, at } = by;
-    let mut record = existing.cloned().unwrap_or(Record {
-        id,
-        owner: user,
-        created_by: user,
-        modified_by: user,
-        created_time: at,
-        modified_time: at,
-        fields: Default::default(),
-    });
+    by: &By,
+) -> Result<Changes, Value> {
+    let owner = existing.map(|r| r.owner).unwrap_or(by.user);
+    let mut record = Draft { base: existing, changes: Changes { owner, fields: Vec::new() } };
     for (key, value) in input {
         if key == "id" || key.starts_with('$') {
             continue;
         }
         if key == "Owner" {
             match given_id(value).filter(|id| data.user(*id).is_some_and(|u| u.active)) {
-                Some(owner) => record.owner = owner,
+                Some(owner) => record.changes.owner = owner,
                 None => return Err(invalid(index, "Owner", "ownerlookup")),
             }
             continue;
@@ -100,24 +165,23 @@ pub fn apply(
             continue;
         }
         if value.is_null() || value.as_str().is_some_and(|s| s.is_empty()) && field.data_type != "text" {
-            record.fields.remove(&field.api_name);
+            record.clear(&field.api_name);
             continue;
         }
         let stored = convert(data, module, field, value, index)?;
-        record.fields.insert(field.api_name.clone(), stored);
+        record.changes.fields.push((field.api_name.clone(), Some(stored)));
     }
     if module == Module::Deals {
         deal_stage(data, &mut record, existing, input, index)?;
     }
     if module == Module::Contacts {
-        let full = data.display_name(module, &record);
-        record.fields.insert("Full_Name".into(), Value::String(full));
+        // As `ZohoData::display_name` puts a contact's name together.
+        let full = format!("{} {}", record.text("First_Name").unwrap_or_default(), record.text("Last_Name").unwrap_or_default());
+        record.set("Full_Name", Value::String(full.trim().to_string()));
     }
     check_mandatory(data, module, &record, index)?;
-    check_unique_email(data, module, &record, index)?;
-    record.modified_by = user;
-    record.modified_time = at;
-    Ok(record)
+    check_unique_email(data, module, &record, id, index)?;
+    Ok(record.changes)
 }
 
 /// A value of a write body as `field` stores it (a lookup as the id of the record it names, a
@@ -155,12 +219,12 @@ pub fn convert(data: &ZohoData, module: Module, field: &FieldDef, value: &Value,
 }
 
 /// Every system-mandatory field of the module holds a value.
-fn check_mandatory(data: &ZohoData, module: Module, record: &Record, index: usize) -> Result<(), Value> {
+fn check_mandatory(data: &ZohoData, module: Module, record: &Draft, index: usize) -> Result<(), Value> {
     match data
         .fields_of(module)
         .iter()
         .filter(|f| f.system_mandatory)
-        .find(|f| !record.fields.get(&f.api_name).is_some_and(|v| !v.is_null() && v.as_str() != Some("")))
+        .find(|f| !record.get(&f.api_name).is_some_and(|v| !v.is_null() && v.as_str() != Some("")))
     {
         Some(field) => Err(record_error(
             "MANDATORY_NOT_FOUND",
@@ -171,13 +235,13 @@ fn check_mandatory(data: &ZohoData, module: Module, record: &Record, index: usiz
     }
 }
 
-/// No other record holds a unique email (compared without case).
-fn check_unique_email(data: &ZohoData, module: Module, record: &Record, index: usize) -> Result<(), Value> {
+/// No record but `id` holds a unique email (compared without case).
+fn check_unique_email(data: &ZohoData, module: Module, record: &Draft, id: u64, index: usize) -> Result<(), Value> {
     let Some(email) = record.text("Email").map(|e| e.trim().to_lowercase()) else { return Ok(()) };
     if !data.field(module, "Email").is_some_and(|f| f.unique) {
         return Ok(());
     }
-    let Some(other) = data.table(module).with_key(&format!("email:{email}")).iter().find(|other| **other != record.id).copied() else {
+    let Some(other) = data.table(module).with_key(&format!("email:{email}")).iter().find(|other| **other != id).copied() else {
         return Ok(());
     };
     let owner = data.table(module).get(&other).map(|r| r.owner).unwrap_or_default();
@@ -205,7 +269,7 @@ fn valid_email(s: &str) -> bool {
 /// the probability unless the body gives one.
 fn deal_stage(
     data: &ZohoData,
-    record: &mut Record,
+    record: &mut Draft,
     existing: Option<&Record>,
     input: &Map<String, Value>,
     index: usize,
@@ -217,7 +281,7 @@ fn deal_stage(
     let Some(pipeline) = data.pipeline(&pipeline_name) else {
         return Err(invalid(index, "Pipeline", "picklist"));
     };
-    record.fields.insert("Pipeline".into(), Value::String(pipeline.name.clone()));
+    record.set("Pipeline", Value::String(pipeline.name.clone()));
     let Some(stage_name) = record.text("Stage").map(str::to_string) else { return Ok(()) };
     let Some(stage) = pipeline.stages.iter().find(|s| s.name == stage_name) else {
         return Err(record_error(
@@ -228,7 +292,7 @@ fn deal_stage(
     };
     let stage_changed = existing.and_then(|e| e.text("Stage")) != Some(stage.name.as_str());
     if stage_changed && !input.contains_key("Probability") {
-        record.fields.insert("Probability".into(), json!(stage.probability));
+        record.set("Probability", json!(stage.probability));
     }
     Ok(())
 }
