@@ -1,13 +1,16 @@
-//! The chaos test: the real `tandem` binary syncing deals between both sandboxes while rounds of
+//! The chaos test: the real `tandem` binary syncing deals between two sandboxes while rounds of
 //! random edits land on both sides, faults are injected (429, 500, 503, dropped connections) and
 //! the process is killed with SIGKILL and restarted at random moments. At the end, with faults
 //! off, the two sides must agree: every deal exists exactly once on each side and every edit
-//! arrived. Each field has one owner side (amounts are edited in HubSpot, close dates in
-//! Pipedrive), so the expected end state is known without modelling the conflict rule, which the
+//! arrived. Each field has one owner side (amounts are edited in HubSpot, close dates in the
+//! other app), so the expected end state is known without modelling the conflict rule, which the
 //! planner's property tests cover.
 //!
+//! The same rounds run once with Pipedrive and once with Zoho CRM as the other app ([`App`]: how
+//! its users create and edit deals, how its deals read).
+//!
 //! CI runs a short version; `CHAOS_ROUNDS=50 cargo test -p tandem --test chaos -- --nocapture`
-//! runs a long one. `CHAOS_SEED` replays a run.
+//! runs a long one (`-- zoho` or `-- pipedrive` picks one app). `CHAOS_SEED` replays a run.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,7 +21,8 @@ use std::time::{Duration, Instant};
 #[path = "support/install.rs"]
 mod support;
 
-use sandbox::{demo_client, HubSpotConfig, PipedriveConfig, RunningSandbox, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
+use model::sync::{PipelineMapping, Schemas, SyncSettings};
+use sandbox::{demo_client, HubSpotConfig, PipedriveConfig, RunningSandbox, ZohoConfig, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
 use serde_json::{json, Value};
 
 /// A small deterministic generator (xorshift64*), so a failing run can be replayed by its seed.
@@ -41,20 +45,113 @@ impl Rng {
     }
 }
 
+/// The app on the other side of HubSpot: how its users create deals and edit their close dates,
+/// and how its deals read over its API. Amounts are edited in HubSpot, close dates in the app.
+enum App {
+    /// Deals are created in the default pipeline's "Meeting Scheduled" stage (its id).
+    Pipedrive { meeting_stage: u64 },
+    /// Deals are created in the Standard pipeline's "Qualification" stage, which the sync maps
+    /// to HubSpot's "Appointment scheduled".
+    Zoho,
+}
+
+impl App {
+    fn name(&self) -> &'static str {
+        match self {
+            App::Pipedrive { .. } => "Pipedrive",
+            App::Zoho => "Zoho CRM",
+        }
+    }
+
+    /// The start of the names of the deals its users create.
+    fn prefix(&self) -> &'static str {
+        match self {
+            App::Pipedrive { .. } => "PD",
+            App::Zoho => "ZO",
+        }
+    }
+
+    /// Its sandbox on any loopback port, with its limits as the account has them (Zoho's API
+    /// credits and concurrency limit; Pipedrive's token budget).
+    async fn start(key: &str, tandem_url: &str) -> RunningSandbox {
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        match key {
+            "pipedrive" => {
+                sandbox::start_pipedrive(PipedriveConfig::new(vec![demo_client("pipedrive", tandem_url)]), any, None).await.unwrap().1
+            }
+            _ => sandbox::start_zoho(ZohoConfig::new(vec![demo_client("zoho", tandem_url)]), any, None).await.unwrap().1,
+        }
+    }
+
+    /// The new sync's stage grid: HubSpot's "Appointment scheduled" onto the stage the app's
+    /// users create deals in (Auto-map pairs Pipedrive's "Meeting Scheduled" by itself).
+    fn tweak(key: &str, settings: &mut SyncSettings, schemas: &Schemas) {
+        if key == "zoho" {
+            let standard = schemas.app.pipelines.iter().find(|p| p.name == "Standard").expect("Zoho's Standard pipeline");
+            let mut mapping = PipelineMapping { hubspot_pipeline: "default".into(), app_pipeline: standard.id.clone(), stages: vec![] };
+            mapping.set_stage("appointmentscheduled", Some("Qualification".into()));
+            settings.pipelines = vec![mapping];
+        }
+    }
+
+    /// The `tandem` process's settings for the app.
+    fn env(&self, url: &str) -> Vec<(&'static str, String)> {
+        match self {
+            App::Pipedrive { .. } => vec![
+                ("TANDEM_PIPEDRIVE_CLIENT_ID", DEMO_CLIENT_ID.into()),
+                ("TANDEM_PIPEDRIVE_CLIENT_SECRET", DEMO_CLIENT_SECRET.into()),
+                ("TANDEM_PIPEDRIVE_OAUTH_URL", url.into()),
+            ],
+            App::Zoho => vec![
+                ("TANDEM_ZOHO_CLIENT_ID", DEMO_CLIENT_ID.into()),
+                ("TANDEM_ZOHO_CLIENT_SECRET", DEMO_CLIENT_SECRET.into()),
+                ("TANDEM_ZOHO_ACCOUNTS_URL", url.into()),
+            ],
+        }
+    }
+
+    /// The control API's request creating a deal as a user of the app would.
+    fn create(&self, name: &str, value: u64, close: &str) -> (&'static str, Value) {
+        match self {
+            App::Pipedrive { meeting_stage } => (
+                "/_sandbox/deals",
+                json!({"fields": {"title": name, "value": value, "pipeline_id": 1, "stage_id": meeting_stage, "expected_close_date": close}}),
+            ),
+            App::Zoho => (
+                "/_sandbox/Deals",
+                json!({"fields": {"Deal_Name": name, "Amount": value, "Pipeline": "Standard", "Stage": "Qualification", "Closing_Date": close}}),
+            ),
+        }
+    }
+
+    /// The control API's request changing a deal's close date as a user of the app would.
+    fn edit_close(&self, id: &str, close: &str) -> (String, Value) {
+        match self {
+            App::Pipedrive { .. } => (format!("/_sandbox/deals/{id}"), json!({"fields": {"expected_close_date": close}})),
+            App::Zoho => (format!("/_sandbox/Deals/{id}"), json!({"fields": {"Closing_Date": close}})),
+        }
+    }
+}
+
 struct World {
     http: reqwest::Client,
     hubspot: RunningSandbox,
-    pipedrive: RunningSandbox,
+    /// The app's sandbox.
+    other: RunningSandbox,
+    app: App,
     /// What each deal must end with: name → (amount, close date).
     expected: HashMap<String, (String, Option<String>)>,
-    meeting_stage: u64,
 }
 
 impl World {
     /// A read of the provider's API as a user makes it: retried through the injected faults.
-    async fn read(&self, url: String, query: &[(&str, String)], token: &str) -> Value {
+    /// `Null` when the provider answers 204 (Zoho's empty list).
+    async fn read(&self, url: String, query: &[(&str, String)], authorization: &str) -> Value {
         for _ in 0..200 {
-            if let Ok(r) = self.http.get(&url).query(query).bearer_auth(token).send().await {
+            if let Ok(r) = self.http.get(&url).query(query).header("Authorization", authorization).send().await {
+                if r.status() == 204 {
+                    return Value::Null;
+                }
                 if r.status().is_success() {
                     if let Ok(v) = r.json::<Value>().await {
                         return v;
@@ -72,7 +169,7 @@ impl World {
 
     /// HubSpot deals by name: (id, amount, close date). Fails on a duplicate name.
     async fn hs_deals(&self) -> HashMap<String, (String, String, Option<String>)> {
-        let token = self.token(&self.hubspot, &["crm.objects.deals.read"]).await;
+        let auth = format!("Bearer {}", self.token(&self.hubspot, &["crm.objects.deals.read"]).await);
         let mut out = HashMap::new();
         let mut after: Option<String> = None;
         loop {
@@ -80,7 +177,7 @@ impl World {
             if let Some(a) = &after {
                 q.push(("after", a.clone()));
             }
-            let page = self.read(format!("{}/crm/v3/objects/deals", self.hubspot.url()), &q, &token).await;
+            let page = self.read(format!("{}/crm/v3/objects/deals", self.hubspot.url()), &q, &auth).await;
             for d in page["results"].as_array().unwrap() {
                 let p = &d["properties"];
                 let name = p["dealname"].as_str().unwrap_or_default().to_string();
@@ -98,9 +195,17 @@ impl World {
         }
     }
 
+    /// The app's deals by name: (id, value, close date). Fails on a duplicate name.
+    async fn app_deals(&self) -> HashMap<String, (String, String, Option<String>)> {
+        match self.app {
+            App::Pipedrive { .. } => self.pd_deals().await,
+            App::Zoho => self.zo_deals().await,
+        }
+    }
+
     /// Pipedrive deals by title: (id, value, close date). Fails on a duplicate title.
     async fn pd_deals(&self) -> HashMap<String, (String, String, Option<String>)> {
-        let token = self.token(&self.pipedrive, &["deals:read"]).await;
+        let auth = format!("Bearer {}", self.token(&self.other, &["deals:read"]).await);
         let mut out = HashMap::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -108,7 +213,7 @@ impl World {
             if let Some(c) = &cursor {
                 q.push(("cursor", c.clone()));
             }
-            let page = self.read(format!("{}/api/v2/deals", self.pipedrive.url()), &q, &token).await;
+            let page = self.read(format!("{}/api/v2/deals", self.other.url()), &q, &auth).await;
             for d in page["data"].as_array().unwrap() {
                 let title = d["title"].as_str().unwrap().to_string();
                 let value = model::translate::canonical_number(&d["value"].to_string()).unwrap_or_default();
@@ -122,8 +227,33 @@ impl World {
         }
     }
 
+    /// Zoho CRM deals by name: (id, amount, closing date). Fails on a duplicate name.
+    async fn zo_deals(&self) -> HashMap<String, (String, String, Option<String>)> {
+        let auth = format!("Zoho-oauthtoken {}", self.token(&self.other, &["ZohoCRM.modules.deals.READ"]).await);
+        let mut out = HashMap::new();
+        let mut page_token: Option<String> = None;
+        loop {
+            let mut q = vec![("fields", "Deal_Name,Amount,Closing_Date".to_string()), ("per_page", "200".to_string())];
+            if let Some(t) = &page_token {
+                q.push(("page_token", t.clone()));
+            }
+            let page = self.read(format!("{}/crm/v8/Deals", self.other.url()), &q, &auth).await;
+            for d in page["data"].as_array().into_iter().flatten() {
+                let name = d["Deal_Name"].as_str().unwrap_or_default().to_string();
+                let amount = model::translate::canonical_number(&d["Amount"].to_string()).unwrap_or_default();
+                let close = d["Closing_Date"].as_str().map(str::to_string);
+                let id = d["id"].as_str().map(str::to_string).unwrap_or_else(|| d["id"].to_string());
+                assert!(out.insert(name.clone(), (id, amount, close)).is_none(), "Zoho CRM holds {name} twice");
+            }
+            page_token = page["info"]["next_page_token"].as_str().filter(|_| page["info"]["more_records"] == true).map(str::to_string);
+            if page_token.is_none() {
+                return out;
+            }
+        }
+    }
+
     async fn faults(&self, config: Value) {
-        for sandbox in [&self.hubspot, &self.pipedrive] {
+        for sandbox in [&self.hubspot, &self.other] {
             let r = self.http.put(format!("{}/_sandbox/faults", sandbox.url())).json(&config).send().await.unwrap();
             assert!(r.status().is_success());
         }
@@ -146,17 +276,15 @@ impl World {
             self.expected.insert(name, (amount, None));
         }
         for i in 0..1 + rng.below(3) {
-            let name = format!("PD r{round} d{i}");
+            let name = format!("{} r{round} d{i}", self.app.prefix());
             let value = 100 + rng.below(10_000);
             let close = format!("2027-{:02}-{:02}", 1 + rng.below(12), 1 + rng.below(28));
-            let fields =
-                json!({"title": name, "value": value, "pipeline_id": 1, "stage_id": self.meeting_stage, "expected_close_date": close});
-            let r =
-                self.http.post(format!("{}/_sandbox/deals", self.pipedrive.url())).json(&json!({"fields": fields})).send().await.unwrap();
-            assert_eq!(r.status(), 201);
+            let (path, body) = self.app.create(&name, value, &close);
+            let r = self.http.post(format!("{}{path}", self.other.url())).json(&body).send().await.unwrap();
+            assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
             self.expected.insert(name, (value.to_string(), Some(close)));
         }
-        // Amounts change in HubSpot, close dates in Pipedrive, on deals that exist there now.
+        // Amounts change in HubSpot, close dates in the app, on deals that exist there now.
         let hs = self.hs_deals().await;
         let mut names: Vec<&String> = hs.keys().collect();
         names.sort();
@@ -173,19 +301,14 @@ impl World {
             assert_eq!(r.status(), 204);
             self.expected.get_mut(*name).expect("a deal Tandem created").0 = amount;
         }
-        let pd = self.pd_deals().await;
-        let mut titles: Vec<&String> = pd.keys().collect();
+        let deals = self.app_deals().await;
+        let mut titles: Vec<&String> = deals.keys().collect();
         titles.sort();
         for _ in 0..rng.below(4) {
             let Some(title) = titles.get(rng.below(titles.len() as u64) as usize) else { break };
             let close = format!("2028-{:02}-{:02}", 1 + rng.below(12), 1 + rng.below(28));
-            let r = self
-                .http
-                .patch(format!("{}/_sandbox/deals/{}", self.pipedrive.url(), pd[*title].0))
-                .json(&json!({"fields": {"expected_close_date": close}}))
-                .send()
-                .await
-                .unwrap();
+            let (path, body) = self.app.edit_close(&deals[*title].0, &close);
+            let r = self.http.patch(format!("{}{path}", self.other.url())).json(&body).send().await.unwrap();
             assert_eq!(r.status(), 204);
             self.expected.get_mut(*title).expect("a deal Tandem created").1 = Some(close);
         }
@@ -193,23 +316,24 @@ impl World {
 
     /// What still differs from the expected end state (empty when converged).
     async fn differences(&self) -> Vec<String> {
-        let (hs, pd) = (self.hs_deals().await, self.pd_deals().await);
+        let (hs, other) = (self.hs_deals().await, self.app_deals().await);
+        let app = self.app.name();
         let mut problems = Vec::new();
         for (name, (amount, close)) in &self.expected {
-            match (hs.get(name), pd.get(name)) {
+            match (hs.get(name), other.get(name)) {
                 (Some(h), Some(p)) => {
                     if &h.1 != amount || &p.1 != amount {
-                        problems.push(format!("{name}: amount HubSpot {} / Pipedrive {} (expected {amount})", h.1, p.1));
+                        problems.push(format!("{name}: amount HubSpot {} / {app} {} (expected {amount})", h.1, p.1));
                     }
                     if &h.2 != close || &p.2 != close {
-                        problems.push(format!("{name}: close date HubSpot {:?} / Pipedrive {:?} (expected {close:?})", h.2, p.2));
+                        problems.push(format!("{name}: close date HubSpot {:?} / {app} {:?} (expected {close:?})", h.2, p.2));
                     }
                 }
-                (h, p) => problems.push(format!("{name}: in HubSpot {}, in Pipedrive {}", h.is_some(), p.is_some())),
+                (h, p) => problems.push(format!("{name}: in HubSpot {}, in {app} {}", h.is_some(), p.is_some())),
             }
         }
-        if hs.len() != self.expected.len() || pd.len() != self.expected.len() {
-            problems.push(format!("{} expected deals; HubSpot has {}, Pipedrive {}", self.expected.len(), hs.len(), pd.len()));
+        if hs.len() != self.expected.len() || other.len() != self.expected.len() {
+            problems.push(format!("{} expected deals; HubSpot has {}, {app} {}", self.expected.len(), hs.len(), other.len()));
         }
         problems
     }
@@ -231,7 +355,7 @@ impl Drop for Tandem {
     }
 }
 
-fn spawn(data_dir: &Path, key: &str, port: u16, hubspot: &RunningSandbox, pipedrive: &RunningSandbox) -> Tandem {
+fn spawn(data_dir: &Path, key: &str, port: u16, hubspot: &RunningSandbox, app: &App, app_url: &str) -> Tandem {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(data_dir.join("tandem.log")).unwrap();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
         .env_clear()
@@ -245,9 +369,7 @@ fn spawn(data_dir: &Path, key: &str, port: u16, hubspot: &RunningSandbox, pipedr
         .env("TANDEM_HUBSPOT_CLIENT_SECRET", DEMO_CLIENT_SECRET)
         .env("TANDEM_HUBSPOT_APP_URL", hubspot.url())
         .env("TANDEM_HUBSPOT_API_URL", hubspot.url())
-        .env("TANDEM_PIPEDRIVE_CLIENT_ID", DEMO_CLIENT_ID)
-        .env("TANDEM_PIPEDRIVE_CLIENT_SECRET", DEMO_CLIENT_SECRET)
-        .env("TANDEM_PIPEDRIVE_OAUTH_URL", pipedrive.url())
+        .envs(app.env(app_url))
         .env("RUST_LOG", "warn,engine=info")
         .stdout(Stdio::from(log.try_clone().unwrap()))
         .stderr(Stdio::from(log))
@@ -257,10 +379,20 @@ fn spawn(data_dir: &Path, key: &str, port: u16, hubspot: &RunningSandbox, pipedr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deals_survive_faults_and_kills() {
+async fn pipedrive_deals_survive_faults_and_kills() {
+    chaos("pipedrive").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zoho_deals_survive_faults_and_kills() {
+    chaos("zoho").await;
+}
+
+/// The chaos between HubSpot and the app `key` (`pipedrive` or `zoho`).
+async fn chaos(key: &str) {
     let rounds: usize = std::env::var("CHAOS_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(6);
     let seed: u64 = std::env::var("CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| engine::clock::now_ms() as u64 | 1);
-    println!("chaos: seed {seed}, {rounds} rounds (CHAOS_SEED={seed} replays the choices)");
+    println!("chaos {key}: seed {seed}, {rounds} rounds (CHAOS_SEED={seed} replays the choices)");
     let mut rng = Rng(seed);
 
     // Tandem's port, held until the binary starts: the sandboxes bind port 0 meanwhile and must
@@ -272,31 +404,25 @@ async fn deals_survive_faults_and_kills() {
     let mut hs_config = HubSpotConfig::new(vec![demo_client("hubspot", &tandem_url)]);
     hs_config.rate_limit = 0;
     let (_, hubspot) = sandbox::start_hubspot(hs_config, any, None).await.unwrap();
-    let (_, pipedrive) =
-        sandbox::start_pipedrive(PipedriveConfig::new(vec![demo_client("pipedrive", &tandem_url)]), any, None).await.unwrap();
+    let other = App::start(key, &tandem_url).await;
     let data_dir = std::env::temp_dir().join(format!("tandem-chaos-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&data_dir).unwrap();
-    let key = engine::crypto::generate_key_text();
-    support::install_and_sync_deals(&data_dir, None, &key, &tandem_url, &hubspot.url(), &pipedrive.url(), |_, _| {}).await;
+    let secret = engine::crypto::generate_key_text();
+    support::install_and_sync_app_deals(&data_dir, None, &secret, &tandem_url, &hubspot.url(), key, &other.url(), |settings, schemas| {
+        App::tweak(key, settings, schemas)
+    })
+    .await;
 
-    let mut world = World { http: reqwest::Client::new(), hubspot, pipedrive, expected: HashMap::new(), meeting_stage: 0 };
-    let token = world.token(&world.pipedrive, &["deals:read"]).await;
-    let stages: Value = world
-        .http
-        .get(format!("{}/api/v2/stages?pipeline_id=1", world.pipedrive.url()))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    world.meeting_stage =
-        stages["data"].as_array().unwrap().iter().find(|s| s["name"] == "Meeting Scheduled").unwrap()["id"].as_u64().unwrap();
+    let app = match key {
+        "pipedrive" => App::Pipedrive { meeting_stage: pipedrive_stage(&other, "Meeting Scheduled").await },
+        _ => App::Zoho,
+    };
+    let mut world = World { http: reqwest::Client::new(), hubspot, other, app, expected: HashMap::new() };
 
     let (mut kills, mut faulty_rounds) = (0, 0);
+    let app_url = world.other.url();
     drop(reserved);
-    let mut child = spawn(&data_dir, &key, port, &world.hubspot, &world.pipedrive);
+    let mut child = spawn(&data_dir, &secret, port, &world.hubspot, &world.app, &app_url);
     for round in 0..rounds {
         world.edit(&mut rng, round).await;
         if rng.chance(70) {
@@ -312,7 +438,7 @@ async fn deals_survive_faults_and_kills() {
             child.kill();
             kills += 1;
             tokio::time::sleep(Duration::from_millis(rng.below(300))).await;
-            child = spawn(&data_dir, &key, port, &world.hubspot, &world.pipedrive);
+            child = spawn(&data_dir, &secret, port, &world.hubspot, &world.app, &app_url);
         }
     }
 
@@ -328,18 +454,44 @@ async fn deals_survive_faults_and_kills() {
     let log = std::fs::read_to_string(data_dir.join("tandem.log")).unwrap_or_default();
     assert!(
         problems.is_empty(),
-        "not converged after the chaos (seed {seed}):\n{}\n--- log tail ---\n{}",
+        "not converged after the chaos between HubSpot and {} (seed {seed}):\n{}\n--- log tail ---\n{}",
+        world.app.name(),
         problems.join("\n"),
         tail(&log, 60)
     );
     assert!(!log.contains("v1u:") && !log.contains("Bearer "), "no token in the logs");
+    assert!(!log.contains("Zoho-oauthtoken ") && !holds_zoho_token(&log), "no Zoho token in the logs");
     println!(
-        "chaos: survived {rounds} rounds, {faulty_rounds} with faults injected, {kills} SIGKILLs; {} deals agree on both sides",
+        "chaos {key}: survived {rounds} rounds, {faulty_rounds} with faults injected, {kills} SIGKILLs; {} deals agree on both sides",
         world.expected.len()
     );
     world.hubspot.stop().await;
-    world.pipedrive.stop().await;
+    world.other.stop().await;
     let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// The id of the stage `name` of Pipedrive's first pipeline.
+async fn pipedrive_stage(pipedrive: &RunningSandbox, name: &str) -> u64 {
+    let token = sandbox::walk::mint_token(&pipedrive.url(), DEMO_CLIENT_ID, &["deals:read"]).await.unwrap();
+    let stages: Value = reqwest::Client::new()
+        .get(format!("{}/api/v2/stages?pipeline_id=1", pipedrive.url()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    stages["data"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap()["id"].as_u64().unwrap()
+}
+
+/// Whether `text` holds a token as the Zoho sandbox issues them: `1000.` and 43 characters of
+/// URL-safe base64.
+fn holds_zoho_token(text: &str) -> bool {
+    text.match_indices("1000.").any(|(at, _)| {
+        let rest = &text.as_bytes()[at + 5..];
+        rest.len() >= 43 && rest[..43].iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+    })
 }
 
 fn tail(text: &str, lines: usize) -> String {

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures_util::future::BoxFuture;
+use futures_util::{stream, StreamExt};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
@@ -27,6 +28,11 @@ const PER_PAGE: usize = 200;
 const PER_CALL: usize = 100;
 /// Conditions a search's criteria may hold (Zoho's most).
 const PER_SEARCH: usize = 10;
+/// Write calls (each followed by the read that brings its records back) in flight at once: one
+/// call after another left an initial sync waiting on round trips; Zoho's concurrency limit is
+/// 5 calls in flight on its Free edition (10 to 25 on the paid ones), and a call over it is
+/// refused and waited for.
+const WRITES_IN_FLIGHT: usize = 4;
 
 /// The key of a pipeline in the stage grid: its name, with `/` (which separates pipeline and
 /// stage there) and `%` escaped. Zoho's records name their pipeline and stage, not ids.
@@ -249,61 +255,67 @@ impl<'a> ZohoRecords<'a> {
     }
 
     /// Writes `bodies` (by their keys: Tandem ids for creates, record ids for updates) up to
-    /// 100 a call, then reads the written records back: each key's record, or why not.
+    /// 100 a call, [`WRITES_IN_FLIGHT`] calls at once, then reads the written records back: each
+    /// key's record, or why not.
     async fn write(&self, method: Method, bodies: Vec<(String, Map<String, Value>)>, retry: Retry) -> Outcomes {
-        let mut outcomes = Outcomes::new();
-        for chunk in bodies.chunks(PER_CALL) {
-            let data: Vec<Value> = chunk.iter().map(|(_, b)| Value::Object(b.clone())).collect();
-            let answer = self.api.call_batch(method.clone(), &self.path(""), &[], &json!({ "data": data }), retry).await;
-            let items = match answer {
-                Ok(answer) => match answer.get("data").and_then(Value::as_array) {
-                    Some(items) => items.clone(),
-                    // A refusal of the whole call (`{code, message}`): every record's.
-                    None => {
-                        let e = whole_call_error(&answer);
-                        outcomes.extend(chunk.iter().map(|(key, _)| (key.clone(), Err(e.clone()))));
-                        continue;
+        let mut chunks: Vec<Vec<(String, Map<String, Value>)>> = Vec::new();
+        let mut bodies = bodies.into_iter().peekable();
+        while bodies.peek().is_some() {
+            chunks.push(bodies.by_ref().take(PER_CALL).collect());
+        }
+        let answers: Vec<Vec<(String, Result<RemoteRecord, ApiError>)>> = stream::iter(chunks)
+            .map(|chunk| self.write_call(method.clone(), chunk, retry))
+            .buffer_unordered(WRITES_IN_FLIGHT)
+            .collect()
+            .await;
+        answers.into_iter().flatten().collect()
+    }
+
+    /// One write call of up to 100 records and the read that brings them back.
+    async fn write_call(
+        &self,
+        method: Method,
+        chunk: Vec<(String, Map<String, Value>)>,
+        retry: Retry,
+    ) -> Vec<(String, Result<RemoteRecord, ApiError>)> {
+        let (keys, data): (Vec<String>, Vec<Value>) = chunk.into_iter().map(|(key, body)| (key, Value::Object(body))).unzip();
+        let every = |e: ApiError| keys.iter().map(|key| (key.clone(), Err(e.clone()))).collect();
+        let items = match self.api.call_batch(method, &self.path(""), &[], &json!({ "data": data }), retry).await {
+            Ok(answer) => match answer.get("data").and_then(Value::as_array) {
+                Some(items) => items.clone(),
+                // A refusal of the whole call (`{code, message}`): every record's.
+                None => return every(whole_call_error(&answer)),
+            },
+            Err(e) => return every(e),
+        };
+        let mut outcomes = Vec::with_capacity(keys.len());
+        let mut written: Vec<(String, String)> = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            match items.get(i) {
+                Some(item) if item.get("status").and_then(Value::as_str) == Some("success") => {
+                    match item.pointer("/details/id").and_then(text) {
+                        Some(id) => written.push((key.clone(), id)),
+                        None => outcomes.push((key.clone(), Err(unexpected(NAME, "the written record's id")))),
                     }
-                },
-                Err(e) => {
-                    outcomes.extend(chunk.iter().map(|(key, _)| (key.clone(), Err(e.clone()))));
-                    continue;
                 }
-            };
-            let mut written: Vec<(String, String)> = Vec::new();
-            for (i, (key, _)) in chunk.iter().enumerate() {
-                match items.get(i) {
-                    Some(item) if item.get("status").and_then(Value::as_str) == Some("success") => {
-                        match item.pointer("/details/id").and_then(text) {
-                            Some(id) => written.push((key.clone(), id)),
-                            None => {
-                                outcomes.insert(key.clone(), Err(unexpected(NAME, "the written record's id")));
-                            }
-                        }
-                    }
-                    Some(item) => {
-                        outcomes.insert(key.clone(), Err(record_error(item)));
-                    }
-                    None => {
-                        outcomes.insert(key.clone(), Err(unexpected(NAME, "an answer for every record")));
-                    }
+                Some(item) => outcomes.push((key.clone(), Err(record_error(item)))),
+                None => outcomes.push((key.clone(), Err(unexpected(NAME, "an answer for every record")))),
+            }
+        }
+        let ids: Vec<String> = written.iter().map(|(_, id)| id.clone()).collect();
+        match self.read(&ids).await {
+            Ok(read) => {
+                let by_id: HashMap<&str, &RemoteRecord> = read.iter().map(|r| (r.id.as_str(), r)).collect();
+                for (key, id) in written {
+                    let result = by_id.get(id.as_str()).map(|r| (*r).clone()).ok_or_else(|| unexpected(NAME, "the written record"));
+                    outcomes.push((key, result));
                 }
             }
-            let ids: Vec<String> = written.iter().map(|(_, id)| id.clone()).collect();
-            match self.read(&ids).await {
-                Ok(read) => {
-                    let by_id: HashMap<&str, &RemoteRecord> = read.iter().map(|r| (r.id.as_str(), r)).collect();
-                    for (key, id) in written {
-                        let result = by_id.get(id.as_str()).map(|r| (*r).clone()).ok_or_else(|| unexpected(NAME, "the written record"));
-                        outcomes.insert(key, result);
-                    }
-                }
-                // Written, but not read back: for a create the outcome is unknown (recovery
-                // finds it by its Tandem id); an update is sent again.
-                Err(e) => {
-                    let e = ApiError { category: Category::Network, ..e };
-                    outcomes.extend(written.into_iter().map(|(key, _)| (key, Err(e.clone()))));
-                }
+            // Written, but not read back: for a create the outcome is unknown (recovery finds it
+            // by its Tandem id); an update is sent again.
+            Err(e) => {
+                let e = ApiError { category: Category::Network, ..e };
+                outcomes.extend(written.into_iter().map(|(key, _)| (key, Err(e.clone()))));
             }
         }
         outcomes
