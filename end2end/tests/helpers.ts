@@ -83,3 +83,31 @@ export async function joinAsViewer(page: Page, browser: Browser, email: string, 
   await expect(viewer).toHaveURL(/\/settings\/integrations\/connected-apps$/);
   return { context, viewer, errors };
 }
+
+/** Connects HubSpot (Sandbox) from Connected apps unless an earlier test already did. */
+export async function connectHubSpot(page: Page) {
+  await page.goto('/settings/integrations/connected-apps');
+  await hydrated(page);
+  await expect(page.getByRole('heading', { name: /^(Connect HubSpot|HubSpot \(Sandbox\).*)$/ })).toBeVisible();
+  if (await page.getByRole('button', { name: 'Connect HubSpot' }).count()) {
+    await page.getByRole('button', { name: 'Connect HubSpot' }).click();
+    await authorizeOnSandbox(page, 'HubSpot');
+    await expect(page.getByRole('status')).toContainText('HubSpot (Sandbox) is connected');
+  }
+}
+
+/** Reloads until `check` passes (the engine runs every few seconds). */
+export async function eventually(page: Page, what: string, check: () => Promise<boolean>) {
+  for (let i = 0; i < 60; i++) {
+    if (await check()) return;
+    await page.waitForTimeout(1_000);
+    await page.reload();
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The big figure of a Sync health bucket (in_sync, excluded, failing). */
+export async function bucketCount(page: Page, bucket: string): Promise<number> {
+  const text = await page.locator(`[data-bucket="${bucket}"] .count-big`).innerText();
+  return Number(text.replace(/,/g, ''));
+}

@@ -1,5 +1,5 @@
 import { test, expect, Page } from '@playwright/test';
-import { authorizeOnSandbox, hydrated, joinAsViewer, signInAdmin, watchConsole } from './helpers';
+import { authorizeOnSandbox, connectHubSpot, hydrated, joinAsViewer, signInAdmin, watchConsole } from './helpers';
 
 // Setting up a deals sync between HubSpot (Sandbox) and Pipedrive (Sandbox): the stage grid with
 // Auto-map, filters, conflicts, field mappings, validation and roles. Order matters.
@@ -11,14 +11,7 @@ const appPage = '/settings/integrations/connected-apps/pipedrive';
 
 /** HubSpot and Pipedrive connected, whatever earlier files left. */
 async function connectBoth(page: Page) {
-  await page.goto('/settings/integrations/connected-apps');
-  await hydrated(page);
-  await expect(page.getByRole('heading', { name: /^(Connect HubSpot|HubSpot \(Sandbox\).*)$/ })).toBeVisible();
-  if (await page.getByRole('button', { name: 'Connect HubSpot' }).count()) {
-    await page.getByRole('button', { name: 'Connect HubSpot' }).click();
-    await authorizeOnSandbox(page, 'HubSpot');
-    await expect(page.getByRole('status')).toContainText('HubSpot (Sandbox) is connected');
-  }
+  await connectHubSpot(page);
   await page.goto(appPage);
   await hydrated(page);
   await expect(page.getByRole('heading', { name: 'Pipedrive (Sandbox)', level: 1 })).toBeVisible();

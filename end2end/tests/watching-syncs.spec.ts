@@ -1,5 +1,5 @@
 import { test, expect, Page, APIRequestContext } from '@playwright/test';
-import { hydrated, signInAdmin, watchConsole } from './helpers';
+import { bucketCount as count, eventually, hydrated, signInAdmin, watchConsole } from './helpers';
 
 // Sync health and history, after syncs.spec.ts saved the deals sync (this file runs after it: files run
 // in name order): the engine in the e2e server runs it every few seconds against both sandboxes.
@@ -16,21 +16,6 @@ async function openDealSync(page: Page) {
   await page.getByRole('link', { name: 'Pipedrive (Sandbox) deals sync' }).click();
   await expect(page.getByRole('heading', { name: /^Pipedrive \(Sandbox\) deals sync/, level: 1 })).toBeVisible();
   await hydrated(page);
-}
-
-/** Reloads until `check` passes (the engine runs every few seconds). */
-async function eventually(page: Page, what: string, check: () => Promise<boolean>) {
-  for (let i = 0; i < 60; i++) {
-    if (await check()) return;
-    await page.waitForTimeout(1_000);
-    await page.reload();
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-async function count(page: Page, bucket: string): Promise<number> {
-  const text = await page.locator(`[data-bucket="${bucket}"] .count-big`).innerText();
-  return Number(text.replace(/,/g, ''));
 }
 
 async function faults(request: APIRequestContext, base: string, config: object) {
@@ -178,9 +163,13 @@ test('the progress bar moves during a large initial sync', async ({ page, reques
   const seeded = await request.post(`${pipedrive}/_sandbox/seed`, { data: { deals: 30000, seed: 7 } });
   expect(seeded.ok()).toBeTruthy();
   await signInAdmin(page);
+  // The Pipedrive deals sync (Zoho CRM's has its own), by the id in its Health page's address.
+  await openDealSync(page);
+  const syncId = new URL(page.url()).pathname.split('/').pop();
   const origin = `http://127.0.0.1:${port}`;
   const syncs = await (await page.request.post('/api/syncs', { headers: { origin } })).json();
-  const deal = syncs.find((s: { settings: { object: string } }) => s.settings.object === 'Deal');
+  const deal = syncs.find((s: { id: string }) => s.id === syncId);
+  expect(deal.settings.object).toBe('Deal');
   const saved = await page.request.post('/api/save_sync', { headers: { origin }, data: { connection_id: deal.connection_id, settings: deal.settings } });
   expect(saved.ok()).toBeTruthy();
   await openDealSync(page);
