@@ -17,24 +17,11 @@ use serde_json::{json, Value};
 impl Env {
     /// Every live Pipedrive person or organization, by what `key` picks from it.
     async fn pd_by(&self, sync: &Sync, object: &str, key: impl Fn(&Value) -> String) -> HashMap<String, Vec<Value>> {
-        let token = self.token(&sync.pipedrive).await;
         let mut out: HashMap<String, Vec<Value>> = HashMap::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut q = vec![("limit", "500".to_string())];
-            if let Some(c) = &cursor {
-                q.push(("cursor", c.clone()));
-            }
-            let url = format!("{}/api/v2/{object}", self.pipedrive.url());
-            let page: Value = self.http.get(url).query(&q).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
-            for r in page["data"].as_array().unwrap() {
-                out.entry(key(r)).or_default().push(r.clone());
-            }
-            cursor = page["additional_data"]["next_cursor"].as_str().map(str::to_string);
-            if cursor.is_none() {
-                return out;
-            }
+        for r in self.pd_records(sync, object).await {
+            out.entry(key(&r)).or_default().push(r);
         }
+        out
     }
 
     async fn hs_contacts(&self, sync: &Sync) -> HashMap<String, Vec<(String, Value)>> {

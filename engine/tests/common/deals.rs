@@ -161,34 +161,12 @@ impl Env {
 
     /// Every live Pipedrive deal by title.
     pub async fn pd_deals(&self, sync: &Sync) -> HashMap<String, Value> {
-        let token = self.token(&sync.pipedrive).await;
         let mut out = HashMap::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut q = vec![("limit", "500".to_string())];
-            if let Some(c) = &cursor {
-                q.push(("cursor", c.clone()));
-            }
-            let page: Value = self
-                .http
-                .get(format!("{}/api/v2/deals", self.pipedrive.url()))
-                .query(&q)
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            for d in page["data"].as_array().unwrap() {
-                let title = d["title"].as_str().unwrap().to_string();
-                assert!(out.insert(title.clone(), d.clone()).is_none(), "two Pipedrive deals titled {title}");
-            }
-            cursor = page["additional_data"]["next_cursor"].as_str().map(str::to_string);
-            if cursor.is_none() {
-                return out;
-            }
+        for d in self.pd_records(sync, "deals").await {
+            let title = d["title"].as_str().unwrap().to_string();
+            assert!(out.insert(title.clone(), d).is_none(), "two Pipedrive deals titled {title}");
         }
+        out
     }
 
     /// Both sandboxes answer some calls with 429, 500 or 503 or drop the connection, and every
