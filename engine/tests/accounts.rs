@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use engine::accounts::{AccountError, Accounts, FIRST_LOCK_MS, SESSION_IDLE_MS};
+use engine::accounts::{AccountError, Accounts, Client, EMAIL_WIDE_FREE_FAILURES, FIRST_LOCK_MS, FREE_LOGIN_FAILURES, SESSION_IDLE_MS};
 use engine::clock::{now_ms, MINUTE_MS, SECOND_MS};
 use engine::secret::Token;
 use engine::store::scratch::ScratchDatabase;
@@ -118,6 +118,107 @@ async fn repeated_failures_are_throttled(accounts: Accounts) {
     }
     let ghost = accounts.login_at("ghost@example.com", "whatever", t0 + 5).await;
     assert!(matches!(ghost, Err(AccountError::Throttled { .. })), "{ghost:?}");
+}
+
+fn from(address: &str) -> Client {
+    Client { address: Some(address.parse().unwrap()), device: None }
+}
+
+on_both_backends!(a_stranger_cannot_lock_the_admin_out);
+/// Before login throttling counted per email and client, five wrong passwords from anywhere
+/// locked the Super Admin out, renewable forever.
+async fn a_stranger_cannot_lock_the_admin_out(accounts: Accounts) {
+    admin(&accounts).await;
+    let t0 = now_ms();
+    let office = from("10.0.0.1");
+    let first = accounts.sign_in("ada@example.com", PASSWORD, &office, t0).await.expect("Ada signs in");
+    let device = first.device.expect("a new browser gets a device cookie");
+    let known = Client { address: Some("10.0.0.1".parse().unwrap()), device: Some(Token::from_presented(device.expose())) };
+    let again = accounts.sign_in("ada@example.com", PASSWORD, &known, t0 + 1).await.expect("and again");
+    assert!(again.device.is_none(), "a known browser keeps its cookie");
+
+    // Mallory, from elsewhere, locks only herself.
+    let mallory = from("203.0.113.9");
+    for i in 0..FREE_LOGIN_FAILURES {
+        let _ = accounts.sign_in("ada@example.com", "guess", &mallory, t0 + 10 + i).await;
+    }
+    let locked = accounts.sign_in("ada@example.com", PASSWORD, &mallory, t0 + 20).await;
+    assert!(matches!(locked, Err(AccountError::Throttled { .. })), "{locked:?}");
+    accounts.sign_in("ada@example.com", PASSWORD, &office, t0 + 21).await.expect("Ada's address is not Mallory's");
+
+    // Guessing from many addresses locks the email for every stranger, not for Ada's browser.
+    for i in 0..EMAIL_WIDE_FREE_FAILURES {
+        let bot = from(&format!("198.51.100.{}", i % 250));
+        let r = accounts.sign_in("ada@example.com", "guess", &bot, t0 + 100 + i).await;
+        assert!(matches!(r, Err(AccountError::WrongCredentials | AccountError::Throttled { .. })), "{r:?}");
+    }
+    let stranger = accounts.sign_in("ada@example.com", PASSWORD, &from("192.0.2.1"), t0 + 200).await;
+    assert!(matches!(stranger, Err(AccountError::Throttled { .. })), "{stranger:?}");
+    accounts.sign_in("ada@example.com", PASSWORD, &known, t0 + 201).await.expect("the browser Ada signed in with passes");
+
+    // The operator's way out: `tandem users unlock`.
+    assert!(accounts.unlock("ADA@example.com").await.unwrap() >= 2);
+    accounts.sign_in("ada@example.com", PASSWORD, &from("192.0.2.1"), t0 + 202).await.expect("unlocked for everyone");
+    accounts.sign_in("ada@example.com", PASSWORD, &mallory, t0 + 203).await.expect("Mallory's lock is gone too");
+}
+
+on_both_backends!(parallel_guesses_count_before_any_hash);
+/// Before attempts counted ahead of the hash, twenty guesses sent together were all checked.
+async fn parallel_guesses_count_before_any_hash(accounts: Accounts) {
+    admin(&accounts).await;
+    let t0 = now_ms();
+    let before = accounts.passwords_hashed();
+    let client = from("203.0.113.9");
+    let guesses = (0..20).map(|i| {
+        let accounts = accounts.clone();
+        let client = client.clone();
+        async move { accounts.sign_in("ada@example.com", &format!("guess {i}"), &client, t0).await }
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+    let hashed = accounts.passwords_hashed() - before;
+    assert!(hashed <= FREE_LOGIN_FAILURES as u64, "{hashed} passwords checked of 20 guesses");
+    assert!(
+        answers.iter().all(|r| matches!(r, Err(AccountError::WrongCredentials | AccountError::Throttled { .. } | AccountError::Busy))),
+        "{answers:?}"
+    );
+    // Guesses one after another from that client: the fifth failure locks it.
+    for i in 0..FREE_LOGIN_FAILURES {
+        let r = accounts.sign_in("ada@example.com", "guess", &from("203.0.113.10"), t0 + 1 + i).await;
+        let expected_lock = i == FREE_LOGIN_FAILURES - 1;
+        assert!(
+            matches!((&r, expected_lock), (Err(AccountError::WrongCredentials), false) | (Err(AccountError::Throttled { .. }), true)),
+            "{i}: {r:?}"
+        );
+    }
+    // An attempt refused for want of a core counts against nobody.
+    let before = accounts.passwords_hashed();
+    let busy_client = from("203.0.113.11");
+    let (a, b, c) = tokio::join!(
+        accounts.sign_in("ada@example.com", "guess", &busy_client, t0),
+        accounts.sign_in("ada@example.com", "guess", &busy_client, t0),
+        accounts.sign_in("ada@example.com", "guess", &busy_client, t0)
+    );
+    // (Two at once per client: the third is refused unless the first two were done before it
+    // asked, which a loaded machine may make happen.)
+    let busy = [&a, &b, &c].iter().filter(|r| matches!(r, Err(AccountError::Busy))).count() as i64;
+    assert!(busy <= 1, "{a:?} {b:?} {c:?}");
+    assert_eq!(accounts.passwords_hashed() - before, 3 - busy as u64);
+    let counted = 3 - busy;
+    for i in counted..FREE_LOGIN_FAILURES {
+        let r = accounts.sign_in("ada@example.com", "guess", &busy_client, t0 + 10 + i).await;
+        let expected_lock = i == FREE_LOGIN_FAILURES - 1;
+        assert!(
+            matches!((&r, expected_lock), (Err(AccountError::WrongCredentials), false) | (Err(AccountError::Throttled { .. }), true)),
+            "failure {} of {FREE_LOGIN_FAILURES} ({busy} refused as busy, not counted): {r:?}",
+            i + 1
+        );
+    }
+
+    // Setup, once done, is refused before any hashing.
+    let before = accounts.passwords_hashed();
+    let again = accounts.create_first_admin("Eve", "eve@example.com", PASSWORD).await;
+    assert!(matches!(again, Err(AccountError::SetupDone)), "{again:?}");
+    assert_eq!(accounts.passwords_hashed(), before);
 }
 
 on_both_backends!(sessions_slide_expire_and_end_at_logout);

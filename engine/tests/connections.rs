@@ -46,6 +46,30 @@ async fn installs_pipedrive_and_keeps_tokens_sealed(env: Env) -> Env {
     env
 }
 
+on_both_backends!(pipedrive_authorization_names_no_scope);
+/// Pipedrive's authorization request names no `scope` (its spec: `client_id`, `redirect_uri`,
+/// `state`; an app's scopes are registered with it in the Developer Hub). The install still gets
+/// every scope Tandem's app is registered with; HubSpot's request still names its scopes.
+async fn pipedrive_authorization_names_no_scope(env: Env) -> Env {
+    let query = |url: String| -> Vec<(String, String)> {
+        reqwest::Url::parse(&url).expect("authorization URL").query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    };
+    let pd = query(env.connections.start(&env.admin, &env.session, "pipedrive", None).await.unwrap());
+    assert!(!pd.iter().any(|(k, _)| k == "scope"), "{pd:?}");
+    for name in ["client_id", "redirect_uri", "state"] {
+        assert!(pd.iter().any(|(k, _)| k == name), "{name} missing from {pd:?}");
+    }
+    let hs = query(env.connections.start(&env.admin, &env.session, "hubspot", None).await.unwrap());
+    assert!(hs.iter().any(|(k, v)| k == "scope" && v.contains("crm.objects.deals.read")), "{hs:?}");
+
+    env.install("pipedrive").await;
+    let c = &env.connections.list().await.unwrap()[0];
+    for (scope, _) in pipedrive::SCOPES {
+        assert!(c.scopes.iter().any(|s| s == scope), "{scope} missing from {:?}", c.scopes);
+    }
+    env
+}
+
 on_both_backends!(deny_stores_nothing);
 async fn deny_stores_nothing(env: Env) -> Env {
     let params = env.authorize("pipedrive", None, Decision::Deny).await;
@@ -175,6 +199,44 @@ async fn concurrent_callers_share_one_refresh(env: Env) -> Env {
     let again = env.connections.access_token_at(&id, now_ms() + 60 * MINUTE_MS).await.unwrap();
     assert_ne!(again.token, tokens[0]);
     assert_eq!(env.refreshes(&env.pipedrive).await, 2);
+    env
+}
+
+on_both_backends!(the_refresh_lease_outlives_the_refresh_it_guards);
+/// A refresh may wait for its token endpoint as long as the HTTP client's timeout. The lease was
+/// 30 s from when the caller began waiting: at 31 s another instance took it and refreshed the
+/// same rotating Pipedrive token again.
+async fn the_refresh_lease_outlives_the_refresh_it_guards(env: Env) -> Env {
+    let id = env.install("pipedrive").await;
+    let first = env.connections.access_token(&id).await.unwrap();
+    let near_expiry = first.expires_at - MINUTE_MS;
+    let slow = env.http.put(format!("{}/_sandbox/faults", env.pipedrive.url())).json(&serde_json::json!({"latency_ms": 5000}));
+    assert_eq!(slow.send().await.unwrap().status(), 200);
+    let refreshing = {
+        let (connections, id) = (env.connections.clone(), id.clone());
+        tokio::spawn(async move { connections.access_token_at(&id, near_expiry).await })
+    };
+    let store = env.connections.store();
+    let taken = async {
+        loop {
+            if let Some(until) = store.refresh_claimed_until(&id).await.unwrap() {
+                break until;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    let until = tokio::time::timeout(std::time::Duration::from_secs(4), taken).await.expect("the refresh takes its lease at once");
+    // The token endpoint has not answered yet; the HTTP client would wait for it this long.
+    let longest = engine::connectors::HTTP_TIMEOUT.as_millis() as i64;
+    assert!(until > near_expiry + longest, "the lease ends {} ms after it began", until - near_expiry);
+    let current = store.connection(&id).await.unwrap().unwrap().access_token.unwrap();
+    let later = near_expiry + longest + 1000;
+    assert!(!store.claim_refresh(&id, later, later + 30_000, &current).await.unwrap(), "no second refresh while the first may still land");
+    let token = refreshing.await.unwrap().expect("the slow refresh lands");
+    assert_ne!(token.token, first.token);
+    assert_eq!(store.refresh_claimed_until(&id).await.unwrap(), None, "and lets the lease go");
+    env.http.put(format!("{}/_sandbox/faults", env.pipedrive.url())).json(&serde_json::json!({})).send().await.unwrap();
+    assert_eq!(env.refreshes(&env.pipedrive).await, 1);
     env
 }
 

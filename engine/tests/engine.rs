@@ -78,6 +78,79 @@ async fn the_engine_registers_one_pipedrive_webhook_per_object(env: Env) -> Env 
     env
 }
 
+on_both_backends!(pipedrive_fields_are_read_through_api_v2);
+/// Pipedrive has been removing API v1 endpoints: the fields of deals, persons and organizations
+/// are read through API v2 (`getDealFields`, `getPersonFields`, `getOrganizationFields`) and
+/// Tandem's own field added there (`addDealField`). With every v1 fields call refused, the setup
+/// sees the custom fields and a first run creates its deal.
+async fn pipedrive_fields_are_read_through_api_v2(env: Env) -> Env {
+    env.faults(&env.pipedrive, json!({"rate_400": 1.0, "only_path": "/api/v1/dealFields"})).await;
+    let sync = set_up(&env, |_, _| {}).await;
+    let lead = sync.schemas.app.fields.iter().find(|f| f.label == "Lead source");
+    assert!(lead.is_some_and(|f| f.custom && f.key.len() == 40), "{:?}", sync.schemas.app.fields);
+    env.hs_create(json!({"dealname": "Over v2", "amount": "10", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+    let r = run(&engine(&env), &sync).await;
+    assert_eq!(r.outcome, model::states::RunOutcome::Succeeded, "{:?}", r.message);
+    assert_eq!(r.created_in_app, 1, "{r:?}");
+    let token = env.token(&sync.pipedrive).await;
+    let fields: Value = env
+        .http
+        .get(format!("{}/api/v2/dealFields?limit=500", env.pipedrive.url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tandem: Vec<&Value> = fields["data"].as_array().unwrap().iter().filter(|f| f["field_name"] == "Tandem record ID").collect();
+    assert_eq!(tandem.len(), 1, "Tandem's field was added once: {fields}");
+    let syncs = Syncs::new(env.connections.clone());
+    for (path, object, custom) in [
+        ("/api/v1/personFields", model::apps::ObjectKind::Contact, "Contact type"),
+        ("/api/v1/organizationFields", model::apps::ObjectKind::Company, "Industry"),
+    ] {
+        env.faults(&env.pipedrive, json!({"rate_400": 1.0, "only_path": path})).await;
+        let schemas = syncs.schemas(&sync.app, object).await.expect("schemas");
+        assert!(schemas.app.fields.iter().any(|f| f.label == custom && f.custom), "{:?}", schemas.app.fields);
+    }
+    env.clear_faults().await;
+    env
+}
+
+on_both_backends!(hubspot_requests_carry_what_its_spec_requires);
+/// HubSpot's spec requires `after`, `filterGroups`, `limit`, `properties` and `sorts` in a search
+/// and `associations` in a create input (Tandem's requests used to leave `after`, `sorts` and
+/// `associations` out). With the HubSpot sandbox refusing bodies that lack them
+/// (`/_sandbox/strict`), the stage counts, an initial sync that creates a deal in HubSpot, and a
+/// run that reads what changed since all succeed.
+async fn hubspot_requests_carry_what_its_spec_requires(env: Env) -> Env {
+    let strict = |on: bool| {
+        let request = env.http.put(format!("{}/_sandbox/strict", env.hubspot.url())).json(&json!({"required_fields": on}));
+        async move { assert!(request.send().await.unwrap().status().is_success()) }
+    };
+    strict(true).await;
+    let sync = set_up(&env, |_, _| {}).await;
+    let counts = Syncs::new(env.connections.clone()).stage_counts(&sync.pipedrive, "default", "1").await.expect("stage counts");
+    assert!(!counts.hubspot.is_empty(), "{counts:?}");
+    let meeting: u64 = pd_stage(&sync, "Meeting Scheduled").parse().unwrap();
+    env.pd_create(json!({"title": "To HubSpot", "value": 700, "pipeline_id": 1, "stage_id": meeting}), None).await;
+    let hs_id = env
+        .hs_create(json!({"dealname": "To Pipedrive", "amount": "300", "pipeline": "default", "dealstage": "appointmentscheduled"}), None)
+        .await;
+    let engine = engine(&env);
+    let first = run(&engine, &sync).await;
+    assert_eq!(first.outcome, model::states::RunOutcome::Succeeded, "{:?}", first.message);
+    assert_eq!((first.created_in_hub, first.created_in_app), (1, 1), "{first:?}");
+    env.hs_edit(&hs_id, json!({"amount": "350"}), None).await;
+    let second = run(&engine, &sync).await;
+    assert_eq!(second.outcome, model::states::RunOutcome::Succeeded, "{:?}", second.message);
+    assert_eq!(env.pd_deals(&sync).await["To Pipedrive"]["value"].as_f64(), Some(350.0));
+    assert!(env.hs_deals(&sync).await.contains_key("To HubSpot"));
+    strict(false).await;
+    env
+}
+
 on_both_backends!(one_runner_per_sync_and_an_expired_lease_is_taken_over);
 async fn one_runner_per_sync_and_an_expired_lease_is_taken_over(env: Env) -> Env {
     let sync = set_up(&env, |_, _| {}).await;

@@ -976,6 +976,10 @@ async fn webhooks_deliver_signed_batches_and_retry() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
+    // HubSpot does not promise events in order (a retried batch may come after a later one):
+    // they are put back in order by their ids.
+    let mut events = events;
+    events.sort_by_key(|e| e["eventId"].as_u64());
     let kinds: Vec<&str> = events.iter().map(|e| e["subscriptionType"].as_str().unwrap()).collect();
     assert_eq!(kinds, vec!["deal.creation", "deal.propertyChange", "deal.deletion"], "{events:?}");
     assert_eq!(events[1]["propertyName"], "dealname", "amount has no subscription");
@@ -1046,4 +1050,64 @@ async fn stopping_during_webhook_retries_returns_promptly() {
     }
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     tokio::time::timeout(std::time::Duration::from_secs(5), s.running.stop()).await.expect("the sandbox stops within five seconds");
+}
+
+/// A batch whose delivery failed is retried on its own: a later batch reaches the target before
+/// the failed one's retry (they used to be delivered one after another, so every later event
+/// waited for the failed batch's retries, a second and more each). The retry waits ten seconds,
+/// so the order is decided by a wide margin even on a busy machine.
+///
+/// `put-/webhooks/v3/{appId}/settings_configure`, `post-/webhooks/v3/{appId}/subscriptions_create`
+/// and `post-/crm/v3/objects/0-3_create`, with a target that answers 500 to its first request.
+#[tokio::test]
+async fn a_failing_batch_delays_only_itself() {
+    use axum::routing::post;
+    let mut config = HubSpotConfig::new(vec![client()]);
+    config.webhook_retry_base_ms = 10_000;
+    let s = start_configured(config, None).await;
+    // Every request: its status and the deal ids it carried.
+    type Seen = Vec<(u16, Vec<u64>)>;
+    let seen: Arc<std::sync::Mutex<Seen>> = Arc::default();
+    let store = seen.clone();
+    let app = axum::Router::new().route(
+        "/hooks/hubspot",
+        post(move |body: String| {
+            let store = store.clone();
+            async move {
+                let ids: Vec<u64> =
+                    serde_json::from_str::<Vec<Value>>(&body).unwrap().iter().filter_map(|e| e["objectId"].as_u64()).collect();
+                let mut seen = store.lock().unwrap();
+                let status = if seen.is_empty() { 500 } else { 204 };
+                seen.push((status, ids));
+                axum::http::StatusCode::from_u16(status).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("http://{}/hooks/hubspot", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let key = "hapikey=tandem-sandbox-developer-key";
+    let app = "/webhooks/v3/1234567";
+    let settings = json!({"targetUrl": target, "throttling": {"maxConcurrentRequests": 10}});
+    assert_eq!(s.http.put(format!("{}{app}/settings?{key}", s.url)).json(&settings).send().await.unwrap().status(), 200);
+    let subscription = json!({"eventType": "deal.creation", "active": true});
+    assert_eq!(s.http.post(format!("{}{app}/subscriptions?{key}", s.url)).json(&subscription).send().await.unwrap().status(), 201);
+    let (token, _) = s.connect().await;
+    let until = |n: usize| {
+        let seen = seen.clone();
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while seen.lock().unwrap().len() < n && std::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    };
+    let first: u64 = s.create_deal(&token, json!({"dealname": "First"})).await["id"].as_str().unwrap().parse().unwrap();
+    until(1).await;
+    // The first batch was refused; its retry waits ten seconds, while the second goes at once.
+    let second: u64 = s.create_deal(&token, json!({"dealname": "Second"})).await["id"].as_str().unwrap().parse().unwrap();
+    until(3).await;
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen, vec![(500, vec![first]), (204, vec![second]), (204, vec![first])], "the second batch went ahead of the retry");
+    s.running.stop().await;
 }

@@ -337,3 +337,55 @@ async fn owners_and_account_details() {
     assert_eq!(account.body["uiDomain"], "app.hubspot.com");
     s.running.stop().await;
 }
+
+/// `post-/crm/v3/objects/0-3/search_doSearch`, `post-/crm/v3/objects/0-3/batch/create_create` and
+/// `post-/crm/v3/objects/0-3_create`: the spec marks `after`, `filterGroups`, `limit`,
+/// `properties` and `sorts` required in a search (`PublicObjectSearchRequest`), and `properties`
+/// and `associations` in a create input (`SimplePublicObjectInputForCreate`). HubSpot accepts
+/// bodies without them (its own guides leave them out), and so does the sandbox; with strict
+/// checks on (`PUT /_sandbox/strict`, for tests of clients) it refuses them as HubSpot refuses a
+/// body it cannot build, naming what is missing, and accepts complete ones.
+#[tokio::test]
+async fn strict_checks_refuse_bodies_without_what_the_spec_requires() {
+    let s = start().await;
+    let token = s.token().await;
+    let search = json!({"filterGroups": [], "properties": ["dealname"], "limit": 10});
+    let create = json!({"inputs": [{"properties": {"dealname": "Lenient"}}]});
+    assert_eq!(s.call(Method::POST, "/crm/v3/objects/deals/search", &token, Some(search.clone())).await.status, 200);
+    assert_eq!(s.call(Method::POST, "/crm/v3/objects/deals/batch/create", &token, Some(create.clone())).await.status, 201);
+    assert_eq!(s.control(Method::GET, "/_sandbox/strict", json!(null)).await.body["required_fields"], false);
+
+    let on = s.control(Method::PUT, "/_sandbox/strict", json!({"required_fields": true})).await;
+    assert_eq!((on.status, on.body["required_fields"].as_bool()), (200, Some(true)));
+    let refused = s.call(Method::POST, "/crm/v3/objects/deals/search", &token, Some(search)).await;
+    assert_error(&refused, 400, "VALIDATION_ERROR");
+    let message = refused.body["message"].as_str().unwrap();
+    assert!(message.contains("PublicObjectSearchRequest") && message.contains("[after, sorts]"), "{message}");
+    let refused = s.call(Method::POST, "/crm/v3/objects/deals/batch/create", &token, Some(create)).await;
+    assert_error(&refused, 400, "VALIDATION_ERROR");
+    assert!(refused.body["message"].as_str().unwrap().contains("[associations]"), "{}", refused.body);
+    let single = s.call(Method::POST, "/crm/v3/objects/deals", &token, Some(json!({"properties": {"dealname": "One"}}))).await;
+    assert_error(&single, 400, "VALIDATION_ERROR");
+
+    let complete = json!({
+        "filterGroups": [], "properties": ["dealname"], "limit": 10, "after": "0",
+        "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+    });
+    let found = s.call(Method::POST, "/crm/v3/objects/deals/search", &token, Some(complete)).await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert!(found.body["results"].as_array().unwrap().iter().any(|r| r["properties"]["dealname"] == "Lenient"));
+    let created = s
+        .call(
+            Method::POST,
+            "/crm/v3/objects/deals/batch/create",
+            &token,
+            Some(json!({"inputs": [{"properties": {"dealname": "Strict"}, "associations": []}]})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let single =
+        s.call(Method::POST, "/crm/v3/objects/deals", &token, Some(json!({"properties": {"dealname": "One"}, "associations": []}))).await;
+    assert_eq!(single.status, 201, "{}", single.body);
+    s.control(Method::PUT, "/_sandbox/strict", json!({"required_fields": false})).await;
+    s.running.stop().await;
+}

@@ -172,6 +172,39 @@ async fn oauth_with_basic_auth_and_rotating_refresh_tokens() {
     s.running.stop().await;
 }
 
+/// `authorize` (v1 spec, oauth server) takes `client_id`, `redirect_uri` and `state`, no `scope`:
+/// the app's scopes are those registered with it, and a token from a request that names none
+/// (as the official `pipedrive` client builds it) reads pipelines and deals. The sandbox used to
+/// grant only the scopes a request named, so such a token was refused with 403 "Scope and URL
+/// mismatch". `get-tokens`, `getPipelines` and `getDeals` (v2) with that token.
+#[tokio::test]
+async fn authorize_without_scope_grants_the_apps_registered_scopes() {
+    let s = start().await;
+    let url = format!("{}/oauth/authorize?client_id=pd-app&redirect_uri={}&state=s1", s.url, sandbox::oauth::url_encode(REDIRECT));
+    let consent = s.http.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(consent.contains("Log in to Pipedrive (Sandbox)"), "{consent}");
+    let location = sandbox::walk::consent(&url, "dana@pipedrive-sandbox.example", "sandbox", sandbox::walk::Decision::Allow).await.unwrap();
+    let code = location.split("code=").nth(1).unwrap().split('&').next().unwrap().to_string();
+    let r =
+        s.token(&basic("pd-app", "pd-secret"), &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)]).await;
+    assert_eq!(r.status(), 200);
+    let tokens: Value = r.json().await.unwrap();
+    let granted: Vec<&str> = tokens["scope"].as_str().unwrap().split(',').collect();
+    for scope in sandbox::pipedrive::DEMO_APP_SCOPES {
+        assert!(granted.contains(&scope), "{scope} missing from {granted:?}");
+    }
+    let token = tokens["access_token"].as_str().unwrap();
+    for path in ["/api/v2/pipelines", "/api/v2/deals", "/api/v1/users"] {
+        let (status, body) = s.call(Method::GET, path, token, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    // A request that names its scopes still gets just those.
+    let narrow = s.connect("deals:read").await;
+    let (status, body) = s.call(Method::GET, "/api/v1/users", narrow["access_token"].as_str().unwrap(), None).await;
+    assert_eq!(status, 403, "{body}");
+    s.running.stop().await;
+}
+
 /// `getCurrentUser` (v1), `getPipelines`, `getStages` (v2), `getDealFields` (v1).
 #[tokio::test]
 async fn account_pipelines_stages_and_fields() {
@@ -819,6 +852,116 @@ async fn deal_fields_can_be_added_and_users_listed() {
     s.running.stop().await;
 }
 
+/// `getDealFields`, `getPersonFields` and `getOrganizationFields` (v2): `field_code`,
+/// `field_name`, `field_type`, `options`, `subfields` (monetary and address fields),
+/// `is_custom_field`, `is_optional_response_field`; `include_fields` adds the UI namespaces; pages of
+/// `limit` (at most 500) by `cursor`; `x-token-cost` 10. The sandbox used to answer these paths 404.
+#[tokio::test]
+async fn get_fields_v2_pages_by_cursor_in_the_v2_shape() {
+    let s = start().await;
+    let deals = s.bearer("deals:read").await;
+    let r = s.api(Method::GET, "/api/v2/dealFields", &deals).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let all: Value = r.json().await.unwrap();
+    assert_eq!(all["success"], true);
+    assert!(all["additional_data"]["next_cursor"].is_null(), "{}", all["additional_data"]);
+    let list = all["data"].as_array().unwrap();
+    let by_code = |code: &str| list.iter().find(|f| f["field_code"] == code).cloned().unwrap_or_else(|| panic!("no {code}"));
+    let title = by_code("title");
+    assert_eq!((title["field_name"].as_str(), title["field_type"].as_str()), (Some("Title"), Some("varchar")), "{title}");
+    assert_eq!((title["is_custom_field"].as_bool(), title["is_optional_response_field"].as_bool()), (Some(false), Some(false)));
+    assert!(title["options"].is_null() && title["subfields"].is_null() && title.get("key").is_none(), "{title}");
+    assert!(title.get("ui_visibility").is_none(), "namespaces only when asked for");
+    let value = by_code("value");
+    assert_eq!(value["field_type"], "monetary");
+    let subfields: Vec<&str> = value["subfields"].as_array().unwrap().iter().map(|f| f["field_code"].as_str().unwrap()).collect();
+    assert_eq!(subfields, vec!["value", "currency"]);
+    let lead = by_code(sandbox::pipedrive::seed::LEAD_SOURCE_KEY);
+    assert_eq!((lead["field_name"].as_str(), lead["is_custom_field"].as_bool()), (Some("Lead source"), Some(true)));
+
+    // Pages of two, by cursor, cover the same fields in the same order.
+    let paged = s.all_pages("/api/v2/dealFields?limit=2", &deals).await;
+    assert_eq!(paged, *list);
+    let left = |r: &reqwest::Response| -> u64 { r.headers()["x-daily-requests-left"].to_str().unwrap().parse().unwrap() };
+    let before = left(&s.api(Method::GET, "/api/v2/dealFields?limit=2", &deals).send().await.unwrap());
+    let r = s.api(Method::GET, "/api/v2/dealFields?limit=2", &deals).send().await.unwrap();
+    let after = left(&r);
+    assert_eq!(before - after, 10, "x-token-cost 10");
+    let page: Value = r.json().await.unwrap();
+    assert_eq!(page["data"].as_array().unwrap().len(), 2);
+    assert!(page["additional_data"]["next_cursor"].is_string());
+
+    let (_, asked) = s.call(Method::GET, "/api/v2/dealFields?include_fields=ui_visibility,required_fields", &deals, None).await;
+    let title = asked["data"].as_array().unwrap().iter().find(|f| f["field_code"] == "title").unwrap();
+    assert_eq!(title["ui_visibility"]["add_visible_flag"], true);
+    assert_eq!(title["required_fields"]["enabled"], true);
+    assert!(title.get("important_fields").is_none());
+    for bad in ["/api/v2/dealFields?limit=501", "/api/v2/dealFields?cursor=nonsense", "/api/v2/dealFields?include_fields=everything"] {
+        let (status, body) = s.call(Method::GET, bad, &deals, None).await;
+        assert_refused(
+            status,
+            &body,
+            if bad.contains("limit") {
+                "limit"
+            } else if bad.contains("cursor") {
+                "cursor"
+            } else {
+                "include_fields"
+            },
+        );
+    }
+
+    let (status, body) = s.call(Method::GET, "/api/v2/personFields", &deals, None).await;
+    assert_eq!(status, 403, "person fields need a contacts scope: {body}");
+    let contacts = s.bearer("contacts:read").await;
+    let persons = s.all_pages("/api/v2/personFields", &contacts).await;
+    let contact_type = persons.iter().find(|f| f["field_code"] == CONTACT_TYPE_KEY).unwrap();
+    assert_eq!((contact_type["field_type"].as_str(), contact_type["is_custom_field"].as_bool()), (Some("enum"), Some(true)));
+    assert_eq!(contact_type["options"][1], json!({"id": 112, "label": "Partner"}));
+    let organizations = s.all_pages("/api/v2/organizationFields", &contacts).await;
+    let address = organizations.iter().find(|f| f["field_code"] == "address").unwrap();
+    assert!(address["subfields"].as_array().is_some_and(|s| !s.is_empty()), "{address}");
+    assert!(organizations.iter().any(|f| f["field_code"] == INDUSTRY_KEY && f["field_name"] == "Industry"));
+    s.running.stop().await;
+}
+
+/// `addDealField`, `addPersonField` and `addOrganizationField` (v2, `admin` or the fields'
+/// `:full` scope): `field_name` and `field_type` (the 16 types the v2 spec lists), options as
+/// `[{label}]`; the answer in the v2 shape, and the field then listed under v1 and v2.
+#[tokio::test]
+async fn add_fields_v2() {
+    let s = start().await;
+    let reader = s.bearer("deals:full").await;
+    let body = json!({"field_name": "Tandem record ID", "field_type": "varchar"});
+    let (status, refused) = s.call(Method::POST, "/api/v2/dealFields", &reader, Some(body.clone())).await;
+    assert_eq!(status, 403, "{refused}");
+    let admin = s.bearer("deals:full contacts:full admin").await;
+    let (status, created) = s.call(Method::POST, "/api/v2/dealFields", &admin, Some(body)).await;
+    assert_eq!(status, 200, "{created}");
+    let code = created["data"]["field_code"].as_str().unwrap().to_string();
+    assert_eq!((code.len(), created["data"]["is_custom_field"].as_bool()), (40, Some(true)));
+    assert_eq!(created["data"]["field_name"], "Tandem record ID");
+    let v2 = s.all_pages("/api/v2/dealFields", &admin).await;
+    assert!(v2.iter().any(|f| f["field_code"] == code.as_str()));
+    let (_, v1) = s.call(Method::GET, "/api/v1/dealFields", &admin, None).await;
+    assert!(v1["data"].as_array().unwrap().iter().any(|f| f["key"] == code.as_str() && f["name"] == "Tandem record ID"));
+
+    let (status, bad) =
+        s.call(Method::POST, "/api/v2/dealFields", &admin, Some(json!({"name": "Old shape", "field_type": "varchar"}))).await;
+    assert_refused(status, &bad, "field_name");
+    let (status, bad) =
+        s.call(Method::POST, "/api/v2/dealFields", &admin, Some(json!({"field_name": "X", "field_type": "visible_to"}))).await;
+    assert_refused(status, &bad, "field_type");
+    let tier = json!({"field_name": "Tier", "field_type": "enum", "options": [{"label": "Gold"}, {"label": "Silver"}]});
+    let (status, person_field) = s.call(Method::POST, "/api/v2/personFields", &admin, Some(tier.clone())).await;
+    assert_eq!(status, 200, "{person_field}");
+    assert_eq!(person_field["data"]["options"][1]["label"], "Silver");
+    let (status, org_field) = s.call(Method::POST, "/api/v2/organizationFields", &admin, Some(tier)).await;
+    assert_eq!(status, 200, "{org_field}");
+    assert_ne!(org_field["data"]["field_code"], person_field["data"]["field_code"]);
+    s.running.stop().await;
+}
+
 /// `addPipeline`, `updatePipeline`, `deletePipeline`, `addStage`, `updateStage` and `deleteStage`
 /// (v2, the `admin` scope): soft deletes, a stage with deals cannot be deleted, deleted stages and
 /// pipelines leave `getStages` and `getPipelines`.
@@ -1045,5 +1188,147 @@ async fn stopping_during_webhook_retries_returns_promptly() {
     }
     // Let the first delivery fail and its retry begin.
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    tokio::time::timeout(std::time::Duration::from_secs(5), s.running.stop()).await.expect("the sandbox stops within five seconds");
+}
+
+/// A subscription URL that accepts connections and never answers; the count of connections it
+/// accepted.
+async fn silent_receiver() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/pipedrive", listener.local_addr().unwrap());
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    (url, accepted)
+}
+
+/// Every request the logging receivers got, in the order they arrived: the receiver, the deal's
+/// title and the delivery's `meta.attempt`.
+type Arrivals = Arc<std::sync::Mutex<Vec<(&'static str, String, u64)>>>;
+
+/// A subscription URL that answers every request with `status`, logging it in `log` as `name`.
+async fn logging_receiver(name: &'static str, status: u16, log: Arrivals) -> String {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/hooks/pipedrive",
+        post(move |axum::Json(body): axum::Json<Value>| {
+            let log = log.clone();
+            async move {
+                let title = body["data"]["title"].as_str().unwrap_or_default().to_string();
+                log.lock().unwrap().push((name, title, body["meta"]["attempt"].as_u64().unwrap_or_default()));
+                axum::http::StatusCode::from_u16(status).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/pipedrive", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// The titles `name` got, in order.
+fn titles_at(log: &Arrivals, name: &str) -> Vec<String> {
+    log.lock().unwrap().iter().filter(|(n, ..)| *n == name).map(|(_, title, _)| title.clone()).collect()
+}
+
+/// Waits (at most thirty seconds) until `done`.
+async fn wait_for(mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !done() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Each webhook is delivered on its own, as Pipedrive does: a subscription URL that answers 500
+/// to every attempt, and one that never answers, delay neither each other nor a good one, which
+/// receives every event while the others are still being retried (they used to share one
+/// sequential loop: a deal reached the good receiver only after the others' retries).
+///
+/// The retries wait ten seconds and more, and each attempt at the silent URL ten seconds, so the
+/// good receiver must have everything before the failing one's first retry: the order of
+/// arrival decides, by a wide margin, not the clock (the deadline only bounds the wait).
+///
+/// `addWebhook` (v1) and `addDeal` (v2) with three subscription URLs.
+#[tokio::test]
+async fn each_webhook_is_delivered_independently() {
+    let s = start_with(|c| c.webhook_retry_base_ms = 10_000).await;
+    let log: Arrivals = Arc::default();
+    let failing = logging_receiver("failing", 500, log.clone()).await;
+    let (silent, _) = silent_receiver().await;
+    let good = logging_receiver("good", 200, log.clone()).await;
+    let admin = s.connect("deals:full admin").await;
+    let token = admin["access_token"].as_str().unwrap();
+    // The failing and silent webhooks are registered first, so a shared loop would reach them first.
+    for (name, url) in [("Failing", &failing), ("Silent", &silent), ("Good", &good)] {
+        let hook = json!({"subscription_url": url, "event_action": "*", "event_object": "deal", "name": name, "version": "2.0"});
+        assert_eq!(s.api(Method::POST, "/api/v1/webhooks", token).json(&hook).send().await.unwrap().status(), 201);
+    }
+    for title in ["One", "Two", "Three"] {
+        let r = s.api(Method::POST, "/api/v2/deals", token).json(&json!({"title": title})).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    wait_for(|| titles_at(&log, "good").len() >= 3 && !titles_at(&log, "failing").is_empty()).await;
+    assert_eq!(titles_at(&log, "good"), vec!["One", "Two", "Three"], "the good receiver got its events in order: {log:?}");
+    let arrivals = log.lock().unwrap().clone();
+    let last_good = arrivals.iter().rposition(|(name, ..)| *name == "good").unwrap();
+    let failing_before: Vec<_> = arrivals[..last_good].iter().filter(|(name, ..)| *name == "failing").collect();
+    assert!(
+        failing_before.iter().all(|(_, title, attempt)| title == "One" && *attempt == 1),
+        "the good receiver had everything before the failing one's first retry: {arrivals:?}"
+    );
+    let stats = s.pipedrive.webhook_stats.failed_attempts.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(stats >= 1, "the failing receiver was tried");
+    assert_eq!(s.pipedrive.webhook_stats.delivered.load(std::sync::atomic::Ordering::Relaxed), 3, "only the good receiver accepted");
+    tokio::time::timeout(std::time::Duration::from_secs(5), s.running.stop()).await.expect("the sandbox stops within five seconds");
+}
+
+/// After a reset webhook ids start again: a webhook that takes the id of one from before is
+/// delivered on its own, at its own URL, and what was queued for the old one is not sent (the
+/// old webhook's worker, known by id alone, used to serve the new one: its events waited behind
+/// the old URL's retries, and the old queue went on to the old URL).
+///
+/// `addWebhook` (v1), `addDeal` (v2) and `POST /_sandbox/reset`, with an old subscription URL that
+/// never answers.
+#[tokio::test]
+async fn a_webhook_taking_an_old_id_after_a_reset_is_delivered_on_its_own() {
+    let s = start_with(|c| c.webhook_retry_base_ms = 10_000).await;
+    let (silent, accepted) = silent_receiver().await;
+    let log: Arrivals = Arc::default();
+    let good = logging_receiver("good", 200, log.clone()).await;
+    let add = |token: String, name: &'static str, url: String| {
+        let request = s
+            .api(Method::POST, "/api/v1/webhooks", &token)
+            .json(&json!({"subscription_url": url, "event_action": "*", "event_object": "deal", "name": name, "version": "2.0"}));
+        async move {
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), 201);
+            r.json::<Value>().await.unwrap()["data"]["id"].as_u64().unwrap()
+        }
+    };
+    let token = s.bearer("deals:full admin").await;
+    let old = add(token.clone(), "Old", silent).await;
+    for title in ["One", "Two"] {
+        let r = s.api(Method::POST, "/api/v2/deals", &token).json(&json!({"title": title})).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // "One" is being sent to the old URL (which holds it ten seconds), "Two" waits behind it.
+    wait_for(|| accepted.load(std::sync::atomic::Ordering::SeqCst) >= 1).await;
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1, "the old URL was tried");
+
+    assert_eq!(s.http.post(format!("{}/_sandbox/reset", s.url)).send().await.unwrap().status(), 204);
+    let token = s.bearer("deals:full admin").await;
+    let new = add(token.clone(), "New", good).await;
+    assert_eq!(new, old, "ids start again after a reset");
+    let r = s.api(Method::POST, "/api/v2/deals", &token).json(&json!({"title": "After"})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    wait_for(|| !titles_at(&log, "good").is_empty()).await;
+    assert_eq!(titles_at(&log, "good"), vec!["After"], "the new webhook got its own event, not the old queue: {log:?}");
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1, "nothing more went to the old URL");
     tokio::time::timeout(std::time::Duration::from_secs(5), s.running.stop()).await.expect("the sandbox stops within five seconds");
 }

@@ -30,6 +30,17 @@ pub struct Config {
     #[arg(long, env = "TANDEM_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Other host names browsers or a reverse proxy may use to reach Tandem, comma-separated (e.g.
+    /// a container's service name). Requests naming any other host are refused, except by IP
+    /// address or as localhost.
+    #[arg(long, env = "TANDEM_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
+    /// Take the client's address from the last `X-Forwarded-For` entry (set when Tandem runs
+    /// behind one reverse proxy that sets it): login throttling counts per client.
+    #[arg(long, env = "TANDEM_TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+
     /// With --admin-password: create this Super Admin at start-up when Tandem has no users yet
     /// (instead of the first-run page).
     #[arg(long, env = "TANDEM_ADMIN_EMAIL", requires = "admin_password")]
@@ -122,6 +133,21 @@ pub struct Config {
 pub enum Command {
     /// Run only the sync engine: an extra instance sharing the work of a Postgres-backed Tandem.
     Worker,
+    /// Manage the console's users from the command line (uses the same database settings).
+    Users {
+        #[command(subcommand)]
+        action: UsersCommand,
+    },
+}
+
+#[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum UsersCommand {
+    /// Lets an email sign in again at once: forgets its failed logins from every client (for a
+    /// Super Admin locked out by someone guessing their password).
+    Unlock {
+        /// The email whose logins to unlock.
+        email: String,
+    },
 }
 
 impl Config {
@@ -155,6 +181,8 @@ impl Config {
             data_dir,
             database_url,
             public_url: None,
+            allowed_hosts: Vec::new(),
+            trust_forwarded_for: false,
             admin_email: None,
             admin_password: None,
             secret_key: Some(engine::crypto::generate_key_text()),

@@ -72,7 +72,10 @@ pub async fn csv(
 /// sync lag, per sync.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     match state.context.dashboards.metrics().await {
-        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),
+        Ok(text) => {
+            let text = text + &state.refusals.metrics();
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+        }
         Err(e) => {
             tracing::error!(error = %e, "metrics failed");
             (StatusCode::SERVICE_UNAVAILABLE, "metrics unavailable").into_response()

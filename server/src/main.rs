@@ -5,6 +5,9 @@ use tandem::{telemetry, Application, Config};
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     telemetry::init(&config.log);
+    if let Some(tandem::config::Command::Users { action }) = config.command.clone() {
+        return tandem::startup::run_users_command(&config, action).await;
+    }
     if config.command == Some(tandem::config::Command::Worker) {
         if let Err(e) = tandem::startup::run_worker(config, shutdown_signal()).await {
             tracing::error!(error = %e, "the Tandem worker could not start");

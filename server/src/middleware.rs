@@ -2,8 +2,10 @@
 //! check for anything that changes state, the session lookup, and sending signed-out visitors to
 //! the login (or first-run) page.
 
-use app::api::ssr::{CurrentSession, SESSION_COOKIE};
-use axum::extract::{Request, State};
+use std::net::{IpAddr, SocketAddr};
+
+use app::api::ssr::{session_cookie, ClientAddress, CurrentSession};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use engine::secret::Token;
@@ -24,6 +26,16 @@ fn is_public(path: &str) -> bool {
 }
 
 pub async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let host = request_host(&request);
+    // The health check answers whatever name a load balancer or orchestrator uses.
+    if request.uri().path() != "/healthz" && !host.is_some_and(|host| state.own_hosts.accepts(host)) {
+        tracing::warn!(host = ?host, "request for another host refused");
+        return (
+            StatusCode::MISDIRECTED_REQUEST,
+            format!("Request refused: Tandem answers at {} and this request named another host.", state.context.public_url),
+        )
+            .into_response();
+    }
     if !is_safe_method(request.method()) {
         if let Err(reason) = check_same_origin(&request, &state.public_origin) {
             tracing::warn!(method = %request.method(), reason, "cross-site request refused");
@@ -31,7 +43,7 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         }
     }
 
-    let token = session_token(&request);
+    let token = session_token(&request, session_cookie(state.context.secure_cookies));
     let session = match current_session(&state, token).await {
         Ok(session) => session,
         Err(response) => return response,
@@ -43,7 +55,86 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         }
     }
     request.extensions_mut().insert(session);
+    if let Some(address) = client_address(&request, state.trust_forwarded_for) {
+        request.extensions_mut().insert(ClientAddress(address));
+    }
     next.run(request).await
+}
+
+/// The names a browser may use to reach Tandem: the public URL's host, `localhost`, any IP
+/// address and the names `TANDEM_ALLOWED_HOSTS` adds (a reverse proxy's or a container's service
+/// name). A page of another site whose name was made to point at Tandem's address (DNS
+/// rebinding) sends its own name as `Host`, and is refused: its scripts would otherwise be
+/// same-origin with everything they ask. An address typed as such cannot be rebound.
+#[derive(Clone, Debug)]
+pub struct OwnHosts {
+    names: Vec<String>,
+}
+
+impl OwnHosts {
+    pub fn new(public_url: &str, allowed: &[String]) -> OwnHosts {
+        let authority = public_url.split_once("://").map_or(public_url, |(_, rest)| rest);
+        let authority = authority.split(['/', '?', '#']).next().unwrap_or_default();
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+        let mut names = vec![host_name(authority), "localhost".to_string()];
+        names.extend(allowed.iter().map(|name| host_name(name.trim())));
+        names.retain(|name| !name.is_empty());
+        OwnHosts { names }
+    }
+
+    /// Whether a `Host` header (name and optional port) names Tandem.
+    pub fn accepts(&self, host: &str) -> bool {
+        let name = host_name(host);
+        if name.is_empty() {
+            return false;
+        }
+        self.names.contains(&name)
+            || match name.strip_prefix('[').and_then(|v6| v6.strip_suffix(']')) {
+                Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+                None => name.parse::<std::net::Ipv4Addr>().is_ok(),
+            }
+    }
+}
+
+/// A `Host`'s name without its port, in lower case and without a trailing dot; IPv6 addresses
+/// keep their brackets. Empty when it is malformed.
+fn host_name(host: &str) -> String {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((v6, port)) if port.is_empty() || port.strip_prefix(':').is_some_and(is_port) => &host[..v6.len() + 2],
+            _ => return String::new(),
+        },
+        None => match host.rsplit_once(':') {
+            Some((name, port)) if is_port(port) => name,
+            Some(_) => return String::new(),
+            None => host,
+        },
+    };
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn is_port(port: &str) -> bool {
+    !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The host a request names: its `Host` header, or the authority of an absolute request URI
+/// (HTTP/2).
+fn request_host(request: &Request) -> Option<&str> {
+    match request.headers().get(header::HOST) {
+        Some(host) => host.to_str().ok(),
+        None => request.uri().authority().map(|a| a.as_str()),
+    }
+}
+
+/// Where the request came from: the peer, or behind a trusted reverse proxy the address it
+/// appended last to `X-Forwarded-For` (earlier entries are the client's own claims).
+fn client_address(request: &Request, trust_forwarded_for: bool) -> Option<IpAddr> {
+    let forwarded = trust_forwarded_for
+        .then(|| request.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).next_back())
+        .flatten()
+        .and_then(|value| value.rsplit(',').next())
+        .and_then(|last| last.trim().parse::<IpAddr>().ok());
+    forwarded.or_else(|| request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip()))
 }
 
 fn is_safe_method(method: &Method) -> bool {
@@ -51,7 +142,8 @@ fn is_safe_method(method: &Method) -> bool {
 }
 
 /// State-changing requests must come from Tandem's own pages: the `Origin` header (which browsers
-/// send with every POST) must name this host or the configured public URL.
+/// send with every POST) must name the configured public URL or the host the request was sent to
+/// (which [`OwnHosts`] has checked is Tandem's own).
 fn check_same_origin(request: &Request, public_origin: &str) -> Result<(), &'static str> {
     let headers = request.headers();
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
@@ -71,7 +163,7 @@ fn check_same_origin(request: &Request, public_origin: &str) -> Result<(), &'sta
     }
 }
 
-fn session_token(request: &Request) -> Option<Token> {
+fn session_token(request: &Request, cookie: &str) -> Option<Token> {
     request
         .headers()
         .get_all(header::COOKIE)
@@ -79,7 +171,7 @@ fn session_token(request: &Request) -> Option<Token> {
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+        .find(|(name, value)| *name == cookie && !value.is_empty())
         .map(|(_, value)| Token::from_presented(value))
 }
 
@@ -147,6 +239,42 @@ mod tests {
     #[test]
     fn encodes_next_paths() {
         assert_eq!(percent_encode("/settings/users?tab=a&b=c d"), "/settings/users%3Ftab%3Da%26b%3Dc%20d");
+    }
+
+    #[test]
+    fn own_hosts_are_the_public_name_localhost_and_addresses() {
+        let hosts = OwnHosts::new("https://Tandem.Example.com/base", &["tandem".to_string()]);
+        for ok in [
+            "tandem.example.com",
+            "TANDEM.example.com:443",
+            "tandem.example.com.",
+            "localhost:3000",
+            "127.0.0.1:3000",
+            "10.1.2.3",
+            "[::1]:3000",
+            "[::1]",
+            "tandem:3000",
+        ] {
+            assert!(hosts.accepts(ok), "{ok}");
+        }
+        for refused in [
+            "evil.test:3000",
+            "tandem.example.com.evil.test",
+            "",
+            ":3000",
+            "localhost.evil.test",
+            "[::1",
+            "[::1]x",
+            "[evil.test]",
+            "1.2.3.4:",
+            "1.2.3.4:x",
+            "tandem.example.com:80:80",
+        ] {
+            assert!(!hosts.accepts(refused), "{refused}");
+        }
+        assert!(OwnHosts::new("http://127.0.0.1:3000", &[]).accepts("127.0.0.1:3000"));
+        assert!(!OwnHosts::new("http://127.0.0.1:3000", &[]).accepts("evil.test:3000"));
+        assert!(OwnHosts::new("http://user@crm.example:8080", &[]).accepts("crm.example"));
     }
 
     #[test]

@@ -48,6 +48,12 @@ pub struct AppState {
     pub context: ServerContext,
     /// `scheme://host[:port]` of the public URL, for the same-origin check.
     pub public_origin: String,
+    /// The host names Tandem answers to.
+    pub(crate) own_hosts: middleware::OwnHosts,
+    /// Whether the client's address is the last `X-Forwarded-For` entry.
+    pub(crate) trust_forwarded_for: bool,
+    /// Refused webhook deliveries, counted.
+    pub(crate) refusals: std::sync::Arc<crate::webhooks::Refusals>,
     /// Wakes the sync engine (webhooks).
     pub wake: engine::worker::Wake,
     /// How long a page may take to answer in full.
@@ -69,6 +75,7 @@ pub struct Application {
     store: Store,
     local_addr: SocketAddr,
     public_url: String,
+    setup_code: String,
 }
 
 impl Application {
@@ -114,6 +121,15 @@ impl Application {
                 }
             }
         }
+        // The first-run setup from another machine needs this code (DNS rebinding aside, whoever
+        // reaches a fresh install over the network first would otherwise create its Super Admin).
+        let setup_code: String = engine::secret::Token::generate().expose().chars().filter(char::is_ascii_alphanumeric).take(10).collect();
+        if accounts.needs_setup().await.map_err(StartupError::Admin)? {
+            tracing::info!(
+                setup_code = %setup_code,
+                "Tandem has no Super Admin yet: create one at {public_url}/setup (from another machine than this one, with this setup code)"
+            );
+        }
         let connections = Connections::new(store.clone(), secrets, config.providers(), &public_url);
         let engine = config.sync_engine.then(|| engine::runner::Engine::new(connections.clone(), config.engine_config()));
         let wake = engine::worker::Wake::default();
@@ -124,19 +140,28 @@ impl Application {
             connections,
             public_url: public_url.clone(),
             secure_cookies: public_url.starts_with("https://"),
+            setup_code: setup_code.clone(),
         };
         let state = AppState {
             leptos_options,
             wake: wake.clone(),
             context,
             public_origin: origin_of(&public_url),
+            own_hosts: middleware::OwnHosts::new(&public_url, &config.allowed_hosts),
+            trust_forwarded_for: config.trust_forwarded_for,
+            refusals: Default::default(),
             page_deadline: crate::deadline::PageDeadline(std::time::Duration::from_secs(config.page_timeout_secs.max(1))),
         };
-        Ok(Application { listener, router: router(state), accounts, engine, wake, store, local_addr, public_url })
+        Ok(Application { listener, router: router(state), accounts, engine, wake, store, local_addr, public_url, setup_code })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The first-run setup code (what the log shows while there is no Super Admin).
+    pub fn setup_code(&self) -> &str {
+        &self.setup_code
     }
 
     /// Where browsers reach this instance.
@@ -150,7 +175,9 @@ impl Application {
         let (stop_engine, engine_stopped) = watch::channel(false);
         let engine = tokio::spawn(engine::worker::run(self.accounts.clone(), self.engine.clone(), self.wake.clone(), engine_stopped));
         tracing::info!(url = %self.public_url, "Tandem is listening");
-        let served = axum::serve(self.listener, self.router.into_make_service()).with_graceful_shutdown(shutdown).await;
+        let served = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
         let _ = stop_engine.send(true);
         let _ = engine.await;
         self.store.close().await;
@@ -179,6 +206,30 @@ pub async fn run_worker(config: Config, shutdown: impl Future<Output = ()> + Sen
     Ok(())
 }
 
+/// `tandem users …`: one change to the console's users, on the configured database, then exit.
+pub async fn run_users_command(config: &Config, action: crate::config::UsersCommand) -> anyhow::Result<()> {
+    let store = Store::open(config.database_url.as_deref(), &config.data_dir).await?;
+    store.migrate().await?;
+    let accounts = Accounts::new(store.clone());
+    let outcome = match action {
+        crate::config::UsersCommand::Unlock { email } => accounts.unlock(&email).await.map(|clients| match clients {
+            0 => format!("{email} had no failed logins; it can sign in."),
+            n => format!("{email} can sign in again: failed logins from {n} client(s) forgotten."),
+        }),
+    };
+    store.close().await;
+    match outcome {
+        Ok(message) => {
+            println!("{message}");
+            Ok(())
+        }
+        Err(AccountError::Invalid(errors)) => {
+            anyhow::bail!("{}", errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join(" "))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn origin_of(url: &str) -> String {
     let scheme_end = url.find("://").map(|i| i + 3).unwrap_or(0);
     match url[scheme_end..].find('/') {
@@ -203,7 +254,7 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/oauth/callback/{provider}", get(crate::oauth::callback))
-        .route("/api/{*fn_name}", get(server_fn_handler).post(server_fn_handler))
+        .route("/api/{*fn_name}", post(server_fn_handler))
         .route("/metrics", get(crate::exports::metrics))
         .route("/settings/integrations/syncs/{sync}/export/{file}", get(crate::exports::csv))
         .leptos_routes_with_context(&state, routes, move || provide_context(context.clone()), move || shell(options.clone()))
@@ -215,6 +266,10 @@ fn router(state: AppState) -> Router {
         .layer(security_header("x-frame-options", "DENY"))
         .layer(security_header("x-content-type-options", "nosniff"))
         .layer(security_header("referrer-policy", "same-origin"))
+        // Over HTTPS, browsers must never come back over plain HTTP.
+        .layer(tower::util::option_layer(
+            state.context.secure_cookies.then(|| security_header("strict-transport-security", "max-age=31536000")),
+        ))
         .layer(axum::middleware::from_fn_with_state(state.page_deadline, crate::deadline::pages))
         .with_state(state)
 }

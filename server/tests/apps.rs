@@ -159,6 +159,9 @@ async fn deny_tamper_and_roles(s: &Setup) {
     assert!(r.text().await.unwrap().contains("App Marketplace Access"));
     assert_eq!(s.app.call(&viewer, "uninstall_app", &[("connection_id", "x")]).await.status(), 403);
     assert_eq!(s.app.call(&viewer, "audit_log", &[]).await.status(), 403);
+    // Nor spend the providers' API limit counting deals (before: any signed-in user could).
+    let r = s.app.call(&viewer, "stage_counts", &[("connection_id", "x"), ("hubspot_pipeline", "default"), ("app_pipeline", "1")]).await;
+    assert_eq!(r.status(), 403);
     let page = s.app.get(&viewer, "/marketplace/pipedrive").await.text().await.unwrap();
     assert!(page.contains("Install app") && page.contains("You need the Super Admin or App Marketplace Access permission"));
 

@@ -33,7 +33,8 @@ async fn first_run_leads_to_setup_then_never_again(app: &TestApp) {
     let admin = app.browser();
     let r = app.call(&admin, "setup", &[("name", "Ada Admin"), ("email", "ada@example.com"), ("password", PASSWORD)]).await;
     assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
-    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+    let cookies: Vec<&str> = r.headers().get_all("set-cookie").iter().map(|c| c.to_str().unwrap()).collect();
+    let cookie = cookies.iter().find(|c| c.starts_with("tandem_session=")).unwrap_or_else(|| panic!("{cookies:?}")).to_string();
     assert!(cookie.starts_with("tandem_session="), "{cookie}");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
 
@@ -72,6 +73,14 @@ async fn signed_out_visitors_are_sent_to_login_and_back(app: &TestApp) {
     let other = app.browser();
     let r = app.call(&other, "login", &[("email", "ada@example.com"), ("password", PASSWORD), ("next", "//evil.example")]).await;
     assert_eq!(location(&r), app::HOME_PATH);
+    // Browsers drop a tab from a Location, so `/\t/evil.example` would be `//evil.example`.
+    let r = app.call(&other, "login", &[("email", "ada@example.com"), ("password", PASSWORD), ("next", "/\t/evil.example")]).await;
+    assert_eq!(location(&r), app::HOME_PATH);
+    // A line break cannot go into a header: the login still succeeds, to the console.
+    let r =
+        app.call(&other, "login", &[("email", "ada@example.com"), ("password", PASSWORD), ("next", "/settings\r\nSet-Cookie: x=y")]).await;
+    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+    assert_eq!(location(&r), app::HOME_PATH);
 
     let out = app.call(&visitor, "logout", &[]).await;
     assert!(out.headers().get("set-cookie").unwrap().to_str().unwrap().contains("Max-Age=0"));
@@ -80,7 +89,7 @@ async fn signed_out_visitors_are_sent_to_login_and_back(app: &TestApp) {
 
 on_both_backends!(wrong_passwords_get_a_clear_error_then_throttled);
 async fn wrong_passwords_get_a_clear_error_then_throttled(app: &TestApp) {
-    app.admin().await;
+    let ada = app.admin().await;
     let visitor = app.browser();
     for _ in 0..4 {
         let r = app.call(&visitor, "login", &[("email", "ada@example.com"), ("password", "not the password")]).await;
@@ -92,6 +101,76 @@ async fn wrong_passwords_get_a_clear_error_then_throttled(app: &TestApp) {
     assert!(r.text().await.unwrap().contains("Too many failed attempts. Try again in 30 seconds."));
     let r = app.call(&visitor, "login", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
     assert_eq!(r.status(), 429, "the right password waits out the lock too");
+    // The browser Ada set Tandem up with is known: from the same address, it is not held back
+    // by someone else's guesses.
+    let r = app.call(&ada, "login", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
+    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+}
+
+#[tokio::test]
+async fn first_run_from_another_machine_needs_the_setup_code() {
+    // Behind a reverse proxy that says who the client is.
+    let app = TestApp::spawn_with(engine::store::Backend::Sqlite, |config| config.trust_forwarded_for = true).await;
+    let setup = |code: &str, from: &str| {
+        let mut form = vec![("name", "Ada Admin"), ("email", "ada@example.com"), ("password", PASSWORD)];
+        if !code.is_empty() {
+            form.push(("setup_code", code));
+        }
+        app.browser()
+            .post(format!("{}/api/setup", app.url))
+            .header("origin", &app.url)
+            // The client's own claim first (it says it is local), the proxy's entry last.
+            .header("x-forwarded-for", format!("127.0.0.1, {from}"))
+            .form(&form)
+            .send()
+    };
+    let r = setup("", "203.0.113.9").await.unwrap();
+    assert_eq!(r.status(), 422, "before, whoever reached a fresh install first became its Super Admin");
+    assert!(r.text().await.unwrap().contains("Enter the setup code from Tandem's log"));
+    assert_eq!(setup("wrong-code", "203.0.113.9").await.unwrap().status(), 422);
+    assert_eq!(app.setup_code.len(), 10);
+    let r = setup(&app.setup_code, "203.0.113.9").await.unwrap();
+    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+    // Once done, the code sets nothing up again.
+    let again = setup(&app.setup_code, "203.0.113.9").await.unwrap();
+    assert_eq!(again.status(), 409);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_locked_out_admin_is_unlocked_from_the_command_line() {
+    let app = TestApp::spawn(engine::store::Backend::Sqlite).await;
+    app.admin().await;
+    let visitor = app.browser();
+    for _ in 0..5 {
+        app.call(&visitor, "login", &[("email", "ada@example.com"), ("password", "not the password")]).await;
+    }
+    let r = app.call(&visitor, "login", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!(r.status(), 429);
+
+    let data_dir = std::env::temp_dir().join(format!("tandem-unlock-{}", std::process::id()));
+    let unlock = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["users", "unlock", "ada@example.com"])
+        .env("DATABASE_URL", &app.database_url)
+        .env("TANDEM_DATA_DIR", &data_dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&unlock.stdout);
+    assert!(unlock.status.success(), "{stdout} {}", String::from_utf8_lossy(&unlock.stderr));
+    assert!(stdout.contains("ada@example.com can sign in again"), "{stdout}");
+    let r = app.call(&visitor, "login", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
+    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["users", "unlock", "not an email"])
+        .env("DATABASE_URL", &app.database_url)
+        .env("TANDEM_DATA_DIR", &data_dir)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("email"), "{}", String::from_utf8_lossy(&bad.stderr));
+    app.stop().await;
 }
 
 on_both_backends!(viewers_see_but_cannot_change);
@@ -158,6 +237,118 @@ async fn cross_site_requests_are_refused(app: &TestApp) {
     assert_eq!(no_origin.status(), 403);
     let users: serde_json::Value = app.call(&admin, "users", &[]).await.json().await.unwrap();
     assert_eq!(users.as_array().unwrap().len(), 1, "nothing was invited");
+}
+
+on_both_backends!(first_run_cannot_be_taken_through_another_host_name);
+/// DNS rebinding: a page of evil.test whose name now points at Tandem sends `Host: evil.test`
+/// and an Origin that matches it. Before the fix it created the Super Admin.
+async fn first_run_cannot_be_taken_through_another_host_name(app: &TestApp) {
+    let port = app.url.rsplit(':').next().unwrap().to_string();
+    let evil = format!("evil.test:{port}");
+    let attacker = app.browser();
+    let r = attacker
+        .post(format!("{}/api/setup", app.url))
+        .header("host", &evil)
+        .header("origin", format!("http://{evil}"))
+        .form(&[("name", "Eve"), ("email", "eve@evil.test"), ("password", "0123456789abcdef")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 421);
+    assert!(r.headers().get("set-cookie").is_none(), "no session");
+    assert!(r.text().await.unwrap().contains("Request refused: Tandem answers at"));
+    let page = attacker.get(format!("{}/setup", app.url)).header("host", &evil).send().await.unwrap();
+    assert_eq!(page.status(), 421, "nor are its pages read under another name");
+
+    // Nobody was created: the first-run page is still there for the operator, who may reach it
+    // as localhost too.
+    let operator = app.browser();
+    let localhost = format!("localhost:{port}");
+    let page = operator.get(format!("{}/setup", app.url)).header("host", &localhost).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Create Super Admin"));
+    let r = operator
+        .post(format!("{}/api/setup", app.url))
+        .header("host", &localhost)
+        .header("origin", format!("http://{localhost}"))
+        .form(&[("name", "Ada Admin"), ("email", "ada@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+    let users: serde_json::Value = app.call(&operator, "users", &[]).await.json().await.unwrap();
+    let emails: Vec<&str> = users.as_array().unwrap().iter().filter_map(|u| u["email"].as_str()).collect();
+    assert_eq!(emails, ["ada@example.com"]);
+}
+
+on_both_backends!(pages_say_where_scripts_may_come_from);
+/// Before this, pages had no Content-Security-Policy and `/api/*` answered GET too.
+async fn pages_say_where_scripts_may_come_from(app: &TestApp) {
+    let page = app.get(&app.browser(), "/setup").await;
+    assert_eq!(page.status(), 200);
+    let policy = page.headers().get("content-security-policy").expect("a policy").to_str().unwrap().to_string();
+    assert!(policy.contains("object-src 'none'") && policy.contains("frame-ancestors 'none'"), "{policy}");
+    let nonce = policy.split("'nonce-").nth(1).and_then(|rest| rest.split('\'').next()).expect("a nonce").to_string();
+    assert!(nonce.len() >= 16, "{nonce}");
+    assert!(policy.contains("script-src 'self' 'nonce-") && policy.contains("'wasm-unsafe-eval'"), "{policy}");
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains(&format!("nonce=\"{nonce}\"")), "the hydration script carries the response's nonce");
+    for script in html.split("<script").skip(1) {
+        let tag = script.split('>').next().unwrap_or_default();
+        assert!(tag.contains(&format!("nonce=\"{nonce}\"")) || tag.contains("src="), "an inline script without the nonce: <script{tag}>");
+    }
+    let again = app.get(&app.browser(), "/setup").await;
+    let other = again.headers().get("content-security-policy").unwrap().to_str().unwrap();
+    assert!(!other.contains(&nonce), "each response has its own nonce");
+    assert!(page_headers_without_https(&again));
+
+    // Server functions are called with POST only.
+    let r = app.get(&app.browser(), "/api/users").await;
+    assert_eq!(r.status(), 405);
+}
+
+fn page_headers_without_https(r: &reqwest::Response) -> bool {
+    r.headers().get("strict-transport-security").is_none()
+}
+
+#[tokio::test]
+async fn over_https_cookies_are_host_only_and_browsers_stay_on_https() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local = format!("http://{}", listener.local_addr().unwrap());
+    let app = TestApp::spawn_on(listener, engine::store::Backend::Sqlite, |config| {
+        config.public_url = Some("https://tandem.example".into());
+    })
+    .await;
+    let browser = app.browser();
+    let r = browser
+        .post(format!("{local}/api/setup"))
+        .header("origin", "https://tandem.example")
+        .form(&[("name", "Ada Admin"), ("email", "ada@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+    assert_eq!(r.headers().get("strict-transport-security").unwrap(), "max-age=31536000");
+    let cookies: Vec<String> = r.headers().get_all("set-cookie").iter().map(|c| c.to_str().unwrap().to_string()).collect();
+    let session = cookies.iter().find(|c| c.starts_with("__Host-tandem_session=")).unwrap_or_else(|| panic!("{cookies:?}"));
+    assert!(session.contains("; Path=/;") && session.contains("Secure") && !session.contains("Domain"), "{session}");
+    let device = cookies.iter().find(|c| c.starts_with("__Secure-tandem_device=")).unwrap_or_else(|| panic!("{cookies:?}"));
+    assert!(device.contains("Path=/api/login") && device.contains("Secure"), "{device}");
+
+    // The prefixed cookie is the session: a request presenting it is signed in.
+    let token = session.split(';').next().unwrap();
+    let users = reqwest::Client::new()
+        .post(format!("{local}/api/users"))
+        .header("origin", "https://tandem.example")
+        .header("cookie", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(users.status(), 200);
+    let health = reqwest::get(format!("{local}/healthz")).await.unwrap();
+    assert_eq!(health.headers().get("strict-transport-security").unwrap(), "max-age=31536000");
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -302,6 +493,32 @@ mod pages_answer_in_full_under_load {
     async fn postgres() {
         super::pages_answer_in_full_under_load(Backend::Postgres).await;
     }
+}
+
+/// Webhooks left behind by an earlier install keep being delivered and refused: each refusal
+/// was a warning in the log. They are counted, and logged at most once a minute.
+#[tokio::test]
+async fn refused_webhooks_are_counted_not_logged_one_by_one() {
+    let log = captured_log();
+    let app = TestApp::spawn(engine::store::Backend::Sqlite).await;
+    let provider = reqwest::Client::new();
+    for _ in 0..20 {
+        let r = provider
+            .post(format!("{}/webhooks/pipedrive/0190c0de-0000-7000-8000-000000000000", app.url))
+            .basic_auth("tandem", Some("an old install's secret"))
+            .body(r#"{"meta":{"action":"change","entity":"deal"}}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let metrics = app.get(&app.browser(), "/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("tandem_webhooks_refused_total{provider=\"pipedrive\"} 20"), "{metrics}");
+    let text = String::from_utf8_lossy(&log.lock().unwrap()).to_string();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("webhook deliveries refused") && l.contains("pipedrive")).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(!text.contains("an old install's secret"));
+    app.stop().await;
 }
 
 /// What the server logs at warning level and above, kept for the tests that assert a log line.

@@ -10,10 +10,26 @@ use crate::error::AppError;
 // logging out), so the browser's session context is set before it follows the redirect
 // (`crate::session::follow_sign_in`).
 
+/// Creating the first Super Admin from another machine than Tandem's own needs the setup code
+/// from Tandem's log: whoever reaches a fresh install first over the network must not get it.
 #[server(endpoint = "setup")]
-pub async fn setup_admin(name: String, email: String, password: String) -> Result<Option<SessionUser>, AppError> {
+pub async fn setup_admin(
+    name: String,
+    email: String,
+    password: String,
+    setup_code: Option<String>,
+) -> Result<Option<SessionUser>, AppError> {
     use super::ssr;
     let ctx = ssr::context()?;
+    let local = ssr::client().address.is_some_and(|a| a.is_loopback());
+    if !local && !ssr::setup_code_matches(&ctx, setup_code.as_deref().unwrap_or_default()) {
+        if !ctx.accounts.needs_setup().await.unwrap_or(true) {
+            return Err(ssr::account_error(engine::AccountError::SetupDone));
+        }
+        tracing::warn!("first-run setup refused: no valid setup code from another machine");
+        let message = "Enter the setup code from Tandem's log (needed when you are not on the machine Tandem runs on).";
+        return Err(ssr::fail(AppError::Invalid(vec![model::FieldError::new("setup_code", message)])));
+    }
     let logged_in = ctx.accounts.create_first_admin(&name, &email, &password).await.map_err(ssr::account_error)?;
     ssr::start_session(&ctx, &logged_in);
     leptos_axum::redirect(crate::HOME_PATH);
@@ -24,7 +40,8 @@ pub async fn setup_admin(name: String, email: String, password: String) -> Resul
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<Option<SessionUser>, AppError> {
     use super::ssr;
     let ctx = ssr::context()?;
-    let logged_in = ctx.accounts.login(&email, &password).await.map_err(ssr::account_error)?;
+    let now = engine::clock::now_ms();
+    let logged_in = ctx.accounts.sign_in(&email, &password, &ssr::client(), now).await.map_err(ssr::account_error)?;
     ssr::start_session(&ctx, &logged_in);
     leptos_axum::redirect(&ssr::local_path_or_home(next));
     Ok(Some(logged_in.user))

@@ -16,6 +16,29 @@ use crate::error::AppError;
 
 /// The name of the session cookie.
 pub const SESSION_COOKIE: &str = "tandem_session";
+/// Its name when Tandem is served over HTTPS: browsers then accept it only from a secure origin,
+/// for the whole host and never set by a subdomain.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-tandem_session";
+
+/// The session cookie's name for this server.
+pub fn session_cookie(secure: bool) -> &'static str {
+    if secure {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
+/// The cookie that marks a browser that has signed in before (login throttling lets it through
+/// while strangers guess the same email). Sent only to the login.
+pub const DEVICE_COOKIE: &str = "tandem_device";
+/// Its name over HTTPS (`__Host-` needs `Path=/`; this cookie goes to the login only).
+pub const SECURE_DEVICE_COOKIE: &str = "__Secure-tandem_device";
+/// How long a browser stays known.
+const DEVICE_MAX_AGE_SECS: i64 = 400 * 24 * 3600;
+
+/// The address a request came from (set by the server for every request).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddress(pub std::net::IpAddr);
 
 /// What server functions and pages reach through Leptos context.
 #[derive(Clone)]
@@ -28,6 +51,15 @@ pub struct ServerContext {
     pub public_url: String,
     /// Mark cookies `Secure` (when Tandem is served over HTTPS).
     pub secure_cookies: bool,
+    /// The code the first-run setup asks for when it is not made from the machine Tandem runs
+    /// on (printed in the log at start-up while there is no Super Admin).
+    pub setup_code: String,
+}
+
+/// Whether `given` is this server's setup code (compared in constant time).
+pub fn setup_code_matches(ctx: &ServerContext, given: &str) -> bool {
+    let (a, b) = (ctx.setup_code.as_bytes(), given.trim().as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// What the session middleware found for this request.
@@ -77,6 +109,7 @@ pub fn account_error(error: AccountError) -> AppError {
         AccountError::Invalid(errors) => AppError::Invalid(errors),
         AccountError::WrongCredentials => AppError::WrongCredentials(error.to_string()),
         AccountError::Throttled { retry_after_secs } => AppError::TooManyAttempts { message: error.to_string(), retry_after_secs },
+        AccountError::Busy => AppError::TooManyAttempts { message: error.to_string(), retry_after_secs: 5 },
         AccountError::EmailTaken => AppError::Invalid(vec![FieldError::new("email", error.to_string())]),
         AccountError::UserNotFound | AccountError::InviteInvalid => AppError::NotFound(error.to_string()),
         AccountError::SetupDone | AccountError::LastSuperAdmin | AccountError::RemoveSelf => AppError::Conflict(error.to_string()),
@@ -140,10 +173,36 @@ pub fn dashboard_error(error: DashboardError) -> AppError {
     }
 }
 
-/// Sets the session cookie for a fresh login.
+/// Who is signing in, for login throttling: their address and the device cookie they presented.
+pub fn client() -> engine::accounts::Client {
+    let Some(parts) = use_context::<http::request::Parts>() else {
+        return engine::accounts::Client::default();
+    };
+    let device = parts
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| [DEVICE_COOKIE, SECURE_DEVICE_COOKIE].contains(name) && !value.is_empty())
+        .map(|(_, value)| Token::from_presented(value));
+    engine::accounts::Client { address: parts.extensions.get::<ClientAddress>().map(|a| a.0), device }
+}
+
+/// Sets the session cookie for a fresh login, and the device cookie when the browser is new.
 pub fn start_session(ctx: &ServerContext, logged_in: &LoggedIn) {
+    if let Some(device) = &logged_in.device {
+        set_cookie(&format!(
+            "{}={}; Path=/api/login; HttpOnly; SameSite=Strict; Max-Age={DEVICE_MAX_AGE_SECS}{}",
+            if ctx.secure_cookies { SECURE_DEVICE_COOKIE } else { DEVICE_COOKIE },
+            device.expose(),
+            if ctx.secure_cookies { "; Secure" } else { "" }
+        ));
+    }
     let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        session_cookie(ctx.secure_cookies),
         logged_in.token.expose(),
         SESSION_MAX_MS / 1000,
         if ctx.secure_cookies { "; Secure" } else { "" }
@@ -152,8 +211,11 @@ pub fn start_session(ctx: &ServerContext, logged_in: &LoggedIn) {
 }
 
 pub fn end_session(ctx: &ServerContext) {
-    let cookie =
-        format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}", if ctx.secure_cookies { "; Secure" } else { "" });
+    let cookie = format!(
+        "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        session_cookie(ctx.secure_cookies),
+        if ctx.secure_cookies { "; Secure" } else { "" }
+    );
     set_cookie(&cookie);
 }
 
@@ -163,10 +225,16 @@ fn set_cookie(cookie: &str) {
     }
 }
 
-/// Where to go after login: a local path from the login form, never another site.
+/// Where to go after login: a local path from the login form, never another site. Only printable
+/// ASCII without `\` passes: browsers drop tabs and line breaks from a `Location` (so `/\t/x` is
+/// `//x`, another site) and take `\` for `/`; a line break cannot be a header at all.
 pub fn local_path_or_home(next: Option<String>) -> String {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path,
+        Some(path) if is_local_path(&path) => path,
         _ => crate::HOME_PATH.to_string(),
     }
+}
+
+fn is_local_path(path: &str) -> bool {
+    path.starts_with('/') && !path.starts_with("//") && path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
 }

@@ -46,10 +46,12 @@ pub async fn create_hubspot_pipeline(connection_id: String, app_pipeline: String
     ssr::context()?.syncs.create_hubspot_pipeline(&user, &connection_id, &app_pipeline, &label).await.map_err(ssr::sync_error)
 }
 
-/// How many deals each stage of a pair of pipelines holds, on both sides.
+/// How many deals each stage of a pair of pipelines holds, on both sides. Counting reads the
+/// providers (the account's API limit, shared with its other integrations): only those who may
+/// set up syncs can spend it; a Viewer's stage grid shows no counts.
 #[server(endpoint = "stage_counts")]
 pub async fn count_stage_deals(connection_id: String, hubspot_pipeline: String, app_pipeline: String) -> Result<StageCounts, AppError> {
     use super::ssr;
-    ssr::require_user()?;
+    ssr::require(model::Permission::ManageApps)?;
     ssr::context()?.syncs.stage_counts(&connection_id, &hubspot_pipeline, &app_pipeline).await.map_err(ssr::sync_error)
 }

@@ -52,6 +52,9 @@ pub fn TextField(
     #[prop(optional)] autocomplete: &'static str,
     #[prop(optional, into)] hint: Option<String>,
     #[prop(optional)] min_length: Option<usize>,
+    /// The field may be left empty.
+    #[prop(optional)]
+    optional: bool,
     #[prop(into)] error: Signal<Option<AppError>>,
 ) -> impl IntoView {
     let hint_id = format!("{name}-hint");
@@ -65,7 +68,7 @@ pub fn TextField(
                 type=kind
                 autocomplete=(!autocomplete.is_empty()).then_some(autocomplete)
                 minlength=min_length.map(|n| n.to_string())
-                required=true
+                required=!optional
                 aria-describedby=described_by
             />
             {hint.map(|hint| view! { <p class="hint" id=hint_id>{hint}</p> })}

@@ -34,6 +34,14 @@ pub fn SetupPage() -> impl IntoView {
                     hint=format!("At least {} characters.", Password::MIN_CHARS)
                     error
                 />
+                <TextField
+                    name="setup_code"
+                    label="Setup code"
+                    autocomplete="off"
+                    optional=true
+                    hint="Printed in Tandem's log when it starts. Not needed on the machine Tandem runs on."
+                    error
+                />
                 <button type="submit" class="btn btn-primary btn-block" disabled=move || setup.pending().get()>
                     "Create Super Admin"
                 </button>

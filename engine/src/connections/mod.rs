@@ -21,7 +21,7 @@ use oauth2::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::clock::{now_ms, MINUTE_MS, SECOND_MS};
+use crate::clock::{now_ms, MINUTE_MS};
 use crate::connectors::{self, Account, ClientAuth, ConnectorError, Provider, ProviderConfig};
 use crate::crypto::SecretBox;
 use crate::secret::{new_id, Token};
@@ -31,10 +31,14 @@ use crate::store::{AuthorizedAccount, ConnectionRow, NewOAuthState, Store, Store
 pub const STATE_TTL_MS: i64 = 10 * MINUTE_MS;
 /// Access tokens are refreshed when they have less than this left.
 pub const REFRESH_MARGIN_MS: i64 = 5 * MINUTE_MS;
-/// How long one instance may hold a connection's refresh before another may take over.
-const REFRESH_LEASE_MS: i64 = 30 * SECOND_MS;
-/// How long a caller waits for a refresh another instance is doing.
-const REFRESH_WAIT: Duration = Duration::from_secs(35);
+/// How long one instance may hold a connection's refresh before another may take over: twice
+/// the longest a refresh can take (one token request, bounded by the HTTP client's timeout, and
+/// the write of its result), counted from when the lease is taken. It was 30 s from when the
+/// caller began waiting: a token endpoint that took 31 s let a second instance refresh a
+/// rotating Pipedrive token the first was still refreshing.
+pub const REFRESH_LEASE_MS: i64 = 2 * connectors::HTTP_TIMEOUT.as_millis() as i64;
+/// How long a caller waits for a refresh another instance is doing: past its lease.
+const REFRESH_WAIT: Duration = Duration::from_millis(REFRESH_LEASE_MS as u64 + 5_000);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
@@ -494,7 +498,8 @@ impl Connections {
             }
         }
         let lock = self.refresh_lock(id);
-        let deadline = tokio::time::Instant::now() + REFRESH_WAIT;
+        let started = tokio::time::Instant::now();
+        let deadline = started + REFRESH_WAIT;
         loop {
             let guard = lock.lock().await;
             let row = self.usable_row(id).await?;
@@ -503,8 +508,16 @@ impl Connections {
                 return self.open_access(&row);
             }
             let read = row.access_token.as_deref().unwrap_or_default();
-            if self.inner.store.claim_refresh(id, now, now + REFRESH_LEASE_MS, read).await? {
-                let result = self.refresh(&row, now).await;
+            // The lease runs from when it is taken, not from when this caller began waiting.
+            let claimed_at = now + started.elapsed().as_millis() as i64;
+            if self.inner.store.claim_refresh(id, claimed_at, claimed_at + REFRESH_LEASE_MS, read).await? {
+                // In a task of its own: a caller that gives up (a page past its deadline) must
+                // not abandon a refresh the provider may already have made (Pipedrive rotates the
+                // refresh token) nor leave the lease taken.
+                let (this, provider) = (self.clone(), provider_name(&row.provider));
+                let result = tokio::spawn(async move { this.refresh(&row, now).await })
+                    .await
+                    .unwrap_or_else(|e| Err(ConnectionError::Token { provider, detail: format!("the token refresh stopped: {e}") }));
                 drop(guard);
                 return result;
             }
@@ -731,7 +744,11 @@ fn describe_token_error(e: &TokenError) -> String {
         RequestTokenError::ServerResponse(r) => {
             format!("{}{}", r.error(), r.error_description().map(|d| format!(": {d}")).unwrap_or_default())
         }
-        RequestTokenError::Request(e) => format!("request failed: {e}"),
+        // Not `{e}`: reqwest's error names the URL it was sending to.
+        RequestTokenError::Request(oauth2::HttpClientError::Reqwest(e)) => {
+            format!("request failed: {}", crate::connectors::http::describe(e))
+        }
+        RequestTokenError::Request(_) => "request failed".to_string(),
         // Zoho answers its refusals with 200 and `{"error": "invalid_code"}`: its code, never the body.
         RequestTokenError::Parse(e, body) => match serde_json::from_slice::<serde_json::Value>(body) {
             Ok(answer) if answer.get("error").and_then(serde_json::Value::as_str).is_some() => {

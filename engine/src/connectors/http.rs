@@ -409,7 +409,8 @@ struct Call<'a> {
     batch: bool,
 }
 
-fn describe(e: &reqwest::Error) -> String {
+/// A failed request in words, without its URL (which may hold a token).
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "the request timed out".to_string()
     } else if e.is_connect() {

@@ -442,16 +442,26 @@ pub enum ConnectorError {
     Unexpected { provider: &'static str, detail: String },
 }
 
+/// The longest any one call to a provider may take, answer included.
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The HTTP client every connector shares: no redirects followed (OAuth endpoints must not be
 /// redirected elsewhere), bounded timeouts.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
+        .timeout(HTTP_TIMEOUT)
         .user_agent(concat!("Tandem/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("the HTTP client's settings are valid")
+}
+
+/// A request that got no answer. reqwest's error names the URL it was sending to, and some
+/// providers put a token in the path (HubSpot's token information and refresh-token revocation):
+/// the URL is dropped so it reaches neither logs nor pages.
+fn unreachable(provider: &'static str, source: reqwest::Error) -> ConnectorError {
+    ConnectorError::Unreachable { provider, source: source.without_url() }
 }
 
 /// Sends a request and parses a JSON answer, mapping failures to [`ConnectorError`].
@@ -460,9 +470,9 @@ pub(crate) async fn fetch_json<T: serde::de::DeserializeOwned>(
     request: reqwest::RequestBuilder,
 ) -> Result<T, ConnectorError> {
     let name = provider.name();
-    let response = request.send().await.map_err(|source| ConnectorError::Unreachable { provider: name, source })?;
+    let response = request.send().await.map_err(|source| unreachable(name, source))?;
     let status = response.status();
-    let body = response.bytes().await.map_err(|source| ConnectorError::Unreachable { provider: name, source })?;
+    let body = response.bytes().await.map_err(|source| unreachable(name, source))?;
     if !status.is_success() {
         return Err(ConnectorError::Refused { provider: name, status: status.as_u16(), message: error_message(&body) });
     }
@@ -472,7 +482,7 @@ pub(crate) async fn fetch_json<T: serde::de::DeserializeOwned>(
 /// Sends a request that answers no body worth reading.
 pub(crate) async fn send(provider: Provider, request: reqwest::RequestBuilder) -> Result<(), ConnectorError> {
     let name = provider.name();
-    let response = request.send().await.map_err(|source| ConnectorError::Unreachable { provider: name, source })?;
+    let response = request.send().await.map_err(|source| unreachable(name, source))?;
     let status = response.status();
     if status.is_success() {
         return Ok(());
@@ -494,6 +504,25 @@ pub(crate) fn error_message(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::Provider;
+
+    /// HubSpot's token information is `GET /oauth/v1/access-tokens/{token}`: when the call fails
+    /// before an answer, the error (logged, and shown by Uninstall) must not carry the URL.
+    #[tokio::test]
+    async fn an_unreachable_provider_error_never_carries_the_url() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let token = "CJT1-secret-access-token";
+        let url = format!("http://127.0.0.1:{port}/oauth/v1/access-tokens/{token}");
+        let client = super::http_client();
+        let read = super::fetch_json::<serde_json::Value>(Provider::HUBSPOT, client.get(&url)).await.unwrap_err();
+        let revoke = super::send(Provider::HUBSPOT, client.delete(&url)).await.unwrap_err();
+        for e in [read, revoke] {
+            let text = format!("{e} {e:?} {:?}", std::error::Error::source(&e));
+            assert!(text.contains("HubSpot could not be reached"), "{text}");
+            assert!(!text.contains(token), "{text}");
+        }
+    }
 
     /// Every registered provider's logo is a file the site serves (`public/` is the site's assets).
     #[test]

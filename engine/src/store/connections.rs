@@ -120,6 +120,16 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Until when an instance holds the connection's refresh lease (Unix ms), if one does.
+    pub async fn refresh_claimed_until(&self, id: &str) -> Result<Option<i64>> {
+        let until: Option<Option<i64>> =
+            on_pool!(self, |pool| sqlx::query_scalar("SELECT refresh_claimed_until FROM connections WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await)?;
+        Ok(until.flatten())
+    }
+
     pub async fn release_refresh(&self, id: &str) -> Result<()> {
         on_pool!(
             self,

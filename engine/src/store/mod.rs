@@ -32,6 +32,7 @@ pub use connections::{AuthorizedAccount, ConnectionRow};
 pub use dashboard::{NamedEventRow, OutcomeCount, RunBucket, RunQuery, RunTotals, StateCount};
 pub use engine::{Agreements, Checkpoint, EventRow, PageCommit, RecordKey, RecordRow, RunRow, SyncStateRow};
 pub use invites::InviteRow;
+pub use login_attempts::LoginClaim;
 pub use oauth_states::{NewOAuthState, OAuthStateRow};
 pub use sessions::SessionRow;
 pub use syncs::{NewSettingsVersion, SyncRow};

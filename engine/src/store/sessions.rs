@@ -79,12 +79,14 @@ impl Store {
             let a = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(pool).await?;
             let b = sqlx::query("DELETE FROM invites WHERE expires_at <= $1").bind(now).execute(pool).await?;
             let d = sqlx::query("DELETE FROM oauth_states WHERE expires_at <= $1").bind(now).execute(pool).await?;
-            let c = sqlx::query("DELETE FROM login_attempts WHERE locked_until <= $1 AND last_failure_at < $2")
+            let c = sqlx::query("DELETE FROM login_throttle WHERE locked_until <= $1 AND last_failure_at < $2")
                 .bind(now)
                 .bind(stale_failures_before)
                 .execute(pool)
                 .await?;
-            Ok::<u64, sqlx::Error>(a.rows_affected() + b.rows_affected() + c.rows_affected() + d.rows_affected())
+            // A browser unseen for longer than its cookie lives (400 days) is no longer known.
+            let e = sqlx::query("DELETE FROM known_devices WHERE last_used_at < $1").bind(now - 400 * 24 * 3_600_000).execute(pool).await?;
+            Ok::<u64, sqlx::Error>(a.rows_affected() + b.rows_affected() + c.rows_affected() + d.rows_affected() + e.rows_affected())
         })?;
         Ok(n)
     }

@@ -206,6 +206,9 @@ pub async fn create(
 ) -> Result<Response, Response> {
     let (object, input) = parse(&raw, body)?;
     require_scope(&token, &object.scope(true))?;
+    for item in &input.inputs {
+        hubspot.check_required("SimplePublicObjectInputForCreate", item, &["associations", "properties"])?;
+    }
     let mut emails: HashSet<String> = HashSet::new();
     if object == ObjectType::Contacts {
         for item in &input.inputs {

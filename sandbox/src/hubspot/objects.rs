@@ -299,6 +299,9 @@ pub async fn create(
 ) -> Reply {
     let object = object_type(&raw_type)?;
     require_scope(&token, &object.scope(true))?;
+    if let Ok(Json(Value::Object(fields))) = &body {
+        hubspot.check_required("SimplePublicObjectInputForCreate", fields, &["associations", "properties"])?;
+    }
     let input = &properties_of(body)?;
     let mut data = hubspot.write();
     let properties = validate(&data, object, None, input)?;

@@ -240,12 +240,16 @@ pub async fn search(
     State(hubspot): State<Arc<HubSpot>>,
     Path(raw): Path<String>,
     Extension(token): Extension<AccessToken>,
-    body: Result<Json<SearchRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, Response> {
     let object = ObjectType::parse(&raw).ok_or_else(|| bad(format!("Unable to infer object type from: {raw}")))?;
     require_scope(&token, &object.scope(false))?;
     hubspot.count_search(&token.grant.client_id)?;
-    let Json(req) = body.map_err(|e| bad(format!("Invalid input JSON: {e}")))?;
+    let Json(body) = body.map_err(|e| bad(format!("Invalid input JSON: {e}")))?;
+    if let Value::Object(fields) = &body {
+        hubspot.check_required("PublicObjectSearchRequest", fields, &["after", "filterGroups", "limit", "properties", "sorts"])?;
+    }
+    let req: SearchRequest = serde_json::from_value(body).map_err(|e| bad(format!("Invalid input JSON: {e}")))?;
     let limit = req.limit.unwrap_or(10);
     if limit > MAX_LIMIT {
         return Err(bad(format!("limit must be at most {MAX_LIMIT}")));

@@ -2,7 +2,9 @@
 //! the developer's `hapikey`), and delivery of CRM object events (`deal.creation`,
 //! `deal.propertyChange`, `deal.deletion`, and the same for contacts and companies) to the app's
 //! target URL in batches of up to 100, signed with `X-HubSpot-Signature-v3` and
-//! `X-HubSpot-Request-Timestamp`, retried with backoff when the target fails.
+//! `X-HubSpot-Request-Timestamp`, retried with backoff when the target fails. Batches are
+//! delivered independently (up to the settings' `maxConcurrentRequests` at once): one being
+//! retried delays no other.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use super::data::ObjectType;
 use super::{error, HubSpot};
@@ -330,39 +333,61 @@ pub fn routes(hubspot: Arc<HubSpot>) -> Router {
 
 // ---- Delivery ----
 
-/// Delivers recorded events until `stop` turns true: every 100 ms the outbox is emptied into
-/// batches of up to [`BATCH`] events, each POSTed to the target URL and retried with doubling
-/// waits (`retry_base`) up to `max_attempts` times before it is dropped (and counted).
+/// Delivers recorded events until `stop` turns true: every 100 ms events are taken from the outbox
+/// into batches of up to [`BATCH`] events, each POSTed to the target URL and retried with doubling
+/// waits (`retry_base`) up to `max_attempts` times before it is dropped (and counted). Each batch
+/// is delivered on its own, at most the settings' `maxConcurrentRequests` at once: a batch being
+/// retried holds back no other (HubSpot does not promise events in order; `occurredAt` orders
+/// them). Only as many batches are taken as there are free slots: while every slot is busy the
+/// events wait in the outbox. On stop, the batches in flight (which give up at once) are awaited,
+/// so nothing is sent or counted after this returns.
 pub async fn deliver(hubspot: Arc<HubSpot>, mut stop: watch::Receiver<bool>) {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
     let mut tick = tokio::time::interval(Duration::from_millis(100));
+    // The batches being delivered, one task each.
+    let mut sending: JoinSet<()> = JoinSet::new();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             changed = stop.changed() => {
                 if changed.is_err() || *stop.borrow() {
-                    return;
+                    break;
                 }
             }
         }
+        while sending.try_join_next().is_some() {}
         let (events, config) = {
             let mut data = hubspot.data_quiet();
             if data.outbox.is_empty() {
                 continue;
             }
-            (std::mem::take(&mut data.outbox), data.webhooks.clone())
+            // Without settings there is nowhere to deliver: the events are let go.
+            let take = match &data.webhooks.settings {
+                Some(settings) => {
+                    let limit = settings.max_concurrent_requests.clamp(1, 1_000) as usize;
+                    limit.saturating_sub(sending.len()).saturating_mul(BATCH).min(data.outbox.len())
+                }
+                None => data.outbox.len(),
+            };
+            if take == 0 {
+                continue;
+            }
+            (data.outbox.drain(..take).collect::<Vec<_>>(), data.webhooks.clone())
         };
-        let Some(settings) = config.settings.clone() else { continue };
+        let Some(settings) = config.settings.as_ref() else { continue };
         let payloads: Vec<Value> = events.iter().filter_map(|e| config.subscription_for(e).map(|sub| hubspot.event_json(e, sub))).collect();
         for batch in payloads.chunks(BATCH) {
-            if !send_with_retries(&hubspot, &http, &settings.target_url, batch, &mut stop).await {
-                hubspot.webhook_stats.dropped_events.fetch_add(batch.len() as u64, Ordering::Relaxed);
-            }
-            if *stop.borrow() {
-                return;
-            }
+            let (hubspot, http, target, batch, mut stop) =
+                (hubspot.clone(), http.clone(), settings.target_url.clone(), batch.to_vec(), stop.clone());
+            sending.spawn(async move {
+                if !send_with_retries(&hubspot, &http, &target, &batch, &mut stop).await {
+                    hubspot.webhook_stats.dropped_events.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                }
+            });
         }
     }
+    // Each batch in flight has seen the stop (or sees it at its next step) and ends.
+    while sending.join_next().await.is_some() {}
 }
 
 async fn send_with_retries(
@@ -390,21 +415,25 @@ async fn send_with_retries(
         let timestamp = now_ms().to_string();
         let signature = signature_v3(&secret, "POST", target, &body, &timestamp);
         hubspot.webhook_stats.requests.fetch_add(1, Ordering::Relaxed);
-        let sent = http
+        let request = http
             .post(target)
             .header("content-type", "application/json")
             .header("X-HubSpot-Signature-v3", signature)
             .header("X-HubSpot-Request-Timestamp", &timestamp)
             .body(body)
-            .send()
-            .await;
+            .send();
+        let sent = tokio::select! {
+            sent = request => sent,
+            _ = stop.changed() => return false,
+        };
         match sent {
             Ok(r) if r.status().is_success() => {
                 hubspot.webhook_stats.delivered_events.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 return true;
             }
             Ok(r) => tracing::warn!(status = %r.status(), attempt, "webhook delivery refused; will retry"),
-            Err(e) => tracing::warn!(error = %e, attempt, "webhook delivery failed; will retry"),
+            // The target URL may carry a secret: never logged.
+            Err(e) => tracing::warn!(error = %e.without_url(), attempt, "webhook delivery failed; will retry"),
         }
         hubspot.webhook_stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
         let wait = hubspot.config.webhook_retry_base_ms.saturating_mul(1 << attempt.min(10));

@@ -170,13 +170,13 @@ impl ListQuery {
     }
 }
 
-fn encode_cursor(field: &str, (value, id): (i64, u64), descending: bool) -> String {
+pub(super) fn encode_cursor(field: &str, (value, id): (i64, u64), descending: bool) -> String {
     let direction = if descending { "desc" } else { "asc" };
     let raw = json!({"field": field, "fieldValue": value, "sortDirection": direction, "id": id}).to_string();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
-fn decode_cursor(cursor: &str) -> Option<(i64, u64)> {
+pub(super) fn decode_cursor(cursor: &str) -> Option<(i64, u64)> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
     let v: Value = serde_json::from_slice(&raw).ok()?;
     Some((v["fieldValue"].as_i64()?, v["id"].as_u64()?))

@@ -3,6 +3,7 @@
 //! shape, and its rate limits (a two-second burst window per token and a daily budget spent by
 //! each operation's token cost).
 
+mod authorize;
 mod contacts;
 pub mod data;
 mod deals;
@@ -52,10 +53,18 @@ pub struct PipedriveConfig {
     pub webhook_max_attempts: u32,
     /// Wait before the first retry; doubled for each further one.
     pub webhook_retry_base_ms: u64,
+    /// The scopes registered with each app (by client id), as in Pipedrive's Developer Hub: what
+    /// an authorization request, which names no scope, is granted.
+    pub app_scopes: HashMap<String, Vec<String>>,
 }
 
+/// The scopes Tandem's demo app registers: deals, persons and organizations, users, and webhooks.
+pub const DEMO_APP_SCOPES: [&str; 4] = ["deals:full", "contacts:full", "users:read", "admin"];
+
 impl PipedriveConfig {
+    /// A company with `clients` registered, each with the demo app's scopes.
     pub fn new(clients: Vec<OAuthClient>) -> PipedriveConfig {
+        let app_scopes = clients.iter().map(|c| (c.client_id.clone(), DEMO_APP_SCOPES.map(String::from).to_vec())).collect();
         PipedriveConfig {
             company_id: 7_701_234,
             clients,
@@ -65,6 +74,7 @@ impl PipedriveConfig {
             api_domain: String::new(),
             webhook_max_attempts: 4,
             webhook_retry_base_ms: 1_000,
+            app_scopes,
         }
     }
 }
@@ -244,11 +254,12 @@ impl Snapshots for Pipedrive {
 }
 
 pub fn router(pipedrive: Arc<Pipedrive>) -> Router {
+    // The sign-in page and form know the apps' registered scopes; the decision is the shared one.
     let authorize = Router::new()
-        .route("/oauth/authorize", get(oauth::authorize))
-        .route("/oauth/authorize/login", post(oauth::login))
-        .route("/oauth/authorize/decision", post(oauth::decide))
-        .with_state(pipedrive.oauth.clone());
+        .route("/oauth/authorize", get(authorize::authorize))
+        .route("/oauth/authorize/login", post(authorize::login))
+        .with_state(pipedrive.clone())
+        .merge(Router::new().route("/oauth/authorize/decision", post(oauth::decide)).with_state(pipedrive.oauth.clone()));
     let api = Router::new()
         .route("/api/v2/deals", get(deals::list).post(deals::create))
         .route("/api/v2/deals/{id}", get(deals::get_one).patch(deals::update).delete(deals::delete))
@@ -266,6 +277,9 @@ pub fn router(pipedrive: Arc<Pipedrive>) -> Router {
         .route("/api/v2/pipelines/{id}", get(pipelines::get_pipeline).patch(pipelines::update_pipeline).delete(pipelines::delete_pipeline))
         .route("/api/v2/stages", get(pipelines::list_stages).post(pipelines::add_stage))
         .route("/api/v2/stages/{id}", get(pipelines::get_stage).patch(pipelines::update_stage).delete(pipelines::delete_stage))
+        .route("/api/v2/dealFields", get(fields::deal_fields_v2).post(fields::add_deal_field_v2))
+        .route("/api/v2/personFields", get(fields::person_fields_v2).post(fields::add_person_field_v2))
+        .route("/api/v2/organizationFields", get(fields::organization_fields_v2).post(fields::add_organization_field_v2))
         .route("/api/v1/dealFields", get(fields::deal_fields).post(fields::add_deal_field))
         .route("/api/v1/personFields", get(fields::person_fields).post(fields::add_person_field))
         .route("/api/v1/organizationFields", get(fields::organization_fields).post(fields::add_organization_field))
@@ -358,6 +372,7 @@ fn token_cost(method: &Method, path: &str) -> u64 {
         ("GET", ["api", "v2", "deals" | "persons" | "organizations"]) => 10,
         ("GET", ["api", "v2", "pipelines" | "stages"]) => 5,
         ("GET", ["api", "v1", "dealFields" | "personFields" | "organizationFields"]) => 20,
+        ("GET", ["api", "v2", "dealFields" | "personFields" | "organizationFields"]) => 10,
         ("GET", ["api", "v1", "deals", "summary"]) => 40,
         ("GET", ["api", "v1", "deals", _, "changelog"]) => 20,
         ("GET", ["api", "v1", "users", "me"]) => 2,

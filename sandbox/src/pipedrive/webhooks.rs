@@ -1,8 +1,9 @@
 //! Webhooks (API v1 `/webhooks`: `getWebhooks`, `addWebhook`, `deleteWebhook`; `admin` scope) and
 //! their delivery: one POST per event in the v2.0 payload (`data`, `previous`, `meta`), with HTTP
 //! Basic auth when the webhook names a user and password, retried with doubling waits when the
-//! subscription URL fails.
+//! subscription URL fails. Each webhook is delivered on its own: one that fails delays only itself.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 
 use super::data::PdData;
 use super::{failure, invalid, json_body, parse_id, require_any_scope, Pipedrive};
@@ -37,9 +39,29 @@ pub struct Webhook {
     pub add_time: i64,
     pub last_delivery_time: Option<i64>,
     pub last_http_status: Option<u16>,
+    /// Which webhook of this id it is: a fresh number for each one added or loaded (never saved),
+    /// so one that takes the id of an earlier webhook (ids start again after a reset) is not
+    /// taken for it.
+    #[serde(skip, default = "next_generation")]
+    generation: u64,
+}
+
+fn next_generation() -> u64 {
+    static GENERATIONS: AtomicU64 = AtomicU64::new(0);
+    GENERATIONS.fetch_add(1, Ordering::Relaxed) + 1
 }
 
 impl Webhook {
+    /// What its delivery worker is known by.
+    fn key(&self) -> (u64, u64) {
+        (self.id, self.generation)
+    }
+
+    /// Whether `other` is this very webhook (not merely one with its id).
+    fn is(&self, other: &Webhook) -> bool {
+        self.key() == other.key()
+    }
+
     fn wants(&self, event: &PdEvent) -> bool {
         (self.event_object == "*" || self.event_object == event.entity) && (self.event_action == "*" || self.event_action == event.action)
     }
@@ -164,6 +186,7 @@ pub async fn add(
         add_time: now_ms(),
         last_delivery_time: None,
         last_http_status: None,
+        generation: next_generation(),
     };
     let out = webhook_json(&webhook, data.company_id);
     data.webhooks.push(webhook);
@@ -198,49 +221,124 @@ pub async fn stats(State(pd): State<Arc<Pipedrive>>) -> Json<Value> {
     }))
 }
 
-/// Delivers recorded events until `stop` turns true: one POST per event and matching webhook,
-/// retried with doubling waits up to the configured attempts.
+/// Deliveries queued for one webhook, at most (a subscription URL that does not answer holds
+/// back only its own webhook, and only this many of its deliveries).
+pub const WEBHOOK_QUEUE: usize = 1_000;
+
+/// One event on its way to one webhook.
+struct Delivery {
+    hook: Webhook,
+    event: Arc<PdEvent>,
+    company_id: u64,
+    host: Arc<str>,
+}
+
+/// Whether `hook` is still registered: the same webhook, not one that took its id after it was
+/// deleted or the sandbox reset.
+fn registered(pd: &Pipedrive, hook: &Webhook) -> bool {
+    pd.read().webhooks.iter().any(|w| w.is(hook))
+}
+
+/// Delivers recorded events until `stop` turns true: every 100 ms the events since the last
+/// round, one POST per event and matching webhook. Each webhook is served by a worker of its own
+/// (in the order of its events, retried with doubling waits up to the configured attempts), so
+/// a subscription URL that fails or never answers delays only its own deliveries, as Pipedrive
+/// delivers each webhook independently. Workers are known by webhook (id and generation), so a
+/// webhook that takes the id of a deleted one (after a reset) gets a worker of its own. On stop
+/// the workers (which give up at once) are awaited, so nothing is sent or counted after this
+/// returns.
 pub async fn deliver(pd: Arc<Pipedrive>, mut stop: watch::Receiver<bool>) {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
     let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut queues: HashMap<(u64, u64), mpsc::Sender<Delivery>> = HashMap::new();
+    let mut workers: JoinSet<()> = JoinSet::new();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             changed = stop.changed() => {
                 if changed.is_err() || *stop.borrow() {
-                    return;
+                    break;
                 }
             }
         }
+        while workers.try_join_next().is_some() {}
         let (events, hooks, company_id, host) = {
             let mut data = pd.data_quiet();
+            // A deleted webhook's worker (or one from before a reset) skips what it has queued and
+            // ends.
+            queues.retain(|key, _| data.webhooks.iter().any(|h| h.key() == *key));
             if data.outbox.is_empty() {
                 continue;
             }
             (std::mem::take(&mut data.outbox), data.webhooks.clone(), data.company_id, data.company_domain.clone())
         };
-        for event in &events {
-            for hook in hooks.iter().filter(|h| h.wants(event)) {
-                let delivered = send(&pd, &http, hook, event, company_id, &host, &mut stop).await;
-                match delivered {
-                    Some(status) => {
-                        pd.webhook_stats.delivered.fetch_add(1, Ordering::Relaxed);
-                        let mut data = pd.data_quiet();
-                        if let Some(w) = data.webhooks.iter_mut().find(|w| w.id == hook.id) {
-                            w.last_delivery_time = Some(now_ms());
-                            w.last_http_status = Some(status);
-                        }
-                    }
-                    None => {
-                        pd.webhook_stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                if *stop.borrow() {
-                    return;
+        let host: Arc<str> = Arc::from(host);
+        for event in events.into_iter().map(Arc::new) {
+            for hook in hooks.iter().filter(|h| h.wants(&event)) {
+                let queue = queues.entry(hook.key()).or_insert_with(|| {
+                    let (queue, deliveries) = mpsc::channel(WEBHOOK_QUEUE);
+                    workers.spawn(serve_webhook(pd.clone(), http.clone(), deliveries, stop.clone()));
+                    queue
+                });
+                let delivery = Delivery { hook: hook.clone(), event: event.clone(), company_id, host: host.clone() };
+                if queue.try_send(delivery).is_err() {
+                    pd.webhook_stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(webhook = hook.id, "webhook event dropped: the webhook's queue is full");
                 }
             }
         }
     }
+    // Each worker has seen the stop (or sees it at its next step) and ends.
+    drop(queues);
+    while workers.join_next().await.is_some() {}
+}
+
+/// One webhook's deliveries, in order, until its queue closes or `stop` turns true.
+async fn serve_webhook(
+    pd: Arc<Pipedrive>,
+    http: reqwest::Client,
+    mut deliveries: mpsc::Receiver<Delivery>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let next = tokio::select! {
+            next = deliveries.recv() => next,
+            _ = stop.changed() => None,
+        };
+        let Some(delivery) = next else { return };
+        if *stop.borrow() {
+            return;
+        }
+        // A webhook deleted since the event was recorded gets nothing more.
+        if !registered(&pd, &delivery.hook) {
+            continue;
+        }
+        let Delivery { hook, event, company_id, host } = delivery;
+        match send(&pd, &http, &hook, &event, company_id, &host, &mut stop).await {
+            Sent::Delivered(status) => {
+                pd.webhook_stats.delivered.fetch_add(1, Ordering::Relaxed);
+                let mut data = pd.data_quiet();
+                if let Some(w) = data.webhooks.iter_mut().find(|w| w.is(&hook)) {
+                    w.last_delivery_time = Some(now_ms());
+                    w.last_http_status = Some(status);
+                }
+            }
+            Sent::Failed => {
+                pd.webhook_stats.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            Sent::Withdrawn => {}
+        }
+    }
+}
+
+/// How one delivery ended.
+enum Sent {
+    /// Accepted, with this status.
+    Delivered(u16),
+    /// Refused or unanswered at every attempt, or given up on stop.
+    Failed,
+    /// The webhook was deleted (or the sandbox reset) meanwhile: not tried again.
+    Withdrawn,
 }
 
 async fn send(
@@ -251,12 +349,16 @@ async fn send(
     company_id: u64,
     host: &str,
     stop: &mut watch::Receiver<bool>,
-) -> Option<u16> {
+) -> Sent {
     let correlation = uuid::Uuid::new_v4().to_string();
     for attempt in 1..=pd.config.webhook_max_attempts {
         // Once stopping, nothing more is sent (a stop already seen would not wake `changed`).
         if *stop.borrow() {
-            return None;
+            return Sent::Failed;
+        }
+        // A retry for a webhook deleted meanwhile (or lost in a reset) is not sent.
+        if attempt > 1 && !registered(pd, hook) {
+            return Sent::Withdrawn;
         }
         let body = json!({
             "data": event.data,
@@ -285,17 +387,22 @@ async fn send(
         if let Some(user) = &hook.http_auth_user {
             request = request.basic_auth(user, hook.http_auth_password.as_deref());
         }
-        match request.send().await {
-            Ok(r) if r.status().is_success() => return Some(r.status().as_u16()),
+        let sent = tokio::select! {
+            sent = request.send() => sent,
+            _ = stop.changed() => return Sent::Failed,
+        };
+        match sent {
+            Ok(r) if r.status().is_success() => return Sent::Delivered(r.status().as_u16()),
             Ok(r) => tracing::warn!(status = %r.status(), attempt, webhook = hook.id, "webhook delivery refused; will retry"),
-            Err(e) => tracing::warn!(error = %e, attempt, webhook = hook.id, "webhook delivery failed; will retry"),
+            // The subscription URL may carry a secret: never logged.
+            Err(e) => tracing::warn!(error = %e.without_url(), attempt, webhook = hook.id, "webhook delivery failed; will retry"),
         }
         pd.webhook_stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
         let wait = pd.config.webhook_retry_base_ms.saturating_mul(1 << (attempt - 1).min(10));
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
-            _ = stop.changed() => return None,
+            _ = stop.changed() => return Sent::Failed,
         }
     }
-    None
+    Sent::Failed
 }

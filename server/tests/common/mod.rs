@@ -14,6 +14,8 @@ pub const PASSWORD: &str = "correct horse battery";
 pub struct TestApp {
     pub url: String,
     pub database_url: String,
+    /// The first-run setup code the log shows.
+    pub setup_code: String,
     db: Option<ScratchDatabase>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -57,6 +59,7 @@ impl TestApp {
         adjust(&mut config);
         let app = Application::build_on(config, listener).await.expect("application starts");
         let url = app.public_url().to_string();
+        let setup_code = app.setup_code().to_string();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             app.run(async {
@@ -65,7 +68,7 @@ impl TestApp {
             .await
             .expect("server runs");
         });
-        TestApp { url, database_url: db.url.clone(), db: Some(db), stop: Some(stop), task: Some(task) }
+        TestApp { url, database_url: db.url.clone(), setup_code, db: Some(db), stop: Some(stop), task: Some(task) }
     }
 
     /// A browser: its own cookie jar, and redirects left for the test to see.

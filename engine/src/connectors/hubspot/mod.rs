@@ -281,14 +281,16 @@ struct SearchTotal {
 pub async fn count_deals_in_stages(api: &Api, pipeline: &str, stages: &[String]) -> Result<Vec<(String, u64)>, ApiError> {
     let mut counts = Vec::new();
     for stage in stages {
-        let body = serde_json::json!({
-            "filterGroups": [{"filters": [
+        let body = records::search_body(
+            serde_json::json!([{"filters": [
                 {"propertyName": "pipeline", "operator": "EQ", "value": pipeline},
                 {"propertyName": "dealstage", "operator": "EQ", "value": stage},
-            ]}],
-            "properties": ["dealstage"],
-            "limit": 1,
-        });
+            ]}]),
+            vec!["dealstage"],
+            1,
+            serde_json::json!([]),
+            None,
+        );
         let found = api.call(Method::POST, "/crm/v3/objects/deals/search", &[], Some(&body), Retry::Always).await?;
         let found: SearchTotal = serde_json::from_value(found)
             .map_err(|e| ApiError::new(Category::Provider, Some(200), format!("HubSpot answered a deal search unreadably: {e}")))?;

@@ -178,7 +178,9 @@ impl<'a> HubSpotRecords<'a> {
             .map(|(tandem_id, values)| {
                 let mut props = self.hub_body(values);
                 props.insert(self.tandem_key.clone(), json!(tandem_id));
-                json!({"properties": props})
+                // The spec requires `associations` in every input: none here (links are made
+                // apart, by the v4 associations API).
+                json!({"properties": props, "associations": []})
             })
             .collect();
         let body = json!({"inputs": batch});
@@ -305,14 +307,13 @@ impl<'a> HubSpotRecords<'a> {
         for chunk in values.chunks(100) {
             let mut after: Option<String> = None;
             loop {
-                let mut body = json!({
-                    "filterGroups": [{"filters": [{"propertyName": property, "operator": "IN", "values": chunk}]}],
-                    "properties": self.hub_properties().split(',').collect::<Vec<_>>(),
-                    "limit": 200,
-                });
-                if let Some(a) = &after {
-                    body["after"] = json!(a);
-                }
+                let body = search_body(
+                    json!([{"filters": [{"propertyName": property, "operator": "IN", "values": chunk}]}]),
+                    self.hub_properties().split(',').collect(),
+                    200,
+                    json!([{"propertyName": "hs_object_id", "direction": "ASCENDING"}]),
+                    after.as_deref(),
+                );
                 let page =
                     self.hub_page(&self.api.call(Method::POST, &self.hub_path("/search"), &[], Some(&body), Retry::Always).await?)?;
                 found.extend(page.records);
@@ -364,6 +365,18 @@ impl<'a> HubSpotRecords<'a> {
     }
 }
 
+/// A CRM search body with every field the spec requires (`PublicObjectSearchRequest`: `after`,
+/// `filterGroups`, `limit`, `properties`, `sorts`); `after` is `"0"` for the first page.
+pub(super) fn search_body(filter_groups: Value, properties: Vec<&str>, limit: usize, sorts: Value, after: Option<&str>) -> Value {
+    json!({
+        "filterGroups": filter_groups,
+        "properties": properties,
+        "limit": limit,
+        "sorts": sorts,
+        "after": after.unwrap_or("0"),
+    })
+}
+
 impl Records for HubSpotRecords<'_> {
     fn list<'s>(&'s self, cursor: Option<&'s str>) -> BoxFuture<'s, Result<Page, ApiError>> {
         Box::pin(async move {
@@ -377,7 +390,7 @@ impl Records for HubSpotRecords<'_> {
 
     fn count(&self) -> BoxFuture<'_, Result<i64, ApiError>> {
         Box::pin(async move {
-            let body = json!({"filterGroups": [], "properties": ["hs_object_id"], "limit": 1});
+            let body = search_body(json!([]), vec!["hs_object_id"], 1, json!([]), None);
             let answer = self.api.call(Method::POST, &self.hub_path("/search"), &[], Some(&body), Retry::Always).await?;
             Ok(answer["total"].as_i64().unwrap_or(0))
         })
@@ -386,15 +399,13 @@ impl Records for HubSpotRecords<'_> {
     /// A search on the modification time, oldest first, paged by `after`.
     fn changed_since<'s>(&'s self, since: i64, cursor: Option<&'s str>) -> BoxFuture<'s, Result<Page, ApiError>> {
         Box::pin(async move {
-            let mut body = json!({
-                "filterGroups": [{"filters": [{"propertyName": hub_modified(self.object), "operator": "GTE", "value": since.to_string()}]}],
-                "sorts": [{"propertyName": hub_modified(self.object), "direction": "ASCENDING"}],
-                "properties": self.hub_properties().split(',').collect::<Vec<_>>(),
-                "limit": 200,
-            });
-            if let Some(after) = cursor {
-                body["after"] = json!(after);
-            }
+            let body = search_body(
+                json!([{"filters": [{"propertyName": hub_modified(self.object), "operator": "GTE", "value": since.to_string()}]}]),
+                self.hub_properties().split(',').collect(),
+                200,
+                json!([{"propertyName": hub_modified(self.object), "direction": "ASCENDING"}]),
+                cursor,
+            );
             self.hub_page(&self.api.call(Method::POST, &self.hub_path("/search"), &[], Some(&body), Retry::Always).await?)
         })
     }

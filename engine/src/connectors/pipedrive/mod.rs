@@ -18,6 +18,8 @@ pub const OAUTH_URL: &str = "https://oauth.pipedrive.com";
 /// Used until a token names its company's own `api_domain`.
 pub const API_URL: &str = "https://api.pipedrive.com";
 
+/// The scopes Tandem's Pipedrive app is registered with (in Pipedrive's Developer Hub, not in the
+/// authorization request).
 pub const SCOPES: &[(&str, &str)] = &[
     ("deals:full", "Read, create and update deals, pipelines and stages"),
     ("contacts:full", "Read, create and update persons and organizations"),
@@ -138,15 +140,50 @@ struct StageJson {
     is_deleted: bool,
 }
 
+/// A field definition in API v2's shape (`getDealFields`, `getPersonFields`,
+/// `getOrganizationFields`).
 #[derive(Deserialize)]
-struct FieldJson {
-    key: String,
-    name: String,
-    field_type: String,
+pub struct FieldJson {
+    pub field_code: String,
+    pub field_name: String,
+    pub field_type: String,
     #[serde(default)]
     options: Option<Vec<OptionJson>>,
     #[serde(default)]
-    edit_flag: bool,
+    pub is_custom_field: bool,
+}
+
+#[derive(Deserialize)]
+struct FieldPage {
+    data: Option<Vec<FieldJson>>,
+    additional_data: Option<Paging>,
+}
+
+/// Where API v2 lists and adds the fields of `object`.
+pub fn fields_path(object: ObjectKind) -> &'static str {
+    match object {
+        ObjectKind::Deal => "/api/v2/dealFields",
+        ObjectKind::Contact => "/api/v2/personFields",
+        ObjectKind::Company => "/api/v2/organizationFields",
+    }
+}
+
+/// Every field of `object` (API v2, 500 a page, following `next_cursor`).
+pub async fn fields(api: &Api, object: ObjectKind) -> Result<Vec<FieldJson>, ApiError> {
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = vec![("limit", "500".to_string())];
+        if let Some(c) = &cursor {
+            query.push(("cursor", c.clone()));
+        }
+        let page: FieldPage = api.get_json(fields_path(object), &query).await?;
+        all.extend(page.data.unwrap_or_default());
+        cursor = page.additional_data.and_then(|a| a.next_cursor);
+        if cursor.is_none() {
+            return Ok(all);
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -193,17 +230,12 @@ const NOT_MAPPABLE: [&str; 8] = ["pipeline_id", "stage_id", "status", "person_id
 const READ_ONLY: [&str; 8] =
     ["add_time", "update_time", "stage_change_time", "won_time", "lost_time", "close_time", "creator_user_id", "probability"];
 
-/// The fields of deals (`GET /api/v1/dealFields`), persons (`personFields`) or organizations
+/// The fields of deals (`GET /api/v2/dealFields`), persons (`personFields`) or organizations
 /// (`organizationFields`), and for deals the pipelines with their stages plus Won and Lost
 /// (`GET /api/v2/pipelines`, `GET /api/v2/stages`).
 pub async fn schema(api: &Api, object: model::apps::ObjectKind) -> Result<model::sync::SideSchema, ApiError> {
     use model::apps::ObjectKind;
     use model::sync::{FieldInfo, FieldKind, FieldOption, Outcome, PipelineInfo, SideSchema, StageInfo};
-    let fields_path = match object {
-        ObjectKind::Deal => "dealFields",
-        ObjectKind::Contact => "personFields",
-        ObjectKind::Company => "organizationFields",
-    };
     let (pipelines, stages): (List<PipelineJson>, List<StageJson>) = if object == ObjectKind::Deal {
         let pipelines = api.get_json("/api/v2/pipelines", &[]).await?;
         let stages = api.get_json("/api/v2/stages", &[("limit", "500".to_string())]).await?;
@@ -211,7 +243,7 @@ pub async fn schema(api: &Api, object: model::apps::ObjectKind) -> Result<model:
     } else {
         (List { data: None }, List { data: None })
     };
-    let fields: List<FieldJson> = api.get_json(&format!("/api/v1/{fields_path}"), &[]).await?;
+    let fields = fields(api, object).await?;
     let mut stages: Vec<StageJson> = stages.data.unwrap_or_default().into_iter().filter(|s| !s.is_deleted).collect();
     stages.sort_by_key(|s| (s.pipeline_id, s.order_nr));
     let pipelines = pipelines
@@ -233,10 +265,8 @@ pub async fn schema(api: &Api, object: model::apps::ObjectKind) -> Result<model:
         })
         .collect();
     let fields = fields
-        .data
-        .unwrap_or_default()
         .into_iter()
-        .filter(|f| !NOT_MAPPABLE.contains(&f.key.as_str()) && f.name != TANDEM_FIELD)
+        .filter(|f| !NOT_MAPPABLE.contains(&f.field_code.as_str()) && f.field_name != TANDEM_FIELD)
         .filter_map(|f| {
             let kind = match f.field_type.as_str() {
                 "varchar" | "text" | "varchar_auto" | "phone" | "address" | "email" => FieldKind::Text,
@@ -259,10 +289,10 @@ pub async fn schema(api: &Api, object: model::apps::ObjectKind) -> Result<model:
                 })
                 .collect();
             Some(FieldInfo {
-                read_only: READ_ONLY.contains(&f.key.as_str()),
-                custom: f.edit_flag && f.key.len() == 40,
-                key: f.key,
-                label: f.name,
+                read_only: READ_ONLY.contains(&f.field_code.as_str()),
+                custom: f.is_custom_field && f.field_code.len() == 40,
+                key: f.field_code,
+                label: f.field_name,
                 kind,
                 options,
             })
@@ -336,8 +366,12 @@ impl super::Connector for Pipedrive {
         "/apps/pipedrive.svg"
     }
 
+    /// None in the authorization URL: Pipedrive's authorization request takes no `scope` (its
+    /// spec lists `client_id`, `redirect_uri` and `state`); an app's scopes are those registered
+    /// with it in Pipedrive's Developer Hub ([`SCOPES`], shown on the Marketplace card), and the
+    /// token answer names what was granted.
     fn scopes(&self) -> &'static [(&'static str, &'static str)] {
-        SCOPES
+        &[]
     }
 
     /// Pipedrive takes the client's credentials in HTTP Basic auth.

@@ -345,24 +345,18 @@ pub async fn users(api: &Api) -> Result<HashMap<String, String>, ApiError> {
 }
 
 /// The custom field that carries Tandem ids on `object` ("Tandem record ID"), created when
-/// missing; answers its 40-character key.
+/// missing (API v2 `getDealFields`/`addDealField` and the same for persons and organizations);
+/// answers its 40-character key.
 pub async fn ensure_tandem_field(api: &Api, object: ObjectKind) -> Result<String, ApiError> {
-    let path = match object {
-        ObjectKind::Deal => "/api/v1/dealFields",
-        ObjectKind::Contact => "/api/v1/personFields",
-        ObjectKind::Company => "/api/v1/organizationFields",
-    };
-    let find = |fields: &Value| {
-        fields.get("data").and_then(Value::as_array).and_then(|list| {
-            list.iter()
-                .find(|f| f.get("name").and_then(Value::as_str) == Some(TANDEM_FIELD))
-                .and_then(|f| f.get("key").and_then(Value::as_str).map(str::to_string))
-        })
-    };
-    if let Some(key) = find(&api.get(path, &[]).await?) {
-        return Ok(key);
+    let existing = super::fields(api, object).await?;
+    if let Some(field) = existing.into_iter().find(|f| f.field_name == TANDEM_FIELD) {
+        return Ok(field.field_code);
     }
-    let body = json!({"name": TANDEM_FIELD, "field_type": "varchar", "add_visible_flag": false});
-    let created = api.call(Method::POST, path, &[], Some(&body), Retry::Unprocessed).await?;
-    created.pointer("/data/key").and_then(Value::as_str).map(str::to_string).ok_or_else(|| unexpected("Pipedrive", "the new field's key"))
+    let body = json!({"field_name": TANDEM_FIELD, "field_type": "varchar", "ui_visibility": {"add_visible_flag": false}});
+    let created = api.call(Method::POST, super::fields_path(object), &[], Some(&body), Retry::Unprocessed).await?;
+    created
+        .pointer("/data/field_code")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| unexpected("Pipedrive", "the new field's code"))
 }
