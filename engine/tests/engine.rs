@@ -78,6 +78,85 @@ async fn the_engine_registers_one_pipedrive_webhook_per_object(env: Env) -> Env 
     env
 }
 
+/// The URLs of the webhooks (Pipedrive) or notification channels (Zoho CRM) registered with an
+/// app, read with `token`.
+async fn app_webhooks(env: &Env, app: &str, token: &str) -> Vec<String> {
+    let (url, auth, list, field) = match app {
+        "pipedrive" => (format!("{}/api/v1/webhooks", env.pipedrive.url()), format!("Bearer {token}"), "data", "subscription_url"),
+        _ => (format!("{}/crm/v8/actions/watch", env.zoho.url()), format!("Zoho-oauthtoken {token}"), "watch", "notify_url"),
+    };
+    let r = env.http.get(url).header("Authorization", auth).send().await.unwrap();
+    if r.status() == 204 {
+        return Vec::new();
+    }
+    let body: Value = r.json().await.unwrap();
+    body[list].as_array().into_iter().flatten().filter_map(|h| h[field].as_str().map(str::to_string)).collect()
+}
+
+/// Registers a webhook (or channel) at `url` as another install (or another integration) would.
+async fn add_app_webhook(env: &Env, app: &str, token: &str, url: &str, channel: u64) {
+    let r = match app {
+        "pipedrive" => env.http.post(format!("{}/api/v1/webhooks", env.pipedrive.url())).bearer_auth(token).json(
+            &json!({"name": "Another install", "subscription_url": url, "event_action": "*", "event_object": "deal", "version": "2.0"}),
+        ),
+        _ => env
+            .http
+            .post(format!("{}/crm/v8/actions/watch", env.zoho.url()))
+            .header("Authorization", format!("Zoho-oauthtoken {token}"))
+            .json(&json!({"watch": [{"channel_id": channel, "events": ["Deals.all"], "notify_url": url, "token": "old"}]})),
+    };
+    let r = r.send().await.unwrap();
+    assert!(r.status().is_success(), "{}: {}", r.status(), r.text().await.unwrap());
+}
+
+/// Webhooks left at Tandem's address by an earlier install (its data folder reset) were
+/// delivered, refused and retried for good, and Uninstall left the connection's own behind.
+async fn webhooks_left_behind_are_removed_and_uninstall_removes_its_own(env: Env, app: &str) -> Env {
+    let sync = set_up_app(&env, app, model::apps::ObjectKind::Deal, |_, _| {}).await;
+    let token = env.token(&sync.app).await;
+    let left = format!("{TANDEM_URL}/webhooks/{app}/0190c0de-0000-7000-8000-00000000dead");
+    let foreign = format!("https://elsewhere.example/hooks/{app}");
+    add_app_webhook(&env, app, &token, &left, 1_500_000_000_000_001).await;
+    add_app_webhook(&env, app, &token, &foreign, 1_500_000_000_000_002).await;
+    run(&engine(&env), &sync).await;
+    let own = format!("{TANDEM_URL}/webhooks/{app}/{}", sync.app);
+    let urls = app_webhooks(&env, app, &token).await;
+    assert!(urls.contains(&own), "{urls:?}");
+    assert!(!urls.contains(&left), "an earlier install's webhook is removed: {urls:?}");
+    assert!(urls.contains(&foreign), "another receiver's stays: {urls:?}");
+
+    env.connections.uninstall(&env.admin, &sync.app).await.expect("uninstall");
+    // Tandem's token is revoked now: read with one of the app's own.
+    let (app_sandbox, scopes) = match app {
+        "pipedrive" => (&env.pipedrive, json!(["admin"])),
+        _ => (&env.zoho, json!(["ZohoCRM.notifications.ALL"])),
+    };
+    let minted: Value = env
+        .http
+        .post(format!("{}/_sandbox/tokens", app_sandbox.url()))
+        .json(&json!({"client_id": sandbox::DEMO_CLIENT_ID, "scopes": scopes}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let urls = app_webhooks(&env, app, minted["access_token"].as_str().unwrap()).await;
+    assert!(!urls.contains(&own), "Uninstall removes the connection's webhooks: {urls:?}");
+    assert!(urls.contains(&foreign), "{urls:?}");
+    env
+}
+
+on_both_backends!(pipedrive_webhooks_left_behind_are_removed);
+async fn pipedrive_webhooks_left_behind_are_removed(env: Env) -> Env {
+    webhooks_left_behind_are_removed_and_uninstall_removes_its_own(env, "pipedrive").await
+}
+
+on_both_backends!(zoho_channels_left_behind_are_removed);
+async fn zoho_channels_left_behind_are_removed(env: Env) -> Env {
+    webhooks_left_behind_are_removed_and_uninstall_removes_its_own(env, "zoho").await
+}
+
 on_both_backends!(pipedrive_fields_are_read_through_api_v2);
 /// Pipedrive has been removing API v1 endpoints: the fields of deals, persons and organizations
 /// are read through API v2 (`getDealFields`, `getPersonFields`, `getOrganizationFields`) and

@@ -10,7 +10,8 @@
 //! its users create and edit deals, how its deals read).
 //!
 //! CI runs a short version; `CHAOS_ROUNDS=50 cargo test -p tandem --test chaos -- --nocapture`
-//! runs a long one (`-- zoho` or `-- pipedrive` picks one app). `CHAOS_SEED` replays a run.
+//! runs a long one (`-- zoho` or `-- pipedrive` picks one app; `CHAOS_DATABASE=postgres` runs
+//! Tandem on Postgres). `CHAOS_SEED` replays a run.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -355,11 +356,12 @@ impl Drop for Tandem {
     }
 }
 
-fn spawn(data_dir: &Path, key: &str, port: u16, hubspot: &RunningSandbox, app: &App, app_url: &str) -> Tandem {
+fn spawn(data_dir: &Path, database_url: Option<&str>, key: &str, port: u16, hubspot: &RunningSandbox, app: &App, app_url: &str) -> Tandem {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(data_dir.join("tandem.log")).unwrap();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(database_url.map(|url| ("DATABASE_URL", url.to_string())))
         .env("TANDEM_ADDR", format!("127.0.0.1:{port}"))
         .env("TANDEM_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .env("TANDEM_DATA_DIR", data_dir)
@@ -392,7 +394,14 @@ async fn zoho_deals_survive_faults_and_kills() {
 async fn chaos(key: &str) {
     let rounds: usize = std::env::var("CHAOS_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(6);
     let seed: u64 = std::env::var("CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| engine::clock::now_ms() as u64 | 1);
-    println!("chaos {key}: seed {seed}, {rounds} rounds (CHAOS_SEED={seed} replays the choices)");
+    // `CHAOS_DATABASE=postgres`: Tandem on a Postgres database of its own instead of SQLite.
+    let scratch = match std::env::var("CHAOS_DATABASE").as_deref() {
+        Ok("postgres") => Some(engine::store::scratch::ScratchDatabase::create(engine::store::Backend::Postgres).await.unwrap()),
+        _ => None,
+    };
+    let database_url = scratch.as_ref().map(|db| db.url.as_str());
+    let backend = if scratch.is_some() { "Postgres" } else { "SQLite" };
+    println!("chaos {key}: seed {seed}, {rounds} rounds on {backend} (CHAOS_SEED={seed} replays the choices)");
     let mut rng = Rng(seed);
 
     // Tandem's port, held until the binary starts: the sandboxes bind port 0 meanwhile and must
@@ -408,9 +417,16 @@ async fn chaos(key: &str) {
     let data_dir = std::env::temp_dir().join(format!("tandem-chaos-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&data_dir).unwrap();
     let secret = engine::crypto::generate_key_text();
-    support::install_and_sync_app_deals(&data_dir, None, &secret, &tandem_url, &hubspot.url(), key, &other.url(), |settings, schemas| {
-        App::tweak(key, settings, schemas)
-    })
+    support::install_and_sync_app_deals(
+        &data_dir,
+        database_url,
+        &secret,
+        &tandem_url,
+        &hubspot.url(),
+        key,
+        &other.url(),
+        |settings, schemas| App::tweak(key, settings, schemas),
+    )
     .await;
 
     let app = match key {
@@ -422,7 +438,7 @@ async fn chaos(key: &str) {
     let (mut kills, mut faulty_rounds) = (0, 0);
     let app_url = world.other.url();
     drop(reserved);
-    let mut child = spawn(&data_dir, &secret, port, &world.hubspot, &world.app, &app_url);
+    let mut child = spawn(&data_dir, database_url, &secret, port, &world.hubspot, &world.app, &app_url);
     for round in 0..rounds {
         world.edit(&mut rng, round).await;
         if rng.chance(70) {
@@ -438,7 +454,7 @@ async fn chaos(key: &str) {
             child.kill();
             kills += 1;
             tokio::time::sleep(Duration::from_millis(rng.below(300))).await;
-            child = spawn(&data_dir, &secret, port, &world.hubspot, &world.app, &app_url);
+            child = spawn(&data_dir, database_url, &secret, port, &world.hubspot, &world.app, &app_url);
         }
     }
 
@@ -462,12 +478,15 @@ async fn chaos(key: &str) {
     assert!(!log.contains("v1u:") && !log.contains("Bearer "), "no token in the logs");
     assert!(!log.contains("Zoho-oauthtoken ") && !holds_zoho_token(&log), "no Zoho token in the logs");
     println!(
-        "chaos {key}: survived {rounds} rounds, {faulty_rounds} with faults injected, {kills} SIGKILLs; {} deals agree on both sides",
+        "chaos {key} on {backend}: survived {rounds} rounds, {faulty_rounds} with faults injected, {kills} SIGKILLs; {} deals agree on both sides",
         world.expected.len()
     );
     world.hubspot.stop().await;
     world.other.stop().await;
     let _ = std::fs::remove_dir_all(&data_dir);
+    if let Some(db) = scratch {
+        db.destroy().await;
+    }
 }
 
 /// The id of the stage `name` of Pipedrive's first pipeline.

@@ -658,6 +658,7 @@ impl Connections {
         if row.status == ConnectionStatus::Uninstalled.as_str() {
             return Ok(Uninstalled { provider_name, revoke_failed: None });
         }
+        self.remove_own_webhooks(&row).await;
         let revoke_failed = match self.revoke(&row).await {
             Ok(()) => None,
             Err(reason) => {
@@ -685,6 +686,23 @@ impl Connections {
             Some(server) => config.provider.at_accounts_server(config, server),
             None => config.clone(),
         })
+    }
+
+    /// Deletes the connection's webhooks at the app before its access is revoked (after, Tandem
+    /// could not; the app would keep delivering to a connection that is gone). A failure is
+    /// logged and the uninstall goes on.
+    async fn remove_own_webhooks(&self, row: &ConnectionRow) {
+        let Some(provider) = Provider::parse(&row.provider).filter(|p| p.registers_webhooks()) else { return };
+        let url = self.webhook_url(provider, &row.id);
+        let stats = Arc::new(crate::connectors::http::Stats::default());
+        let removed = match crate::connectors::http::Api::open(self, &row.id, provider, self.limiter(&row.id), stats).await {
+            Ok(api) => provider.remove_webhooks(&api, &url, None).await,
+            Err(e) => Err(e),
+        };
+        match removed {
+            Ok(removed) => tracing::info!(connection_id = %row.id, removed, "the connection's webhooks removed at the app"),
+            Err(e) => tracing::warn!(connection_id = %row.id, error = %e, "could not remove the connection's webhooks at the app"),
+        }
     }
 
     async fn revoke(&self, row: &ConnectionRow) -> Result<(), String> {

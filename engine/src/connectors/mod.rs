@@ -179,6 +179,15 @@ pub trait Connector: Send + Sync {
         Box::pin(async { Ok(()) })
     }
 
+    /// Deletes Tandem's webhooks at the app whose URL starts with `prefix`, except `keep`: a
+    /// connection's own at Uninstall, and at registration those that earlier installs left
+    /// under Tandem's webhook path for this app (they would be delivered, refused and retried
+    /// for good). Answers how many went.
+    fn remove_webhooks<'a>(&'a self, api: &'a Api, prefix: &'a str, keep: Option<&'a str>) -> BoxFuture<'a, Result<usize, ApiError>> {
+        let _ = (api, prefix, keep);
+        Box::pin(async { Ok(0) })
+    }
+
     /// The objects (`deal`, `contact`, `company`) a webhook delivery is about.
     fn webhook_objects(&self, body: &[u8]) -> Result<Vec<&'static str>, String> {
         let _ = body;

@@ -173,6 +173,16 @@ impl Engine {
         match api.provider.register_webhooks(api, &url, &user, &password).await {
             Ok(()) => {
                 done.lock().unwrap_or_else(|p| p.into_inner()).insert(app.id.clone(), tokio::time::Instant::now());
+                // Webhooks an earlier install left at Tandem's address (another data folder,
+                // an uninstalled connection): each delivery to them would be refused for good.
+                let prefix = url.rsplit_once('/').map(|(path, _)| format!("{path}/")).unwrap_or_default();
+                match api.provider.remove_webhooks(api, &prefix, Some(&url)).await {
+                    Ok(0) => {}
+                    Ok(removed) => tracing::info!(connection_id = %app.id, app = name, removed, "removed webhooks earlier installs left"),
+                    Err(e) => {
+                        tracing::warn!(connection_id = %app.id, app = name, error = %e, "could not remove webhooks earlier installs left")
+                    }
+                }
             }
             Err(e) => {
                 tracing::warn!(connection_id = %app.id, app = name, error = %e, "the app's webhook could not be registered; will retry")

@@ -479,6 +479,10 @@ impl super::Connector for Pipedrive {
         Box::pin(webhooks::register(api, url, user, password))
     }
 
+    fn remove_webhooks<'a>(&'a self, api: &'a Api, prefix: &'a str, keep: Option<&'a str>) -> BoxFuture<'a, Result<usize, ApiError>> {
+        Box::pin(webhooks::remove(api, prefix, keep))
+    }
+
     /// A v2.0 delivery names its entity in `meta.entity` (`deal`, `person`, `organization`).
     fn webhook_objects(&self, body: &[u8]) -> Result<Vec<&'static str>, String> {
         let event: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;

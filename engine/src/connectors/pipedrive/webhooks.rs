@@ -27,3 +27,26 @@ pub async fn register(api: &Api, url: &str, user: &str, password: &str) -> Resul
     }
     Ok(())
 }
+
+/// Deletes the webhooks whose subscription URL starts with `prefix`, but `keep`: at Uninstall
+/// (`prefix` is the connection's own URL), and at registration the ones earlier installs left
+/// under Tandem's webhook path (`prefix` ends with `/webhooks/pipedrive/`). Answers how many went.
+pub async fn remove(api: &Api, prefix: &str, keep: Option<&str>) -> Result<usize, ApiError> {
+    let existing = api.get("/api/v1/webhooks", &[]).await?;
+    let hooks = existing.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut removed = 0;
+    for hook in hooks {
+        let url = hook.get("subscription_url").and_then(Value::as_str).unwrap_or_default();
+        let Some(id) = hook.get("id").and_then(crate::connectors::record::text) else { continue };
+        if !url.starts_with(prefix) || Some(url) == keep {
+            continue;
+        }
+        match api.call(Method::DELETE, &format!("/api/v1/webhooks/{id}"), &[], None, Retry::Always).await {
+            Ok(_) => removed += 1,
+            // Gone meanwhile (another instance removed it).
+            Err(e) if e.status == Some(404) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(removed)
+}

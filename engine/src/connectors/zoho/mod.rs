@@ -385,6 +385,10 @@ impl super::Connector for Zoho {
         Box::pin(webhooks::register(api, url, password))
     }
 
+    fn remove_webhooks<'a>(&'a self, api: &'a Api, prefix: &'a str, keep: Option<&'a str>) -> BoxFuture<'a, Result<usize, ApiError>> {
+        Box::pin(webhooks::remove(api, prefix, keep))
+    }
+
     /// A notification names its `module` (`Deals`, `Contacts`, `Accounts`).
     fn webhook_objects(&self, body: &[u8]) -> Result<Vec<&'static str>, String> {
         webhooks::objects(body)

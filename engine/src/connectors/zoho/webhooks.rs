@@ -66,6 +66,35 @@ pub async fn register(api: &Api, url: &str, token: &str) -> Result<(), ApiError>
     Ok(())
 }
 
+/// Deletes the notification channels whose `notify_url` starts with `prefix`, but `keep` (see
+/// the Pipedrive connector's `remove`). Answers how many went.
+pub async fn remove(api: &Api, prefix: &str, keep: Option<&str>) -> Result<usize, ApiError> {
+    let existing = api.get("/crm/v8/actions/watch", &[("per_page", "200".to_string())]).await?;
+    let channels: Vec<String> = existing
+        .get("watch")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|w| {
+            let url = w.get("notify_url").and_then(Value::as_str).unwrap_or_default();
+            url.starts_with(prefix) && Some(url) != keep
+        })
+        .filter_map(|w| w.get("channel_id").and_then(crate::connectors::record::text))
+        .collect();
+    if channels.is_empty() {
+        return Ok(0);
+    }
+    let answer = api.call(Method::DELETE, "/crm/v8/actions/watch", &[("channel_ids", channels.join(","))], None, Retry::Always).await?;
+    let removed = answer
+        .get("watch")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|item| item.get("status").and_then(Value::as_str) == Some("success"))
+        .count();
+    Ok(removed)
+}
+
 /// The channel token a delivery echoes.
 pub fn token(body: &[u8]) -> Option<String> {
     let event: Value = serde_json::from_slice(body).ok()?;
