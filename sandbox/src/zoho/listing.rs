@@ -95,11 +95,7 @@ pub fn walk(
     take: usize,
     keep: impl Fn(&Record) -> bool,
 ) -> Vec<&Record> {
-    let past = |r: &Record| match after {
-        None => true,
-        Some(a) if desc => by.key(r) < a,
-        Some(a) => by.key(r) > a,
-    };
+    let past = |r: &Record| is_past(by, desc, after, r);
     let record = |(_, id): &(i64, u64)| table.get(id);
     if let Some(since) = since {
         let mut changed: Vec<&Record> = table
@@ -161,17 +157,22 @@ fn by_ids<'t>(
         .iter()
         .filter_map(|id| table.get(id))
         .filter(|r| since.is_none_or(|since| r.modified_time > since))
-        .filter(|r| match after {
-            None => true,
-            Some(a) if desc => by.key(r) < a,
-            Some(a) => by.key(r) > a,
-        })
+        .filter(|r| is_past(by, desc, after, r))
         .collect();
     rows.sort_by_key(|r| by.key(r));
     if desc {
         rows.reverse();
     }
     rows.into_iter().skip(skip).take(take).collect()
+}
+
+/// Whether `r` comes after the cursor `after` in the asked order.
+fn is_past(by: SortBy, desc: bool, after: Option<(i64, u64)>, r: &Record) -> bool {
+    match after {
+        None => true,
+        Some(a) if desc => by.key(r) < a,
+        Some(a) => by.key(r) > a,
+    }
 }
 
 /// The `If-Modified-Since` header as Unix ms.
