@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use common::deals::*;
 use common::*;
@@ -255,6 +256,38 @@ async fn one_runner_per_sync_and_an_expired_lease_is_taken_over(env: Env) -> Env
     assert!(store.claim_sync(&sync.id, "dead-instance", now - 120_000, now - 60_000).await.unwrap());
     let taken = b.run_sync(&sync.id, Trigger::Manual).await.unwrap();
     assert!(taken.is_some(), "an expired lease is taken over");
+    env
+}
+
+on_both_backends!(a_run_slower_than_its_lease_keeps_it_and_a_dead_instances_lapses);
+async fn a_run_slower_than_its_lease_keeps_it_and_a_dead_instances_lapses(env: Env) -> Env {
+    let sync = set_up(&env, |_, _| {}).await;
+    env.hs_create(json!({"dealname": "Slow", "amount": "5", "pipeline": "default", "dealstage": "appointmentscheduled"}), None).await;
+    // A lease of one second and calls that take 700 ms each: the run's first page is committed
+    // long after its lease would have lapsed, had nothing renewed it.
+    let short = EngineConfig { lease: Duration::from_secs(1), ..EngineConfig::default() };
+    let (a, b) = (Engine::new(env.connections.clone(), short.clone()), Engine::new(env.other_instance.clone(), short));
+    env.faults(&env.pipedrive, json!({"latency_ms": 700})).await;
+    let running = tokio::spawn({
+        let (a, id) = (a.clone(), sync.id.clone());
+        async move { a.run_sync(&id, Trigger::Manual).await }
+    });
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    assert!(!running.is_finished(), "the run is still reading (the test needs a slow run)");
+    assert!(b.run_sync(&sync.id, Trigger::Manual).await.unwrap().is_none(), "a running sync's lease is renewed, not taken over");
+    let ran = running.await.unwrap().unwrap().expect("the first instance ran the sync").run;
+    assert_eq!(ran.outcome, model::states::RunOutcome::Succeeded, "{:?}", ran.message);
+    env.clear_faults().await;
+    assert!(env.pd_deals(&sync).await.contains_key("Slow"));
+
+    // An instance killed while it held the lease (nothing renews it any more): the other one
+    // takes the sync over once the lease's second has passed, not a minute later.
+    let store = env.connections.store();
+    let now = model_now();
+    assert!(store.claim_sync(&sync.id, "killed-instance", now, now + 1_000).await.unwrap());
+    assert!(b.run_sync(&sync.id, Trigger::Manual).await.unwrap().is_none(), "a live lease is respected");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert!(b.run_sync(&sync.id, Trigger::Manual).await.unwrap().is_some(), "a lapsed lease is taken over");
     env
 }
 

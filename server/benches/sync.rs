@@ -281,7 +281,7 @@ async fn scenario(app: &str, n: usize, limited: bool, backend: Backend) {
         support::app_provider(app, &app_url),
     ];
     let connections = Connections::new(store.clone(), SecretBox::load(Some(&key), &data_dir).unwrap(), providers, TANDEM_URL);
-    let engine = Engine::new(connections, EngineConfig { lease: Duration::from_secs(600), ..EngineConfig::default() });
+    let engine = Engine::new(connections, EngineConfig::default());
 
     // What the app's side spent: Zoho's credits (as its sandbox counts them); for Pipedrive, the
     // run's calls that were not HubSpot's.

@@ -315,6 +315,52 @@ impl World {
         }
     }
 
+    /// What Tandem's store holds of the deals that did not converge: each record's state, agreed
+    /// values and events, for the failure message.
+    async fn tandem_view(&self, data_dir: &Path, database_url: Option<&str>) -> String {
+        let store = match engine::store::Store::open(database_url, data_dir).await {
+            Ok(store) => store,
+            Err(e) => return format!("(the store could not be opened: {e})"),
+        };
+        let (hs, other) = (self.hs_deals().await, self.app_deals().await);
+        let Ok(syncs) = store.syncs().await else { return "(no syncs)".into() };
+        let mut out = String::new();
+        for sync in syncs {
+            let records = store.all_records(&sync.id).await.unwrap_or_default();
+            let mut names: Vec<&String> = self.expected.keys().collect();
+            names.sort();
+            for name in names {
+                let (h, p) = (hs.get(name), other.get(name));
+                let (amount, close) = &self.expected[name];
+                let agrees = |d: Option<&(String, String, Option<String>)>| d.is_some_and(|d| &d.1 == amount && &d.2 == close);
+                if agrees(h) && agrees(p) {
+                    continue;
+                }
+                let row = records.iter().find(|r| {
+                    h.is_some_and(|h| r.hubspot_id.as_deref() == Some(h.0.as_str()))
+                        || p.is_some_and(|p| r.app_id.as_deref() == Some(p.0.as_str()))
+                });
+                out.push_str(&format!("{name}: HubSpot {h:?}, app {p:?}\n"));
+                let Some(row) = row else {
+                    out.push_str("  no record in Tandem\n");
+                    continue;
+                };
+                out.push_str(&format!(
+                    "  record {} {:?} reason {:?} message {:?} agreed {:?} seen hub {:?} app {:?}\n",
+                    row.id, row.state, row.reason, row.message, row.agreed, row.hub_seen_at, row.app_seen_at
+                ));
+                for e in store.record_events(&row.id).await.unwrap_or_default() {
+                    out.push_str(&format!(
+                        "  {} run {} {:?} {:?} {} rule {:?} {:?} {:?}\n",
+                        e.at, e.run_id, e.kind, e.side, e.changes, e.rule, e.category, e.message
+                    ));
+                }
+            }
+        }
+        store.close().await;
+        out
+    }
+
     /// What still differs from the expected end state (empty when converged).
     async fn differences(&self) -> Vec<String> {
         let (hs, other) = (self.hs_deals().await, self.app_deals().await);
@@ -468,13 +514,16 @@ async fn chaos(key: &str) {
     }
     child.kill();
     let log = std::fs::read_to_string(data_dir.join("tandem.log")).unwrap_or_default();
-    assert!(
-        problems.is_empty(),
-        "not converged after the chaos between HubSpot and {} (seed {seed}):\n{}\n--- log tail ---\n{}",
-        world.app.name(),
-        problems.join("\n"),
-        tail(&log, 60)
-    );
+    if !problems.is_empty() {
+        let view = world.tandem_view(&data_dir, database_url).await;
+        panic!(
+            "not converged after the chaos between HubSpot and {} (seed {seed}):\n{}\n--- what Tandem holds of them ---\n{view}\n--- log tail ---\n{}\n(the whole log: {})",
+            world.app.name(),
+            problems.join("\n"),
+            tail(&log, 60),
+            data_dir.join("tandem.log").display(),
+        );
+    }
     assert!(!log.contains("v1u:") && !log.contains("Bearer "), "no token in the logs");
     assert!(!log.contains("Zoho-oauthtoken ") && !holds_zoho_token(&log), "no Zoho token in the logs");
     println!(

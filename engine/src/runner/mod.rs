@@ -64,7 +64,9 @@ const RETRY_PER_RUN: i64 = 500;
 pub struct EngineConfig {
     /// How often a sync reads changes without a webhook.
     pub interval: Duration,
-    /// How long a sync's lease lasts without a renewal (a page commit renews it).
+    /// How long a sync's lease lasts without a renewal. A running sync renews it every quarter
+    /// of this ([`LeaseKeeper`]), so this is how long an instance that died (SIGKILL, power
+    /// loss) keeps its syncs from the other instances; a slow page never loses it.
     pub lease: Duration,
     /// Records read per HubSpot search before a new search starts ([`SEARCH_WINDOW`]; smaller
     /// in tests).
@@ -73,7 +75,41 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { interval: Duration::from_secs(30), lease: Duration::from_secs(60), search_window: SEARCH_WINDOW }
+        EngineConfig { interval: Duration::from_secs(30), lease: Duration::from_secs(15), search_window: SEARCH_WINDOW }
+    }
+}
+
+/// Renews a running sync's lease every quarter of its length, for as long as the run lasts
+/// (dropped when it ends), independently of how long the run's pages take: the lease then lapses
+/// only when the instance itself stops (killed, hung or cut off from the database), and another
+/// instance takes the sync over from its last checkpoint within one lease. A renewal only ever
+/// extends this instance's own lease: once another instance has taken the sync, the page commit
+/// finds it lost.
+struct LeaseKeeper(tokio::task::JoinHandle<()>);
+
+impl LeaseKeeper {
+    fn start(store: Store, sync_id: &str, owner: &str, lease: Duration) -> LeaseKeeper {
+        let (sync_id, owner) = (sync_id.to_string(), owner.to_string());
+        let every = (lease / 4).max(Duration::from_millis(50));
+        LeaseKeeper(tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let until = now_ms() + lease.as_millis() as i64;
+                match store.renew_lease(&sync_id, &owner, until).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => tracing::warn!(sync_id, error = %e, "could not renew the sync's lease; will retry"),
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for LeaseKeeper {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -206,6 +242,7 @@ impl Engine {
     /// Runs one sync now if it is on, its connections are usable and no other instance holds it.
     pub async fn run_sync(&self, sync_id: &str, trigger: Trigger) -> Result<Option<RunReport>, EngineError> {
         let Some(mut began) = self.begin_run(sync_id, trigger).await? else { return Ok(None) };
+        let _keeper = LeaseKeeper::start(self.store().clone(), sync_id, &self.instance, self.config.lease);
         let (hub_stats, app_stats) = (Arc::new(Stats::default()), Arc::new(Stats::default()));
         let result = async {
             let app_provider =

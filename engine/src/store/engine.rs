@@ -419,6 +419,22 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Extends `owner`'s lease on a sync to `until`; false when the lease is no longer its own
+    /// (given back, or taken over after it lapsed).
+    pub async fn renew_lease(&self, sync_id: &str, owner: &str, until: i64) -> Result<bool> {
+        let n = on_pool!(
+            self,
+            exec | pool
+                | sqlx::query("UPDATE sync_state SET lease_until = $3 WHERE sync_id = $1 AND lease_owner = $2")
+                    .bind(sync_id)
+                    .bind(owner)
+                    .bind(until)
+                    .execute(pool)
+                    .await
+        )?;
+        Ok(n == 1)
+    }
+
     /// Gives the lease back and schedules the next run.
     pub async fn release_sync(&self, sync_id: &str, owner: &str, next_run_at: i64, ran_at: i64, succeeded: bool) -> Result<()> {
         on_pool!(
