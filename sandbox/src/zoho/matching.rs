@@ -313,7 +313,7 @@ mod tests {
             "Modified_Time" => Some(record.modified_time.to_string()),
             _ => {
                 let def = data.field(module, field)?;
-                let value = record.fields.get(&def.api_name)?;
+                let value = record.fields.get(def.api_name.as_str())?;
                 match (kind, value) {
                     // A datetime is stored as Zoho writes it (RFC 3339).
                     (Kind::Time, Value::String(s)) => crate::time::parse_rfc3339(s).map(|t| t.to_string()),
@@ -387,7 +387,7 @@ mod tests {
             ("Description", json!("40,000 (x)")),
         ];
         for (id, (k, v)) in ids.iter().zip(odd) {
-            data.deals.get_mut(id).unwrap().fields.insert(k.to_string(), v);
+            data.deals.get_mut(id).unwrap().fields.insert(crate::zoho::data::field_name(k), v);
         }
         let some_deal = data.deals.values().nth(50).unwrap().clone();
         let some_contact = data.contacts.values().nth(7).unwrap().clone();

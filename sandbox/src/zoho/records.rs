@@ -339,7 +339,7 @@ fn duplicate_of(data: &ZohoData, module: Module, api_name: &str, input: &Map<Str
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
         (a, b) => a == b,
     };
-    data.table(module).values().find(|r| r.fields.get(&field.api_name).is_some_and(same)).map(|r| r.id)
+    data.table(module).values().find(|r| r.fields.get(field.api_name.as_str()).is_some_and(same)).map(|r| r.id)
 }
 
 /// POST /crm/v8/{module}/upsert (Upsert Records): updates the record that `duplicate_check_fields`

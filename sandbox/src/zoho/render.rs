@@ -70,8 +70,8 @@ impl<'a> RecordWriter<'a> {
         // The stored values are read alongside the columns: both are sorted by name.
         let mut stored = record.fields.iter().peekable();
         let mut value_of = |name: &str| {
-            while stored.next_if(|(k, _)| k.as_str() < name).is_some() {}
-            stored.next_if(|(k, _)| k.as_str() == name).map(|(_, v)| v)
+            while stored.next_if(|(k, _)| &***k < name).is_some() {}
+            stored.next_if(|(k, _)| &***k == name).map(|(_, v)| v)
         };
         out.push(b'{');
         for i in 0..self.columns.len() {
@@ -235,7 +235,7 @@ mod tests {
             if matches!(field.data_type.as_str(), "ownerlookup") || out.contains_key(&field.api_name) || !wants(&field.api_name) {
                 continue;
             }
-            let value = match (field.data_type.as_str(), record.fields.get(&field.api_name)) {
+            let value = match (field.data_type.as_str(), record.fields.get(field.api_name.as_str())) {
                 (_, None) => Value::Null,
                 ("lookup", Some(v)) => {
                     let target = field.lookup.unwrap_or(module);
@@ -306,7 +306,7 @@ mod tests {
             ("Description", json!(["a", {"b": null}])),
         ];
         let mut record = data.deals.values().nth(1).cloned().unwrap();
-        record.fields.extend(odd.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        record.fields.extend(odd.iter().map(|(k, v)| (crate::zoho::data::field_name(k), v.clone())));
         record.owner = 42; // no such user: null
         record.created_time = -62_198_755_200_000; // year -1: the general formatter
         let mut bare = record.clone();

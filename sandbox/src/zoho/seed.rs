@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use super::data::{FieldDef, Module, Pipeline, Record, Stage, User, ZohoData};
+use super::data::{field_name, FieldDef, Module, Pipeline, Record, Stage, User, ZohoData};
 use super::ids::base;
 use crate::oauth::OAuthData;
 
@@ -264,7 +264,7 @@ fn record(data: &mut ZohoData, owner: u64, at: i64, fields: Vec<(&str, Value)>) 
         modified_by: owner,
         created_time: at,
         modified_time: at,
-        fields: fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        fields: fields.into_iter().map(|(k, v)| (field_name(k), v)).collect(),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::data::{FieldDef, Module, Record, ZohoData};
+use super::data::{field_name, FieldDef, FieldName, Fields, Module, Record, ZohoData};
 use super::zoho_time;
 
 /// A per-record error in Zoho's shape (`{code, details, message, status: "error"}`).
@@ -67,7 +67,7 @@ pub struct By {
 /// place, so that an update copies nothing of what it leaves alone.
 pub struct Changes {
     pub owner: u64,
-    pub fields: Vec<(String, Option<Value>)>,
+    pub fields: Vec<(FieldName, Option<Value>)>,
 }
 
 impl Changes {
@@ -80,7 +80,7 @@ impl Changes {
             modified_by: by.user,
             created_time: by.at,
             modified_time: by.at,
-            fields: Default::default(),
+            fields: Fields::with_capacity(self.fields.len()),
         };
         self.commit(&mut record, by);
         record
@@ -99,6 +99,7 @@ impl Changes {
                 }
             }
         }
+        record.fields.shrink_to_fit();
         record.modified_by = by.user;
         record.modified_time = by.at;
     }
@@ -112,7 +113,7 @@ struct Draft<'a> {
 
 impl Draft<'_> {
     fn get(&self, name: &str) -> Option<&Value> {
-        match self.changes.fields.iter().rev().find(|(k, _)| k == name) {
+        match self.changes.fields.iter().rev().find(|(k, _)| &**k == name) {
             Some((_, value)) => value.as_ref(),
             None => self.base.and_then(|r| r.fields.get(name)),
         }
@@ -124,13 +125,13 @@ impl Draft<'_> {
 
     fn set(&mut self, name: &str, value: Value) {
         if self.get(name) != Some(&value) {
-            self.changes.fields.push((name.to_string(), Some(value)));
+            self.changes.fields.push((field_name(name), Some(value)));
         }
     }
 
     fn clear(&mut self, name: &str) {
         if self.get(name).is_some() {
-            self.changes.fields.push((name.to_string(), None));
+            self.changes.fields.push((field_name(name), None));
         }
     }
 }
@@ -169,7 +170,7 @@ pub fn apply(
             continue;
         }
         let stored = convert(data, module, field, value, index)?;
-        record.changes.fields.push((field.api_name.clone(), Some(stored)));
+        record.changes.fields.push((field_name(&field.api_name), Some(stored)));
     }
     if module == Module::Deals {
         deal_stage(data, &mut record, existing, input, index)?;
