@@ -295,6 +295,7 @@ async fn every_list_pages_through_each_row_once(env: Env) -> Env {
         created_at: now,
         updated_at: now,
         match_key: None,
+        pending: None,
     };
     store.save_records(&(0..120).map(record).collect::<Vec<_>>()).await.unwrap();
     let mut listed = Vec::new();

@@ -186,6 +186,7 @@ async fn seed(store: &Store, sync_id: &str, events: usize) -> (Vec<String>, Vec<
                     created_at: now - 30 * 86_400_000,
                     updated_at: now - (n as i64 % 1_000) * 60_000,
                     match_key: None,
+                    pending: None,
                 }
             })
             .collect();

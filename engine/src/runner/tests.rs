@@ -3,7 +3,7 @@
 //! engine, and no more.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use futures_util::future::BoxFuture;
@@ -26,13 +26,28 @@ struct Memory {
     prefix: &'static str,
     records: Mutex<BTreeMap<String, RemoteRecord>>,
     next: AtomicU64,
+    /// Updates answer 503 and change nothing.
+    refuse_updates: AtomicBool,
+    /// An edit a user makes just before the next update arrives (after Tandem read the record).
+    edit_before_update: Mutex<Option<(String, &'static str, &'static str)>>,
+    /// What happens once the next update has landed, before its answer (another instance taking
+    /// the sync over, say).
+    after_update: Mutex<Option<BoxFuture<'static, ()>>>,
 }
 
 const PAGE: usize = 2;
 
 impl Memory {
     fn new(name_key: &'static str, prefix: &'static str) -> Memory {
-        Memory { name_key, prefix, records: Mutex::default(), next: AtomicU64::new(1) }
+        Memory {
+            name_key,
+            prefix,
+            records: Mutex::default(),
+            next: AtomicU64::new(1),
+            refuse_updates: AtomicBool::new(false),
+            edit_before_update: Mutex::default(),
+            after_update: Mutex::default(),
+        }
     }
 
     /// The next time a change is stamped with: never twice the same, never before now.
@@ -129,7 +144,27 @@ impl Records for Memory {
     }
 
     fn update(&self, inputs: Vec<Input>) -> BoxFuture<'_, Outcomes> {
-        let out = inputs.into_iter().map(|(id, values)| (id.clone(), Ok(self.write(&id, &values, None)))).collect();
+        if let Some((id, key, value)) = self.edit_before_update.lock().unwrap().take() {
+            self.edit(&id, key, value);
+        }
+        let refuse = self.refuse_updates.load(Ordering::SeqCst);
+        let out = inputs
+            .into_iter()
+            .map(|(id, values)| {
+                let outcome = if refuse {
+                    Err(ApiError::new(crate::runner::api::Category::Provider, Some(503), "Service Unavailable"))
+                } else {
+                    Ok(self.write(&id, &values, None))
+                };
+                (id.clone(), outcome)
+            })
+            .collect();
+        if let Some(after) = self.after_update.lock().unwrap().take() {
+            return Box::pin(async move {
+                after.await;
+                out
+            });
+        }
         Box::pin(async move { out })
     }
 
@@ -319,5 +354,97 @@ async fn a_one_way_pass_leaves_the_source_untouched() {
     let rows = engine.store().records_in_state(&sync_id, RecordState::Excluded, 100).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].reason.map(model::states::RecordReason::as_str), Some("direction"));
+    db.destroy().await;
+}
+
+/// A linked deal changed on both sides, each change in a different field: the run writes each
+/// side. Whatever happens to one write, the other side's change is never taken as agreed before
+/// it has reached its target.
+#[tokio::test]
+async fn a_change_whose_write_failed_is_sent_again_though_the_other_write_succeeded() {
+    let (db, engine, sync_id) = set_up(SyncDirection::TwoWay).await;
+    let (hub, app) = (Memory::new("dealname", "h"), Memory::new("title", "p"));
+    let hub_id = add(&hub, deal("Acme", "100", "a"));
+    run(&engine, &sync_id, &hub, &app).await;
+    let app_id = by_name(&app, "value")["Acme"][0].0.clone();
+
+    // HubSpot renames the deal (flows to the app); the app changes its value (flows to HubSpot),
+    // and HubSpot refuses the update with a 503.
+    hub.edit(&hub_id, "dealname", "Acme (renamed)");
+    app.edit(&app_id, "value", "250");
+    hub.refuse_updates.store(true, Ordering::SeqCst);
+    let failed = run(&engine, &sync_id, &hub, &app).await;
+    assert_eq!((failed.outcome, failed.updated_in_app, failed.updated_in_hub), (RunOutcome::Partial, 1, 0), "{failed:?}");
+    assert!(failed.failed_to_hub >= 1, "{failed:?}");
+    assert_eq!(app.value(&app_id, "title").as_deref(), Some("Acme (renamed)"));
+    assert_eq!(hub.value(&hub_id, "amount").as_deref(), Some("100"), "not written yet");
+
+    // HubSpot answers again: the app's value reaches it (it was not taken as agreed when the
+    // app's own update was read back).
+    hub.refuse_updates.store(false, Ordering::SeqCst);
+    let retried = run(&engine, &sync_id, &hub, &app).await;
+    assert_eq!(retried.outcome, RunOutcome::Succeeded, "{retried:?}");
+    assert_eq!(hub.value(&hub_id, "amount").as_deref(), Some("250"), "the app's change reached HubSpot");
+    assert_eq!(app.value(&app_id, "title").as_deref(), Some("Acme (renamed)"));
+    let quiet = run(&engine, &sync_id, &hub, &app).await;
+    assert_eq!((quiet.updated_in_app, quiet.updated_in_hub), (0, 0), "{quiet:?}");
+    db.destroy().await;
+}
+
+/// A user edits a field in the app after Tandem read the deal and before its update (of another
+/// field) arrives: the update's read-back holds the edit, which must still reach HubSpot.
+#[tokio::test]
+async fn an_edit_made_while_tandem_writes_the_record_is_not_lost() {
+    let (db, engine, sync_id) = set_up(SyncDirection::TwoWay).await;
+    let (hub, app) = (Memory::new("dealname", "h"), Memory::new("title", "p"));
+    let hub_id = add(&hub, deal("Globex", "100", "a"));
+    run(&engine, &sync_id, &hub, &app).await;
+    let app_id = by_name(&app, "value")["Globex"][0].0.clone();
+
+    hub.edit(&hub_id, "dealname", "Globex (renamed)");
+    *app.edit_before_update.lock().unwrap() = Some((app_id.clone(), "value", "999"));
+    let first = run(&engine, &sync_id, &hub, &app).await;
+    assert_eq!(first.updated_in_app, 1, "{first:?}");
+    assert_eq!(app.value(&app_id, "value").as_deref(), Some("999"), "the user's edit stays in the app");
+
+    run(&engine, &sync_id, &hub, &app).await;
+    assert_eq!(hub.value(&hub_id, "amount").as_deref(), Some("999"), "the edit made during the write reached HubSpot");
+    assert_eq!(app.value(&app_id, "title").as_deref(), Some("Globex (renamed)"));
+    db.destroy().await;
+}
+
+/// A run cut off after its update of HubSpot landed and before it committed (here: another
+/// instance took the lease over meanwhile; a SIGKILL leaves the same). Then a user changes the
+/// same field in the app: the value HubSpot holds is Tandem's own write, not a change of
+/// HubSpot's to weigh against the user's, which reaches HubSpot.
+#[tokio::test]
+async fn a_write_that_landed_before_its_run_was_cut_off_is_not_taken_for_a_change() {
+    let (db, engine, sync_id) = set_up(SyncDirection::TwoWay).await;
+    let (hub, app) = (Memory::new("dealname", "h"), Memory::new("title", "p"));
+    let hub_id = add(&hub, deal("Initech", "100", "a"));
+    run(&engine, &sync_id, &hub, &app).await;
+    let app_id = by_name(&app, "value")["Initech"][0].0.clone();
+
+    app.edit(&app_id, "value", "250");
+    let store = engine.store().clone();
+    let sync = sync_id.clone();
+    *hub.after_update.lock().unwrap() = Some(Box::pin(async move {
+        store.release_all_leases(None).await.unwrap();
+        let now = now_ms();
+        assert!(store.claim_sync(&sync, "another-instance", now, now + 60_000).await.unwrap());
+    }));
+    let cut_off = run(&engine, &sync_id, &hub, &app).await;
+    assert_eq!(cut_off.outcome, RunOutcome::Interrupted, "{cut_off:?}");
+    assert_eq!(hub.value(&hub_id, "amount").as_deref(), Some("250"), "the write landed");
+    engine.store().release_all_leases(None).await.unwrap();
+
+    app.edit(&app_id, "value", "300");
+    let next = run(&engine, &sync_id, &hub, &app).await;
+    assert_eq!(next.outcome, RunOutcome::Succeeded, "{next:?}");
+    assert_eq!(app.value(&app_id, "value").as_deref(), Some("300"), "the user's latest value stays");
+    assert_eq!(hub.value(&hub_id, "amount").as_deref(), Some("300"), "and reaches HubSpot");
+    assert_eq!(next.conflicts, 0, "Tandem's own write is no conflict");
+    let quiet = run(&engine, &sync_id, &hub, &app).await;
+    assert_eq!((quiet.updated_in_app, quiet.updated_in_hub), (0, 0), "{quiet:?}");
     db.destroy().await;
 }

@@ -80,8 +80,10 @@ impl<'a> Pass<'a> {
             self.link_taken(taken, now, work).await?;
             self.associate(associate, Vec::new(), now, work).await;
         }
-        // Updates, batched per side.
+        // Updates, batched per side. What they send is stored first (with the values agreed
+        // before them): a run cut off after they land knows them for its own next time.
         let updates = std::mem::take(&mut work.updates);
+        self.store.save_records(&self.plan.pending_rows(&updates, &work.records)).await?;
         for target in [Side::HubSpot, Side::App] {
             let batch: Vec<&Update> = updates.iter().filter(|(t, ..)| *t == target).collect();
             if batch.is_empty() {
@@ -126,10 +128,10 @@ impl<'a> Pass<'a> {
             }
             let inputs = batch.iter().map(|(_, _, id, values, _)| (id.clone(), links::properties(values))).collect();
             let mut results = self.on(target).update(inputs).await;
-            for (_, index, id, _, before) in batch {
+            for (_, index, id, written, before) in batch {
                 match results.remove(id) {
                     Some(Ok(updated)) => {
-                        let readback = self.plan.readback(target, &updated, &work.records[*index].agreed);
+                        let readback = self.plan.readback(target, &updated, written, &work.records[*index].agreed);
                         let row = &mut work.records[*index];
                         row.agreed = readback;
                         match target {
@@ -148,8 +150,9 @@ impl<'a> Pass<'a> {
                             return Err(e.into());
                         }
                         let mut row = work.records[*index].clone();
-                        // Back to the agreed values from before, so the change is tried again.
-                        row.agreed = before.clone();
+                        // What this write carried goes back to the agreed values from before, so
+                        // the change is tried again.
+                        row.agreed = self.plan.restore_failed(target, written, before, &row.agreed);
                         self.fail(&mut row, target, &e, now, work);
                         work.records[*index] = row;
                     }

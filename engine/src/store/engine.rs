@@ -51,6 +51,35 @@ pub struct RecordRow {
     pub updated_at: i64,
     /// Contacts and companies: the normalised email or domain the record is matched on.
     pub match_key: Option<String>,
+    /// Updates sent and not committed yet (see [`PendingWrites`]).
+    #[sqlx(try_from = "MaybeWord")]
+    pub pending: Option<PendingWrites>,
+}
+
+/// The updates of a linked record on their way: stored before they leave (with the values agreed
+/// before them), and cleared when the page that sent them commits. A run cut off in between (a
+/// SIGKILL, a lost lease) leaves them, so the next run knows the values its writes left on a
+/// side for its own, not for a user's change that would conflict with the other side's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingWrites {
+    /// The mapping keys (and the stage's) written to HubSpot, and to the app.
+    pub to_hub: Vec<String>,
+    pub to_app: Vec<String>,
+    /// What both sides hold once the writes have landed.
+    pub agreed: BTreeMap<String, Agreed>,
+}
+
+impl PendingWrites {
+    fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("strings serialize")
+    }
+}
+
+impl TryFrom<MaybeWord> for Option<PendingWrites> {
+    type Error = serde_json::Error;
+    fn try_from(json: MaybeWord) -> std::result::Result<Option<PendingWrites>, serde_json::Error> {
+        json.0.map(|j| serde_json::from_str(&j)).transpose()
+    }
 }
 
 /// A nullable column holding one word (a record's reason, an event's category), as sqlx reads
@@ -214,7 +243,7 @@ pub struct PageCommit<'a> {
 pub(super) const STATE_COLUMNS: &str = "sync_id, phase, hub_cursor, app_cursor, initial_started_at, settings_version, progress_done, \
      progress_total, last_run_at, last_success_at, next_run_at, lease_owner, lease_until";
 pub(super) const RECORD_COLUMNS: &str = "id, sync_id, hubspot_id, app_id, state, reason, message, origin, create_on, name, agreed, \
-     hub_seen_at, app_seen_at, created_at, updated_at, match_key";
+     hub_seen_at, app_seen_at, created_at, updated_at, match_key, pending";
 pub(super) const RUN_COLUMNS: &str = "id, sync_id, trigger, started_at, ended_at, outcome, message, created_in_app, updated_in_app, \
      created_in_hub, updated_in_hub, skipped, failed_to_app, failed_to_hub, conflicts, api_calls, rate_limit_waits, \
      rate_limit_wait_ms, skipped_from_hub";
@@ -241,11 +270,11 @@ fn markers(backend: Backend, first: usize, n: usize) -> String {
 const ROWS_PER_STATEMENT: usize = 250;
 
 const RECORD_UPSERT: &str = "INSERT INTO sync_records (id, sync_id, hubspot_id, app_id, state, reason, message, origin, create_on, name, \
-         agreed, hub_seen_at, app_seen_at, created_at, updated_at, match_key) VALUES ";
+         agreed, hub_seen_at, app_seen_at, created_at, updated_at, match_key, pending) VALUES ";
 const RECORD_CONFLICT: &str = " ON CONFLICT (id) DO UPDATE SET hubspot_id = excluded.hubspot_id, app_id = excluded.app_id, \
          state = excluded.state, reason = excluded.reason, message = excluded.message, create_on = excluded.create_on, \
          name = excluded.name, agreed = excluded.agreed, hub_seen_at = excluded.hub_seen_at, app_seen_at = excluded.app_seen_at, \
-         updated_at = excluded.updated_at, match_key = excluded.match_key";
+         updated_at = excluded.updated_at, match_key = excluded.match_key, pending = excluded.pending";
 const EVENT_INSERT: &str =
     "INSERT INTO record_events (id, sync_id, run_id, record_id, at, kind, side, changes, rule, category, message) VALUES ";
 
@@ -287,7 +316,7 @@ macro_rules! upsert_records {
         let rows = latest_by_id($rows);
         let mut result: std::result::Result<(), sqlx::Error> = Ok(());
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let sql = multi_row($backend, RECORD_UPSERT, chunk.len(), 16, RECORD_CONFLICT);
+            let sql = multi_row($backend, RECORD_UPSERT, chunk.len(), 17, RECORD_CONFLICT);
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for r in chunk {
                 q = q
@@ -306,7 +335,8 @@ macro_rules! upsert_records {
                     .bind(r.app_seen_at)
                     .bind(r.created_at)
                     .bind(r.updated_at)
-                    .bind(&r.match_key);
+                    .bind(&r.match_key)
+                    .bind(r.pending.as_ref().map(PendingWrites::to_json));
             }
             if let Err(e) = q.execute(&mut *$conn).await {
                 result = Err(e);
@@ -763,6 +793,7 @@ mod tests {
             created_at: 1,
             updated_at: 1,
             match_key: None,
+            pending: None,
         }
     }
 

@@ -30,7 +30,7 @@ use sqlx::{PgPool, SqlitePool};
 pub use audit::AuditRow;
 pub use connections::{AuthorizedAccount, ConnectionRow};
 pub use dashboard::{NamedEventRow, OutcomeCount, RunBucket, RunQuery, RunTotals, StateCount};
-pub use engine::{Agreements, Checkpoint, EventRow, PageCommit, RecordKey, RecordRow, RunRow, SyncStateRow};
+pub use engine::{Agreements, Checkpoint, EventRow, PageCommit, PendingWrites, RecordKey, RecordRow, RunRow, SyncStateRow};
 pub use invites::InviteRow;
 pub use login_attempts::LoginClaim;
 pub use oauth_states::{NewOAuthState, OAuthStateRow};

@@ -62,7 +62,7 @@ impl<'a> Planner<'a> {
                     plan.skip();
                 }
                 Some(row) if row.hubspot_id.is_some() && row.app_id.is_some() => {
-                    if !force && row.state == RecordState::Linked && self.unchanged(side, &row, &deal) {
+                    if !force && row.state == RecordState::Linked && row.pending.is_none() && self.unchanged(side, &row, &deal) {
                         // Tandem's own write read back, or a change to a field no mapping covers.
                         plan.skip();
                     } else {
@@ -182,6 +182,7 @@ impl<'a> Planner<'a> {
             created_at: now,
             updated_at: now,
             match_key: record.match_key.clone(),
+            pending: None,
         };
         {
             row.set_id(side, record.id.clone());

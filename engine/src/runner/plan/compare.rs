@@ -15,6 +15,33 @@ impl<'a> Planner<'a> {
         })
     }
 
+    /// The agreed values of a record whose last updates were sent by a run that never committed
+    /// them: a field whose written value is what its target holds now counts as agreed at what
+    /// the write left (the run's own write, not a user's change); any other field keeps the
+    /// values agreed before (the write did not land, or a user has changed the field since).
+    pub fn settle_pending(&self, agreed: &Agreements, pending: &PendingWrites, hub: &RemoteRecord, app: &RemoteRecord) -> Agreements {
+        let mut settled = agreed.clone();
+        let current = |target: Side, key: &str| -> Option<Option<String>> {
+            let record = if target == Side::HubSpot { hub } else { app };
+            if key == STAGE {
+                return Some(record.values.get(STAGE).cloned().flatten());
+            }
+            let m = self.mapped.iter().find(|m| m.key == key)?;
+            let field = if target == Side::HubSpot { m.hub } else { m.app };
+            Some(canonical(field.kind, record.values.get(&field.key).cloned().flatten().as_deref()))
+        };
+        for (target, keys) in [(Side::HubSpot, &pending.to_hub), (Side::App, &pending.to_app)] {
+            for key in keys {
+                let Some(after) = pending.agreed.get(key) else { continue };
+                let written = if target == Side::HubSpot { &after.hub } else { &after.app };
+                if current(target, key).as_ref() == Some(written) {
+                    settled.0.insert(key.clone(), after.clone());
+                }
+            }
+        }
+        settled
+    }
+
     /// A linked record read on both sides: field-level merge against the agreed values. A field
     /// changed on both sides is timed by `field_times` (HubSpot's history of that field,
     /// Pipedrive's deal changelog) where known, else by the records' modification times.
@@ -27,6 +54,9 @@ impl<'a> Planner<'a> {
         now: i64,
         plan: &mut PagePlan,
     ) {
+        if let Some(pending) = row.pending.take() {
+            row.agreed = self.settle_pending(&row.agreed, &pending, &hub, &app);
+        }
         row.name = if hub.name.is_empty() { app.name.clone() } else { hub.name.clone() };
         let hub_stage = hub.values.get(STAGE).cloned().flatten();
         let app_stage = app.values.get(STAGE).cloned().flatten();

@@ -29,7 +29,7 @@ use super::api::Category;
 use super::links::{self, IdPairs};
 use crate::connectors::record::{self, RecordRules, RemoteRecord, STAGE};
 use crate::secret::new_id;
-use crate::store::{Agreements, EventRow, RecordRow};
+use crate::store::{Agreements, EventRow, PendingWrites, RecordRow};
 
 /// Field values by key, as sent to one side.
 pub type Values = BTreeMap<String, Option<String>>;

@@ -79,6 +79,7 @@ fn linked(name: &str, amount: &str, seen: i64) -> RecordRow {
         message: None,
         create_on: None,
         match_key: None,
+        pending: None,
     }
 }
 
@@ -381,7 +382,7 @@ proptest! {
                 record.values.insert(key.clone(), value.clone());
             }
             record.updated_at += MINUTE;
-            row.agreed = planner.readback(*target, record, &row.agreed);
+            row.agreed = planner.readback(*target, record, values, &row.agreed);
             match target {
                 Side::HubSpot => row.hub_seen_at = Some(record.updated_at),
                 Side::App => row.app_seen_at = Some(record.updated_at),

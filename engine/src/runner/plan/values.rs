@@ -70,9 +70,13 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// The agreed values after an update, with the target side's as the provider stored them
-    /// (it may have normalised a value, or kept one it refuses to clear).
-    pub fn readback(&self, target: Side, updated: &RemoteRecord, agreed: &Agreements) -> Agreements {
+    /// The agreed values after an update of `target` that wrote `written`: for the fields it
+    /// wrote, the target side's values as the provider stored them (it may have normalised a
+    /// value, or kept one it refuses to clear). The other fields keep what the comparison agreed:
+    /// a value the record read back holds there is a change nobody has synced yet (made in the
+    /// app between Tandem's read and its write, or flowing the other way in a write that
+    /// failed), and taking it as agreed would lose it.
+    pub fn readback(&self, target: Side, updated: &RemoteRecord, written: &Values, agreed: &Agreements) -> Agreements {
         let mut agreed = agreed.clone();
         for m in &self.mapped {
             if m.link.is_some() && target == Side::HubSpot {
@@ -80,6 +84,9 @@ impl<'a> Planner<'a> {
                 continue;
             }
             let field = if target == Side::HubSpot { m.hub } else { m.app };
+            if !written.contains_key(&field.key) {
+                continue;
+            }
             if let Some(entry) = agreed.get_mut(&m.key) {
                 let value = canonical(field.kind, updated.values.get(&field.key).cloned().flatten().as_deref());
                 match target {
@@ -88,11 +95,65 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        if let Some(entry) = agreed.get_mut(STAGE).filter(|_| self.deal()) {
+        if let Some(entry) = agreed.get_mut(STAGE).filter(|_| self.deal() && written.contains_key(STAGE)) {
             let value = updated.values.get(STAGE).cloned().flatten();
             match target {
                 Side::HubSpot => entry.hub = value,
                 Side::App => entry.app = value,
+            }
+        }
+        agreed
+    }
+
+    /// The rows of the records `updates` write, as they are stored while the writes are on
+    /// their way: with the values agreed before them, and the writes as pending.
+    pub fn pending_rows(&self, updates: &[Update], records: &[RecordRow]) -> Vec<RecordRow> {
+        let mut rows: Vec<(usize, RecordRow)> = Vec::new();
+        for (target, index, _, values, before) in updates {
+            let at = match rows.iter().position(|(i, _)| i == index) {
+                Some(at) => at,
+                None => {
+                    let mut row = records[*index].clone();
+                    row.pending = Some(PendingWrites { agreed: row.agreed.0.clone(), ..PendingWrites::default() });
+                    row.agreed = before.clone();
+                    rows.push((*index, row));
+                    rows.len() - 1
+                }
+            };
+            let pending = rows[at].1.pending.as_mut().expect("set above");
+            let keys = self
+                .mapped
+                .iter()
+                .filter(|m| m.link.is_none() && values.contains_key(&(if *target == Side::HubSpot { m.hub } else { m.app }).key))
+                .map(|m| m.key.clone())
+                .chain(values.contains_key(STAGE).then(|| STAGE.to_string()));
+            match target {
+                Side::HubSpot => pending.to_hub.extend(keys),
+                Side::App => pending.to_app.extend(keys),
+            }
+        }
+        rows.into_iter().map(|(_, row)| row).collect()
+    }
+
+    /// The agreed values after an update of `target` that failed: the fields it would have
+    /// written go back to what was agreed before, so that their change is found and sent again;
+    /// the rest (a write the other way that succeeded) stay as they are.
+    pub fn restore_failed(&self, target: Side, written: &Values, before: &Agreements, agreed: &Agreements) -> Agreements {
+        let mut agreed = agreed.clone();
+        let keys = self
+            .mapped
+            .iter()
+            .filter(|m| written.contains_key(&(if target == Side::HubSpot { m.hub } else { m.app }).key))
+            .map(|m| m.key.as_str())
+            .chain(written.contains_key(STAGE).then_some(STAGE));
+        for key in keys {
+            match before.get(key) {
+                Some(was) => {
+                    agreed.0.insert(key.to_string(), was.clone());
+                }
+                None => {
+                    agreed.0.remove(key);
+                }
             }
         }
         agreed
