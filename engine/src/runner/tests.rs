@@ -76,6 +76,15 @@ impl Memory {
         record.updated_at = at;
     }
 
+    /// An edit stamped `ahead` milliseconds later than now (a clock that has moved on).
+    fn edit_ahead(&self, id: &str, key: &str, value: &str, ahead: i64) {
+        let mut records = self.records.lock().unwrap();
+        let at = self.tick(&records) + ahead;
+        let record = records.get_mut(id).expect("a record to edit");
+        record.values.insert(key.to_string(), Some(value.to_string()));
+        record.updated_at = at;
+    }
+
     fn all(&self) -> Vec<RemoteRecord> {
         self.records.lock().unwrap().values().cloned().collect()
     }
@@ -446,5 +455,44 @@ async fn a_write_that_landed_before_its_run_was_cut_off_is_not_taken_for_a_chang
     assert_eq!(next.conflicts, 0, "Tandem's own write is no conflict");
     let quiet = run(&engine, &sync_id, &hub, &app).await;
     assert_eq!((quiet.updated_in_app, quiet.updated_in_hub), (0, 0), "{quiet:?}");
+    db.destroy().await;
+}
+
+/// A retried record whose run is cut off before its write landed (HubSpot still refusing, then
+/// the lease lost): it stays a failing record, and is retried until the change lands.
+#[tokio::test]
+async fn a_retry_cut_off_before_its_write_landed_is_retried_again() {
+    let (db, engine, sync_id) = set_up(SyncDirection::TwoWay).await;
+    let (hub, app) = (Memory::new("dealname", "h"), Memory::new("title", "p"));
+    let hub_id = add(&hub, deal("Umbrella", "100", "a"));
+    let other_hub_id = add(&hub, deal("Other", "100", "a"));
+    run(&engine, &sync_id, &hub, &app).await;
+    let app_id = by_name(&app, "value")["Umbrella"][0].0.clone();
+    let other_id = by_name(&app, "value")["Other"][0].0.clone();
+
+    // The change to send, and later ones on both sides that move the cursors past the record
+    // (beyond their margin): from then on only its failing state brings it back.
+    app.edit(&app_id, "value", "250");
+    app.edit_ahead(&other_id, "value", "120", 60_000);
+    hub.edit_ahead(&other_hub_id, "dealname", "Other (renamed)", 60_000);
+    hub.refuse_updates.store(true, Ordering::SeqCst);
+    let failed = run(&engine, &sync_id, &hub, &app).await;
+    assert_eq!(failed.outcome, RunOutcome::Partial, "{failed:?}");
+
+    let store = engine.store().clone();
+    let sync = sync_id.clone();
+    *hub.after_update.lock().unwrap() = Some(Box::pin(async move {
+        store.release_all_leases(None).await.unwrap();
+        let now = now_ms();
+        assert!(store.claim_sync(&sync, "another-instance", now, now + 60_000).await.unwrap());
+    }));
+    let cut_off = run(&engine, &sync_id, &hub, &app).await;
+    assert_eq!(cut_off.outcome, RunOutcome::Interrupted, "{cut_off:?}");
+    engine.store().release_all_leases(None).await.unwrap();
+
+    hub.refuse_updates.store(false, Ordering::SeqCst);
+    let retried = run(&engine, &sync_id, &hub, &app).await;
+    assert_eq!(retried.outcome, RunOutcome::Succeeded, "{retried:?}");
+    assert_eq!(hub.value(&hub_id, "amount").as_deref(), Some("250"), "the change landed on a later retry");
     db.destroy().await;
 }

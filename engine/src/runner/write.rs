@@ -83,7 +83,8 @@ impl<'a> Pass<'a> {
         // Updates, batched per side. What they send is stored first (with the values agreed
         // before them): a run cut off after they land knows them for its own next time.
         let updates = std::mem::take(&mut work.updates);
-        self.store.save_records(&self.plan.pending_rows(&updates, &work.records)).await?;
+        let marks = self.plan.pending_marks(&updates, &work.records);
+        self.store.mark_pending(&self.sync_id, self.instance, &marks, now_ms()).await?;
         for target in [Side::HubSpot, Side::App] {
             let batch: Vec<&Update> = updates.iter().filter(|(t, ..)| *t == target).collect();
             if batch.is_empty() {

@@ -615,6 +615,50 @@ impl Store {
         Ok(())
     }
 
+    /// Marks the updates a page is about to send as pending on their records (each with the
+    /// values agreed before them) and nothing else of the rows; fails with
+    /// [`StoreError::LeaseLost`] (and marks nothing) when another instance has taken the sync
+    /// over. `marks` are (record id, agreed before, pending writes).
+    pub async fn mark_pending(
+        &self,
+        sync_id: &str,
+        lease_owner: &str,
+        marks: &[(String, Agreements, PendingWrites)],
+        now: i64,
+    ) -> Result<()> {
+        if marks.is_empty() {
+            return Ok(());
+        }
+        macro_rules! mark {
+            ($pool:expr) => {{
+                let mut tx = $pool.begin().await?;
+                let held = sqlx::query("SELECT 1 FROM sync_state WHERE sync_id = $1 AND lease_owner = $2 AND lease_until >= $3")
+                    .bind(sync_id)
+                    .bind(lease_owner)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if held.is_none() {
+                    tx.rollback().await?;
+                    return Err(StoreError::LeaseLost);
+                }
+                for (id, before, pending) in marks {
+                    sqlx::query("UPDATE sync_records SET agreed = $3, pending = $4 WHERE sync_id = $1 AND id = $2")
+                        .bind(sync_id)
+                        .bind(id)
+                        .bind(before.to_json())
+                        .bind(pending.to_json())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(())
+            }};
+        }
+        on_pool!(self, |pool| mark!(pool)).map_err(StoreError::from)?;
+        Ok(())
+    }
+
     /// Commits a page: its records, events, the run's counters and the checkpoint, renewing the
     /// lease; fails with [`StoreError::LeaseLost`] (and commits nothing) when another instance
     /// has taken the sync over.

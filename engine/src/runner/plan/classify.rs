@@ -341,6 +341,8 @@ impl<'a> Planner<'a> {
     /// A record left out by the sync's rules, saying why (an event when the reason is new).
     pub fn exclude(&self, mut row: RecordRow, seen_on: Side, exclusion: Exclusion, message: String, now: i64, plan: &mut PagePlan) {
         let reason = RecordReason::Excluded(exclusion);
+        // Writes once pending no longer matter: the record is not compared while excluded.
+        row.pending = None;
         let changed = row.state != RecordState::Excluded || row.reason != Some(reason);
         row.state = RecordState::Excluded;
         row.reason = Some(reason);
@@ -361,6 +363,7 @@ impl<'a> Planner<'a> {
             Side::App => Exclusion::DeletedInApp,
         });
         let mut row = row;
+        row.pending = None;
         match gone_from.other() {
             Side::HubSpot => row.hub_seen_at = Some(deal.updated_at),
             Side::App => row.app_seen_at = Some(deal.updated_at),

@@ -105,34 +105,34 @@ impl<'a> Planner<'a> {
         agreed
     }
 
-    /// The rows of the records `updates` write, as they are stored while the writes are on
-    /// their way: with the values agreed before them, and the writes as pending.
-    pub fn pending_rows(&self, updates: &[Update], records: &[RecordRow]) -> Vec<RecordRow> {
-        let mut rows: Vec<(usize, RecordRow)> = Vec::new();
+    /// The updates a page sends, as they are marked on their records while on their way: per
+    /// record, the values agreed before them and the writes (see [`PendingWrites`]).
+    pub fn pending_marks(&self, updates: &[Update], records: &[RecordRow]) -> Vec<(String, Agreements, PendingWrites)> {
+        let mut marks: Vec<(usize, Agreements, PendingWrites)> = Vec::new();
         for (target, index, _, values, before) in updates {
-            let at = match rows.iter().position(|(i, _)| i == index) {
+            let at = match marks.iter().position(|(i, ..)| i == index) {
                 Some(at) => at,
                 None => {
-                    let mut row = records[*index].clone();
-                    row.pending = Some(PendingWrites { agreed: row.agreed.0.clone(), ..PendingWrites::default() });
-                    row.agreed = before.clone();
-                    rows.push((*index, row));
-                    rows.len() - 1
+                    let pending = PendingWrites { agreed: records[*index].agreed.0.clone(), ..PendingWrites::default() };
+                    marks.push((*index, before.clone(), pending));
+                    marks.len() - 1
                 }
             };
-            let pending = rows[at].1.pending.as_mut().expect("set above");
             let keys = self
                 .mapped
                 .iter()
-                .filter(|m| m.link.is_none() && values.contains_key(&(if *target == Side::HubSpot { m.hub } else { m.app }).key))
+                // As `readback`: HubSpot's associations are not in the record read back.
+                .filter(|m| !(m.link.is_some() && *target == Side::HubSpot))
+                .filter(|m| values.contains_key(&(if *target == Side::HubSpot { m.hub } else { m.app }).key))
                 .map(|m| m.key.clone())
                 .chain(values.contains_key(STAGE).then(|| STAGE.to_string()));
+            let pending = &mut marks[at].2;
             match target {
                 Side::HubSpot => pending.to_hub.extend(keys),
                 Side::App => pending.to_app.extend(keys),
             }
         }
-        rows.into_iter().map(|(_, row)| row).collect()
+        marks.into_iter().map(|(index, before, pending)| (records[index].id.clone(), before, pending)).collect()
     }
 
     /// The agreed values after an update of `target` that failed: the fields it would have
