@@ -291,6 +291,41 @@ async fn a_run_slower_than_its_lease_keeps_it_and_a_dead_instances_lapses(env: E
     env
 }
 
+on_both_backends!(hubspot_changes_read_while_tandem_writes_to_hubspot_are_never_skipped);
+async fn hubspot_changes_read_while_tandem_writes_to_hubspot_are_never_skipped(env: Env) -> Env {
+    let sync = set_up(&env, |_, _| {}).await;
+    let mut ids = Vec::new();
+    // Four of HubSpot's search pages (200 deals each): the second is read while the first is
+    // written, the third after.
+    for i in 0..800 {
+        let props = json!({"dealname": format!("Paged {i:03}"), "amount": "1", "pipeline": "default", "dealstage": "appointmentscheduled"});
+        ids.push(env.hs_create(props, None).await);
+    }
+    let engine = engine(&env);
+    run(&engine, &sync).await;
+    run(&engine, &sync).await;
+    // Every amount changes in HubSpot, one deal after another; the first page's deals also get a
+    // close date in Pipedrive, which the run writes to HubSpot while it pages through the changes
+    // (HubSpot pages a search by offset: each deal it writes moves to the end of the results).
+    for (i, id) in ids.iter().enumerate() {
+        env.hs_edit(id, json!({"amount": format!("{}", 1000 + i)}), None).await;
+    }
+    let pd = env.pd_deals(&sync).await;
+    for i in 0..200 {
+        let id = pd[&format!("Paged {i:03}")]["id"].to_string();
+        env.pd_edit(&id, json!({"expected_close_date": "2027-03-01"}), None).await;
+    }
+    let r = run(&engine, &sync).await;
+    assert_eq!(r.outcome, model::states::RunOutcome::Succeeded, "{:?}", r.message);
+    let pd = env.pd_deals(&sync).await;
+    let stale: Vec<String> = (0..800)
+        .filter(|i| pd[&format!("Paged {i:03}")]["value"].as_f64() != Some((1000 + i) as f64))
+        .map(|i| format!("Paged {i:03}"))
+        .collect();
+    assert!(stale.is_empty(), "HubSpot's amounts reached Pipedrive, none skipped: {} stale ({:?}…)", stale.len(), stale.first());
+    env
+}
+
 on_both_backends!(a_burst_of_changes_larger_than_a_search_window_is_read_once);
 async fn a_burst_of_changes_larger_than_a_search_window_is_read_once(env: Env) -> Env {
     let sync = set_up(&env, |_, _| {}).await;

@@ -123,7 +123,7 @@ impl<'a> Pass<'a> {
                 // The next read: the next page of this search, or (HubSpot's search stops at
                 // 10,000 results) a new search from the newest time read. Should a whole window
                 // share one millisecond, it steps past it (warned).
-                let next_read: Option<(i64, Option<String>)> = match page.next.clone() {
+                let mut next_read: Option<(i64, Option<String>)> = match page.next.clone() {
                     None => None,
                     Some(_) if side == Side::HubSpot && read_in_window >= self.search_window => {
                         if newest <= query_since {
@@ -134,6 +134,7 @@ impl<'a> Pass<'a> {
                     }
                     Some(next) => Some((query_since, Some(next))),
                 };
+                let hub_written = self.run.created_in_hub + self.run.updated_in_hub;
                 match &next_read {
                     Some((since, cursor)) => {
                         let (processed, fetched) = tokio::join!(
@@ -144,6 +145,20 @@ impl<'a> Pass<'a> {
                         prefetched = Some(fetched);
                     }
                     None => self.process(side, page.records, false, Some(checkpoint.clone())).await?,
+                }
+                // HubSpot's search pages by offset, over results sorted by modification time: the
+                // deals this page's writes changed moved to the end, so the next offset would
+                // pass over as many deals not read yet. After such writes the read goes on with a
+                // new search from the newest time read (what it reads again is skipped as
+                // unchanged; Tandem's own writes come back at the end and are known as its own).
+                let wrote_hub = self.run.created_in_hub + self.run.updated_in_hub != hub_written;
+                if side == Side::HubSpot && wrote_hub && next_read.as_ref().is_some_and(|(_, cursor)| cursor.is_some()) {
+                    prefetched = None;
+                    if newest <= query_since {
+                        tracing::warn!(sync_id = %self.sync_id, at = newest, "a whole page changed in one millisecond; moving past it");
+                        newest += 1;
+                    }
+                    next_read = Some((newest, None));
                 }
                 state.hub_cursor = checkpoint.hub_cursor;
                 state.app_cursor = checkpoint.app_cursor;
