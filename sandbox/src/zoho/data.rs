@@ -336,6 +336,17 @@ pub struct ZohoData {
     /// Changes dropped from a full outbox.
     #[serde(skip)]
     pub outbox_dropped: u64,
+    /// Which version of the organisation's settings (users, fields, pipelines) this is: a number
+    /// no other version of any data has had, so a create made ready under one version knows
+    /// whether it still holds when it is stored.
+    #[serde(skip, default = "new_settings_version")]
+    pub settings_version: u64,
+}
+
+/// A settings version no data has had before.
+pub fn new_settings_version() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl ZohoData {
@@ -343,6 +354,11 @@ impl ZohoData {
     pub fn next_id(&mut self) -> u64 {
         self.next_id += 1;
         crate::zoho::ids::base(self.org_id) + self.next_id
+    }
+
+    /// Marks the users, fields or pipelines changed.
+    pub fn settings_changed(&mut self) {
+        self.settings_version = new_settings_version();
     }
 
     pub fn table(&self, module: Module) -> &Table<Record> {

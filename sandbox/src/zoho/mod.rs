@@ -306,6 +306,7 @@ impl Snapshots for Zoho {
             watches,
             outbox: _,
             outbox_dropped: _,
+            settings_version: _,
         } = &*data;
         write_field(out, "org_id", org_id)?;
         write_field(out, "company_name", company_name)?;

@@ -20,6 +20,7 @@ use super::watch::Operation;
 use super::{body_invalid, error, member_invalid, member_missing, module_for, param_missing, path_id_invalid, JsonBody, Zoho};
 use crate::oauth::AccessToken;
 use crate::query::{query_one, query_pairs};
+use crate::table::Row;
 
 pub const MAX_RECORDS: usize = 100;
 
@@ -150,10 +151,96 @@ pub async fn create(
         Err(r) => return r,
     };
     let at = zoho.now_seconds();
+    let user = |data: &ZohoData| acting_user(data, &token);
+    let ready = ReadyBatch::make(&zoho.read(), module, &records, user, at);
     let mut data = zoho.write();
-    let user = acting_user(&data, &token);
-    let answers = records.iter().enumerate().map(|(i, input)| create_record(&mut data, module, input, i, user, at)).collect();
+    let answers = ready.store(&mut data, module, &records, user, at);
     reply(data, answers, StatusCode::CREATED)
+}
+
+/// The records of a create, checked and built while other calls may read; stored under the
+/// write lock, each as if it had been made there: one a concurrent change could have made wrong
+/// (the settings changed, a record a lookup names deleted, its email taken since) or that failed
+/// is made again under the lock, so the answers are the ones one call at a time would give.
+struct ReadyBatch {
+    settings_version: u64,
+    user: u64,
+    records: Vec<Option<Ready>>,
+}
+
+impl ReadyBatch {
+    fn make(data: &ZohoData, module: Module, inputs: &[Map<String, Value>], user: impl Fn(&ZohoData) -> u64, at: i64) -> ReadyBatch {
+        let user = user(data);
+        let records = inputs.iter().enumerate().map(|(i, input)| Ready::make(data, module, input, i, user, at)).collect();
+        ReadyBatch { settings_version: data.settings_version, user, records }
+    }
+
+    /// Stores the records; their answers.
+    fn store(
+        self,
+        data: &mut ZohoData,
+        module: Module,
+        inputs: &[Map<String, Value>],
+        user: impl Fn(&ZohoData) -> u64,
+        at: i64,
+    ) -> Vec<Answer> {
+        let current = data.settings_version == self.settings_version;
+        let user = if current { self.user } else { user(data) };
+        inputs
+            .iter()
+            .zip(self.records)
+            .enumerate()
+            .map(|(i, (input, ready))| match ready.filter(|r| current && r.still_holds(data, module)) {
+                Some(ready) => ready.store(data, module),
+                None => create_record(data, module, input, i, user, at),
+            })
+            .collect()
+    }
+}
+
+/// A record to create, checked and built from its input without the write lock; what only
+/// another write could make wrong since is checked again when it is stored.
+struct Ready {
+    record: Record,
+    /// The records its lookups name.
+    lookups: Vec<(Module, u64)>,
+    /// Its unique email's lookup key.
+    email: Option<String>,
+}
+
+impl Ready {
+    /// The record `input` makes, or `None` when it fails (made again under the write lock for
+    /// its answer).
+    fn make(data: &ZohoData, module: Module, input: &Map<String, Value>, index: usize, user: u64, at: i64) -> Option<Ready> {
+        let by = By { user, at };
+        let record = apply(data, module, None, 0, input, index, &by).ok()?.into_record(0, &by);
+        let lookups = record
+            .fields
+            .iter()
+            .filter_map(|(name, value)| {
+                let field = data.field(module, name).filter(|f| f.data_type == "lookup")?;
+                Some((field.lookup.unwrap_or(module), value.as_str()?.parse().ok()?))
+            })
+            .collect();
+        let unique = data.field(module, "Email").is_some_and(|f| f.unique);
+        let email = record.lookup_keys().into_iter().next().filter(|_| unique);
+        Some(Ready { record, lookups, email })
+    }
+
+    /// Whether the checks made without the write lock still hold: the records its lookups name
+    /// are there, and no record holds its email.
+    fn still_holds(&self, data: &ZohoData, module: Module) -> bool {
+        self.lookups.iter().all(|(target, id)| data.table(*target).contains_key(id))
+            && self.email.as_ref().is_none_or(|key| data.table(module).with_key(key).is_empty())
+    }
+
+    /// Stores the record under a new id; its answer.
+    fn store(mut self, data: &mut ZohoData, module: Module) -> Answer {
+        self.record.id = data.next_id();
+        let written = Written::of(&self.record);
+        store(data, module, self.record);
+        Answer::Written { record: written, message: "record added", upsert: None }
+    }
 }
 
 fn record_id(input: &Map<String, Value>) -> Option<u64> {
@@ -436,5 +523,67 @@ mod tests {
         let body = input(json!({"First_Name": "Ada", "Last_Name": "Lovelace"}));
         assert!(update_record(&mut data, Module::Contacts, contact, &body, 0, user, at).is_success());
         assert_eq!(data.contacts[&contact].fields["Full_Name"], json!("Ada Lovelace"));
+    }
+
+    /// Creates made ready, then a write by another call, then the creates stored: the same
+    /// answers and records as if they had been made one at a time after that write.
+    fn ready_then(data: &ZohoData, module: Module, inputs: &[Value], between: impl Fn(&mut ZohoData)) -> Vec<Answer> {
+        let (mut data, at) = (data.clone(), 1_765_100_000_000);
+        let inputs: Vec<_> = inputs.iter().cloned().map(input).collect();
+        let user = |d: &ZohoData| d.users[0].id;
+        let ready = ReadyBatch::make(&data, module, &inputs, user, at);
+        between(&mut data);
+        let mut expected = data.clone();
+        let answers = ready.store(&mut data, module, &inputs, user, at);
+        let who = user(&expected);
+        let one_by_one: Vec<_> = inputs.iter().enumerate().map(|(i, r)| create_record(&mut expected, module, r, i, who, at)).collect();
+        assert_eq!(answers, one_by_one);
+        assert_eq!(**data.table(module), **expected.table(module));
+        assert_eq!(
+            data.table(module).with_key("email:late@northwind.example"),
+            expected.table(module).with_key("email:late@northwind.example")
+        );
+        answers
+    }
+
+    #[test]
+    fn a_create_made_ready_before_another_write_answers_as_if_made_after_it() {
+        let mut data = crate::zoho::seed::fresh(5_725_767);
+        crate::zoho::seed::generate(&mut data, 5, 5, 3, 7, 1_765_000_000_000);
+        let account = *data.accounts.keys().next().unwrap();
+        let codes = |answers: Vec<Answer>| answers.iter().map(Answer::is_success).collect::<Vec<_>>();
+        let deals = [
+            json!({"Deal_Name": "A", "Stage": "Qualification"}),
+            json!({"Deal_Name": "B", "Stage": "Negotiation/Review", "Account_Name": {"id": account.to_string()}}),
+            json!({"Deal_Name": "C", "Stage": "Needs Analysis"}),
+        ];
+        // Nothing in between: all made ready, stored under consecutive ids.
+        let answers = ready_then(&data, Module::Deals, &deals, |_| {});
+        assert_eq!(codes(answers.clone()), [true, true, true]);
+        assert_eq!(answers[2].id().unwrap() - answers[0].id().unwrap(), 2);
+        // The account a deal names deleted: that deal fails, the next takes the id it would have.
+        let user = data.users[0].id;
+        let gone = ready_then(&data, Module::Deals, &deals, |d| {
+            delete_record(d, Module::Accounts, account, user, 1_765_050_000_000);
+        });
+        assert_eq!(codes(gone.clone()), [true, false, true]);
+        assert_eq!(gone[2].id().unwrap() - gone[0].id().unwrap(), 1);
+        // A stage taken out of the pipeline (settings changed): the deal in it fails.
+        let renamed = ready_then(&data, Module::Deals, &deals, |d| {
+            d.pipelines.iter_mut().for_each(|p| p.stages.retain(|s| s.name != "Qualification"));
+            d.settings_changed();
+        });
+        assert_eq!(codes(renamed), [false, true, true]);
+        // An email another call took, and one the batch itself takes twice.
+        let contacts = [
+            json!({"Last_Name": "Late", "Email": "late@northwind.example"}),
+            json!({"Last_Name": "Early", "Email": "early@northwind.example"}),
+            json!({"Last_Name": "Twice", "Email": "Early@northwind.example"}),
+        ];
+        let taken = ready_then(&data, Module::Contacts, &contacts, |d| {
+            let body = input(json!({"Last_Name": "Other", "Email": "LATE@northwind.example"}));
+            assert!(create_record(d, Module::Contacts, &body, 0, user, 1_765_050_000_000).is_success());
+        });
+        assert_eq!(codes(taken), [false, true, false]);
     }
 }

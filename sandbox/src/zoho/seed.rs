@@ -227,6 +227,7 @@ pub fn fresh(org_id: u64) -> ZohoData {
         watches: Vec::new(),
         outbox: Default::default(),
         outbox_dropped: 0,
+        settings_version: super::data::new_settings_version(),
     }
 }
 

@@ -357,6 +357,7 @@ pub async fn create_field(
             unique: false,
         });
         data.modules_modified.insert(module, zoho.now_seconds());
+        data.settings_changed();
         tracing::info!(module = module.api_name(), api_name = %api_name, "Zoho sandbox: custom field created");
         answers.push(json!({"code": "SUCCESS", "details": {"id": id.to_string()}, "message": "field created", "status": "success"}));
     }
