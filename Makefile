@@ -16,8 +16,9 @@ tools:
 	scripts/ensure-tools.sh
 
 build: tools
-	cargo leptos build --release
-	cargo build --release -p sandbox
+	cargo leptos build --release --precompress
+	# With the flag cargo-leptos gives the server (always-erase-components), so they share their dependencies' builds.
+	RUSTFLAGS="--cfg erase_components" cargo build --release -p sandbox
 
 # rustfmt.toml holds the house width; clippy's warnings are errors (the browser crate is checked
 # for its own target: on the host it would be built with the server's features too).

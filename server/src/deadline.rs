@@ -58,7 +58,8 @@ pub async fn pages(State(PageDeadline(limit)): State<PageDeadline>, request: Req
 fn body_until(body: Body, deadline: Instant, path: String) -> impl futures_util::Stream<Item = Result<Bytes, axum::Error>> + Send {
     let chunks = body.into_data_stream();
     let expired = Box::pin(tokio::time::sleep_until(deadline));
-    futures_util::stream::unfold(Some((chunks, expired)), move |state| {
+    // Fused: an unfolded stream panics when asked again past its end.
+    let body = futures_util::stream::unfold(Some((chunks, expired)), move |state| {
         let path = path.clone();
         async move {
             let (mut chunks, mut expired) = state?;
@@ -71,7 +72,8 @@ fn body_until(body: Body, deadline: Instant, path: String) -> impl futures_util:
                 }
             }
         }
-    })
+    });
+    body.fuse()
 }
 
 /// A page's path as the log may show it: an invitation's token is a secret.

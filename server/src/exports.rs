@@ -57,7 +57,9 @@ pub async fn csv(
             }
         }
     });
-    let body = futures_util::StreamExt::chain(futures_util::stream::once(async move { Ok(first) }), rest);
+    // Fused: a body that is compressed as it is sent is read once more after its end, and an
+    // unfolded stream panics when polled past it (the download then broke off).
+    let body = futures_util::StreamExt::fuse(futures_util::StreamExt::chain(futures_util::stream::once(async move { Ok(first) }), rest));
     let name =
         format!("tandem-{}-{}-{}-to-{}.csv", kind.as_str(), sync_id, model::timefmt::iso_date(from), model::timefmt::iso_date(to - 1));
     Response::builder()

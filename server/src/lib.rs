@@ -3,6 +3,7 @@
 // Leptos views are deeply nested types.
 #![recursion_limit = "256"]
 
+mod caching;
 pub mod config;
 mod deadline;
 mod exports;

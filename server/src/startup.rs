@@ -18,6 +18,7 @@ use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, AxumRouteListing, LeptosRoutes};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::Config;
@@ -112,6 +113,7 @@ impl Application {
             .site_root(config.site_root.to_string_lossy().to_string())
             .site_pkg_dir("pkg")
             .site_addr(local_addr)
+            .hash_files(site_files_are_hashed())
             .build();
         for provider in config.providers() {
             match provider.unavailable() {
@@ -230,6 +232,12 @@ pub async fn run_users_command(config: &Config, action: crate::config::UsersComm
     }
 }
 
+/// Whether the build named the site's files after their content: cargo-leptos (`hash-files`)
+/// then writes their hashes to `hash.txt` beside the binary, where the pages read them from.
+fn site_files_are_hashed() -> bool {
+    std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.join("hash.txt"))).is_some_and(|file| file.is_file())
+}
+
 fn origin_of(url: &str) -> String {
     let scheme_end = url.find("://").map(|i| i + 3).unwrap_or(0);
     match url[scheme_end..].find('/') {
@@ -270,6 +278,10 @@ fn router(state: AppState) -> Router {
         .layer(tower::util::option_layer(
             state.context.secure_cookies.then(|| security_header("strict-transport-security", "max-age=31536000")),
         ))
+        .layer(axum::middleware::from_fn(crate::caching::headers))
+        // Pages and answers compressed (brotli or gzip, as the browser accepts); the release
+        // build's files are compressed once when built (`--precompress`) and sent as they are.
+        .layer(CompressionLayer::new())
         .layer(axum::middleware::from_fn_with_state(state.page_deadline, crate::deadline::pages))
         .with_state(state)
 }

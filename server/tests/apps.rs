@@ -361,6 +361,12 @@ async fn dashboards_export_and_metrics(s: &Setup, admin: &reqwest::Client) {
     assert!(lines[0].starts_with("run_id,started_at,ended_at,trigger,outcome,"), "{csv}");
     assert!(lines.len() >= 4, "the initial run and two webhook runs: {csv}");
     assert!(lines.iter().any(|l| l.contains(",webhook,succeeded,")), "{csv}");
+    // Sent compressed to a browser that accepts it, still a download by its name.
+    let r = admin.get(format!("{}{base}/events.csv", s.app.url)).header("accept-encoding", "gzip").send().await.unwrap();
+    assert_eq!((r.status(), r.headers()["content-encoding"].to_str().unwrap()), (reqwest::StatusCode::OK, "gzip"));
+    assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("attachment; filename=\"tandem-events-"));
+    let gzipped = r.bytes().await.expect("the whole body, to its end");
+    assert!(gzipped.starts_with(&[0x1f, 0x8b]));
     let events = export(format!("{base}/events.csv")).await.unwrap().text().await.unwrap();
     assert!(events.lines().any(|l| l.contains(",updated,hubspot,Amount,10,77,")), "{events}");
     let empty = export(format!("{base}/runs.csv?from=2001-01-01&to=2001-01-31")).await.unwrap().text().await.unwrap();

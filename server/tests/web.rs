@@ -585,3 +585,61 @@ async fn a_page_that_cannot_load_answers_within_its_deadline() {
     locker.close().await.unwrap();
     app.stop().await;
 }
+
+/// Pages and files are sent compressed as the browser accepts; the build's hashed files are kept
+/// a year, files named as they are an hour, pages never.
+#[tokio::test]
+async fn pages_and_files_are_sent_compressed_and_kept_as_long_as_their_names_allow() {
+    let site = std::env::temp_dir().join(format!("tandem-site-{}", std::process::id()));
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    let hashed = "tandem.kGM1RwrYpFj3Ksi0KJFWlA.wasm";
+    let bundle = vec![0u8; 64 * 1024];
+    std::fs::write(site.join("pkg").join(hashed), &bundle).unwrap();
+    // As `cargo leptos build --precompress` leaves it beside the file.
+    std::fs::write(site.join("pkg").join(format!("{hashed}.br")), b"brotli bytes").unwrap();
+    std::fs::write(site.join("pkg/tandem.wasm"), &bundle).unwrap();
+    let root = site.clone();
+    let app = TestApp::spawn_with(engine::store::Backend::Sqlite, move |config| config.site_root = root).await;
+    let browser = app.browser();
+    let fetch = |path: &str, encodings: Option<&str>| {
+        let mut request = browser.get(format!("{}{path}", app.url));
+        if let Some(encodings) = encodings {
+            request = request.header("accept-encoding", encodings);
+        }
+        request.send()
+    };
+    let header = |r: &reqwest::Response, name: &str| r.headers().get(name).map(|v| v.to_str().unwrap().to_string());
+
+    for (accepts, encoding, starts) in [
+        (Some("gzip, deflate, br"), Some("br"), None),
+        (Some("gzip"), Some("gzip"), Some(&[0x1f, 0x8b][..])),
+        (None, None, Some(&b"<!DOCTYPE html>"[..])),
+    ] {
+        let page = fetch("/setup", accepts).await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert_eq!(header(&page, "content-encoding").as_deref(), encoding, "{accepts:?}");
+        assert_eq!(header(&page, "cache-control").as_deref(), Some("no-store"));
+        let body = page.bytes().await.unwrap();
+        if let Some(starts) = starts {
+            assert!(body.starts_with(starts), "{accepts:?}: {:?}", &body[..16.min(body.len())]);
+        }
+    }
+
+    let file = fetch(&format!("/pkg/{hashed}"), Some("gzip, deflate, br")).await.unwrap();
+    assert_eq!(file.status(), 200);
+    assert_eq!(header(&file, "content-encoding").as_deref(), Some("br"));
+    assert_eq!(header(&file, "cache-control").as_deref(), Some("public, max-age=31536000, immutable"));
+    assert_eq!(header(&file, "vary").as_deref(), Some("accept-encoding"));
+    assert_eq!(&file.bytes().await.unwrap()[..], b"brotli bytes", "the file compressed when built");
+    let plain = fetch(&format!("/pkg/{hashed}"), None).await.unwrap();
+    assert_eq!(plain.bytes().await.unwrap().len(), bundle.len());
+    // A development build's names stay the same from one build to the next.
+    let unhashed = fetch("/pkg/tandem.wasm", Some("gzip")).await.unwrap();
+    assert_eq!(header(&unhashed, "cache-control").as_deref(), Some("public, max-age=3600"));
+    assert_eq!(header(&unhashed, "content-encoding").as_deref(), Some("gzip"), "compressed as it is sent");
+    assert!(unhashed.bytes().await.unwrap().len() < bundle.len() / 10);
+    let missing = fetch("/pkg/tandem.AAAAAAAAAAAAAAAAAAAAAA.wasm", None).await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(header(&missing, "cache-control"), None, "a missing file is not kept");
+    let _ = std::fs::remove_dir_all(&site);
+}
