@@ -21,8 +21,12 @@ async function transfer(page: Page, cache: 'disabled' | 'enabled', visit: () => 
   const cached = new Set<string>();
   cdp.on('Network.requestWillBeSent', (e) => urls.set(e.requestId, e.request.url));
   cdp.on('Network.requestServedFromCache', (e) => cached.add(e.requestId));
+  const files: { path: string; cacheControl: string }[] = [];
   cdp.on('Network.responseReceived', (e) => {
     if (e.response.fromDiskCache || e.response.fromPrefetchCache) cached.add(e.requestId);
+    const path = new URL(e.response.url).pathname;
+    const headers = Object.fromEntries(Object.entries(e.response.headers).map(([k, v]) => [k.toLowerCase(), String(v)]));
+    if (path.startsWith('/pkg/')) files.push({ path, cacheControl: headers['cache-control'] ?? '' });
   });
   cdp.on('Network.loadingFinished', (e) => {
     bytes += e.encodedDataLength;
@@ -32,7 +36,7 @@ async function transfer(page: Page, cache: 'disabled' | 'enabled', visit: () => 
   await hydrated(page);
   await page.waitForLoadState('networkidle');
   await cdp.detach();
-  return { bytes, fromNetwork };
+  return { bytes, fromNetwork, files };
 }
 
 test('a first visit stays within its budget, and a repeat visit sends only the page', async ({ page }) => {
@@ -58,6 +62,11 @@ test('a first visit stays within its budget, and a repeat visit sends only the p
     const first = await transfer(page, 'disabled', () => page.goto(path).then(() => {}));
     console.log(`first load, ${name}: ${Math.round(first.bytes / 1024)} KB`);
     expect(first.bytes, name).toBeLessThan(BUDGET_BYTES);
+    // The script, bundle and style sheet, each named after its content and kept for good.
+    expect(first.files.map((f) => f.path.replace(/\.[A-Za-z0-9_-]{22}\./, '.<hash>.')).sort(), name).toEqual(
+      ['/pkg/tandem.<hash>.css', '/pkg/tandem.<hash>.js', '/pkg/tandem.<hash>.wasm'],
+    );
+    for (const file of first.files) expect(file.cacheControl, file.path).toBe('public, max-age=31536000, immutable');
     // The script, bundle and style sheet are named after their content and kept: the next
     // visit asks the network for the page alone.
     await page.goto('/settings/users');

@@ -18,8 +18,13 @@ use http::{header, Method, StatusCode};
 use tokio::time::Instant;
 
 /// How long a page may take, from the request to the last byte of its answer.
-#[derive(Clone, Copy, Debug)]
-pub struct PageDeadline(pub Duration);
+#[derive(Clone, Debug)]
+pub struct PageDeadline {
+    pub limit: Duration,
+    /// The console's style sheet (its name changes with each release build), for the answer
+    /// past the deadline.
+    pub stylesheet: std::sync::Arc<str>,
+}
 
 /// Whether a request asks for a page (rendered by the console), as opposed to a server function,
 /// an asset, an export, a provider's webhook or OAuth callback, or the health and metrics probes.
@@ -33,7 +38,7 @@ fn is_page(method: &Method, path: &str) -> bool {
 
 /// Outermost layer: bounds every page from the request (the session lookup included) to the
 /// last byte of its answer.
-pub async fn pages(State(PageDeadline(limit)): State<PageDeadline>, request: Request, next: Next) -> Response {
+pub async fn pages(State(PageDeadline { limit, stylesheet }): State<PageDeadline>, request: Request, next: Next) -> Response {
     if !is_page(request.method(), request.uri().path()) {
         return next.run(request).await;
     }
@@ -43,7 +48,7 @@ pub async fn pages(State(PageDeadline(limit)): State<PageDeadline>, request: Req
         Ok(response) => response,
         Err(_) => {
             tracing::error!(route = %path, waited_ms = limit.as_millis() as u64, "page render stalled: answered 503");
-            return stalled_page();
+            return stalled_page(&stylesheet);
         }
     };
     let is_html = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
@@ -84,14 +89,14 @@ fn loggable(path: &str) -> String {
     }
 }
 
-fn stalled_page() -> Response {
-    let page = Html(
+fn stalled_page(stylesheet: &str) -> Response {
+    let page = Html(format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Page timed out | Tandem</title>\
-         <link rel=\"stylesheet\" href=\"/pkg/tandem.css\"></head><body><main class=\"app-main\">\
+         <link rel=\"stylesheet\" href=\"{stylesheet}\"></head><body><main class=\"app-main\">\
          <div class=\"alert alert-error\" role=\"alert\"><h1>This page took too long to load</h1>\
          <p>Tandem stopped waiting for it. <a href=\"\">Try again</a>; if it keeps happening, \
          the server's log names the page.</p></div></main></body></html>",
-    );
+    ));
     let mut response = (StatusCode::SERVICE_UNAVAILABLE, page).into_response();
     response.headers_mut().insert(header::RETRY_AFTER, http::HeaderValue::from_static("5"));
     response

@@ -108,12 +108,13 @@ impl Application {
             format!("http://{host}:{}", local_addr.port())
         });
 
+        let site_files = crate::caching::SiteFiles::find(&config.site_root, "tandem");
         let leptos_options = LeptosOptions::builder()
             .output_name("tandem")
             .site_root(config.site_root.to_string_lossy().to_string())
             .site_pkg_dir("pkg")
             .site_addr(local_addr)
-            .hash_files(site_files_are_hashed())
+            .hash_files(site_files.hashed)
             .build();
         for provider in config.providers() {
             match provider.unavailable() {
@@ -152,7 +153,10 @@ impl Application {
             own_hosts: middleware::OwnHosts::new(&public_url, &config.allowed_hosts),
             trust_forwarded_for: config.trust_forwarded_for,
             refusals: Default::default(),
-            page_deadline: crate::deadline::PageDeadline(std::time::Duration::from_secs(config.page_timeout_secs.max(1))),
+            page_deadline: crate::deadline::PageDeadline {
+                limit: std::time::Duration::from_secs(config.page_timeout_secs.max(1)),
+                stylesheet: site_files.stylesheet.clone().into(),
+            },
         };
         Ok(Application { listener, router: router(state), accounts, engine, wake, store, local_addr, public_url, setup_code })
     }
@@ -232,12 +236,6 @@ pub async fn run_users_command(config: &Config, action: crate::config::UsersComm
     }
 }
 
-/// Whether the build named the site's files after their content: cargo-leptos (`hash-files`)
-/// then writes their hashes to `hash.txt` beside the binary, where the pages read them from.
-fn site_files_are_hashed() -> bool {
-    std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.join("hash.txt"))).is_some_and(|file| file.is_file())
-}
-
 fn origin_of(url: &str) -> String {
     let scheme_end = url.find("://").map(|i| i + 3).unwrap_or(0);
     match url[scheme_end..].find('/') {
@@ -282,7 +280,7 @@ fn router(state: AppState) -> Router {
         // Pages and answers compressed (brotli or gzip, as the browser accepts); the release
         // build's files are compressed once when built (`--precompress`) and sent as they are.
         .layer(CompressionLayer::new())
-        .layer(axum::middleware::from_fn_with_state(state.page_deadline, crate::deadline::pages))
+        .layer(axum::middleware::from_fn_with_state(state.page_deadline.clone(), crate::deadline::pages))
         .with_state(state)
 }
 
