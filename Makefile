@@ -15,9 +15,10 @@ test: lint test-rust test-e2e
 tools:
 	scripts/ensure-tools.sh
 
+# The sandbox is built with the flag cargo-leptos gives the server (always-erase-components), so
+# the two share their dependencies' builds.
 build: tools
 	cargo leptos build --release --precompress
-	# With the flag cargo-leptos gives the server (always-erase-components), so they share their dependencies' builds.
 	RUSTFLAGS="--cfg erase_components" cargo build --release -p sandbox
 
 # rustfmt.toml holds the house width; clippy's warnings are errors (the browser crate is checked

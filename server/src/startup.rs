@@ -108,9 +108,9 @@ impl Application {
             format!("http://{host}:{}", local_addr.port())
         });
 
-        let site_files = crate::caching::SiteFiles::find(&config.site_root, "tandem");
+        let site_files = crate::caching::SiteFiles::find(&config.site_root, OUTPUT_NAME);
         let leptos_options = LeptosOptions::builder()
-            .output_name("tandem")
+            .output_name(OUTPUT_NAME)
             .site_root(config.site_root.to_string_lossy().to_string())
             .site_pkg_dir("pkg")
             .site_addr(local_addr)
@@ -155,7 +155,7 @@ impl Application {
             refusals: Default::default(),
             page_deadline: crate::deadline::PageDeadline {
                 limit: std::time::Duration::from_secs(config.page_timeout_secs.max(1)),
-                stylesheet: site_files.stylesheet.clone().into(),
+                stylesheet: site_files.stylesheet.into(),
             },
         };
         Ok(Application { listener, router: router(state), accounts, engine, wake, store, local_addr, public_url, setup_code })
@@ -235,6 +235,10 @@ pub async fn run_users_command(config: &Config, action: crate::config::UsersComm
         Err(e) => Err(e.into()),
     }
 }
+
+/// The name cargo-leptos gives the console's script, bundle and style sheet: the project's `name`
+/// in Cargo.toml's leptos metadata.
+const OUTPUT_NAME: &str = "tandem";
 
 fn origin_of(url: &str) -> String {
     let scheme_end = url.find("://").map(|i| i + 3).unwrap_or(0);
