@@ -119,7 +119,10 @@ test('Health counts, a failing record retried, history, chart, timeline with a c
   await page.screenshot({ path: 'test-results/history.png', fullPage: true });
   const partial = page.locator('tr[data-run]');
   await expect(partial.first()).toContainText('Some records failed');
+  // Each run's calls by what they were for.
+  await expect(partial.first()).toContainText(/\d+: reads \d+ · writes [1-9]\d* · lookups \d+ · schema \d+/);
   await partial.first().getByRole('link').click();
+  await expect(page.locator('section', { has: page.locator('#run-title') }).locator('dl.facts')).toContainText(/API calls\s*\d+: reads \d+ · writes [1-9]/);
   await expect(page.locator('tr[data-event="failed"]', { hasText: name })).toContainText('Writing to Pipedrive (Sandbox) failed (Validation)');
   await page.screenshot({ path: 'test-results/run.png', fullPage: true });
   await page.getByRole('link', { name: 'History', exact: true }).click();

@@ -420,3 +420,78 @@ async fn an_initial_sync_over_many_pages_creates_every_deal_once(env: Env) -> En
     assert_eq!(linked, 650);
     env
 }
+
+on_both_backends!(every_call_a_run_makes_is_counted_by_purpose);
+/// A run's history tells its calls apart: reading records, writing them, looking particular ones
+/// up, and the schema (fields, pipelines, owners, Tandem id fields, webhooks); they add up to
+/// its calls in all. The schema a run read serves the runs that follow: a change then costs a
+/// read of each side, the lookup of the record's other side and its write.
+async fn every_call_a_run_makes_is_counted_by_purpose(env: Env) -> Env {
+    let sync = set_up(&env, |s, _| s.filters.clear()).await;
+    let acme = env
+        .hs_create(json!({"dealname": "Acme renewal", "amount": "1500", "pipeline": "default", "dealstage": "appointmentscheduled"}), None)
+        .await;
+    let engine = engine(&env);
+    let first = run(&engine, &sync).await;
+    assert_eq!(first.created_in_app, 1, "{first:?}");
+    let by_purpose = |r: &engine::store::RunRow| (r.calls_read, r.calls_write, r.calls_lookup, r.calls_schema);
+    let (read, write, lookup, schema) = by_purpose(&first);
+    assert_eq!(read + write + lookup + schema, first.api_calls, "{first:?}");
+    assert!(read >= 2, "both sides read: {first:?}");
+    assert!(write >= 1, "the deal created in Pipedrive: {first:?}");
+    assert!(schema >= 6, "each side's Tandem id field, schema and owners: {first:?}");
+
+    env.hs_edit(&acme, json!({"amount": "2500"}), None).await;
+    let second = run(&engine, &sync).await;
+    assert_eq!(second.updated_in_app, 1, "{second:?}");
+    let (read, write, lookup, schema) = by_purpose(&second);
+    assert_eq!(read + write + lookup + schema, second.api_calls, "{second:?}");
+    assert_eq!((read, write, schema), (2, 1, 0), "each side read once, one write, the schema kept: {second:?}");
+    assert!(second.api_calls <= 4, "{second:?}");
+
+    // History shows them.
+    let summary = engine::dashboards::run_summary(second.clone());
+    assert_eq!(summary.calls_by_purpose(), format!("reads 2 · writes 1 · lookups {lookup} · schema 0"));
+    env
+}
+
+on_both_backends!(the_schema_is_read_again_when_settings_change_or_a_write_is_refused);
+/// The schema kept between runs is never stale where it matters: a field mapped after a run is
+/// read with the settings saved, and a write the app refuses (a field gone) makes the next run
+/// read the schema again.
+async fn the_schema_is_read_again_when_settings_change_or_a_write_is_refused(env: Env) -> Env {
+    let sync = set_up(&env, |s, _| s.filters.clear()).await;
+    let acme = env
+        .hs_create(json!({"dealname": "Acme renewal", "amount": "1500", "pipeline": "default", "dealstage": "appointmentscheduled"}), None)
+        .await;
+    let engine = engine(&env);
+    assert!(run(&engine, &sync).await.calls_schema > 0);
+    env.hs_edit(&acme, json!({"amount": "2000"}), None).await;
+    assert_eq!(run(&engine, &sync).await.calls_schema, 0, "kept");
+
+    // A settings change: the next run reads the schema for them.
+    let syncs = Syncs::new(env.connections.clone());
+    let mut settings = syncs.list().await.unwrap().pop().unwrap().settings;
+    settings.conflict_rule = match settings.conflict_rule {
+        ConflictRule::DefaultToHubSpot => ConflictRule::DefaultToApp,
+        ConflictRule::DefaultToApp => ConflictRule::DefaultToHubSpot,
+    };
+    syncs.save(&env.admin, &sync.pipedrive, &settings).await.unwrap();
+    let after_save = run(&engine, &sync).await;
+    assert!(after_save.calls_schema > 0, "{after_save:?}");
+    env.hs_edit(&acme, json!({"amount": "2500"}), None).await;
+    assert_eq!(run(&engine, &sync).await.calls_schema, 0, "kept again");
+
+    // A refused write: the next run reads the schema again.
+    env.faults(&env.pipedrive, json!({"rate_400": 1.0, "only_method": "PATCH", "only_path": "/api/v2/deals"})).await;
+    env.hs_edit(&acme, json!({"amount": "3000"}), None).await;
+    let refused = run(&engine, &sync).await;
+    assert_eq!(refused.failed_to_app, 1, "{refused:?}");
+    assert_eq!(refused.calls_schema, 0, "{refused:?}");
+    env.clear_faults().await;
+    env.hs_edit(&acme, json!({"amount": "3500"}), None).await;
+    let next = run(&engine, &sync).await;
+    assert!(next.calls_schema > 0, "read again after the refusal: {next:?}");
+    assert_eq!(env.pd_deals(&sync).await["Acme renewal"]["value"].as_f64(), Some(3500.0));
+    env
+}

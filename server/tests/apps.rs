@@ -359,6 +359,7 @@ async fn dashboards_export_and_metrics(s: &Setup, admin: &reqwest::Client) {
     let csv = r.text().await.unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert!(lines[0].starts_with("run_id,started_at,ended_at,trigger,outcome,"), "{csv}");
+    assert!(lines[0].contains(",api_calls,calls_read,calls_write,calls_lookup,calls_schema,"), "{csv}");
     assert!(lines.len() >= 4, "the initial run and two webhook runs: {csv}");
     assert!(lines.iter().any(|l| l.contains(",webhook,succeeded,")), "{csv}");
     // Sent compressed to a browser that accepts it, still a download by its name.

@@ -147,6 +147,15 @@ pub fn written(created: i64, updated: i64) -> String {
     format!("{} created · {} updated", thousands(created), thousands(updated))
 }
 
+/// "9: reads 2 · writes 1 · lookups 0 · schema 6" (the total alone for runs counted before
+/// calls were told apart).
+pub fn api_calls(r: &RunSummary) -> String {
+    match r.calls_by_purpose() {
+        purposes if purposes.is_empty() => thousands(r.api_calls),
+        purposes => format!("{}: {purposes}", thousands(r.api_calls)),
+    }
+}
+
 #[component]
 fn RunLine(r: RunSummary, sync_id: String) -> impl IntoView {
     let failed = r.failed_to_hub + r.failed_to_app;
@@ -162,7 +171,7 @@ fn RunLine(r: RunSummary, sync_id: String) -> impl IntoView {
             <td class={if failed > 0 { "count-bad" } else { "" }}>
                 {format!("{}: HubSpot {}, app {}", thousands(failed), thousands(r.failed_to_hub), thousands(r.failed_to_app))}
             </td>
-            <td>{thousands(r.api_calls)}</td>
+            <td>{api_calls(&r)}</td>
             <td>{if r.rate_limit_waits > 0 { format!("{} ({})", thousands(r.rate_limit_waits), duration(r.rate_limit_wait_ms)) } else { "0".into() }}</td>
         </tr>
     }

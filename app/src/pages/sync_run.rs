@@ -6,7 +6,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use model::dashboard::{duration, thousands};
 use model::timefmt;
 
-use super::sync_history::{outcome_badge, written};
+use super::sync_history::{api_calls, outcome_badge, written};
 use crate::api::dashboards::sync_run;
 use crate::components::feedback::ErrorBanner;
 use crate::components::sync_events::EventRows;
@@ -42,7 +42,7 @@ pub fn SyncRunPage() -> impl IntoView {
                                     <div><dt>"Skipped"</dt><dd>{format!("read from HubSpot {} · from {} {}", thousands(r.skipped_from_hub), label.app_name, thousands(r.skipped_from_app()))}</dd></div>
                                     <div><dt>"Failed"</dt><dd>{format!("writing to HubSpot {} · to {} {}", thousands(r.failed_to_hub), label.app_name, thousands(r.failed_to_app))}</dd></div>
                                     <div><dt>"Conflicts"</dt><dd>{thousands(r.conflicts)}</dd></div>
-                                    <div><dt>"API calls"</dt><dd>{thousands(r.api_calls)}</dd></div>
+                                    <div><dt>"API calls"</dt><dd>{api_calls(&r)}</dd></div>
                                     <div><dt>"Rate-limit waits"</dt><dd>{format!("{} ({})", thousands(r.rate_limit_waits), duration(r.rate_limit_wait_ms))}</dd></div>
                                 </dl>
                             </section>

@@ -57,15 +57,52 @@ pub enum Retry {
     Unprocessed,
 }
 
-/// Calls, rate-limit waits and time spent waiting, for a run's history.
+/// What a call to a provider is for, as a run's history counts them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Reading records: every record (the initial sync) or what changed since the cursor.
+    Read,
+    /// Creating and updating records, and their associations.
+    Write,
+    /// Reading particular records again: by id, by Tandem id, by email or domain, their
+    /// associations and field histories.
+    Lookup,
+    /// What the records are read with: properties and fields, pipelines, owners, the Tandem id
+    /// fields and the webhook registrations.
+    Schema,
+}
+
+tokio::task_local! {
+    static PURPOSE: Purpose;
+}
+
+/// Runs `work`, counting the provider calls it makes as `purpose` (calls made outside any
+/// purpose count as reads).
+pub async fn counted_as<F: std::future::Future>(purpose: Purpose, work: F) -> F::Output {
+    PURPOSE.scope(purpose, work).await
+}
+
+/// Calls (in all and by purpose), rate-limit waits and time spent waiting, for a run's history.
 #[derive(Debug, Default)]
 pub struct Stats {
     pub calls: AtomicI64,
+    by_purpose: [AtomicI64; 4],
     pub waits: AtomicI64,
     pub wait_ms: AtomicI64,
 }
 
 impl Stats {
+    fn called(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let purpose = PURPOSE.try_with(|p| *p).unwrap_or(Purpose::Read);
+        self.by_purpose[purpose as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The calls made for `purpose`.
+    pub fn calls_for(&self, purpose: Purpose) -> i64 {
+        self.by_purpose[purpose as usize].load(Ordering::Relaxed)
+    }
+
     fn waited(&self, d: Duration) {
         self.waits.fetch_add(1, Ordering::Relaxed);
         self.wait_ms.fetch_add(d.as_millis() as i64, Ordering::Relaxed);
@@ -279,7 +316,7 @@ impl Api {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            self.stats.calls.fetch_add(1, Ordering::Relaxed);
+            self.stats.called();
             let outcome = match request.send().await {
                 Ok(response) => {
                     self.limiter.observe(self.provider, response.headers()).await;

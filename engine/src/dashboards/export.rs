@@ -9,7 +9,7 @@ use super::{event_summary, run_query, Dashboards, Result};
 use crate::store::{NamedEventRow, RunRow};
 
 const RUN_HEADER: &str = "run_id,started_at,ended_at,trigger,outcome,created_in_hubspot,updated_in_hubspot,created_in_app,updated_in_app,\
-skipped_from_hubspot,skipped_from_app,failed_to_hubspot,failed_to_app,conflicts,api_calls,rate_limit_waits,rate_limit_wait_ms,message";
+skipped_from_hubspot,skipped_from_app,failed_to_hubspot,failed_to_app,conflicts,api_calls,calls_read,calls_write,calls_lookup,calls_schema,rate_limit_waits,rate_limit_wait_ms,message";
 const EVENT_HEADER: &str =
     "event_id,at,run_id,record_id,record_name,event,side,field,old_value,new_value,hubspot_value,app_value,winner,rule,category,message";
 /// Rows per query while exporting (the response streams page by page).
@@ -159,6 +159,10 @@ fn write_run_csv(out: &mut String, r: &RunRow) {
             &n(r.failed_to_app),
             &n(r.conflicts),
             &n(r.api_calls),
+            &n(r.calls_read),
+            &n(r.calls_write),
+            &n(r.calls_lookup),
+            &n(r.calls_schema),
             &n(r.rate_limit_waits),
             &n(r.rate_limit_wait_ms),
             r.message.as_deref().unwrap_or(""),

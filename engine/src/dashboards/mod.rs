@@ -393,6 +393,10 @@ pub fn run_summary(r: RunRow) -> RunSummary {
         failed_to_hub: r.failed_to_hub,
         conflicts: r.conflicts,
         api_calls: r.api_calls,
+        calls_read: r.calls_read,
+        calls_write: r.calls_write,
+        calls_lookup: r.calls_lookup,
+        calls_schema: r.calls_schema,
         rate_limit_waits: r.rate_limit_waits,
         rate_limit_wait_ms: r.rate_limit_wait_ms,
     }

@@ -13,6 +13,7 @@ pub mod links;
 mod matching;
 mod pass;
 pub mod plan;
+mod purposes;
 #[cfg(test)]
 mod tests;
 mod write;
@@ -40,9 +41,14 @@ use crate::connectors::record::{list_at_least, HubRecords, Page, RecordSpec, Rec
 use crate::connectors::Provider;
 use crate::secret::new_id;
 use crate::store::{Agreements, Checkpoint, PageCommit, RecordKey, RecordRow, RunRow, Store, StoreError};
-use api::{Api, ApiError, Category, Stats};
+use api::{counted_as, Api, ApiError, Category, Purpose, Stats};
 use links::Link;
 use plan::{Create, FieldTimes, Found, PagePlan, Planner, Update, Values};
+
+/// How long what a run reads before its records (both schemas, the owners, the Tandem id
+/// fields) is kept for the sync's next runs, unless its settings or connections change or a
+/// run's write fails first.
+const SCHEMA_REFRESH: Duration = Duration::from_secs(10 * 60);
 
 /// How often a connection's registered webhook is checked again (and renewed where it expires).
 const WEBHOOK_RECHECK: Duration = Duration::from_secs(12 * 3600);
@@ -144,11 +150,31 @@ pub struct Engine {
     config: EngineConfig,
     /// Connections whose app webhook was registered (or found unreachable), and when.
     webhooks: Arc<std::sync::Mutex<HashMap<String, tokio::time::Instant>>>,
+    /// What each sync's last run read before its records, for the runs that follow
+    /// ([`SCHEMA_REFRESH`]): a webhook-woken run then reads and writes only the change.
+    holders: Arc<std::sync::Mutex<HashMap<String, Kept>>>,
+}
+
+/// A sync's [`Holder`], what it was read for, and when.
+struct Kept {
+    key: HolderKey,
+    holder: Arc<Holder>,
+    read_at: tokio::time::Instant,
+}
+
+/// What a [`Holder`] depends on besides the apps themselves: the sync's settings version, both
+/// connections and the syncs its associations go through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct HolderKey {
+    settings_version: i64,
+    hub: String,
+    app: String,
+    links: Vec<(ObjectKind, String)>,
 }
 
 impl Engine {
     pub fn new(connections: Connections, config: EngineConfig) -> Engine {
-        Engine { connections, instance: new_id(), config, webhooks: Arc::default() }
+        Engine { connections, instance: new_id(), config, webhooks: Arc::default(), holders: Arc::default() }
     }
 
     pub fn store(&self) -> &Store {
@@ -252,8 +278,8 @@ impl Engine {
             let app_limiter = self.connections.limiter(&began.app.id);
             let app_api = Api::open(&self.connections, &began.app.id, app_provider, app_limiter, app_stats.clone()).await?;
             let links = self.links_of(&began.row, app_provider, began.settings.object).await?;
-            let holder = Holder::load(&hub_api, &app_api, began.settings.object, links).await?;
-            self.register_webhook(&began.app, &app_api).await;
+            let holder = self.holder(&began, &hub_api, &app_api, links).await?;
+            counted_as(Purpose::Schema, self.register_webhook(&began.app, &app_api)).await;
             let object = began.settings.object;
             let plan = self
                 .planner(&began.settings, &began.run, &holder, app_provider.name())
@@ -261,10 +287,40 @@ impl Engine {
             let hub_records = HubSpotRecords::new(&hub_api, spec(object, plan.hub_fields(), &holder.hub_key, &holder.hub_schema));
             let app_records = app_provider.records(&app_api, spec(object, plan.app_fields(), &holder.app_key, &holder.app_schema));
             let state = began.state.take().ok_or_else(|| EngineError::Settings("the run has no state".into()))?;
-            self.execute(&mut began.run, state, plan, &holder, &hub_records, app_records.as_ref(), &hub_stats, &app_stats).await
+            let (hub_records, app_records) = (purposes::Purposed(&hub_records), purposes::Purposed(app_records.as_ref()));
+            self.execute(&mut began.run, state, plan, &holder, &hub_records, &app_records, &hub_stats, &app_stats).await
         }
         .await;
+        let wrote_all = result.is_ok() && began.run.failed_to_app + began.run.failed_to_hub == 0;
+        if !wrote_all {
+            // A write refused (a property, field or stage gone, an owner unknown) or a run cut
+            // short: the next run reads the schemas again.
+            self.holders.lock().unwrap_or_else(|p| p.into_inner()).remove(sync_id);
+        }
         self.end_run(began, result, &hub_stats, &app_stats).await.map(Some)
+    }
+
+    /// What the sync's runs read before their records: kept from an earlier run when it was
+    /// read for the same settings and connections less than [`SCHEMA_REFRESH`] ago, else read
+    /// now (its calls counted as the schema's) and kept.
+    async fn holder(&self, began: &Began, hub_api: &Api, app_api: &Api, links: Vec<Link>) -> Result<Arc<Holder>, ApiError> {
+        let key = HolderKey {
+            settings_version: began.row.version,
+            hub: began.hub.id.clone(),
+            app: began.app.id.clone(),
+            links: links.iter().map(|l| (l.object, l.sync_id.clone())).collect(),
+        };
+        let sync_id = &began.row.id;
+        {
+            let kept = self.holders.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(k) = kept.get(sync_id).filter(|k| k.key == key && k.read_at.elapsed() < SCHEMA_REFRESH) {
+                return Ok(k.holder.clone());
+            }
+        }
+        let holder = Arc::new(counted_as(Purpose::Schema, Holder::load(hub_api, app_api, began.settings.object, links)).await?);
+        let kept = Kept { key, holder: holder.clone(), read_at: tokio::time::Instant::now() };
+        self.holders.lock().unwrap_or_else(|p| p.into_inner()).insert(sync_id.clone(), kept);
+        Ok(holder)
     }
 
     /// Takes the sync's lease and opens its run, when the sync is on, its connections are usable
@@ -381,7 +437,7 @@ impl Engine {
         let interval = self.config.interval.as_millis() as i64;
         let ended = now_ms();
         run.ended_at = Some(ended);
-        run.api_calls = hub_stats.calls.load(Ordering::Relaxed) + app_stats.calls.load(Ordering::Relaxed);
+        count_calls(&mut run, hub_stats, app_stats);
         run.rate_limit_waits = hub_stats.waits.load(Ordering::Relaxed) + app_stats.waits.load(Ordering::Relaxed);
         run.rate_limit_wait_ms = hub_stats.wait_ms.load(Ordering::Relaxed) + app_stats.wait_ms.load(Ordering::Relaxed);
         let succeeded = match &result {
@@ -412,6 +468,14 @@ impl Engine {
         );
         Ok(RunReport { run })
     }
+}
+
+/// The run's calls to both sides, in all and by purpose.
+fn count_calls(run: &mut RunRow, hub: &Stats, app: &Stats) {
+    run.api_calls = hub.calls.load(Ordering::Relaxed) + app.calls.load(Ordering::Relaxed);
+    let both = |purpose| hub.calls_for(purpose) + app.calls_for(purpose);
+    (run.calls_read, run.calls_write, run.calls_lookup, run.calls_schema) =
+        (both(Purpose::Read), both(Purpose::Write), both(Purpose::Lookup), both(Purpose::Schema));
 }
 
 /// What one side's records of a sync read: its object, the fields, the Tandem id's field.

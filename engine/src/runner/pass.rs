@@ -327,7 +327,7 @@ impl<'a> Pass<'a> {
         self.run.skipped += work.skipped;
         self.run.skipped_from_hub += work.skipped_from_hub;
         self.run.conflicts += work.conflicts;
-        self.run.api_calls = self.hub_stats.calls.load(Ordering::Relaxed) + self.app_stats.calls.load(Ordering::Relaxed);
+        super::count_calls(self.run, self.hub_stats, self.app_stats);
         let run = self.run.clone();
         let lease_until = now_ms() + self.lease_ms;
         let page = PageCommit {

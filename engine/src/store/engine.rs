@@ -196,6 +196,12 @@ pub struct RunRow {
     pub failed_to_hub: i64,
     pub conflicts: i64,
     pub api_calls: i64,
+    /// Of `api_calls`, those made to read records, to write them, to look particular ones up,
+    /// and for the schema (properties, pipelines, owners, Tandem id fields, webhooks).
+    pub calls_read: i64,
+    pub calls_write: i64,
+    pub calls_lookup: i64,
+    pub calls_schema: i64,
     pub rate_limit_waits: i64,
     pub rate_limit_wait_ms: i64,
 }
@@ -246,7 +252,7 @@ pub(super) const RECORD_COLUMNS: &str = "id, sync_id, hubspot_id, app_id, state,
      hub_seen_at, app_seen_at, created_at, updated_at, match_key, pending";
 pub(super) const RUN_COLUMNS: &str = "id, sync_id, trigger, started_at, ended_at, outcome, message, created_in_app, updated_in_app, \
      created_in_hub, updated_in_hub, skipped, failed_to_app, failed_to_hub, conflicts, api_calls, rate_limit_waits, \
-     rate_limit_wait_ms, skipped_from_hub";
+     rate_limit_wait_ms, skipped_from_hub, calls_read, calls_write, calls_lookup, calls_schema";
 
 /// `$first, $first+1, …` for `n` values.
 fn placeholders(first: usize, n: usize) -> String {
@@ -382,7 +388,8 @@ macro_rules! update_run {
         sqlx::query(
             "UPDATE sync_runs SET ended_at = $2, outcome = $3, message = $4, created_in_app = $5, updated_in_app = $6, \
                  created_in_hub = $7, updated_in_hub = $8, skipped = $9, failed_to_app = $10, failed_to_hub = $11, \
-                 conflicts = $12, api_calls = $13, rate_limit_waits = $14, rate_limit_wait_ms = $15, skipped_from_hub = $16 WHERE id = $1",
+                 conflicts = $12, api_calls = $13, rate_limit_waits = $14, rate_limit_wait_ms = $15, skipped_from_hub = $16, \
+                 calls_read = $17, calls_write = $18, calls_lookup = $19, calls_schema = $20 WHERE id = $1",
         )
         .bind(&$r.id)
         .bind($r.ended_at)
@@ -400,6 +407,10 @@ macro_rules! update_run {
         .bind($r.rate_limit_waits)
         .bind($r.rate_limit_wait_ms)
         .bind($r.skipped_from_hub)
+        .bind($r.calls_read)
+        .bind($r.calls_write)
+        .bind($r.calls_lookup)
+        .bind($r.calls_schema)
         .execute(&mut *$conn)
         .await
     };
@@ -707,7 +718,7 @@ impl Store {
     }
 
     pub async fn insert_run(&self, run: &RunRow) -> Result<()> {
-        let sql = format!("INSERT INTO sync_runs ({RUN_COLUMNS}) VALUES ({})", placeholders(1, 19));
+        let sql = format!("INSERT INTO sync_runs ({RUN_COLUMNS}) VALUES ({})", placeholders(1, 23));
         on_pool!(
             self,
             exec | pool
@@ -731,6 +742,10 @@ impl Store {
                     .bind(run.rate_limit_waits)
                     .bind(run.rate_limit_wait_ms)
                     .bind(run.skipped_from_hub)
+                    .bind(run.calls_read)
+                    .bind(run.calls_write)
+                    .bind(run.calls_lookup)
+                    .bind(run.calls_schema)
                     .execute(pool)
                     .await
         )?;
