@@ -8,13 +8,15 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use common::apps::{App, DealFields, Stage};
 use common::deals::*;
 use common::*;
 use engine::runner::{Engine, EngineConfig, Trigger};
 use engine::syncs::Syncs;
-use model::apps::SyncDirection;
+use engine::worker::{self, Wake};
+use model::apps::{ObjectKind, SyncDirection};
 use model::states::RecordState;
-use model::sync::{ConflictRule, Filter, FilterOp};
+use model::sync::{ConflictRule, Filter, FilterOp, SyncSettings};
 use serde_json::{json, Value};
 
 on_both_backends!(a_pipedrive_field_is_timed_by_the_deals_changelog);
@@ -493,5 +495,65 @@ async fn the_schema_is_read_again_when_settings_change_or_a_write_is_refused(env
     let next = run(&engine, &sync).await;
     assert!(next.calls_schema > 0, "read again after the refusal: {next:?}");
     assert_eq!(env.pd_deals(&sync).await["Acme renewal"]["value"].as_f64(), Some(3500.0));
+    env
+}
+
+on_both_backends!(a_long_initial_sync_never_holds_back_another_syncs_change);
+/// One instance runs its syncs side by side: while a Pipedrive deals sync copies 100,000 deals,
+/// a deal created in Zoho CRM reaches HubSpot within 5 s of its webhook (one after another, it
+/// waited for the whole initial sync).
+async fn a_long_initial_sync_never_holds_back_another_syncs_change(env: Env) -> Env {
+    let seeded = env.http.post(format!("{}/_sandbox/seed", env.pipedrive.url())).json(&json!({"deals": 100_000})).send().await.unwrap();
+    assert!(seeded.status().is_success());
+    let big = set_up(&env, |s, _| s.filters.clear()).await;
+    let zoho = env.install("zoho").await;
+    let syncs = Syncs::new(env.connections.clone());
+    let schemas = syncs.schemas(&zoho, ObjectKind::Deal).await.expect("Zoho's schemas");
+    let mut settings = SyncSettings::new_for(ObjectKind::Deal, &schemas);
+    settings.filters.clear();
+    App::Zoho.map_stages(&mut settings, &schemas);
+    let saved = syncs.save(&env.admin, &zoho, &settings).await.expect("the Zoho sync");
+    let small = Sync { id: saved.id, pipedrive: zoho.clone(), hubspot: big.hubspot.clone(), schemas, app: zoho };
+
+    let store = env.connections.store().clone();
+    let engine = Engine::new(env.connections.clone(), EngineConfig { concurrency: 4, ..EngineConfig::default() });
+    let wake = Wake::default();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(worker::run(engine::Accounts::new(store.clone()), Some(engine), wake.clone(), stopped));
+
+    // The Zoho sync's initial sync ends while the Pipedrive one copies its deals.
+    let ran = |runs: &[engine::store::RunRow]| runs.iter().any(|r| r.outcome.as_str() == "succeeded");
+    let started = std::time::Instant::now();
+    while !ran(&store.runs(&small.id, 10).await.unwrap()) {
+        assert!(started.elapsed() < Duration::from_secs(120), "the Zoho sync's initial sync never ended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let name = "Side by side";
+    App::Zoho
+        .create_deal(
+            &env,
+            &small,
+            DealFields { name: Some(name), amount: Some(4200.0), stage: Some(Stage::First), ..Default::default() },
+            None,
+        )
+        .await;
+    // As the webhook does: the sync is due now, and the engine is woken for it.
+    let woken = std::time::Instant::now();
+    store.wake_sync(&small.id, model_now()).await.unwrap();
+    wake.syncs([small.id.clone()]);
+    let linked = |records: Vec<engine::store::RecordRow>| records.into_iter().any(|r| r.name == name && r.hubspot_id.is_some());
+    while !linked(records(&env, &small).await) {
+        assert!(woken.elapsed() < Duration::from_secs(5), "the Zoho deal did not reach HubSpot within 5 s of its webhook");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = woken.elapsed();
+    let state = store.sync_state(&big.id).await.unwrap().expect("the Pipedrive sync's state");
+    assert!(state.phase.is_initial(), "the Pipedrive sync's initial sync was still under way: {:?}", state.phase);
+    eprintln!("a Zoho change reached HubSpot {took:?} after its webhook, during a 100,000-deal initial sync");
+    env.hs_find(&small, "deals", "dealname", name).await;
+
+    stop.send(true).unwrap();
+    task.await.unwrap();
     env
 }

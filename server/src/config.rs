@@ -106,6 +106,11 @@ pub struct Config {
     #[arg(long, env = "TANDEM_SYNC_INTERVAL_SECS", default_value_t = 30)]
     pub sync_interval_secs: u64,
 
+    /// Syncs this instance runs at once (0: four per core, at least 4 and at most 32). Two syncs
+    /// of one provider account still share its rate limit.
+    #[arg(long, env = "TANDEM_SYNC_CONCURRENCY", default_value_t = 0)]
+    pub sync_concurrency: usize,
+
     /// Run the sync engine in this process (turn off for a web-only instance).
     #[arg(long, env = "TANDEM_SYNC_ENGINE", default_value_t = true, action = clap::ArgAction::Set)]
     pub sync_engine: bool,
@@ -154,6 +159,10 @@ impl Config {
     pub fn engine_config(&self) -> engine::runner::EngineConfig {
         engine::runner::EngineConfig {
             interval: std::time::Duration::from_secs(self.sync_interval_secs.max(1)),
+            concurrency: match self.sync_concurrency {
+                0 => engine::runner::default_concurrency(),
+                n => n,
+            },
             ..engine::runner::EngineConfig::default()
         }
     }
@@ -199,6 +208,7 @@ impl Config {
             site_root: PathBuf::from("target/site"),
             log: "warn".into(),
             sync_interval_secs: 30,
+            sync_concurrency: 0,
             sync_engine: true,
             page_timeout_secs: 30,
             command: None,

@@ -68,10 +68,10 @@ fn answer(state: &AppState, provider: &'static str, result: Result<Vec<String>, 
     let wake = &state.wake;
     match result {
         Ok(woken) => {
-            if !woken.is_empty() {
-                wake.now();
-            }
             tracing::debug!(provider, syncs = woken.len(), "webhook received");
+            if !woken.is_empty() {
+                wake.syncs(woken);
+            }
             StatusCode::NO_CONTENT.into_response()
         }
         Err(WebhookError::Refused(reason)) => {

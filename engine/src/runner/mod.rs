@@ -77,11 +77,25 @@ pub struct EngineConfig {
     /// Records read per HubSpot search before a new search starts ([`SEARCH_WINDOW`]; smaller
     /// in tests).
     pub search_window: usize,
+    /// Syncs one instance runs at once ([`crate::worker`]): a run mostly waits on the
+    /// providers, so a long initial sync never holds back another sync's changes.
+    pub concurrency: usize,
+}
+
+/// Syncs run at once by default: four per core (a run mostly waits on the providers), at least
+/// four, at most 32.
+pub fn default_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(4, |n| n.get() * 4).clamp(4, 32)
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { interval: Duration::from_secs(30), lease: Duration::from_secs(15), search_window: SEARCH_WINDOW }
+        EngineConfig {
+            interval: Duration::from_secs(30),
+            lease: Duration::from_secs(15),
+            search_window: SEARCH_WINDOW,
+            concurrency: default_concurrency(),
+        }
     }
 }
 
@@ -179,6 +193,10 @@ impl Engine {
 
     pub fn store(&self) -> &Store {
         self.connections.store()
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
     }
 
     /// On SQLite only one instance runs, so leases left by a process that was killed are its

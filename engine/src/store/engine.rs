@@ -522,17 +522,22 @@ impl Store {
         Ok(())
     }
 
-    /// Syncs that are on, due, and not leased by a live instance.
-    pub async fn due_syncs(&self, now: i64) -> Result<Vec<String>> {
-        let rows: Vec<(String,)> = on_pool!(self, |pool| sqlx::query_as(
-            "SELECT s.id FROM syncs s LEFT JOIN sync_state st ON st.sync_id = s.id \
+    /// Syncs that are on, due, and not leased by a live instance, with their app connection,
+    /// longest due first.
+    pub async fn due_syncs_with_connections(&self, now: i64) -> Result<Vec<(String, String)>> {
+        Ok(on_pool!(self, |pool| sqlx::query_as(
+            "SELECT s.id, s.connection_id FROM syncs s LEFT JOIN sync_state st ON st.sync_id = s.id \
              WHERE s.status = 'on' AND (st.sync_id IS NULL OR (st.next_run_at <= $1 AND (st.lease_until IS NULL OR st.lease_until < $1))) \
              ORDER BY COALESCE(st.next_run_at, 0), s.id"
         )
         .bind(now)
         .fetch_all(pool)
-        .await)?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
+        .await)?)
+    }
+
+    /// Syncs that are on, due, and not leased by a live instance.
+    pub async fn due_syncs(&self, now: i64) -> Result<Vec<String>> {
+        Ok(self.due_syncs_with_connections(now).await?.into_iter().map(|(id, _)| id).collect())
     }
 
     /// After a settings change: read everything again from the start (records are compared, not
