@@ -557,3 +557,75 @@ async fn a_long_initial_sync_never_holds_back_another_syncs_change(env: Env) -> 
     task.await.unwrap();
     env
 }
+
+on_both_backends!(a_stage_added_in_the_app_and_a_new_hubspot_property_are_used_by_the_next_run);
+/// The schema a run keeps never hides what an admin adds: a stage added in Pipedrive and a
+/// property created in HubSpot (with a Pipedrive field to match), once the sync's settings map
+/// them, are used by the very next run.
+async fn a_stage_added_in_the_app_and_a_new_hubspot_property_are_used_by_the_next_run(env: Env) -> Env {
+    let sync = set_up(&env, |s, _| s.filters.clear()).await;
+    let acme = env
+        .hs_create(json!({"dealname": "Acme renewal", "amount": "1500", "pipeline": "default", "dealstage": "appointmentscheduled"}), None)
+        .await;
+    let engine = engine(&env);
+    run(&engine, &sync).await;
+    env.hs_edit(&acme, json!({"amount": "1600"}), None).await;
+    assert_eq!(run(&engine, &sync).await.calls_schema, 0, "the schema is kept");
+
+    // In Pipedrive, a stage and a deal field; in HubSpot, a deal property (as admins add them).
+    let pd_admin = sandbox::walk::mint_token(&env.pipedrive.url(), sandbox::DEMO_CLIENT_ID, &["admin"]).await.unwrap();
+    let stage: Value = env
+        .http
+        .post(format!("{}/api/v2/stages", env.pipedrive.url()))
+        .bearer_auth(&pd_admin)
+        .json(&json!({"name": "Legal review", "pipeline_id": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let legal_stage = stage["data"]["id"].to_string();
+    let field: Value = env
+        .http
+        .post(format!("{}/api/v1/dealFields", env.pipedrive.url()))
+        .bearer_auth(&pd_admin)
+        .json(&json!({"name": "Legal contact", "field_type": "varchar"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let legal_field = field["data"]["key"].as_str().unwrap_or_else(|| panic!("{field}")).to_string();
+    let hs_admin = sandbox::walk::mint_token(&env.hubspot.url(), sandbox::DEMO_CLIENT_ID, &["crm.schemas.deals.write"]).await.unwrap();
+    let r = env
+        .http
+        .post(format!("{}/crm/v3/properties/deals", env.hubspot.url()))
+        .bearer_auth(&hs_admin)
+        .json(&json!({"name": "legal_contact", "label": "Legal contact", "type": "string", "fieldType": "text", "groupName": "dealinformation"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+
+    // The admin maps them.
+    let syncs = Syncs::new(env.connections.clone());
+    let mut settings = syncs.list().await.unwrap().pop().unwrap().settings;
+    settings.pipelines[0].set_stage("contractsent", Some(legal_stage.clone()));
+    settings.fields.push(model::sync::FieldMapping {
+        hubspot_property: "legal_contact".into(),
+        app_field: legal_field.clone(),
+        direction: SyncDirection::TwoWay,
+        values: vec![],
+    });
+    syncs.save(&env.admin, &sync.pipedrive, &settings).await.expect("the new stage and field map");
+
+    env.hs_edit(&acme, json!({"dealstage": "contractsent", "legal_contact": "Lee Counsel"}), None).await;
+    let next = run(&engine, &sync).await;
+    assert!(next.calls_schema > 0, "read again for the new settings: {next:?}");
+    let deal = &env.pd_deals(&sync).await["Acme renewal"];
+    assert_eq!(deal["stage_id"].to_string(), legal_stage, "{deal}");
+    assert_eq!(deal["custom_fields"][legal_field.as_str()].as_str(), Some("Lee Counsel"), "{deal}");
+    env
+}

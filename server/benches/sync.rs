@@ -13,6 +13,8 @@
 //! database on the Postgres server the tests use (`TANDEM_TEST_POSTGRES_URL`, else
 //! 127.0.0.1:5432).
 
+#[path = "../tests/support/seed.rs"]
+mod seed;
 #[path = "../tests/support/install.rs"]
 mod support;
 
@@ -29,6 +31,7 @@ use engine::Connections;
 use engine::Store;
 use model::states::RunOutcome;
 use sandbox::{demo_client, HubSpotConfig, PipedriveConfig, ZohoConfig, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
+use seed::{seed_hubspot, seed_pipedrive, seed_zoho};
 
 /// HubSpot's default limit: calls per ten seconds.
 const HUBSPOT_LIMIT: u32 = 110;
@@ -128,43 +131,6 @@ async fn serve(kind: &str, port: u16, limit: u32, deals: usize) {
             std::future::pending::<()>().await;
         }
     }
-}
-
-/// Generated deals, every one in a stage the sync maps (appointment scheduled, closed won).
-fn seed_hubspot(data: &mut sandbox::hubspot::data::HubData, deals: usize, at: i64) {
-    sandbox::hubspot::seed::generate(data, deals, 0, 0, 7, at);
-    if let Some(records) = data.records.get_mut(&sandbox::hubspot::data::ObjectType::Deals) {
-        let mut i = 0;
-        records.update_all(|record| {
-            record.properties.insert("pipeline".into(), "default".into());
-            record.properties.insert("dealstage".into(), if i % 4 == 3 { "closedwon" } else { "appointmentscheduled" }.into());
-            i += 1;
-        });
-    }
-}
-
-/// Generated deals, every one in a stage the sync maps (Meeting Scheduled, or won).
-fn seed_pipedrive(data: &mut sandbox::pipedrive::data::PdData, deals: usize, at: i64) {
-    sandbox::pipedrive::seed::generate(data, deals, 7, at);
-    let mut i = 0;
-    data.deals.update_all(|deal| {
-        (deal.pipeline_id, deal.stage_id) = (1, 13);
-        deal.status = if i % 4 == 3 { "won" } else { "open" }.into();
-        i += 1;
-    });
-}
-
-/// Generated deals, every one in a stage the sync maps (Standard's Qualification, or Closed Won).
-fn seed_zoho(data: &mut sandbox::zoho::data::ZohoData, deals: usize, at: i64) {
-    sandbox::zoho::seed::generate(data, deals, 0, 0, 7, at);
-    let mut i = 0;
-    data.deals.update_all(|deal| {
-        let (stage, probability) = if i % 4 == 3 { ("Closed Won", 100) } else { ("Qualification", 10) };
-        deal.fields.insert("Pipeline".into(), serde_json::json!("Standard"));
-        deal.fields.insert("Stage".into(), serde_json::json!(stage));
-        deal.fields.insert("Probability".into(), serde_json::json!(probability));
-        i += 1;
-    });
 }
 
 struct Sandbox(Child);
