@@ -574,18 +574,7 @@ async fn a_stage_added_in_the_app_and_a_new_hubspot_property_are_used_by_the_nex
 
     // In Pipedrive, a stage and a deal field; in HubSpot, a deal property (as admins add them).
     let pd_admin = sandbox::walk::mint_token(&env.pipedrive.url(), sandbox::DEMO_CLIENT_ID, &["admin"]).await.unwrap();
-    let stage: Value = env
-        .http
-        .post(format!("{}/api/v2/stages", env.pipedrive.url()))
-        .bearer_auth(&pd_admin)
-        .json(&json!({"name": "Legal review", "pipeline_id": 1}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let legal_stage = stage["data"]["id"].to_string();
+    let legal_stage = pd_add_stage(&env, &pd_admin, "Legal review").await;
     let field: Value = env
         .http
         .post(format!("{}/api/v1/dealFields", env.pipedrive.url()))
@@ -627,5 +616,53 @@ async fn a_stage_added_in_the_app_and_a_new_hubspot_property_are_used_by_the_nex
     let deal = &env.pd_deals(&sync).await["Acme renewal"];
     assert_eq!(deal["stage_id"].to_string(), legal_stage, "{deal}");
     assert_eq!(deal["custom_fields"][legal_field.as_str()].as_str(), Some("Lee Counsel"), "{deal}");
+    env
+}
+
+/// Adds a stage to Pipedrive's Sales pipeline as an admin does; its id.
+async fn pd_add_stage(env: &Env, admin_token: &str, name: &str) -> String {
+    let stage: Value = env
+        .http
+        .post(format!("{}/api/v2/stages", env.pipedrive.url()))
+        .bearer_auth(admin_token)
+        .json(&json!({"name": name, "pipeline_id": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    stage["data"]["id"].to_string()
+}
+
+on_both_backends!(a_stage_deleted_in_the_app_is_reported_and_the_schema_read_again);
+/// A mapped stage deleted in Pipedrive after the schema was kept: the deal moved onto it fails
+/// with Pipedrive's reason, as it did when every run read the schema, and the next run reads the
+/// schema again.
+async fn a_stage_deleted_in_the_app_is_reported_and_the_schema_read_again(env: Env) -> Env {
+    let pd_admin = sandbox::walk::mint_token(&env.pipedrive.url(), sandbox::DEMO_CLIENT_ID, &["admin"]).await.unwrap();
+    let legal_stage = pd_add_stage(&env, &pd_admin, "Legal review").await;
+    let sync = set_up(&env, |s, _| {
+        s.filters.clear();
+        s.pipelines[0].set_stage("contractsent", Some(legal_stage.clone()));
+    })
+    .await;
+    let acme = env
+        .hs_create(json!({"dealname": "Acme renewal", "amount": "1500", "pipeline": "default", "dealstage": "appointmentscheduled"}), None)
+        .await;
+    let engine = engine(&env);
+    assert!(run(&engine, &sync).await.calls_schema > 0);
+
+    let r = env.http.delete(format!("{}/api/v2/stages/{legal_stage}", env.pipedrive.url())).bearer_auth(&pd_admin).send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    env.hs_edit(&acme, json!({"dealstage": "contractsent"}), None).await;
+    let refused = run(&engine, &sync).await;
+    assert_eq!((refused.failed_to_app, refused.calls_schema), (1, 0), "{refused:?}");
+    let failed = records(&env, &sync).await.into_iter().find(|r| r.name == "Acme renewal").expect("the deal's record");
+    assert_eq!(failed.state, RecordState::Failed, "{failed:?}");
+    assert!(failed.message.as_deref().is_some_and(|m| m.contains("no such stage")), "{failed:?}");
+
+    env.hs_edit(&acme, json!({"amount": "1700"}), None).await;
+    assert!(run(&engine, &sync).await.calls_schema > 0, "read again after the refusal");
     env
 }
