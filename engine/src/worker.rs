@@ -52,8 +52,8 @@ struct Runs {
     by_task: HashMap<tokio::task::Id, String>,
     /// Syncs a webhook woke that have not started yet.
     woken: HashSet<String>,
-    /// Syncs a webhook woke while they ran: due again the moment their run ends, since the run
-    /// may have read that side before the change.
+    /// Syncs a webhook woke while they ran: due again the moment their run ends (and first),
+    /// since the run may have read that side before the change.
     again: HashSet<String>,
 }
 
@@ -62,7 +62,13 @@ impl Runs {
     /// first, then those of the provider accounts with the fewest runs under way, then the
     /// longest due.
     async fn start_due(&mut self, engine: &Engine) -> Result<(), crate::StoreError> {
-        let due = engine.store().due_syncs_with_connections(now_ms()).await?;
+        // A webhook's sync is due now, even when its run ended between the webhook marking it
+        // due (a no-op while it ran) and this pass.
+        let now = now_ms();
+        for id in &self.woken {
+            engine.store().wake_sync(id, now).await?;
+        }
+        let due = engine.store().due_syncs_with_connections(now).await?;
         for id in self.woken.iter().filter(|id| self.running.contains_key(*id)) {
             self.again.insert(id.clone());
         }
@@ -87,14 +93,13 @@ impl Runs {
     }
 
     /// A run ended (or its task panicked): its slot is free, and a sync woken while it ran is
-    /// due at once.
-    async fn ended(&mut self, engine: &Engine, task: tokio::task::Id) {
+    /// due at once (the next pass marks it due) and starts first.
+    fn ended(&mut self, task: tokio::task::Id) {
         let Some(sync_id) = self.by_task.remove(&task) else { return };
         self.running.remove(&sync_id);
-        if self.again.remove(&sync_id) {
-            if let Err(e) = engine.store().wake_sync(&sync_id, now_ms()).await {
-                tracing::warn!(sync_id = %sync_id, error = %e, "could not mark a woken sync due");
-            }
+        // Woken while it ran (seen by an earlier pass, or just now): it goes first again.
+        if self.again.remove(&sync_id) || self.woken.contains(&sync_id) {
+            self.woken.insert(sync_id);
         }
     }
 }
@@ -139,9 +144,9 @@ pub async fn run(accounts: Accounts, engine: Option<Engine>, wake: Wake, mut shu
                         e.id()
                     }
                 };
-                if let Some(engine) = &engine {
-                    runs.ended(engine, task).await;
-                }
+                // Webhooks that came while it ran are known before its slot is given back.
+                runs.woken.extend(wake.take());
+                runs.ended(task);
             }
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow() {

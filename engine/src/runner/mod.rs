@@ -309,10 +309,13 @@ impl Engine {
             self.execute(&mut began.run, state, plan, &holder, &hub_records, &app_records, &hub_stats, &app_stats).await
         }
         .await;
-        let wrote_all = result.is_ok() && began.run.failed_to_app + began.run.failed_to_hub == 0;
+        // A write refused (a property, field or stage gone), a value or owner with no counterpart
+        // in what was kept (a user or an option added since), or a run cut short: the next run
+        // reads the schemas again.
+        let wrote_all = result.is_ok()
+            && began.run.failed_to_app + began.run.failed_to_hub == 0
+            && !self.store().run_left_fields_unsynced(&began.run.id).await.unwrap_or(true);
         if !wrote_all {
-            // A write refused (a property, field or stage gone, an owner unknown) or a run cut
-            // short: the next run reads the schemas again.
             self.holders.lock().unwrap_or_else(|p| p.into_inner()).remove(sync_id);
         }
         self.end_run(began, result, &hub_stats, &app_stats).await.map(Some)

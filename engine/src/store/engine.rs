@@ -522,6 +522,17 @@ impl Store {
         Ok(())
     }
 
+    /// Whether a run left a field of some record unsynced (an owner or a value with no
+    /// counterpart on the other side).
+    pub async fn run_left_fields_unsynced(&self, run_id: &str) -> Result<bool> {
+        let found: Option<(i64,)> =
+            on_pool!(self, |pool| sqlx::query_as("SELECT 1 FROM record_events WHERE run_id = $1 AND kind = 'not_synced' LIMIT 1")
+                .bind(run_id)
+                .fetch_optional(pool)
+                .await)?;
+        Ok(found.is_some())
+    }
+
     /// Syncs that are on, due, and not leased by a live instance, with their app connection,
     /// longest due first.
     pub async fn due_syncs_with_connections(&self, now: i64) -> Result<Vec<(String, String)>> {
@@ -648,13 +659,18 @@ impl Store {
         macro_rules! mark {
             ($pool:expr) => {{
                 let mut tx = $pool.begin().await?;
-                let held = sqlx::query("SELECT 1 FROM sync_state WHERE sync_id = $1 AND lease_owner = $2 AND lease_until >= $3")
-                    .bind(sync_id)
-                    .bind(lease_owner)
-                    .bind(now)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if held.is_none() {
+                // A write first, as the page commit's: on SQLite a transaction that read first
+                // fails at once (SQLITE_BUSY_SNAPSHOT) if another sync's run committed meanwhile.
+                let held = sqlx::query(
+                    "UPDATE sync_state SET lease_until = lease_until WHERE sync_id = $1 AND lease_owner = $2 AND lease_until >= $3",
+                )
+                .bind(sync_id)
+                .bind(lease_owner)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if held != 1 {
                     tx.rollback().await?;
                     return Err(StoreError::LeaseLost);
                 }
