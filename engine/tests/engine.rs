@@ -379,9 +379,7 @@ on_both_backends!(the_run_after_the_initial_sync_is_due_at_once_and_reads_what_c
 /// it ran (from the cursor set at its start) follows at once, not an interval later.
 async fn the_run_after_the_initial_sync_is_due_at_once_and_reads_what_changed_meanwhile(env: Env) -> Env {
     let sync = set_up(&env, |s, _| s.filters.clear()).await;
-    let acme = env
-        .hs_create(json!({"dealname": "Acme renewal", "amount": "1500", "pipeline": "default", "dealstage": "appointmentscheduled"}), None)
-        .await;
+    let acme = hs_create_acme(&env).await;
     let engine = engine(&env);
     let first = run(&engine, &sync).await;
     assert_eq!((first.trigger.as_str(), first.outcome.as_str(), first.created_in_app), ("initial", "succeeded", 1), "{first:?}");
@@ -430,9 +428,7 @@ on_both_backends!(every_call_a_run_makes_is_counted_by_purpose);
 /// read of each side, the lookup of the record's other side and its write.
 async fn every_call_a_run_makes_is_counted_by_purpose(env: Env) -> Env {
     let sync = set_up(&env, |s, _| s.filters.clear()).await;
-    let acme = env
-        .hs_create(json!({"dealname": "Acme renewal", "amount": "1500", "pipeline": "default", "dealstage": "appointmentscheduled"}), None)
-        .await;
+    let acme = hs_create_acme(&env).await;
     let engine = engine(&env);
     let first = run(&engine, &sync).await;
     assert_eq!(first.created_in_app, 1, "{first:?}");
@@ -463,9 +459,7 @@ on_both_backends!(the_schema_is_read_again_when_settings_change_or_a_write_is_re
 /// read the schema again.
 async fn the_schema_is_read_again_when_settings_change_or_a_write_is_refused(env: Env) -> Env {
     let sync = set_up(&env, |s, _| s.filters.clear()).await;
-    let acme = env
-        .hs_create(json!({"dealname": "Acme renewal", "amount": "1500", "pipeline": "default", "dealstage": "appointmentscheduled"}), None)
-        .await;
+    let acme = hs_create_acme(&env).await;
     let engine = engine(&env);
     assert!(run(&engine, &sync).await.calls_schema > 0);
     env.hs_edit(&acme, json!({"amount": "2000"}), None).await;
@@ -564,9 +558,7 @@ on_both_backends!(a_stage_added_in_the_app_and_a_new_hubspot_property_are_used_b
 /// them, are used by the very next run.
 async fn a_stage_added_in_the_app_and_a_new_hubspot_property_are_used_by_the_next_run(env: Env) -> Env {
     let sync = set_up(&env, |s, _| s.filters.clear()).await;
-    let acme = env
-        .hs_create(json!({"dealname": "Acme renewal", "amount": "1500", "pipeline": "default", "dealstage": "appointmentscheduled"}), None)
-        .await;
+    let acme = hs_create_acme(&env).await;
     let engine = engine(&env);
     run(&engine, &sync).await;
     env.hs_edit(&acme, json!({"amount": "1600"}), None).await;
@@ -575,17 +567,7 @@ async fn a_stage_added_in_the_app_and_a_new_hubspot_property_are_used_by_the_nex
     // In Pipedrive, a stage and a deal field; in HubSpot, a deal property (as admins add them).
     let pd_admin = sandbox::walk::mint_token(&env.pipedrive.url(), sandbox::DEMO_CLIENT_ID, &["admin"]).await.unwrap();
     let legal_stage = pd_add_stage(&env, &pd_admin, "Legal review").await;
-    let field: Value = env
-        .http
-        .post(format!("{}/api/v1/dealFields", env.pipedrive.url()))
-        .bearer_auth(&pd_admin)
-        .json(&json!({"name": "Legal contact", "field_type": "varchar"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let field = pd_admin_post(&env, &pd_admin, "/api/v1/dealFields", json!({"name": "Legal contact", "field_type": "varchar"})).await;
     let legal_field = field["data"]["key"].as_str().unwrap_or_else(|| panic!("{field}")).to_string();
     let hs_admin = sandbox::walk::mint_token(&env.hubspot.url(), sandbox::DEMO_CLIENT_ID, &["crm.schemas.deals.write"]).await.unwrap();
     let r = env
@@ -621,18 +603,19 @@ async fn a_stage_added_in_the_app_and_a_new_hubspot_property_are_used_by_the_nex
 
 /// Adds a stage to Pipedrive's Sales pipeline as an admin does; its id.
 async fn pd_add_stage(env: &Env, admin_token: &str, name: &str) -> String {
-    let stage: Value = env
-        .http
-        .post(format!("{}/api/v2/stages", env.pipedrive.url()))
-        .bearer_auth(admin_token)
-        .json(&json!({"name": name, "pipeline_id": 1}))
-        .send()
+    pd_admin_post(env, admin_token, "/api/v2/stages", json!({"name": name, "pipeline_id": 1})).await["data"]["id"].to_string()
+}
+
+/// What Pipedrive answers an admin's POST to `path`.
+async fn pd_admin_post(env: &Env, admin_token: &str, path: &str, body: Value) -> Value {
+    let r = env.http.post(format!("{}{path}", env.pipedrive.url())).bearer_auth(admin_token).json(&body).send().await.unwrap();
+    r.json().await.unwrap()
+}
+
+/// The HubSpot deal several tests start from; its id.
+async fn hs_create_acme(env: &Env) -> String {
+    env.hs_create(json!({"dealname": "Acme renewal", "amount": "1500", "pipeline": "default", "dealstage": "appointmentscheduled"}), None)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    stage["data"]["id"].to_string()
 }
 
 on_both_backends!(a_stage_deleted_in_the_app_is_reported_and_the_schema_read_again);
@@ -647,9 +630,7 @@ async fn a_stage_deleted_in_the_app_is_reported_and_the_schema_read_again(env: E
         s.pipelines[0].set_stage("contractsent", Some(legal_stage.clone()));
     })
     .await;
-    let acme = env
-        .hs_create(json!({"dealname": "Acme renewal", "amount": "1500", "pipeline": "default", "dealstage": "appointmentscheduled"}), None)
-        .await;
+    let acme = hs_create_acme(&env).await;
     let engine = engine(&env);
     assert!(run(&engine, &sync).await.calls_schema > 0);
 
