@@ -26,6 +26,9 @@ use crate::pages::{
 pub const CONNECTED_APPS_PATH: &str = "/settings/integrations/connected-apps";
 /// Where a signed-in user lands.
 pub const HOME_PATH: &str = CONNECTED_APPS_PATH;
+/// Where the first Super Admin lands: HubSpot's page, asking for the HubSpot account every sync
+/// runs against (skippable).
+pub const WELCOME_PATH: &str = "/settings/integrations/connected-apps/hubspot?welcome=1";
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {

@@ -21,6 +21,12 @@ test('first run creates the Super Admin', async ({ page }) => {
 
   await page.getByLabel('Your name').fill(admin.name);
   await page.getByRole('button', { name: 'Create Super Admin' }).click();
+  // HubSpot first: the new Super Admin is asked for the HubSpot account, and may skip it.
+  await expect(page).toHaveURL(/\/settings\/integrations\/connected-apps\/hubspot\?welcome=1$/);
+  await expect(page.getByRole('heading', { name: 'Start with your HubSpot account' })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Connect HubSpot' })).toBeVisible();
+  await page.screenshot({ path: 'test-results/welcome.png', fullPage: true });
+  await page.getByRole('link', { name: 'Skip for now' }).click();
   await expect(page).toHaveURL(/\/settings\/integrations\/connected-apps$/);
   await expect(page.getByRole('heading', { name: 'Connected apps', level: 1 })).toBeVisible();
   await expect(page.getByRole('heading', { name: 'No apps connected yet' })).toBeVisible();

@@ -43,6 +43,8 @@ export async function signInAdmin(page: Page) {
     await page.getByLabel('Work email').fill(admin.email);
     await page.getByLabel('Password').fill(admin.password);
     await page.getByRole('button', { name: 'Create Super Admin' }).click();
+    await expect(page).toHaveURL(/\/hubspot\?welcome=1$/);
+    await page.getByRole('link', { name: 'Skip for now' }).click();
   } else {
     await logIn(page, admin.email, admin.password);
   }

@@ -110,5 +110,8 @@ pub async fn app(
         return Err(WebhookError::Refused(what.into()));
     }
     let objects = provider.webhook_objects(body).map_err(WebhookError::Malformed)?;
+    if provider.webhook_changes_schema(body) {
+        connections.store().mark_schema_changed(connection_id).await?;
+    }
     Ok(wake(connections, Some(connection_id), &objects).await?)
 }

@@ -68,7 +68,8 @@ async fn the_engine_registers_one_pipedrive_webhook_per_object(env: Env) -> Env 
     let hooks: Value =
         env.http.get(format!("{}/api/v1/webhooks", env.pipedrive.url())).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     let url = format!("{TANDEM_URL}/webhooks/pipedrive/{}", sync.pipedrive);
-    // One webhook per object: deals, and persons and organizations for contacts and companies syncs.
+    // One webhook per object: deals, and persons and organizations for contacts and companies
+    // syncs; pipelines, stages and users, whose changes the kept schema follows.
     let mut objects: Vec<(&str, &str)> = hooks["data"]
         .as_array()
         .unwrap()
@@ -77,7 +78,11 @@ async fn the_engine_registers_one_pipedrive_webhook_per_object(env: Env) -> Env 
         .map(|h| (h["event_object"].as_str().unwrap_or_default(), h["version"].as_str().unwrap_or_default()))
         .collect();
     objects.sort();
-    assert_eq!(objects, vec![("deal", "2.0"), ("organization", "2.0"), ("person", "2.0")], "{hooks}");
+    assert_eq!(
+        objects,
+        vec![("deal", "2.0"), ("organization", "2.0"), ("person", "2.0"), ("pipeline", "2.0"), ("stage", "2.0"), ("user", "2.0")],
+        "{hooks}"
+    );
     env
 }
 
@@ -350,6 +355,36 @@ async fn a_burst_of_changes_larger_than_a_search_window_is_read_once(env: Env) -
     // edges of each new search window.
     assert!(r.skipped <= 450 + 20, "the burst was not read again and again: {r:?}");
     assert_eq!(env.pd_deals(&sync).await.len(), 450);
+    env
+}
+
+on_both_backends!(a_bulk_change_is_read_once_not_by_every_run_after_it);
+/// A bulk change (300 deals made in HubSpot within a second or two) is read by the run that
+/// follows it, and not again: the next run reads only what changed since. It used to be read by
+/// every run until something newer came (each run reached five seconds before the newest change
+/// it had read), some 300 reads a run on a quiet account.
+async fn a_bulk_change_is_read_once_not_by_every_run_after_it(env: Env) -> Env {
+    let sync = set_up(&env, |_, _| {}).await;
+    let engine = engine(&env);
+    run(&engine, &sync).await;
+    for i in 0..300 {
+        env.hs_create(
+            json!({"dealname": format!("Bulk {i:03}"), "amount": "1", "pipeline": "default", "dealstage": "appointmentscheduled"}),
+            None,
+        )
+        .await;
+    }
+    // Past what HubSpot's search may trail by (10 s allowed), as a run woken later would be.
+    tokio::time::sleep(Duration::from_millis(10_500)).await;
+    let first = run(&engine, &sync).await;
+    assert_eq!(first.created_in_app, 300, "{first:?}");
+    let second = run(&engine, &sync).await;
+    // Only the few sharing the newest one's millisecond are read again.
+    assert!(second.skipped_from_hub <= 5, "the 300 deals were not read again: {second:?}");
+    assert_eq!(second.calls_read, 2, "one read of each side: {second:?}");
+    let third = run(&engine, &sync).await;
+    assert!(third.skipped_from_hub <= 5, "{third:?}");
+    assert_eq!(env.pd_deals(&sync).await.len(), 300);
     env
 }
 
@@ -645,5 +680,119 @@ async fn a_stage_deleted_in_the_app_is_reported_and_the_schema_read_again(env: E
 
     env.hs_edit(&acme, json!({"amount": "1700"}), None).await;
     assert!(run(&engine, &sync).await.calls_schema > 0, "read again after the refusal");
+    env
+}
+
+on_both_backends!(an_owner_added_in_the_app_after_the_schema_was_kept_is_used_by_the_next_run);
+/// A Pipedrive admin adds a user, and a HubSpot deal is then given to that person: the run that
+/// syncs it finds no such user in the schema kept from an earlier run, reads the schema again
+/// before writing anything, and the deal's new owner reaches Pipedrive. It used to be left out
+/// (the timeline said so), and stayed out even once the schema was read again, as the owner had
+/// not changed since.
+async fn an_owner_added_in_the_app_after_the_schema_was_kept_is_used_by_the_next_run(env: Env) -> Env {
+    let sync = set_up(&env, |s, _| s.filters.clear()).await;
+    let engine = engine(&env);
+    run(&engine, &sync).await;
+    // Sam Lee has a user in both apps.
+    let deal = env
+        .hs_create(
+            json!({"dealname": "Garcia account", "amount": "900", "pipeline": "default", "dealstage": "appointmentscheduled", "hubspot_owner_id": "70110002"}),
+            None,
+        )
+        .await;
+    let other = hs_create_acme(&env).await;
+    let first = run(&engine, &sync).await;
+    assert_eq!(first.created_in_app, 2, "{first:?}");
+    let sam = env.pd_deals(&sync).await["Garcia account"]["owner_id"].as_u64();
+    assert_eq!(sam, Some(13_540_004), "Sam Lee's Pipedrive user");
+
+    // Jo Garcia joins Pipedrive, and the deal is given to Jo in HubSpot.
+    let pd_admin = sandbox::walk::mint_token(&env.pipedrive.url(), sandbox::DEMO_CLIENT_ID, &["admin"]).await.unwrap();
+    let user =
+        pd_admin_post(&env, &pd_admin, "/api/v1/users", json!({"email": "jo.garcia@sandbox-portal.example", "name": "Jo Garcia"})).await;
+    let jo = user["data"]["id"].as_u64().expect("the new user's id");
+    env.hs_edit(&deal, json!({"hubspot_owner_id": "70110003"}), None).await;
+    // Another deal changes on the same page: written once, counted once.
+    env.hs_edit(&other, json!({"amount": "1750"}), None).await;
+    let next = run(&engine, &sync).await;
+    assert_eq!((next.updated_in_app, next.failed_to_app), (2, 0), "{next:?}");
+    assert_eq!(env.pd_deals(&sync).await["Acme renewal"]["value"].as_f64(), Some(1750.0));
+    assert!(next.calls_schema > 0, "the schema is read again: {next:?}");
+    let pd = &env.pd_deals(&sync).await["Garcia account"];
+    assert_eq!(pd["owner_id"].as_u64(), Some(jo), "the owner reached Pipedrive: {pd}");
+    let row = records(&env, &sync).await.into_iter().find(|r| r.name == "Garcia account").expect("the deal's record");
+    let events = env.connections.store().record_events(&row.id).await.unwrap();
+    assert!(!events.iter().any(|e| e.kind == model::states::EventKind::NotSynced), "nothing left out: {events:?}");
+    // The schema read serves the next runs.
+    env.hs_edit(&deal, json!({"amount": "950"}), None).await;
+    assert_eq!(run(&engine, &sync).await.calls_schema, 0);
+    env
+}
+
+on_both_backends!(a_webhook_that_comes_while_its_sync_runs_is_never_lost);
+/// A change whose webhook comes while its sync is running, after the run read that side, is
+/// read by a run that starts as soon as that one ends, not an interval later (the end of the
+/// run sets the next run's time, which would otherwise hide the webhook's).
+async fn a_webhook_that_comes_while_its_sync_runs_is_never_lost(env: Env) -> Env {
+    let sync = set_up(&env, |s, _| s.filters.clear()).await;
+    let acme = hs_create_acme(&env).await;
+    let store = env.connections.store().clone();
+    let config = EngineConfig { interval: Duration::from_secs(3600), ..EngineConfig::default() };
+    let engine = Engine::new(env.connections.clone(), config);
+    let wake = Wake::default();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(worker::run(engine::Accounts::new(store.clone()), Some(engine), wake.clone(), stopped));
+    let ended = |n: usize| {
+        let store = store.clone();
+        let id = sync.id.clone();
+        async move { store.runs(&id, 20).await.unwrap().iter().filter(|r| r.ended_at.is_some()).count() >= n }
+    };
+    let started = std::time::Instant::now();
+    // The initial run, and the one after it that reads what changed meanwhile.
+    while !ended(2).await {
+        assert!(started.elapsed() < Duration::from_secs(30), "the initial sync never ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Pipedrive answers slowly: the webhook run reads HubSpot, then waits on Pipedrive.
+    env.faults(&env.pipedrive, json!({"latency_ms": 2000})).await;
+    // As the webhook handler does: the sync is due now, and the engine is woken for it.
+    let webhook = || {
+        let (store, wake, id) = (store.clone(), wake.clone(), sync.id.clone());
+        async move {
+            store.wake_sync(&id, model_now()).await.unwrap();
+            wake.syncs([id]);
+        }
+    };
+    env.hs_edit(&acme, json!({"amount": "2000"}), None).await;
+    webhook().await;
+    let running = || {
+        let store = store.clone();
+        let id = sync.id.clone();
+        async move { store.runs(&id, 20).await.unwrap().iter().any(|r| r.ended_at.is_none()) }
+    };
+    while !running().await {
+        assert!(started.elapsed() < Duration::from_secs(60), "the webhook's run never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // HubSpot has been read; the run is waiting on Pipedrive (three calls of 2 s) when the next
+    // change comes.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    env.hs_edit(&acme, json!({"amount": "3000"}), None).await;
+    webhook().await;
+    assert!(running().await, "the second webhook came while the run was under way");
+    env.faults(&env.pipedrive, json!({"latency_ms": 0})).await;
+
+    let changed = std::time::Instant::now();
+    loop {
+        let value = env.pd_deals(&sync).await["Acme renewal"]["value"].as_f64();
+        if value == Some(3000.0) {
+            break;
+        }
+        assert!(changed.elapsed() < Duration::from_secs(15), "the second change waits for the next interval: Pipedrive has {value:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.send(true).unwrap();
+    task.await.unwrap();
     env
 }

@@ -32,7 +32,7 @@ pub async fn setup_admin(
     }
     let logged_in = ctx.accounts.create_first_admin(&name, &email, &password).await.map_err(ssr::account_error)?;
     ssr::start_session(&ctx, &logged_in);
-    leptos_axum::redirect(crate::HOME_PATH);
+    leptos_axum::redirect(crate::WELCOME_PATH);
     Ok(Some(logged_in.user))
 }
 

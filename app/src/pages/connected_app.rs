@@ -30,6 +30,7 @@ pub fn ConnectedAppPage() -> impl IntoView {
     let list = Resource::new(move || uninstall.version().get(), |_| connections());
     let can_manage = current_user().is_some_and(|u| u.can(Permission::ManageApps));
     let result = move || query.with(|q| q.get("result").and_then(|r| InstallResult::parse(&r)));
+    let welcome = move || query.with(|q| q.get("welcome").is_some());
     let uninstall_error = last_error(uninstall.value());
     let status_error = last_error(set_status.value());
     let saved = move || {
@@ -77,9 +78,25 @@ pub fn ConnectedAppPage() -> impl IntoView {
                         .and_then(Result::ok)
                         .map(|message| view! { <div class="alert alert-success" role="status">{message}</div> })
                 };
+                let hub_connected = list
+                    .as_ref()
+                    .is_ok_and(|l| l.iter().any(|c| c.provider == HUBSPOT && c.status != ConnectionStatus::Uninstalled));
+                let welcome = (welcome() && info.key == HUBSPOT && !hub_connected)
+                    .then(|| {
+                        view! {
+                            <section class="card welcome" aria-labelledby="welcome-title">
+                                <h2 id="welcome-title">"Start with your HubSpot account"</h2>
+                                <p>
+                                    "Every sync runs against a HubSpot account: Tandem keeps its deals, contacts and companies in step with the apps you install. Connect it now, or skip this and connect it later from Connected apps."
+                                </p>
+                                <a href=crate::CONNECTED_APPS_PATH>"Skip for now"</a>
+                            </section>
+                        }
+                    });
                 view! {
                     <Title text=info.name.clone()/>
                     <Header info=info.clone() list=list.clone().unwrap_or_default() can_manage/>
+                    {welcome}
                     {(!can_manage)
                         .then(|| view! { <p class="notice" id=READ_ONLY_NOTE role="note">{Permission::ManageApps.denied_reason()}</p> })}
                     {banner}
@@ -154,6 +171,7 @@ fn Accounts(
     set_status: ServerAction<SetSyncStatus>,
     can_manage: bool,
 ) -> impl IntoView {
+    let hub_connected = list.iter().any(|c| c.provider == HUBSPOT && c.status != ConnectionStatus::Uninstalled);
     let accounts: Vec<ConnectionSummary> = list.into_iter().filter(|c| c.provider == info.key).collect();
     if accounts.is_empty() {
         return view! {
@@ -168,7 +186,7 @@ fn Accounts(
         .into_iter()
         .map(|c| {
             let own: Vec<SyncSummary> = syncs.iter().filter(|s| s.connection_id == c.id).cloned().collect();
-            view! { <AccountCard c syncs=own uninstall set_status can_manage/> }
+            view! { <AccountCard c syncs=own uninstall set_status can_manage hub_connected/> }
         })
         .collect_view()
         .into_any()
@@ -181,6 +199,8 @@ fn AccountCard(
     uninstall: ServerAction<UninstallApp>,
     set_status: ServerAction<SetSyncStatus>,
     can_manage: bool,
+    /// Whether a HubSpot account is connected: every sync runs against one.
+    hub_connected: bool,
 ) -> impl IntoView {
     let setup_href = format!("{}/{}/{}/sync", crate::CONNECTED_APPS_PATH, c.provider, c.id);
     let setup_label = if syncs.is_empty() { "Set up sync" } else { "Sync more data" };
@@ -272,9 +292,18 @@ fn AccountCard(
                         <div class="syncs">
                             <div class="syncs-header">
                                 <h3>"Syncs"</h3>
-                                {connected
+                                {(connected && hub_connected)
                                     .then(|| view! { <a class="btn btn-primary btn-small" href=setup_href.clone()>{setup_label}</a> })}
                             </div>
+                            {(connected && !hub_connected)
+                                .then(|| {
+                                    view! {
+                                        <p class="notice" role="note">
+                                            "Every sync runs against a HubSpot account: connect one before setting up a sync. "
+                                            <a href=format!("{}/{HUBSPOT}", crate::CONNECTED_APPS_PATH)>"Connect HubSpot"</a>
+                                        </p>
+                                    }
+                                })}
                             {syncs.is_empty().then(|| view! { <p class="hint">"Nothing syncs with this account yet."</p> })}
                             <ul class="plain-list sync-list">
                                 {syncs

@@ -148,7 +148,7 @@ pub fn written(created: i64, updated: i64) -> String {
 }
 
 /// "9: reads 2 · writes 1 · lookups 0 · schema 6" (the total alone for runs counted before
-/// calls were told apart).
+/// calls were told apart), as the run page says it; History puts the parts under the total.
 pub fn api_calls(r: &RunSummary) -> String {
     match r.calls_by_purpose() {
         purposes if purposes.is_empty() => thousands(r.api_calls),
@@ -171,7 +171,13 @@ fn RunLine(r: RunSummary, sync_id: String) -> impl IntoView {
             <td class={if failed > 0 { "count-bad" } else { "" }}>
                 {format!("{}: HubSpot {}, app {}", thousands(failed), thousands(r.failed_to_hub), thousands(r.failed_to_app))}
             </td>
-            <td>{api_calls(&r)}</td>
+            <td class="calls">
+                {thousands(r.api_calls)}
+                {match r.calls_by_purpose() {
+                    parts if parts.is_empty() => None,
+                    parts => Some(view! { " " <span class="calls-parts">{parts}</span> }),
+                }}
+            </td>
             <td>{if r.rate_limit_waits > 0 { format!("{} ({})", thousands(r.rate_limit_waits), duration(r.rate_limit_wait_ms)) } else { "0".into() }}</td>
         </tr>
     }

@@ -194,6 +194,13 @@ pub trait Connector: Send + Sync {
         Ok(Vec::new())
     }
 
+    /// Whether a webhook delivery says the app's schema changed (a stage or pipeline added,
+    /// renamed or deleted): what the engine keeps of it is then read again by the next run.
+    fn webhook_changes_schema(&self, body: &[u8]) -> bool {
+        let _ = body;
+        false
+    }
+
     /// What a response's headers say of the rate limit.
     fn limit_signal(&self, headers: &reqwest::header::HeaderMap) -> LimitSignal;
 

@@ -56,6 +56,14 @@ pub trait Records: Send + Sync {
     /// Records changed at or after `since` (Unix ms), oldest change first, from `cursor`.
     fn changed_since<'s>(&'s self, since: i64, cursor: Option<&'s str>) -> BoxFuture<'s, Result<Page, ApiError>>;
 
+    /// How long after a change (ms) [`Records::changed_since`] is sure to include it, by
+    /// Tandem's clock: a change stamped just before its commit, HubSpot's search index trailing
+    /// its writes, and the provider's clock running behind Tandem's. Changes newer than that,
+    /// as of the read, are read again by the next run; older ones never are.
+    fn settles_within_ms(&self) -> i64 {
+        5_000
+    }
+
     /// The records with these ids that still exist (a missing id was deleted).
     fn read<'s>(&'s self, ids: &'s [String]) -> BoxFuture<'s, Result<Vec<RemoteRecord>, ApiError>>;
 

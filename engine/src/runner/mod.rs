@@ -53,10 +53,10 @@ const SCHEMA_REFRESH: Duration = Duration::from_secs(10 * 60);
 /// How often a connection's registered webhook is checked again (and renewed where it expires).
 const WEBHOOK_RECHECK: Duration = Duration::from_secs(12 * 3600);
 
-/// How far back an incremental read reaches before its cursor: HubSpot's search index trails
-/// its writes by a few seconds, and a record changed in the same instant as the cursor must
-/// not be missed. Records already seen at their current time are skipped, so this costs reads,
-/// not writes.
+/// How far before the initial sync began the first incremental read reaches: a change made just
+/// before may not have shown in HubSpot's search yet (its index trails its writes by a few
+/// seconds). Records already seen at their current time are skipped, so this costs reads, not
+/// writes; later runs reach back only as far as each side's `settles_within_ms` requires.
 const CURSOR_MARGIN_MS: i64 = 5_000;
 /// Records the initial sync decides, writes and commits at once (several HubSpot pages of 100,
 /// one Pipedrive page of 500): fewer, larger store commits, and more creates in flight at once.
@@ -149,6 +149,11 @@ pub enum EngineError {
     Api(#[from] ApiError),
     #[error("the stored settings are unreadable: {0}")]
     Settings(String),
+    /// A page met a value the schema kept from an earlier run has no counterpart for (an owner
+    /// or an option added since): nothing of it was written, and the run goes on with the
+    /// schema read again.
+    #[error("the schema kept from an earlier run is out of date")]
+    SchemaOutOfDate,
 }
 
 /// How a run ended, for callers and tests.
@@ -177,13 +182,15 @@ struct Kept {
 }
 
 /// What a [`Holder`] depends on besides the apps themselves: the sync's settings version, both
-/// connections and the syncs its associations go through.
+/// connections, the syncs its associations go through, and when the app last said its schema
+/// changed (a webhook, received by any instance).
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct HolderKey {
     settings_version: i64,
     hub: String,
     app: String,
     links: Vec<(ObjectKind, String)>,
+    app_schema_changes: i64,
 }
 
 impl Engine {
@@ -296,25 +303,48 @@ impl Engine {
             let app_limiter = self.connections.limiter(&began.app.id);
             let app_api = Api::open(&self.connections, &began.app.id, app_provider, app_limiter, app_stats.clone()).await?;
             let links = self.links_of(&began.row, app_provider, began.settings.object).await?;
-            let holder = self.holder(&began, &hub_api, &app_api, links).await?;
             counted_as(Purpose::Schema, self.register_webhook(&began.app, &app_api)).await;
             let object = began.settings.object;
-            let plan = self
-                .planner(&began.settings, &began.run, &holder, app_provider.name())
-                .with_rules(Provider::HUBSPOT.record_rules(object), app_provider.record_rules(object));
-            let hub_records = HubSpotRecords::new(&hub_api, spec(object, plan.hub_fields(), &holder.hub_key, &holder.hub_schema));
-            let app_records = app_provider.records(&app_api, spec(object, plan.app_fields(), &holder.app_key, &holder.app_schema));
-            let state = began.state.take().ok_or_else(|| EngineError::Settings("the run has no state".into()))?;
-            let (hub_records, app_records) = (purposes::Purposed(&hub_records), purposes::Purposed(app_records.as_ref()));
-            self.execute(&mut began.run, state, plan, &holder, &hub_records, &app_records, &hub_stats, &app_stats).await
+            let mut state = began.state.take().ok_or_else(|| EngineError::Settings("the run has no state".into()))?;
+            let mut read_again = false;
+            loop {
+                let (holder, kept) = self.holder(&began, &hub_api, &app_api, links.clone(), read_again).await?;
+                let plan = self
+                    .planner(&began.settings, &began.run, &holder, app_provider.name())
+                    .with_rules(Provider::HUBSPOT.record_rules(object), app_provider.record_rules(object));
+                let hub_records = HubSpotRecords::new(&hub_api, spec(object, plan.hub_fields(), &holder.hub_key, &holder.hub_schema));
+                let app_records = app_provider.records(&app_api, spec(object, plan.app_fields(), &holder.app_key, &holder.app_schema));
+                let (hub_records, app_records) = (purposes::Purposed(&hub_records), purposes::Purposed(app_records.as_ref()));
+                let pass = self.execute(
+                    &mut began.run,
+                    state,
+                    plan,
+                    &holder,
+                    kept,
+                    read_again,
+                    &hub_records,
+                    &app_records,
+                    &hub_stats,
+                    &app_stats,
+                );
+                match pass.await {
+                    // The page stopped before anything of it was written: the schema is read
+                    // again, and the run goes on from the last page committed.
+                    Err(EngineError::SchemaOutOfDate) if !read_again => {
+                        tracing::info!(sync_id, "a page met a value the kept schema lacks; reading the schema again");
+                        read_again = true;
+                        state =
+                            self.store().sync_state(sync_id).await?.ok_or_else(|| EngineError::Settings("the sync has no state".into()))?;
+                    }
+                    other => return other,
+                }
+            }
         }
         .await;
-        // A write refused (a property, field or stage gone), a value or owner with no counterpart
-        // in what was kept (a user or an option added since), or a run cut short: the next run
-        // reads the schemas again.
-        let wrote_all = result.is_ok()
-            && began.run.failed_to_app + began.run.failed_to_hub == 0
-            && !self.store().run_left_fields_unsynced(&began.run.id).await.unwrap_or(true);
+        // A write refused (a property, field or stage gone) or a run cut short: the next run reads
+        // the schemas again. (A value or owner with no counterpart in what was kept, a user or an
+        // option added since, has the page read it again at once: see `SchemaOutOfDate`.)
+        let wrote_all = result.is_ok() && began.run.failed_to_app + began.run.failed_to_hub == 0;
         if !wrote_all {
             self.holders.lock().unwrap_or_else(|p| p.into_inner()).remove(sync_id);
         }
@@ -322,26 +352,36 @@ impl Engine {
     }
 
     /// What the sync's runs read before their records: kept from an earlier run when it was
-    /// read for the same settings and connections less than [`SCHEMA_REFRESH`] ago, else read
-    /// now (its calls counted as the schema's) and kept.
-    async fn holder(&self, began: &Began, hub_api: &Api, app_api: &Api, links: Vec<Link>) -> Result<Arc<Holder>, ApiError> {
+    /// read for the same settings and connections less than [`SCHEMA_REFRESH`] ago and the app
+    /// has not said its schema changed since, else read now (its calls counted as the schema's)
+    /// and kept.
+    /// Answers it, and whether it was kept; `read_again` reads it whatever was kept.
+    async fn holder(
+        &self,
+        began: &Began,
+        hub_api: &Api,
+        app_api: &Api,
+        links: Vec<Link>,
+        read_again: bool,
+    ) -> Result<(Arc<Holder>, bool), EngineError> {
         let key = HolderKey {
             settings_version: began.row.version,
             hub: began.hub.id.clone(),
             app: began.app.id.clone(),
             links: links.iter().map(|l| (l.object, l.sync_id.clone())).collect(),
+            app_schema_changes: self.store().schema_changes(&began.app.id).await?,
         };
         let sync_id = &began.row.id;
         {
             let kept = self.holders.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(k) = kept.get(sync_id).filter(|k| k.key == key && k.read_at.elapsed() < SCHEMA_REFRESH) {
-                return Ok(k.holder.clone());
+            if let Some(k) = kept.get(sync_id).filter(|k| !read_again && k.key == key && k.read_at.elapsed() < SCHEMA_REFRESH) {
+                return Ok((k.holder.clone(), true));
             }
         }
         let holder = Arc::new(counted_as(Purpose::Schema, Holder::load(hub_api, app_api, began.settings.object, links)).await?);
         let kept = Kept { key, holder: holder.clone(), read_at: tokio::time::Instant::now() };
         self.holders.lock().unwrap_or_else(|p| p.into_inner()).insert(sync_id.clone(), kept);
-        Ok(holder)
+        Ok((holder, false))
     }
 
     /// Takes the sync's lease and opens its run, when the sync is on, its connections are usable
@@ -421,6 +461,8 @@ impl Engine {
         state: crate::store::SyncStateRow,
         plan: Planner<'_>,
         holder: &Holder,
+        schema_kept: bool,
+        resumed: bool,
         hub: &dyn HubRecords,
         app: &dyn Records,
         hub_stats: &Stats,
@@ -439,8 +481,10 @@ impl Engine {
             hub_stats,
             app_stats,
             links: &holder.links,
+            schema_kept,
+            unmatched: &holder.unmatched,
         };
-        pass.execute(state).await
+        pass.execute(state, resumed).await
     }
 
     /// Closes the run with its outcome and counts, and gives the lease back with the next run's
@@ -531,6 +575,10 @@ struct Pass<'a> {
     app_stats: &'a Stats,
     /// Associations kept with other syncs' records (their ids on each page go to the planner).
     links: &'a [Link],
+    /// Whether the schema was kept from an earlier run (not read by this one).
+    schema_kept: bool,
+    /// Values known to have no counterpart in the schema (see [`Holder`]).
+    unmatched: &'a std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl<'a> Pass<'a> {
@@ -552,6 +600,9 @@ struct Holder {
     app_key: String,
     links: Vec<Link>,
     link_infos: Vec<(model::sync::FieldMapping, FieldInfo, FieldInfo)>,
+    /// Values found to have no counterpart in this very schema (an owner with no user of that
+    /// email): a page meeting only these needs no read of the schema again.
+    unmatched: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Holder {
@@ -566,6 +617,6 @@ impl Holder {
         pairs.sort();
         let owners = OwnerPairs(pairs);
         let link_infos = links.iter().map(Link::infos).collect();
-        Ok(Holder { hub_schema, app_schema, owners, hub_key, app_key, links, link_infos })
+        Ok(Holder { hub_schema, app_schema, owners, hub_key, app_key, links, link_infos, unmatched: Default::default() })
     }
 }

@@ -5,9 +5,14 @@
 use super::*;
 
 impl<'a> Pass<'a> {
-    pub(super) async fn execute(&mut self, mut state: crate::store::SyncStateRow) -> Result<(), EngineError> {
-        self.recover_creations().await?;
-        self.retry_failed().await?;
+    /// `resumed`: the run goes on after a page stopped for a schema read again; creations were
+    /// recovered and failures retried before it (again now, a create not yet in HubSpot's
+    /// search would be taken for one that never landed, and made twice).
+    pub(super) async fn execute(&mut self, mut state: crate::store::SyncStateRow, resumed: bool) -> Result<(), EngineError> {
+        if !resumed {
+            self.recover_creations().await?;
+            self.retry_failed().await?;
+        }
         if state.phase == Phase::InitialHubSpot || state.phase == Phase::InitialApp {
             if state.initial_started_at.is_none() {
                 let at = now_ms();
@@ -97,15 +102,19 @@ impl<'a> Pass<'a> {
         let sides = if self.plan.matched() { [Side::App, Side::HubSpot] } else { [Side::HubSpot, Side::App] };
         for side in sides {
             let since = state.cursor(side).and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
-            // The margin applies to the stored cursor only; a new search window starts exactly
-            // at the newest time read (with the margin, a burst of changes inside it would be
-            // read again and again).
-            let mut query_since = (since - CURSOR_MARGIN_MS).max(0);
+            let mut query_since = since;
             let mut newest = since;
+            // The cursor kept is the newest change read, but never later than what had surely
+            // reached the read when it began (a change made just before may show up only later,
+            // older than the newest one read): what is newer is read again by the next run, and
+            // only that. Reaching back a fixed margin instead read a burst of changes again on
+            // every run until something newer came.
+            let reader = self.on(side);
+            let settled = now_ms() - reader.settles_within_ms();
+            let kept = |newest: i64| newest.min(settled).max(since);
             let mut page_cursor: Option<String> = None;
             let mut read_in_window = 0usize;
             // As in the initial sync, the next page is read while this one is processed.
-            let reader = self.on(side);
             let mut prefetched: Option<Result<Page, ApiError>> = None;
             loop {
                 let page = match prefetched.take() {
@@ -116,8 +125,8 @@ impl<'a> Pass<'a> {
                 newest = page.records.iter().map(|d| d.updated_at).max().unwrap_or(newest).max(newest);
                 let checkpoint = Checkpoint {
                     phase: Phase::Incremental,
-                    hub_cursor: if side == Side::HubSpot { Some(newest.to_string()) } else { state.hub_cursor.clone() },
-                    app_cursor: if side == Side::App { Some(newest.to_string()) } else { state.app_cursor.clone() },
+                    hub_cursor: if side == Side::HubSpot { Some(kept(newest).to_string()) } else { state.hub_cursor.clone() },
+                    app_cursor: if side == Side::App { Some(kept(newest).to_string()) } else { state.app_cursor.clone() },
                     progress_done: state.progress_done,
                 };
                 // The next read: the next page of this search, or (HubSpot's search stops at
@@ -323,6 +332,18 @@ impl<'a> Pass<'a> {
             self.plan.compare_pairs(pairs, times, now, &mut work);
         }
 
+        // A value the schema has no counterpart for: read again first where the schema was
+        // kept from an earlier run (a user or an option may have been added since), unless this
+        // very schema was already found to lack it.
+        {
+            let mut known = self.unmatched.lock().unwrap_or_else(|p| p.into_inner());
+            if self.schema_kept && !force && work.unmatched.iter().any(|u| !known.contains(u)) {
+                return Err(EngineError::SchemaOutOfDate);
+            }
+            if !self.schema_kept {
+                known.extend(work.unmatched.iter().cloned());
+            }
+        }
         self.write(&mut work, now).await?;
         self.run.skipped += work.skipped;
         self.run.skipped_from_hub += work.skipped_from_hub;

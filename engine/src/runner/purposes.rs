@@ -23,6 +23,10 @@ impl<R: Records + ?Sized> Records for Purposed<'_, R> {
         Box::pin(counted_as(Purpose::Read, self.0.changed_since(since, cursor)))
     }
 
+    fn settles_within_ms(&self) -> i64 {
+        self.0.settles_within_ms()
+    }
+
     fn read<'s>(&'s self, ids: &'s [String]) -> BoxFuture<'s, Result<Vec<RemoteRecord>, ApiError>> {
         Box::pin(counted_as(Purpose::Lookup, self.0.read(ids)))
     }

@@ -256,12 +256,13 @@ async fn run(engine: &Engine, sync_id: &str, hub: &Memory, app: &Memory) -> RunR
         app_key: "tandem".into(),
         links: vec![],
         link_infos: vec![],
+        unmatched: Default::default(),
     };
     let mut began = engine.begin_run(sync_id, Trigger::Manual).await.unwrap().expect("the sync runs");
     let stats = Stats::default();
     let plan = engine.planner(&began.settings, &began.run, &holder, "Memory");
     let state = began.state.take().unwrap();
-    let result = engine.execute(&mut began.run, state, plan, &holder, hub, app, &stats, &stats).await;
+    let result = engine.execute(&mut began.run, state, plan, &holder, false, false, hub, app, &stats, &stats).await;
     engine.end_run(began, result, &stats, &stats).await.unwrap().run
 }
 

@@ -522,15 +522,26 @@ impl Store {
         Ok(())
     }
 
-    /// Whether a run left a field of some record unsynced (an owner or a value with no
-    /// counterpart on the other side).
-    pub async fn run_left_fields_unsynced(&self, run_id: &str) -> Result<bool> {
-        let found: Option<(i64,)> =
-            on_pool!(self, |pool| sqlx::query_as("SELECT 1 FROM record_events WHERE run_id = $1 AND kind = 'not_synced' LIMIT 1")
-                .bind(run_id)
-                .fetch_optional(pool)
-                .await)?;
-        Ok(found.is_some())
+    /// Records that the app behind a connection said its schema changed (a stage renamed).
+    pub async fn mark_schema_changed(&self, connection_id: &str) -> Result<()> {
+        on_pool!(
+            self,
+            exec | pool
+                | sqlx::query("UPDATE connections SET schema_changes = schema_changes + 1 WHERE id = $1")
+                    .bind(connection_id)
+                    .execute(pool)
+                    .await
+        )?;
+        Ok(())
+    }
+
+    /// How many times the app behind a connection said its schema changed.
+    pub async fn schema_changes(&self, connection_id: &str) -> Result<i64> {
+        let found: Option<(i64,)> = on_pool!(self, |pool| sqlx::query_as("SELECT schema_changes FROM connections WHERE id = $1")
+            .bind(connection_id)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(found.map(|(n,)| n).unwrap_or(0))
     }
 
     /// Syncs that are on, due, and not leased by a live instance, with their app connection,

@@ -286,7 +286,7 @@ pub fn router(pipedrive: Arc<Pipedrive>) -> Router {
         .route("/api/v1/deals/summary", get(deals::deals_summary))
         .route("/api/v1/deals/{id}/changelog", get(deals::changelog))
         .route("/api/v1/users/me", get(users_me))
-        .route("/api/v1/users", get(users))
+        .route("/api/v1/users", get(users).post(add_user))
         .route("/api/v1/webhooks", get(webhooks::list).post(webhooks::add))
         .route("/api/v1/webhooks/{id}", axum::routing::delete(webhooks::delete))
         .layer(from_fn_with_state(pipedrive.clone(), api_guard))
@@ -377,6 +377,7 @@ fn token_cost(method: &Method, path: &str) -> u64 {
         ("GET", ["api", "v1", "deals", _, "changelog"]) => 20,
         ("GET", ["api", "v1", "users", "me"]) => 2,
         ("GET", ["api", "v1", "users"]) => 20,
+        ("POST", ["api", "v1", "users"]) => 10,
         ("POST", ["api", "v1", "dealFields" | "personFields" | "organizationFields"]) => 10,
         ("GET" | "POST", ["api", "v1", "webhooks"]) => 10,
         ("DELETE", ["api", "v1", "webhooks", _]) => 6,
@@ -523,20 +524,49 @@ async fn users(State(pipedrive): State<Arc<Pipedrive>>, Extension(token): Extens
         return r;
     }
     let data = pipedrive.read();
-    let users: Vec<Value> = data
-        .users
-        .iter()
-        .map(|u| {
-            json!({
-                "id": u.id, "name": u.name, "email": u.email, "lang": 1, "locale": "en_US", "timezone_name": "Europe/Berlin",
-                "timezone_offset": "+01:00", "default_currency": "USD", "icon_url": null, "active_flag": true, "is_deleted": false,
-                "is_admin": 1, "role_id": 1, "activated": true, "last_login": "2026-01-01 09:00:00", "created": "2024-01-01 09:00:00",
-                "modified": null, "has_created_company": true, "access": [{"app": "sales", "admin": true, "permission_set_id": "sandbox-admin"}],
-                "phone": null, "is_you": u.email == token.grant.user_email,
-            })
-        })
-        .collect();
+    let users: Vec<Value> = data.users.iter().map(|u| user_json(u, &token)).collect();
     ok(json!(users))
+}
+
+fn user_json(u: &data::User, token: &AccessToken) -> Value {
+    json!({
+        "id": u.id, "name": u.name, "email": u.email, "lang": 1, "locale": "en_US", "timezone_name": "Europe/Berlin",
+        "timezone_offset": "+01:00", "default_currency": "USD", "icon_url": null, "active_flag": true, "is_deleted": false,
+        "is_admin": 1, "role_id": 1, "activated": true, "last_login": "2026-01-01 09:00:00", "created": "2024-01-01 09:00:00",
+        "modified": null, "has_created_company": true, "access": [{"app": "sales", "admin": true, "permission_set_id": "sandbox-admin"}],
+        "phone": null, "is_you": u.email == token.grant.user_email,
+    })
+}
+
+/// POST /api/v1/users (`addUser`, the `admin` scope): a user added to the company by email
+/// (required; one user per email), named after it until they set their name.
+async fn add_user(
+    State(pipedrive): State<Arc<Pipedrive>>,
+    Extension(token): Extension<AccessToken>,
+    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Err(r) = require_scope(&token, "admin") {
+        return r;
+    }
+    let body = match json_body(body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let Some(email) = body.get("email").and_then(Value::as_str).map(str::trim).filter(|e| e.contains('@')) else {
+        return invalid("email: is required and must be an email address");
+    };
+    let email = email.to_ascii_lowercase();
+    let mut data = pipedrive.write();
+    if data.users.iter().any(|u| u.email.eq_ignore_ascii_case(&email)) {
+        return invalid("A user with this email already exists in the company");
+    }
+    let name =
+        body.get("name").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| email.split('@').next().unwrap_or_default().into());
+    let user = data::User { id: data.next_id(), name, email };
+    data.users.push(user.clone());
+    let json = user_json(&user, &token);
+    data.emit("user", user.id, None, Some(json.clone()), crate::time::now_ms(), "api");
+    ok(json)
 }
 
 async fn users_me(State(pipedrive): State<Arc<Pipedrive>>, Extension(token): Extension<AccessToken>) -> Response {

@@ -165,6 +165,7 @@ pub async fn add_pipeline(
     pipeline.order_nr = data.pipelines.values().filter(|p| !p.is_deleted).map(|p| p.order_nr + 1).max().unwrap_or(0);
     pipeline.id = data.next_id();
     data.pipelines.insert(pipeline.id, pipeline.clone());
+    data.emit("pipeline", pipeline.id, None, Some(pipeline_json(&pipeline)), at, "api");
     ok(pipeline_json(&pipeline))
 }
 
@@ -190,8 +191,10 @@ pub async fn update_pipeline(
     if let Err(r) = apply_pipeline(&mut updated, &body, false) {
         return r;
     }
+    let before = pipeline_json(pipeline);
     updated.update_time = now_ms();
     *pipeline = updated.clone();
+    data.emit("pipeline", id, Some(before), Some(pipeline_json(&updated)), updated.update_time, "api");
     ok(pipeline_json(&updated))
 }
 
@@ -224,9 +227,17 @@ pub async fn delete_pipeline(
         );
     }
     let at = now_ms();
+    let mut gone = Vec::new();
     for stage in data.stages.values_mut().filter(|s| s.pipeline_id == id && !s.is_deleted) {
+        gone.push((stage.id, stage_json(stage)));
         stage.is_deleted = true;
         stage.update_time = at;
+    }
+    for (stage, before) in gone {
+        data.emit("stage", stage, Some(before), None, at, "api");
+    }
+    if let Some(pipeline) = data.pipelines.get(&id).cloned() {
+        data.emit("pipeline", id, Some(pipeline_json(&pipeline)), None, at, "api");
     }
     if let Some(pipeline) = data.pipelines.get_mut(&id) {
         pipeline.is_deleted = true;
@@ -308,6 +319,7 @@ pub async fn add_stage(
     stage.order_nr = next_order(&data, stage.pipeline_id);
     stage.id = data.next_id();
     data.stages.insert(stage.id, stage.clone());
+    data.emit("stage", stage.id, None, Some(stage_json(&stage)), at, "api");
     ok(stage_json(&stage))
 }
 
@@ -331,6 +343,7 @@ pub async fn update_stage(
         return failure(StatusCode::NOT_FOUND, "Stage not found");
     };
     let before = stage.pipeline_id;
+    let before_json = stage_json(&stage);
     if let Err(r) = apply_stage(&data, &mut stage, &body, false) {
         return r;
     }
@@ -347,6 +360,7 @@ pub async fn update_stage(
     }
     stage.update_time = at;
     data.stages.insert(id, stage.clone());
+    data.emit("stage", id, Some(before_json), Some(stage_json(&stage)), at, "api");
     ok(stage_json(&stage))
 }
 
@@ -371,9 +385,13 @@ pub async fn delete_stage(State(pd): State<Arc<Pipedrive>>, Extension(token): Ex
             &format!("The stage still has {deals} deal(s); move them to another stage before deleting it"),
         );
     }
+    let at = now_ms();
+    if let Some(stage) = data.stages.get(&id).cloned() {
+        data.emit("stage", id, Some(stage_json(&stage)), None, at, "api");
+    }
     if let Some(stage) = data.stages.get_mut(&id) {
         stage.is_deleted = true;
-        stage.update_time = now_ms();
+        stage.update_time = at;
     }
     ok(json!({"id": id}))
 }

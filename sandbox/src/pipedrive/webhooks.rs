@@ -80,7 +80,8 @@ pub struct PdEvent {
 }
 
 impl PdData {
-    /// Records a change of a deal, person or organization for the webhooks (when there are any).
+    /// Records a change of a deal, person, organization, pipeline, stage or user for the webhooks
+    /// (when there are any).
     /// `before` and `after` are the object in its API v2 shape; `previous` holds only what changed.
     pub fn emit(&mut self, entity: &'static str, id: u64, before: Option<Value>, after: Option<Value>, at: i64, source: &str) {
         if self.webhooks.is_empty() {

@@ -396,6 +396,12 @@ impl Records for HubSpotRecords<'_> {
         })
     }
 
+    /// HubSpot's search index trails its writes by a few seconds (allowed 5 s, as when each
+    /// read reached back 5 s before its cursor), and the clocks may differ by a few more.
+    fn settles_within_ms(&self) -> i64 {
+        10_000
+    }
+
     /// A search on the modification time, oldest first, paged by `after`.
     fn changed_since<'s>(&'s self, since: i64, cursor: Option<&'s str>) -> BoxFuture<'s, Result<Page, ApiError>> {
         Box::pin(async move {

@@ -6,12 +6,14 @@ use serde_json::Value;
 
 use crate::connectors::http::{Api, ApiError, Retry};
 
-/// Registers Tandem's webhooks for a connection's deals, persons and organizations where
-/// missing, pointing at `url` with HTTP Basic `user` and `password`.
+/// Registers Tandem's webhooks for a connection's deals, persons and organizations (a change to
+/// sync) and its pipelines, stages and users (a schema change: a stage renamed is named anew,
+/// a user added owns deals, from the next run) where missing, pointing at `url` with HTTP Basic
+/// `user` and `password`.
 pub async fn register(api: &Api, url: &str, user: &str, password: &str) -> Result<(), ApiError> {
     let existing = api.get("/api/v1/webhooks", &[]).await?;
     let hooks = existing.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
-    for object in ["deal", "person", "organization"] {
+    for object in ["deal", "person", "organization", "pipeline", "stage", "user"] {
         let registered = hooks.iter().any(|h| {
             h.get("subscription_url").and_then(Value::as_str) == Some(url) && h.get("event_object").and_then(Value::as_str) == Some(object)
         });

@@ -306,6 +306,9 @@ impl<'a> Planner<'a> {
                 Err(message) => {
                     // Created without it; the timeline says why, and the value follows once it
                     // can (a link once its record is synced).
+                    if m.link.is_none() {
+                        plan.unmatched(side, &from.key, raw.as_deref());
+                    }
                     tracing::debug!(record = %row.id, field = %to.key, message, "value left empty on create");
                     let message = format!("{} was left empty in the new {}: {message}", self.label(target, &to.key), self.noun());
                     plan.events.push(self.event(

@@ -138,6 +138,8 @@ impl<'a> Planner<'a> {
                     warnings.push((from, message));
                     if !links::is_link_key(hub_key) {
                         agreed.insert(key.clone(), Agreed { hub: state.hub.clone(), app: state.app.clone() });
+                        let (from_key, value) = if from == Side::HubSpot { (hub_key, &state.hub) } else { (app_key, &state.app) };
+                        plan.unmatched(from, from_key, value.as_deref());
                     }
                 }
                 Decision::Write { to, value, agreed: a, reason } => {

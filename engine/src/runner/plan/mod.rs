@@ -82,6 +82,10 @@ pub struct PagePlan {
     /// Of those, the ones read from HubSpot.
     pub skipped_from_hub: i64,
     pub conflicts: i64,
+    /// Values left unsynced for want of a counterpart in the schema the planner was given (an
+    /// owner with no user of that email, an option the other field lacks), as "side field
+    /// value": a schema kept from an earlier run is read again before such a page is written.
+    pub unmatched: Vec<String>,
 }
 
 impl PagePlan {
@@ -95,7 +99,13 @@ impl PagePlan {
             skipped: 0,
             skipped_from_hub: 0,
             conflicts: 0,
+            unmatched: Vec::new(),
         }
+    }
+
+    /// A value of `from`'s `key` with no counterpart on the other side.
+    pub fn unmatched(&mut self, from: Side, key: &str, value: Option<&str>) {
+        self.unmatched.push(format!("{} {key} {}", from.as_str(), value.unwrap_or_default()));
     }
 
     /// A record read and left as it is, counted for the side it was read from.
