@@ -173,10 +173,19 @@ fn RunLine(r: RunSummary, sync_id: String) -> impl IntoView {
             </td>
             <td class="calls">
                 {thousands(r.api_calls)}
-                {match r.calls_by_purpose() {
-                    parts if parts.is_empty() => None,
-                    parts => Some(view! { " " <span class="calls-parts">{parts}</span> }),
-                }}
+                {(!r.calls_by_purpose().is_empty())
+                    .then(|| {
+                        view! {
+                            " "
+                            <span class="calls-parts">
+                                {format!("reads {} · writes {}", thousands(r.calls_read), thousands(r.calls_write))}
+                            </span>
+                            " "
+                            <span class="calls-parts">
+                                {format!("lookups {} · schema {}", thousands(r.calls_lookup), thousands(r.calls_schema))}
+                            </span>
+                        }
+                    })}
             </td>
             <td>{if r.rate_limit_waits > 0 { format!("{} ({})", thousands(r.rate_limit_waits), duration(r.rate_limit_wait_ms)) } else { "0".into() }}</td>
         </tr>
