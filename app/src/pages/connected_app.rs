@@ -81,7 +81,7 @@ pub fn ConnectedAppPage() -> impl IntoView {
                 let hub_connected = list
                     .as_ref()
                     .is_ok_and(|l| l.iter().any(|c| c.provider == HUBSPOT && c.status != ConnectionStatus::Uninstalled));
-                let welcome = (welcome() && info.key == HUBSPOT && !hub_connected)
+                let welcome = (welcome() && info.key == HUBSPOT && !hub_connected && can_manage)
                     .then(|| {
                         view! {
                             <section class="card welcome" aria-labelledby="welcome-title">

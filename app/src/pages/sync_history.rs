@@ -173,7 +173,7 @@ fn RunLine(r: RunSummary, sync_id: String) -> impl IntoView {
             </td>
             <td class="calls">
                 {thousands(r.api_calls)}
-                {(!r.calls_by_purpose().is_empty())
+                {(r.api_calls > 0 && !r.calls_by_purpose().is_empty())
                     .then(|| {
                         view! {
                             " "

@@ -6,13 +6,13 @@ use super::*;
 
 impl<'a> Pass<'a> {
     /// `resumed`: the run goes on after a page stopped for a schema read again; creations were
-    /// recovered and failures retried before it (again now, a create not yet in HubSpot's
-    /// search would be taken for one that never landed, and made twice).
+    /// recovered before it (again now, a create not yet in HubSpot's search would be taken for
+    /// one that never landed, and made twice).
     pub(super) async fn execute(&mut self, mut state: crate::store::SyncStateRow, resumed: bool) -> Result<(), EngineError> {
         if !resumed {
             self.recover_creations().await?;
-            self.retry_failed().await?;
         }
+        self.retry_failed().await?;
         if state.phase == Phase::InitialHubSpot || state.phase == Phase::InitialApp {
             if state.initial_started_at.is_none() {
                 let at = now_ms();
@@ -101,7 +101,7 @@ impl<'a> Pass<'a> {
         // contacts and companies (see the initial sync).
         let sides = if self.plan.matched() { [Side::App, Side::HubSpot] } else { [Side::HubSpot, Side::App] };
         for side in sides {
-            let since = state.cursor(side).and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
+            let since = state.cursor(side).and_then(|c| c.parse::<i64>().ok()).unwrap_or(0).max(0);
             let mut query_since = since;
             let mut newest = since;
             // The cursor kept is the newest change read, but never later than what had surely
@@ -240,9 +240,6 @@ impl<'a> Pass<'a> {
         if retry.is_empty() {
             return Ok(());
         }
-        // An admin's request is acted on once, whatever the outcome (a failure shows again).
-        let ids: Vec<String> = retry.iter().map(|r| r.id.clone()).collect();
-        self.store.clear_retry_requests(&self.sync_id, &ids).await?;
         for side in [Side::HubSpot, Side::App] {
             let ids: Vec<String> =
                 retry.iter().filter(|r| Side::parse(&r.origin) == Some(side)).filter_map(|r| r.id_on(side).map(str::to_string)).collect();
@@ -252,6 +249,11 @@ impl<'a> Pass<'a> {
             let deals = self.on(side).read(&ids).await?;
             self.process(side, deals, true, None).await?;
         }
+        // An admin's request is acted on once, whatever the outcome (a failure shows again);
+        // cleared once acted on, so a retry cut short (or stopped for a schema read again) is
+        // tried again.
+        let ids: Vec<String> = retry.iter().map(|r| r.id.clone()).collect();
+        self.store.clear_retry_requests(&self.sync_id, &ids).await?;
         Ok(())
     }
 
@@ -337,7 +339,7 @@ impl<'a> Pass<'a> {
         // very schema was already found to lack it.
         {
             let mut known = self.unmatched.lock().unwrap_or_else(|p| p.into_inner());
-            if self.schema_kept && !force && work.unmatched.iter().any(|u| !known.contains(u)) {
+            if self.schema_kept && work.unmatched.iter().any(|u| !known.contains(u)) {
                 return Err(EngineError::SchemaOutOfDate);
             }
             if !self.schema_kept {

@@ -492,9 +492,7 @@ impl super::Connector for Pipedrive {
 
     /// Stages, pipelines and users have webhooks of their own (registered with the records').
     fn webhook_changes_schema(&self, body: &[u8]) -> bool {
-        let event: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-        let entity = event.as_ref().and_then(|e| e.pointer("/meta/entity")).and_then(serde_json::Value::as_str);
-        matches!(entity, Some("stage" | "pipeline" | "user"))
+        serde_json::from_slice(body).is_ok_and(|event| webhooks::changes_schema(&event))
     }
 
     fn limit_signal(&self, headers: &reqwest::header::HeaderMap) -> super::LimitSignal {
