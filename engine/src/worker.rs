@@ -98,7 +98,7 @@ impl Runs {
         let Some(sync_id) = self.by_task.remove(&task) else { return };
         self.running.remove(&sync_id);
         // Woken while it ran (seen by an earlier pass, or just now): it goes first again.
-        if self.again.remove(&sync_id) || self.woken.contains(&sync_id) {
+        if self.again.remove(&sync_id) {
             self.woken.insert(sync_id);
         }
     }

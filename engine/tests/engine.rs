@@ -644,6 +644,7 @@ async fn pd_add_stage(env: &Env, admin_token: &str, name: &str) -> String {
 /// What Pipedrive answers an admin's POST to `path`.
 async fn pd_admin_post(env: &Env, admin_token: &str, path: &str, body: Value) -> Value {
     let r = env.http.post(format!("{}{path}", env.pipedrive.url())).bearer_auth(admin_token).json(&body).send().await.unwrap();
+    assert!(r.status().is_success(), "POST {path}: {}", r.status());
     r.json().await.unwrap()
 }
 

@@ -234,13 +234,7 @@ async fn webhooks_wake_the_engine(s: &Setup) {
     eventually("the Pipedrive webhook's run", || async { hub_amount().await == "77" }).await;
 
     // A HubSpot edit: its signed webhook wakes the engine, Pipedrive gets the new amount.
-    let r = http
-        .patch(format!("{}/_sandbox/objects/deals/{hub_id}", s.hubspot.url()))
-        .json(&serde_json::json!({"properties": {"amount": "88"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
+    hs_edit(s, &hub_id, serde_json::json!({"amount": "88"})).await;
     eventually("the HubSpot webhook's run", || async {
         pd_deals(s).await.iter().any(|d| d["title"] == "From HubSpot" && d["value"].as_f64() == Some(88.0))
     })
@@ -304,13 +298,7 @@ async fn a_stage_renamed_in_pipedrive_is_named_anew_by_the_next_run(s: &Setup) {
 
     // The deal moves on in HubSpot: the run that writes its new stage to Pipedrive shows the
     // stage it left by its new name.
-    let r = http
-        .patch(format!("{}/_sandbox/objects/deals/{hub_id}", s.hubspot.url()))
-        .json(&serde_json::json!({"properties": {"dealstage": "qualifiedtobuy"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
+    hs_edit(s, &hub_id, serde_json::json!({"dealstage": "qualifiedtobuy"})).await;
     eventually("the stage in Pipedrive", || async {
         pd_deals(s).await.iter().any(|d| d["title"] == "From HubSpot" && d["stage_id"] != stage)
     })
@@ -376,6 +364,17 @@ struct DealSync {
     pipedrive: String,
     /// The HubSpot deal's id.
     hub_id: String,
+}
+
+/// A HubSpot user's edit of a deal's `properties`.
+async fn hs_edit(s: &Setup, hub_id: &str, properties: Value) {
+    let r = reqwest::Client::new()
+        .patch(format!("{}/_sandbox/objects/deals/{hub_id}", s.hubspot.url()))
+        .json(&serde_json::json!({ "properties": properties }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
 }
 
 /// Pipedrive's deals, as its API lists them.

@@ -106,7 +106,7 @@ pub fn ConnectedAppPage() -> impl IntoView {
                     <ErrorBanner error=status_error/>
                     {match list {
                         Err(error) => view! { <ErrorBanner error=Signal::stored(Some(error))/> }.into_any(),
-                        Ok(list) => view! { <Accounts info list syncs uninstall set_status can_manage/> }.into_any(),
+                        Ok(list) => view! { <Accounts info list syncs uninstall set_status can_manage hub_connected/> }.into_any(),
                     }}
                 }
                     .into_any()
@@ -170,8 +170,9 @@ fn Accounts(
     uninstall: ServerAction<UninstallApp>,
     set_status: ServerAction<SetSyncStatus>,
     can_manage: bool,
+    /// Whether a HubSpot account is connected: every sync runs against one.
+    hub_connected: bool,
 ) -> impl IntoView {
-    let hub_connected = list.iter().any(|c| c.provider == HUBSPOT && c.status != ConnectionStatus::Uninstalled);
     let accounts: Vec<ConnectionSummary> = list.into_iter().filter(|c| c.provider == info.key).collect();
     if accounts.is_empty() {
         return view! {

@@ -195,7 +195,8 @@ pub trait Connector: Send + Sync {
     }
 
     /// Whether a webhook delivery says the app's schema changed (a stage or pipeline added,
-    /// renamed or deleted): what the engine keeps of it is then read again by the next run.
+    /// renamed or deleted, a user added): what the engine keeps of it is then read again by the
+    /// next run.
     fn webhook_changes_schema(&self, body: &[u8]) -> bool {
         let _ = body;
         false

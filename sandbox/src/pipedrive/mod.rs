@@ -573,14 +573,14 @@ async fn users_me(State(pipedrive): State<Arc<Pipedrive>>, Extension(token): Ext
     let data = pipedrive.read();
     let user = data.users.iter().find(|u| u.email == token.grant.user_email).or(data.users.first());
     let Some(user) = user else { return failure(StatusCode::NOT_FOUND, "User not found or not accessible.") };
-    ok(json!({
-        "id": user.id, "name": user.name, "email": user.email, "lang": 1, "locale": "en_US",
-        "timezone_name": "Europe/Berlin", "timezone_offset": "+01:00", "default_currency": "USD",
-        "icon_url": null, "active_flag": true, "is_deleted": false, "is_admin": 1, "role_id": 1, "activated": true,
-        "last_login": "2026-01-01 09:00:00", "created": "2024-01-01 09:00:00", "modified": null, "has_created_company": true,
-        "access": [{"app": "sales", "admin": true, "permission_set_id": "sandbox-admin"}],
+    let mut me = user_json(user, &token);
+    let company = json!({
         "company_id": data.company_id, "company_name": data.company_name, "company_domain": data.company_domain,
         "company_country": "DE", "company_industry": "Software", "language": {"language_code": "en", "country_code": "US"},
-        "phone": null, "is_you": true,
-    }))
+        "is_you": true,
+    });
+    if let (Some(me), Some(company)) = (me.as_object_mut(), company.as_object()) {
+        me.extend(company.clone());
+    }
+    ok(me)
 }

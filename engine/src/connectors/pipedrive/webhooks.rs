@@ -13,7 +13,7 @@ use crate::connectors::http::{Api, ApiError, Retry};
 pub async fn register(api: &Api, url: &str, user: &str, password: &str) -> Result<(), ApiError> {
     let existing = api.get("/api/v1/webhooks", &[]).await?;
     let hooks = existing.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
-    for object in ["deal", "person", "organization", "pipeline", "stage", "user"] {
+    for object in ["deal", "person", "organization"].into_iter().chain(SCHEMA_OBJECTS) {
         let registered = hooks.iter().any(|h| {
             h.get("subscription_url").and_then(Value::as_str) == Some(url) && h.get("event_object").and_then(Value::as_str) == Some(object)
         });
