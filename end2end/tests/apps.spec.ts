@@ -109,6 +109,28 @@ test('a Viewer cannot install or uninstall, and sees why', async ({ page, browse
   expect(errors).toEqual([]);
 });
 
+test("an admin sets Tandem's share of an account's API limit", async ({ page }) => {
+  const errors = watchConsole(page);
+  await signInAdmin(page);
+  await page.goto('/settings/integrations/connected-apps/pipedrive');
+  await hydrated(page);
+  const budget = page.getByRole('region', { name: /Sandbox Sales Co/ }).getByRole('region', { name: 'API limit' });
+  await expect(budget).toContainText('Calls today (UTC)');
+  const share = budget.getByLabel("Tandem's share of the limit (%)");
+  await expect(share).toHaveValue('80');
+  await share.fill('0');
+  await budget.getByRole('button', { name: 'Save' }).click();
+  // The browser's own check stops 0 (min 1); nothing is saved.
+  await expect(budget.getByRole('status')).toHaveCount(0);
+  await share.fill('50');
+  await budget.getByRole('button', { name: 'Save' }).click();
+  await expect(budget.getByRole('status')).toHaveText('Saved: Tandem uses up to 50 % of the limit.');
+  await page.screenshot({ path: 'test-results/api-limit.png', fullPage: true });
+  await page.reload();
+  await expect(page.getByRole('region', { name: 'API limit' }).first().getByLabel("Tandem's share of the limit (%)")).toHaveValue('50');
+  expect(errors).toEqual([]);
+});
+
 test('Uninstall asks to confirm, revokes, and is in the audit log', async ({ page }) => {
   const errors = watchConsole(page);
   await signInAdmin(page);

@@ -162,6 +162,23 @@ test('the contacts sync links and creates contacts: its Health counts match both
   expect(errors).toEqual([]);
 });
 
+test("HubSpot's card shows its window and the calls Tandem's syncs used of it", async ({ page }) => {
+  const errors = watchConsole(page);
+  await signInAdmin(page);
+  await page.goto('/settings/integrations/connected-apps/hubspot');
+  await hydrated(page);
+  const budget = page.getByRole('region', { name: 'API limit' });
+  // The syncs above learned HubSpot's window from its headers: 110 calls per ten seconds, 88 of
+  // them Tandem's (80 %).
+  await expect(budget).toContainText('HubSpot (Sandbox) allows 110 calls every 10 seconds. Tandem uses up to 88 of them (80 %)');
+  await expect(budget.getByText('Calls in the last 10 seconds')).toBeVisible();
+  const today = await budget.locator('dt', { hasText: 'Calls today (UTC)' }).locator('xpath=following-sibling::dd').innerText();
+  expect(Number(today.replace(/,/g, ''))).toBeGreaterThan(0);
+  await expect(budget.getByLabel("Tandem's share of the limit (%)")).toHaveValue('80');
+  await page.screenshot({ path: 'test-results/hubspot-api-limit.png', fullPage: true });
+  expect(errors).toEqual([]);
+});
+
 test('the progress bar moves during a large initial sync', async ({ page, request }) => {
   test.setTimeout(240_000);
   const errors = watchConsole(page);

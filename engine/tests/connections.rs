@@ -348,3 +348,96 @@ async fn unconfigured_provider_says_what_to_set() {
     assert!(matches!(connections.start(&admin.user, &admin.token, "salesforce", None).await, Err(ConnectionError::UnknownApp(_))));
     db.destroy().await;
 }
+
+/// One HubSpot call through `instance`'s limiter for the connection, counted in `stats`.
+async fn owners_call(instance: &Connections, id: &str, stats: std::sync::Arc<engine::runner::api::Stats>) {
+    let api =
+        engine::runner::api::Api::open(instance, id, engine::connectors::Provider::HUBSPOT, instance.limiter(id), stats).await.unwrap();
+    api.get("/crm/v3/owners", &[]).await.unwrap();
+}
+
+on_both_backends!(instances_keep_together_to_tandems_share_of_an_accounts_window);
+/// Two instances calling one HubSpot account draw from one budget: Tandem's share of HubSpot's
+/// window (80 % by default). With 10 calls per window, one instance's 8 spend it, and the other
+/// instance's next call waits for the window (each instance used to keep its own count and would
+/// have sent it at once, leaving the account's other integrations nothing).
+async fn instances_keep_together_to_tandems_share_of_an_accounts_window(env: Env) -> Env {
+    use std::sync::Arc;
+    use std::time::Duration;
+    let hubspot = env.install("hubspot").await;
+    let r =
+        env.http.put(format!("{}/_sandbox/rate-limit", env.hubspot.url())).json(&serde_json::json!({"limit": 10})).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let first = Arc::new(engine::runner::api::Stats::default());
+    for _ in 0..8 {
+        owners_call(&env.connections, &hubspot, first.clone()).await;
+    }
+    assert_eq!(first.waits.load(std::sync::atomic::Ordering::Relaxed), 0, "8 calls are within the share");
+    let usage = env.connections.api_usage(&hubspot).await.unwrap();
+    assert_eq!((usage.share, usage.window_max, usage.window_ms, usage.window_calls), (80, 10, 10_000, 8));
+    assert!(usage.day_calls >= 8, "{usage:?}");
+
+    let other = Arc::new(engine::runner::api::Stats::default());
+    {
+        let ninth = owners_call(&env.other_instance, &hubspot, other.clone());
+        tokio::pin!(ninth);
+        assert!(
+            tokio::time::timeout(Duration::from_secs(3), &mut ninth).await.is_err(),
+            "the other instance's call waits for room in the account's window"
+        );
+        ninth.await;
+    }
+    assert_eq!(other.waits.load(std::sync::atomic::Ordering::Relaxed), 1);
+
+    // An admin gives Tandem the whole limit: the budget every instance reads says so.
+    env.connections.set_api_share(&env.admin, &hubspot, 100).await.unwrap();
+    let usage = env.other_instance.api_usage(&hubspot).await.unwrap();
+    assert_eq!((usage.share, usage.allowed()), (100, 10));
+    assert!(env.audit_actions().await.contains(&"app.api_share".to_string()));
+    env
+}
+
+on_both_backends!(a_429_one_instance_meets_holds_the_accounts_calls_on_every_instance);
+/// HubSpot refuses one instance's call with 429: every instance's calls for that account wait
+/// out the pause, not only the refused one's.
+async fn a_429_one_instance_meets_holds_the_accounts_calls_on_every_instance(env: Env) -> Env {
+    use std::sync::Arc;
+    use std::time::Duration;
+    let hubspot = env.install("hubspot").await;
+    let refuse = serde_json::json!({"rate_429": 1.0, "only_path": "/crm/v3/owners"});
+    assert_eq!(env.http.put(format!("{}/_sandbox/faults", env.hubspot.url())).json(&refuse).send().await.unwrap().status(), 200);
+    let refused = {
+        let (instance, id) = (env.connections.clone(), hubspot.clone());
+        tokio::spawn(async move { owners_call(&instance, &id, Default::default()).await })
+    };
+    let paused = async {
+        loop {
+            if env.connections.api_usage(&hubspot).await.unwrap().paused_until.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), paused).await.expect("the 429 pauses the account");
+    // Another instance reads something the fault leaves alone: it waits for the pause too.
+    let stats = Arc::new(engine::runner::api::Stats::default());
+    let pipelines = {
+        let (instance, id, stats) = (env.other_instance.clone(), hubspot.clone(), stats.clone());
+        async move {
+            let api = engine::runner::api::Api::open(&instance, &id, engine::connectors::Provider::HUBSPOT, instance.limiter(&id), stats)
+                .await
+                .unwrap();
+            api.get("/crm/v3/pipelines/deals", &[]).await.unwrap();
+        }
+    };
+    tokio::pin!(pipelines);
+    assert!(tokio::time::timeout(Duration::from_millis(500), &mut pipelines).await.is_err(), "the other instance waits out the pause");
+    assert_eq!(
+        env.http.put(format!("{}/_sandbox/faults", env.hubspot.url())).json(&serde_json::json!({})).send().await.unwrap().status(),
+        200
+    );
+    pipelines.await;
+    assert!(stats.waits.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    refused.await.unwrap();
+    env
+}

@@ -188,6 +188,8 @@ async fn stage_counts_wait_for_hubspots_limit_instead_of_failing() {
         let r =
             env.http.put(format!("{}/_sandbox/rate-limit", env.hubspot.url())).json(&serde_json::json!({"limit": 2})).send().await.unwrap();
         assert_eq!(r.status(), 204);
+        // Tandem may use the whole window here, so that the engine's calls fill it.
+        env.connections.set_api_share(&env.admin, &hubspot, 100).await.unwrap();
         // The engine's calls fill the window, through the connection's limiter.
         let stats = Arc::new(engine::runner::api::Stats::default());
         let limiter = env.connections.limiter(&hubspot);
@@ -253,6 +255,8 @@ async fn setup_reads_wait_for_hubspots_limit_instead_of_failing(env: Env) -> Env
     let pipedrive = env.install("pipedrive").await;
     let r = env.http.put(format!("{}/_sandbox/rate-limit", env.hubspot.url())).json(&serde_json::json!({"limit": 4})).send().await.unwrap();
     assert_eq!(r.status(), 204);
+    // Tandem may use the whole window here, so that the engine's calls fill it.
+    env.connections.set_api_share(&env.admin, &hubspot, 100).await.unwrap();
     // The engine's calls fill the window, through the connection's limiter.
     let stats = Arc::new(engine::runner::api::Stats::default());
     let limiter = env.connections.limiter(&hubspot);

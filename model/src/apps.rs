@@ -174,6 +174,58 @@ impl ConnectionStatus {
     }
 }
 
+/// A provider account's API budget, as its connection's page shows it: the share of the
+/// account's limit Tandem may use, and what Tandem (every instance) used of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiUsage {
+    pub connection_id: String,
+    /// Percent of the account's limit Tandem may use.
+    pub share: i64,
+    /// The provider's window as its answers state it: `window_max` calls per `window_ms` (0 when
+    /// they state none).
+    pub window_max: i64,
+    pub window_ms: i64,
+    /// Calls Tandem sent in the window now ending.
+    pub window_calls: i64,
+    /// Calls Tandem sent today (UTC).
+    pub day_calls: i64,
+    /// Calls wait until then (Unix ms): the provider refused one for its limit.
+    pub paused_until: Option<i64>,
+}
+
+impl ApiUsage {
+    pub const MIN_SHARE: i64 = 1;
+    pub const MAX_SHARE: i64 = 100;
+
+    /// The calls Tandem may send per window: its share of the provider's.
+    pub fn allowed(&self) -> i64 {
+        (self.window_max * self.share / 100).max(1)
+    }
+
+    /// The window in words ("10 seconds").
+    pub fn window_label(&self) -> String {
+        let ms = self.window_ms;
+        if ms % 1000 == 0 {
+            let secs = ms / 1000;
+            if secs == 1 {
+                "second".to_string()
+            } else {
+                format!("{secs} seconds")
+            }
+        } else {
+            format!("{ms} ms")
+        }
+    }
+
+    /// Checks a share an admin typed: a whole percent from 1 to 100.
+    pub fn parse_share(input: &str) -> Result<i64, String> {
+        match input.trim().trim_end_matches('%').trim().parse::<i64>() {
+            Ok(n) if (Self::MIN_SHARE..=Self::MAX_SHARE).contains(&n) => Ok(n),
+            _ => Err(format!("Enter a whole percent from {} to {}.", Self::MIN_SHARE, Self::MAX_SHARE)),
+        }
+    }
+}
+
 /// A provider account connected to Tandem, without any credential.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionSummary {

@@ -35,8 +35,11 @@ use seed::{seed_hubspot, seed_pipedrive, seed_zoho};
 
 /// HubSpot's default limit: calls per ten seconds.
 const HUBSPOT_LIMIT: u32 = 110;
+/// The share of an account's limit Tandem uses by default (the rest is left to the account's
+/// other integrations): the bound is this share of HubSpot's limit.
+const SHARE: f64 = engine::store::budgets::DEFAULT_SHARE as f64 / 100.0;
 /// Deals a HubSpot call moves (a list page, a batch create): the bound in deals per second is
-/// `HUBSPOT_LIMIT / 10 * HUBSPOT_DEALS_PER_CALL`.
+/// `HUBSPOT_LIMIT / 10 * SHARE * HUBSPOT_DEALS_PER_CALL`.
 const HUBSPOT_DEALS_PER_CALL: f64 = 100.0;
 /// Zoho CRM's API credits per rolling 24 hours for an Enterprise organisation with five user
 /// licenses (50,000 plus 1,000 a license), and its concurrency limit (calls of one connected app
@@ -272,12 +275,13 @@ async fn scenario(app: &str, n: usize, limited: bool, backend: Backend) {
     // that spends fewer than the organisation has may spend them at any speed, so they bind
     // only when the run needs more (then the rest waits for credits to come back, a day after
     // they were spent). Its concurrency limit caps calls in flight, and the engine keeps fewer.
-    // Shown as the share of the HubSpot calls the run used (the engine keeping the limit
-    // saturated) and as deals per second against the bound.
-    let hubspot_bound = HUBSPOT_LIMIT as f64 / 10.0 * HUBSPOT_DEALS_PER_CALL;
+    // Tandem uses its share of each (80 % by default), leaving the rest to the account's other
+    // integrations. Shown as the share of those HubSpot calls the run used (the engine keeping
+    // its share saturated) and as deals per second against the bound.
+    let hubspot_bound = HUBSPOT_LIMIT as f64 / 10.0 * SHARE * HUBSPOT_DEALS_PER_CALL;
     let bound = if limited {
         let credits_bind = credits_after.is_some_and(|(_, total)| app_calls > total);
-        let used = hub_calls as f64 / (seconds * HUBSPOT_LIMIT as f64 / 10.0) * 100.0;
+        let used = hub_calls as f64 / (seconds * HUBSPOT_LIMIT as f64 * SHARE / 10.0) * 100.0;
         if credits_bind {
             let per_deal = app_calls as f64 / synced;
             let zoho_bound = ZOHO_CREDITS as f64 / per_deal / 86_400.0;

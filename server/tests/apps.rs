@@ -474,3 +474,39 @@ async fn dashboards_export_and_metrics(s: &Setup, admin: &reqwest::Client) {
     assert!(text.lines().any(|l| l.starts_with(&format!("tandem_sync_lag_seconds{{{labels}}} "))), "{text}");
     assert!(!text.contains("secret") && !text.contains("token"), "no credentials in metrics");
 }
+
+with_sandboxes!(an_accounts_api_share_is_shown_and_set_by_admins_only);
+/// Each connected account's card shows its API limit and Tandem's share of it (80 % by
+/// default); an admin sets another share, checked on the server and audited; a Viewer cannot.
+async fn an_accounts_api_share_is_shown_and_set_by_admins_only(s: &Setup) {
+    let admin = s.app.admin().await;
+    let (_, landed) = install(s, &admin, "pipedrive", Decision::Allow).await;
+    let id = landed.split("connection=").nth(1).unwrap().split('&').next().unwrap().to_string();
+    let page = s.app.get(&admin, "/settings/integrations/connected-apps/pipedrive").await.text().await.unwrap();
+    assert!(page.contains("API limit") && page.contains("share of the limit (%)"), "the account's API limit on its card");
+    assert!(page.contains(r#"name="share""#) && page.contains(r#"value="80""#), "the default share in the form");
+    assert!(page.contains("Calls today (UTC)"));
+
+    for bad in ["0", "101", "half", ""] {
+        let r = s.app.call(&admin, "set_api_share", &[("connection_id", &id), ("share", bad)]).await;
+        assert_eq!(r.status(), 422, "{bad:?}");
+        assert!(r.text().await.unwrap().contains("Enter a whole percent from 1 to 100."), "{bad:?}");
+    }
+    let viewer = s.app.invited(&admin, "vic@example.com", "viewer").await;
+    let r = s.app.call(&viewer, "set_api_share", &[("connection_id", &id), ("share", "100")]).await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(s.app.call(&admin, "set_api_share", &[("connection_id", "nope"), ("share", "50")]).await.status(), 404);
+
+    let r = s.app.call(&admin, "set_api_share", &[("connection_id", &id), ("share", "50 %")]).await;
+    assert_eq!(r.status(), 200);
+    let saved: Value = r.json().await.unwrap();
+    assert_eq!((saved["connection_id"].as_str(), saved["share"].as_i64()), (Some(id.as_str()), Some(50)));
+    let all: Value = s.app.call(&viewer, "api_usages", &[]).await.json().await.unwrap();
+    assert_eq!(all[0]["share"], 50, "{all}");
+    let page = s.app.get(&viewer, "/settings/integrations/connected-apps/pipedrive").await.text().await.unwrap();
+    assert!(page.contains(r#"value="50""#), "the share saved");
+    let audit: Value = s.app.call(&admin, "audit_log", &[]).await.json().await.unwrap();
+    let summary = audit["entries"][0]["summary"].as_str().unwrap();
+    assert_eq!(audit["entries"][0]["action"], "app.api_share");
+    assert!(summary.contains("50 % of the API limit of Pipedrive (Sandbox)") && summary.contains("(was 80 %)"), "{summary}");
+}

@@ -1,7 +1,7 @@
 //! The App Marketplace, installing apps over OAuth, connected apps and the audit log.
 
 use leptos::prelude::*;
-use model::apps::{AppListing, AuditPage, ConnectionSummary};
+use model::apps::{ApiUsage, AppListing, AuditPage, ConnectionSummary};
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
@@ -93,4 +93,22 @@ pub async fn audit_log(cursor: Option<String>) -> Result<AuditPage, AppError> {
     use super::ssr;
     ssr::require(model::Permission::ViewAuditLog)?;
     ssr::context()?.connections.audit_page(cursor.as_deref(), 50).await.map_err(ssr::connection_error)
+}
+
+/// Every connection's API budget: Tandem's share of the account's limit and what it used of it.
+#[server(endpoint = "api_usages")]
+pub async fn api_usages() -> Result<Vec<ApiUsage>, AppError> {
+    use super::ssr;
+    ssr::require_user()?;
+    ssr::context()?.connections.api_usages().await.map_err(ssr::connection_error)
+}
+
+/// Sets the share of a connection's API limit Tandem may use (every sync and instance).
+#[server(endpoint = "set_api_share")]
+pub async fn set_api_share(connection_id: String, share: String) -> Result<ApiUsage, AppError> {
+    use super::ssr;
+    let admin = ssr::require(model::Permission::ManageApps)?;
+    let share =
+        ApiUsage::parse_share(&share).map_err(|message| ssr::fail(AppError::Invalid(vec![model::FieldError::new("share", message)])))?;
+    ssr::context()?.connections.set_api_share(&admin, &connection_id, share).await.map_err(ssr::connection_error)
 }

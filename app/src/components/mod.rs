@@ -1,3 +1,4 @@
+pub mod api_budget;
 pub mod feedback;
 pub mod field_mappings;
 pub mod icons;

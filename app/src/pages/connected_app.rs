@@ -5,13 +5,14 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
-use model::apps::{ConnectionStatus, ConnectionSummary, InstallResult, HUBSPOT};
+use model::apps::{ApiUsage, ConnectionStatus, ConnectionSummary, InstallResult, HUBSPOT};
 use model::{timefmt, Permission};
 
 use super::connected_apps::status_badge;
 use super::shell::current_user;
-use crate::api::apps::{connections, get_provider_info, ProviderInfo, UninstallApp};
+use crate::api::apps::{api_usages, connections, get_provider_info, ProviderInfo, UninstallApp};
 use crate::api::syncs::{list_syncs, SetSyncStatus};
+use crate::components::api_budget::ApiBudget;
 use crate::components::feedback::{last_error, ErrorBanner};
 use crate::components::install_button::InstallButton;
 use model::sync::{SyncStatus, SyncSummary};
@@ -28,6 +29,7 @@ pub fn ConnectedAppPage() -> impl IntoView {
     let syncs = Resource::new(move || set_status.version().get(), |_| list_syncs());
     let info = Resource::new(key, get_provider_info);
     let list = Resource::new(move || uninstall.version().get(), |_| connections());
+    let usages = Resource::new(|| (), |_| api_usages());
     let can_manage = current_user().is_some_and(|u| u.can(Permission::ManageApps));
     let result = move || query.with(|q| q.get("result").and_then(|r| InstallResult::parse(&r)));
     let welcome = move || query.with(|q| q.get("welcome").is_some());
@@ -64,6 +66,7 @@ pub fn ConnectedAppPage() -> impl IntoView {
                 };
                 let list = list.await;
                 let syncs = syncs.await.unwrap_or_default();
+                let usages = usages.await.unwrap_or_default();
                 let name = info.name.clone();
                 let banner = result()
                     .map(|r| {
@@ -106,7 +109,7 @@ pub fn ConnectedAppPage() -> impl IntoView {
                     <ErrorBanner error=status_error/>
                     {match list {
                         Err(error) => view! { <ErrorBanner error=Signal::stored(Some(error))/> }.into_any(),
-                        Ok(list) => view! { <Accounts info list syncs uninstall set_status can_manage hub_connected/> }.into_any(),
+                        Ok(list) => view! { <Accounts info list syncs usages uninstall set_status can_manage hub_connected/> }.into_any(),
                     }}
                 }
                     .into_any()
@@ -167,6 +170,7 @@ fn Accounts(
     info: ProviderInfo,
     list: Vec<ConnectionSummary>,
     syncs: Vec<SyncSummary>,
+    usages: Vec<ApiUsage>,
     uninstall: ServerAction<UninstallApp>,
     set_status: ServerAction<SetSyncStatus>,
     can_manage: bool,
@@ -187,7 +191,8 @@ fn Accounts(
         .into_iter()
         .map(|c| {
             let own: Vec<SyncSummary> = syncs.iter().filter(|s| s.connection_id == c.id).cloned().collect();
-            view! { <AccountCard c syncs=own uninstall set_status can_manage hub_connected/> }
+            let usage = usages.iter().find(|u| u.connection_id == c.id).cloned();
+            view! { <AccountCard c syncs=own usage uninstall set_status can_manage hub_connected/> }
         })
         .collect_view()
         .into_any()
@@ -197,6 +202,8 @@ fn Accounts(
 fn AccountCard(
     c: ConnectionSummary,
     syncs: Vec<SyncSummary>,
+    /// The account's API budget (none when it could not be read).
+    usage: Option<ApiUsage>,
     uninstall: ServerAction<UninstallApp>,
     set_status: ServerAction<SetSyncStatus>,
     can_manage: bool,
@@ -286,6 +293,11 @@ fn AccountCard(
                             </ul>
                         </details>
                     }
+                })}
+            {usage
+                .filter(|_| connected)
+                .map(|usage| {
+                    view! { <ApiBudget usage provider_name=c.provider_name.clone() can_manage described_by=READ_ONLY_NOTE/> }
                 })}
             {is_app
                 .then(|| {

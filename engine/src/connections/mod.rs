@@ -145,6 +145,7 @@ struct Inner {
 
 impl Connections {
     pub fn new(store: Store, secrets: SecretBox, providers: Vec<ProviderConfig>, public_url: &str) -> Connections {
+        let limiters = connectors::http::Limiters::new(store.clone());
         Connections {
             inner: Arc::new(Inner {
                 store,
@@ -153,7 +154,7 @@ impl Connections {
                 http: connectors::http_client(),
                 public_url: public_url.trim_end_matches('/').to_string(),
                 refreshing: Mutex::new(HashMap::new()),
-                limiters: connectors::http::Limiters::default(),
+                limiters,
             }),
         }
     }
@@ -648,6 +649,53 @@ impl Connections {
             Err(e) => return e.into(),
         }
         ConnectionError::NeedsReconnection(reason)
+    }
+
+    /// Every connection's API budget and what Tandem used of it.
+    pub async fn api_usages(&self) -> Result<Vec<model::apps::ApiUsage>, ConnectionError> {
+        let mut all = Vec::new();
+        for row in self.inner.store.connections().await? {
+            all.push(self.api_usage(&row.id).await?);
+        }
+        Ok(all)
+    }
+
+    /// A connection's API budget and what Tandem (every instance) used of it.
+    pub async fn api_usage(&self, id: &str) -> Result<model::apps::ApiUsage, ConnectionError> {
+        self.inner.store.connection(id).await?.ok_or(ConnectionError::NotFound)?;
+        let now = now_ms();
+        let u = self.inner.store.api_usage(id, now).await?;
+        Ok(model::apps::ApiUsage {
+            connection_id: id.to_string(),
+            share: u.budget.share,
+            window_max: u.budget.window_max,
+            window_ms: u.budget.window_ms,
+            window_calls: u.window_calls,
+            day_calls: u.day_calls,
+            paused_until: (u.budget.paused_until > now).then_some(u.budget.paused_until),
+        })
+    }
+
+    /// Sets the share of a connection's API limit Tandem may use (a percent from 1 to 100, already
+    /// checked), for every sync and instance at once; audited.
+    pub async fn set_api_share(&self, user: &SessionUser, id: &str, share: i64) -> Result<model::apps::ApiUsage, ConnectionError> {
+        let row = self.inner.store.connection(id).await?.ok_or(ConnectionError::NotFound)?;
+        let before = self.inner.store.api_usage(id, now_ms()).await?.budget.share;
+        self.inner.store.set_api_share(id, share).await?;
+        if before != share {
+            self.audit(
+                Some(user),
+                "app.api_share",
+                Some(id),
+                format!(
+                    "Tandem may use {share} % of the API limit of {} for {} (was {before} %)",
+                    self.display_name(&row.provider),
+                    account_label(&row.account_name, &row.account_id, &row.provider)
+                ),
+            )
+            .await?;
+        }
+        self.api_usage(id).await
     }
 
     /// Uninstalls: revokes access at the provider where it can, deletes the credentials, and

@@ -3,7 +3,7 @@
 //! backoff with full jitter, bounded), a token refresh when a token is refused, and errors sorted
 //! into the categories the dashboards show.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
@@ -14,8 +14,11 @@ use reqwest::Method;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use crate::clock::now_ms;
 use crate::connections::{AccessToken, ConnectionError, Connections};
 use crate::connectors::{LimitSignal, Provider, Refusal};
+use crate::store::budgets::Turn;
+use crate::store::Store;
 
 /// Attempts for a call that fails with 5xx, a timeout or a dropped connection.
 const MAX_ATTEMPTS: u32 = 6;
@@ -24,7 +27,7 @@ const MAX_RATE_LIMITED: u32 = 30;
 const BACKOFF_BASE_MS: u64 = 200;
 const BACKOFF_CAP_MS: u64 = 8_000;
 /// HubSpot's search endpoints allow five requests a second.
-const SEARCH_PER_SECOND: usize = 5;
+const SEARCH_PER_SECOND: i64 = 5;
 
 /// Why a record or a run failed, as the Health tab groups them.
 pub use model::states::Category;
@@ -109,40 +112,55 @@ impl Stats {
     }
 }
 
-/// One connection's pace: a rolling window mirroring the provider's (learned from its headers),
-/// HubSpot's search limit, and a pause until a provider's reset when it says nothing is left.
-#[derive(Debug, Default)]
+/// One provider account's pace, as every instance shares it: each call takes its turn from the
+/// account's budget in the store ([`crate::store::budgets`]) while a window applies (the
+/// provider's, learned from its headers, at the share an admin set) or a pause lasts (a 429
+/// slows every sync and instance on the account at once). With no window (limits off) calls go
+/// at once and are counted in the store about once a second.
+#[derive(Debug)]
 pub struct Limiter {
-    state: tokio::sync::Mutex<Window>,
+    store: Store,
+    connection_id: String,
+    state: tokio::sync::Mutex<Local>,
 }
 
 #[derive(Debug, Default)]
-struct Window {
-    max: usize,
-    interval: Duration,
-    sent: VecDeque<Instant>,
-    searches: VecDeque<Instant>,
-    paused_until: Option<Instant>,
+struct Local {
+    /// The window this process last stored from the provider's answers: (max, ms).
+    learned: Option<(i64, i64)>,
+    /// Whether each call must take its turn in the store; unknown until the first call asks.
+    governed: Option<bool>,
+    /// No call before this (Unix ms): this process's own pause, and the store's as last read.
+    paused_until: i64,
+    /// Calls sent without taking turns and not yet counted in the store.
+    unsaved: i64,
+    saved_at: Option<Instant>,
 }
 
-impl Window {
-    fn prune(q: &mut VecDeque<Instant>, interval: Duration, now: Instant) {
-        while q.front().is_some_and(|t| *t + interval <= now) {
-            q.pop_front();
-        }
-    }
-}
+/// How often calls sent without turns are counted in the store (and the store's budget read).
+const SAVE_EVERY: Duration = Duration::from_secs(1);
 
-/// Each connection's limiter, shared by everything one server calls a provider for (two servers
-/// in one process, as tests start, keep their own).
-#[derive(Clone, Debug, Default)]
-pub struct Limiters(Arc<StdMutex<HashMap<String, Arc<Limiter>>>>);
+/// Each connection's limiter, shared by everything one server calls a provider for; servers and
+/// instances on one database share each account's budget through it.
+#[derive(Clone, Debug)]
+pub struct Limiters {
+    store: Store,
+    all: Arc<StdMutex<HashMap<String, Arc<Limiter>>>>,
+}
 
 impl Limiters {
+    pub fn new(store: Store) -> Limiters {
+        Limiters { store, all: Arc::default() }
+    }
+
     /// The limiter of a connection.
     pub fn of(&self, connection_id: &str) -> Arc<Limiter> {
-        let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        all.entry(connection_id.to_string()).or_default().clone()
+        let mut all = self.all.lock().unwrap_or_else(|p| p.into_inner());
+        all.entry(connection_id.to_string())
+            .or_insert_with(|| {
+                Arc::new(Limiter { store: self.store.clone(), connection_id: connection_id.to_string(), state: Default::default() })
+            })
+            .clone()
     }
 }
 
@@ -151,61 +169,106 @@ impl Limiter {
     async fn acquire(&self, search: bool, stats: &Stats) {
         let slack = Duration::from_millis(15);
         loop {
-            let mut w = self.state.lock().await;
-            let now = Instant::now();
-            let mut until = w.paused_until.filter(|t| *t > now);
-            if until.is_none() && w.max > 0 {
-                let interval = w.interval;
-                Window::prune(&mut w.sent, interval, now);
-                if w.sent.len() >= w.max {
-                    until = w.sent.front().map(|t| *t + interval + slack);
+            let mut local = self.state.lock().await;
+            let now = now_ms();
+            let until = if local.paused_until > now {
+                Some(local.paused_until)
+            } else if local.governed == Some(false) {
+                if local.saved_at.is_none_or(|t| t.elapsed() >= SAVE_EVERY) {
+                    self.save(&mut local, now).await;
+                    // Another instance learned a window or paused the account meanwhile: this
+                    // call takes its turn after all.
+                    if local.governed != Some(false) || local.paused_until > now {
+                        continue;
+                    }
+                }
+                local.unsaved += 1;
+                return;
+            } else {
+                if local.unsaved > 0 {
+                    self.save(&mut local, now).await;
+                }
+                match self.store.take_call(&self.connection_id, now, search, SEARCH_PER_SECOND).await {
+                    Ok(Turn::Go { governed }) => {
+                        local.governed = Some(governed);
+                        if !governed && local.learned.is_some_and(|(max, _)| max > 0) {
+                            // The store says no window (another instance saw the limits off):
+                            // the next answer's window is stored again.
+                            local.learned = None;
+                        }
+                        local.saved_at = Some(Instant::now());
+                        return;
+                    }
+                    Ok(Turn::WaitUntil(until)) => Some(until),
+                    Err(e) => {
+                        // The database will fail the run soon enough; the call is not held for it.
+                        tracing::warn!(connection = %self.connection_id, error = %e, "the API budget could not be read");
+                        return;
+                    }
+                }
+            };
+            drop(local);
+            if let Some(until) = until {
+                let wait = Duration::from_millis((until - now).max(0) as u64) + slack;
+                stats.waited(wait);
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+
+    /// Counts the calls sent without turns in the store, and reads the budget back.
+    async fn save(&self, local: &mut Local, now: i64) {
+        let calls = std::mem::take(&mut local.unsaved);
+        local.saved_at = Some(Instant::now());
+        match self.store.count_calls(&self.connection_id, now, calls).await {
+            Ok(budget) => {
+                local.governed = Some(budget.governed(now));
+                local.paused_until = local.paused_until.max(budget.paused_until);
+                if local.learned.is_some_and(|(max, _)| max != budget.window_max) {
+                    // Another instance stored another window: the next answer's is stored again.
+                    local.learned = None;
                 }
             }
-            // HubSpot's search limit applies where its limits do (it sends their headers).
-            if until.is_none() && search && w.max > 0 {
-                Window::prune(&mut w.searches, Duration::from_secs(1), now);
-                if w.searches.len() >= SEARCH_PER_SECOND {
-                    until = w.searches.front().map(|t| *t + Duration::from_secs(1) + slack);
-                }
-            }
-            match until {
-                None => {
-                    if w.max > 0 {
-                        w.sent.push_back(now);
-                    }
-                    if search && w.max > 0 {
-                        w.searches.push_back(now);
-                    }
-                    return;
-                }
-                Some(t) => {
-                    drop(w);
-                    stats.waited(t - now);
-                    tokio::time::sleep_until(t).await;
-                }
+            Err(e) => {
+                local.unsaved += calls;
+                tracing::warn!(connection = %self.connection_id, error = %e, "the API calls could not be counted");
             }
         }
     }
 
     /// Learns the window from a response's headers, as the provider's policy reads them.
-    async fn observe(&self, provider: Provider, headers: &HeaderMap) {
-        let mut w = self.state.lock().await;
-        match provider.limit_signal(headers) {
-            LimitSignal::Window { max, interval } => {
-                w.max = max;
-                w.interval = interval;
+    /// An error answered before the provider counted the call (a refused token) may carry no
+    /// limit headers at all, nor do HubSpot's searches (limited apart): only another call's
+    /// success says there is no window.
+    async fn observe(&self, provider: Provider, status: reqwest::StatusCode, search: bool, headers: &HeaderMap) {
+        let window = match provider.limit_signal(headers) {
+            LimitSignal::Window { max, interval } => (max as i64, interval.as_millis() as i64),
+            LimitSignal::NoWindow if status.is_success() && !search => (0, 0),
+            LimitSignal::NoWindow => return,
+            LimitSignal::PauseFor(d) => return self.pause(d).await,
+            LimitSignal::Nothing => return,
+        };
+        let mut local = self.state.lock().await;
+        if local.learned == Some(window) {
+            return;
+        }
+        match self.store.learn_window(&self.connection_id, window.0, window.1).await {
+            Ok(()) => {
+                local.learned = Some(window);
+                // Asked again by the next call (a pause may still hold the account).
+                local.governed = None;
             }
-            LimitSignal::NoWindow => w.max = 0,
-            LimitSignal::PauseFor(d) => w.paused_until = Some(Instant::now() + d),
-            LimitSignal::Nothing => {}
+            Err(e) => tracing::warn!(connection = %self.connection_id, error = %e, "the API window could not be stored"),
         }
     }
 
+    /// No call on the account for `d`, from any instance.
     async fn pause(&self, d: Duration) {
-        let mut w = self.state.lock().await;
-        let until = Instant::now() + d;
-        if w.paused_until.is_none_or(|t| t < until) {
-            w.paused_until = Some(until);
+        let until = now_ms() + d.as_millis() as i64;
+        let mut local = self.state.lock().await;
+        local.paused_until = local.paused_until.max(until);
+        if let Err(e) = self.store.pause_calls(&self.connection_id, until).await {
+            tracing::warn!(connection = %self.connection_id, error = %e, "the API pause could not be stored");
         }
     }
 }
@@ -319,7 +382,7 @@ impl Api {
             self.stats.called();
             let outcome = match request.send().await {
                 Ok(response) => {
-                    self.limiter.observe(self.provider, response.headers()).await;
+                    self.limiter.observe(self.provider, response.status(), search, response.headers()).await;
                     let status = response.status();
                     let retry_after =
                         response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());

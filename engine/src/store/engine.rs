@@ -8,7 +8,7 @@ use std::ops::{Deref, DerefMut};
 use model::merge::{Agreed, Side};
 use model::states::{EventKind, Phase, RecordReason, RecordState, RunOutcome, RunTrigger, UnknownWord};
 
-use super::{on_pool, Backend, Result, Store, StoreError};
+use super::{on_pool, Backend, Db, Result, Store, StoreError};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct SyncStateRow {
@@ -441,22 +441,21 @@ impl Store {
     }
 
     /// Takes (or renews) the lease on a sync for `owner` until `until`; false when another live
-    /// instance holds it.
+    /// instance holds it. On Postgres the row is claimed with `FOR UPDATE SKIP LOCKED`: a sync
+    /// another instance is claiming or renewing at this moment is skipped, never waited for.
     pub async fn claim_sync(&self, sync_id: &str, owner: &str, now: i64, until: i64) -> Result<bool> {
-        let n = on_pool!(
-            self,
-            exec | pool
-                | sqlx::query(
-                    "UPDATE sync_state SET lease_owner = $2, lease_until = $4 \
-             WHERE sync_id = $1 AND (lease_owner IS NULL OR lease_until IS NULL OR lease_until < $3 OR lease_owner = $2)"
-                )
-                .bind(sync_id)
-                .bind(owner)
-                .bind(now)
-                .bind(until)
-                .execute(pool)
-                .await
-        )?;
+        let sql = match self.db {
+            Db::Sqlite(_) => {
+                "UPDATE sync_state SET lease_owner = $2, lease_until = $4 \
+                 WHERE sync_id = $1 AND (lease_owner IS NULL OR lease_until IS NULL OR lease_until < $3 OR lease_owner = $2)"
+            }
+            Db::Postgres(_) => {
+                "UPDATE sync_state SET lease_owner = $2, lease_until = $4 WHERE sync_id = (SELECT sync_id FROM sync_state \
+                 WHERE sync_id = $1 AND (lease_owner IS NULL OR lease_until IS NULL OR lease_until < $3 OR lease_owner = $2) \
+                 FOR UPDATE SKIP LOCKED)"
+            }
+        };
+        let n = on_pool!(self, exec | pool | sqlx::query(sql).bind(sync_id).bind(owner).bind(now).bind(until).execute(pool).await)?;
         Ok(n == 1)
     }
 

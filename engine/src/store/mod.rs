@@ -5,6 +5,7 @@
 //! number their parameters only for Postgres: see `markers` in `engine.rs`.)
 
 mod audit;
+pub mod budgets;
 mod connections;
 mod dashboard;
 mod engine;

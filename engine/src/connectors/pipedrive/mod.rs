@@ -204,15 +204,22 @@ pub fn link_fields(object: ObjectKind) -> &'static [LinkField] {
     }
 }
 
-/// Pipedrive's burst window: when `x-ratelimit-remaining` reaches 0, nothing more until
-/// `x-ratelimit-reset` seconds have passed (a limit of 0 means none: the sandbox with its limits
-/// off).
+/// How long Pipedrive's burst window is: `x-ratelimit-limit` calls per rolling two seconds.
+pub const BURST_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Pipedrive's burst window: `x-ratelimit-limit` calls per [`BURST_WINDOW`], which the account's
+/// budget paces; when `x-ratelimit-remaining` reaches 0 anyway (another integration spent it),
+/// nothing more until `x-ratelimit-reset` seconds have passed. A limit of 0 means no window (the
+/// sandbox with its limits off); an answer without the header says nothing.
 pub fn limit_signal(headers: &reqwest::header::HeaderMap) -> super::LimitSignal {
     let num = |name: &str| super::header_number(headers, name);
-    if num("x-ratelimit-limit").is_some_and(|l| l > 0) && num("x-ratelimit-remaining") == Some(0) {
-        super::LimitSignal::PauseFor(std::time::Duration::from_secs(num("x-ratelimit-reset").unwrap_or(2)))
-    } else {
-        super::LimitSignal::Nothing
+    match num("x-ratelimit-limit") {
+        Some(limit) if limit > 0 && num("x-ratelimit-remaining") == Some(0) => {
+            super::LimitSignal::PauseFor(std::time::Duration::from_secs(num("x-ratelimit-reset").unwrap_or(2)))
+        }
+        Some(limit) if limit > 0 => super::LimitSignal::Window { max: limit as usize, interval: BURST_WINDOW },
+        Some(_) => super::LimitSignal::NoWindow,
+        None => super::LimitSignal::Nothing,
     }
 }
 
@@ -497,5 +504,25 @@ impl super::Connector for Pipedrive {
 
     fn limit_signal(&self, headers: &reqwest::header::HeaderMap) -> super::LimitSignal {
         limit_signal(headers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connectors::LimitSignal;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> reqwest::header::HeaderMap {
+        pairs.iter().map(|(k, v)| (reqwest::header::HeaderName::from_static(k), v.parse().unwrap())).collect()
+    }
+
+    #[test]
+    fn the_burst_window_is_learned_a_spent_one_pauses_and_a_limit_of_zero_is_none() {
+        let window = limit_signal(&headers(&[("x-ratelimit-limit", "80"), ("x-ratelimit-remaining", "12"), ("x-ratelimit-reset", "2")]));
+        assert_eq!(window, LimitSignal::Window { max: 80, interval: BURST_WINDOW });
+        let spent = limit_signal(&headers(&[("x-ratelimit-limit", "80"), ("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1")]));
+        assert_eq!(spent, LimitSignal::PauseFor(std::time::Duration::from_secs(1)));
+        assert_eq!(limit_signal(&headers(&[("x-ratelimit-limit", "0"), ("x-ratelimit-remaining", "0")])), LimitSignal::NoWindow);
+        assert_eq!(limit_signal(&headers(&[])), LimitSignal::Nothing);
     }
 }
