@@ -172,6 +172,17 @@ pub fn wait_after_429(message: &str) -> std::time::Duration {
     }
 }
 
+/// HubSpot's daily limit spent (429 with `policyName` `DAILY`): reported at once, not waited
+/// for (it resets at midnight in the account's time zone). The ten-second and search limits'
+/// 429s are waited out.
+pub fn refusal(status: u16, body: &[u8]) -> Option<super::Refusal> {
+    if status != 429 {
+        return None;
+    }
+    let answer: serde_json::Value = serde_json::from_slice(body).ok()?;
+    (answer.get("policyName")?.as_str()? == "DAILY").then_some(super::Refusal::Exhausted)
+}
+
 /// The property where Tandem keeps its record ids (the engine creates it; never mapped).
 pub const TANDEM_PROPERTY: &str = "tandem_record_id";
 
@@ -444,6 +455,10 @@ impl super::Connector for HubSpot {
     fn is_search(&self, path: &str) -> bool {
         path.ends_with("/search")
     }
+
+    fn refusal(&self, status: u16, body: &[u8]) -> Option<super::Refusal> {
+        refusal(status, body)
+    }
 }
 
 #[cfg(test)]
@@ -459,6 +474,16 @@ mod tests {
         let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
         mac.update(format!("POST{uri}{body}{ts}").as_bytes());
         base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    }
+
+    #[test]
+    fn a_spent_daily_limit_is_reported_and_the_ten_second_window_waited_out() {
+        let body = |policy: &str| serde_json::json!({"status": "error", "errorType": "RATE_LIMIT", "policyName": policy}).to_string();
+        assert_eq!(refusal(429, body("DAILY").as_bytes()), Some(super::super::Refusal::Exhausted));
+        assert_eq!(refusal(429, body("TEN_SECONDLY_ROLLING").as_bytes()), None);
+        assert_eq!(refusal(429, body("SECONDLY").as_bytes()), None);
+        assert_eq!(refusal(400, body("DAILY").as_bytes()), None);
+        assert_eq!(refusal(429, b"not json"), None);
     }
 
     #[test]
