@@ -121,6 +121,14 @@ impl Stats {
 pub struct Limiter {
     store: Store,
     connection_id: String,
+    /// Calls take their turns in the order they asked (tokio's mutex is fair): one waits for room
+    /// at a time, so a call waits behind the calls already waiting, never behind every call that
+    /// happens to wake first.
+    turn: tokio::sync::Mutex<()>,
+    /// Bulk calls (an initial sync's) queue here first, one at a time, so that any other call (a
+    /// change's, the sync setup's) waits behind one bulk call at most: a long initial sync never
+    /// holds back another sync's change, though both spend the account's one budget.
+    bulk: tokio::sync::Mutex<()>,
     state: tokio::sync::Mutex<Local>,
 }
 
@@ -158,16 +166,27 @@ impl Limiters {
         let mut all = self.all.lock().unwrap_or_else(|p| p.into_inner());
         all.entry(connection_id.to_string())
             .or_insert_with(|| {
-                Arc::new(Limiter { store: self.store.clone(), connection_id: connection_id.to_string(), state: Default::default() })
+                Arc::new(Limiter {
+                    store: self.store.clone(),
+                    connection_id: connection_id.to_string(),
+                    turn: Default::default(),
+                    bulk: Default::default(),
+                    state: Default::default(),
+                })
             })
             .clone()
     }
 }
 
 impl Limiter {
-    /// Waits until a call may be sent, and counts it as sent.
-    async fn acquire(&self, search: bool, stats: &Stats) {
+    /// Waits until a call may be sent, and counts it as sent. A `bulk` call lets others go first.
+    async fn acquire(&self, search: bool, bulk: bool, stats: &Stats) {
         let slack = Duration::from_millis(15);
+        let _bulk = match bulk {
+            true => Some(self.bulk.lock().await),
+            false => None,
+        };
+        let _turn = self.turn.lock().await;
         loop {
             let mut local = self.state.lock().await;
             let now = now_ms();
@@ -282,6 +301,8 @@ pub struct Api {
     token: tokio::sync::RwLock<AccessToken>,
     limiter: Arc<Limiter>,
     pub stats: Arc<Stats>,
+    /// An initial sync's calls: they let other calls on the account go first.
+    bulk: bool,
 }
 
 impl Api {
@@ -301,7 +322,14 @@ impl Api {
             token: tokio::sync::RwLock::new(token),
             limiter,
             stats,
+            bulk: false,
         })
+    }
+
+    /// Marks the calls as bulk (an initial sync's): other calls on the account go first.
+    pub fn in_bulk(mut self, bulk: bool) -> Api {
+        self.bulk = bulk;
+        self
     }
 
     /// The fields of `object` (and for deals the pipelines), as the sync setup and a run read
@@ -361,7 +389,7 @@ impl Api {
         let search = self.provider.is_search(path);
         let (mut failures, mut limited, mut refreshed) = (0u32, 0u32, false);
         loop {
-            self.limiter.acquire(search, &self.stats).await;
+            self.limiter.acquire(search, self.bulk, &self.stats).await;
             let token = self.token.read().await.clone();
             let url = format!("{}{path}", token.api_base.trim_end_matches('/'));
             // Marked sensitive, as `bearer_auth` marks it: never shown in a request's `Debug`.

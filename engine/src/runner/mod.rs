@@ -298,10 +298,13 @@ impl Engine {
         let result = async {
             let app_provider =
                 Provider::parse(&began.app.provider).ok_or_else(|| EngineError::Settings(format!("unknown app {}", began.app.provider)))?;
+            // An initial sync's calls let other syncs' calls on the same accounts go first.
+            let bulk = began.state.as_ref().is_some_and(|s| s.phase.is_initial());
             let hub_limiter = self.connections.limiter(&began.hub.id);
-            let hub_api = Api::open(&self.connections, &began.hub.id, Provider::HUBSPOT, hub_limiter, hub_stats.clone()).await?;
+            let hub_api =
+                Api::open(&self.connections, &began.hub.id, Provider::HUBSPOT, hub_limiter, hub_stats.clone()).await?.in_bulk(bulk);
             let app_limiter = self.connections.limiter(&began.app.id);
-            let app_api = Api::open(&self.connections, &began.app.id, app_provider, app_limiter, app_stats.clone()).await?;
+            let app_api = Api::open(&self.connections, &began.app.id, app_provider, app_limiter, app_stats.clone()).await?.in_bulk(bulk);
             let links = self.links_of(&began.row, app_provider, began.settings.object).await?;
             counted_as(Purpose::Schema, self.register_webhook(&began.app, &app_api)).await;
             let object = began.settings.object;
