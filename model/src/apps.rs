@@ -193,13 +193,18 @@ pub struct ApiUsage {
     pub paused_until: Option<i64>,
 }
 
+/// The calls Tandem may send of a provider's `limit` at `share` percent: at least one.
+pub fn share_of(limit: i64, share: i64) -> i64 {
+    (limit * share / 100).max(1)
+}
+
 impl ApiUsage {
     pub const MIN_SHARE: i64 = 1;
     pub const MAX_SHARE: i64 = 100;
 
     /// The calls Tandem may send per window: its share of the provider's.
     pub fn allowed(&self) -> i64 {
-        (self.window_max * self.share / 100).max(1)
+        share_of(self.window_max, self.share)
     }
 
     /// The window in words ("10 seconds").

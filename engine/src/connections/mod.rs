@@ -653,19 +653,22 @@ impl Connections {
 
     /// Every connection's API budget and what Tandem used of it.
     pub async fn api_usages(&self) -> Result<Vec<model::apps::ApiUsage>, ConnectionError> {
+        let now = now_ms();
         let mut all = Vec::new();
         for row in self.inner.store.connections().await? {
-            all.push(self.api_usage(&row.id).await?);
+            all.extend(self.usage_at(&row.id, now).await?);
         }
         Ok(all)
     }
 
     /// A connection's API budget and what Tandem (every instance) used of it.
     pub async fn api_usage(&self, id: &str) -> Result<model::apps::ApiUsage, ConnectionError> {
-        self.inner.store.connection(id).await?.ok_or(ConnectionError::NotFound)?;
-        let now = now_ms();
-        let u = self.inner.store.api_usage(id, now).await?;
-        Ok(model::apps::ApiUsage {
+        self.usage_at(id, now_ms()).await?.ok_or(ConnectionError::NotFound)
+    }
+
+    async fn usage_at(&self, id: &str, now: i64) -> Result<Option<model::apps::ApiUsage>, ConnectionError> {
+        let Some(u) = self.inner.store.api_usage(id, now).await? else { return Ok(None) };
+        Ok(Some(model::apps::ApiUsage {
             connection_id: id.to_string(),
             share: u.budget.share,
             window_max: u.budget.window_max,
@@ -673,14 +676,14 @@ impl Connections {
             window_calls: u.window_calls,
             day_calls: u.day_calls,
             paused_until: (u.budget.paused_until > now).then_some(u.budget.paused_until),
-        })
+        }))
     }
 
     /// Sets the share of a connection's API limit Tandem may use (a percent from 1 to 100, already
     /// checked), for every sync and instance at once; audited.
     pub async fn set_api_share(&self, user: &SessionUser, id: &str, share: i64) -> Result<model::apps::ApiUsage, ConnectionError> {
         let row = self.inner.store.connection(id).await?.ok_or(ConnectionError::NotFound)?;
-        let before = self.inner.store.api_usage(id, now_ms()).await?.budget.share;
+        let before = self.api_usage(id).await?.share;
         self.inner.store.set_api_share(id, share).await?;
         if before != share {
             self.audit(

@@ -31,7 +31,7 @@ impl Budget {
 
     /// The calls Tandem may send per window: the share of the provider's, at least one.
     pub fn allowed(&self) -> i64 {
-        (self.window_max * self.share / 100).max(1)
+        model::apps::share_of(self.window_max, self.share)
     }
 }
 
@@ -91,7 +91,7 @@ pub fn decide(budget: &Budget, slots: &[Slot], now: i64, search: bool, search_pe
     if search && search_per_second > 0 {
         let from = first_slot(now, 1_000);
         let last_second: Vec<Slot> = slots.iter().filter(|s| s.slot >= from).copied().collect();
-        let allowed = (search_per_second * budget.share / 100).max(1);
+        let allowed = model::apps::share_of(search_per_second, budget.share);
         until = until.max(wait_for_room(&last_second, allowed, 1_000, |s| s.searches));
     }
     match until {
@@ -136,11 +136,8 @@ impl Store {
             ($pool:expr) => {{
                 let mut tx = $pool.begin().await?;
                 sqlx::query(ENSURE).bind(connection_id).execute(&mut *tx).await?;
-                let budget: Option<Budget> = sqlx::query_as(read).bind(connection_id).fetch_optional(&mut *tx).await?;
-                let Some(budget) = budget else {
-                    // No such connection (deleted meanwhile): nothing to count against.
-                    return Ok(Turn::Go { governed: false });
-                };
+                // The insert above fails for a connection that does not exist (its foreign key).
+                let budget: Budget = sqlx::query_as(read).bind(connection_id).fetch_one(&mut *tx).await?;
                 let from = first_slot(now, budget.window_ms.max(1_000));
                 let slots: Vec<Slot> = if budget.window_max > 0 {
                     sqlx::query_as(SLOTS).bind(connection_id).bind(from).fetch_all(&mut *tx).await?
@@ -175,9 +172,9 @@ impl Store {
                 let mut tx = $pool.begin().await?;
                 sqlx::query(ENSURE).bind(connection_id).execute(&mut *tx).await?;
                 sqlx::query(COUNT_DAY).bind(connection_id).bind(now.div_euclid(DAY_MS)).bind(calls).execute(&mut *tx).await?;
-                let budget: Option<Budget> = sqlx::query_as(READ_SQLITE).bind(connection_id).fetch_optional(&mut *tx).await?;
+                let budget: Budget = sqlx::query_as(READ_SQLITE).bind(connection_id).fetch_one(&mut *tx).await?;
                 tx.commit().await?;
-                Ok::<_, sqlx::Error>(budget.unwrap_or_default())
+                Ok::<_, sqlx::Error>(budget)
             }};
         }
         Ok(on_pool!(self, |pool| count!(pool))?)
@@ -219,8 +216,9 @@ impl Store {
         Ok(())
     }
 
-    /// The budget of a connection and what Tandem used of it, at `now`.
-    pub async fn api_usage(&self, connection_id: &str, now: i64) -> Result<Usage> {
+    /// The budget of a connection and what Tandem used of it, at `now`; `None` when there is no
+    /// such connection.
+    pub async fn api_usage(&self, connection_id: &str, now: i64) -> Result<Option<Usage>> {
         #[derive(sqlx::FromRow)]
         struct Row {
             share: i64,
@@ -239,7 +237,7 @@ impl Store {
         .fetch_optional(pool)
         .await)?;
         let Some(row) = row else {
-            return Ok(Usage::default());
+            return Ok(None);
         };
         let budget = Budget { share: row.share, window_max: row.window_max, window_ms: row.window_ms, paused_until: row.paused_until };
         let window_calls = if budget.window_max > 0 {
@@ -255,7 +253,7 @@ impl Store {
             0
         };
         let day_calls = if row.day == now.div_euclid(DAY_MS) { row.day_calls } else { 0 };
-        Ok(Usage { budget, window_calls, day_calls })
+        Ok(Some(Usage { budget, window_calls, day_calls }))
     }
 
     /// Sets the share of a connection's limit Tandem may use (percent, 1 to 100); false when
