@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use model::apps::{ConnectionStatus, ObjectKind, HUBSPOT};
+use model::apps::{ObjectKind, HUBSPOT};
 use model::sync::{Schemas, SyncSettings, SyncStatus, SyncSummary};
 use model::{FieldError, SessionUser};
 
@@ -54,7 +54,7 @@ impl Syncs {
         if app.provider == HUBSPOT {
             return Err(SyncError::NotFound);
         }
-        let hubspot = self.hubspot_connection().await?;
+        let hubspot = self.hubspot_connection(&app).await?;
         let app_provider = Provider::parse(&app.provider).ok_or(SyncError::NotFound)?;
         // Through each connection's limiter, as the engine's calls go: a sync running meanwhile
         // may be using the account's whole window, and the setup then waits its turn.
@@ -129,7 +129,8 @@ impl Syncs {
             .ok_or_else(|| SyncError::Invalid(vec![FieldError::new("app_pipeline", "Choose a pipeline that still exists.")]))?;
         let stages: Vec<(String, bool, bool)> =
             source.stages.iter().map(|s| (s.name.clone(), s.closed.is_some(), s.closed == Some(model::sync::Outcome::Won))).collect();
-        let hubspot = self.hubspot_connection().await?;
+        let app = self.connections.get(app_connection).await?;
+        let hubspot = self.hubspot_connection(&app).await?;
         let api = self.api(&hubspot.id, Provider::HUBSPOT).await?;
         let created = connectors::hubspot::create_pipeline(&api, label, &stages).await.map_err(|e| match e.category {
             Category::Permission => SyncError::Forbidden {
@@ -161,8 +162,8 @@ impl Syncs {
         let schemas = self.schemas(app_connection, ObjectKind::Deal).await?;
         let hub_stages: Vec<String> =
             schemas.hubspot.pipeline(hubspot_pipeline).map(|p| p.stages.iter().map(|s| s.id.clone()).collect()).unwrap_or_default();
-        let hubspot = self.hubspot_connection().await?;
         let app = self.connections.get(app_connection).await?;
+        let hubspot = self.hubspot_connection(&app).await?;
         let app_provider = Provider::parse(&app.provider).ok_or(SyncError::NotFound)?;
         let app_stages: Vec<String> =
             schemas.app.pipeline(app_pipeline).map(|p| p.stages.iter().map(|s| s.id.clone()).collect()).unwrap_or_default();
@@ -178,13 +179,10 @@ impl Syncs {
         })
     }
 
-    async fn hubspot_connection(&self) -> Result<model::apps::ConnectionSummary, SyncError> {
-        self.connections
-            .list()
-            .await?
-            .into_iter()
-            .find(|c| c.provider == HUBSPOT && c.status != ConnectionStatus::Uninstalled)
-            .ok_or(SyncError::NoHubSpot)
+    /// The HubSpot account the app's connection syncs with.
+    async fn hubspot_connection(&self, app: &model::apps::ConnectionSummary) -> Result<model::apps::ConnectionSummary, SyncError> {
+        let all = self.connections.list().await?;
+        app.hub_in(&all).cloned().ok_or(SyncError::NoHubSpot)
     }
 
     pub async fn list(&self) -> Result<Vec<SyncSummary>, SyncError> {

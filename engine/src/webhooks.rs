@@ -23,13 +23,13 @@ pub enum WebhookError {
     Store(#[from] StoreError),
 }
 
-/// Marks the syncs of `objects` that are on due now (those of one app connection, or of every
-/// one when `None`); answers their ids.
-async fn wake(connections: &Connections, connection_id: Option<&str>, objects: &[&str]) -> Result<Vec<String>, StoreError> {
+/// Marks the syncs of `objects` that are on due now (those of the app connections named);
+/// answers their ids.
+async fn wake(connections: &Connections, app_connections: &[String], objects: &[&str]) -> Result<Vec<String>, StoreError> {
     let store = connections.store();
     let mut woken = Vec::new();
     for sync in store.syncs().await? {
-        let relevant = connection_id.is_none_or(|c| c == sync.connection_id);
+        let relevant = app_connections.contains(&sync.connection_id);
         if relevant && sync.status == "on" && objects.contains(&sync.object.as_str()) {
             store.wake_sync(&sync.id, now_ms()).await?;
             woken.push(sync.id);
@@ -63,18 +63,19 @@ pub async fn hubspot(
     objects.dedup();
     let portals: Vec<String> =
         events.iter().filter_map(|e| e.get("portalId")).map(|p| p.to_string().trim_matches('"').to_string()).collect();
-    // HubSpot is in every sync: every app connection's syncs of those objects, when the
-    // portal is the connected one.
+    // Each portal's events wake the syncs of the app connections that sync with it.
     let connected = connections.list().await.map_err(|e| match e {
         crate::ConnectionError::Store(e) => WebhookError::Store(e),
         other => WebhookError::Malformed(other.to_string()),
     })?;
-    let ours =
-        connected.iter().any(|c| c.provider == HUBSPOT && c.status == ConnectionStatus::Connected && portals.contains(&c.account_id));
-    if !ours {
-        return Ok(Vec::new());
-    }
-    Ok(wake(connections, None, &objects).await?)
+    let hubs: Vec<&str> = connected
+        .iter()
+        .filter(|c| c.provider == HUBSPOT && c.status == ConnectionStatus::Connected && portals.contains(&c.account_id))
+        .map(|c| c.id.as_str())
+        .collect();
+    let apps: Vec<String> =
+        connected.iter().filter(|c| c.hub_connection_id.as_deref().is_some_and(|h| hubs.contains(&h))).map(|c| c.id.clone()).collect();
+    Ok(wake(connections, &apps, &objects).await?)
 }
 
 /// `POST /webhooks/{app}/{connection}`: one delivery for one connection of an app whose
@@ -113,5 +114,5 @@ pub async fn app(
     if provider.webhook_changes_schema(body) {
         connections.store().mark_schema_changed(connection_id).await?;
     }
-    Ok(wake(connections, Some(connection_id), &objects).await?)
+    Ok(wake(connections, &[connection_id.to_string()], &objects).await?)
 }

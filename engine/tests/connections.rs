@@ -14,7 +14,7 @@ use engine::store::scratch::ScratchDatabase;
 use engine::store::{Backend, NewOAuthState};
 use engine::{Accounts, ConnectionError};
 use model::apps::{ConnectionStatus, InstallResult};
-use sandbox::walk::{consent, Decision};
+use sandbox::walk::Decision;
 
 on_both_backends!(installs_pipedrive_and_keeps_tokens_sealed);
 async fn installs_pipedrive_and_keeps_tokens_sealed(env: Env) -> Env {
@@ -54,12 +54,12 @@ async fn pipedrive_authorization_names_no_scope(env: Env) -> Env {
     let query = |url: String| -> Vec<(String, String)> {
         reqwest::Url::parse(&url).expect("authorization URL").query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
     };
-    let pd = query(env.connections.start(&env.admin, &env.session, "pipedrive", None).await.unwrap());
+    let pd = query(env.connections.start(&env.admin, &env.session, "pipedrive", None, None).await.unwrap());
     assert!(!pd.iter().any(|(k, _)| k == "scope"), "{pd:?}");
     for name in ["client_id", "redirect_uri", "state"] {
         assert!(pd.iter().any(|(k, _)| k == name), "{name} missing from {pd:?}");
     }
-    let hs = query(env.connections.start(&env.admin, &env.session, "hubspot", None).await.unwrap());
+    let hs = query(env.connections.start(&env.admin, &env.session, "hubspot", None, None).await.unwrap());
     assert!(hs.iter().any(|(k, v)| k == "scope" && v.contains("crm.objects.deals.read")), "{hs:?}");
 
     env.install("pipedrive").await;
@@ -125,6 +125,7 @@ async fn state_is_bound_to_the_session_and_expires(env: Env) -> Env {
                 connection_id: None,
                 pkce_verifier: "unused",
                 expires_at: now - 1,
+                hub_connection_id: None,
             },
             now - STATE_TTL_MS - 1,
         )
@@ -313,26 +314,6 @@ async fn uninstall_revokes_and_keeps_the_connection_for_reinstall(env: Env) -> E
     env
 }
 
-on_both_backends!(one_hubspot_account_at_a_time);
-async fn one_hubspot_account_at_a_time(env: Env) -> Env {
-    let id = env.install("hubspot").await;
-    let c = env.connections.get(&id).await.unwrap();
-    assert_eq!((c.provider_name.as_str(), c.account_id.as_str()), ("HubSpot (Sandbox)", "24681357"));
-
-    // Another portal (a second HubSpot sandbox) is refused while the first is installed.
-    let (other_hubspot, other_pipedrive) = start_sandboxes(99_000_001).await;
-    let other =
-        Connections::new(env.connections.store().clone(), SecretBox::random(), providers(&other_hubspot, &other_pipedrive), TANDEM_URL);
-    let url = other.start(&env.admin, &env.session, "hubspot", None).await.unwrap();
-    let params = callback(&consent(&url, HS_USER.0, HS_USER.1, Decision::Allow).await.unwrap());
-    let done = other.complete("hubspot", Some((&env.admin, &env.session)), &params).await.unwrap();
-    assert_eq!(done.result, InstallResult::HubSpotTaken);
-    assert_eq!(env.connections.list().await.unwrap().len(), 1);
-    other_hubspot.stop().await;
-    other_pipedrive.stop().await;
-    env
-}
-
 #[tokio::test]
 async fn unconfigured_provider_says_what_to_set() {
     let db = ScratchDatabase::create(Backend::Sqlite).await.unwrap();
@@ -343,9 +324,9 @@ async fn unconfigured_provider_says_what_to_set() {
     let listing = connections.listing("pipedrive").unwrap();
     assert!(!listing.sandbox);
     assert!(listing.unavailable.as_deref().unwrap().contains("TANDEM_PIPEDRIVE_CLIENT_ID"));
-    let err = connections.start(&admin.user, &admin.token, "pipedrive", None).await.unwrap_err();
+    let err = connections.start(&admin.user, &admin.token, "pipedrive", None, None).await.unwrap_err();
     assert!(matches!(err, ConnectionError::Unavailable(_)));
-    assert!(matches!(connections.start(&admin.user, &admin.token, "salesforce", None).await, Err(ConnectionError::UnknownApp(_))));
+    assert!(matches!(connections.start(&admin.user, &admin.token, "salesforce", None, None).await, Err(ConnectionError::UnknownApp(_))));
     db.destroy().await;
 }
 

@@ -47,7 +47,7 @@ fn map_stages(s: &mut SyncSettings, schemas: &Schemas) {
 on_both_backends!(installs_zoho_in_the_admins_data_centre);
 async fn installs_zoho_in_the_admins_data_centre(env: Env) -> Env {
     // The authorization URL asks for a refresh token, and the scopes as Zoho takes them.
-    let url = env.connections.start(&env.admin, &env.session, "zoho", None).await.unwrap();
+    let url = env.connections.start(&env.admin, &env.session, "zoho", None, None).await.unwrap();
     assert!(url.starts_with(&format!("{}/oauth/v2/auth?", env.zoho.url())), "{url}");
     let query: HashMap<String, String> = reqwest::Url::parse(&url).unwrap().query_pairs().into_owned().collect();
     assert_eq!((query["access_type"].as_str(), query["prompt"].as_str()), ("offline", "consent"));

@@ -252,6 +252,35 @@ pub struct ConnectionSummary {
     pub installed_by: String,
     pub installed_at: i64,
     pub updated_at: i64,
+    /// For an app: the HubSpot connection it syncs with (`None` until a HubSpot account is
+    /// connected).
+    pub hub_connection_id: Option<String>,
+}
+
+impl ConnectionSummary {
+    /// The HubSpot account this app's connection syncs with, among `all` connections: none when
+    /// it has none yet or that account was uninstalled.
+    pub fn hub_in<'a>(&self, all: &'a [ConnectionSummary]) -> Option<&'a ConnectionSummary> {
+        let id = self.hub_connection_id.as_deref()?;
+        all.iter().find(|c| c.id == id && c.provider == HUBSPOT && c.status != ConnectionStatus::Uninstalled)
+    }
+
+    /// How the console names the account: its name, or its id when it has none.
+    pub fn label(&self) -> String {
+        if self.account_name.trim().is_empty() {
+            format!("{} {}", self.account_kind, self.account_id)
+        } else {
+            self.account_name.clone()
+        }
+    }
+}
+
+/// The HubSpot accounts an app may be installed for (id, name · portal), oldest first.
+pub fn hub_choices(all: &[ConnectionSummary]) -> Vec<(String, String)> {
+    all.iter()
+        .filter(|c| c.provider == HUBSPOT && c.status != ConnectionStatus::Uninstalled)
+        .map(|c| (c.id.clone(), format!("{} · portal {}", c.label(), c.account_id)))
+        .collect()
 }
 
 /// One line of the audit log.
@@ -283,12 +312,11 @@ pub enum InstallResult {
     ExchangeFailed,
     AccountUnreadable,
     WrongAccount,
-    HubSpotTaken,
     ProviderError,
 }
 
 impl InstallResult {
-    const ALL: [InstallResult; 11] = [
+    const ALL: [InstallResult; 10] = [
         InstallResult::Installed,
         InstallResult::Reconnected,
         InstallResult::Denied,
@@ -298,7 +326,6 @@ impl InstallResult {
         InstallResult::ExchangeFailed,
         InstallResult::AccountUnreadable,
         InstallResult::WrongAccount,
-        InstallResult::HubSpotTaken,
         InstallResult::ProviderError,
     ];
 
@@ -313,7 +340,6 @@ impl InstallResult {
             InstallResult::ExchangeFailed => "exchange_failed",
             InstallResult::AccountUnreadable => "account_unreadable",
             InstallResult::WrongAccount => "wrong_account",
-            InstallResult::HubSpotTaken => "hubspot_taken",
             InstallResult::ProviderError => "provider_error",
         }
     }
@@ -346,7 +372,6 @@ impl InstallResult {
             InstallResult::WrongAccount => format!(
                 "You signed in to a different {app} account than the one being reconnected. Nothing changed; reconnect with the original account, or install the other account separately."
             ),
-            InstallResult::HubSpotTaken => "Tandem is already connected to another HubSpot account. Uninstall it first to connect a different one.".to_string(),
             InstallResult::ProviderError => format!(
                 "{app} could not be reached to finish the sign-in. Nothing was installed; try again in a moment."
             ),

@@ -166,6 +166,8 @@ pub struct SyncLabel {
     pub provider: String,
     pub app_name: String,
     pub account_name: String,
+    /// The HubSpot account the sync belongs to (its name), when it has one.
+    pub hub_account: Option<String>,
 }
 
 impl SyncLabel {

@@ -2,7 +2,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use sandbox::{demo_client, start_hubspot, start_pipedrive, start_zoho, HubSpotConfig, PipedriveConfig, ZohoConfig};
+use sandbox::{
+    demo_client, start_hubspot_accounts, start_pipedrive_accounts, start_zoho_accounts, HubSpotConfig, PipedriveConfig, ZohoConfig,
+};
 
 /// The sandboxes allocate and free many small values per request (parsed bodies, records,
 /// answers); mimalloc keeps that cheap where glibc's allocator spent a quarter of a batch create.
@@ -32,9 +34,12 @@ enum Command {
         /// Requests per app per ten seconds (HubSpot's default is 110); 0 turns the limit off.
         #[arg(long, env = "SANDBOX_HUBSPOT_RATE_LIMIT", default_value_t = 110)]
         rate_limit: u32,
-        /// Seed this many deals, contacts and companies when the portal is new.
+        /// Seed this many deals, contacts and companies when a portal is new.
         #[arg(long, default_value_t = 25)]
         seed: usize,
+        /// Portals the sandbox user can choose from on the consent page.
+        #[arg(long, env = "SANDBOX_HUBSPOT_ACCOUNTS", default_value_t = 2)]
+        accounts: usize,
     },
     /// Serve the Pipedrive sandbox (Pipedrive's real paths at the root).
     Pipedrive {
@@ -49,9 +54,12 @@ enum Command {
         /// Requests per token per two seconds; 0 turns the limit off.
         #[arg(long, env = "SANDBOX_PIPEDRIVE_BURST_LIMIT", default_value_t = 80)]
         burst_limit: u32,
-        /// Seed this many deals when the company is new.
+        /// Seed this many deals when a company is new.
         #[arg(long, default_value_t = 25)]
         seed: usize,
+        /// Companies the sandbox user can choose from on the consent page.
+        #[arg(long, env = "SANDBOX_PIPEDRIVE_ACCOUNTS", default_value_t = 2)]
+        accounts: usize,
     },
     /// Serve the Zoho CRM sandbox (Zoho's accounts server and CRM API v8 paths at the root).
     Zoho {
@@ -69,9 +77,12 @@ enum Command {
         /// Calls in flight at once for the organisation; 0 turns the limit off.
         #[arg(long, env = "SANDBOX_ZOHO_CONCURRENCY", default_value_t = 20)]
         concurrency: u32,
-        /// Seed this many deals, contacts and accounts when the organisation is new.
+        /// Seed this many deals, contacts and accounts when an organisation is new.
         #[arg(long, default_value_t = 25)]
         seed: usize,
+        /// Organisations the sandbox user can choose from on the consent page.
+        #[arg(long, env = "SANDBOX_ZOHO_ACCOUNTS", default_value_t = 2)]
+        accounts: usize,
     },
 }
 
@@ -82,36 +93,33 @@ async fn main() -> anyhow::Result<()> {
         .with_target(false)
         .init();
     match Cli::parse().command {
-        Command::Hubspot { addr, state, tandem_url, rate_limit, seed } => {
-            let fresh = !state.exists();
+        Command::Hubspot { addr, state, tandem_url, rate_limit, seed, accounts } => {
             let mut config = HubSpotConfig::new(vec![demo_client("hubspot", &tandem_url)]);
             config.rate_limit = rate_limit;
-            let (hubspot, running) = start_hubspot(config, addr, Some(state)).await?;
-            if fresh && seed > 0 {
-                sandbox::hubspot::seed::generate(&mut hubspot.write(), seed, seed, seed, 1, sandbox::time::now_ms());
+            let (portals, running) = start_hubspot_accounts(config, accounts, addr, Some(state)).await?;
+            for (i, portal) in portals.fresh().iter().enumerate().filter(|_| seed > 0) {
+                sandbox::hubspot::seed::generate(&mut portal.write(), seed, seed, seed, 1 + i as u64, sandbox::time::now_ms());
             }
             shutdown_signal().await;
             running.stop().await;
         }
-        Command::Pipedrive { addr, state, tandem_url, burst_limit, seed } => {
-            let fresh = !state.exists();
+        Command::Pipedrive { addr, state, tandem_url, burst_limit, seed, accounts } => {
             let mut config = PipedriveConfig::new(vec![demo_client("pipedrive", &tandem_url)]);
             config.burst_limit = burst_limit;
-            let (pipedrive, running) = start_pipedrive(config, addr, Some(state)).await?;
-            if fresh && seed > 0 {
-                sandbox::pipedrive::seed::generate(&mut pipedrive.write(), seed, 1, sandbox::time::now_ms());
+            let (companies, running) = start_pipedrive_accounts(config, accounts, addr, Some(state)).await?;
+            for (i, company) in companies.fresh().iter().enumerate().filter(|_| seed > 0) {
+                sandbox::pipedrive::seed::generate(&mut company.write(), seed, 1 + i as u64, sandbox::time::now_ms());
             }
             shutdown_signal().await;
             running.stop().await;
         }
-        Command::Zoho { addr, state, tandem_url, credits, concurrency, seed } => {
-            let fresh = !state.exists();
+        Command::Zoho { addr, state, tandem_url, credits, concurrency, seed, accounts } => {
             let mut config = ZohoConfig::new(vec![demo_client("zoho", &tandem_url)]);
             config.daily_credits = credits;
             config.concurrency_limit = concurrency;
-            let (zoho, running) = start_zoho(config, addr, Some(state)).await?;
-            if fresh && seed > 0 {
-                sandbox::zoho::seed::generate(&mut zoho.write(), seed, seed, seed, 1, sandbox::time::now_ms());
+            let (organizations, running) = start_zoho_accounts(config, accounts, addr, Some(state)).await?;
+            for (i, organization) in organizations.fresh().iter().enumerate().filter(|_| seed > 0) {
+                sandbox::zoho::seed::generate(&mut organization.write(), seed, seed, seed, 1 + i as u64, sandbox::time::now_ms());
             }
             shutdown_signal().await;
             running.stop().await;

@@ -148,6 +148,9 @@ pub struct OAuthServer {
     data: Arc<Mutex<OAuthData>>,
     dirty: Arc<std::sync::atomic::AtomicBool>,
     stats: Arc<Mutex<GrantStats>>,
+    /// The accounts the signed-in user may choose on the consent page (id, name), when the
+    /// sandbox serves more than one (`crate::accounts`).
+    choices: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 /// How many token requests of each grant the server answered (control API: tests check that a
@@ -174,6 +177,35 @@ impl OAuthServer {
             data: Arc::new(Mutex::new(data)),
             dirty: Arc::default(),
             stats: Arc::default(),
+            choices: Arc::default(),
+        }
+    }
+
+    /// The accounts offered on the consent page; with fewer than two it offers none.
+    pub fn set_choices(&self, choices: Vec<(String, String)>) {
+        *self.choices.lock().unwrap_or_else(|p| p.into_inner()) = choices;
+    }
+
+    /// Whether `value` is a code, a pending authorization, or an access or refresh token this
+    /// server issued (expired ones included): which account a request belongs to.
+    pub fn knows(&self, value: &str) -> bool {
+        self.peek(|d| {
+            d.codes.contains_key(value)
+                || d.pending.contains_key(value)
+                || d.access_tokens.contains_key(value)
+                || d.refresh_tokens.contains_key(value)
+        })
+    }
+
+    /// Hands an authorization waiting for its decision to the server of the account the user
+    /// chose on the consent page.
+    pub fn hand_pending(&self, pending: &str, to: &OAuthServer) -> bool {
+        match self.with(|d| d.pending.remove(pending)) {
+            Some(entry) => {
+                to.with(|d| d.pending.insert(pending.to_string(), entry));
+                true
+            }
+            None => false,
         }
     }
 
@@ -405,7 +437,7 @@ body{{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;bac
 .banner{{background:#7a4a00;color:#fff;text-align:center;padding:6px;font-size:13px}}
 main{{max-width:440px;margin:48px auto;background:#fff;border:1px solid #dfe3eb;border-radius:4px;padding:32px;box-shadow:0 1px 5px rgba(45,62,80,.12)}}
 h1{{font-size:22px;color:#213343;margin:0 0 16px}} label{{display:block;font-weight:600;margin:12px 0 4px}}
-input[type=email],input[type=password]{{width:100%;box-sizing:border-box;padding:9px 12px;border:1px solid #cbd6e2;border-radius:3px;font:inherit}}
+input[type=email],input[type=password],select{{width:100%;box-sizing:border-box;padding:9px 12px;border:1px solid #cbd6e2;border-radius:3px;font:inherit}}
 button{{font:inherit;font-weight:600;padding:9px 20px;border-radius:3px;border:1px solid #c8441f;cursor:pointer;margin-top:16px}}
 .primary{{background:#c8441f;color:#fff}} .secondary{{background:#fff;color:#c8441f}}
 .error{{background:#fde8e9;border:1px solid #f2545b;color:#8a1c21;padding:10px 12px;border-radius:3px}}
@@ -504,13 +536,25 @@ pub async fn login(State(server): State<OAuthServer>, Form(form): Form<LoginForm
     server.with(|d| d.pending.insert(pending.clone(), (form.params.clone(), now_ms() + 10 * 60_000)));
     let provider = server.config.provider;
     let items: String = scopes.iter().map(|s| format!("<li><code>{}</code></li>", escape(s))).collect();
+    let choices = server.choices.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    // A user with several accounts chooses the one the app may reach (HubSpot's "Choose an
+    // account", Pipedrive's company, Zoho's organization).
+    let choose = if choices.len() > 1 {
+        let options: String = choices
+            .iter()
+            .map(|(id, name)| format!(r#"<option value="{}">{} ({})</option>"#, escape(id), escape(name), escape(id)))
+            .collect();
+        format!(r#"<label for="account">Account</label><select id="account" name="account">{options}</select>"#)
+    } else {
+        String::new()
+    };
     page(
         provider,
         "Allow access",
         &format!(
             r#"<h1>Allow access to your {provider} account?</h1>
 <p>Signed in as <strong>{email}</strong>. The app <strong>{client}</strong> asks for:</p><ul>{items}</ul>
-<form method="post" action="{action}"><input type="hidden" name="pending" value="{pending}">
+<form method="post" action="{action}"><input type="hidden" name="pending" value="{pending}">{choose}
 <div class="actions"><button class="primary" type="submit" name="decision" value="{allow_value}">{allow}</button>
 <button class="secondary" type="submit" name="decision" value="{deny_value}">{deny}</button></div></form>"#,
             action = server.pages.decision_path,

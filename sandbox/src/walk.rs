@@ -25,6 +25,18 @@ pub enum Decision {
 /// the `Location` the sandbox redirects to (the app's redirect URI with `code` or `error`, and
 /// `state`).
 pub async fn consent(authorize_url: &str, email: &str, password: &str, decision: Decision) -> Result<String, WalkError> {
+    consent_for(authorize_url, email, password, decision, None).await
+}
+
+/// As `consent`, choosing the account `account` (its id) on the consent page of a sandbox that
+/// serves several; the first one otherwise.
+pub async fn consent_for(
+    authorize_url: &str,
+    email: &str,
+    password: &str,
+    decision: Decision,
+    account: Option<&str>,
+) -> Result<String, WalkError> {
     let http = reqwest::Client::builder().redirect(Policy::none()).build()?;
     let url = reqwest::Url::parse(authorize_url).map_err(|e| WalkError::Url(e.to_string()))?;
     let origin = url.origin().ascii_serialization();
@@ -47,8 +59,11 @@ pub async fn consent(authorize_url: &str, email: &str, password: &str, decision:
         Decision::Deny => button_value(&html, "secondary").unwrap_or_else(|| "deny".into()),
     };
     let decide = form_action(&html).unwrap_or_else(|| "/oauth/authorize/decision".into());
-    let redirect =
-        http.post(format!("{origin}{decide}")).form(&[("pending", pending.as_str()), ("decision", answer.as_str())]).send().await?;
+    let mut fields = vec![("pending", pending.as_str()), ("decision", answer.as_str())];
+    if let Some(account) = account {
+        fields.push(("account", account));
+    }
+    let redirect = http.post(format!("{origin}{decide}")).form(&fields).send().await?;
     let location = redirect.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_string);
     match location {
         Some(location) => Ok(location),

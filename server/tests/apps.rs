@@ -510,3 +510,66 @@ async fn an_accounts_api_share_is_shown_and_set_by_admins_only(s: &Setup) {
     assert_eq!(audit["entries"][0]["action"], "app.api_share");
     assert!(summary.contains("50 % of the API limit of Pipedrive (Sandbox)") && summary.contains("(was 80 %)"), "{summary}");
 }
+
+/// Install app → the provider's pages (choosing `account` there) → back to Tandem, for the
+/// HubSpot account `hub`: where Tandem lands the browser.
+async fn install_account(s: &Setup, browser: &reqwest::Client, app: &str, account: &str, hub: Option<&str>) -> String {
+    let mut form = vec![("app", app)];
+    form.extend(hub.map(|h| ("hub", h)));
+    let r = s.app.call(browser, "start_install", &form).await;
+    assert_eq!(r.status(), 200, "start_install");
+    let authorize: String = r.json().await.unwrap();
+    let (email, password) =
+        if app == "hubspot" { ("admin@hubspot-sandbox.example", "sandbox") } else { ("dana@pipedrive-sandbox.example", "sandbox") };
+    let callback = sandbox::walk::consent_for(&authorize, email, password, Decision::Allow, Some(account)).await.expect("consent");
+    location(&browser.get(&callback).send().await.unwrap())
+}
+
+with_sandboxes!(several_hubspot_accounts_are_chosen_at_install_and_grouped);
+async fn several_hubspot_accounts_are_chosen_at_install_and_grouped(s: &Setup) {
+    let http = reqwest::Client::new();
+    for sandbox in [&s.hubspot, &s.pipedrive] {
+        assert_eq!(http.post(format!("{}/_sandbox/accounts", sandbox.url())).send().await.unwrap().status(), 201);
+    }
+    let admin = s.app.admin().await;
+    let landed = install_account(s, &admin, "hubspot", "24681357", None).await;
+    assert!(landed.contains("result=installed"), "{landed}");
+    // The HubSpot page offers another account once one is connected.
+    let page = s.app.get(&admin, "/settings/integrations/connected-apps/hubspot").await.text().await.unwrap();
+    assert!(page.contains("Connect another HubSpot account"), "a second HubSpot account can be connected");
+    let landed = install_account(s, &admin, "hubspot", "24681358", None).await;
+    assert!(landed.contains("result=installed"), "a second portal is installed beside the first: {landed}");
+    let list: Value = s.app.call(&admin, "connections", &[]).await.json().await.unwrap();
+    let hubs: Vec<(String, String)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["provider"] == "hubspot")
+        .map(|c| (c["id"].as_str().unwrap().to_string(), c["account_id"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(hubs.iter().map(|(_, portal)| portal.as_str()).collect::<Vec<_>>(), ["24681357", "24681358"]);
+
+    // The Marketplace's install asks which HubSpot account; the server insists on one.
+    let page = s.app.get(&admin, "/marketplace/pipedrive").await.text().await.unwrap();
+    assert!(page.contains(r#"name="hub""#) && page.contains("HubSpot account"), "the install asks which HubSpot account");
+    for (id, portal) in &hubs {
+        assert!(page.contains(&format!(r#"value="{id}""#)) && page.contains(&format!("portal {portal}")), "{portal} offered");
+    }
+    let r = s.app.call(&admin, "start_install", &[("app", "pipedrive")]).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("Choose the HubSpot account this app syncs with."));
+    let landed = install_account(s, &admin, "pipedrive", "7701235", Some(&hubs[1].0)).await;
+    assert!(landed.contains("result=installed"), "{landed}");
+
+    // Connected apps groups the apps under the HubSpot account each syncs with.
+    let page = s.app.get(&admin, "/settings/integrations/connected-apps").await.text().await.unwrap();
+    let first = page.find("Apps syncing with sandbox-portal.example").expect("the first account's group");
+    let second = page.find("Apps syncing with sandbox-portal-2.example").expect("the second account's group");
+    let company = page.find("Sandbox Sales Co 2").expect("the installed company");
+    assert!(first < second && second < company, "the company is listed under the second HubSpot account");
+    assert!(page.contains("No app syncs with this HubSpot account yet."), "the first account has no app yet");
+    // The app's card names its HubSpot account and offers a sync.
+    let page = s.app.get(&admin, "/settings/integrations/connected-apps/pipedrive").await.text().await.unwrap();
+    assert!(page.contains("sandbox-portal-2.example · portal 24681358"), "the card names its HubSpot account");
+    assert!(page.contains("Set up sync"));
+}

@@ -59,15 +59,17 @@ pub async fn connections() -> Result<Vec<ConnectionSummary>, AppError> {
     ssr::context()?.connections.list().await.map_err(ssr::connection_error)
 }
 
-/// Starts installing `app` (or reconnecting the connection `reconnect`): answers the provider's
-/// authorization page to send the browser to.
+/// Starts installing `app` (or reconnecting the connection `reconnect`) for the HubSpot account
+/// `hub` (needed when several are connected): answers the provider's authorization page to send
+/// the browser to.
 #[server(endpoint = "start_install")]
-pub async fn start_install(app: String, reconnect: Option<String>) -> Result<String, AppError> {
+pub async fn start_install(app: String, reconnect: Option<String>, hub: Option<String>) -> Result<String, AppError> {
     use super::ssr;
     let admin = ssr::require(model::Permission::ManageApps)?;
     let token = ssr::session().token.ok_or_else(|| ssr::fail(AppError::Unauthenticated))?;
     let reconnect = reconnect.filter(|r| !r.is_empty());
-    ssr::context()?.connections.start(&admin, &token, &app, reconnect.as_deref()).await.map_err(ssr::connection_error)
+    let hub = hub.filter(|h| !h.is_empty());
+    ssr::context()?.connections.start(&admin, &token, &app, reconnect.as_deref(), hub.as_deref()).await.map_err(ssr::connection_error)
 }
 
 /// Uninstalls a connection; answers what the admin should know.

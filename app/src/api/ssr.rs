@@ -125,6 +125,7 @@ pub fn account_error(error: AccountError) -> AppError {
 pub fn connection_error(error: ConnectionError) -> AppError {
     let mapped = match error {
         ConnectionError::UnknownApp(_) | ConnectionError::NotFound => AppError::NotFound(error.to_string()),
+        ConnectionError::ChooseHubSpot => AppError::Invalid(vec![FieldError::new("hub", error.to_string())]),
         ConnectionError::Unavailable(_) | ConnectionError::NeedsReconnection(_) | ConnectionError::Uninstalled => {
             AppError::Conflict(error.to_string())
         }

@@ -22,6 +22,10 @@ pub fn InstallButton(
     #[prop(default = None)]
     disabled_reason: Option<String>,
     #[prop(optional)] described_by: Option<&'static str>,
+    /// The HubSpot accounts an app's new install may sync with (id, name): with several, the
+    /// admin chooses one beside the button.
+    #[prop(optional)]
+    hubs: Vec<(String, String)>,
 ) -> impl IntoView {
     let start = ServerAction::<StartInstall>::new();
     let leaving = RwSignal::new(false);
@@ -33,11 +37,25 @@ pub fn InstallButton(
     });
     let error = last_error(start.value());
     let disabled = disabled_reason.is_some();
+    let hub_field = format!("hub-for-{app}");
     view! {
         <div class="install">
             <ActionForm action=start>
                 <input type="hidden" name="app" value=app/>
                 {reconnect.map(|id| view! { <input type="hidden" name="reconnect" value=id/> })}
+                {(hubs.len() > 1)
+                    .then(|| {
+                        let id = hub_field.clone();
+                        view! {
+                            <label class="install-hub" for=id.clone()>"HubSpot account"</label>
+                            <select class="install-hub" id=id name="hub">
+                                {hubs
+                                    .into_iter()
+                                    .map(|(id, name)| view! { <option value=id>{name}</option> })
+                                    .collect_view()}
+                            </select>
+                        }
+                    })}
                 <button
                     type="submit"
                     class=class

@@ -49,9 +49,10 @@ pub fn AppPage() -> impl IntoView {
 fn AppDetails(app: AppListing, installed: Vec<ConnectionSummary>, can_manage: bool) -> impl IntoView {
     let name = app.display_name();
     let accounts: Vec<ConnectionSummary> =
-        installed.into_iter().filter(|c| c.provider == app.key && c.status != ConnectionStatus::Uninstalled).collect();
+        installed.iter().filter(|c| c.provider == app.key && c.status != ConnectionStatus::Uninstalled).cloned().collect();
     let reason = if !can_manage { Some(Permission::ManageApps.denied_reason().to_string()) } else { app.unavailable.clone() };
     let manage_href = format!("{}/{}", crate::CONNECTED_APPS_PATH, app.key);
+    let hubs = model::apps::hub_choices(&installed);
     let app_name = app.name.clone();
     view! {
         <Title text=name.clone()/>
@@ -82,6 +83,7 @@ fn AppDetails(app: AppListing, installed: Vec<ConnectionSummary>, can_manage: bo
                     label="Install app"
                     disabled_reason=reason.clone()
                     described_by=INSTALL_NOTE
+                    hubs
                 />
                 {(!accounts.is_empty())
                     .then(|| view! { <a class="manage-link" href=manage_href.clone()>"Manage installed accounts"</a> })}

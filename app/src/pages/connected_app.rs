@@ -109,7 +109,7 @@ pub fn ConnectedAppPage() -> impl IntoView {
                     <ErrorBanner error=status_error/>
                     {match list {
                         Err(error) => view! { <ErrorBanner error=Signal::stored(Some(error))/> }.into_any(),
-                        Ok(list) => view! { <Accounts info list syncs usages uninstall set_status can_manage hub_connected/> }.into_any(),
+                        Ok(list) => view! { <Accounts info list syncs usages uninstall set_status can_manage/> }.into_any(),
                     }}
                 }
                     .into_any()
@@ -122,9 +122,11 @@ pub fn ConnectedAppPage() -> impl IntoView {
 fn Header(info: ProviderInfo, list: Vec<ConnectionSummary>, can_manage: bool) -> impl IntoView {
     let active = list.iter().any(|c| c.provider == info.key && c.status != ConnectionStatus::Uninstalled);
     let reason = if can_manage { info.unavailable.clone() } else { Some(Permission::ManageApps.denied_reason().to_string()) };
-    // HubSpot: one account at a time. Apps: several accounts may be installed.
+    // Several accounts of HubSpot and of each app may be connected; a new app account syncs with
+    // the HubSpot account chosen beside the button (when there are several).
+    let hubs = if info.key == HUBSPOT { Vec::new() } else { model::apps::hub_choices(&list) };
     let install = if info.key == HUBSPOT {
-        (!active).then_some("Connect HubSpot")
+        Some(if active { "Connect another HubSpot account" } else { "Connect HubSpot" })
     } else if active {
         Some("Install another account")
     } else {
@@ -137,7 +139,7 @@ fn Header(info: ProviderInfo, list: Vec<ConnectionSummary>, can_manage: bool) ->
                 <h1>{info.name.clone()}</h1>
                 <p class="lede">
                     {if info.key == HUBSPOT {
-                        "The HubSpot account every sync runs against."
+                        "The HubSpot accounts syncs run against: each app account syncs with one of them."
                     } else {
                         "Accounts of this app connected to Tandem."
                     }}
@@ -154,6 +156,7 @@ fn Header(info: ProviderInfo, list: Vec<ConnectionSummary>, can_manage: bool) ->
                                 class
                                 disabled_reason=reason.clone()
                                 described_by=READ_ONLY_NOTE
+                                hubs=hubs.clone()
                             />
                         }
                     })}
@@ -174,10 +177,8 @@ fn Accounts(
     uninstall: ServerAction<UninstallApp>,
     set_status: ServerAction<SetSyncStatus>,
     can_manage: bool,
-    /// Whether a HubSpot account is connected: every sync runs against one.
-    hub_connected: bool,
 ) -> impl IntoView {
-    let accounts: Vec<ConnectionSummary> = list.into_iter().filter(|c| c.provider == info.key).collect();
+    let accounts: Vec<ConnectionSummary> = list.iter().filter(|c| c.provider == info.key).cloned().collect();
     if accounts.is_empty() {
         return view! {
             <section class="empty-state">
@@ -192,7 +193,8 @@ fn Accounts(
         .map(|c| {
             let own: Vec<SyncSummary> = syncs.iter().filter(|s| s.connection_id == c.id).cloned().collect();
             let usage = usages.iter().find(|u| u.connection_id == c.id).cloned();
-            view! { <AccountCard c syncs=own usage uninstall set_status can_manage hub_connected/> }
+            let hub = c.hub_in(&list).cloned();
+            view! { <AccountCard c syncs=own usage uninstall set_status can_manage hub/> }
         })
         .collect_view()
         .into_any()
@@ -207,9 +209,10 @@ fn AccountCard(
     uninstall: ServerAction<UninstallApp>,
     set_status: ServerAction<SetSyncStatus>,
     can_manage: bool,
-    /// Whether a HubSpot account is connected: every sync runs against one.
-    hub_connected: bool,
+    /// For an app's account: the HubSpot account its syncs run against (none connected yet).
+    hub: Option<ConnectionSummary>,
 ) -> impl IntoView {
+    let hub_connected = hub.is_some();
     let setup_href = format!("{}/{}/{}/sync", crate::CONNECTED_APPS_PATH, c.provider, c.id);
     let setup_label = if syncs.is_empty() { "Set up sync" } else { "Sync more data" };
     let is_app = c.provider != HUBSPOT;
@@ -270,6 +273,17 @@ fn AccountCard(
                 {c.account_domain
                     .clone()
                     .map(|d| view! { <div><dt>"Domain"</dt><dd>{d}</dd></div> })}
+                {hub
+                    .as_ref()
+                    .filter(|_| is_app)
+                    .map(|h| {
+                        view! {
+                            <div>
+                                <dt>"HubSpot account"</dt>
+                                <dd>{format!("{} · portal {}", h.label(), h.account_id)}</dd>
+                            </div>
+                        }
+                    })}
                 <div>
                     <dt>"Installed by"</dt>
                     <dd>{c.installed_by.clone()}</dd>

@@ -1,5 +1,6 @@
-//! Settings › Integrations › Connected apps: the HubSpot account every sync runs against, and the
-//! installed apps with their accounts and status.
+//! Settings › Integrations › Connected apps: the HubSpot accounts syncs run against, and the
+//! installed apps with their accounts and status (grouped by HubSpot account when there are
+//! several).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -32,11 +33,53 @@ pub fn ConnectedAppsPage() -> impl IntoView {
                                 match list.await {
                     Err(error) => view! { <ErrorBanner error=Signal::stored(Some(error))/> }.into_any(),
                     Ok(list) => {
-                        let (hubspot, apps): (Vec<_>, Vec<_>) = list.into_iter().partition(|c| c.provider == HUBSPOT);
-                        let hubspot = hubspot.into_iter().find(|c| c.status != ConnectionStatus::Uninstalled);
+                        let hubs: Vec<ConnectionSummary> = list
+                            .iter()
+                            .filter(|c| c.provider == HUBSPOT && c.status != ConnectionStatus::Uninstalled)
+                            .cloned()
+                            .collect();
+                        let apps: Vec<ConnectionSummary> = list.iter().filter(|c| c.provider != HUBSPOT).cloned().collect();
+                        if hubs.len() < 2 {
+                            return view! {
+                                <HubSpotCard hubspot=hubs.into_iter().next() can_manage grouped=false/>
+                                <AppsTable apps heading="Installed apps".into() heading_id="installed-apps".into() grouped=false/>
+                            }
+                                .into_any();
+                        }
+                        // One group per HubSpot account: its card, then the apps that sync with it.
+                        let unlinked: Vec<ConnectionSummary> =
+                            apps.iter().filter(|a| a.hub_in(&list).is_none()).cloned().collect();
+                        let groups = hubs
+                            .into_iter()
+                            .map(|hub| {
+                                let own: Vec<ConnectionSummary> = apps
+                                    .iter()
+                                    .filter(|a| a.hub_connection_id.as_deref() == Some(hub.id.as_str()))
+                                    .cloned()
+                                    .collect();
+                                let heading = format!("Apps syncing with {}", hub.label());
+                                let heading_id = format!("apps-of-{}", hub.id);
+                                view! {
+                                    <div class="hub-group">
+                                        <HubSpotCard hubspot=Some(hub) can_manage grouped=true/>
+                                        <AppsTable apps=own heading heading_id grouped=true/>
+                                    </div>
+                                }
+                            })
+                            .collect_view();
                         view! {
-                            <HubSpotCard hubspot can_manage/>
-                            <AppsTable apps/>
+                            {groups}
+                            {(!unlinked.is_empty())
+                                .then(|| {
+                                    view! {
+                                        <AppsTable
+                                            apps=unlinked
+                                            heading="Apps without a connected HubSpot account".into()
+                                            heading_id="apps-without-hubspot".into()
+                                            grouped=true
+                                        />
+                                    }
+                                })}
                         }
                             .into_any()
                     }
@@ -56,14 +99,24 @@ pub fn status_badge(status: ConnectionStatus) -> impl IntoView {
 }
 
 #[component]
-fn HubSpotCard(hubspot: Option<ConnectionSummary>, can_manage: bool) -> impl IntoView {
+fn HubSpotCard(
+    hubspot: Option<ConnectionSummary>,
+    can_manage: bool,
+    /// One of several HubSpot accounts, each heading its own apps.
+    grouped: bool,
+) -> impl IntoView {
     let href = format!("{}/{HUBSPOT}", crate::CONNECTED_APPS_PATH);
     match hubspot {
-        Some(c) => view! {
-            <section class="card hubspot-card" aria-labelledby="hubspot-heading">
+        Some(c) => {
+            let heading_id = if grouped { format!("hubspot-{}", c.id) } else { "hubspot-heading".to_string() };
+            let role =
+                if grouped { "The apps below sync with this HubSpot account." } else { "Every sync runs against this HubSpot account." };
+            let labelled_by = heading_id.clone();
+            view! {
+            <section class="card hubspot-card" aria-labelledby=labelled_by>
                 <img class="app-logo" src=c.logo.clone() alt="" width="48" height="48"/>
                 <div class="grow">
-                    <h2 id="hubspot-heading">
+                    <h2 id=heading_id>
                         <a href=href>{c.provider_name.clone()}</a>
                         {status_badge(c.status)}
                     </h2>
@@ -71,12 +124,13 @@ fn HubSpotCard(hubspot: Option<ConnectionSummary>, can_manage: bool) -> impl Int
                         {format!("{} · portal {}", c.account_name, c.account_id)}
                     </p>
                     <p class="hint">
-                        {format!("Connected by {} on {}. Every sync runs against this HubSpot account.", c.installed_by, timefmt::date(c.installed_at))}
+                        {format!("Connected by {} on {}. {role}", c.installed_by, timefmt::date(c.installed_at))}
                     </p>
                 </div>
             </section>
+            }
+            .into_any()
         }
-        .into_any(),
         None => {
             let reason = (!can_manage).then(|| Permission::ManageApps.denied_reason().to_string());
             view! {
@@ -98,7 +152,23 @@ fn HubSpotCard(hubspot: Option<ConnectionSummary>, can_manage: bool) -> impl Int
 }
 
 #[component]
-fn AppsTable(apps: Vec<ConnectionSummary>) -> impl IntoView {
+fn AppsTable(
+    apps: Vec<ConnectionSummary>,
+    heading: String,
+    heading_id: String,
+    /// A group under one HubSpot account: an empty one says so in a line.
+    grouped: bool,
+) -> impl IntoView {
+    let labelled_by = heading_id.clone();
+    if apps.is_empty() && grouped {
+        return view! {
+            <section class="card" aria-labelledby=labelled_by>
+                <h2 id=heading_id>{heading}</h2>
+                <p class="hint">"No app syncs with this HubSpot account yet. Install one from the App Marketplace."</p>
+            </section>
+        }
+        .into_any();
+    }
     if apps.is_empty() {
         return view! {
             <section class="empty-state" aria-labelledby="no-apps">
@@ -114,8 +184,8 @@ fn AppsTable(apps: Vec<ConnectionSummary>) -> impl IntoView {
         .into_any();
     }
     view! {
-        <section class="card" aria-labelledby="installed-apps">
-            <h2 id="installed-apps">"Installed apps"</h2>
+        <section class="card" aria-labelledby=labelled_by>
+            <h2 id=heading_id>{heading}</h2>
             <table class="table">
                 <thead>
                     <tr>

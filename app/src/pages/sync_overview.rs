@@ -38,7 +38,16 @@ pub fn SyncOverviewPage() -> impl IntoView {
                         }
                             .into_any()
                     }
-                    Ok(rows) => {
+                    Ok(mut rows) => {
+                        // With several HubSpot accounts, the syncs are grouped under each.
+                        let mut accounts: Vec<Option<String>> = rows.iter().map(|r| r.sync.hub_account.clone()).collect();
+                        accounts.sort();
+                        accounts.dedup();
+                        let grouped = accounts.len() > 1;
+                        if grouped {
+                            rows.sort_by(|a, b| a.sync.hub_account.cmp(&b.sync.hub_account));
+                        }
+                        let mut previous: Option<Option<String>> = None;
                         view! {
                             <section class="card">
                                 <div class="table-scroll">
@@ -61,7 +70,24 @@ pub fn SyncOverviewPage() -> impl IntoView {
                                                 .into_iter()
                                                 .map(|r| {
                                                     let id = r.sync.sync_id.clone();
+                                                    let starts_group = grouped && previous.as_ref() != Some(&r.sync.hub_account);
+                                                    previous = Some(r.sync.hub_account.clone());
+                                                    let group = starts_group
+                                                        .then(|| {
+                                                            let name = r
+                                                                .sync
+                                                                .hub_account
+                                                                .clone()
+                                                                .map(|a| format!("HubSpot account: {a}"))
+                                                                .unwrap_or_else(|| "No HubSpot account connected".into());
+                                                            view! {
+                                                                <tr class="group-row">
+                                                                    <th scope="colgroup" colspan="9">{name}</th>
+                                                                </tr>
+                                                            }
+                                                        });
                                                     view! {
+                                                        {group}
                                                         <tr data-sync=id.clone() data-status=r.status.as_str()>
                                                             <th scope="row">
                                                                 <a href=health_path(&id)>{format!("{} sync", r.sync.title())}</a>

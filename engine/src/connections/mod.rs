@@ -48,6 +48,8 @@ pub enum ConnectionError {
     Unavailable(String),
     #[error("That connection does not exist.")]
     NotFound,
+    #[error("Choose the HubSpot account this app syncs with.")]
+    ChooseHubSpot,
     #[error("{0}")]
     NeedsReconnection(String),
     #[error("This app was uninstalled; install it again to use it.")]
@@ -237,7 +239,16 @@ impl Connections {
 
     /// Starts installing `app` (or reconnecting `reconnect`) for `user`, whose session is
     /// `session`: answers the provider's authorization URL to send the browser to.
-    pub async fn start(&self, user: &SessionUser, session: &Token, app: &str, reconnect: Option<&str>) -> Result<String, ConnectionError> {
+    /// An app's install is for the HubSpot account `hub` (a HubSpot connection's id): needed
+    /// when several are connected, the only one otherwise.
+    pub async fn start(
+        &self,
+        user: &SessionUser,
+        session: &Token,
+        app: &str,
+        reconnect: Option<&str>,
+        hub: Option<&str>,
+    ) -> Result<String, ConnectionError> {
         let config = self.configured(app)?;
         if let Some(id) = reconnect {
             let row = self.inner.store.connection(id).await?.ok_or(ConnectionError::NotFound)?;
@@ -245,6 +256,10 @@ impl Connections {
                 return Err(ConnectionError::NotFound);
             }
         }
+        let hub = match (config.provider == Provider::HUBSPOT || reconnect.is_some(), hub) {
+            (true, _) => None,
+            (false, hub) => self.hub_for_install(hub).await?,
+        };
         let client = self.oauth_client(config)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let state = Token::generate();
@@ -272,6 +287,7 @@ impl Connections {
                     connection_id: reconnect,
                     pkce_verifier: &self.inner.secrets.seal(verifier.secret(), &state_context(&state_hash)),
                     expires_at: now + STATE_TTL_MS,
+                    hub_connection_id: hub.as_deref(),
                 },
                 now,
             )
@@ -377,13 +393,6 @@ impl Connections {
                 return fail(InstallResult::WrongAccount);
             }
         }
-        if config.provider == Provider::HUBSPOT
-            && existing.iter().any(|c| {
-                c.provider == Provider::HUBSPOT.key() && c.account_id != account.id && c.status != ConnectionStatus::Uninstalled.as_str()
-            })
-        {
-            return fail(InstallResult::HubSpotTaken);
-        }
         let before = existing.iter().find(|c| c.provider == config.provider.key() && c.account_id == account.id);
         let reconnected = before.is_some_and(|c| c.status != ConnectionStatus::Uninstalled.as_str());
 
@@ -411,10 +420,14 @@ impl Connections {
                     access_expires_at: expires_at,
                     user_id: &user.id,
                     user_name: &user.name,
+                    hub_connection_id: pending.hub_connection_id.as_deref(),
                 },
                 now_ms(),
             )
             .await?;
+        if config.provider == Provider::HUBSPOT {
+            self.inner.store.adopt_apps_without_hubspot(&id).await?;
+        }
         let name = config.display_name();
         let (action, verb, result) = if reconnected {
             ("app.reconnected", "Reconnected", InstallResult::Reconnected)
@@ -429,6 +442,25 @@ impl Connections {
 
     async fn identify(&self, config: &ProviderConfig, access: &str, extra: &ProviderTokenFields) -> Result<Account, ConnectorError> {
         config.provider.account(&self.inner.http, config, access, extra.api_domain.as_deref()).await
+    }
+
+    /// The HubSpot connection a new app install is for: `chosen` (a connected HubSpot account),
+    /// or the only one when there is one; none when no HubSpot account is connected yet (the
+    /// app joins the first one connected).
+    async fn hub_for_install(&self, chosen: Option<&str>) -> Result<Option<String>, ConnectionError> {
+        let hubs: Vec<ConnectionRow> = self
+            .inner
+            .store
+            .connections()
+            .await?
+            .into_iter()
+            .filter(|c| c.provider == Provider::HUBSPOT.key() && c.status != ConnectionStatus::Uninstalled.as_str())
+            .collect();
+        match chosen.filter(|c| !c.is_empty()) {
+            Some(id) => hubs.iter().find(|h| h.id == id).map(|h| Some(h.id.clone())).ok_or(ConnectionError::ChooseHubSpot),
+            None if hubs.len() > 1 => Err(ConnectionError::ChooseHubSpot),
+            None => Ok(hubs.first().map(|h| h.id.clone())),
+        }
     }
 
     /// Every connection, HubSpot first, then apps in the order they were installed.
@@ -459,6 +491,7 @@ impl Connections {
             installed_by: row.installed_by_name.clone(),
             installed_at: row.installed_at,
             updated_at: row.updated_at,
+            hub_connection_id: row.hub_connection_id.clone(),
         }
     }
 

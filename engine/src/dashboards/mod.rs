@@ -10,7 +10,7 @@ pub use export::{export_range, ExportCursor, ExportKind};
 
 use std::collections::HashMap;
 
-use model::apps::{ConnectionStatus, ConnectionSummary, ObjectKind, HUBSPOT};
+use model::apps::{ConnectionStatus, ConnectionSummary, ObjectKind};
 use model::dashboard::{
     reason_label, BucketCount, Chart, ChartBucket, ChartRange, EventPage, EventSummary, FieldChange, HealthStatus, OverviewRow, Progress,
     RecordBucket, RecordPage, RecordSummary, RunDetail, RunFilter, RunPage, RunSummary, SyncHealth, SyncLabel, Timeline,
@@ -70,9 +70,8 @@ impl Dashboards {
 
     async fn contexts(&self) -> Result<Vec<SyncContext>> {
         let connections = self.connections.list().await?;
-        let hub = connections.iter().find(|c| c.provider == HUBSPOT && c.status != ConnectionStatus::Uninstalled).cloned();
         let rows = self.store().syncs().await?;
-        Ok(rows.into_iter().map(|row| context_of(row, &connections, hub.clone())).collect())
+        Ok(rows.into_iter().map(|row| context_of(row, &connections)).collect())
     }
 
     /// Every sync's newest run, by sync id.
@@ -83,8 +82,7 @@ impl Dashboards {
     async fn context(&self, sync_id: &str) -> Result<SyncContext> {
         let row = self.store().sync(sync_id).await?.ok_or(DashboardError::SyncNotFound)?;
         let connections = self.connections.list().await?;
-        let hub = connections.iter().find(|c| c.provider == HUBSPOT && c.status != ConnectionStatus::Uninstalled).cloned();
-        Ok(context_of(row, &connections, hub))
+        Ok(context_of(row, &connections))
     }
 
     /// The sync's label (for headings and links).
@@ -275,8 +273,9 @@ impl Dashboards {
     }
 }
 
-fn context_of(row: SyncRow, connections: &[ConnectionSummary], hub: Option<ConnectionSummary>) -> SyncContext {
+fn context_of(row: SyncRow, connections: &[ConnectionSummary]) -> SyncContext {
     let app = connections.iter().find(|c| c.id == row.connection_id).cloned();
+    let hub = app.as_ref().and_then(|a| a.hub_in(connections)).cloned();
     let object = ObjectKind::from_key(&row.object).unwrap_or(ObjectKind::Deal);
     let label = SyncLabel {
         sync_id: row.id.clone(),
@@ -285,6 +284,7 @@ fn context_of(row: SyncRow, connections: &[ConnectionSummary], hub: Option<Conne
         provider: app.as_ref().map(|a| a.provider.clone()).unwrap_or_default(),
         app_name: app.as_ref().map(|a| a.provider_name.clone()).unwrap_or_else(|| "App".into()),
         account_name: app.as_ref().map(|a| a.account_name.clone()).unwrap_or_default(),
+        hub_account: hub.as_ref().map(ConnectionSummary::label),
     };
     SyncContext { row, label, app, hub }
 }

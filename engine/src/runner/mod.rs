@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use model::apps::{ConnectionStatus, ObjectKind, HUBSPOT};
+use model::apps::{ConnectionStatus, ObjectKind};
 use model::merge::Side;
 use model::states::{EventKind, Exclusion, Phase, RecordState, RunOutcome, RunTrigger};
 use model::sync::{FieldInfo, SideSchema, SyncSettings, SyncStatus};
@@ -204,6 +204,11 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// This instance's id: the lease owner of the syncs it runs, and its runs' `instance`.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// On SQLite only one instance runs, so leases left by a process that was killed are its
@@ -405,7 +410,7 @@ impl Engine {
         }
         let connections = self.connections.list().await.map_err(|e| EngineError::Settings(e.to_string()))?;
         let app = connections.iter().find(|c| c.id == row.connection_id);
-        let hub = connections.iter().find(|c| c.provider == HUBSPOT && c.status != ConnectionStatus::Uninstalled);
+        let hub = app.and_then(|a| a.hub_in(&connections));
         let usable = |c: Option<&model::apps::ConnectionSummary>| c.is_some_and(|c| c.status == ConnectionStatus::Connected);
         if !usable(app) || !usable(hub) {
             // Waits for a reconnection; Health shows why.
@@ -432,6 +437,7 @@ impl Engine {
             trigger: run_trigger,
             started_at: now,
             outcome: RunOutcome::Running,
+            instance: Some(self.instance.clone()),
             ..RunRow::default()
         };
         store.insert_run(&run).await?;

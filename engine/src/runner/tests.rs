@@ -231,6 +231,8 @@ async fn set_up(direction: SyncDirection) -> (ScratchDatabase, Engine, String) {
             access_expires_at: now + 3_600_000,
             user_id: &admin.user.id,
             user_name: "Ada Admin",
+            // The app's account syncs with the HubSpot account saved before it.
+            hub_connection_id: (provider != "hubspot").then_some("hub-1"),
         };
         store.save_authorized_account(&account, now).await.unwrap();
     }

@@ -24,6 +24,9 @@ pub struct ConnectionRow {
     pub installed_by_name: String,
     pub installed_at: i64,
     pub updated_at: i64,
+    /// The HubSpot connection an app's connection syncs with (`None` for HubSpot's own, and for
+    /// an app installed before any HubSpot account was connected).
+    pub hub_connection_id: Option<String>,
 }
 
 /// An account just authorized, with its sealed tokens.
@@ -42,10 +45,12 @@ pub struct AuthorizedAccount<'a> {
     pub access_expires_at: i64,
     pub user_id: &'a str,
     pub user_name: &'a str,
+    /// For an app: the HubSpot connection it syncs with. A connection that has one keeps it.
+    pub hub_connection_id: Option<&'a str>,
 }
 
 const COLUMNS: &str = "id, provider, account_id, account_name, account_domain, api_base, accounts_server, status, status_reason, scopes, \
-     access_token, refresh_token, access_expires_at, installed_by, installed_by_name, installed_at, updated_at";
+     access_token, refresh_token, access_expires_at, installed_by, installed_by_name, installed_at, updated_at, hub_connection_id";
 
 impl Store {
     /// Records an authorization: a new connection, or fresh credentials for the connection that
@@ -54,8 +59,8 @@ impl Store {
     pub async fn save_authorized_account(&self, a: &AuthorizedAccount<'_>, now: i64) -> Result<String> {
         let sql = "INSERT INTO connections (id, provider, account_id, account_name, account_domain, api_base, status, \
                        status_reason, scopes, access_token, refresh_token, access_expires_at, refresh_claimed_until, \
-                       installed_by, installed_by_name, installed_at, updated_at, accounts_server) \
-                   VALUES ($1, $2, $3, $4, $5, $6, 'connected', NULL, $7, $8, $9, $10, NULL, $11, $12, $13, $13, $14) \
+                       installed_by, installed_by_name, installed_at, updated_at, accounts_server, hub_connection_id) \
+                   VALUES ($1, $2, $3, $4, $5, $6, 'connected', NULL, $7, $8, $9, $10, NULL, $11, $12, $13, $13, $14, $15) \
                    ON CONFLICT (provider, account_id) DO UPDATE SET \
                        account_name = excluded.account_name, account_domain = excluded.account_domain, \
                        api_base = excluded.api_base, accounts_server = excluded.accounts_server, scopes = excluded.scopes, \
@@ -64,6 +69,7 @@ impl Store {
                        installed_by = CASE WHEN connections.status = 'uninstalled' THEN excluded.installed_by ELSE connections.installed_by END, \
                        installed_by_name = CASE WHEN connections.status = 'uninstalled' THEN excluded.installed_by_name ELSE connections.installed_by_name END, \
                        installed_at = CASE WHEN connections.status = 'uninstalled' THEN excluded.installed_at ELSE connections.installed_at END, \
+                       hub_connection_id = COALESCE(connections.hub_connection_id, excluded.hub_connection_id), \
                        status = 'connected', status_reason = NULL, updated_at = excluded.updated_at \
                    RETURNING id";
         let id: (String,) = on_pool!(self, |pool| sqlx::query_as(sql)
@@ -81,9 +87,23 @@ impl Store {
             .bind(a.user_name)
             .bind(now)
             .bind(a.accounts_server)
+            .bind(a.hub_connection_id)
             .fetch_one(pool)
             .await)?;
         Ok(id.0)
+    }
+
+    /// Apps installed before any HubSpot account was connected join `hub_connection_id`, the
+    /// first one connected.
+    pub async fn adopt_apps_without_hubspot(&self, hub_connection_id: &str) -> Result<u64> {
+        Ok(on_pool!(
+            self,
+            exec | pool
+                | sqlx::query("UPDATE connections SET hub_connection_id = $1 WHERE provider <> 'hubspot' AND hub_connection_id IS NULL")
+                    .bind(hub_connection_id)
+                    .execute(pool)
+                    .await
+        )?)
     }
 
     pub async fn connection(&self, id: &str) -> Result<Option<ConnectionRow>> {

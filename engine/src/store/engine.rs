@@ -204,6 +204,8 @@ pub struct RunRow {
     pub calls_schema: i64,
     pub rate_limit_waits: i64,
     pub rate_limit_wait_ms: i64,
+    /// The engine instance that ran it (`None` for runs before instances were recorded).
+    pub instance: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -252,7 +254,7 @@ pub(super) const RECORD_COLUMNS: &str = "id, sync_id, hubspot_id, app_id, state,
      hub_seen_at, app_seen_at, created_at, updated_at, match_key, pending";
 pub(super) const RUN_COLUMNS: &str = "id, sync_id, trigger, started_at, ended_at, outcome, message, created_in_app, updated_in_app, \
      created_in_hub, updated_in_hub, skipped, failed_to_app, failed_to_hub, conflicts, api_calls, rate_limit_waits, \
-     rate_limit_wait_ms, skipped_from_hub, calls_read, calls_write, calls_lookup, calls_schema";
+     rate_limit_wait_ms, skipped_from_hub, calls_read, calls_write, calls_lookup, calls_schema, instance";
 
 /// `$first, $first+1, …` for `n` values.
 fn placeholders(first: usize, n: usize) -> String {
@@ -749,7 +751,7 @@ impl Store {
     }
 
     pub async fn insert_run(&self, run: &RunRow) -> Result<()> {
-        let sql = format!("INSERT INTO sync_runs ({RUN_COLUMNS}) VALUES ({})", placeholders(1, 23));
+        let sql = format!("INSERT INTO sync_runs ({RUN_COLUMNS}) VALUES ({})", placeholders(1, 24));
         on_pool!(
             self,
             exec | pool
@@ -777,6 +779,7 @@ impl Store {
                     .bind(run.calls_write)
                     .bind(run.calls_lookup)
                     .bind(run.calls_schema)
+                    .bind(&run.instance)
                     .execute(pool)
                     .await
         )?;

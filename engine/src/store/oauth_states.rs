@@ -11,6 +11,8 @@ pub struct OAuthStateRow {
     /// Sealed.
     pub pkce_verifier: String,
     pub expires_at: i64,
+    /// The HubSpot connection an app's install was started for.
+    pub hub_connection_id: Option<String>,
 }
 
 pub struct NewOAuthState<'a> {
@@ -21,6 +23,7 @@ pub struct NewOAuthState<'a> {
     pub connection_id: Option<&'a str>,
     pub pkce_verifier: &'a str,
     pub expires_at: i64,
+    pub hub_connection_id: Option<&'a str>,
 }
 
 impl Store {
@@ -30,7 +33,7 @@ impl Store {
             exec | pool
                 | sqlx::query(
                     "INSERT INTO oauth_states (state_hash, session_hash, user_id, provider, connection_id, pkce_verifier, \
-                 created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                 created_at, expires_at, hub_connection_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
                 )
                 .bind(s.state_hash)
                 .bind(s.session_hash)
@@ -40,6 +43,7 @@ impl Store {
                 .bind(s.pkce_verifier)
                 .bind(now)
                 .bind(s.expires_at)
+                .bind(s.hub_connection_id)
                 .execute(pool)
                 .await
         )?;
@@ -50,7 +54,7 @@ impl Store {
     pub async fn take_oauth_state(&self, state_hash: &str) -> Result<Option<OAuthStateRow>> {
         Ok(on_pool!(self, |pool| sqlx::query_as::<_, OAuthStateRow>(
             "DELETE FROM oauth_states WHERE state_hash = $1 \
-             RETURNING session_hash, user_id, provider, connection_id, pkce_verifier, expires_at"
+             RETURNING session_hash, user_id, provider, connection_id, pkce_verifier, expires_at, hub_connection_id"
         )
         .bind(state_hash)
         .fetch_optional(pool)

@@ -21,7 +21,7 @@ use engine::store::Backend;
 use engine::Accounts;
 use model::apps::InstallResult;
 use model::SessionUser;
-use sandbox::walk::{consent, Decision};
+use sandbox::walk::{consent, consent_for, Decision};
 use sandbox::{demo_client, HubSpotConfig, PipedriveConfig, RunningSandbox, ZohoConfig, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
 use serde_json::Value;
 
@@ -141,7 +141,7 @@ pub fn callback(location: &str) -> CallbackParams {
 
 impl Env {
     pub async fn authorize(&self, app: &str, reconnect: Option<&str>, decision: Decision) -> CallbackParams {
-        let url = self.connections.start(&self.admin, &self.session, app, reconnect).await.expect("start install");
+        let url = self.connections.start(&self.admin, &self.session, app, reconnect, None).await.expect("start install");
         let (email, password) = match app {
             "hubspot" => HS_USER,
             "zoho" => ZOHO_USER,
@@ -157,6 +157,29 @@ impl Env {
 
     pub async fn install(&self, app: &str) -> String {
         let params = self.authorize(app, None, Decision::Allow).await;
+        let (result, id) = self.complete(app, &params).await;
+        assert_eq!(result, InstallResult::Installed);
+        id.expect("connection id")
+    }
+
+    /// Adds an account (a portal, a company) to a sandbox through its control API; answers its
+    /// id.
+    pub async fn add_account(&self, sandbox: &RunningSandbox) -> String {
+        let r = self.http.post(format!("{}/_sandbox/accounts", sandbox.url())).send().await.expect("control API");
+        assert_eq!(r.status(), 201);
+        r.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_string()
+    }
+
+    /// Installs `app` choosing `account` on the provider's consent page, for the HubSpot
+    /// connection `hub` (an app's install names one when several are connected).
+    pub async fn install_account(&self, app: &str, account: &str, hub: Option<&str>) -> String {
+        let url = self.connections.start(&self.admin, &self.session, app, None, hub).await.expect("start install");
+        let (email, password) = match app {
+            "hubspot" => HS_USER,
+            "zoho" => ZOHO_USER,
+            _ => PD_USER,
+        };
+        let params = callback(&consent_for(&url, email, password, Decision::Allow, Some(account)).await.expect("consent"));
         let (result, id) = self.complete(app, &params).await;
         assert_eq!(result, InstallResult::Installed);
         id.expect("connection id")

@@ -60,6 +60,8 @@ struct Counted {
 #[derive(Clone, Debug)]
 pub struct HubSpotConfig {
     pub portal_id: u64,
+    /// The portal's domain: what token information names it by.
+    pub hub_domain: String,
     pub clients: Vec<OAuthClient>,
     pub user: SandboxUser,
     /// Requests per app per ten seconds; 0 turns the limit off.
@@ -80,6 +82,7 @@ impl HubSpotConfig {
     pub fn new(clients: Vec<OAuthClient>) -> HubSpotConfig {
         HubSpotConfig {
             portal_id: 24_681_357,
+            hub_domain: "sandbox-portal.example".into(),
             clients,
             user: SandboxUser { email: "admin@hubspot-sandbox.example".into(), password: "sandbox".into(), name: "Sandbox Admin".into() },
             rate_limit: 110,
@@ -88,6 +91,16 @@ impl HubSpotConfig {
             webhook_max_attempts: 5,
             webhook_retry_base_ms: 1_000,
         }
+    }
+
+    /// The `index`th portal of the sandbox (0 is this one): its own id and domain.
+    pub fn for_account(&self, index: usize) -> HubSpotConfig {
+        let mut config = self.clone();
+        if index > 0 {
+            config.portal_id += index as u64;
+            config.hub_domain = format!("sandbox-portal-{}.example", index + 1);
+        }
+        config
     }
 }
 
@@ -257,6 +270,22 @@ impl crate::control::Controlled for HubSpot {
         self.clock.set_offset(offset_ms);
         self.limiter.lock().unwrap_or_else(|p| p.into_inner()).windows.clear();
         self.search_limiter.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+impl crate::accounts::Account for HubSpot {
+    fn account_id(&self) -> String {
+        self.config.portal_id.to_string()
+    }
+
+    fn account_name(&self) -> String {
+        self.config.hub_domain.clone()
+    }
+
+    /// Webhook settings and subscriptions belong to the app and reach every portal that
+    /// installed it.
+    fn shared(method: &axum::http::Method, path: &str) -> bool {
+        method != axum::http::Method::GET && path.starts_with("/webhooks/v3/")
     }
 }
 

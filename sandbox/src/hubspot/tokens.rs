@@ -88,7 +88,7 @@ pub(super) async fn access_token_info(State(hubspot): State<Arc<HubSpot>>, Path(
         Ok(access) => Json(json!({
             "token": token,
             "user": access.grant.user_email,
-            "hub_domain": "sandbox-portal.example",
+            "hub_domain": hubspot.config.hub_domain,
             "scopes": access.grant.scopes,
             "hub_id": hubspot.config.portal_id,
             "app_id": hubspot.config.app_id,
@@ -106,7 +106,7 @@ pub(super) async fn refresh_token_info(State(hubspot): State<Arc<HubSpot>>, Path
         Some(grant) => Json(json!({
             "token": token,
             "user": grant.user_email,
-            "hub_domain": "sandbox-portal.example",
+            "hub_domain": hubspot.config.hub_domain,
             "scopes": grant.scopes,
             "hub_id": hubspot.config.portal_id,
             "client_id": grant.client_id,

@@ -41,6 +41,8 @@ pub const BURST_WINDOW_MS: i64 = 2_000;
 #[derive(Clone, Debug)]
 pub struct PipedriveConfig {
     pub company_id: u64,
+    /// Which company of the sandbox this is (0 the first): later ones get their own name.
+    pub account_index: usize,
     pub clients: Vec<OAuthClient>,
     pub user: SandboxUser,
     /// Requests per token per two seconds; 0 turns the limit off.
@@ -67,6 +69,7 @@ impl PipedriveConfig {
         let app_scopes = clients.iter().map(|c| (c.client_id.clone(), DEMO_APP_SCOPES.map(String::from).to_vec())).collect();
         PipedriveConfig {
             company_id: 7_701_234,
+            account_index: 0,
             clients,
             user: SandboxUser { email: "dana@pipedrive-sandbox.example".into(), password: "sandbox".into(), name: "Dana Whitfield".into() },
             burst_limit: 80,
@@ -76,6 +79,24 @@ impl PipedriveConfig {
             webhook_retry_base_ms: 1_000,
             app_scopes,
         }
+    }
+
+    /// The `index`th company of the sandbox (0 is this one).
+    pub fn for_account(&self, index: usize) -> PipedriveConfig {
+        let mut config = self.clone();
+        config.company_id += index as u64;
+        config.account_index = index;
+        config
+    }
+
+    /// A new company as this config describes it.
+    fn fresh(&self) -> PdData {
+        let mut data = seed::fresh(self.company_id);
+        if self.account_index > 0 {
+            data.company_name = format!("{} {}", data.company_name, self.account_index + 1);
+            data.company_domain = format!("{}-{}", data.company_domain, self.account_index + 1);
+        }
+        data
     }
 }
 
@@ -95,7 +116,7 @@ pub struct Pipedrive {
 
 impl Pipedrive {
     pub fn new(config: PipedriveConfig, saved: Option<PdData>) -> Arc<Pipedrive> {
-        let mut data = saved.unwrap_or_else(|| seed::fresh(config.company_id));
+        let mut data = saved.unwrap_or_else(|| config.fresh());
         let oauth_data = std::mem::take(&mut data.oauth);
         let oauth = OAuthServer::new(
             OAuthConfig {
@@ -178,7 +199,7 @@ impl crate::control::Controlled for Pipedrive {
     }
 
     fn reset(&self) {
-        *self.write() = seed::fresh(self.config.company_id);
+        *self.write() = self.config.fresh();
         self.burst.lock().unwrap_or_else(|p| p.into_inner()).clear();
         *self.spent_today.lock().unwrap_or_else(|p| p.into_inner()) = (0, 0);
     }
@@ -194,6 +215,16 @@ impl crate::control::Controlled for Pipedrive {
     fn move_clock(&self, offset_ms: i64) {
         self.clock.set_offset(offset_ms);
         self.burst.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+impl crate::accounts::Account for Pipedrive {
+    fn account_id(&self) -> String {
+        self.config.company_id.to_string()
+    }
+
+    fn account_name(&self) -> String {
+        self.read().company_name.clone()
     }
 }
 

@@ -56,6 +56,8 @@ pub mod ids {
 #[derive(Clone, Debug)]
 pub struct ZohoConfig {
     pub org_id: u64,
+    /// Which organization of the sandbox this is (0 the first): later ones get their own name.
+    pub account_index: usize,
     pub clients: Vec<OAuthClient>,
     pub user: SandboxUser,
     /// API credits per rolling 24 hours for the organisation (Enterprise: 50,000 plus 1,000 a
@@ -77,6 +79,7 @@ impl ZohoConfig {
     pub fn new(clients: Vec<OAuthClient>) -> ZohoConfig {
         ZohoConfig {
             org_id: 5_725_767,
+            account_index: 0,
             clients,
             user: SandboxUser { email: "priya@zoho-sandbox.example".into(), password: "sandbox".into(), name: "Priya Raman".into() },
             daily_credits: 55_000,
@@ -86,6 +89,23 @@ impl ZohoConfig {
             notify_max_attempts: 3,
             notify_retry_base_ms: 1_000,
         }
+    }
+
+    /// The `index`th organization of the sandbox (0 is this one).
+    pub fn for_account(&self, index: usize) -> ZohoConfig {
+        let mut config = self.clone();
+        config.org_id += index as u64;
+        config.account_index = index;
+        config
+    }
+
+    /// A new organization as this config describes it.
+    fn fresh(&self) -> ZohoData {
+        let mut data = seed::fresh(self.org_id);
+        if self.account_index > 0 {
+            data.company_name = format!("{} {}", data.company_name, self.account_index + 1);
+        }
+        data
     }
 }
 
@@ -107,7 +127,7 @@ pub struct Zoho {
 
 impl Zoho {
     pub fn new(config: ZohoConfig, saved: Option<ZohoData>) -> Arc<Zoho> {
-        let mut data = saved.unwrap_or_else(|| seed::fresh(config.org_id));
+        let mut data = saved.unwrap_or_else(|| config.fresh());
         let oauth_data = std::mem::take(&mut data.oauth);
         let oauth = OAuthServer::new(
             OAuthConfig {
@@ -253,7 +273,7 @@ impl crate::control::Controlled for Zoho {
     }
 
     fn reset(&self) {
-        *self.write() = seed::fresh(self.config.org_id);
+        *self.write() = self.config.fresh();
         self.reset_limits();
     }
 
@@ -268,6 +288,16 @@ impl crate::control::Controlled for Zoho {
 
     fn move_clock(&self, offset_ms: i64) {
         self.clock.set_offset(offset_ms);
+    }
+}
+
+impl crate::accounts::Account for Zoho {
+    fn account_id(&self) -> String {
+        self.config.org_id.to_string()
+    }
+
+    fn account_name(&self) -> String {
+        self.read().company_name.clone()
     }
 }
 

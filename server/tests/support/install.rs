@@ -75,7 +75,7 @@ pub async fn install_and_sync_app_deals(
     let connections = Connections::new(store.clone(), SecretBox::load(Some(key), data_dir).unwrap(), providers, tandem_url);
     let mut app_connection = String::new();
     for provider in ["hubspot", app] {
-        let url = connections.start(&admin.user, &admin.token, provider, None).await.unwrap();
+        let url = connections.start(&admin.user, &admin.token, provider, None, None).await.unwrap();
         let back = consent(&url, sandbox_user(provider), "sandbox", Decision::Allow).await.unwrap();
         let back = reqwest::Url::parse(&back).unwrap();
         let get = |k: &str| back.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.into_owned());
