@@ -207,3 +207,70 @@ test('the progress bar moves during a large initial sync', async ({ page, reques
   await page.screenshot({ path: 'test-results/progress.png', fullPage: true });
   expect(errors).toEqual([]);
 });
+
+test('a second HubSpot account: chosen on its consent page, asked for at install, apps grouped under it', async ({ page }) => {
+  const errors = watchConsole(page);
+  await signInAdmin(page);
+  await page.goto('/settings/integrations/connected-apps/hubspot');
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Connect another HubSpot account' }).click();
+  await expect(page.getByRole('heading', { name: 'Log in to HubSpot (Sandbox)' })).toBeVisible();
+  await page.getByLabel('Password').fill('sandbox');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByLabel('Account').selectOption({ label: 'sandbox-portal-2.example (24681358)' });
+  await page.screenshot({ path: 'test-results/consent-choose-account.png', fullPage: true });
+  await page.getByRole('button', { name: 'Allow' }).click();
+  await expect(page).toHaveURL(/\/connected-apps\/hubspot\?result=installed/);
+  await expect(page.getByRole('region', { name: /sandbox-portal-2\.example/ }).getByText('24681358')).toBeVisible();
+
+  // Installing an app now asks which HubSpot account it syncs with.
+  await page.goto('/marketplace/pipedrive');
+  await hydrated(page);
+  await page.getByLabel('HubSpot account').selectOption({ label: 'sandbox-portal-2.example · portal 24681358' });
+  await page.screenshot({ path: 'test-results/install-choose-hubspot.png', fullPage: true });
+  await page.getByRole('button', { name: 'Install app' }).click();
+  await expect(page.getByRole('heading', { name: 'Log in to Pipedrive (Sandbox)' })).toBeVisible();
+  await page.getByLabel('Password').fill('sandbox');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByLabel('Account').selectOption({ label: 'Sandbox Sales Co 2 (7701235)' });
+  await page.getByRole('button', { name: 'Allow' }).click();
+  await expect(page).toHaveURL(/\/connected-apps\/pipedrive\?result=installed/);
+  const company = page.getByRole('region', { name: /Sandbox Sales Co 2/ });
+  await expect(company.getByText('sandbox-portal-2.example · portal 24681358')).toBeVisible();
+  await expect(company.getByRole('link', { name: 'Set up sync' })).toBeVisible();
+
+  // Connected apps: each HubSpot account with the apps that sync with it.
+  await page.goto('/settings/integrations/connected-apps');
+  const group = page.getByRole('region', { name: 'Apps syncing with sandbox-portal-2.example' });
+  await expect(group.getByRole('row', { name: /Sandbox Sales Co 2/ })).toBeVisible();
+  await expect(page.getByRole('region', { name: 'Apps syncing with sandbox-portal.example' })).toBeVisible();
+  await page.screenshot({ path: 'test-results/connected-apps-by-hubspot-account.png', fullPage: true });
+
+  // Its deals sync, with the defaults; Sync health lists each HubSpot account's syncs apart.
+  await page.goto('/settings/integrations/connected-apps/pipedrive');
+  await hydrated(page);
+  await company.getByRole('link', { name: 'Set up sync' }).click();
+  await expect(page.getByRole('heading', { name: 'Set up sync with Pipedrive (Sandbox)' })).toBeVisible();
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Next' }).click();
+  await expect(page.getByRole('combobox', { name: 'Sync direction' })).toHaveValue('two_way');
+  await page.getByRole('button', { name: 'Next' }).click();
+  await page.getByRole('button', { name: 'Next' }).click();
+  await expect(page.getByRole('heading', { name: 'Review' })).toBeVisible();
+  await page.getByRole('button', { name: 'Save and turn on' }).click();
+  await expect(page.getByRole('status')).toHaveText('Deal sync saved as version 1 and turned on.');
+
+  await page.goto('/settings/integrations/syncs');
+  await hydrated(page);
+  const rows = page.locator('.overview-table tbody tr');
+  const names = await rows.evaluateAll((trs) => trs.map((tr) => (tr.querySelector('th')?.textContent ?? '').trim()));
+  const first = names.indexOf('HubSpot account: sandbox-portal.example · portal 24681357');
+  const second = names.indexOf('HubSpot account: sandbox-portal-2.example · portal 24681358');
+  const newSync = names.findIndex((n) => n.includes('Sandbox Sales Co 2'));
+  expect(first).toBeGreaterThanOrEqual(0);
+  expect(second).toBeGreaterThan(first);
+  expect(newSync).toBeGreaterThan(second);
+  expect(names.slice(first + 1, second).some((n) => n.startsWith('Pipedrive (Sandbox) deals sync'))).toBeTruthy();
+  await page.screenshot({ path: 'test-results/sync-health-by-hubspot-account.png', fullPage: true });
+  expect(errors).toEqual([]);
+});

@@ -8,7 +8,7 @@ use common::deals::{self, Sync};
 use common::*;
 use engine::syncs::Syncs;
 use engine::ConnectionError;
-use model::apps::{ObjectKind, HUBSPOT};
+use model::apps::{InstallResult, ObjectKind, HUBSPOT};
 use model::sync::SyncSettings;
 use serde_json::{json, Value};
 
@@ -25,8 +25,9 @@ async fn each_hubspot_account_has_its_own_apps_syncs_and_webhooks(env: Env) -> E
     // A second HubSpot account connects beside the first.
     let hub2 = env.install_account(HUBSPOT, SECOND_PORTAL, None).await;
     let list = env.connections.list().await.unwrap();
-    let hubs: Vec<(&str, &str)> = list.iter().filter(|c| c.provider == HUBSPOT).map(|c| (c.id.as_str(), c.account_id.as_str())).collect();
-    assert_eq!(hubs, [(first.hubspot.as_str(), "24681357"), (hub2.as_str(), SECOND_PORTAL)]);
+    let hubs: Vec<(&str, &str, &str)> =
+        list.iter().filter(|c| c.provider == HUBSPOT).map(|c| (c.id.as_str(), c.provider_name.as_str(), c.account_id.as_str())).collect();
+    assert_eq!(hubs, [(first.hubspot.as_str(), "HubSpot (Sandbox)", "24681357"), (hub2.as_str(), "HubSpot (Sandbox)", SECOND_PORTAL)]);
 
     // With two, an app's install must say which (and name one that is connected).
     let unchosen = env.connections.start(&env.admin, &env.session, "pipedrive", None, None).await;
@@ -76,9 +77,37 @@ async fn each_hubspot_account_has_its_own_apps_syncs_and_webhooks(env: Env) -> E
     // Sync health names each sync's HubSpot account.
     let dashboards = engine::dashboards::Dashboards::new(env.connections.clone());
     let overview = dashboards.overview().await.unwrap();
-    let account_of = |id: &str| overview.iter().find(|r| r.sync.sync_id == id).and_then(|r| r.sync.hub_account.clone());
-    assert_eq!(account_of(&first.id).as_deref(), Some("sandbox-portal.example"));
-    assert_eq!(account_of(&second.id).as_deref(), Some("sandbox-portal-2.example"));
+    let account_of =
+        |id: &str| overview.iter().find(|r| r.sync.sync_id == id).and_then(|r| r.sync.hub_account.as_ref()).map(|a| a.name.clone());
+    assert_eq!(account_of(&first.id).as_deref(), Some("sandbox-portal.example · portal 24681357"));
+    assert_eq!(account_of(&second.id).as_deref(), Some("sandbox-portal-2.example · portal 24681358"));
+
+    // An app account keeps the HubSpot account its syncs' records are linked to: installing it
+    // for another changes nothing.
+    let url = env.connections.start(&env.admin, &env.session, "pipedrive", None, Some(&hub2)).await.unwrap();
+    let params =
+        callback(&sandbox::walk::consent_for(&url, PD_USER.0, PD_USER.1, sandbox::walk::Decision::Allow, Some("7701234")).await.unwrap());
+    assert_eq!(env.complete("pipedrive", &params).await, (InstallResult::OtherHubSpotAccount, None));
+    let first_app = env.connections.get(&first.app).await.unwrap();
+    assert_eq!(first_app.hub_connection_id.as_deref(), Some(first.hubspot.as_str()));
+
+    // The HubSpot account chosen for an install is uninstalled before the install finishes: none.
+    let third_company = env.add_account(&env.pipedrive).await;
+    let url = env.connections.start(&env.admin, &env.session, "pipedrive", None, Some(&hub2)).await.unwrap();
+    env.connections.uninstall(&env.admin, &hub2).await.unwrap();
+    let params = callback(
+        &sandbox::walk::consent_for(&url, PD_USER.0, PD_USER.1, sandbox::walk::Decision::Allow, Some(&third_company)).await.unwrap(),
+    );
+    assert_eq!(env.complete("pipedrive", &params).await, (InstallResult::HubSpotGone, None));
+    // The second company's syncs now wait for that HubSpot account; Sync health says which.
+    let list = env.connections.list().await.unwrap();
+    let app2_row = list.iter().find(|c| c.id == app2).unwrap();
+    assert!(app2_row.hub_in(&list).is_none());
+    assert_eq!(app2_row.linked_hub(&list).map(|h| h.account_id.as_str()), Some(SECOND_PORTAL));
+    let overview = dashboards.overview().await.unwrap();
+    let second_row = overview.iter().find(|r| r.sync.sync_id == second.id).unwrap();
+    assert!(second_row.sync.hub_account.as_ref().is_some_and(|a| a.uninstalled));
+    assert_eq!(second_row.status_detail.as_deref(), Some("HubSpot is not connected. Connect HubSpot to resume."));
     env
 }
 

@@ -273,13 +273,25 @@ impl ConnectionSummary {
             self.account_name.clone()
         }
     }
+
+    /// Its name and id in the provider's words ("acme.com · portal 24681357").
+    pub fn label_with_id(&self) -> String {
+        format!("{} · {} {}", self.label(), self.account_kind, self.account_id)
+    }
+
+    /// The HubSpot connection this app's connection was linked to, among `all`, even when that
+    /// account has since been uninstalled.
+    pub fn linked_hub<'a>(&self, all: &'a [ConnectionSummary]) -> Option<&'a ConnectionSummary> {
+        let id = self.hub_connection_id.as_deref()?;
+        all.iter().find(|c| c.id == id && c.provider == HUBSPOT)
+    }
 }
 
 /// The HubSpot accounts an app may be installed for (id, name · portal), oldest first.
 pub fn hub_choices(all: &[ConnectionSummary]) -> Vec<(String, String)> {
     all.iter()
         .filter(|c| c.provider == HUBSPOT && c.status != ConnectionStatus::Uninstalled)
-        .map(|c| (c.id.clone(), format!("{} · portal {}", c.label(), c.account_id)))
+        .map(|c| (c.id.clone(), c.label_with_id()))
         .collect()
 }
 
@@ -312,11 +324,15 @@ pub enum InstallResult {
     ExchangeFailed,
     AccountUnreadable,
     WrongAccount,
+    /// The app's account already syncs with another HubSpot account than the one chosen.
+    OtherHubSpotAccount,
+    /// The HubSpot account chosen for the install was uninstalled before it finished.
+    HubSpotGone,
     ProviderError,
 }
 
 impl InstallResult {
-    const ALL: [InstallResult; 10] = [
+    const ALL: [InstallResult; 12] = [
         InstallResult::Installed,
         InstallResult::Reconnected,
         InstallResult::Denied,
@@ -326,6 +342,8 @@ impl InstallResult {
         InstallResult::ExchangeFailed,
         InstallResult::AccountUnreadable,
         InstallResult::WrongAccount,
+        InstallResult::OtherHubSpotAccount,
+        InstallResult::HubSpotGone,
         InstallResult::ProviderError,
     ];
 
@@ -340,6 +358,8 @@ impl InstallResult {
             InstallResult::ExchangeFailed => "exchange_failed",
             InstallResult::AccountUnreadable => "account_unreadable",
             InstallResult::WrongAccount => "wrong_account",
+            InstallResult::OtherHubSpotAccount => "other_hubspot_account",
+            InstallResult::HubSpotGone => "hubspot_gone",
             InstallResult::ProviderError => "provider_error",
         }
     }
@@ -372,6 +392,10 @@ impl InstallResult {
             InstallResult::WrongAccount => format!(
                 "You signed in to a different {app} account than the one being reconnected. Nothing changed; reconnect with the original account, or install the other account separately."
             ),
+            InstallResult::OtherHubSpotAccount => format!(
+                "This {app} account already syncs with another HubSpot account, where its syncs' records are linked. Nothing changed; install it for that HubSpot account, or sign in to another {app} account."
+            ),
+            InstallResult::HubSpotGone => "The HubSpot account chosen for this install was uninstalled meanwhile. Nothing was installed; choose a connected HubSpot account and install again.".to_string(),
             InstallResult::ProviderError => format!(
                 "{app} could not be reached to finish the sign-in. Nothing was installed; try again in a moment."
             ),

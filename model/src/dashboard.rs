@@ -166,8 +166,18 @@ pub struct SyncLabel {
     pub provider: String,
     pub app_name: String,
     pub account_name: String,
-    /// The HubSpot account the sync belongs to (its name), when it has one.
-    pub hub_account: Option<String>,
+    /// The HubSpot account the sync belongs to, when it has one (connected or not).
+    pub hub_account: Option<HubAccount>,
+}
+
+/// The HubSpot account a sync belongs to, as Sync health groups the syncs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HubAccount {
+    pub connection_id: String,
+    /// Its name and portal ("acme.com · portal 24681357").
+    pub name: String,
+    pub installed_at: i64,
+    pub uninstalled: bool,
 }
 
 impl SyncLabel {

@@ -38,6 +38,9 @@ pub trait Account: Controlled + Snapshots {
     fn shared(_method: &Method, _path: &str) -> bool {
         false
     }
+
+    /// A new account takes what the first one has of those shared settings.
+    fn share_from(&self, _first: &Self) {}
 }
 
 /// Makes the `index`th account (0 is the first), from its snapshot when one was kept.
@@ -117,15 +120,17 @@ impl<A: Account> Accounts<A> {
         };
         let fresh = saved.is_none();
         let account = (self.blueprint.make)(index, saved);
+        if fresh && index > 0 {
+            account.share_from(&entries[0].account);
+            // Written at once: it comes back after a restart even if nothing changes in it.
+            if let Some(path) = &file {
+                crate::persist::save(path, |out| account.write_snapshot(out))
+                    .map_err(|source| SandboxError::Write { path: path.clone(), source })?;
+            }
+        }
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         tasks.push((self.blueprint.background)(account.clone(), self.stopped.clone()));
         if let Some(path) = file {
-            // A new account is written at once: it comes back after a restart even if nothing
-            // changes in it meanwhile.
-            if fresh && index > 0 {
-                crate::persist::save(&path, |out| account.write_snapshot(out))
-                    .map_err(|source| SandboxError::Write { path: path.clone(), source })?;
-            }
             tasks.push(tokio::spawn(crate::persist::run_writer(account.clone(), path, self.stopped.clone())));
         }
         entries.push(Entry { router: (self.blueprint.router)(account.clone()), account: account.clone(), fresh });

@@ -186,7 +186,12 @@ async fn hs_summary(State(hubspot): State<Arc<HubSpot>>) -> Json<Value> {
             (o.name().to_string(), json!({"live": live, "archived": archived}))
         })
         .collect();
-    Json(json!({"portalId": data.portal_id, "records": counts, "pipelines": data.pipelines.len()}))
+    Json(json!({
+        "portalId": data.portal_id,
+        "records": counts,
+        "pipelines": data.pipelines.len(),
+        "rateLimited": hubspot.rate_limited(),
+    }))
 }
 
 fn bad(message: String) -> Response {

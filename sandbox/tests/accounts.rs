@@ -178,6 +178,8 @@ async fn a_hubspot_user_chooses_the_portal_and_its_token_reaches_that_portal_onl
     // A portal added through the control API comes back after a restart, with its records.
     let (status, added) = json_of(http.post(format!("{url}/_sandbox/accounts")).send().await.unwrap()).await;
     assert_eq!((status, added["id"].clone()), (201, json!("24681359")));
+    let target = portals.all()[2].read().webhooks.settings.as_ref().map(|s| s.target_url.clone());
+    assert_eq!(target.as_deref(), Some("http://127.0.0.1:9/webhooks/hubspot"), "a portal added later has the app's webhook settings");
     running.stop().await;
     let (portals, running) = start_hubspot_accounts(HubSpotConfig::new(vec![client()]), 1, any_port(), Some(state)).await.unwrap();
     let ids: Vec<String> = portals.all().iter().map(|p| p.read().portal_id.to_string()).collect();

@@ -9,6 +9,9 @@
 //! The same rounds run once with Pipedrive and once with Zoho CRM as the other app ([`App`]: how
 //! its users create and edit deals, how its deals read).
 //!
+//! A third round type runs two instances on Postgres (Tandem and a `tandem worker` sharing the
+//! work) and SIGKILLs one of them at a time: its syncs pass to the other once their leases lapse.
+//!
 //! CI runs a short version; `CHAOS_ROUNDS=50 cargo test -p tandem --test chaos -- --nocapture`
 //! runs a long one (`-- zoho` or `-- pipedrive` picks one app; `CHAOS_DATABASE=postgres` runs
 //! Tandem on Postgres). `CHAOS_SEED` replays a run.
@@ -402,52 +405,86 @@ impl Drop for Tandem {
     }
 }
 
-fn spawn(data_dir: &Path, database_url: Option<&str>, key: &str, port: u16, hubspot: &RunningSandbox, app: &App, app_url: &str) -> Tandem {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(data_dir.join("tandem.log")).unwrap();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(database_url.map(|url| ("DATABASE_URL", url.to_string())))
-        .env("TANDEM_ADDR", format!("127.0.0.1:{port}"))
-        .env("TANDEM_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-        .env("TANDEM_DATA_DIR", data_dir)
-        .env("TANDEM_SECRET_KEY", key)
-        .env("TANDEM_SYNC_INTERVAL_SECS", "1")
-        .env("TANDEM_HUBSPOT_CLIENT_ID", DEMO_CLIENT_ID)
-        .env("TANDEM_HUBSPOT_CLIENT_SECRET", DEMO_CLIENT_SECRET)
-        .env("TANDEM_HUBSPOT_APP_URL", hubspot.url())
-        .env("TANDEM_HUBSPOT_API_URL", hubspot.url())
-        .envs(app.env(app_url))
-        .env("RUST_LOG", "warn,engine=info")
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("the tandem binary starts");
-    Tandem(child)
+/// The instances of one chaos run: Tandem itself, and with `Instances::Two` a `tandem worker`
+/// beside it on the same Postgres database.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Instances {
+    One,
+    Two,
+}
+
+/// Where the instances run and what they connect to.
+struct Launch<'a> {
+    data_dir: &'a Path,
+    database_url: Option<&'a str>,
+    key: &'a str,
+    port: u16,
+    hubspot_url: String,
+    /// The app's settings (its client and URL).
+    app_env: Vec<(&'static str, String)>,
+}
+
+impl Launch<'_> {
+    /// The `index`th instance: 0 is Tandem (web server and engine), 1 a `tandem worker`.
+    fn start(&self, index: usize) -> Tandem {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.data_dir.join("tandem.log")).unwrap();
+        let (data_dir, port) = (self.data_dir, self.port);
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+            .args((index == 1).then_some("worker"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.database_url.map(|url| ("DATABASE_URL", url.to_string())))
+            .env("TANDEM_ADDR", format!("127.0.0.1:{port}"))
+            .env("TANDEM_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+            .env("TANDEM_DATA_DIR", data_dir)
+            .env("TANDEM_SECRET_KEY", self.key)
+            .env("TANDEM_SYNC_INTERVAL_SECS", "1")
+            .env("TANDEM_HUBSPOT_CLIENT_ID", DEMO_CLIENT_ID)
+            .env("TANDEM_HUBSPOT_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+            .env("TANDEM_HUBSPOT_APP_URL", &self.hubspot_url)
+            .env("TANDEM_HUBSPOT_API_URL", &self.hubspot_url)
+            .envs(self.app_env.iter().cloned())
+            .env("RUST_LOG", "warn,engine=info")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("the tandem binary starts");
+        Tandem(child)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipedrive_deals_survive_faults_and_kills() {
-    chaos("pipedrive").await;
+    chaos("pipedrive", Instances::One).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zoho_deals_survive_faults_and_kills() {
-    chaos("zoho").await;
+    chaos("zoho", Instances::One).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipedrive_deals_survive_two_instances_on_postgres_and_kills() {
+    chaos("pipedrive", Instances::Two).await;
 }
 
 /// The chaos between HubSpot and the app `key` (`pipedrive` or `zoho`).
-async fn chaos(key: &str) {
+async fn chaos(key: &str, instances: Instances) {
     let rounds: usize = std::env::var("CHAOS_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(6);
     let seed: u64 = std::env::var("CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| engine::clock::now_ms() as u64 | 1);
-    // `CHAOS_DATABASE=postgres`: Tandem on a Postgres database of its own instead of SQLite.
+    // `CHAOS_DATABASE=postgres`: Tandem on a Postgres database of its own instead of SQLite (two
+    // instances always share one).
     let scratch = match std::env::var("CHAOS_DATABASE").as_deref() {
+        _ if instances == Instances::Two => {
+            Some(engine::store::scratch::ScratchDatabase::create(engine::store::Backend::Postgres).await.unwrap())
+        }
         Ok("postgres") => Some(engine::store::scratch::ScratchDatabase::create(engine::store::Backend::Postgres).await.unwrap()),
         _ => None,
     };
     let database_url = scratch.as_ref().map(|db| db.url.as_str());
     let backend = if scratch.is_some() { "Postgres" } else { "SQLite" };
-    println!("chaos {key}: seed {seed}, {rounds} rounds on {backend} (CHAOS_SEED={seed} replays the choices)");
+    let count = if instances == Instances::Two { 2 } else { 1 };
+    println!("chaos {key}: seed {seed}, {rounds} rounds on {backend}, {count} instance(s) (CHAOS_SEED={seed} replays the choices)");
     let mut rng = Rng(seed);
 
     // Tandem's port, held until the binary starts: the sandboxes bind port 0 meanwhile and must
@@ -484,7 +521,15 @@ async fn chaos(key: &str) {
     let (mut kills, mut faulty_rounds) = (0, 0);
     let app_url = world.other.url();
     drop(reserved);
-    let mut child = spawn(&data_dir, database_url, &secret, port, &world.hubspot, &world.app, &app_url);
+    let launch = Launch {
+        data_dir: &data_dir,
+        database_url,
+        key: &secret,
+        port,
+        hubspot_url: world.hubspot.url(),
+        app_env: world.app.env(&app_url),
+    };
+    let mut children: Vec<Tandem> = (0..count).map(|i| launch.start(i)).collect();
     for round in 0..rounds {
         world.edit(&mut rng, round).await;
         if rng.chance(70) {
@@ -497,10 +542,12 @@ async fn chaos(key: &str) {
         }
         tokio::time::sleep(Duration::from_millis(300 + rng.below(2_500))).await;
         if rng.chance(75) {
-            child.kill();
+            // One instance dies mid-work (with two, the other carries on meanwhile).
+            let victim = rng.below(count as u64) as usize;
+            children[victim].kill();
             kills += 1;
             tokio::time::sleep(Duration::from_millis(rng.below(300))).await;
-            child = spawn(&data_dir, database_url, &secret, port, &world.hubspot, &world.app, &app_url);
+            children[victim] = launch.start(victim);
         }
     }
 
@@ -512,7 +559,10 @@ async fn chaos(key: &str) {
         tokio::time::sleep(Duration::from_millis(500)).await;
         problems = world.differences().await;
     }
-    child.kill();
+    for child in &mut children {
+        child.kill();
+    }
+    drop(launch);
     let log = std::fs::read_to_string(data_dir.join("tandem.log")).unwrap_or_default();
     if !problems.is_empty() {
         let view = world.tandem_view(&data_dir, database_url).await;
@@ -527,7 +577,7 @@ async fn chaos(key: &str) {
     assert!(!log.contains("v1u:") && !log.contains("Bearer "), "no token in the logs");
     assert!(!log.contains("Zoho-oauthtoken ") && !holds_zoho_token(&log), "no Zoho token in the logs");
     println!(
-        "chaos {key} on {backend}: survived {rounds} rounds, {faulty_rounds} with faults injected, {kills} SIGKILLs; {} deals agree on both sides",
+        "chaos {key} on {backend}, {count} instance(s): survived {rounds} rounds, {faulty_rounds} with faults injected, {kills} SIGKILLs; {} deals agree on both sides",
         world.expected.len()
     );
     world.hubspot.stop().await;

@@ -5,7 +5,7 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 
 use crate::api::apps::StartInstall;
-use crate::components::feedback::{last_error, ErrorBanner};
+use crate::components::feedback::{last_error, ErrorBanner, FieldMessage};
 
 #[component]
 pub fn InstallButton(
@@ -67,6 +67,9 @@ pub fn InstallButton(
                 </button>
             </ActionForm>
             <ErrorBanner error/>
+            // "Choose the HubSpot account…": the page's list was out of date (an account connected
+            // or uninstalled elsewhere meanwhile); reloading it offers the current ones.
+            <FieldMessage error field="hub"/>
         </div>
     }
 }

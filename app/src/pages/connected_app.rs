@@ -194,7 +194,8 @@ fn Accounts(
             let own: Vec<SyncSummary> = syncs.iter().filter(|s| s.connection_id == c.id).cloned().collect();
             let usage = usages.iter().find(|u| u.connection_id == c.id).cloned();
             let hub = c.hub_in(&list).cloned();
-            view! { <AccountCard c syncs=own usage uninstall set_status can_manage hub/> }
+            let linked_hub = c.linked_hub(&list).cloned();
+            view! { <AccountCard c syncs=own usage uninstall set_status can_manage hub linked_hub/> }
         })
         .collect_view()
         .into_any()
@@ -211,6 +212,8 @@ fn AccountCard(
     can_manage: bool,
     /// For an app's account: the HubSpot account its syncs run against (none connected yet).
     hub: Option<ConnectionSummary>,
+    /// The HubSpot account it was linked to, even when that one was uninstalled since.
+    linked_hub: Option<ConnectionSummary>,
 ) -> impl IntoView {
     let hub_connected = hub.is_some();
     let setup_href = format!("{}/{}/{}/sync", crate::CONNECTED_APPS_PATH, c.provider, c.id);
@@ -280,7 +283,7 @@ fn AccountCard(
                         view! {
                             <div>
                                 <dt>"HubSpot account"</dt>
-                                <dd>{format!("{} · portal {}", h.label(), h.account_id)}</dd>
+                                <dd>{h.label_with_id()}</dd>
                             </div>
                         }
                     })}
@@ -324,9 +327,16 @@ fn AccountCard(
                             </div>
                             {(connected && !hub_connected)
                                 .then(|| {
+                                    let words = match &linked_hub {
+                                        Some(h) => format!(
+                                            "This account's syncs run against the HubSpot account {}, which was uninstalled: connect that account again to resume them. ",
+                                            h.label_with_id(),
+                                        ),
+                                        None => "Every sync runs against a HubSpot account: connect one before setting up a sync. ".to_string(),
+                                    };
                                     view! {
                                         <p class="notice" role="note">
-                                            "Every sync runs against a HubSpot account: connect one before setting up a sync. "
+                                            {words}
                                             <a href=format!("{}/{HUBSPOT}", crate::CONNECTED_APPS_PATH)>"Connect HubSpot"</a>
                                         </p>
                                     }

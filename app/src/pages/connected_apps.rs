@@ -39,7 +39,9 @@ pub fn ConnectedAppsPage() -> impl IntoView {
                             .cloned()
                             .collect();
                         let apps: Vec<ConnectionSummary> = list.iter().filter(|c| c.provider != HUBSPOT).cloned().collect();
-                        if hubs.len() < 2 {
+                        // One HubSpot account, and every app syncing with it: no groups.
+                        let stranded = apps.iter().any(|a| a.hub_connection_id.is_some() && a.hub_in(&list).is_none());
+                        if hubs.len() < 2 && !stranded {
                             return view! {
                                 <HubSpotCard hubspot=hubs.into_iter().next() can_manage grouped=false/>
                                 <AppsTable apps heading="Installed apps".into() heading_id="installed-apps".into() grouped=false/>
@@ -121,7 +123,7 @@ fn HubSpotCard(
                         {status_badge(c.status)}
                     </h2>
                     <p class="app-card-meta">
-                        {format!("{} · portal {}", c.account_name, c.account_id)}
+                        {c.label_with_id()}
                     </p>
                     <p class="hint">
                         {format!("Connected by {} on {}. {role}", c.installed_by, timefmt::date(c.installed_at))}
@@ -164,7 +166,11 @@ fn AppsTable(
         return view! {
             <section class="card" aria-labelledby=labelled_by>
                 <h2 id=heading_id>{heading}</h2>
-                <p class="hint">"No app syncs with this HubSpot account yet. Install one from the App Marketplace."</p>
+                <p class="hint">
+                    "No app syncs with this HubSpot account yet. Install one from the "
+                    <a href="/marketplace">"App Marketplace"</a>
+                    "."
+                </p>
             </section>
         }
         .into_any();

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use model::dashboard::thousands;
+use model::dashboard::{thousands, HubAccount, OverviewRow};
 use model::timefmt;
 
 use crate::api::dashboards::sync_overview;
@@ -38,16 +38,9 @@ pub fn SyncOverviewPage() -> impl IntoView {
                         }
                             .into_any()
                     }
-                    Ok(mut rows) => {
-                        // With several HubSpot accounts, the syncs are grouped under each.
-                        let mut accounts: Vec<Option<String>> = rows.iter().map(|r| r.sync.hub_account.clone()).collect();
-                        accounts.sort();
-                        accounts.dedup();
-                        let grouped = accounts.len() > 1;
-                        if grouped {
-                            rows.sort_by(|a, b| a.sync.hub_account.cmp(&b.sync.hub_account));
-                        }
-                        let mut previous: Option<Option<String>> = None;
+                    Ok(rows) => {
+                        let groups = by_hubspot_account(rows);
+                        let grouped = groups.len() > 1;
                         view! {
                             <section class="card">
                                 <div class="table-scroll">
@@ -65,52 +58,31 @@ pub fn SyncOverviewPage() -> impl IntoView {
                                                 <th scope="col">"Runs (24 h)"</th>
                                             </tr>
                                         </thead>
-                                        <tbody>
-                                            {rows
-                                                .into_iter()
-                                                .map(|r| {
-                                                    let id = r.sync.sync_id.clone();
-                                                    let starts_group = grouped && previous.as_ref() != Some(&r.sync.hub_account);
-                                                    previous = Some(r.sync.hub_account.clone());
-                                                    let group = starts_group
-                                                        .then(|| {
-                                                            let name = r
-                                                                .sync
-                                                                .hub_account
-                                                                .clone()
-                                                                .map(|a| format!("HubSpot account: {a}"))
-                                                                .unwrap_or_else(|| "No HubSpot account connected".into());
-                                                            view! {
-                                                                <tr class="group-row">
-                                                                    <th scope="colgroup" colspan="9">{name}</th>
-                                                                </tr>
-                                                            }
-                                                        });
-                                                    view! {
-                                                        {group}
-                                                        <tr data-sync=id.clone() data-status=r.status.as_str()>
-                                                            <th scope="row">
-                                                                <a href=health_path(&id)>{format!("{} sync", r.sync.title())}</a>
-                                                                <span class="hint">{format!(" · {}", r.sync.account_name)}</span>
-                                                            </th>
-                                                            <td>
-                                                                {health_badge(r.status)}
-                                                                {r.status_detail.clone().map(|d| view! { <p class="hint">{d}</p> })}
-                                                            </td>
-                                                            <td class="nowrap">{r.last_success_at.map(timefmt::date_time).unwrap_or_else(|| "Never".into())}</td>
-                                                            <td>{thousands(r.in_sync)}</td>
-                                                            <td>{thousands(r.excluded)}</td>
-                                                            <td class={if r.failing > 0 { "count-bad" } else { "" }}>
-                                                                <a href=format!("{}?bucket=failing", records_path(&id))>{thousands(r.failing)}</a>
-                                                            </td>
-                                                            <td>{thousands(r.synced_24h)}</td>
-                                                            <td class={if r.errors_24h > 0 { "count-bad" } else { "" }}>{thousands(r.errors_24h)}</td>
-                                                            <td><a href=history_path(&id)>{thousands(r.runs_24h)}</a></td>
-                                                        </tr>
-                                                    }
-                                                })
-                                                .collect_view()}
-                                        </tbody>
+                                        {groups
+                                            .into_iter()
+                                            .map(|(account, rows)| {
+                                                // With several HubSpot accounts, each one's syncs under its name.
+                                                let heading = grouped
+                                                    .then(|| {
+                                                        let name = match &account {
+                                                            Some(a) if a.uninstalled => format!("HubSpot account: {} (uninstalled)", a.name),
+                                                            Some(a) => format!("HubSpot account: {}", a.name),
+                                                            None => "No HubSpot account connected".to_string(),
+                                                        };
+                                                        view! {
+                                                            <tr class="group-row">
+                                                                <th scope="rowgroup" colspan="9">{name}</th>
+                                                            </tr>
+                                                        }
+                                                    });
+                                                view! {
+                                                    <tbody>
+                                                        {heading}
+                                                        {rows.into_iter().map(overview_row).collect_view()}
+                                                    </tbody>
+                                                }
+                                            })
+                                            .collect_view()}
                                     </table>
                                 </div>
                             </section>
@@ -120,5 +92,45 @@ pub fn SyncOverviewPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// The rows grouped by HubSpot account, in the order the accounts were connected (syncs with none
+/// last); within a group, the overview's order (problems first).
+fn by_hubspot_account(rows: Vec<OverviewRow>) -> Vec<(Option<HubAccount>, Vec<OverviewRow>)> {
+    let mut groups: Vec<(Option<HubAccount>, Vec<OverviewRow>)> = Vec::new();
+    for row in rows {
+        let key = row.sync.hub_account.as_ref().map(|a| a.connection_id.clone());
+        match groups.iter_mut().find(|(a, _)| a.as_ref().map(|a| a.connection_id.clone()) == key) {
+            Some((_, list)) => list.push(row),
+            None => groups.push((row.sync.hub_account.clone(), vec![row])),
+        }
+    }
+    groups.sort_by_key(|(a, _)| a.as_ref().map_or((1, 0, String::new()), |a| (0, a.installed_at, a.connection_id.clone())));
+    groups
+}
+
+fn overview_row(r: OverviewRow) -> impl IntoView {
+    let id = r.sync.sync_id.clone();
+    view! {
+        <tr data-sync=id.clone() data-status=r.status.as_str()>
+            <th scope="row">
+                <a href=health_path(&id)>{format!("{} sync", r.sync.title())}</a>
+                <span class="hint">{format!(" · {}", r.sync.account_name)}</span>
+            </th>
+            <td>
+                {health_badge(r.status)}
+                {r.status_detail.clone().map(|d| view! { <p class="hint">{d}</p> })}
+            </td>
+            <td class="nowrap">{r.last_success_at.map(timefmt::date_time).unwrap_or_else(|| "Never".into())}</td>
+            <td>{thousands(r.in_sync)}</td>
+            <td>{thousands(r.excluded)}</td>
+            <td class={if r.failing > 0 { "count-bad" } else { "" }}>
+                <a href=format!("{}?bucket=failing", records_path(&id))>{thousands(r.failing)}</a>
+            </td>
+            <td>{thousands(r.synced_24h)}</td>
+            <td class={if r.errors_24h > 0 { "count-bad" } else { "" }}>{thousands(r.errors_24h)}</td>
+            <td><a href=history_path(&id)>{thousands(r.runs_24h)}</a></td>
+        </tr>
     }
 }

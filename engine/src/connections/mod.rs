@@ -395,6 +395,28 @@ impl Connections {
         }
         let before = existing.iter().find(|c| c.provider == config.provider.key() && c.account_id == account.id);
         let reconnected = before.is_some_and(|c| c.status != ConnectionStatus::Uninstalled.as_str());
+        // An app's account keeps the HubSpot account it was first linked to (its syncs' records
+        // are linked there); a new one takes the account chosen at the start, still connected.
+        let hub = if config.provider == Provider::HUBSPOT {
+            None
+        } else {
+            let connected_hub = |id: &str| {
+                existing
+                    .iter()
+                    .any(|c| c.id == id && c.provider == Provider::HUBSPOT.key() && c.status != ConnectionStatus::Uninstalled.as_str())
+            };
+            match (before.and_then(|c| c.hub_connection_id.clone()), pending.hub_connection_id.clone()) {
+                (Some(linked), Some(chosen)) if linked != chosen => {
+                    tracing::warn!(provider = app, "install for another HubSpot account than the app account's; nothing changed");
+                    return fail(InstallResult::OtherHubSpotAccount);
+                }
+                (Some(linked), _) => Some(linked),
+                (None, Some(chosen)) if !connected_hub(&chosen) => return fail(InstallResult::HubSpotGone),
+                (None, Some(chosen)) => Some(chosen),
+                // Started with no HubSpot account connected: the one connected since, if only one.
+                (None, None) => self.hub_for_install(None).await.ok().flatten(),
+            }
+        };
 
         let provider_key = config.provider.key();
         let scopes = tokens
@@ -420,7 +442,7 @@ impl Connections {
                     access_expires_at: expires_at,
                     user_id: &user.id,
                     user_name: &user.name,
-                    hub_connection_id: pending.hub_connection_id.as_deref(),
+                    hub_connection_id: hub.as_deref(),
                 },
                 now_ms(),
             )

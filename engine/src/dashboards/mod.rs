@@ -276,6 +276,12 @@ impl Dashboards {
 fn context_of(row: SyncRow, connections: &[ConnectionSummary]) -> SyncContext {
     let app = connections.iter().find(|c| c.id == row.connection_id).cloned();
     let hub = app.as_ref().and_then(|a| a.hub_in(connections)).cloned();
+    let linked = app.as_ref().and_then(|a| a.linked_hub(connections)).map(|h| model::dashboard::HubAccount {
+        connection_id: h.id.clone(),
+        name: h.label_with_id(),
+        installed_at: h.installed_at,
+        uninstalled: h.status == ConnectionStatus::Uninstalled,
+    });
     let object = ObjectKind::from_key(&row.object).unwrap_or(ObjectKind::Deal);
     let label = SyncLabel {
         sync_id: row.id.clone(),
@@ -284,7 +290,7 @@ fn context_of(row: SyncRow, connections: &[ConnectionSummary]) -> SyncContext {
         provider: app.as_ref().map(|a| a.provider.clone()).unwrap_or_default(),
         app_name: app.as_ref().map(|a| a.provider_name.clone()).unwrap_or_else(|| "App".into()),
         account_name: app.as_ref().map(|a| a.account_name.clone()).unwrap_or_default(),
-        hub_account: hub.as_ref().map(ConnectionSummary::label),
+        hub_account: linked,
     };
     SyncContext { row, label, app, hub }
 }

@@ -125,6 +125,15 @@ macro_rules! on_both_backends {
     };
 }
 
+/// The sandbox user who signs in to `app`'s consent pages.
+pub fn sandbox_user(app: &str) -> (&'static str, &'static str) {
+    match app {
+        "hubspot" => HS_USER,
+        "zoho" => ZOHO_USER,
+        _ => PD_USER,
+    }
+}
+
 /// The query parameters of the redirect back to Tandem.
 pub fn callback(location: &str) -> CallbackParams {
     assert!(location.starts_with(TANDEM_URL), "redirected to {location}");
@@ -142,11 +151,7 @@ pub fn callback(location: &str) -> CallbackParams {
 impl Env {
     pub async fn authorize(&self, app: &str, reconnect: Option<&str>, decision: Decision) -> CallbackParams {
         let url = self.connections.start(&self.admin, &self.session, app, reconnect, None).await.expect("start install");
-        let (email, password) = match app {
-            "hubspot" => HS_USER,
-            "zoho" => ZOHO_USER,
-            _ => PD_USER,
-        };
+        let (email, password) = sandbox_user(app);
         callback(&consent(&url, email, password, decision).await.expect("consent pages"))
     }
 
@@ -174,11 +179,7 @@ impl Env {
     /// connection `hub` (an app's install names one when several are connected).
     pub async fn install_account(&self, app: &str, account: &str, hub: Option<&str>) -> String {
         let url = self.connections.start(&self.admin, &self.session, app, None, hub).await.expect("start install");
-        let (email, password) = match app {
-            "hubspot" => HS_USER,
-            "zoho" => ZOHO_USER,
-            _ => PD_USER,
-        };
+        let (email, password) = sandbox_user(app);
         let params = callback(&consent_for(&url, email, password, Decision::Allow, Some(account)).await.expect("consent"));
         let (result, id) = self.complete(app, &params).await;
         assert_eq!(result, InstallResult::Installed);

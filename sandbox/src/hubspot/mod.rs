@@ -120,6 +120,8 @@ pub struct HubSpot {
     pub webhook_stats: webhooks::DeliveryStats,
     /// Refuse request bodies that lack what the spec marks required (`PUT /_sandbox/strict`).
     strict: AtomicBool,
+    /// Requests answered 429 for a limit (the ten-second window, search's, the daily one).
+    rate_limited: std::sync::atomic::AtomicU64,
 }
 
 impl HubSpot {
@@ -153,7 +155,13 @@ impl HubSpot {
             search_cache: crate::cache::Versioned::default(),
             webhook_stats: webhooks::DeliveryStats::default(),
             strict: AtomicBool::new(false),
+            rate_limited: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Requests the portal refused for its rate limits since it started.
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(Ordering::Relaxed)
     }
 
     pub fn read(&self) -> RwLockReadGuard<'_, HubData> {
@@ -219,6 +227,8 @@ impl HubSpot {
         if refused.is_none() {
             window.push_back(now);
             limits.today += 1;
+        } else {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
         }
         let in_window = in_window + u32::from(refused.is_none());
         Counted { remaining: max.saturating_sub(in_window), daily_remaining: daily_max.saturating_sub(limits.today), refused }
@@ -238,6 +248,7 @@ impl HubSpot {
             window.pop_front();
         }
         if window.len() >= SEARCH_PER_SECOND {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
             return Err(rate_limited("SECONDLY", "You have reached your secondly limit."));
         }
         window.push_back(now);
@@ -286,6 +297,12 @@ impl crate::accounts::Account for HubSpot {
     /// installed it.
     fn shared(method: &axum::http::Method, path: &str) -> bool {
         method != axum::http::Method::GET && path.starts_with("/webhooks/v3/")
+    }
+
+    /// A portal added later has the app's webhook settings and subscriptions too.
+    fn share_from(&self, first: &Self) {
+        let webhooks = first.read().webhooks.clone();
+        self.write().webhooks = webhooks;
     }
 }
 

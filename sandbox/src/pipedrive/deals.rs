@@ -464,6 +464,7 @@ async fn summary(State(pd): State<Arc<Pipedrive>>) -> Json<Value> {
         "persons": {"live": persons, "deleted": data.persons.len() - persons},
         "organizations": {"live": organizations, "deleted": data.organizations.len() - organizations},
         "pipelines": data.pipelines.len(),
+        "rateLimited": pd.rate_limited(),
     }))
 }
 

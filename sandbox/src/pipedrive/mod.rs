@@ -112,6 +112,8 @@ pub struct Pipedrive {
     burst_limit: AtomicU32,
     dirty: AtomicBool,
     pub webhook_stats: webhooks::DeliveryStats,
+    /// Requests answered 429 (the burst window or the daily token budget).
+    rate_limited: std::sync::atomic::AtomicU64,
 }
 
 impl Pipedrive {
@@ -141,6 +143,7 @@ impl Pipedrive {
             clock: Clock::default(),
             dirty: AtomicBool::new(false),
             webhook_stats: webhooks::DeliveryStats::default(),
+            rate_limited: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -164,6 +167,11 @@ impl Pipedrive {
         self.config.api_domain = url;
     }
 
+    /// Requests the company refused for its limits since it started.
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(Ordering::Relaxed)
+    }
+
     /// Counts a request of `cost` tokens against the token's two-second window and the company's
     /// daily budget, which starts again at midnight UTC; `Err` is the 429.
     fn count_request(&self, token: &str, cost: u64) -> Result<(u32, u32, u64), Response> {
@@ -181,6 +189,7 @@ impl Pipedrive {
         }
         let spent = &mut today.1;
         if (max > 0 && window.len() as u32 >= max) || *spent + cost > self.config.daily_tokens {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
             return Err(failure(StatusCode::TOO_MANY_REQUESTS, "Request over limit"));
         }
         window.push_back(now);

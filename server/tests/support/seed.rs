@@ -2,6 +2,7 @@
 //! benchmarks' syncs map.
 
 /// Generated HubSpot deals (appointment scheduled, or closed won).
+#[allow(dead_code)] // Not every includer seeds HubSpot.
 pub fn seed_hubspot(data: &mut sandbox::hubspot::data::HubData, deals: usize, at: i64) {
     sandbox::hubspot::seed::generate(data, deals, 0, 0, 7, at);
     if let Some(records) = data.records.get_mut(&sandbox::hubspot::data::ObjectType::Deals) {
