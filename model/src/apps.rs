@@ -393,7 +393,7 @@ impl InstallResult {
                 "You signed in to a different {app} account than the one being reconnected. Nothing changed; reconnect with the original account, or install the other account separately."
             ),
             InstallResult::OtherHubSpotAccount => format!(
-                "This {app} account already syncs with another HubSpot account, where its syncs' records are linked. Nothing changed; install it for that HubSpot account, or sign in to another {app} account."
+                "This {app} account already syncs with another HubSpot account, where its syncs' records are linked, so nothing changed. Install it for that HubSpot account (connect that account again first if it was uninstalled), or sign in to another {app} account."
             ),
             InstallResult::HubSpotGone => "The HubSpot account chosen for this install was uninstalled meanwhile. Nothing was installed; choose a connected HubSpot account and install again.".to_string(),
             InstallResult::ProviderError => format!(

@@ -572,4 +572,15 @@ async fn several_hubspot_accounts_are_chosen_at_install_and_grouped(s: &Setup) {
     let page = s.app.get(&admin, "/settings/integrations/connected-apps/pipedrive").await.text().await.unwrap();
     assert!(page.contains("sandbox-portal-2.example · portal 24681358"), "the card names its HubSpot account");
     assert!(page.contains("Set up sync"));
+
+    // With its HubSpot account uninstalled (and the other too), the company waits for it; the
+    // page still offers to connect HubSpot.
+    for (id, _) in &hubs {
+        assert_eq!(s.app.call(&admin, "uninstall_app", &[("connection_id", id)]).await.status(), 200);
+    }
+    let page = s.app.get(&admin, "/settings/integrations/connected-apps").await.text().await.unwrap();
+    assert!(page.contains("Connect HubSpot") && page.contains("Apps without a connected HubSpot account"), "{page}");
+    let page = s.app.get(&admin, "/settings/integrations/connected-apps/pipedrive").await.text().await.unwrap();
+    assert!(page.contains("run against the HubSpot account sandbox-portal-2.example · portal 24681358, which was uninstalled"));
+    assert!(!page.contains("Set up sync"));
 }

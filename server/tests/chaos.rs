@@ -543,7 +543,8 @@ async fn chaos(key: &str, instances: Instances) {
         tokio::time::sleep(Duration::from_millis(300 + rng.below(2_500))).await;
         if rng.chance(75) {
             // One instance dies mid-work (with two, the other carries on meanwhile).
-            let victim = rng.below(count as u64) as usize;
+            // (No draw with one instance: a seed logged before the two-instance round replays.)
+            let victim = if count > 1 { rng.below(count as u64) as usize } else { 0 };
             children[victim].kill();
             kills += 1;
             tokio::time::sleep(Duration::from_millis(rng.below(300))).await;

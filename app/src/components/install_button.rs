@@ -48,7 +48,7 @@ pub fn InstallButton(
                         let id = hub_field.clone();
                         view! {
                             <label class="install-hub" for=id.clone()>"HubSpot account"</label>
-                            <select class="install-hub" id=id name="hub">
+                            <select class="install-hub" id=id name="hub" aria-describedby="hub-error">
                                 {hubs
                                     .into_iter()
                                     .map(|(id, name)| view! { <option value=id>{name}</option> })

@@ -40,7 +40,9 @@ pub fn ConnectedAppsPage() -> impl IntoView {
                             .collect();
                         let apps: Vec<ConnectionSummary> = list.iter().filter(|c| c.provider != HUBSPOT).cloned().collect();
                         // One HubSpot account, and every app syncing with it: no groups.
-                        let stranded = apps.iter().any(|a| a.hub_connection_id.is_some() && a.hub_in(&list).is_none());
+                        let stranded = apps.iter().any(|a| {
+                            a.status != ConnectionStatus::Uninstalled && a.hub_connection_id.is_some() && a.hub_in(&list).is_none()
+                        });
                         if hubs.len() < 2 && !stranded {
                             return view! {
                                 <HubSpotCard hubspot=hubs.into_iter().next() can_manage grouped=false/>
@@ -48,6 +50,7 @@ pub fn ConnectedAppsPage() -> impl IntoView {
                             }
                                 .into_any();
                         }
+                        let hubs_empty = hubs.is_empty();
                         // One group per HubSpot account: its card, then the apps that sync with it.
                         let unlinked: Vec<ConnectionSummary> =
                             apps.iter().filter(|a| a.hub_in(&list).is_none()).cloned().collect();
@@ -69,7 +72,11 @@ pub fn ConnectedAppsPage() -> impl IntoView {
                                 }
                             })
                             .collect_view();
+                        // No HubSpot account connected (the only one was uninstalled): the card
+                        // that connects one comes first.
+                        let connect = hubs_empty.then(|| view! { <HubSpotCard hubspot=None can_manage grouped=false/> });
                         view! {
+                            {connect}
                             {groups}
                             {(!unlinked.is_empty())
                                 .then(|| {

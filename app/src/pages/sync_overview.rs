@@ -40,7 +40,8 @@ pub fn SyncOverviewPage() -> impl IntoView {
                     }
                     Ok(rows) => {
                         let groups = by_hubspot_account(rows);
-                        let grouped = groups.len() > 1;
+                        // Several HubSpot accounts, or syncs waiting for an uninstalled one: say whose.
+                        let grouped = groups.len() > 1 || groups.iter().any(|(a, _)| a.as_ref().is_some_and(|a| a.uninstalled));
                         view! {
                             <section class="card">
                                 <div class="table-scroll">

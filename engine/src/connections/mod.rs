@@ -48,7 +48,7 @@ pub enum ConnectionError {
     Unavailable(String),
     #[error("That connection does not exist.")]
     NotFound,
-    #[error("Choose the HubSpot account this app syncs with.")]
+    #[error("Choose the HubSpot account this app syncs with. If none is offered, reload the page: HubSpot accounts were connected or uninstalled meanwhile.")]
     ChooseHubSpot,
     #[error("{0}")]
     NeedsReconnection(String),
@@ -413,8 +413,13 @@ impl Connections {
                 (Some(linked), _) => Some(linked),
                 (None, Some(chosen)) if !connected_hub(&chosen) => return fail(InstallResult::HubSpotGone),
                 (None, Some(chosen)) => Some(chosen),
-                // Started with no HubSpot account connected: the one connected since, if only one.
-                (None, None) => self.hub_for_install(None).await.ok().flatten(),
+                // Started with no HubSpot account connected: the one connected since, if only one
+                // (with several, none yet: it joins the next one connected).
+                (None, None) => match self.hub_for_install(None).await {
+                    Ok(hub) => hub,
+                    Err(ConnectionError::ChooseHubSpot) => None,
+                    Err(e) => return Err(e),
+                },
             }
         };
 
