@@ -53,6 +53,12 @@ fn start_instance(env: &Env) -> Instance {
     Instance { engine, task, stop }
 }
 
+/// What a sandbox's control API says of one of its accounts.
+async fn summary(env: &Env, sandbox: &sandbox::RunningSandbox, account: &str) -> Value {
+    let r = env.http.get(format!("{}/_sandbox/accounts/{account}/summary", sandbox.url())).send().await.unwrap();
+    r.json().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_share_ten_syncs_and_take_over_from_one_killed_mid_run() {
     with_env(Backend::Postgres, three_instances).await
@@ -175,24 +181,7 @@ async fn three_instances(env: Env) -> Env {
             ObjectKind::Contact => ("contacts", "persons"),
             ObjectKind::Company => ("companies", "organizations"),
         };
-        let hub: Value = env
-            .http
-            .get(format!("{}/_sandbox/accounts/{}/summary", env.hubspot.url(), pair.portal))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let app: Value = env
-            .http
-            .get(format!("{}/_sandbox/accounts/{}/summary", env.pipedrive.url(), pair.company))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (hub, app) = (summary(&env, &env.hubspot, &pair.portal).await, summary(&env, &env.pipedrive, &pair.company).await);
         let in_portal = hub["records"][hub_object]["live"].as_u64().unwrap() as usize;
         let in_company = app[app_object]["live"].as_u64().unwrap() as usize;
         let object = pair.object.key();
@@ -209,8 +198,7 @@ async fn three_instances(env: Env) -> Env {
     // The third portal's deals sync with two companies (each company's deals reach the portal,
     // and the portal's reach each company): every portal deal is in both maps, once.
     let third: Vec<&Pair> = pairs.iter().filter(|p| p.portal == portals[2] && p.object == ObjectKind::Deal).collect();
-    let hub: Value =
-        env.http.get(format!("{}/_sandbox/accounts/{}/summary", env.hubspot.url(), portals[2])).send().await.unwrap().json().await.unwrap();
+    let hub = summary(&env, &env.hubspot, &portals[2]).await;
     let in_portal = hub["records"]["deals"]["live"].as_u64().unwrap() as usize;
     let mut known: HashSet<String> = HashSet::new();
     for pair in &third {

@@ -153,6 +153,13 @@ impl<A: Account> Accounts<A> {
         self.entries.read().unwrap_or_else(|p| p.into_inner()).iter().filter(|e| e.fresh).map(|e| e.account.clone()).collect()
     }
 
+    /// The router of the only account, when there is one: most sandboxes serve one, and every
+    /// request goes straight to it.
+    fn only(&self) -> Option<Router> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        (entries.len() == 1).then(|| entries[0].router.clone())
+    }
+
     fn entries(&self) -> Vec<Entry<A>> {
         self.entries.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -164,6 +171,10 @@ impl<A: Account> Accounts<A> {
 }
 
 async fn dispatch<A: Account>(State(accounts): State<Arc<Accounts<A>>>, request: Request) -> Response {
+    let accounts_control = request.uri().path().starts_with("/_sandbox/accounts");
+    if let Some(only) = accounts.only().filter(|_| !accounts_control) {
+        return answer(&only, request).await;
+    }
     let entries = accounts.entries();
     let path = request.uri().path().to_string();
     if path == "/_sandbox/accounts" {
@@ -181,9 +192,6 @@ async fn dispatch<A: Account>(State(accounts): State<Arc<Accounts<A>>>, request:
             Err(_) => return StatusCode::BAD_REQUEST.into_response(),
         };
         return answer(&entry.router, Request::from_parts(parts, body)).await;
-    }
-    if entries.len() == 1 {
-        return answer(&entries[0].router, request).await;
     }
     if A::shared(request.method(), &path) {
         return broadcast(&entries, request).await;
